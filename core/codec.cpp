@@ -1,0 +1,355 @@
+#include "core/codec.hpp"
+
+#include "core/quantity.hpp"
+
+namespace qpu {
+
+using nlohmann::json;
+
+namespace {
+
+json key_json(const object_key& k) { return json{{"namespace", k.ns}, {"name", k.name}}; }
+
+json env_json(const env_source& e) {
+  if (!e.secret_name.empty()) return json{{"secretKeyRef", {{"name", e.secret_name}, {"key", e.secret_key}}}};
+  // A literal value in a Deployment's env may be a password: the dump names it, never shows it.
+  if (!e.value.empty()) return json{{"value", "<literal>"}};
+  return nullptr;
+}
+
+json credentials_json(const db_credentials& c) {
+  return json{{"user", env_json(c.user)},
+              {"password", env_json(c.password)},
+              {"database", env_json(c.database)},
+              {"adminPassword", env_json(c.admin_password)}};
+}
+
+json endpoint_json(const database_endpoint& d) {
+  return json{{"service", key_json(d.service)}, {"port", d.port}, {"credentials", credentials_json(d.credentials)}};
+}
+
+json owner_json(const owner_ref& o) { return json{{"namespace", o.key.ns}, {"name", o.key.name}, {"uid", o.uid}}; }
+
+json opt_time(const std::optional<timestamp>& t) { return t ? json(format_rfc3339(*t)) : json(nullptr); }
+
+json condition_json(const condition& c) {
+  return json{{"type", c.type},
+              {"status", c.status},
+              {"reason", c.reason},
+              {"message", c.message},
+              {"lastTransitionTime", format_rfc3339_seconds(c.last_transition)},
+              {"observedGeneration", c.observed_generation}};
+}
+
+json summary_json(const upgrade_summary& s) {
+  return json{{"phase", s.phase},           {"from", s.from},
+              {"to", s.to},                 {"method", s.method},
+              {"attempt", s.attempt},       {"started", opt_time(s.started)},
+              {"finished", opt_time(s.finished)}, {"backupClaim", s.backup_claim},
+              {"previousClaim", s.previous_claim}, {"newClaim", s.new_claim},
+              {"lastError", s.last_error}};
+}
+
+struct effect_to_json {
+  json operator()(const create_claim& e) const {
+    return json{{"effect", "create_claim"}, {"id", e.id},       {"claim", key_json(e.key)},
+                {"registry", owner_json(e.registry)}, {"role", to_string(e.role)},
+                {"size", format_quantity(e.size_bytes)},  {"storageClass", e.storage_class}};
+  }
+  json operator()(const create_job& e) const {
+    return json{{"effect", "create_job"},      {"id", e.id},
+                {"job", key_json(e.key)},      {"registry", owner_json(e.registry)},
+                {"role", to_string(e.role)},   {"image", e.image},
+                {"from", to_string(e.from)},   {"to", to_string(e.to)},
+                {"oldClaim", e.old_claim},     {"backupClaim", e.backup_claim},
+                {"newClaim", e.new_claim},     {"database", endpoint_json(e.db)},
+                {"deadlineSeconds", e.deadline_s}};
+  }
+  json operator()(const scale_deployment& e) const {
+    return json{{"effect", "scale_deployment"}, {"id", e.id}, {"deployment", key_json(e.key)}, {"replicas", e.replicas},
+                {"recordOriginal", e.record_original ? json(*e.record_original) : json(nullptr)},
+                {"clearRecord", e.clear_record}};
+  }
+  json operator()(const patch_database_deployment& e) const {
+    return json{{"effect", "patch_database_deployment"}, {"id", e.id}, {"deployment", key_json(e.key)},
+                {"image", e.image}, {"claim", e.claim}, {"replicas", e.replicas}};
+  }
+  json operator()(const update_registry_status& e) const {
+    json conditions = json::array();
+    for (const auto& c : e.conditions) conditions.push_back(condition_json(c));
+    return json{{"effect", "update_registry_status"}, {"id", e.id}, {"registry", key_json(e.registry)},
+                {"conditions", conditions}, {"postgresUpgrade", summary_json(e.summary)}};
+  }
+  json operator()(const emit_event& e) const {
+    return json{{"effect", "emit_event"}, {"id", e.id},         {"registry", owner_json(e.registry)},
+                {"type", e.type},         {"reason", e.reason}, {"message", e.message},
+                {"at", format_rfc3339(e.at)}};
+  }
+  json operator()(const inspect_database& e) const {
+    return json{{"effect", "inspect_database"}, {"id", e.id}, {"registry", key_json(e.registry)},
+                {"database", endpoint_json(e.db)}, {"withManifest", e.with_manifest}};
+  }
+  json operator()(const delete_job& e) const {
+    return json{{"effect", "delete_job"}, {"id", e.id}, {"job", key_json(e.key)}};
+  }
+  json operator()(const requeue_after& e) const {
+    return json{{"effect", "requeue_after"}, {"id", e.id}, {"registry", key_json(e.registry)}, {"afterMs", e.after}};
+  }
+};
+
+template <class Map>
+json objects_json(const Map& m, auto&& fn) {
+  json out = json::object();
+  for (const auto& [k, v] : m) out[to_string(k)] = fn(v);
+  return out;
+}
+
+json meta_json(const object_meta& m) {
+  json j{{"rv", m.rv}};
+  if (m.generation) j["generation"] = m.generation;
+  if (m.deleting) j["deleting"] = true;
+  return j;
+}
+
+std::expected<object_key, std::string> key_from(const json& j, const char* what) {
+  if (!j.is_string()) return std::unexpected(std::string(what) + " must be a \"namespace/name\" string");
+  const std::string s = j.get<std::string>();
+  const auto slash = s.find('/');
+  if (slash == std::string::npos) return std::unexpected(std::string(what) + " \"" + s + "\" is not \"namespace/name\"");
+  return object_key{s.substr(0, slash), s.substr(slash + 1)};
+}
+
+}  // namespace
+
+json to_json(const effect& e) { return std::visit(effect_to_json{}, e); }
+
+json to_json(const config& c) {
+  json from = json::array();
+  for (auto m : c.upgrade_image_from) from.push_back(to_string(m));
+  const auto& d = c.deadlines;
+  return json{{"targetImage", c.target_image},
+              {"targetVersion", c.target_major ? json(to_string(*c.target_major)) : json(nullptr)},
+              {"upgradeImage", c.upgrade_image},
+              {"upgradeImageFrom", from},
+              {"namespace", c.watch_namespace},
+              {"requeueSeconds", c.requeue_s},
+              {"deadlines",
+               {{"detect", d.detect_s}, {"preflight", d.preflight_s}, {"quiesce", d.quiesce_s}, {"backup", d.backup_s},
+                {"stop", d.stop_s}, {"upgrade", d.upgrade_s}, {"switch", d.switch_s}, {"verify", d.verify_s},
+                {"resume", d.resume_s}, {"rollback", d.rollback_s}}},
+              {"headroomPercent", c.headroom_percent},
+              {"minClaimBytes", c.min_claim_bytes},
+              {"storageClass", c.storage_class},
+              {"preflightCheck", c.preflight_check},
+              {"maxTransientRetries", c.max_transient_retries}};
+}
+
+std::expected<config, std::string> config_from_json(const json& j) {
+  if (!j.is_object()) return std::unexpected("config must be an object");
+  config c;
+  try {
+    c.target_image = j.value("targetImage", "");
+    if (j.contains("targetVersion") && !j["targetVersion"].is_null()) {
+      c.target_major = parse_pg_major(j["targetVersion"].get<std::string>());
+      if (!c.target_major) return std::unexpected("config.targetVersion is not a PostgreSQL major version");
+    }
+    c.upgrade_image = j.value("upgradeImage", "");
+    for (const auto& m : j.value("upgradeImageFrom", json::array())) {
+      auto v = parse_pg_major(m.get<std::string>());
+      if (!v) return std::unexpected("config.upgradeImageFrom holds a value that is not a PostgreSQL major");
+      c.upgrade_image_from.push_back(*v);
+    }
+    c.watch_namespace = j.value("namespace", "");
+    c.requeue_s = j.value("requeueSeconds", c.requeue_s);
+    if (j.contains("deadlines")) {
+      const auto& d = j["deadlines"];
+      auto& o = c.deadlines;
+      o.detect_s = d.value("detect", o.detect_s);
+      o.preflight_s = d.value("preflight", o.preflight_s);
+      o.quiesce_s = d.value("quiesce", o.quiesce_s);
+      o.backup_s = d.value("backup", o.backup_s);
+      o.stop_s = d.value("stop", o.stop_s);
+      o.upgrade_s = d.value("upgrade", o.upgrade_s);
+      o.switch_s = d.value("switch", o.switch_s);
+      o.verify_s = d.value("verify", o.verify_s);
+      o.resume_s = d.value("resume", o.resume_s);
+      o.rollback_s = d.value("rollback", o.rollback_s);
+    }
+    c.headroom_percent = j.value("headroomPercent", c.headroom_percent);
+    c.min_claim_bytes = j.value("minClaimBytes", c.min_claim_bytes);
+    c.storage_class = j.value("storageClass", "");
+    c.preflight_check = j.value("preflightCheck", false);
+    c.max_transient_retries = j.value("maxTransientRetries", c.max_transient_retries);
+  } catch (const json::exception& e) {
+    return std::unexpected(std::string("config: ") + e.what());
+  }
+  return c;
+}
+
+json to_json(const database_facts& f) {
+  json tables = json::array();
+  for (const auto& t : f.tables) tables.push_back(json{{"table", t.table}, {"rows", t.rows}, {"checksum", t.checksum}});
+  return json{{"serverVersionNum", f.server_version_num},
+              {"databaseBytes", f.database_bytes},
+              {"pgTrgm", f.has_pg_trgm},
+              {"hasManifest", f.has_manifest},
+              {"tables", tables}};
+}
+
+json event_payload(const event& e) {
+  return std::visit(
+      [](const auto& v) -> json {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, controller_started>) {
+          return json{{"type", "controller_started"}, {"version", v.version}, {"config", to_json(v.cfg)}};
+        } else if constexpr (std::is_same_v<T, timer_fired>) {
+          return json{{"type", "timer_fired"}, {"registry", to_string(v.registry)}};
+        } else if constexpr (std::is_same_v<T, effect_succeeded>) {
+          json j{{"type", "effect_succeeded"}, {"id", v.id}};
+          if (v.facts) j["facts"] = to_json(*v.facts);
+          return j;
+        } else if constexpr (std::is_same_v<T, effect_failed>) {
+          return json{{"type", "effect_failed"}, {"id", v.id}, {"code", v.code}, {"reason", v.reason}, {"message", v.message}};
+        } else {
+          return nullptr;  // watch input is stored as the API server sent it, not through here
+        }
+      },
+      e);
+}
+
+std::expected<event, std::string> event_from_payload(const json& j) {
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) return std::unexpected("event has no \"type\"");
+  const std::string type = j["type"].get<std::string>();
+  try {
+    if (type == "controller_started") {
+      auto c = config_from_json(j.value("config", json::object()));
+      if (!c) return std::unexpected(c.error());
+      return controller_started{std::move(*c), j.value("version", "")};
+    }
+    if (type == "timer_fired") {
+      auto k = key_from(j.value("registry", json()), "timer_fired.registry");
+      if (!k) return std::unexpected(k.error());
+      return timer_fired{*k};
+    }
+    if (type == "effect_succeeded") {
+      effect_succeeded s{j.at("id").get<std::string>(), std::nullopt};
+      if (j.contains("facts")) {
+        const auto& f = j["facts"];
+        database_facts facts;
+        facts.server_version_num = f.value("serverVersionNum", 0);
+        facts.database_bytes = f.value("databaseBytes", std::int64_t{0});
+        facts.has_pg_trgm = f.value("pgTrgm", false);
+        facts.has_manifest = f.value("hasManifest", false);
+        for (const auto& t : f.value("tables", json::array()))
+          facts.tables.push_back({t.at("table").get<std::string>(), t.at("rows").get<std::int64_t>(),
+                                  t.at("checksum").get<std::string>()});
+        s.facts = std::move(facts);
+      }
+      return s;
+    }
+    if (type == "effect_failed") {
+      return effect_failed{j.at("id").get<std::string>(), j.value("code", 0), j.value("reason", ""), j.value("message", "")};
+    }
+  } catch (const json::exception& e) {
+    return std::unexpected(type + ": " + e.what());
+  }
+  return std::unexpected("unknown event type \"" + type + "\"");
+}
+
+json to_json(const state& s) {
+  json cluster{
+      {"quayregistries", objects_json(s.cluster.registries, [](const quay_registry& r) {
+         json j = meta_json(r.meta);
+         j["postgresManaged"] = r.postgres_managed;
+         if (!r.retry_token.empty()) j["retryToken"] = r.retry_token;
+         if (!r.method_override.empty()) j["method"] = r.method_override;
+         return j;
+       })},
+      {"deployments", objects_json(s.cluster.deployments, [](const deployment& d) {
+         json j = meta_json(d.meta);
+         j["replicas"] = d.replicas;
+         j["statusReplicas"] = d.status_replicas;
+         j["readyReplicas"] = d.ready_replicas;
+         j["updatedReplicas"] = d.updated_replicas;
+         j["observedGeneration"] = d.observed_generation;
+         j["image"] = d.image;
+         if (!d.data_claim.empty()) j["dataClaim"] = d.data_claim;
+         if (d.recorded_replicas) j["recordedReplicas"] = *d.recorded_replicas;
+         return j;
+       })},
+      {"pods", objects_json(s.cluster.pods, [](const pod& p) {
+         json j = meta_json(p.meta);
+         j["phase"] = p.phase;
+         if (!p.component.empty()) j["component"] = p.component;
+         if (!p.job_name.empty()) j["job"] = p.job_name;
+         return j;
+       })},
+      {"jobs", objects_json(s.cluster.jobs, [](const job& jb) {
+         json j = meta_json(jb.meta);
+         j["active"] = jb.active;
+         j["succeeded"] = jb.succeeded;
+         j["failed"] = jb.failed;
+         if (jb.complete) j["complete"] = true;
+         if (jb.has_failed) j["failedCondition"] = json{{"reason", jb.reason}, {"message", jb.message}};
+         return j;
+       })},
+      {"persistentvolumeclaims", objects_json(s.cluster.claims, [](const claim& c) {
+         json j = meta_json(c.meta);
+         j["phase"] = c.phase;
+         j["requested"] = format_quantity(c.requested_bytes);
+         j["capacity"] = format_quantity(c.capacity_bytes);
+         j["storageClass"] = c.storage_class;
+         return j;
+       })},
+  };
+  json rvs = json::object(), synced = json::object();
+  for (auto k : all_resource_kinds) {
+    rvs[plural(k)] = s.cluster.rv[static_cast<std::size_t>(k)];
+    synced[plural(k)] = s.cluster.synced[static_cast<std::size_t>(k)];
+  }
+  cluster["resourceVersions"] = rvs;
+  cluster["synced"] = synced;
+
+  json upgrades = json::object();
+  for (const auto& [key, u] : s.upgrades) {
+    json apps = json::object();
+    for (const auto& [name, n] : u.app_replicas) apps[name] = n;
+    json retries = json::object();
+    for (const auto& [id, n] : u.transient_failures) retries[id] = n;
+    upgrades[to_string(key)] = json{
+        {"phase", to_string(u.current)},
+        {"attempt", u.attempt},
+        {"phaseSince", format_rfc3339(u.phase_since)},
+        {"started", opt_time(u.started)},
+        {"finished", opt_time(u.finished)},
+        {"from", u.from ? json(to_string(*u.from)) : json(nullptr)},
+        {"to", u.to ? json(to_string(*u.to)) : json(nullptr)},
+        {"method", to_string(u.method)},
+        {"oldImage", u.old_image},
+        {"oldClaim", u.old_claim},
+        {"detectedImage", u.detected_image},
+        {"before", u.before ? to_json(*u.before) : json(nullptr)},
+        {"dbReplicas", u.db_replicas ? json(*u.db_replicas) : json(nullptr)},
+        {"appReplicas", apps},
+        {"switched", u.switched},
+        {"lastError", u.last_error},
+        {"failedIn", u.last_error.empty() ? json(nullptr) : json(to_string(u.failed_in))},
+        {"retryToken", u.retry_token},
+        {"inFlight", u.in_flight},
+        {"done", u.done},
+        {"transientFailures", retries},
+        {"wakeup", opt_time(u.wakeup)},
+    };
+  }
+  return json{{"config", s.cfg ? to_json(*s.cfg) : json(nullptr)},
+              {"cluster", cluster},
+              {"upgrades", upgrades},
+              {"lastSeq", s.last_seq},
+              {"now", format_rfc3339(s.now)},
+              {"malformedInputs", s.malformed_inputs},
+              {"watchErrors", s.watch_errors}};
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+}  // namespace qpu

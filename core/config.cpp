@@ -1,0 +1,13 @@
+#include "core/config.hpp"
+
+#include "core/image_ref.hpp"
+
+namespace qpu {
+
+std::optional<pg_major> effective_target(const config& c) {
+  if (c.target_major) return c.target_major;
+  if (auto ref = parse_image_ref(c.target_image)) return pg_major_hint(*ref);
+  return std::nullopt;
+}
+
+}  // namespace qpu

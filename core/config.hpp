@@ -1,0 +1,48 @@
+#pragma once
+// The controller's configuration as the reducers see it. It travels inside the `controller_started`
+// event, so a replayed log decides with the configuration the live controller had.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/pg_version.hpp"
+#include "core/time.hpp"
+
+namespace qpu {
+
+// How long a phase may take before it counts as hung and the upgrade rolls back.
+struct phase_deadlines {
+  std::int64_t detect_s = 900;
+  std::int64_t preflight_s = 1800;
+  std::int64_t quiesce_s = 600;
+  std::int64_t backup_s = 4 * 3600;
+  std::int64_t stop_s = 600;
+  std::int64_t upgrade_s = 8 * 3600;
+  std::int64_t switch_s = 900;
+  std::int64_t verify_s = 3600;
+  std::int64_t resume_s = 600;
+  std::int64_t rollback_s = 1800;
+  bool operator==(const phase_deadlines&) const = default;
+};
+
+struct config {
+  std::string target_image;                 // RELATED_IMAGE_COMPONENT_POSTGRES or --target-image
+  std::optional<pg_major> target_major;     // --target-version, else the target image's hint
+  std::string upgrade_image;                // image holding old and new binaries; empty: logical only
+  std::vector<pg_major> upgrade_image_from; // the old majors the upgrade image carries
+  std::string watch_namespace;              // empty: all namespaces
+  std::int64_t requeue_s = 60;              // re-check while a Job runs (the original proposal's 60 s)
+  phase_deadlines deadlines;
+  std::int32_t headroom_percent = 50;       // claim size = measured size * (1 + headroom)
+  std::int64_t min_claim_bytes = 1LL << 30;
+  std::string storage_class;                // empty: the old claim's class
+  bool preflight_check = false;             // run `pg_upgrade --check` in a Job before quiescing
+  std::int32_t max_transient_retries = 8;   // 429/5xx/connection failures of one effect
+  bool operator==(const config&) const = default;
+};
+
+// The target major the configuration implies: the explicit one, else the target image's hint.
+std::optional<pg_major> effective_target(const config& c);
+
+}  // namespace qpu

@@ -1,0 +1,169 @@
+#pragma once
+// Effects: imperative commands the reducers decide and the effects layer performs. Plain data, so
+// they compare, print and sit in golden files. Every effect has a stable `id` (derived from the
+// registry, the attempt and the step, never from a clock or a counter) so its result event can be
+// matched, and so that issuing it again after a restart names the same object.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/pg_version.hpp"
+#include "core/resources.hpp"
+#include "core/time.hpp"
+
+namespace qpu {
+
+enum class claim_role : std::uint8_t { backup, data };
+enum class job_role : std::uint8_t { check, backup, upgrade_logical, upgrade_pg_upgrade };
+const char* to_string(claim_role r);
+const char* to_string(job_role r);
+
+// The database as clients reach it: its Service, and the credentials' sources.
+struct database_endpoint {
+  object_key service;
+  std::int32_t port = 5432;
+  db_credentials credentials;
+  bool operator==(const database_endpoint&) const = default;
+};
+
+// The QuayRegistry an object is made for (owner references, labels, Events).
+struct owner_ref {
+  object_key key;
+  std::string uid;
+  bool operator==(const owner_ref&) const = default;
+};
+
+struct create_claim {
+  std::string id;
+  object_key key;
+  owner_ref registry;  // labels always; an owner reference only for the data claim
+  claim_role role{};
+  std::int64_t size_bytes = 0;
+  std::string storage_class;  // empty: the cluster's default
+  bool operator==(const create_claim&) const = default;
+};
+
+struct create_job {
+  std::string id;
+  object_key key;
+  owner_ref registry;
+  job_role role{};
+  std::string image;
+  pg_major from;
+  pg_major to;
+  std::string old_claim;     // mounted read-only
+  std::string backup_claim;
+  std::string new_claim;
+  database_endpoint db;
+  std::int64_t deadline_s = 0;  // activeDeadlineSeconds
+  bool operator==(const create_job&) const = default;
+};
+
+// Scale a Deployment. `record_original` also writes the annotation that keeps the replica count
+// to restore in the cluster itself; `clear_record` removes it when restoring.
+struct scale_deployment {
+  std::string id;
+  object_key key;
+  std::int32_t replicas = 0;
+  std::optional<std::int32_t> record_original;
+  bool clear_record = false;
+  bool operator==(const scale_deployment&) const = default;
+};
+
+// Point the database Deployment at an image and a data claim, with a replica count.
+struct patch_database_deployment {
+  std::string id;
+  object_key key;
+  std::string image;
+  std::string claim;
+  std::int32_t replicas = 1;
+  bool operator==(const patch_database_deployment&) const = default;
+};
+
+// metav1.Condition.
+struct condition {
+  std::string type;
+  std::string status;  // True | False | Unknown
+  std::string reason;  // CamelCase
+  std::string message;
+  timestamp last_transition = 0;
+  std::int64_t observed_generation = 0;
+  bool operator==(const condition&) const = default;
+};
+
+// status.postgresUpgrade: the summary block a platform engineer reads first.
+struct upgrade_summary {
+  std::string phase;
+  std::string from;
+  std::string to;
+  std::string method;
+  std::int32_t attempt = 0;
+  std::optional<timestamp> started;
+  std::optional<timestamp> finished;
+  std::string backup_claim;
+  std::string previous_claim;
+  std::string new_claim;
+  std::string last_error;
+  bool operator==(const upgrade_summary&) const = default;
+};
+
+struct update_registry_status {
+  std::string id;
+  object_key registry;
+  std::vector<condition> conditions;
+  upgrade_summary summary;
+  bool operator==(const update_registry_status&) const = default;
+};
+
+// A Kubernetes Event on the QuayRegistry.
+struct emit_event {
+  std::string id;
+  owner_ref registry;
+  std::string type;  // Normal | Warning
+  std::string reason;
+  std::string message;
+  timestamp at = 0;
+  bool operator==(const emit_event&) const = default;
+};
+
+// Connect with libpq and report version, size, pg_trgm and (optionally) the per-table manifest.
+struct inspect_database {
+  std::string id;
+  object_key registry;
+  database_endpoint db;
+  bool with_manifest = false;
+  bool operator==(const inspect_database&) const = default;
+};
+
+struct delete_job {
+  std::string id;
+  object_key key;
+  bool operator==(const delete_job&) const = default;
+};
+
+// Wake this registry's reducer after a while. Built only through the named constructors; the
+// effects layer keeps one timer per registry and the earliest deadline wins.
+struct requeue_after {
+  std::string id;
+  object_key registry;
+  duration_ms after = 0;
+  bool operator==(const requeue_after&) const = default;
+
+  static requeue_after while_waiting(const object_key& registry, duration_ms d) { return make(registry, d); }
+  static requeue_after at_deadline(const object_key& registry, duration_ms d) { return make(registry, d); }
+  static requeue_after for_retry(const object_key& registry, duration_ms d) { return make(registry, d); }
+
+ private:
+  static requeue_after make(const object_key& registry, duration_ms d) {
+    return requeue_after{to_string(registry) + "/requeue", registry, d < 0 ? 0 : d};
+  }
+};
+
+using effect = std::variant<create_claim, create_job, scale_deployment, patch_database_deployment,
+                            update_registry_status, emit_event, inspect_database, delete_job, requeue_after>;
+
+const std::string& id_of(const effect& e);
+
+}  // namespace qpu

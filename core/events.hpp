@@ -1,0 +1,127 @@
+#pragma once
+// Events: past-tense facts the controller observed. Every input (watch streams, timers, effect
+// results, the controller's own start) becomes one of these, is appended to the event log, and is
+// folded by the reducers. Plain values with defaulted equality.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/resources.hpp"
+#include "core/time.hpp"
+
+namespace qpu {
+
+enum class watch_type : std::uint8_t { added, modified, deleted };
+
+// ADDED / MODIFIED / DELETED from a watch stream.
+struct object_event {
+  watch_type type = watch_type::added;
+  object_view object;
+  bool operator==(const object_event&) const = default;
+};
+
+// BOOKMARK: only moves the resourceVersion.
+struct bookmark_seen {
+  resource_kind kind{};
+  std::string rv;
+  bool operator==(const bookmark_seen&) const = default;
+};
+
+// An ERROR event's Status (410 Expired means the watch layer relists).
+struct watch_error {
+  resource_kind kind{};
+  std::int32_t code = 0;
+  std::string reason;
+  std::string message;
+  bool operator==(const watch_error&) const = default;
+};
+
+// The relist markers (kube-rs's Init / InitApply / InitDone): the store for `kind` is rebuilt
+// from the items between relist_started and relist_done and swapped in at once.
+struct relist_started {
+  resource_kind kind{};
+  bool operator==(const relist_started&) const = default;
+};
+struct relist_item {
+  object_view object;
+  bool operator==(const relist_item&) const = default;
+};
+struct relist_done {
+  resource_kind kind{};
+  std::string rv;  // the list's metadata.resourceVersion
+  bool operator==(const relist_done&) const = default;
+};
+
+// A watch line that could not be decoded: kept so that replay skips it exactly as the live
+// controller did.
+struct malformed_input {
+  std::string source;
+  std::string error;
+  bool operator==(const malformed_input&) const = default;
+};
+
+// A requeue timer for one QuayRegistry went off.
+struct timer_fired {
+  object_key registry;
+  bool operator==(const timer_fired&) const = default;
+};
+
+struct table_digest {
+  std::string table;     // "public.manifest"
+  std::int64_t rows = 0;
+  std::string checksum;  // order-independent digest of every row's text
+  bool operator==(const table_digest&) const = default;
+};
+
+// What a database inspection found.
+struct database_facts {
+  std::int32_t server_version_num = 0;
+  std::int64_t database_bytes = 0;  // sum of pg_database_size over user databases
+  bool has_pg_trgm = false;
+  bool has_manifest = false;        // `tables` was measured (it may legitimately be empty)
+  std::vector<table_digest> tables;
+  bool operator==(const database_facts&) const = default;
+};
+
+struct effect_succeeded {
+  std::string id;
+  std::optional<database_facts> facts;  // for inspect_database
+  bool operator==(const effect_succeeded&) const = default;
+};
+
+// code: the HTTP status for API calls; 0 for a connection, database or local failure.
+struct effect_failed {
+  std::string id;
+  std::int32_t code = 0;
+  std::string reason;  // Kubernetes Status reason (AlreadyExists, Forbidden, ...) or our own
+  std::string message;
+  bool operator==(const effect_failed&) const = default;
+};
+
+struct controller_started {
+  config cfg;
+  std::string version;  // the controller's own version, for the record
+  bool operator==(const controller_started&) const = default;
+};
+
+using event = std::variant<object_event, bookmark_seen, watch_error, relist_started, relist_item, relist_done,
+                           malformed_input, timer_fired, effect_succeeded, effect_failed, controller_started>;
+
+// One line of the event log.
+struct logged_event {
+  std::uint64_t seq = 0;
+  timestamp ts = 0;
+  std::string source;  // "watch/jobs", "controller", "timer", "effect"
+  event body;
+  bool operator==(const logged_event&) const = default;
+};
+
+// Is this failure worth trying again (throttling, server errors, connection trouble)?
+inline bool is_transient(const effect_failed& f) {
+  return f.code == 0 ? f.reason == "ConnectionFailed" || f.reason == "Timeout" : f.code == 429 || f.code >= 500;
+}
+
+}  // namespace qpu

@@ -1,0 +1,119 @@
+#pragma once
+// Resource views: the few fields of each Kubernetes object the reducers need, decoded once from
+// the API server's JSON (core/decode.hpp) and kept as plain values.
+#include <compare>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace qpu {
+
+enum class resource_kind : std::uint8_t { quay_registry, deployment, pod, job, claim };
+inline constexpr resource_kind all_resource_kinds[] = {resource_kind::quay_registry, resource_kind::deployment,
+                                                      resource_kind::pod, resource_kind::job, resource_kind::claim};
+
+// "quayregistries", "deployments", "pods", "jobs", "persistentvolumeclaims": the API's plural.
+const char* plural(resource_kind k);
+std::optional<resource_kind> kind_from_plural(std::string_view plural);
+
+// Namespace and name: how every object is found.
+struct object_key {
+  std::string ns;
+  std::string name;
+  auto operator<=>(const object_key&) const = default;
+};
+std::string to_string(const object_key& k);  // "ns/name"
+
+struct object_meta {
+  object_key key;
+  std::string uid;
+  std::string rv;  // metadata.resourceVersion
+  std::int64_t generation = 0;
+  bool deleting = false;  // metadata.deletionTimestamp set
+  bool operator==(const object_meta&) const = default;
+};
+
+// One environment variable's source: a literal value or a Secret key (never the Secret's value).
+struct env_source {
+  std::string value;
+  std::string secret_name;
+  std::string secret_key;
+  bool operator==(const env_source&) const = default;
+  bool empty() const { return value.empty() && secret_name.empty(); }
+};
+
+// Where the database credentials come from, as the database Deployment's own env says
+// (POSTGRESQL_USER, POSTGRESQL_PASSWORD, POSTGRESQL_DATABASE, POSTGRESQL_ADMIN_PASSWORD).
+struct db_credentials {
+  env_source user;
+  env_source password;
+  env_source database;
+  env_source admin_password;
+  bool operator==(const db_credentials&) const = default;
+};
+
+// quay.redhat.com/v1 QuayRegistry.
+struct quay_registry {
+  object_meta meta;
+  bool postgres_managed = true;   // spec.components[kind=postgres].managed (default true)
+  std::string retry_token;        // annotation quay-pg-upgrader.quay.io/retry
+  std::string method_override;    // annotation quay-pg-upgrader.quay.io/method
+  bool operator==(const quay_registry&) const = default;
+};
+
+// apps/v1 Deployment (the database, the Quay app, the mirror workers).
+struct deployment {
+  object_meta meta;
+  std::int32_t replicas = 1;  // spec.replicas (Kubernetes defaults it to 1)
+  std::int32_t status_replicas = 0;
+  std::int32_t ready_replicas = 0;
+  std::int32_t updated_replicas = 0;
+  std::int64_t observed_generation = 0;
+  std::string image;       // the postgres container's image, else the first container's
+  std::string data_claim;  // claim of the volume mounted at /var/lib/pgsql/data
+  std::optional<std::int32_t> recorded_replicas;  // annotation quay-pg-upgrader.quay.io/original-replicas
+  db_credentials credentials;
+  bool operator==(const deployment&) const = default;
+};
+
+// v1 Pod: only to see that a workload really stopped (terminating pods still count).
+struct pod {
+  object_meta meta;
+  std::string component;  // label quay-component
+  std::string registry;   // label quay-operator/quayregistry
+  std::string job_name;   // label job-name
+  std::string phase;
+  std::string termination_message;  // last terminated container's message
+  bool operator==(const pod&) const = default;
+};
+
+// batch/v1 Job.
+struct job {
+  object_meta meta;
+  std::int32_t active = 0;
+  std::int32_t succeeded = 0;
+  std::int32_t failed = 0;
+  bool complete = false;    // condition Complete=True
+  bool has_failed = false;  // condition Failed=True
+  std::string reason;       // of the terminal condition: BackoffLimitExceeded, DeadlineExceeded, ...
+  std::string message;
+  bool operator==(const job&) const = default;
+};
+
+// v1 PersistentVolumeClaim.
+struct claim {
+  object_meta meta;
+  std::string phase;  // Pending | Bound | Lost
+  std::int64_t requested_bytes = 0;
+  std::int64_t capacity_bytes = 0;  // status.capacity.storage
+  std::string storage_class;
+  bool operator==(const claim&) const = default;
+};
+
+using object_view = std::variant<quay_registry, deployment, pod, job, claim>;
+
+resource_kind kind_of(const object_view& o);
+const object_meta& meta_of(const object_view& o);
+
+}  // namespace qpu

@@ -1,0 +1,100 @@
+#pragma once
+// The controller's state: what the cluster looks like (the reflector stores) and, per
+// QuayRegistry, where its upgrade stands. A value: the reducers take it and return it.
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/events.hpp"
+#include "core/pg_version.hpp"
+#include "core/resources.hpp"
+
+namespace qpu {
+
+// The phases of one registry's upgrade (DESIGN.md section 3). Idle phases: detecting (until the
+// version is known), up_to_date, refused (downgrade), unsupported, unmanaged, succeeded, failed.
+enum class phase : std::uint8_t {
+  detecting,
+  up_to_date,
+  refused,
+  unsupported,
+  unmanaged,
+  preflight,
+  quiescing,
+  backing_up,
+  stopping,
+  upgrading,
+  switching,
+  verifying,
+  resuming,
+  succeeded,
+  rolling_back,
+  failed,
+};
+const char* to_string(phase p);        // snake_case, as in the state dump
+const char* condition_reason(phase p);  // CamelCase, as in conditions
+bool is_active(phase p);                // between preflight and rolling_back: the upgrade owns the database
+
+enum class upgrade_method : std::uint8_t { logical, pg_upgrade };
+const char* to_string(upgrade_method m);
+
+// One registry's upgrade. Times are event timestamps.
+struct registry_upgrade {
+  object_key registry;
+  phase current = phase::detecting;
+  std::int32_t attempt = 1;
+  timestamp phase_since = 0;
+  std::optional<timestamp> started;   // entered preflight
+  std::optional<timestamp> finished;  // reached succeeded or failed
+  std::optional<pg_major> from;
+  std::optional<pg_major> to;
+  upgrade_method method = upgrade_method::logical;
+  std::string old_image;
+  std::string old_claim;
+  std::string detected_image;  // the database image the last detection looked at
+  std::optional<database_facts> before;  // facts of the old database (manifest once measured)
+  std::optional<std::int32_t> db_replicas;            // recorded before stopping the database
+  std::map<std::string, std::int32_t> app_replicas;   // recorded before quiescing, by Deployment name
+  bool switched = false;       // the database Deployment was patched to the new claim
+  std::string last_error;      // why the upgrade failed, or why detection cannot go on
+  phase failed_in = phase::detecting;
+  std::string retry_token;     // the retry annotation value this attempt consumed
+  std::set<std::string> in_flight;  // effect ids issued, result not yet seen
+  std::set<std::string> done;       // effect ids that succeeded
+  std::map<std::string, std::int32_t> transient_failures;  // by effect id
+  std::map<std::string, timestamp> retry_at;                // transient failures wait until
+  std::optional<timestamp> wakeup;  // the requeue armed for this registry
+  std::string status_written;       // the status last sent (phase + error), to send each once
+  bool operator==(const registry_upgrade&) const = default;
+};
+
+// The reflector stores, one per resource kind, with relists buffered until their InitDone.
+struct cluster_state {
+  std::map<object_key, quay_registry> registries;
+  std::map<object_key, deployment> deployments;
+  std::map<object_key, pod> pods;
+  std::map<object_key, job> jobs;
+  std::map<object_key, claim> claims;
+  std::array<std::string, 5> rv{};       // last resourceVersion seen, by resource_kind
+  std::array<bool, 5> synced{};           // a relist completed since the controller started
+  std::array<std::optional<std::vector<object_view>>, 5> relisting{};  // between Init and InitDone
+  bool operator==(const cluster_state&) const = default;
+};
+
+struct state {
+  std::optional<config> cfg;  // from the last controller_started
+  cluster_state cluster;
+  std::map<object_key, registry_upgrade> upgrades;
+  std::uint64_t last_seq = 0;
+  timestamp now = 0;  // the last event's timestamp
+  std::uint64_t malformed_inputs = 0;
+  std::uint64_t watch_errors = 0;
+  bool operator==(const state&) const = default;
+};
+
+}  // namespace qpu
