@@ -1,0 +1,13 @@
+#pragma once
+// Server-side apply bodies arrive as YAML (application/apply-patch+yaml); the store speaks JSON.
+#include <string_view>
+
+#include "api_error.hpp"
+
+namespace kube_sim {
+
+/// Parses one YAML (or JSON) document into JSON; plain scalars become null, bool, integer or
+/// float when they read as one, as YAML 1.2's core schema says; quoted scalars stay strings.
+result<json> yaml_to_json(std::string_view text);
+
+}  // namespace kube_sim
