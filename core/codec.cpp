@@ -329,6 +329,7 @@ json to_json(const state& s) {
         {"oldClaim", u.old_claim},
         {"detectedImage", u.detected_image},
         {"before", u.before ? to_json(*u.before) : json(nullptr)},
+        {"after", u.after ? to_json(*u.after) : json(nullptr)},
         {"dbReplicas", u.db_replicas ? json(*u.db_replicas) : json(nullptr)},
         {"appReplicas", apps},
         {"switched", u.switched},

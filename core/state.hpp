@@ -58,6 +58,7 @@ struct registry_upgrade {
   std::string old_claim;
   std::string detected_image;  // the database image the last detection looked at
   std::optional<database_facts> before;  // facts of the old database (manifest once measured)
+  std::optional<database_facts> after;   // facts of the upgraded database (verification)
   std::optional<std::int32_t> db_replicas;            // recorded before stopping the database
   std::map<std::string, std::int32_t> app_replicas;   // recorded before quiescing, by Deployment name
   bool switched = false;       // the database Deployment was patched to the new claim

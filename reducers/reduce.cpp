@@ -1,1 +1,221 @@
-namespace qpu {}
+// Folding one event: update the reflector stores or the upgrade bookkeeping, then let every
+// registry the event may concern run its transition table (reducers/upgrade_table.cpp).
+#include "reducers/reduce.hpp"
+
+#include <algorithm>
+
+#include "reducers/upgrade_table.hpp"
+
+namespace qpu::reducers {
+
+namespace {
+
+template <class... Fs>
+struct overloaded : Fs... {
+  using Fs::operator()...;
+};
+
+std::size_t index(resource_kind k) { return static_cast<std::size_t>(k); }
+
+template <class View>
+std::map<object_key, View>& store_for(cluster_state& c) {
+  if constexpr (std::is_same_v<View, quay_registry>) return c.registries;
+  else if constexpr (std::is_same_v<View, deployment>) return c.deployments;
+  else if constexpr (std::is_same_v<View, pod>) return c.pods;
+  else if constexpr (std::is_same_v<View, job>) return c.jobs;
+  else return c.claims;
+}
+
+void put(cluster_state& c, const object_view& o) {
+  std::visit([&](const auto& v) { store_for<std::decay_t<decltype(v)>>(c)[v.meta.key] = v; }, o);
+}
+
+void erase(cluster_state& c, const object_view& o) {
+  std::visit([&](const auto& v) { store_for<std::decay_t<decltype(v)>>(c).erase(v.meta.key); }, o);
+}
+
+// InitDone: the relisted objects replace the store at once; keys that vanished are deleted.
+void swap_in(cluster_state& c, resource_kind kind, std::vector<object_view>&& items) {
+  auto rebuild = [&](auto& store) {
+    store.clear();
+    for (auto& o : items) put(c, o);
+  };
+  switch (kind) {
+    case resource_kind::quay_registry: rebuild(c.registries); break;
+    case resource_kind::deployment: rebuild(c.deployments); break;
+    case resource_kind::pod: rebuild(c.pods); break;
+    case resource_kind::job: rebuild(c.jobs); break;
+    case resource_kind::claim: rebuild(c.claims); break;
+  }
+}
+
+bool synced(const state& s) {
+  return s.cfg && std::all_of(s.cluster.synced.begin(), s.cluster.synced.end(), [](bool b) { return b; });
+}
+
+// Backing off a transient failure: 1 s, 2 s, 4 s ... at most 60 s.
+duration_ms backoff(std::int32_t failures) { return std::min<duration_ms>(60'000, 1000LL << std::min(failures - 1, 6)); }
+
+bool is_report(const std::string& id) {
+  return id.find("/status@") != std::string::npos || id.find("/event@") != std::string::npos;
+}
+
+// Which registries an event may concern: none, one, a namespace's, or all.
+struct scope {
+  enum { none, one, ns, all } what = none;
+  object_key key;
+};
+
+// Registries come and go with their QuayRegistry objects.
+void track_registries(state& s) {
+  for (const auto& [key, r] : s.cluster.registries) {
+    if (!s.upgrades.contains(key)) {
+      registry_upgrade u;
+      u.registry = key;
+      u.phase_since = s.now;
+      u.retry_token = r.retry_token;  // an annotation present from the start is not a retry
+      s.upgrades.emplace(key, std::move(u));
+    }
+  }
+  std::erase_if(s.upgrades, [&](const auto& kv) { return !s.cluster.registries.contains(kv.first); });
+}
+
+void on_effect_failed(state& s, registry_upgrade& u, const effect_failed& f, std::vector<effect>& out, std::uint64_t seq) {
+  u.in_flight.erase(f.id);
+  const std::int32_t failures = ++u.transient_failures[f.id];
+  const std::int64_t max_retries = s.cfg ? s.cfg->max_transient_retries : 8;
+  if (is_transient(f) && failures <= max_retries) {
+    u.retry_at[f.id] = s.now + backoff(failures);
+    return;
+  }
+  if (is_report(f.id)) return;  // a status or Event that could not be written never fails an upgrade
+  // "ns/name/aN/step": the step names what failed.
+  std::size_t cut = 0;
+  for (int i = 0; i < 3 && cut != std::string::npos; ++i) cut = f.id.find('/', cut == 0 && i == 0 ? 0 : cut + 1);
+  const std::string what = cut == std::string::npos ? f.id : f.id.substr(cut + 1);
+  const std::string reason = what + " failed" + (f.code ? " with HTTP " + std::to_string(f.code) : std::string()) +
+                             (f.reason.empty() ? "" : " " + f.reason) + (f.message.empty() ? "" : ": " + f.message);
+  const std::int64_t requeue = s.cfg ? s.cfg->requeue_s * 1000 : 60'000;
+  if (u.current == phase::detecting || u.current == phase::rolling_back) {
+    // Detection touched nothing and a rollback must not give up: keep trying, say why.
+    u.last_error = reason;
+    u.retry_at[f.id] = s.now + requeue;
+    return;
+  }
+  if (!is_active(u.current) || !s.cfg) return;
+  const auto reg = s.cluster.registries.find(u.registry);
+  if (reg == s.cluster.registries.end()) return;
+  upgrade_ctx c{s, u, reg->second, *s.cfg, out, s.now, seq};
+  fail(c, reason);
+}
+
+}  // namespace
+
+std::optional<object_key> registry_of_effect(const std::string& id) {
+  const auto first = id.find('/');
+  if (first == std::string::npos) return std::nullopt;
+  const auto second = id.find('/', first + 1);
+  return object_key{id.substr(0, first), id.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1)};
+}
+
+step_result reduce(state s, const logged_event& e) {
+  std::vector<effect> out;
+  s.last_seq = e.seq;
+  s.now = std::max(s.now, e.ts);  // time never runs backwards inside the fold
+  scope sc;
+
+  std::visit(
+      overloaded{
+          [&](const object_event& ev) {
+            const auto kind = kind_of(ev.object);
+            s.cluster.rv[index(kind)] = meta_of(ev.object).rv;
+            if (ev.type == watch_type::deleted) erase(s.cluster, ev.object);
+            else put(s.cluster, ev.object);
+            if (kind == resource_kind::quay_registry) track_registries(s);
+            sc = {scope::ns, meta_of(ev.object).key};
+          },
+          [&](const bookmark_seen& ev) { s.cluster.rv[index(ev.kind)] = ev.rv; },
+          [&](const watch_error&) { ++s.watch_errors; },
+          [&](const relist_started& ev) {
+            s.cluster.relisting[index(ev.kind)].emplace();
+          },
+          [&](const relist_item& ev) {
+            auto& buffer = s.cluster.relisting[index(kind_of(ev.object))];
+            if (!buffer) buffer.emplace();  // an item without its start marker still counts
+            buffer->push_back(ev.object);
+          },
+          [&](const relist_done& ev) {
+            auto& buffer = s.cluster.relisting[index(ev.kind)];
+            swap_in(s.cluster, ev.kind, buffer ? std::move(*buffer) : std::vector<object_view>{});
+            buffer.reset();
+            s.cluster.rv[index(ev.kind)] = ev.rv;
+            s.cluster.synced[index(ev.kind)] = true;
+            if (ev.kind == resource_kind::quay_registry) track_registries(s);
+            sc.what = scope::all;
+          },
+          [&](const malformed_input&) { ++s.malformed_inputs; },
+          [&](const timer_fired& ev) {
+            auto it = s.upgrades.find(ev.registry);
+            if (it == s.upgrades.end()) return;
+            if (it->second.wakeup && *it->second.wakeup <= s.now) it->second.wakeup.reset();
+            sc = {scope::one, ev.registry};
+          },
+          [&](const effect_succeeded& ev) {
+            const auto key = registry_of_effect(ev.id);
+            auto it = key ? s.upgrades.find(*key) : s.upgrades.end();
+            if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;  // stale or foreign
+            auto& u = it->second;
+            u.in_flight.erase(ev.id);
+            u.done.insert(ev.id);
+            u.transient_failures.erase(ev.id);
+            if (ev.facts) {
+              if (ev.id.find("/inspect-verify") != std::string::npos) u.after = ev.facts;
+              else u.before = ev.facts;
+              if (u.current == phase::detecting) u.last_error.clear();
+            }
+            sc = {scope::one, *key};
+          },
+          [&](const effect_failed& ev) {
+            const auto key = registry_of_effect(ev.id);
+            auto it = key ? s.upgrades.find(*key) : s.upgrades.end();
+            if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;
+            on_effect_failed(s, it->second, ev, out, e.seq);
+            sc = {scope::one, *key};
+          },
+          [&](const controller_started& ev) {
+            const bool target_changed = !s.cfg || s.cfg->target_image != ev.cfg.target_image ||
+                                        effective_target(*s.cfg) != effective_target(ev.cfg);
+            s.cfg = ev.cfg;
+            // A new process: its caches start empty and nothing it had in flight will report back.
+            s.cluster.synced = {};
+            s.cluster.relisting = {};
+            for (auto& [key, u] : s.upgrades) {
+              u.in_flight.clear();
+              u.wakeup.reset();
+              u.status_written.clear();
+              const bool idle = u.current == phase::up_to_date || u.current == phase::refused ||
+                                u.current == phase::unsupported || u.current == phase::succeeded;
+              if (idle && target_changed) {
+                u.current = phase::detecting;
+                u.phase_since = s.now;
+              }
+            }
+          },
+      },
+      e.body);
+
+  // Nothing is decided before every store has synced: a half-known cluster would re-create what
+  // already exists.
+  if (sc.what == scope::none || !synced(s)) return {std::move(s), std::move(out)};
+  for (auto& [key, u] : s.upgrades) {
+    if (sc.what == scope::one && key != sc.key) continue;
+    if (sc.what == scope::ns && key.ns != sc.key.ns) continue;
+    const auto reg = s.cluster.registries.find(key);
+    if (reg == s.cluster.registries.end()) continue;
+    upgrade_ctx c{s, u, reg->second, *s.cfg, out, s.now, e.seq};
+    advance(c);
+  }
+  return {std::move(s), std::move(out)};
+}
+
+}  // namespace qpu::reducers

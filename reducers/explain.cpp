@@ -1,0 +1,51 @@
+// `plan`: the state in plain words, from the same table the reducer runs.
+#include <sstream>
+
+#include "reducers/reduce.hpp"
+#include "reducers/upgrade_table.hpp"
+
+namespace qpu::reducers {
+
+std::string explain(const state& folded) {
+  std::ostringstream text;
+  if (!folded.cfg) {
+    text << "The log holds no controller start, so no configuration: nothing would be decided.\n";
+    return text.str();
+  }
+  state s = folded;  // upgrade_ctx wants mutable references; the copy is thrown away
+  const config& cfg = *s.cfg;
+  text << "Target: " << (cfg.target_image.empty() ? "(no image)" : cfg.target_image);
+  if (auto t = effective_target(cfg)) text << " (PostgreSQL " << to_string(*t) << ")";
+  text << "; upgrade image: " << (cfg.upgrade_image.empty() ? "none (logical method only)" : cfg.upgrade_image) << "\n";
+  text << "Last event: seq " << s.last_seq << " at " << format_rfc3339(s.now) << "\n";
+  std::vector<std::string> unsynced;
+  for (auto k : all_resource_kinds)
+    if (!s.cluster.synced[static_cast<std::size_t>(k)]) unsynced.push_back(plural(k));
+  if (!unsynced.empty()) {
+    text << "Waiting for the first list of:";
+    for (const auto& p : unsynced) text << " " << p;
+    text << " (nothing is decided before every store has synced)\n";
+  }
+  if (s.upgrades.empty()) text << "No QuayRegistry is known.\n";
+  std::vector<effect> scratch;
+  for (auto& [key, u] : s.upgrades) {
+    const auto reg = s.cluster.registries.find(key);
+    if (reg == s.cluster.registries.end()) continue;
+    upgrade_ctx c{s, u, reg->second, cfg, scratch, s.now, s.last_seq};
+    text << "\nQuayRegistry " << to_string(key) << ": " << to_string(u.current) << " since "
+         << format_rfc3339(u.phase_since) << " (attempt " << u.attempt << ")\n";
+    if (u.from && u.to)
+      text << "  plan: PostgreSQL " << to_string(*u.from) << " -> " << to_string(*u.to) << " by " << to_string(u.method)
+           << ", old claim " << u.old_claim << " -> new claim " << data_claim_name(u) << ", backup claim "
+           << backup_claim_name(u) << "\n";
+    if (!u.last_error.empty()) text << "  last error: " << u.last_error << "\n";
+    text << "  now: " << waiting_for(c) << "\n";
+    for (const auto& row : upcoming(c)) text << "  " << row << "\n";
+    for (const auto& id : u.in_flight) text << "  awaiting the result of " << id << "\n";
+    for (const auto& [id, at] : u.retry_at) text << "  will retry " << id << " at " << format_rfc3339(at) << "\n";
+    if (u.wakeup) text << "  next re-check at " << format_rfc3339(*u.wakeup) << "\n";
+  }
+  return text.str();
+}
+
+}  // namespace qpu::reducers

@@ -1,0 +1,780 @@
+// The upgrade of one QuayRegistry, as one table (DESIGN.md section 3).
+//
+// Each row: in phase P, when GUARD holds, go to phase Q and do ACTION. For the current phase the
+// rows are tried top to bottom and the first whose guard holds fires. A row whose target is its
+// own phase is "keep waiting, and make sure the work is under way": its action issues effects,
+// and issuing is idempotent (an effect already issued, or already done, is not issued again).
+// A row that changes the phase also reports it (status + Event), then the table runs again for
+// the new phase, so a chain of satisfied guards completes in one fold.
+//
+// Guards read the observed cluster (the reflector stores) and the facts the effects reported;
+// nothing here reads a clock: `now` is the folded event's timestamp.
+#include "reducers/upgrade_table.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <functional>
+
+#include "core/image_ref.hpp"
+
+namespace qpu::reducers {
+
+namespace {
+
+constexpr const char* annotation_retry = "quay-pg-upgrader.quay.io/retry";
+
+// ---- names -------------------------------------------------------------------------------
+
+// "15" for 15, "96" for 9.6: object names may not rely on dots being welcome everywhere.
+std::string name_token(pg_major v) { return v.code >= 1000 ? std::to_string(v.code / 100) : std::to_string(v.code); }
+
+std::string job_name(const registry_upgrade& u, job_role role) {
+  const std::string base = u.registry.name + "-pg";
+  switch (role) {
+    case job_role::check: return base + "-check-" + std::to_string(u.attempt);
+    case job_role::backup: return base + name_token(*u.from) + "-backup-" + std::to_string(u.attempt);
+    case job_role::upgrade_logical:
+    case job_role::upgrade_pg_upgrade: return base + name_token(*u.to) + "-upgrade-" + std::to_string(u.attempt);
+  }
+  return base;
+}
+
+std::string effect_id(const registry_upgrade& u, std::string_view step) {
+  return to_string(u.registry) + "/a" + std::to_string(u.attempt) + "/" + std::string(step);
+}
+
+// ---- observations ------------------------------------------------------------------------
+
+const deployment* find_deployment(const upgrade_ctx& c, const std::string& name) {
+  auto it = c.s.cluster.deployments.find({c.u.registry.ns, name});
+  return it == c.s.cluster.deployments.end() ? nullptr : &it->second;
+}
+
+const deployment* database(const upgrade_ctx& c) { return find_deployment(c, database_deployment_name(c.u.registry)); }
+
+// The Quay workloads that use the database and are stopped during the upgrade.
+std::vector<const deployment*> app_deployments(const upgrade_ctx& c) {
+  std::vector<const deployment*> apps;
+  for (const char* suffix : {"-quay-app", "-quay-mirror"})
+    if (const auto* d = find_deployment(c, c.u.registry.name + suffix)) apps.push_back(d);
+  return apps;
+}
+
+const job* find_job(const upgrade_ctx& c, const std::string& name) {
+  auto it = c.s.cluster.jobs.find({c.u.registry.ns, name});
+  return it == c.s.cluster.jobs.end() ? nullptr : &it->second;
+}
+
+const claim* find_claim(const upgrade_ctx& c, const std::string& name) {
+  auto it = c.s.cluster.claims.find({c.u.registry.ns, name});
+  return it == c.s.cluster.claims.end() ? nullptr : &it->second;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// Pods of one of the registry's workloads, terminating ones included (PROJQUAY-8092: an upgrade
+// must not start while an old pod is still shutting down).
+std::vector<const pod*> pods_of(const upgrade_ctx& c, std::initializer_list<std::string_view> components,
+                                std::initializer_list<std::string_view> name_suffixes) {
+  std::vector<const pod*> found;
+  const auto& pods = c.s.cluster.pods;
+  for (auto it = pods.lower_bound({c.u.registry.ns, ""}); it != pods.end() && it->first.ns == c.u.registry.ns; ++it) {
+    const pod& p = it->second;
+    bool match = false;
+    if (!p.component.empty() && (p.registry.empty() || p.registry == c.u.registry.name)) {
+      for (auto comp : components) match = match || p.component == comp;
+    } else if (p.component.empty() && p.job_name.empty()) {
+      for (auto suffix : name_suffixes) match = match || starts_with(p.meta.key.name, c.u.registry.name + std::string(suffix) + "-");
+    }
+    if (match) found.push_back(&p);
+  }
+  return found;
+}
+
+std::vector<const pod*> app_pods(const upgrade_ctx& c) {
+  return pods_of(c, {"quay-app", "quay-mirror"}, {"-quay-app", "-quay-mirror"});
+}
+std::vector<const pod*> database_pods(const upgrade_ctx& c) { return pods_of(c, {"postgres"}, {"-quay-database"}); }
+
+bool deadline_passed(const upgrade_ctx& c);
+
+// ---- effects -----------------------------------------------------------------------------
+
+bool issued_or_done(const upgrade_ctx& c, const std::string& id) {
+  return c.u.in_flight.contains(id) || c.u.done.contains(id);
+}
+
+// Issues an effect unless it is under way, done, or waiting out a transient failure.
+void issue(upgrade_ctx& c, effect e) {
+  const std::string& id = id_of(e);
+  if (issued_or_done(c, id)) return;
+  if (auto it = c.u.retry_at.find(id); it != c.u.retry_at.end()) {
+    if (it->second > c.now) return;
+    c.u.retry_at.erase(it);
+  }
+  c.u.in_flight.insert(id);
+  c.out.push_back(std::move(e));
+}
+
+bool done(const upgrade_ctx& c, std::string_view step) { return c.u.done.contains(effect_id(c.u, step)); }
+
+owner_ref owner(const upgrade_ctx& c) { return owner_ref{c.u.registry, c.registry.meta.uid}; }
+
+database_endpoint endpoint(const upgrade_ctx& c) {
+  database_endpoint e;
+  e.service = {c.u.registry.ns, database_deployment_name(c.u.registry)};
+  if (const auto* db = database(c)) e.credentials = db->credentials;
+  return e;
+}
+
+void inspect(upgrade_ctx& c, std::string step, bool with_manifest) {
+  issue(c, inspect_database{effect_id(c.u, step), c.u.registry, endpoint(c), with_manifest});
+}
+
+std::int64_t phase_deadline_s(const config& cfg, phase p) {
+  const auto& d = cfg.deadlines;
+  switch (p) {
+    case phase::detecting: return d.detect_s;
+    case phase::preflight: return d.preflight_s;
+    case phase::quiescing: return d.quiesce_s;
+    case phase::backing_up: return d.backup_s;
+    case phase::stopping: return d.stop_s;
+    case phase::upgrading: return d.upgrade_s;
+    case phase::switching: return d.switch_s;
+    case phase::verifying: return d.verify_s;
+    case phase::resuming: return d.resume_s;
+    case phase::rolling_back: return d.rollback_s;
+    default: return 0;
+  }
+}
+
+// Claim sizes from the measured database size: headroom on top, whole GiB, never below the
+// configured minimum (and, for the data claim, never smaller than the old claim).
+std::int64_t sized_claim(const upgrade_ctx& c, std::int64_t floor_bytes) {
+  const std::int64_t measured = c.u.before ? c.u.before->database_bytes : 0;
+  const std::int64_t wanted = measured + measured / 100 * c.cfg.headroom_percent;
+  constexpr std::int64_t gib = 1LL << 30;
+  const std::int64_t rounded = (wanted + gib - 1) / gib * gib;
+  return std::max({rounded, c.cfg.min_claim_bytes, floor_bytes});
+}
+
+std::string storage_class(const upgrade_ctx& c) {
+  if (!c.cfg.storage_class.empty()) return c.cfg.storage_class;
+  const auto* old = find_claim(c, c.u.old_claim);
+  return old ? old->storage_class : std::string{};
+}
+
+std::int64_t old_claim_bytes(const upgrade_ctx& c) {
+  const auto* old = find_claim(c, c.u.old_claim);
+  if (!old) return 0;
+  return std::max(old->capacity_bytes, old->requested_bytes);
+}
+
+job_role upgrade_role(const registry_upgrade& u) {
+  return u.method == upgrade_method::pg_upgrade ? job_role::upgrade_pg_upgrade : job_role::upgrade_logical;
+}
+
+void create_job_for(upgrade_ctx& c, job_role role, std::int64_t deadline_s) {
+  create_job j;
+  j.id = effect_id(c.u, std::string("create-job/") + to_string(role));
+  j.key = {c.u.registry.ns, job_name(c.u, role)};
+  j.registry = owner(c);
+  j.role = role;
+  j.image = (role == job_role::upgrade_pg_upgrade || role == job_role::check) ? c.cfg.upgrade_image : c.cfg.target_image;
+  j.from = *c.u.from;
+  j.to = *c.u.to;
+  j.old_claim = c.u.old_claim;
+  j.backup_claim = backup_claim_name(c.u);
+  j.new_claim = data_claim_name(c.u);
+  j.db = endpoint(c);
+  j.deadline_s = deadline_s;
+  issue(c, std::move(j));
+}
+
+// Why a Job failed, in the words of its condition and of its pod's termination message.
+std::string job_failure(const upgrade_ctx& c, const job& j, std::string_view what) {
+  std::string text = std::string(what) + " Job " + to_string(j.meta.key) + " failed";
+  if (!j.reason.empty()) text += ": " + j.reason;
+  if (!j.message.empty()) text += " (" + j.message + ")";
+  const auto& pods = c.s.cluster.pods;
+  std::string last;
+  for (auto it = pods.lower_bound({j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it)
+    if (it->second.job_name == j.meta.key.name && !it->second.termination_message.empty()) last = it->second.termination_message;
+  if (!last.empty()) text += "; the pod reported: " + last;
+  return text;
+}
+
+// ---- guards --------------------------------------------------------------------------------
+
+using guard_fn = bool (*)(const upgrade_ctx&);
+using action_fn = void (*)(upgrade_ctx&);
+
+std::optional<pg_major> confirmed(const upgrade_ctx& c) {
+  if (!c.u.before || c.u.before->server_version_num <= 0) return std::nullopt;
+  return pg_major::from_server_version_num(c.u.before->server_version_num);
+}
+
+std::string inspect_version_step(const upgrade_ctx& c) {
+  const auto* db = database(c);
+  return "inspect-version/g" + std::to_string(db ? db->meta.generation : 0);
+}
+
+bool db_missing(const upgrade_ctx& c) { return database(c) == nullptr; }
+bool db_not_ready(const upgrade_ctx& c) { return database(c)->ready_replicas < 1; }
+bool image_changed(const upgrade_ctx& c) {
+  const auto* db = database(c);
+  return db && db->image != c.u.detected_image;
+}
+
+bool backup_job_failed(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, job_role::backup));
+  return j && j->has_failed;
+}
+bool backup_job_complete(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, job_role::backup));
+  return j && j->complete;
+}
+bool upgrade_job_failed(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, upgrade_role(c.u)));
+  return j && j->has_failed;
+}
+bool upgrade_job_complete(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, upgrade_role(c.u)));
+  return j && j->complete;
+}
+bool check_wanted(const upgrade_ctx& c) { return c.cfg.preflight_check && c.u.method == upgrade_method::pg_upgrade; }
+bool check_job_failed(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, job_role::check));
+  return check_wanted(c) && j && j->has_failed;
+}
+bool check_pending(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, job_role::check));
+  return check_wanted(c) && !(j && j->complete);
+}
+
+bool apps_stopped(const upgrade_ctx& c) {
+  for (const auto* d : app_deployments(c))
+    if (d->replicas != 0 || d->status_replicas != 0) return false;
+  return app_pods(c).empty();
+}
+
+bool database_stopped(const upgrade_ctx& c) {
+  const auto* db = database(c);
+  return db && db->replicas == 0 && db->status_replicas == 0 && database_pods(c).empty();
+}
+
+// The database Deployment runs `image` on `claim`, rolled out and ready.
+bool database_serving(const upgrade_ctx& c, const std::string& image, const std::string& claim_name) {
+  const auto* db = database(c);
+  if (!db || db->image != image || db->data_claim != claim_name) return false;
+  const std::int32_t want = std::max(1, c.u.db_replicas.value_or(1));
+  return db->observed_generation >= db->meta.generation && db->ready_replicas >= want && db->updated_replicas >= want &&
+         db->status_replicas == db->ready_replicas;
+}
+
+bool switched_and_ready(const upgrade_ctx& c) { return database_serving(c, c.cfg.target_image, data_claim_name(c.u)); }
+
+bool verified(const upgrade_ctx& c) { return c.u.after.has_value(); }
+
+// Differences between the manifest taken before the backup and the upgraded database.
+std::vector<std::string> mismatches(const upgrade_ctx& c) {
+  std::vector<std::string> out;
+  const auto& before = *c.u.before;
+  const auto& after = *c.u.after;
+  const pg_major got = pg_major::from_server_version_num(after.server_version_num);
+  if (got != *c.u.to) out.push_back("server reports PostgreSQL " + to_string(got) + ", expected " + to_string(*c.u.to));
+  if (before.has_pg_trgm && !after.has_pg_trgm) out.push_back("extension pg_trgm is missing");
+  std::map<std::string, const table_digest*> now;
+  for (const auto& t : after.tables) now[t.table] = &t;
+  for (const auto& t : before.tables) {
+    auto it = now.find(t.table);
+    if (it == now.end()) {
+      out.push_back("table " + t.table + " is missing");
+    } else if (it->second->rows != t.rows) {
+      out.push_back("table " + t.table + " has " + std::to_string(it->second->rows) + " rows, expected " + std::to_string(t.rows));
+    } else if (it->second->checksum != t.checksum) {
+      out.push_back("table " + t.table + " content differs (checksum " + it->second->checksum + ", expected " + t.checksum + ")");
+    }
+  }
+  return out;
+}
+
+bool verification_mismatch(const upgrade_ctx& c) { return verified(c) && !mismatches(c).empty(); }
+bool verification_matches(const upgrade_ctx& c) { return verified(c) && mismatches(c).empty(); }
+
+bool apps_resumed(const upgrade_ctx& c) {
+  for (const auto& [name, n] : c.u.app_replicas)
+    if (!done(c, "scale-up/" + name)) return false;
+  return true;
+}
+
+bool rollback_complete(const upgrade_ctx& c) {
+  const bool db_touched = c.u.switched || c.u.db_replicas.has_value();
+  if (db_touched && !database_serving(c, c.u.old_image, c.u.old_claim)) return false;
+  for (const auto& [name, n] : c.u.app_replicas)
+    if (!done(c, "restore/" + name)) return false;
+  return true;
+}
+
+bool retry_requested(const upgrade_ctx& c) {
+  return !c.registry.retry_token.empty() && c.registry.retry_token != c.u.retry_token;
+}
+
+bool always(const upgrade_ctx&) { return true; }
+
+// ---- actions -------------------------------------------------------------------------------
+
+void nothing(upgrade_ctx&) {}
+
+void inspect_version(upgrade_ctx& c) { inspect(c, inspect_version_step(c), false); }
+
+// Detection decided to upgrade: fix the plan for this attempt.
+void plan_upgrade(upgrade_ctx& c) {
+  const auto* db = database(c);
+  c.u.from = confirmed(c);
+  c.u.to = effective_target(c.cfg);
+  c.u.old_image = db->image;
+  c.u.old_claim = db->data_claim;
+  c.u.started = c.now;
+  c.u.finished.reset();
+  c.u.last_error.clear();
+  const bool image_can =
+      !c.cfg.upgrade_image.empty() &&
+      std::find(c.cfg.upgrade_image_from.begin(), c.cfg.upgrade_image_from.end(), *c.u.from) != c.cfg.upgrade_image_from.end();
+  c.u.method = image_can && c.registry.method_override != "logical" ? upgrade_method::pg_upgrade : upgrade_method::logical;
+}
+
+void start_check_job(upgrade_ctx& c) { create_job_for(c, job_role::check, c.cfg.deadlines.preflight_s); }
+
+void scale_apps_down(upgrade_ctx& c) {
+  for (const auto* d : app_deployments(c)) {
+    const std::string& name = d->meta.key.name;
+    if (!c.u.app_replicas.contains(name)) c.u.app_replicas[name] = d->recorded_replicas.value_or(d->replicas);
+    issue(c, scale_deployment{effect_id(c.u, "scale-down/" + name), d->meta.key, 0, c.u.app_replicas[name], false});
+  }
+}
+
+void take_backup(upgrade_ctx& c) {
+  if (!c.u.before || !c.u.before->has_manifest) return inspect(c, "inspect-manifest", true);
+  issue(c, create_claim{effect_id(c.u, "create-claim/backup"), {c.u.registry.ns, backup_claim_name(c.u)}, owner(c),
+                        claim_role::backup, sized_claim(c, 0), storage_class(c)});
+  if (!done(c, "create-claim/backup")) return;
+  create_job_for(c, job_role::backup, c.cfg.deadlines.backup_s);
+}
+
+void stop_database(upgrade_ctx& c) {
+  const auto* db = database(c);
+  if (!db) return;
+  if (!c.u.db_replicas) c.u.db_replicas = db->recorded_replicas.value_or(db->replicas);
+  issue(c, scale_deployment{effect_id(c.u, "scale-down/database"), db->meta.key, 0, c.u.db_replicas, false});
+}
+
+void run_upgrade(upgrade_ctx& c) {
+  issue(c, create_claim{effect_id(c.u, "create-claim/data"), {c.u.registry.ns, data_claim_name(c.u)}, owner(c),
+                        claim_role::data, sized_claim(c, old_claim_bytes(c)), storage_class(c)});
+  if (!done(c, "create-claim/data")) return;
+  create_job_for(c, upgrade_role(c.u), c.cfg.deadlines.upgrade_s);
+}
+
+void switch_database(upgrade_ctx& c) {
+  const auto* db = database(c);
+  if (!db) return;
+  c.u.switched = true;
+  issue(c, patch_database_deployment{effect_id(c.u, "switch"), db->meta.key, c.cfg.target_image, data_claim_name(c.u),
+                                     std::max(1, c.u.db_replicas.value_or(1))});
+}
+
+void verify(upgrade_ctx& c) { inspect(c, "inspect-verify", true); }
+
+void resume_apps(upgrade_ctx& c) {
+  for (const auto& [name, n] : c.u.app_replicas)
+    issue(c, scale_deployment{effect_id(c.u, "scale-up/" + name), {c.u.registry.ns, name}, n, std::nullopt, true});
+}
+
+void fail_on_deadline(upgrade_ctx& c) {
+  fail(c, std::string("phase ") + to_string(c.u.current) + " did not finish within " +
+              std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s: still " + waiting_for(c));
+}
+void fail_backup_job(upgrade_ctx& c) { fail(c, job_failure(c, *find_job(c, job_name(c.u, job_role::backup)), "backup")); }
+void fail_upgrade_job(upgrade_ctx& c) { fail(c, job_failure(c, *find_job(c, job_name(c.u, upgrade_role(c.u))), "upgrade")); }
+void fail_check_job(upgrade_ctx& c) {
+  fail(c, job_failure(c, *find_job(c, job_name(c.u, job_role::check)), "pg_upgrade --check"));
+}
+void fail_verification(upgrade_ctx& c) {
+  std::string text = "verification found differences:";
+  const auto diffs = mismatches(c);
+  for (std::size_t i = 0; i < diffs.size() && i < 5; ++i) text += (i ? "; " : " ") + diffs[i];
+  if (diffs.size() > 5) text += "; and " + std::to_string(diffs.size() - 5) + " more";
+  fail(c, text);
+}
+void fail_no_claim(upgrade_ctx& c) {
+  fail(c, "the database claim " + c.u.registry.ns + "/" + c.u.old_claim + " was not found; nothing was changed");
+}
+
+// Undo, in order: stop Jobs still running, put the database back on its old claim and image,
+// then bring the app back once the old database serves again. Every claim is kept.
+void roll_back(upgrade_ctx& c) {
+  for (job_role role : {job_role::backup, upgrade_role(c.u)}) {
+    const auto* j = c.u.from && c.u.to ? find_job(c, job_name(c.u, role)) : nullptr;
+    if (j && !j->complete && !j->has_failed) issue(c, delete_job{effect_id(c.u, std::string("delete-job/") + to_string(role)), j->meta.key});
+  }
+  const bool db_touched = c.u.switched || c.u.db_replicas.has_value();
+  if (db_touched) {
+    const auto* db = database(c);
+    if (db) {
+      issue(c, patch_database_deployment{effect_id(c.u, "restore/database"), db->meta.key, c.u.old_image, c.u.old_claim,
+                                         std::max(1, c.u.db_replicas.value_or(1))});
+    }
+    if (!database_serving(c, c.u.old_image, c.u.old_claim)) return;
+  }
+  for (const auto& [name, n] : c.u.app_replicas)
+    issue(c, scale_deployment{effect_id(c.u, "restore/" + name), {c.u.registry.ns, name}, n, std::nullopt, true});
+}
+
+void finish(upgrade_ctx& c) { c.u.finished = c.now; }
+
+void start_retry(upgrade_ctx& c) {
+  registry_upgrade fresh;
+  fresh.registry = c.u.registry;
+  fresh.attempt = c.u.attempt + 1;
+  fresh.retry_token = c.registry.retry_token;
+  fresh.phase_since = c.now;
+  c.u = std::move(fresh);
+}
+
+void note_unmanaged(upgrade_ctx& c) { c.u.last_error.clear(); }
+void note_no_target(upgrade_ctx& c) {
+  c.u.last_error = "the target image \"" + c.cfg.target_image +
+                   "\" names no PostgreSQL version: set --target-version (or an image whose name carries it)";
+}
+void note_detected(upgrade_ctx& c) {
+  c.u.last_error.clear();
+  if (const auto* db = database(c)) c.u.detected_image = db->image;
+}
+void note_refused(upgrade_ctx& c) {
+  note_detected(c);
+  c.u.last_error = "the database runs PostgreSQL " + to_string(*confirmed(c)) + ", newer than the target " +
+                   to_string(*effective_target(c.cfg)) + "; downgrades are refused and nothing was changed";
+}
+void note_too_old(upgrade_ctx& c) {
+  note_detected(c);
+  c.u.last_error = "the database runs PostgreSQL " + to_string(*confirmed(c)) + ", older than " +
+                   to_string(oldest_supported_source) + ", which pg_dump and pg_upgrade no longer read";
+}
+void note_no_claim(upgrade_ctx& c) {
+  note_detected(c);
+  c.u.last_error = "the database Deployment mounts no PersistentVolumeClaim at /var/lib/pgsql/data; nothing to upgrade";
+}
+
+bool no_target(const upgrade_ctx& c) { return !effective_target(c.cfg).has_value(); }
+bool unmanaged(const upgrade_ctx& c) { return !c.registry.postgres_managed; }
+bool managed(const upgrade_ctx& c) { return c.registry.postgres_managed; }
+bool same_version(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) == *effective_target(c.cfg); }
+bool newer_version(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) > *effective_target(c.cfg); }
+bool too_old(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) < oldest_supported_source; }
+bool no_data_claim(const upgrade_ctx& c) { return confirmed(c) && database(c)->data_claim.empty(); }
+bool older_version(const upgrade_ctx& c) { return confirmed(c).has_value(); }
+bool old_claim_missing(const upgrade_ctx& c) { return find_claim(c, c.u.old_claim) == nullptr; }
+bool deadline_passed(const upgrade_ctx& c) {
+  const std::int64_t limit = phase_deadline_s(c.cfg, c.u.current);
+  return limit > 0 && c.now >= c.u.phase_since + limit * 1000;
+}
+bool image_changed_or_unmanaged(const upgrade_ctx& c) { return image_changed(c) || unmanaged(c); }
+
+// ---- the table -----------------------------------------------------------------------------
+
+struct rule {
+  phase from;
+  const char* when;  // plain words, shown by `plan`
+  guard_fn guard;
+  phase to;
+  action_fn action;
+};
+
+// clang-format off
+constexpr rule table[] = {
+  // detect: the image is a hint, the running server is the truth
+  {phase::detecting,   "the registry does not manage its database",          unmanaged,              phase::unmanaged,   note_unmanaged},
+  {phase::detecting,   "no target version is configured",                    no_target,              phase::unsupported, note_no_target},
+  {phase::detecting,   "the database Deployment does not exist yet",         db_missing,             phase::detecting,   nothing},
+  {phase::detecting,   "the server runs the target version",                 same_version,           phase::up_to_date,  note_detected},
+  {phase::detecting,   "the server runs a newer version than the target",    newer_version,          phase::refused,     note_refused},
+  {phase::detecting,   "the server is older than any tool reads",            too_old,                phase::unsupported, note_too_old},
+  {phase::detecting,   "the database has no data claim",                     no_data_claim,          phase::unsupported, note_no_claim},
+  {phase::detecting,   "the server runs an older version",                   older_version,          phase::preflight,   plan_upgrade},
+  {phase::detecting,   "the database is not ready to confirm its version",   db_not_ready,           phase::detecting,   nothing},
+  {phase::detecting,   "the server's version is being confirmed",            always,                 phase::detecting,   inspect_version},
+  // idle: look again when the database image or the registry changes
+  {phase::up_to_date,  "the database image changed",                         image_changed_or_unmanaged, phase::detecting, nothing},
+  {phase::refused,     "the database image changed",                         image_changed_or_unmanaged, phase::detecting, nothing},
+  {phase::unsupported, "the database image changed",                         image_changed_or_unmanaged, phase::detecting, nothing},
+  {phase::succeeded,   "the database image changed",                         image_changed_or_unmanaged, phase::detecting, nothing},
+  {phase::unmanaged,   "the registry manages its database again",            managed,                phase::detecting,   nothing},
+  // preflight: sizes are known from detection; optionally `pg_upgrade --check`
+  {phase::preflight,   "the phase deadline passed",                          deadline_passed,        phase::failed,      fail_on_deadline},
+  {phase::preflight,   "the old data claim does not exist",                  old_claim_missing,      phase::failed,      fail_no_claim},
+  {phase::preflight,   "the pg_upgrade --check Job failed",                  check_job_failed,       phase::failed,      fail_check_job},
+  {phase::preflight,   "the pg_upgrade --check Job is running",              check_pending,          phase::preflight,   start_check_job},
+  {phase::preflight,   "the checks passed",                                  always,                 phase::quiescing,   scale_apps_down},
+  // quiesce: the app stops writing before anything is copied
+  {phase::quiescing,   "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
+  {phase::quiescing,   "no app pod remains",                                 apps_stopped,           phase::backing_up,  take_backup},
+  {phase::quiescing,   "the app is being scaled to 0",                       always,                 phase::quiescing,   scale_apps_down},
+  // backup: manifest of the quiet database, then the target image's pg_dump into its own claim
+  {phase::backing_up,  "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
+  {phase::backing_up,  "the backup Job failed",                              backup_job_failed,      phase::rolling_back, fail_backup_job},
+  {phase::backing_up,  "the backup Job completed",                           backup_job_complete,    phase::stopping,    stop_database},
+  {phase::backing_up,  "the backup is being taken",                          always,                 phase::backing_up,  take_backup},
+  // stop: the old server must be gone before its data is read for the upgrade
+  {phase::stopping,    "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
+  {phase::stopping,    "no database pod remains",                            database_stopped,       phase::upgrading,   run_upgrade},
+  {phase::stopping,    "the database is being scaled to 0",                  always,                 phase::stopping,    stop_database},
+  // upgrade: a NEW claim is filled; the old claim is never written
+  {phase::upgrading,   "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
+  {phase::upgrading,   "the upgrade Job failed",                             upgrade_job_failed,     phase::rolling_back, fail_upgrade_job},
+  {phase::upgrading,   "the upgrade Job completed",                          upgrade_job_complete,   phase::switching,   switch_database},
+  {phase::upgrading,   "the new claim is being filled",                      always,                 phase::upgrading,   run_upgrade},
+  // switch: the database Deployment moves to the target image and the new claim
+  {phase::switching,   "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
+  {phase::switching,   "the new database is ready",                          switched_and_ready,     phase::verifying,   verify},
+  {phase::switching,   "the database Deployment is being switched",          always,                 phase::switching,   switch_database},
+  // verify: every row arrived
+  {phase::verifying,   "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
+  {phase::verifying,   "the upgraded database differs from the manifest",    verification_mismatch,  phase::rolling_back, fail_verification},
+  {phase::verifying,   "the upgraded database matches the manifest",         verification_matches,   phase::resuming,    resume_apps},
+  {phase::verifying,   "the upgraded database is being verified",            always,                 phase::verifying,   verify},
+  // resume
+  {phase::resuming,    "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
+  {phase::resuming,    "the app is back at its replica counts",              apps_resumed,           phase::succeeded,   finish},
+  {phase::resuming,    "the app is being scaled back",                       always,                 phase::resuming,    resume_apps},
+  // rollback: the old claim and image, every claim kept
+  {phase::rolling_back, "the rollback deadline passed",                      deadline_passed,        phase::failed,      finish},
+  {phase::rolling_back, "the old database serves and the app is restored",   rollback_complete,      phase::failed,      finish},
+  {phase::rolling_back, "the old database and the app are being restored",   always,                 phase::rolling_back, roll_back},
+  // failed: a person decides; the retry annotation starts a new attempt
+  {phase::failed,      "the " "quay-pg-upgrader.quay.io/retry" " annotation has a new value", retry_requested, phase::detecting, start_retry},
+};
+// clang-format on
+
+const rule* first_matching(const upgrade_ctx& c) {
+  for (const auto& r : table)
+    if (r.from == c.u.current && r.guard(c)) return &r;
+  return nullptr;
+}
+
+// ---- reporting -----------------------------------------------------------------------------
+
+std::string summary_message(const upgrade_ctx& c) {
+  const auto& u = c.u;
+  const std::string versions =
+      u.from && u.to ? "PostgreSQL " + to_string(*u.from) + " -> " + to_string(*u.to) + " (" + to_string(u.method) + ")" : "";
+  switch (u.current) {
+    case phase::up_to_date:
+      return "the database runs PostgreSQL " + (confirmed(c) ? to_string(*confirmed(c)) : std::string("?")) + ", the target";
+    case phase::succeeded: {
+      std::int64_t rows = 0;
+      if (u.after)
+        for (const auto& t : u.after->tables) rows += t.rows;
+      return "upgraded " + versions + "; verified " + std::to_string(u.after ? u.after->tables.size() : 0) + " tables, " +
+             std::to_string(rows) + " rows; the old data stays in claim " + u.old_claim + ", the backup in claim " +
+             backup_claim_name(u);
+    }
+    case phase::failed:
+      return u.last_error + (u.started ? "; the database runs on its old claim " + u.old_claim + " and image " + u.old_image +
+                                             ", every claim is kept; set annotation " + annotation_retry +
+                                             " to a new value to try again"
+                                       : std::string("; set annotation ") + annotation_retry + " to a new value to try again");
+    case phase::refused:
+    case phase::unsupported: return u.last_error;
+    case phase::unmanaged: return "spec.components postgres is unmanaged: the controller leaves this database alone";
+    case phase::rolling_back: return "rolling back: " + u.last_error;
+    default: {
+      std::string text = versions.empty() ? std::string() : versions + ": ";
+      text += waiting_for(c);
+      if (!u.last_error.empty()) text += " (last error: " + u.last_error + ")";
+      return text;
+    }
+  }
+}
+
+// The Kubernetes Event for a phase just entered.
+void announce(upgrade_ctx& c) {
+  const auto& u = c.u;
+  const bool warning = u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported ||
+                       u.current == phase::rolling_back;
+  const std::string id = effect_id(u, "event@" + std::to_string(c.seq) + "/" + to_string(u.current));
+  if (issued_or_done(c, id)) return;
+  c.out.push_back(emit_event{id, owner(c), warning ? "Warning" : "Normal",
+                             std::string("PostgresUpgrade") + condition_reason(u.current), summary_message(c), c.now});
+  c.u.in_flight.insert(id);
+}
+
+// The QuayRegistry's status, written when the phase or the error changed since the last write.
+void report_status(upgrade_ctx& c) {
+  const auto& u = c.u;
+  const std::string key = std::string(to_string(u.current)) + "|" + std::to_string(u.attempt) + "|" + u.last_error;
+  if (u.status_written == key) return;
+  c.u.status_written = key;
+
+  const std::string message = summary_message(c);
+  std::vector<condition> conditions;
+  const std::int64_t generation = c.registry.meta.generation;
+  conditions.push_back({"PostgresUpgradeProgressing", is_active(u.current) ? "True" : "False", condition_reason(u.current),
+                        message, u.phase_since, generation});
+  std::string done_status = "Unknown", done_reason = "InProgress";
+  switch (u.current) {
+    case phase::succeeded: done_status = "True"; done_reason = "Succeeded"; break;
+    case phase::up_to_date: done_status = "True"; done_reason = "UpToDate"; break;
+    case phase::failed: done_status = "False"; done_reason = "Failed"; break;
+    case phase::refused: done_status = "False"; done_reason = "DowngradeRefused"; break;
+    case phase::unsupported: done_status = "False"; done_reason = "Unsupported"; break;
+    case phase::unmanaged: done_status = "False"; done_reason = "Unmanaged"; break;
+    case phase::detecting: done_reason = "Detecting"; break;
+    default: break;
+  }
+  conditions.push_back({"PostgresUpgraded", done_status, done_reason, message, u.phase_since, generation});
+
+  upgrade_summary summary;
+  summary.phase = to_string(u.current);
+  if (u.from) summary.from = to_string(*u.from);
+  if (u.to) summary.to = to_string(*u.to);
+  if (u.started) summary.method = to_string(u.method);
+  summary.attempt = u.attempt;
+  summary.started = u.started;
+  summary.finished = u.finished;
+  if (u.started) {
+    summary.backup_claim = backup_claim_name(u);
+    summary.previous_claim = u.old_claim;
+    summary.new_claim = data_claim_name(u);
+  }
+  summary.last_error = u.last_error;
+  const std::string id = effect_id(u, "status@" + std::to_string(c.seq));
+  c.out.push_back(update_registry_status{id, u.registry, std::move(conditions), std::move(summary)});
+  c.u.in_flight.insert(id);
+}
+
+bool waits_on_job(phase p) { return p == phase::backing_up || p == phase::upgrading || p == phase::preflight; }
+
+// One requeue per registry, the earliest wins: the phase deadline, the 60 s Job re-check, and
+// the end of a transient failure's back-off.
+void arm_wakeup(upgrade_ctx& c) {
+  std::optional<timestamp> want;
+  auto consider = [&](timestamp t) { want = want ? std::min(*want, t) : t; };
+  if (is_active(c.u.current) || c.u.current == phase::detecting) {
+    if (const auto limit = phase_deadline_s(c.cfg, c.u.current); limit > 0 && c.u.current != phase::detecting)
+      consider(c.u.phase_since + limit * 1000);
+    if (waits_on_job(c.u.current)) consider(c.now + c.cfg.requeue_s * 1000);
+  }
+  for (const auto& [id, t] : c.u.retry_at) consider(t);
+  if (!want) return;
+  if (c.u.wakeup && *c.u.wakeup > c.now && *c.u.wakeup <= *want) return;
+  c.u.wakeup = *want;
+  c.out.push_back(requeue_after::while_waiting(c.u.registry, *want - c.now));
+}
+
+}  // namespace
+
+std::string database_deployment_name(const object_key& registry) { return registry.name + "-quay-database"; }
+std::string backup_claim_name(const registry_upgrade& u) {
+  return u.registry.name + "-quay-database-backup-pg" + (u.from ? name_token(*u.from) : std::string("unknown"));
+}
+std::string data_claim_name(const registry_upgrade& u) {
+  return u.registry.name + "-quay-database-pg" + (u.to ? name_token(*u.to) : std::string("unknown"));
+}
+
+void fail(upgrade_ctx& c, std::string reason) {
+  c.u.last_error = std::move(reason);
+  c.u.failed_in = c.u.current;
+  const bool touched = c.u.current >= phase::quiescing && c.u.current != phase::failed;
+  c.u.current = touched ? phase::rolling_back : phase::failed;
+  c.u.phase_since = c.now;
+  if (!touched) c.u.finished = c.now;
+}
+
+std::string waiting_for(const upgrade_ctx& c) {
+  const auto& u = c.u;
+  auto job_text = [&](job_role role, const char* what) {
+    const auto* j = u.from && u.to ? find_job(c, job_name(u, role)) : nullptr;
+    if (!j) return std::string("waiting for the ") + what + " Job " + (u.from && u.to ? job_name(u, role) : "") + " to be created";
+    return std::string("waiting for the ") + what + " Job " + to_string(j->meta.key) + " (active " + std::to_string(j->active) +
+           ", failed pods " + std::to_string(j->failed) + ")";
+  };
+  auto claim_text = [&](const std::string& name, const char* what) -> std::string {
+    const auto* cl = find_claim(c, name);
+    if (!cl) return std::string("waiting for the ") + what + " claim " + name + " to be created";
+    if (cl->phase != "Bound")
+      return std::string("the ") + what + " claim " + name + " is " + (cl->phase.empty() ? "not bound" : cl->phase) +
+             (cl->storage_class.empty() ? std::string() : " (storage class " + cl->storage_class + ")");
+    return "";
+  };
+  switch (u.current) {
+    case phase::detecting: {
+      const auto* db = database(c);
+      if (!db) return "waiting for the database Deployment " + database_deployment_name(u.registry);
+      if (db->ready_replicas < 1) return "waiting for the database to be ready to confirm its version";
+      return "confirming the server version of " + database_deployment_name(u.registry);
+    }
+    case phase::preflight: return check_wanted(c) ? job_text(job_role::check, "pg_upgrade --check") : "checking";
+    case phase::quiescing: {
+      std::string text = "waiting for the app to stop:";
+      for (const auto* d : app_deployments(c))
+        text += " " + d->meta.key.name + " has " + std::to_string(d->status_replicas) + " replicas;";
+      text += " " + std::to_string(app_pods(c).size()) + " app pods remain";
+      return text;
+    }
+    case phase::backing_up: {
+      if (!u.before || !u.before->has_manifest) return "measuring row counts and checksums of every table";
+      if (auto t = claim_text(backup_claim_name(u), "backup"); !t.empty() && !done(c, "create-claim/backup")) return t;
+      return job_text(job_role::backup, "backup");
+    }
+    case phase::stopping:
+      return "waiting for the database to stop: " + std::to_string(database_pods(c).size()) + " database pods remain";
+    case phase::upgrading: {
+      if (auto t = claim_text(data_claim_name(u), "new data"); !t.empty()) {
+        const auto* j = find_job(c, job_name(u, upgrade_role(u)));
+        if (!j || j->active == 0) return t;
+      }
+      return job_text(upgrade_role(u), "upgrade");
+    }
+    case phase::switching: {
+      const auto* db = database(c);
+      return "waiting for " + database_deployment_name(u.registry) + " to run " + c.cfg.target_image + " on claim " +
+             data_claim_name(u) + " (ready " + std::to_string(db ? db->ready_replicas : 0) + ")";
+    }
+    case phase::verifying: return "comparing the upgraded database with the manifest";
+    case phase::resuming: return "scaling the app back to its replica counts";
+    case phase::rolling_back: return "restoring the old database and the app";
+    default: return "nothing";
+  }
+}
+
+void advance(upgrade_ctx& c) {
+  // A phase change re-runs the table; the bound is far above the longest chain of transitions.
+  for (int steps = 0; steps < 32; ++steps) {
+    const rule* r = first_matching(c);
+    if (!r) break;
+    const phase before = c.u.current;
+    const std::int32_t attempt = c.u.attempt;
+    r->action(c);  // runs in the old phase; fail() and start_retry() choose the next phase themselves
+    const bool moved_itself = c.u.current != before || c.u.attempt != attempt;
+    if (!moved_itself && r->to != before) {
+      c.u.current = r->to;
+      c.u.phase_since = c.now;
+    }
+    if (c.u.current == before && c.u.attempt == attempt) break;
+    if (c.u.current == phase::failed || c.u.current == phase::succeeded) c.u.finished = c.u.finished.value_or(c.now);
+    announce(c);
+  }
+  report_status(c);
+  arm_wakeup(c);
+}
+
+std::vector<std::string> upcoming(const upgrade_ctx& c) {
+  std::vector<std::string> rows;
+  for (const auto& r : table)
+    if (r.from == c.u.current) rows.push_back(std::string(r.guard(c) ? "[now] " : "[not yet] ") + r.when + " -> " + to_string(r.to));
+  return rows;
+}
+
+}  // namespace qpu::reducers
