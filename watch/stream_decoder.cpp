@@ -1,0 +1,34 @@
+#include "watch/stream_decoder.hpp"
+
+namespace qpu::watch {
+
+bool stream_decoder::feed(std::string_view bytes, const handler& on_input) {
+  counters_.bytes += bytes.size();
+  splitter_.feed(bytes, [&](const split_line& line) {
+    if (stopped_) return;
+    ++counters_.lines;
+    std::string where = std::string("watch/") + plural(kind_) + " line " + std::to_string(line.number) + " (stream byte " +
+                        std::to_string(line.offset) + ")";
+    if (line.oversized) {
+      ++counters_.malformed;
+      ++counters_.oversized;
+      std::string error = where + ": " + std::to_string(line.size) + " bytes, over the " +
+                          std::to_string(max_line_) + " byte line limit; dropped";
+      const event e = malformed_input{std::string("watch/") + plural(kind_), error};
+      if (!on_input(watch_input{kind_, input_origin::malformed, line.text, error, e})) stopped_ = true;
+      return;
+    }
+    auto decoded = decoder_.decode_watch_line(kind_, line.text);
+    if (!decoded) {
+      ++counters_.malformed;
+      std::string error = where + ": " + decoded.error();
+      const event e = malformed_input{std::string("watch/") + plural(kind_), error};
+      if (!on_input(watch_input{kind_, input_origin::malformed, line.text, error, e})) stopped_ = true;
+      return;
+    }
+    if (!on_input(watch_input{kind_, input_origin::watch_line, line.text, {}, *decoded})) stopped_ = true;
+  });
+  return !stopped_;
+}
+
+}  // namespace qpu::watch
