@@ -28,7 +28,6 @@ resource_type builtin(std::string group, std::string version, std::string plural
   t.has_status = has_status;
   t.tracks_generation = has_status;
   t.short_names = std::move(short_names);
-  t.categories = {"all"};
   return t;
 }
 
@@ -81,6 +80,8 @@ resource_registry resource_registry::builtins() {
   r.add(builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions",
                 "customresourcedefinition", "CustomResourceDefinition", false, true,
                 {"crd", "crds"}));
+  // `kubectl get all` lists the workload kinds of the "all" category, not every kind.
+  for (const char* id : {"pods", "services", "deployments.apps", "jobs.batch"}) r.by_id_[id].categories = {"all"};
   // Namespaces have a status but no spec a user changes; the apiserver does not count them.
   r.by_id_["namespaces"].tracks_generation = false;
   return r;

@@ -1,0 +1,320 @@
+#include "api_handler.hpp"
+
+#include "discovery.hpp"
+#include "object_meta.hpp"
+#include "openapi.hpp"
+#include "yaml_json.hpp"
+
+namespace kube_sim {
+namespace {
+
+api_reply reply(int status, const json& body) { return {status, body.dump(), "application/json", {}}; }
+
+api_reply error_reply(const api_error& e) {
+  api_reply r = reply(e.code, to_status(e));
+  if (e.retry_after_seconds > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_seconds));
+  return r;
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < path.size()) {
+    auto slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (slash > start) out.push_back(url_decode(path.substr(start, slash - start), false));
+    start = slash + 1;
+  }
+  return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view q) {
+  std::map<std::string, std::string> out;
+  std::size_t start = 0;
+  while (start <= q.size() && !q.empty()) {
+    auto amp = q.find('&', start);
+    if (amp == std::string_view::npos) amp = q.size();
+    auto part = q.substr(start, amp - start);
+    auto eq = part.find('=');
+    if (!part.empty())
+      out[url_decode(part.substr(0, eq), true)] =
+          eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1), true);
+    start = amp + 1;
+    if (amp == q.size()) break;
+  }
+  return out;
+}
+
+std::string get(const std::map<std::string, std::string>& q, const std::string& key) {
+  auto it = q.find(key);
+  return it == q.end() ? "" : it->second;
+}
+
+// Go's strconv.ParseBool, which the apiserver uses for query flags: python-kubernetes sends "True".
+bool truthy(const std::string& v) { return v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True"; }
+
+result<json> parse_body(const api_request& r) {
+  // kube-sim speaks JSON (and YAML) only; client-go retries in JSON when protobuf gets a 415.
+  if (r.content_type.find("protobuf") != std::string::npos || r.content_type.find("cbor") != std::string::npos)
+    return std::unexpected(unsupported_media_type("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"));
+  if (r.content_type.find("yaml") != std::string::npos) return yaml_to_json(r.body);
+  auto body = json::parse(r.body, nullptr, false);
+  if (body.is_discarded())
+    return std::unexpected(bad_request("the body of the request could not be decoded as JSON"));
+  return body;
+}
+
+json list_document(const resource_type& t, const list_page& page) {
+  json md = {{"resourceVersion", std::to_string(page.revision)}};
+  if (!page.continue_token.empty()) md["continue"] = page.continue_token;
+  if (page.remaining_item_count) md["remainingItemCount"] = *page.remaining_item_count;
+  return {{"kind", t.list_kind()}, {"apiVersion", t.api_version()}, {"metadata", md}, {"items", page.items}};
+}
+
+api_error invalid_list_options(std::string_view field, std::string_view detail) {
+  return {422, "Invalid", std::string("ListOptions.meta.k8s.io \"\" is invalid: ") + std::string(field) + ": Forbidden: " + std::string(detail),
+          json{{"kind", "ListOptions"}, {"group", "meta.k8s.io"},
+               {"causes", json::array({{{"reason", "FieldValueForbidden"}, {"field", field},
+                                        {"message", std::string("Forbidden: ") + std::string(detail)}}})}}};
+}
+
+result<list_options> read_list_options(const std::map<std::string, std::string>& q) {
+  list_options o;
+  auto labels = parse_label_selector(get(q, "labelSelector"));
+  if (!labels) return std::unexpected(labels.error());
+  auto fields = parse_field_selector(get(q, "fieldSelector"));
+  if (!fields) return std::unexpected(fields.error());
+  o.labels = std::move(*labels);
+  o.fields = std::move(*fields);
+  if (auto limit = get(q, "limit"); !limit.empty()) {
+    auto n = parse_rv(limit);
+    if (!n) return std::unexpected(bad_request("limit must be a non-negative integer, got " + limit));
+    o.limit = static_cast<std::int64_t>(*n);
+  }
+  o.continue_token = get(q, "continue");
+  o.resource_version = get(q, "resourceVersion");
+  o.resource_version_match = get(q, "resourceVersionMatch");
+  return o;
+}
+
+}  // namespace
+
+std::string url_decode(std::string_view text, bool query_component) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size()) {
+      auto hex = [](char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+      };
+      int hi = hex(text[i + 1]), lo = hex(text[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += query_component && text[i] == '+' ? ' ' : text[i];
+  }
+  return out;
+}
+
+std::variant<api_reply, watch_request> api_handler::handle(const api_request& request) {
+  const auto question = request.target.find('?');
+  const std::string path = request.target.substr(0, question);
+  const auto q = question == std::string::npos ? query{} : parse_query(std::string_view(request.target).substr(question + 1));
+
+  if (path.starts_with("/_sim/")) return admin(request, path);
+  if (path == "/healthz" || path == "/readyz" || path == "/livez") return api_reply{200, "ok", "text/plain", {}};
+  if (path == "/version") return reply(200, version_document());
+  if (settings_.token && request.authorization != "Bearer " + *settings_.token) return error_reply(unauthorized());
+
+  const auto segments = split_path(path);
+  const bool discovery = segments.size() <= 2 || (segments.size() == 3 && segments[0] == "apis");
+  if (discovery && request.method != "GET") return error_reply(method_not_allowed());
+  if (path == "/openapi/v3") return reply(200, openapi_v3_index(store_.types()));
+  if (path.starts_with("/openapi/v3/")) {
+    if (auto doc = openapi_v3_document(store_.types(), path.substr(std::string_view("/openapi/v3/").size()))) return reply(200, *doc);
+    return error_reply(not_found_path(path));
+  }
+  if (segments.size() == 1 && segments[0] == "api") return reply(200, core_versions_document(settings_.server_address));
+  if (segments.size() == 1 && segments[0] == "apis") return reply(200, group_list_document(store_.types()));
+  if (segments.size() == 2 && segments[0] == "api") {
+    if (auto doc = resource_list_document(store_.types(), "", segments[1])) return reply(200, *doc);
+    return error_reply(not_found_path(path));
+  }
+  if (segments.size() == 2 && segments[0] == "apis") {
+    if (auto doc = group_document(store_.types(), segments[1])) return reply(200, *doc);
+    return error_reply(not_found_path(path));
+  }
+  if (segments.size() == 3 && segments[0] == "apis") {
+    if (auto doc = resource_list_document(store_.types(), segments[1], segments[2])) return reply(200, *doc);
+    return error_reply(not_found_path(path));
+  }
+  if (segments.size() >= 3 && segments[0] == "api")
+    return resource(request, "", segments[1], {segments.begin() + 2, segments.end()}, q);
+  if (segments.size() >= 4 && segments[0] == "apis")
+    return resource(request, segments[1], segments[2], {segments.begin() + 3, segments.end()}, q);
+  return error_reply(not_found_path(path));
+}
+
+api_reply api_handler::admin(const api_request& request, const std::string& path) {
+  if (path == "/_sim/faults") {
+    if (request.method == "GET") return reply(200, to_json(faults_.settings));
+    if (request.method != "POST") return error_reply(method_not_allowed());
+    auto body = json::parse(request.body.empty() ? "{}" : request.body, nullptr, false);
+    if (body.is_discarded()) return error_reply(bad_request("fault settings must be JSON"));
+    if (auto ok = apply_fault_update(faults_.settings, body); !ok) return error_reply(ok.error());
+    if (body.value("expireHistory", false)) store_.compact();
+    return reply(200, to_json(faults_.settings));
+  }
+  if (path == "/_sim/expire-history" && request.method == "POST") {
+    store_.compact();
+    return reply(200, {{"compactedRevision", store_.compacted_revision()}});
+  }
+  if (path == "/_sim/state" && request.method == "GET")
+    return reply(200, {{"revision", store_.revision()}, {"compactedRevision", store_.compacted_revision()}});
+  return error_reply(not_found_path(path));
+}
+
+std::variant<api_reply, watch_request> api_handler::resource(const api_request& request, const std::string& group,
+                                                             const std::string& version, std::vector<std::string> rest,
+                                                             const query& q) {
+  if (auto failure = faults_.next_request_failure()) return error_reply(*failure);
+  const auto path = request.target.substr(0, request.target.find('?'));
+  bool watch = truthy(get(q, "watch"));
+  if (!rest.empty() && rest[0] == "watch") {  // the deprecated /watch/ prefix
+    watch = true;
+    rest.erase(rest.begin());
+  }
+  if (rest.empty()) return error_reply(not_found_path(path));
+
+  // Split "[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]"; namespaces/<name>[/status] is
+  // the Namespace object itself.
+  std::string ns, plural, name, sub;
+  if (rest[0] == "namespaces" && rest.size() >= 3 && !(group.empty() && rest.size() == 3 && (rest[2] == "status" || rest[2] == "finalize"))) {
+    ns = rest[1];
+    plural = rest[2];
+    if (rest.size() > 3) name = rest[3];
+    if (rest.size() > 4) sub = rest[4];
+    if (rest.size() > 5) return error_reply(not_found_path(path));
+  } else {
+    plural = rest[0];
+    if (rest.size() > 1) name = rest[1];
+    if (rest.size() > 2) sub = rest[2];
+    if (rest.size() > 3) return error_reply(not_found_path(path));
+  }
+  const auto* found = store_.types().find(group, version, plural);
+  if (!found) return error_reply(not_found_path(path));
+  const resource_type t = *found;  // a copy: deleting a CRD during this request must not dangle
+  if (!t.namespaced && !ns.empty()) return error_reply(not_found_path(path));
+  if (!sub.empty() && (sub != "status" || !t.has_status)) return error_reply(not_found_path(path));
+  const auto sr = sub == "status" ? subresource::status : subresource::main;
+  if (get(q, "dryRun") == "All")
+    return error_reply(bad_request("kube-sim does not implement dryRun; drop --dry-run=server"));
+
+  if (name.empty()) {
+    if (request.method == "GET" && watch) {
+      auto options = read_list_options(q);
+      if (!options) return error_reply(options.error());
+      watch_request w{t, ns, options->labels, options->fields, options->resource_version, truthy(get(q, "allowWatchBookmarks")),
+                      std::nullopt, std::chrono::seconds{1800}, path};
+      if (q.contains("sendInitialEvents")) {
+        w.send_initial_events = truthy(get(q, "sendInitialEvents"));
+        if (options->resource_version_match != "NotOlderThan")
+          return error_reply(invalid_list_options("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
+        if (!w.allow_bookmarks)
+          return error_reply(invalid_list_options("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"));
+      } else if (!options->resource_version_match.empty()) {
+        return error_reply(invalid_list_options("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"));
+      }
+      if (!w.resource_version.empty() && !parse_rv(w.resource_version))
+        return error_reply(bad_request("invalid resource version: " + w.resource_version));
+      if (auto timeout = get(q, "timeoutSeconds"); !timeout.empty()) {
+        auto seconds = parse_rv(timeout);
+        if (!seconds) return error_reply(bad_request("timeoutSeconds must be a non-negative integer"));
+        w.timeout = std::chrono::seconds(*seconds);
+      }
+      return w;
+    }
+    if (request.method == "GET") {
+      auto options = read_list_options(q);
+      if (!options) return error_reply(options.error());
+      auto page = store_.list(t, ns, *options);
+      if (!page) return error_reply(page.error());
+      return reply(200, list_document(t, *page));
+    }
+    if (request.method == "POST") {
+      if (t.namespaced && ns.empty()) return error_reply(method_not_allowed());
+      auto body = parse_body(request);
+      if (!body) return error_reply(body.error());
+      auto made = store_.create(t, ns, std::move(*body));
+      if (!made) return error_reply(made.error());
+      return reply(201, *made);
+    }
+    if (request.method == "DELETE") {
+      auto options = read_list_options(q);
+      if (!options) return error_reply(options.error());
+      auto page = store_.list(t, ns, *options);
+      if (!page) return error_reply(page.error());
+      list_page removed{{}, store_.revision(), {}, {}};
+      for (const auto& item : page->items) {
+        auto gone = store_.remove(t, object_namespace(item), object_name(item), {});
+        if (gone) removed.items.push_back(gone->object);
+      }
+      removed.revision = store_.revision();
+      return reply(200, list_document(t, removed));
+    }
+    return error_reply(method_not_allowed());
+  }
+
+  if (t.namespaced && ns.empty()) return error_reply(not_found_path(path));
+  if (request.method == "GET") {
+    if (watch) {
+      watch_request w{t, ns, {}, *parse_field_selector("metadata.name=" + name), get(q, "resourceVersion"),
+                      truthy(get(q, "allowWatchBookmarks")), std::nullopt, std::chrono::seconds{1800}, path};
+      return w;
+    }
+    auto object = store_.get(t, ns, name);
+    if (!object) return error_reply(object.error());
+    return reply(200, *object);
+  }
+  if (request.method == "PUT") {
+    auto body = parse_body(request);
+    if (!body) return error_reply(body.error());
+    auto updated = store_.update(t, ns, name, std::move(*body), sr);
+    if (!updated) return error_reply(updated.error());
+    return reply(200, *updated);
+  }
+  if (request.method == "PATCH") {
+    auto kind = patch_kind_from_content_type(request.content_type);
+    if (!kind) return error_reply(kind.error());
+    auto body = *kind == patch_kind::apply ? yaml_to_json(request.body) : parse_body(api_request{{}, {}, "application/json", {}, {}, request.body});
+    if (!body) return error_reply(body.error());
+    auto patched = store_.patch(t, ns, name, *kind, *body, sr, get(q, "fieldManager"));
+    if (!patched) return error_reply(patched.error());
+    return reply(patched->created ? 201 : 200, patched->object);
+  }
+  if (request.method == "DELETE") {
+    if (sr == subresource::status) return error_reply(method_not_allowed());
+    delete_options options;
+    options.propagation_policy = get(q, "propagationPolicy");
+    if (!request.body.empty()) {
+      auto body = json::parse(request.body, nullptr, false);
+      if (body.is_discarded() || !body.is_object()) return error_reply(bad_request("DeleteOptions must be a JSON object"));
+      if (body.contains("propagationPolicy") && body["propagationPolicy"].is_string())
+        options.propagation_policy = body["propagationPolicy"].get<std::string>();
+      if (auto uid = body.value("/preconditions/uid"_json_pointer, json()); uid.is_string()) options.precondition_uid = uid.get<std::string>();
+      if (auto rv = body.value("/preconditions/resourceVersion"_json_pointer, json()); rv.is_string()) options.precondition_rv = rv.get<std::string>();
+    }
+    auto gone = store_.remove(t, ns, name, options);
+    if (!gone) return error_reply(gone.error());
+    // 200 when the object is gone, 202 while finalizers hold it, as the apiserver answers.
+    return reply(gone->removed ? 200 : 202, gone->object);
+  }
+  return error_reply(method_not_allowed());
+}
+
+}  // namespace kube_sim

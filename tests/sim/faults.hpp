@@ -1,0 +1,43 @@
+#pragma once
+// Fault injection: the knobs reliability tests turn, set by flags at start and changed at run
+// time through POST /_sim/faults (a path no Kubernetes client uses).
+#include <cstdint>
+#include <optional>
+#include <random>
+
+#include "api_error.hpp"
+
+namespace kube_sim {
+
+/// The fault knobs; zero means off for every one of them.
+struct fault_settings {
+  std::int64_t drop_watch_after_events = 0;  // close each watch stream abruptly after N events
+  std::int64_t fail_next = 0;                // fail the next N API requests ...
+  double fail_rate = 0.0;                    // ... and this share of the rest
+  int fail_code = 429;                       // with 429 (Retry-After) or 500
+  int retry_after_seconds = 1;
+  std::int64_t chunk_bytes = 0;     // split each watch event into chunks of this many bytes
+  std::int64_t event_delay_ms = 0;  // hold each watch event this long before sending it
+
+  bool operator==(const fault_settings&) const = default;
+};
+
+json to_json(const fault_settings& f);
+
+/// Applies the fields present in `body` (same names as to_json) onto `f`; 400 on a wrong type
+/// or an unknown field, so a typo in a test does not silently inject nothing.
+result<void> apply_fault_update(fault_settings& f, const json& body);
+
+/// Decides, request by request, whether to inject a failure.
+class fault_injector {
+ public:
+  fault_settings settings;
+
+  /// The error to answer this API request with, if it is to fail.
+  std::optional<api_error> next_request_failure();
+
+ private:
+  std::mt19937_64 random_{std::random_device{}()};
+};
+
+}  // namespace kube_sim

@@ -1,0 +1,12 @@
+#pragma once
+// resource.Quantity for storage sizes ("10Gi", "500M", "1.5Gi", "1e9"), as a PVC requests them.
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace kube_sim::runtime {
+
+/// Bytes, rounded up; nullopt for a malformed quantity or one with a milli ('m') suffix.
+std::optional<std::uint64_t> parse_quantity_bytes(std::string_view text);
+
+}  // namespace kube_sim::runtime
