@@ -9,6 +9,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -175,7 +176,7 @@ struct http_client::impl {
   }
 
   struct exchange_result {
-    std::expected<http_response, api_error> response;
+    std::expected<http_response, api_error> response = std::unexpected(connection_error("no request sent"));
     bool keep = false;
     bool retry_fresh = false;  // a reused connection turned out to be closed
   };
@@ -219,7 +220,12 @@ struct http_client::impl {
         c = std::move(*fresh);
       }
       auto req = make_request(method, target, body, content_type);
-      exchange_result r = c->tls ? co_await exchange(*c->tls, *c, req, reused) : co_await exchange(*c->plain, *c, req, reused);
+      // if/else, not ?:, around co_await: g++ 12 miscompiles co_await inside a conditional expression.
+      exchange_result r;
+      if (c->tls)
+        r = co_await exchange(*c->tls, *c, req, reused);
+      else
+        r = co_await exchange(*c->plain, *c, req, reused);
       if (r.retry_fresh && attempt == 0) continue;
       if (r.keep && r.response && idle.size() < opts.max_idle_connections) {
         idle.push_back(std::move(c));
@@ -240,7 +246,9 @@ struct http_client::impl {
     co_await http::async_write(s, req, net::redirect_error(use_awaitable, ec));
     if (ec) co_return std::unexpected(transport_error(ec, "sending to " + where()));
     http::response_parser<http::buffer_body> p;
-    p.body_limit(boost::none);  // a watch body is unbounded; lines are bounded by the splitter
+    // A watch body is unbounded (lines are bounded by the splitter). Not boost::none: Beast 1.74
+    // compares a Content-Length against the optional limit and treats "none" as exceeded.
+    p.body_limit(std::numeric_limits<std::uint64_t>::max());
     c.lowest().expires_after(opts.request_timeout);
     co_await http::async_read_header(s, c.buffer, p, net::redirect_error(use_awaitable, ec));
     if (ec) co_return std::unexpected(transport_error(ec, "reading the response header from " + where()));
@@ -319,8 +327,11 @@ awaitable<std::expected<stream_result, api_error>> http_client::stream(std::stri
     auto c = co_await impl_->connect();
     if (!c) co_return std::unexpected(c.error());
     connection& conn = **c;
-    auto r = conn.tls ? co_await impl_->stream_on(*conn.tls, conn, target, on_bytes, idle_timeout)
-                      : co_await impl_->stream_on(*conn.plain, conn, target, on_bytes, idle_timeout);
+    std::expected<stream_result, api_error> r;
+    if (conn.tls)
+      r = co_await impl_->stream_on(*conn.tls, conn, target, on_bytes, idle_timeout);
+    else
+      r = co_await impl_->stream_on(*conn.plain, conn, target, on_bytes, idle_timeout);
     conn.close();
     if (attempt == 0 && r && r->status == 401 && impl_->tokens.invalidate()) continue;
     co_return r;

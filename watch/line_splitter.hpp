@@ -70,9 +70,9 @@ void line_splitter::feed(std::string_view bytes, OnLine&& on_line) {
     } else if (partial_.size() + take > max_line_) {
       // Keep only a prefix for the report; count and drop the rest as it arrives.
       discarded_ = partial_.size() + take;
-      if (partial_.size() < prefix_bytes)
-        partial_.append(bytes.substr(0, std::min(take, prefix_bytes - partial_.size())));
-      partial_.resize(std::min(partial_.size(), prefix_bytes));
+      const std::size_t keep = std::min(prefix_bytes, max_line_);
+      if (partial_.size() < keep) partial_.append(bytes.substr(0, std::min(take, keep - partial_.size())));
+      partial_.resize(std::min(partial_.size(), keep));
       partial_.shrink_to_fit();
       discarding_ = true;
     } else if (nl != std::string_view::npos && partial_.empty()) {

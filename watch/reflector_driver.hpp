@@ -5,7 +5,7 @@
 //
 // Usage (one io_context thread):
 //   auto client = http_client::create(ioc.get_executor(), cfg).value();
-//   reflector_driver jobs(client, {.kind = resource_kind::job, .ns = "quay"}, [&](const watch_input& in) {
+//   reflector_driver jobs(client, spec, [&](const watch_input& in) {
 //     log.append(log_line(in, log.next_seq(), now_ms()));
 //     fold(in.body);
 //   });
