@@ -167,11 +167,11 @@ api_reply api_handler::admin(const api_request& request, const std::string& path
     auto body = json::parse(request.body.empty() ? "{}" : request.body, nullptr, false);
     if (body.is_discarded()) return error_reply(bad_request("fault settings must be JSON"));
     if (auto ok = apply_fault_update(faults_.settings, body); !ok) return error_reply(ok.error());
-    if (body.value("expireHistory", false)) store_.compact();
+    if (body.value("expireHistory", false)) store_.expire_history();
     return reply(200, to_json(faults_.settings));
   }
   if (path == "/_sim/expire-history" && request.method == "POST") {
-    store_.compact();
+    store_.expire_history();
     return reply(200, {{"compactedRevision", store_.compacted_revision()}});
   }
   if (path == "/_sim/state" && request.method == "GET")

@@ -464,6 +464,11 @@ void store::compact() {
   compacted_ = revision_;
 }
 
+void store::expire_history() {
+  ++revision_;
+  compact();
+}
+
 std::uint64_t store::subscribe(subscriber s) {
   const auto id = next_subscriber_++;
   subscribers_.emplace(id, std::move(s));

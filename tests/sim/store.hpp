@@ -107,6 +107,9 @@ class store {
   std::uint64_t compacted_revision() const { return compacted_; }
   /// Forgets the whole history, as an etcd compaction does: every older RV is now too old.
   void compact();
+  /// The "expire history" fault: takes one revision (no object changes) and compacts at it,
+  /// so every RV handed out before is too old while a fresh list still gets a usable RV.
+  void expire_history();
 
   /// `s` sees every later change, in commit order, including changes it makes itself (those
   /// are delivered after the current delivery returns). Returns an id for unsubscribe.

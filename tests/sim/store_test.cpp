@@ -377,3 +377,14 @@ TEST_CASE("subscribers see changes in commit order even when they write") {
   REQUIRE(second.size() == 2);
   CHECK(second[0] < second[1]);
 }
+
+TEST_CASE("the expire-history fault makes every RV handed out so far too old") {
+  auto s = seeded_store(100);
+  const auto& cms = type_of(s, "configmaps");
+  const auto listed = s.list(cms, "default")->revision;
+  s.expire_history();
+  CHECK(s.changes_since(cms, listed).error().code == 410);
+  const auto relisted = s.list(cms, "default")->revision;
+  CHECK(relisted > listed);
+  CHECK(s.changes_since(cms, relisted));
+}

@@ -1,0 +1,172 @@
+#include "process.hpp"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace kube_sim::runtime {
+namespace {
+
+// Only async-signal-safe calls between fork and exec: the strings are prepared beforehand.
+void say(int fd, const char* a, const char* b = "", const char* c = "") {
+  for (const char* s : {a, b, c})
+    if (*s) (void)!::write(fd, s, std::strlen(s));
+}
+
+[[noreturn]] void fail(int fd, const char* what, const char* path) {
+  const int e = errno;
+  say(fd, "kube-sim: container start failed: ", what, " ");
+  say(fd, path, ": ", ::strerror(e));
+  say(fd, "\n");
+  ::_exit(127);
+}
+
+// mkdir -p inside the child, one prefix at a time.
+void make_dirs(const std::vector<std::string>& prefixes) {
+  for (const auto& p : prefixes) (void)::mkdir(p.c_str(), 0755);
+}
+
+std::vector<std::string> prefixes_of(const std::string& target, bool file) {
+  std::vector<std::string> out;
+  std::filesystem::path p(target);
+  std::filesystem::path acc;
+  auto end = file ? std::prev(p.end()) : p.end();
+  for (auto it = p.begin(); it != end; ++it) {
+    acc /= *it;
+    if (acc != "/") out.push_back(acc.string());
+  }
+  return out;
+}
+
+}  // namespace
+
+result<std::string> find_executable(const std::string& name, const std::vector<std::string>& path) {
+  if (name.find('/') != std::string::npos) return name;
+  for (const auto& dir : path) {
+    const auto candidate = std::filesystem::path(dir) / name;
+    if (::access(candidate.c_str(), X_OK) == 0 && !std::filesystem::is_directory(candidate)) return candidate.string();
+  }
+  return std::unexpected(api_error{500, "StartError",
+                                   "exec: \"" + name + "\": executable file not found in $PATH", nullptr, 0});
+}
+
+result<pid_t> launch(const launch_spec& spec) {
+  if (spec.argv.empty()) return std::unexpected(internal_error("a container needs a command"));
+  const int log = ::open(spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log < 0) return std::unexpected(internal_error("cannot open the log " + spec.log_file.string() + ": " + std::strerror(errno)));
+  int ns_fd = -1;
+  if (spec.join_mount_namespace_of > 0) {
+    const auto ns_path = "/proc/" + std::to_string(spec.join_mount_namespace_of) + "/ns/mnt";
+    ns_fd = ::open(ns_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns_fd < 0) {
+      ::close(log);
+      return std::unexpected(internal_error("cannot open " + ns_path + ": " + std::strerror(errno)));
+    }
+  }
+
+  std::vector<char*> argv;
+  for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  std::vector<std::vector<std::string>> mount_dirs;
+  for (const auto& m : spec.mounts) mount_dirs.push_back(prefixes_of(m.target, m.file));
+  const bool privileged = ::geteuid() == 0;
+
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(log);
+    if (ns_fd >= 0) ::close(ns_fd);
+    return std::unexpected(internal_error(std::string("fork failed: ") + std::strerror(errno)));
+  }
+  if (pid > 0) {
+    ::close(log);
+    if (ns_fd >= 0) ::close(ns_fd);
+    return pid;
+  }
+
+  // The child.
+  ::setsid();
+  const int null_fd = ::open("/dev/null", O_RDONLY);
+  if (null_fd >= 0) ::dup2(null_fd, 0);
+  ::dup2(log, 1);
+  ::dup2(log, 2);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
+
+  if (ns_fd >= 0) {
+    if (::setns(ns_fd, CLONE_NEWNS) != 0) fail(2, "setns", "mnt");
+  } else if (privileged) {
+    if (::unshare(CLONE_NEWNS) != 0) fail(2, "unshare", "CLONE_NEWNS");
+    // Private propagation: the pod's binds never leak back to the host (or to other pods).
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(2, "make-rprivate", "/");
+    for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
+      const auto& m = spec.mounts[i];
+      make_dirs(mount_dirs[i]);
+      if (m.file) {
+        const int f = ::open(m.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (f >= 0) ::close(f);
+      }
+      if (::mount(m.source.c_str(), m.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+        fail(2, "bind mount to", m.target.c_str());
+      if (m.read_only &&
+          ::mount(nullptr, m.target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr) != 0)
+        fail(2, "read-only remount of", m.target.c_str());
+    }
+  }
+  if (privileged) {
+    const gid_t groups[] = {spec.gid};
+    if (::setgroups(1, groups) != 0) fail(2, "setgroups", "");
+    if (::setgid(spec.gid) != 0) fail(2, "setgid", "");
+    if (::setuid(spec.uid) != 0) fail(2, "setuid", "");
+  }
+  if (::chdir(spec.working_dir.c_str()) != 0) fail(2, "chdir", spec.working_dir.c_str());
+  ::execve(argv[0], argv.data(), envp.data());
+  fail(2, "exec", argv[0]);
+}
+
+tool_result run_tool(const std::vector<std::string>& argv) {
+  tool_result out;
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return out;
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return out;
+  }
+  if (pid == 0) {
+    ::dup2(pipe_fds[1], 1);
+    ::dup2(pipe_fds[1], 2);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(pipe_fds[1]);
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    out.output.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(pipe_fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  out.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+}  // namespace kube_sim::runtime

@@ -1,0 +1,344 @@
+#include "runtime.hpp"
+
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "yaml_json.hpp"
+
+namespace kube_sim::runtime {
+namespace fs = std::filesystem;
+namespace net = boost::asio;
+
+runtime::runtime(net::io_context& io, store& s, runtime_options options)
+    : io_(io), store_(s), options_(std::move(options)), tick_(io), sigchld_(io) {}
+
+runtime::~runtime() {
+  stop(std::chrono::milliseconds(2000));
+  if (block_lock_fd_ >= 0) ::close(block_lock_fd_);
+}
+
+result<void> runtime::start() {
+  if (options_.work_dir.empty()) return std::unexpected(internal_error("the runtime needs a work folder"));
+  fs::create_directories(options_.work_dir / "pods");
+  auto loaded = image_map::load(options_.image_map_file, options_.pg_cache);
+  if (!loaded) return std::unexpected(loaded.error());
+  images_ = std::move(*loaded);
+
+  if (const passwd* pw = ::getpwnam(options_.run_as_user.c_str())) {
+    default_uid_ = pw->pw_uid;
+    default_gid_ = pw->pw_gid;
+  } else if (::geteuid() == 0) {
+    return std::unexpected(internal_error("user " + options_.run_as_user +
+                                          " does not exist; run scripts/provision-postgres.sh, which creates it"));
+  } else {
+    default_uid_ = ::geteuid();
+    default_gid_ = ::getegid();
+  }
+
+  block_ = options_.address_block;
+  if (block_ == 0) {
+    // One block of 127.B.0.0/16 per runtime on the machine, so parallel tests never share IPs.
+    for (int b = 64; b < 255 && block_ == 0; ++b) {
+      const auto lock = "/tmp/kube-sim-ip-block-" + std::to_string(b) + ".lock";
+      const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+      if (fd < 0) continue;
+      if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        block_ = b;
+        block_lock_fd_ = fd;
+      } else {
+        ::close(fd);
+      }
+    }
+    if (block_ == 0) return std::unexpected(internal_error("no free 127.B.0.0/16 address block (all 64..254 locked)"));
+  }
+
+  volumes_ = std::make_unique<volume_set>(options_.work_dir / "volumes");
+  if (options_.force_volume_mode) {
+    volumes_->set_mode(*options_.force_volume_mode);
+    volume_mode_reason_ = "chosen by the caller";
+  } else {
+    volumes_->detect(volume_mode_reason_);
+    if (volumes_->mode() == volume_mode::directory)
+      std::cerr << "kube-sim runtime: claims are plain directories (sizes not enforced): " << volume_mode_reason_ << "\n";
+  }
+
+  // Addresses already handed out (a restart with --state-dir) stay taken.
+  for (const auto& svc : list("services"))
+    if (auto ip = svc.value("/spec/clusterIP"_json_pointer, std::string()); !ip.empty()) used_ips_.insert(ip);
+
+  subscription_ = store_.subscribe([this](const change& c) {
+    if (c.type_id == "services") services_changed_ = true;
+    if (c.type_id != "events" && c.type_id != "leases") schedule_pass();
+  });
+  arm_sigchld();
+  arm_tick();
+  schedule_pass();
+  return {};
+}
+
+void runtime::stop(std::chrono::milliseconds grace) {
+  if (stopped_ || !volumes_) return;
+  stopped_ = true;
+  if (subscription_) store_.unsubscribe(subscription_);
+  tick_.cancel();
+  sigchld_.cancel();
+  proxies_.clear();
+  std::vector<pid_t> running;
+  for (auto& [pid, where] : pids_) {
+    ::kill(pid, SIGTERM);
+    running.push_back(pid);
+  }
+  for (auto& [pid, where] : probe_pids_) ::kill(-pid, SIGKILL);
+  const auto deadline = clock::now() + grace;
+  auto wait_all = [&](bool block) {
+    std::erase_if(running, [&](pid_t pid) {
+      int status = 0;
+      const pid_t r = ::waitpid(pid, &status, block ? 0 : WNOHANG);
+      if (r == pid || (r < 0 && errno == ECHILD)) {
+        ::kill(-pid, SIGKILL);  // the rest of the container's process group
+        return true;
+      }
+      return false;
+    });
+  };
+  while (!running.empty() && clock::now() < deadline) {
+    wait_all(false);
+    if (!running.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (pid_t pid : running) ::kill(-pid, SIGKILL);
+  wait_all(true);
+  for (auto& [pid, where] : probe_pids_) ::waitpid(pid, nullptr, 0);
+  pids_.clear();
+  probe_pids_.clear();
+  pods_.clear();
+  volumes_->unmount_all();
+}
+
+fs::path runtime::pod_log(const std::string& ns, const std::string& pod, const std::string& container) const {
+  // Folders are <ns>_<pod>_<uid>; the newest one wins when a name was reused.
+  fs::path best;
+  fs::file_time_type newest{};
+  std::error_code ec;
+  const auto prefix = ns + "_" + pod + "_";
+  for (const auto& e : fs::directory_iterator(options_.work_dir / "pods", ec)) {
+    const auto name = e.path().filename().string();
+    if (!name.starts_with(prefix) || name.find('_', prefix.size()) != std::string::npos) continue;
+    const auto t = fs::last_write_time(e.path(), ec);
+    if (best.empty() || t > newest) {
+      best = e.path();
+      newest = t;
+    }
+  }
+  if (best.empty()) return {};
+  if (!container.empty()) return best / (container + ".log");
+  for (const auto& e : fs::directory_iterator(best, ec))
+    if (e.path().extension() == ".log") return e.path();
+  return {};
+}
+
+void runtime::schedule_pass() {
+  if (pass_scheduled_ || stopped_) return;
+  pass_scheduled_ = true;
+  net::post(io_, [this] {
+    pass_scheduled_ = false;
+    if (!stopped_) pass();
+  });
+}
+
+void runtime::pass() {
+  sync_claims();
+  sync_services();
+  sync_deployments();
+  sync_jobs();
+  sync_pods();
+  if (clock::now() - last_gc_ > std::chrono::seconds(1)) {
+    last_gc_ = clock::now();
+    collect_garbage();
+  }
+  if (services_changed_) {
+    services_changed_ = false;
+    refresh_hosts_files();
+  }
+}
+
+void runtime::arm_tick() {
+  tick_.expires_after(options_.tick);
+  tick_.async_wait([this](boost::system::error_code ec) {
+    if (ec || stopped_) return;
+    reap();
+    pass();
+    arm_tick();
+  });
+}
+
+void runtime::arm_sigchld() {
+  sigchld_.add(SIGCHLD);
+  auto wait = std::make_shared<std::function<void()>>();
+  *wait = [this, wait] {
+    sigchld_.async_wait([this, wait](boost::system::error_code ec, int) {
+      if (ec || stopped_) return;
+      reap();
+      (*wait)();
+    });
+  };
+  (*wait)();
+}
+
+void runtime::reap() {
+  std::vector<std::pair<pid_t, int>> exited;
+  for (const auto& table : {&pids_, &probe_pids_})
+    for (const auto& [pid, where] : *table) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) exited.emplace_back(pid, status);
+    }
+  for (auto [pid, status] : exited) on_exit(pid, status);
+  if (!exited.empty()) schedule_pass();
+}
+
+void runtime::on_exit(pid_t pid, int status) {
+  if (auto it = probe_pids_.find(pid); it != probe_pids_.end()) {
+    auto [uid, index] = it->second;
+    probe_pids_.erase(it);
+    ::kill(-pid, SIGKILL);
+    auto pod = pods_.find(uid);
+    if (pod == pods_.end() || index >= pod->second.containers.size()) return;
+    auto& c = pod->second.containers[index];
+    c.probe_pid = 0;
+    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    const auto& probe = c.spec["readinessProbe"];
+    if (ok) {
+      c.probe_failures = 0;
+      if (++c.probe_successes >= probe.value("successThreshold", 1)) c.ready = true;
+    } else {
+      c.probe_successes = 0;
+      if (++c.probe_failures >= probe.value("failureThreshold", 3)) c.ready = false;
+    }
+    write_pod_status(pod->second);
+    return;
+  }
+  auto it = pids_.find(pid);
+  if (it == pids_.end()) return;
+  auto [uid, index] = it->second;
+  pids_.erase(it);
+  // A container ends with its main process: the rest of its process group goes too.
+  ::kill(-pid, SIGKILL);
+  auto pod = pods_.find(uid);
+  if (pod == pods_.end()) return;
+  container_exited(pod->second, pod->second.containers[index], status);
+}
+
+const resource_type& runtime::type(std::string_view id) const {
+  const auto* t = store_.types().find_id(id);
+  if (!t) throw std::logic_error("kube-sim runtime: the store does not serve " + std::string(id));
+  return *t;
+}
+
+std::vector<json> runtime::list(std::string_view id, const std::string& ns) const {
+  auto page = store_.list(type(id), ns);
+  return page ? std::move(page->items) : std::vector<json>{};
+}
+
+std::optional<json> runtime::get(std::string_view id, const std::string& ns, const std::string& name) const {
+  auto got = store_.get(type(id), ns, name);
+  if (!got) return std::nullopt;
+  return std::move(*got);
+}
+
+void runtime::merge_status(std::string_view id, const std::string& ns, const std::string& name, const json& patch) {
+  (void)store_.patch(type(id), ns, name, patch_kind::merge, patch, subresource::status);
+}
+
+void runtime::merge_main(std::string_view id, const std::string& ns, const std::string& name, const json& patch) {
+  (void)store_.patch(type(id), ns, name, patch_kind::merge, patch, subresource::main);
+}
+
+namespace {
+
+std::vector<std::string> split_documents(const std::string& text) {
+  std::vector<std::string> docs;
+  std::string current;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("---")) {
+      docs.push_back(std::move(current));
+      current.clear();
+      continue;
+    }
+    current += line + "\n";
+  }
+  docs.push_back(std::move(current));
+  return docs;
+}
+
+bool blank(const std::string& doc) {
+  std::istringstream in(doc);
+  for (std::string line; std::getline(in, line);) {
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first != std::string::npos && line[first] != '#') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+result<std::vector<std::string>> apply_manifests(store& s, const fs::path& path,
+                                                 const std::map<std::string, std::string>& substitutions) {
+  std::vector<fs::path> files;
+  if (fs::is_directory(path)) {
+    for (const auto& e : fs::directory_iterator(path)) {
+      const auto ext = e.path().extension();
+      if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml" || ext == ".json")) files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(path);
+  }
+  std::vector<std::string> done;
+  for (const auto& file : files) {
+    std::ifstream in(file);
+    if (!in) return std::unexpected(bad_request("cannot read " + file.string()));
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    std::string text = buffer.str();
+    for (const auto& [from, to] : substitutions)
+      for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+        text.replace(at, from.size(), to);
+    for (const auto& doc : split_documents(text)) {
+      if (blank(doc)) continue;
+      auto object = yaml_to_json(doc);
+      if (!object) return std::unexpected(bad_request(file.string() + ": " + object.error().message));
+      const auto* t = s.types().find_kind(object->value("apiVersion", ""), object->value("kind", ""));
+      if (!t)
+        return std::unexpected(bad_request(file.string() + ": no resource serves " + object->value("apiVersion", "") +
+                                           " " + object->value("kind", "")));
+      const std::string ns = t->namespaced ? object->value("/metadata/namespace"_json_pointer, std::string("default")) : "";
+      const std::string name = object->value("/metadata/name"_json_pointer, std::string());
+      const bool had_status = object->contains("status");
+      const json status = had_status ? (*object)["status"] : json();
+      auto created = s.create(*t, ns, *object);
+      if (!created && created.error().code == 409) {
+        done.push_back(t->singular + "/" + name + " unchanged");
+        continue;
+      }
+      if (!created) return std::unexpected(bad_request(file.string() + ": " + t->kind + " " + name + ": " + created.error().message));
+      if (had_status && t->has_status) {
+        auto with_status = *created;
+        with_status["status"] = status;
+        (void)s.update(*t, ns, name, with_status, subresource::status);
+      }
+      done.push_back(t->singular + "/" + object_name(*created) + " created");
+    }
+  }
+  return done;
+}
+
+}  // namespace kube_sim::runtime

@@ -1,0 +1,103 @@
+#include "volumes.hpp"
+
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "process.hpp"
+
+namespace kube_sim::runtime {
+namespace fs = std::filesystem;
+
+std::string_view to_string(volume_mode m) { return m == volume_mode::loop ? "loop" : "directory"; }
+
+bool is_mount_point(const fs::path& dir) {
+  std::ifstream in("/proc/self/mountinfo");
+  const auto wanted = fs::weakly_canonical(dir).string();
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, devno, root, mount_point;
+    fields >> id >> parent >> devno >> root >> mount_point;
+    if (mount_point == wanted) return true;
+  }
+  return false;
+}
+
+volume_set::volume_set(fs::path root) : root_(std::move(root)) { fs::create_directories(root_); }
+
+volume_mode volume_set::detect(std::string& why) {
+  if (::geteuid() != 0) {
+    why = "not running as root, so loop devices cannot be mounted";
+    return mode_ = volume_mode::directory;
+  }
+  const auto probe = root_ / ".probe";
+  fs::create_directories(probe / "mnt");
+  const auto image = (probe / "disk.img").string();
+  const auto mnt = (probe / "mnt").string();
+  {
+    std::ofstream(image, std::ios::trunc).close();
+    fs::resize_file(image, 4u << 20);
+  }
+  auto made = run_tool({"mkfs.ext4", "-q", "-F", image});
+  if (made.status != 0) {
+    why = "mkfs.ext4 failed: " + made.output;
+  } else if (auto mounted = run_tool({"mount", "-o", "loop", image, mnt}); mounted.status != 0) {
+    why = "mount -o loop failed: " + mounted.output;
+  } else {
+    (void)run_tool({"umount", mnt});
+    why.clear();
+  }
+  std::error_code ec;
+  fs::remove_all(probe, ec);
+  return mode_ = why.empty() ? volume_mode::loop : volume_mode::directory;
+}
+
+result<fs::path> volume_set::ensure(const std::string& uid, const std::string& description, std::uint64_t bytes) {
+  const auto dir = root_ / uid;
+  const auto mnt = dir / "mnt";
+  if (auto it = mounted_.find(uid); it != mounted_.end()) return it->second;
+  fs::create_directories(mnt);
+  std::ofstream(dir / "claim.txt", std::ios::trunc) << description << " " << bytes << " bytes\n";
+  if (mode_ == volume_mode::directory) return mounted_[uid] = mnt;
+  if (is_mount_point(mnt)) return mounted_[uid] = mnt;  // left mounted by an earlier run
+  const auto image = (dir / "disk.img").string();
+  if (!fs::exists(image)) {
+    std::ofstream(image, std::ios::trunc).close();
+    fs::resize_file(image, bytes);
+    // -m 0: no blocks reserved for root; the pod's unprivileged user gets the whole size.
+    if (auto made = run_tool({"mkfs.ext4", "-q", "-F", "-m", "0", image}); made.status != 0) {
+      std::error_code ec;
+      fs::remove(image, ec);
+      return std::unexpected(internal_error("mkfs.ext4 for " + description + " failed: " + made.output));
+    }
+  }
+  if (auto mounted = run_tool({"mount", "-o", "loop", image, mnt.string()}); mounted.status != 0)
+    return std::unexpected(internal_error("mount -o loop for " + description + " failed: " + mounted.output));
+  return mounted_[uid] = mnt;
+}
+
+void volume_set::release(const std::string& uid) {
+  const auto dir = root_ / uid;
+  if (is_mount_point(dir / "mnt")) (void)run_tool({"umount", (dir / "mnt").string()});
+  mounted_.erase(uid);
+  std::error_code ec;
+  if (!is_mount_point(dir / "mnt")) fs::remove_all(dir, ec);
+}
+
+std::vector<std::string> volume_set::on_disk() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root_, ec))
+    if (e.is_directory() && e.path().filename().string().front() != '.') out.push_back(e.path().filename().string());
+  return out;
+}
+
+void volume_set::unmount_all() {
+  for (const auto& [uid, mnt] : mounted_)
+    if (mode_ == volume_mode::loop && is_mount_point(mnt)) (void)run_tool({"umount", mnt.string()});
+  mounted_.clear();
+}
+
+}  // namespace kube_sim::runtime

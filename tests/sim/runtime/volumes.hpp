@@ -1,0 +1,48 @@
+#pragma once
+// The storage provisioner's disks. A bound claim is an ext4 image file of exactly the requested
+// size, loop-mounted at <root>/<claim uid>/mnt, so writing past it fails with ENOSPC the way a
+// full PersistentVolume does. Where loop mounts are impossible (not root, no loop devices) the
+// claim is a plain directory at the same path: same layout, but its size is not enforced;
+// `detect` decides once at start and says why.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "api_error.hpp"
+
+namespace kube_sim::runtime {
+
+enum class volume_mode { loop, directory };
+std::string_view to_string(volume_mode m);
+
+class volume_set {
+ public:
+  explicit volume_set(std::filesystem::path root);
+
+  /// Tries a small loop-mounted ext4 under the root; `why` gets the reason for a fallback.
+  volume_mode detect(std::string& why);
+  void set_mode(volume_mode m) { mode_ = m; }
+  volume_mode mode() const { return mode_; }
+
+  /// The mounted folder of the claim, creating and mounting its disk when needed (also after a
+  /// restart: an existing image is mounted again, never re-formatted).
+  result<std::filesystem::path> ensure(const std::string& uid, const std::string& description,
+                                       std::uint64_t bytes);
+  /// Unmounts and deletes the claim's disk (reclaimPolicy Delete).
+  void release(const std::string& uid);
+  /// Claim uids with a disk on file.
+  std::vector<std::string> on_disk() const;
+  /// Unmounts every disk this process mounted (shutdown); the images stay.
+  void unmount_all();
+
+ private:
+  std::filesystem::path root_;
+  volume_mode mode_ = volume_mode::directory;
+  std::map<std::string, std::filesystem::path> mounted_;
+};
+
+/// True when `dir` is a mount point (listed in /proc/self/mountinfo).
+bool is_mount_point(const std::filesystem::path& dir);
+
+}  // namespace kube_sim::runtime
