@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Stock kubectl against kube-sim: get, get -o json, create -f, apply -f (twice, with a change),
+# patch --type=merge, delete and get -w seeing a change.
+# Usage: kubectl_test.sh KUBE_SIM_BINARY plain|tls
+set -euo pipefail
+sim=$1
+mode=$2
+work=$(mktemp -d)
+sim_pid=""
+watch_pid=""
+cleanup() {
+  [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null || true
+  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect() {  # expect "<what>" "<actual>" "<wanted>"
+  [ "$2" = "$3" ] || fail "$1: got '$2', wanted '$3'"
+  echo "ok: $1"
+}
+
+flags=(--listen 127.0.0.1:0 --kubeconfig-out "$work/kubeconfig")
+[ "$mode" = tls ] && flags+=(--tls)
+mkfifo "$work/out"
+"$sim" serve "${flags[@]}" >"$work/out" &
+sim_pid=$!
+read -r -t 10 line <"$work/out" || fail "kube-sim did not start"
+url=${line#kube-sim listening on }
+case "$mode:$url" in plain:http://*|tls:https://*) ;; *) fail "unexpected url $url for $mode" ;; esac
+export KUBECONFIG=$work/kubeconfig
+k() { kubectl --request-timeout=10s "$@"; }
+
+cat >"$work/cm.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: settings
+  labels: {app: quay}
+data:
+  key: one
+YAML
+cat >"$work/deploy.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: registry-quay-database
+  labels: {quay-component: postgres}
+spec:
+  replicas: 1
+  strategy: {type: Recreate}
+  selector: {matchLabels: {quay-component: postgres}}
+  template:
+    metadata: {labels: {quay-component: postgres}}
+    spec:
+      containers:
+      - name: postgres
+        image: quay.io/sclorg/postgresql-10-c8s
+        env: [{name: POSTGRESQL_USER, value: quay}]
+      - name: sidecar
+        image: busybox
+YAML
+cat >"$work/quay.yaml" <<'YAML'
+apiVersion: quay.redhat.com/v1
+kind: QuayRegistry
+metadata:
+  name: registry
+spec:
+  components: [{kind: postgres, managed: true}]
+YAML
+
+expect "get namespaces" "$(k get ns -o name | sort | tr '\n' ' ')" "namespace/default namespace/kube-system "
+expect "create -f" "$(k create -f "$work/cm.yaml")" "configmap/settings created"
+expect "create -f twice is AlreadyExists" "$(k create -f "$work/cm.yaml" 2>&1 | grep -c AlreadyExists || true)" "1"
+expect "get -o json" "$(k get configmap settings -o json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["data"]["key"], d["metadata"]["labels"]["app"])')" "one quay"
+expect "get table" "$(k get configmaps --no-headers | awk '{print $1}')" "settings"
+
+expect "apply -f creates" "$(k apply -f "$work/deploy.yaml")" "deployment.apps/registry-quay-database created"
+expect "apply -f again is unchanged" "$(k apply -f "$work/deploy.yaml")" "deployment.apps/registry-quay-database unchanged"
+sed -i 's/postgresql-10-c8s/postgresql-13-c9s/' "$work/deploy.yaml"
+expect "apply -f with a change" "$(k apply -f "$work/deploy.yaml")" "deployment.apps/registry-quay-database configured"
+expect "the change landed, the sidecar stayed" \
+  "$(k get deploy registry-quay-database -o jsonpath='{.spec.template.spec.containers[*].image} {.metadata.generation}')" \
+  "quay.io/sclorg/postgresql-13-c9s busybox 2"
+
+expect "apply -f custom resource" "$(k apply -f "$work/quay.yaml")" "quayregistry.quay.redhat.com/registry created"
+sed -i 's/managed: true/managed: false/' "$work/quay.yaml"
+expect "apply -f custom resource again" "$(k apply -f "$work/quay.yaml")" "quayregistry.quay.redhat.com/registry configured"
+expect "custom resource merged" "$(k get quayregistry registry -o jsonpath='{.spec.components[0].managed}')" "false"
+expect "server-side apply" "$(k apply --server-side -f "$work/cm.yaml")" "configmap/settings serverside-applied"
+
+expect "patch --type=merge" "$(k patch configmap settings --type=merge -p '{"data":{"key":"two"}}')" "configmap/settings patched"
+expect "patched value" "$(k get configmap settings -o jsonpath='{.data.key}')" "two"
+
+# get -w: the watcher prints the current value, then the change made while it runs.
+k get configmap settings -w -o jsonpath='{.data.key}{"\n"}' >"$work/watch.txt" 2>&1 &
+watch_pid=$!
+for _ in $(seq 50); do grep -q two "$work/watch.txt" && break; sleep 0.1; done
+k patch configmap settings --type=merge -p '{"data":{"key":"three"}}' >/dev/null
+for _ in $(seq 50); do grep -q three "$work/watch.txt" && break; sleep 0.1; done
+kill "$watch_pid" 2>/dev/null || true
+wait "$watch_pid" 2>/dev/null || true
+watch_pid=""
+expect "get -w saw the change" "$(tr '\n' ' ' <"$work/watch.txt")" "two three "
+
+expect "delete" "$(k delete configmap settings)" 'configmap "settings" deleted'
+expect "deleted is NotFound" "$(k get configmap settings 2>&1 | grep -c NotFound || true)" "1"
+expect "delete -f" "$(k delete -f "$work/quay.yaml")" 'quayregistry.quay.redhat.com "registry" deleted'
+
+if [ "$mode" = tls ]; then
+  grep certificate-authority-data "$KUBECONFIG" | awk '{print $2}' | base64 -d >"$work/ca.crt"
+  token=$(awk '/token:/ {print $2}' "$KUBECONFIG")
+  code() { curl -s -o /dev/null -w '%{http_code}' --cacert "$work/ca.crt" "$@"; }
+  expect "no token is 401" "$(code "$url/api/v1/namespaces")" "401"
+  expect "a wrong token is 401" "$(code -H 'Authorization: Bearer wrong' "$url/api/v1/namespaces")" "401"
+  expect "the right token is 200" "$(code -H "Authorization: Bearer $token" "$url/api/v1/namespaces")" "200"
+fi
+echo "kubectl against kube-sim ($mode): all checks passed"
