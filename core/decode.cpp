@@ -69,10 +69,7 @@ status read_quantity(od::value v, std::int64_t& out, const char* path) {
 
 // Iterate an object's fields: fn(key, value) -> status.
 template <class Fn>
-status for_fields(od::value v, const char* path, Fn&& fn) {
-  if (v.is_null()) return std::nullopt;
-  od::object obj;
-  QPU_TRY(check(v.get_object().get(obj), path));
+status for_fields(od::object obj, const char* path, Fn&& fn) {
   for (auto field : obj) {
     std::string_view key;
     QPU_TRY(check(field.unescaped_key().get(key), path));
@@ -81,6 +78,14 @@ status for_fields(od::value v, const char* path, Fn&& fn) {
     QPU_TRY(fn(key, value));
   }
   return std::nullopt;
+}
+
+template <class Fn>
+status for_fields(od::value v, const char* path, Fn&& fn) {
+  if (v.is_null()) return std::nullopt;
+  od::object obj;
+  QPU_TRY(check(v.get_object().get(obj), path));
+  return for_fields(obj, path, std::forward<Fn>(fn));
 }
 
 template <class Fn>
@@ -133,7 +138,7 @@ status read_meta(od::value v, object_meta& meta, marks& m) {
   });
 }
 
-status read_registry(od::value root, quay_registry& r) {
+status read_registry(od::object root, quay_registry& r) {
   marks m;
   QPU_TRY(for_fields(root, "object", [&](std::string_view key, od::value value) -> status {
     if (key == "metadata") return read_meta(value, r.meta, m);
@@ -213,7 +218,7 @@ status read_container(od::value v, container_info& c) {
   });
 }
 
-status read_deployment(od::value root, deployment& d) {
+status read_deployment(od::object root, deployment& d) {
   marks m;
   std::vector<container_info> containers;
   std::map<std::string, std::string> volume_claims;  // volume name -> claimName
@@ -297,7 +302,7 @@ status read_terminated(od::value v, std::string& message) {
   });
 }
 
-status read_pod(od::value root, pod& p) {
+status read_pod(od::object root, pod& p) {
   marks m;
   QPU_TRY(for_fields(root, "object", [&](std::string_view key, od::value value) -> status {
     if (key == "metadata") return read_meta(value, p.meta, m);
@@ -323,7 +328,7 @@ status read_pod(od::value root, pod& p) {
   return std::nullopt;
 }
 
-status read_job(od::value root, job& j) {
+status read_job(od::object root, job& j) {
   marks m;
   return for_fields(root, "object", [&](std::string_view key, od::value value) -> status {
     if (key == "metadata") return read_meta(value, j.meta, m);
@@ -354,7 +359,7 @@ status read_job(od::value root, job& j) {
   });
 }
 
-status read_claim(od::value root, claim& c) {
+status read_claim(od::object root, claim& c) {
   marks m;
   return for_fields(root, "object", [&](std::string_view key, od::value value) -> status {
     if (key == "metadata") return read_meta(value, c.meta, m);
@@ -385,7 +390,7 @@ status read_claim(od::value root, claim& c) {
   });
 }
 
-status read_object(resource_kind kind, od::value v, object_view& out) {
+status read_object(resource_kind kind, od::object v, object_view& out) {
   switch (kind) {
     case resource_kind::quay_registry: out.emplace<quay_registry>(); return read_registry(v, std::get<quay_registry>(out));
     case resource_kind::deployment: out.emplace<deployment>(); return read_deployment(v, std::get<deployment>(out));
@@ -396,7 +401,7 @@ status read_object(resource_kind kind, od::value v, object_view& out) {
   return failure{"object", simdjson::INCORRECT_TYPE};
 }
 
-status read_status(od::value v, watch_error& e) {
+status read_status(od::object v, watch_error& e) {
   return for_fields(v, "object", [&](std::string_view k, od::value sv) -> status {
     if (k == "code") return read_int(sv, e.code, "object.code");
     if (k == "reason") return read_string(sv, e.reason, "object.reason");
@@ -405,7 +410,7 @@ status read_status(od::value v, watch_error& e) {
   });
 }
 
-status read_bookmark_rv(od::value v, std::string& rv) {
+status read_bookmark_rv(od::object v, std::string& rv) {
   return for_fields(v, "object", [&](std::string_view k, od::value mv) -> status {
     if (k != "metadata") return std::nullopt;
     return for_fields(mv, "object.metadata", [&](std::string_view mk, od::value rvv) -> status {
@@ -445,8 +450,8 @@ std::expected<object_view, std::string> json_decoder::decode_object(resource_kin
   if (json.size() > max_line_bytes) return std::unexpected("object larger than the " + std::to_string(max_line_bytes) + " byte limit");
   od::document doc;
   if (auto err = impl_->parser.iterate(impl_->pad(json)).get(doc)) return std::unexpected(std::string("not JSON: ") + simdjson::error_message(err));
-  od::value root;
-  if (auto err = doc.get_value().get(root)) return std::unexpected(std::string("not JSON: ") + simdjson::error_message(err));
+  od::object root;
+  if (auto err = doc.get_object().get(root)) return std::unexpected(std::string("object is not a JSON object: ") + simdjson::error_message(err));
   object_view out;
   if (auto f = read_object(kind, root, out)) return std::unexpected(impl_->describe(*f, doc));
   if (meta_of(out).key.name.empty()) return std::unexpected("metadata.name missing");
@@ -480,19 +485,21 @@ std::expected<event, std::string> json_decoder::decode_watch_line(resource_kind 
         if (auto err = obj.raw_json().get(deferred)) return std::unexpected(std::string("object: ") + simdjson::error_message(err));
         continue;
       }
+      od::object obj;
+      if (auto err = value.get_object().get(obj)) return std::unexpected(std::string("object: ") + simdjson::error_message(err));
       status st;
       if (type == "BOOKMARK") {
         bookmark_seen b{kind, {}};
-        st = read_bookmark_rv(value, b.rv);
+        st = read_bookmark_rv(obj, b.rv);
         out = b;
       } else if (type == "ERROR") {
         watch_error e{kind, 0, {}, {}};
-        st = read_status(value, e);
+        st = read_status(obj, e);
         out = e;
       } else if (type == "ADDED" || type == "MODIFIED" || type == "DELETED") {
         object_event oe;
         oe.type = type == "ADDED" ? watch_type::added : type == "MODIFIED" ? watch_type::modified : watch_type::deleted;
-        st = read_object(kind, value, oe.object);
+        st = read_object(kind, obj, oe.object);
         if (!st && meta_of(oe.object).key.name.empty()) return std::unexpected("object.metadata.name missing");
         out = std::move(oe);
       } else {

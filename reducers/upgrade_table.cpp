@@ -109,6 +109,14 @@ bool issued_or_done(const upgrade_ctx& c, const std::string& id) {
 void issue(upgrade_ctx& c, effect e) {
   const std::string& id = id_of(e);
   if (issued_or_done(c, id)) return;
+  // An object already in the cluster was created by this attempt before a restart lost the
+  // result: adopt it instead of asking again.
+  const auto* cc = std::get_if<create_claim>(&e);
+  const auto* cj = std::get_if<create_job>(&e);
+  if ((cc && find_claim(c, cc->key.name)) || (cj && find_job(c, cj->key.name))) {
+    c.u.done.insert(id);
+    return;
+  }
   if (auto it = c.u.retry_at.find(id); it != c.u.retry_at.end()) {
     if (it->second > c.now) return;
     c.u.retry_at.erase(it);
@@ -394,7 +402,7 @@ void resume_apps(upgrade_ctx& c) {
 
 void fail_on_deadline(upgrade_ctx& c) {
   fail(c, std::string("phase ") + to_string(c.u.current) + " did not finish within " +
-              std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s: still " + waiting_for(c));
+              std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s; at the deadline: " + waiting_for(c));
 }
 void fail_backup_job(upgrade_ctx& c) { fail(c, job_failure(c, *find_job(c, job_name(c.u, job_role::backup)), "backup")); }
 void fail_upgrade_job(upgrade_ctx& c) { fail(c, job_failure(c, *find_job(c, job_name(c.u, upgrade_role(c.u))), "upgrade")); }
@@ -434,6 +442,12 @@ void roll_back(upgrade_ctx& c) {
 
 void finish(upgrade_ctx& c) { c.u.finished = c.now; }
 
+// Success: the database now runs the target image, which is what detection compares against.
+void finish_success(upgrade_ctx& c) {
+  c.u.finished = c.now;
+  c.u.detected_image = c.cfg.target_image;
+}
+
 void start_retry(upgrade_ctx& c) {
   registry_upgrade fresh;
   fresh.registry = c.u.registry;
@@ -443,8 +457,17 @@ void start_retry(upgrade_ctx& c) {
   c.u = std::move(fresh);
 }
 
+// Something changed under an idle registry: detect afresh. After a finished upgrade that is a new
+// attempt, so no name or effect id of the last one is reused.
+void redetect(upgrade_ctx& c) {
+  if (c.u.started) return start_retry(c);
+  c.u.before.reset();
+  c.u.after.reset();
+}
+
 void note_unmanaged(upgrade_ctx& c) { c.u.last_error.clear(); }
 void note_no_target(upgrade_ctx& c) {
+  if (const auto* db = database(c)) c.u.detected_image = db->image;
   c.u.last_error = "the target image \"" + c.cfg.target_image +
                    "\" names no PostgreSQL version: set --target-version (or an image whose name carries it)";
 }
@@ -506,11 +529,11 @@ constexpr rule table[] = {
   {phase::detecting,   "the database is not ready to confirm its version",   db_not_ready,           phase::detecting,   nothing},
   {phase::detecting,   "the server's version is being confirmed",            always,                 phase::detecting,   inspect_version},
   // idle: look again when the database image or the registry changes
-  {phase::up_to_date,  "the database image changed",                         image_changed_or_unmanaged, phase::detecting, nothing},
-  {phase::refused,     "the database image changed",                         image_changed_or_unmanaged, phase::detecting, nothing},
-  {phase::unsupported, "the database image changed",                         image_changed_or_unmanaged, phase::detecting, nothing},
-  {phase::succeeded,   "the database image changed",                         image_changed_or_unmanaged, phase::detecting, nothing},
-  {phase::unmanaged,   "the registry manages its database again",            managed,                phase::detecting,   nothing},
+  {phase::up_to_date,  "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
+  {phase::refused,     "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
+  {phase::unsupported, "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
+  {phase::succeeded,   "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
+  {phase::unmanaged,   "the registry manages its database again",            managed,                phase::detecting,   redetect},
   // preflight: sizes are known from detection; optionally `pg_upgrade --check`
   {phase::preflight,   "the phase deadline passed",                          deadline_passed,        phase::failed,      fail_on_deadline},
   {phase::preflight,   "the old data claim does not exist",                  old_claim_missing,      phase::failed,      fail_no_claim},
@@ -546,7 +569,7 @@ constexpr rule table[] = {
   {phase::verifying,   "the upgraded database is being verified",            always,                 phase::verifying,   verify},
   // resume
   {phase::resuming,    "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
-  {phase::resuming,    "the app is back at its replica counts",              apps_resumed,           phase::succeeded,   finish},
+  {phase::resuming,    "the app is back at its replica counts",              apps_resumed,           phase::succeeded,   finish_success},
   {phase::resuming,    "the app is being scaled back",                       always,                 phase::resuming,    resume_apps},
   // rollback: the old claim and image, every claim kept
   {phase::rolling_back, "the rollback deadline passed",                      deadline_passed,        phase::failed,      finish},
@@ -565,10 +588,20 @@ const rule* first_matching(const upgrade_ctx& c) {
 
 // ---- reporting -----------------------------------------------------------------------------
 
+// When the image name suggested another version than the server reported (the server counts).
+std::string hint_note(const registry_upgrade& u) {
+  if (!u.from) return "";
+  const auto ref = parse_image_ref(u.old_image);
+  const auto hint = ref ? pg_major_hint(*ref) : std::nullopt;
+  if (!hint || *hint == *u.from) return "";
+  return " [the image name suggests PostgreSQL " + to_string(*hint) + ", the server reports " + to_string(*u.from) + ", which counts]";
+}
+
 std::string summary_message(const upgrade_ctx& c) {
   const auto& u = c.u;
   const std::string versions =
-      u.from && u.to ? "PostgreSQL " + to_string(*u.from) + " -> " + to_string(*u.to) + " (" + to_string(u.method) + ")" : "";
+      u.from && u.to ? "PostgreSQL " + to_string(*u.from) + " -> " + to_string(*u.to) + " (" + to_string(u.method) + ")" + hint_note(u)
+                     : "";
   switch (u.current) {
     case phase::up_to_date:
       return "the database runs PostgreSQL " + (confirmed(c) ? to_string(*confirmed(c)) : std::string("?")) + ", the target";
@@ -731,11 +764,9 @@ std::string waiting_for(const upgrade_ctx& c) {
     case phase::stopping:
       return "waiting for the database to stop: " + std::to_string(database_pods(c).size()) + " database pods remain";
     case phase::upgrading: {
-      if (auto t = claim_text(data_claim_name(u), "new data"); !t.empty()) {
-        const auto* j = find_job(c, job_name(u, upgrade_role(u)));
-        if (!j || j->active == 0) return t;
-      }
-      return job_text(upgrade_role(u), "upgrade");
+      const auto t = claim_text(data_claim_name(u), "new data");
+      if (!t.empty() && !done(c, "create-claim/data")) return t;
+      return t.empty() ? job_text(upgrade_role(u), "upgrade") : t + "; " + job_text(upgrade_role(u), "upgrade");
     }
     case phase::switching: {
       const auto* db = database(c);
@@ -745,7 +776,9 @@ std::string waiting_for(const upgrade_ctx& c) {
     case phase::verifying: return "comparing the upgraded database with the manifest";
     case phase::resuming: return "scaling the app back to its replica counts";
     case phase::rolling_back: return "restoring the old database and the app";
-    default: return "nothing";
+    case phase::failed: return std::string("waiting for a person: fix the cause, then set annotation ") + annotation_retry + " to a new value";
+    case phase::refused: return "nothing: a downgrade needs a person (restore from a backup by hand)";
+    default: return "nothing: the database needs no upgrade";
   }
 }
 

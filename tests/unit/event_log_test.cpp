@@ -1,0 +1,126 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/event_log.hpp"
+
+using namespace qpu;
+
+namespace {
+
+struct temp_file {
+  std::filesystem::path path;
+  explicit temp_file(const std::string& name)
+      : path(std::filesystem::temp_directory_path() / ("qpu-" + std::to_string(::getpid()) + "-" + name)) {
+    std::filesystem::remove(path);
+  }
+  ~temp_file() { std::filesystem::remove(path); }
+  void write(const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+};
+
+struct read_result {
+  std::vector<logged_event> events;
+  std::vector<std::string> warnings;
+  std::expected<std::uint64_t, std::string> status;
+};
+
+read_result read_all(const std::filesystem::path& p) {
+  read_result r;
+  r.status = read_event_log(p.string(), [&](logged_event&& e) { r.events.push_back(std::move(e)); },
+                            [&](const std::string& w) { r.warnings.push_back(w); });
+  return r;
+}
+
+const std::string job_raw = R"({"type":"ADDED","object":{"metadata":{"name":"j","namespace":"n","resourceVersion":"5"}}})";
+
+}  // namespace
+
+TEST_CASE("every kind of log line round-trips through the reader") {
+  temp_file f("roundtrip.jsonl");
+  std::string text;
+  text += log_line_event(1, 1000, "controller", controller_started{config{}, "0.1.0"});
+  text += log_line_relist_start(2, 1001, resource_kind::job);
+  text += log_line_relist_item(3, 1002, resource_kind::job, R"({"metadata":{"name":"j","namespace":"n"}})");
+  text += log_line_relist_done(4, 1003, resource_kind::job, "77");
+  text += log_line_watch(5, 1004, resource_kind::job, job_raw);
+  text += log_line_event(6, 1005, "timer", timer_fired{{"n", "r"}});
+  text += log_line_event(7, 1006, "effect", effect_failed{"n/r/a1/x", 409, "AlreadyExists", "exists"});
+  database_facts facts{150004, 123, true, true, {{"public.t", 3, "abc"}}};
+  text += log_line_event(8, 1007, "effect", effect_succeeded{"n/r/a1/inspect", facts});
+  text += log_line_malformed(9, 1008, resource_kind::pod, "{oops", "not JSON");
+  f.write(text);
+  auto r = read_all(f.path);
+  REQUIRE(r.status.has_value());
+  REQUIRE(r.events.size() == 9);
+  CHECK(std::holds_alternative<controller_started>(r.events[0].body));
+  CHECK(std::get<relist_done>(r.events[3].body).rv == "77");
+  CHECK(std::get<job>(std::get<object_event>(r.events[4].body).object).meta.rv == "5");
+  CHECK(r.events[4].ts == 1004);
+  CHECK(r.events[4].source == "watch/jobs");
+  CHECK(std::get<timer_fired>(r.events[5].body).registry == object_key{"n", "r"});
+  CHECK(std::get<effect_failed>(r.events[6].body).code == 409);
+  CHECK(std::get<effect_succeeded>(r.events[7].body).facts == facts);
+  CHECK(std::holds_alternative<malformed_input>(r.events[8].body));
+  CHECK(r.warnings.size() == 1);  // the malformed input is reported, and kept
+}
+
+TEST_CASE("a truncated last line is dropped with a warning and nothing else is lost") {
+  temp_file f("truncated.jsonl");
+  const std::string full = log_line_watch(1, 1000, resource_kind::job, job_raw) + log_line_watch(2, 1001, resource_kind::job, job_raw);
+  const std::string partial = log_line_watch(3, 1002, resource_kind::job, job_raw);
+  f.write(full + partial.substr(0, partial.size() / 2));
+  auto r = read_all(f.path);
+  REQUIRE(r.status.has_value());
+  CHECK(r.events.size() == 2);
+  REQUIRE(r.warnings.size() == 1);
+  CHECK_THAT(r.warnings[0], Catch::Contains(":3: dropped a truncated last line"));
+
+  // The writer continues after the last valid line and on a fresh line.
+  {
+    auto w = event_log_writer::open(f.path.string(), false);
+    REQUIRE(w.has_value());
+    CHECK(w->next_seq() == 3);
+    w->append(log_line_watch(w->next_seq(), 1003, resource_kind::job, job_raw));
+    REQUIRE(w->sync().has_value());
+  }
+  // The half line stays where it was (nothing is rewritten): reading now stops there with file:line.
+  auto again = read_all(f.path);
+  REQUIRE_FALSE(again.status.has_value());
+  CHECK_THAT(again.status.error(), Catch::Contains(":3:"));
+}
+
+TEST_CASE("an invalid line in the middle is an error naming file and line") {
+  temp_file f("corrupt.jsonl");
+  f.write(log_line_watch(1, 1000, resource_kind::job, job_raw) + "this is not json\n" + log_line_watch(3, 1002, resource_kind::job, job_raw));
+  auto r = read_all(f.path);
+  REQUIRE_FALSE(r.status.has_value());
+  CHECK_THAT(r.status.error(), Catch::StartsWith(f.path.string() + ":2: "));
+  CHECK(r.events.size() == 1);
+}
+
+TEST_CASE("log lines are validated: sequence, time, source") {
+  temp_file f("invalid.jsonl");
+  auto first_error = [&](const std::string& text) {
+    f.write(text);
+    auto r = read_all(f.path);
+    REQUIRE_FALSE(r.status.has_value());
+    return r.status.error();
+  };
+  CHECK_THAT(first_error(log_line_watch(2, 1, resource_kind::job, job_raw) + log_line_watch(2, 2, resource_kind::job, job_raw)),
+             Catch::Contains("does not follow"));
+  CHECK_THAT(first_error(R"({"seq":1,"ts":"yesterday","source":"timer","event":{"type":"timer_fired","registry":"a/b"}})" "\n"),
+             Catch::Contains("RFC 3339"));
+  CHECK_THAT(first_error(R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"watch/secrets","watch":{}})" "\n"),
+             Catch::Contains("watch/secrets"));
+  CHECK_THAT(first_error(R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"timer","event":{"type":"nope"}})" "\n"),
+             Catch::Contains("nope"));
+}
+
+TEST_CASE("unknown fields in log lines are ignored") {
+  temp_file f("unknown.jsonl");
+  f.write(R"({"seq":1,"future":{"x":[1,2]},"ts":"2026-11-24T00:00:00Z","source":"timer","event":{"type":"timer_fired","registry":"a/b","later":true}})" "\n");
+  auto r = read_all(f.path);
+  REQUIRE(r.status.has_value());
+  CHECK(r.events.size() == 1);
+}

@@ -1,0 +1,88 @@
+#pragma once
+// Folding scenario logs in tests: the same path the CLI takes (parse each line, reduce).
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "core/codec.hpp"
+#include "core/event_log.hpp"
+#include "reducers/reduce.hpp"
+#include "tests/unit/scenario.hpp"
+
+namespace qpu::testing {
+
+struct decided {
+  std::uint64_t seq;
+  effect e;
+};
+
+struct session {
+  state s;
+  std::vector<decided> effects;
+
+  void feed(const std::string& line) {
+    auto ev = parse_log_line(std::string_view(line).substr(0, line.size() - (line.ends_with('\n') ? 1 : 0)));
+    REQUIRE(ev.has_value());
+    auto r = reducers::reduce(std::move(s), *ev);
+    s = std::move(r.next);
+    for (auto& e : r.effects) effects.push_back({ev->seq, std::move(e)});
+  }
+  void feed_all(const std::vector<std::string>& lines) {
+    for (const auto& l : lines) feed(l);
+  }
+  const registry_upgrade& upgrade(const std::string& ns = "quay", const std::string& name = "registry") const {
+    return s.upgrades.at({ns, name});
+  }
+  bool has_upgrade(const std::string& ns = "quay", const std::string& name = "registry") const {
+    return s.upgrades.contains({ns, name});
+  }
+  std::uint64_t next_seq() const { return s.last_seq + 1; }
+  timestamp now() const { return s.now; }
+
+  template <class T>
+  std::vector<T> all() const {
+    std::vector<T> out;
+    for (const auto& d : effects)
+      if (auto* p = std::get_if<T>(&d.e)) out.push_back(*p);
+    return out;
+  }
+  // Effects that change the cluster (not status, Events or timers), by id, in order.
+  std::vector<std::string> work() const {
+    std::vector<std::string> ids;
+    for (const auto& d : effects)
+      if (!std::holds_alternative<update_registry_status>(d.e) && !std::holds_alternative<emit_event>(d.e) &&
+          !std::holds_alternative<requeue_after>(d.e))
+        ids.push_back(id_of(d.e));
+    return ids;
+  }
+  std::vector<std::string> phases() const {
+    std::vector<std::string> out;
+    for (const auto& st : all<update_registry_status>())
+      if (out.empty() || out.back() != st.summary.phase) out.push_back(st.summary.phase);
+    return out;
+  }
+};
+
+inline session fold(const std::vector<std::string>& lines) {
+  session s;
+  s.feed_all(lines);
+  return s;
+}
+
+// The lines up to and including the first one after which `pred(session)` holds.
+template <class Pred>
+session fold_until(const std::vector<std::string>& lines, Pred pred, std::size_t* consumed = nullptr) {
+  session s;
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    s.feed(lines[i]);
+    if (pred(s)) {
+      if (consumed) *consumed = i + 1;
+      return s;
+    }
+  }
+  FAIL("the condition never held");
+  return s;
+}
+
+}  // namespace qpu::testing

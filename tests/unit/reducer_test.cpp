@@ -1,0 +1,359 @@
+// The upgrade reducer, transition by transition: events in, state and effects out, no I/O.
+#include <algorithm>
+
+#include "tests/unit/fold_helpers.hpp"
+
+using namespace qpu;
+using namespace qpu::testing;
+
+namespace {
+
+scenario_options a_registry() { return scenario_options{}; }
+
+std::vector<std::string> ids_with(const session& s, const std::string& part) {
+  std::vector<std::string> out;
+  for (const auto& id : s.work())
+    if (id.find(part) != std::string::npos) out.push_back(id);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("logical 10 -> 15 walks every phase in order and succeeds") {
+  auto s = fold(run_scenario(a_registry()));
+  CHECK(s.phases() == std::vector<std::string>{"detecting", "quiescing", "backing_up", "stopping", "upgrading", "switching",
+                                               "verifying", "resuming", "succeeded"});
+  const auto& u = s.upgrade();
+  CHECK(u.current == phase::succeeded);
+  CHECK(u.from == pg_major::of(10));
+  CHECK(u.to == pg_major::of(15));
+  CHECK(u.method == upgrade_method::logical);
+  CHECK(s.work() == std::vector<std::string>{
+                        "quay/registry/a1/inspect-version/g1", "quay/registry/a1/scale-down/registry-quay-app",
+                        "quay/registry/a1/scale-down/registry-quay-mirror", "quay/registry/a1/inspect-manifest",
+                        "quay/registry/a1/create-claim/backup", "quay/registry/a1/create-job/backup",
+                        "quay/registry/a1/scale-down/database", "quay/registry/a1/create-claim/data",
+                        "quay/registry/a1/create-job/upgrade-logical", "quay/registry/a1/switch",
+                        "quay/registry/a1/inspect-verify", "quay/registry/a1/scale-up/registry-quay-app",
+                        "quay/registry/a1/scale-up/registry-quay-mirror"});
+  const auto final_status = s.all<update_registry_status>().back();
+  CHECK(final_status.conditions[1].type == "PostgresUpgraded");
+  CHECK(final_status.conditions[1].status == "True");
+  CHECK(final_status.conditions[1].reason == "Succeeded");
+  CHECK(final_status.summary.previous_claim == "registry-quay-database");
+  CHECK(final_status.summary.new_claim == "registry-quay-database-pg15");
+  CHECK(final_status.summary.backup_claim == "registry-quay-database-backup-pg10");
+}
+
+TEST_CASE("the objects it creates carry deterministic names, sizes and the target image") {
+  auto s = fold(run_scenario(a_registry()));
+  const auto claims = s.all<create_claim>();
+  REQUIRE(claims.size() == 2);
+  CHECK(claims[0].key.name == "registry-quay-database-backup-pg10");
+  CHECK(claims[0].role == claim_role::backup);
+  CHECK(claims[0].size_bytes == 5LL << 30);   // 3.1 GiB measured + 50 % headroom, whole GiB
+  CHECK(claims[0].storage_class == "standard");  // the old claim's class
+  CHECK(claims[1].key.name == "registry-quay-database-pg15");
+  CHECK(claims[1].size_bytes == 10LL << 30);  // never smaller than the old 10 GiB claim
+  const auto jobs = s.all<create_job>();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].key.name == "registry-pg10-backup-1");
+  CHECK(jobs[0].image == "quay.io/sclorg/postgresql-15-c9s");  // the TARGET's pg_dump reads the old server
+  CHECK(jobs[0].registry.uid == "uid-registry");
+  CHECK(jobs[0].db.credentials.password.secret_name == "registry-quay-postgres-config");
+  CHECK(jobs[0].db.credentials.password.value.empty());
+  CHECK(jobs[1].role == job_role::upgrade_logical);
+  CHECK(jobs[1].old_claim == "registry-quay-database");
+  CHECK(jobs[1].new_claim == "registry-quay-database-pg15");
+  const auto switches = s.all<patch_database_deployment>();
+  REQUIRE(switches.size() == 1);
+  CHECK(switches[0].image == "quay.io/sclorg/postgresql-15-c9s");
+  CHECK(switches[0].claim == "registry-quay-database-pg15");
+}
+
+TEST_CASE("replica counts are recorded before scaling down and restored after") {
+  auto s = fold(run_scenario(a_registry()));
+  const auto scales = s.all<scale_deployment>();
+  REQUIRE(scales.size() == 5);
+  CHECK(scales[0].key.name == "registry-quay-app");
+  CHECK(scales[0].replicas == 0);
+  CHECK(scales[0].record_original == 2);
+  CHECK(scales[1].record_original == 1);
+  CHECK(scales[2].key.name == "registry-quay-database");
+  CHECK(scales[2].record_original == 1);
+  CHECK(scales[3].replicas == 2);
+  CHECK(scales[3].clear_record);
+  CHECK(scales[4].replicas == 1);
+}
+
+TEST_CASE("pg_upgrade is chosen when the upgrade image carries the old version") {
+  auto o = a_registry();
+  o.db_image = "quay.io/sclorg/postgresql-13-c9s";
+  o.db_major = 13;
+  o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
+  o.upgrade_from = {13};
+  auto s = fold(run_scenario(o));
+  CHECK(s.upgrade().method == upgrade_method::pg_upgrade);
+  const auto jobs = s.all<create_job>();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[1].role == job_role::upgrade_pg_upgrade);
+  CHECK(jobs[1].image == "quay.io/quay-pg-upgrader/pg-upgrade:13-15");
+  CHECK(s.upgrade().current == phase::succeeded);
+
+  SECTION("but not when the image does not carry it") {
+    o.upgrade_from = {12};
+    CHECK(fold(run_scenario(o)).upgrade().method == upgrade_method::logical);
+  }
+}
+
+TEST_CASE("a database already on the target is left alone") {
+  auto o = a_registry();
+  o.db_image = "quay.io/sclorg/postgresql-15-c9s";
+  o.db_major = 15;
+  auto s = fold(run_scenario(o));
+  CHECK(s.upgrade().current == phase::up_to_date);
+  CHECK(s.work() == std::vector<std::string>{"quay/registry/a1/inspect-version/g1"});  // looked, touched nothing
+  CHECK(s.all<update_registry_status>().back().conditions[1].reason == "UpToDate");
+}
+
+TEST_CASE("a downgrade is refused and nothing is touched") {
+  auto o = a_registry();
+  o.db_image = "postgres:15";
+  o.db_major = 15;
+  o.target_image = "quay.io/sclorg/postgresql-13-c9s";
+  auto s = fold(run_scenario(o));
+  CHECK(s.upgrade().current == phase::refused);
+  CHECK(s.all<create_claim>().empty());
+  CHECK(s.all<create_job>().empty());
+  CHECK(s.all<scale_deployment>().empty());
+  const auto st = s.all<update_registry_status>().back();
+  CHECK(st.conditions[1].status == "False");
+  CHECK(st.conditions[1].reason == "DowngradeRefused");
+  CHECK_THAT(st.conditions[1].message, Catch::Contains("newer than the target 13"));
+  CHECK(s.all<emit_event>().back().type == "Warning");
+}
+
+TEST_CASE("the server's version counts, not the image name") {
+  auto o = a_registry();
+  o.db_image = "quay.io/sclorg/postgresql-13-c9s";  // says 13
+  o.db_major = 10;                                   // runs 10
+  auto s = fold(run_scenario(o));
+  CHECK(s.upgrade().from == pg_major::of(10));
+  CHECK(s.all<create_claim>()[0].key.name == "registry-quay-database-backup-pg10");
+  CHECK_THAT(s.all<update_registry_status>().back().conditions[1].message, Catch::Contains("suggests PostgreSQL 13"));
+}
+
+TEST_CASE("failures before the switch roll back to the old claim and restore the app") {
+  struct row {
+    const char* name;
+    void (*tweak)(scenario_options&);
+    const char* failed_in;
+    const char* reason_part;
+    bool database_restored;
+  };
+  const row rows[] = {
+      {"backup Job fails", [](scenario_options& o) { o.backup_fails = true; }, "backing_up", "backup Job quay/registry-pg10-backup-1 failed: BackoffLimitExceeded", false},
+      {"upgrade Job fails", [](scenario_options& o) { o.upgrade_fails = true; }, "upgrading", "No space left on device", true},
+      {"verification mismatch", [](scenario_options& o) { o.verify_mismatch = true; }, "verifying", "table public.tag has 7999 rows, expected 8000", true},
+      {"new claim stays Pending", [](scenario_options& o) { o.data_claim_never_binds = true; }, "upgrading", "registry-quay-database-pg15 is Pending", true},
+      {"database pod never stops", [](scenario_options& o) { o.database_never_stops = true; }, "stopping", "did not finish within 120 s", true},
+  };
+  for (const auto& r : rows) {
+    INFO(r.name);
+    auto o = a_registry();
+    r.tweak(o);
+    auto s = fold(run_scenario(o));
+    const auto& u = s.upgrade();
+    CHECK(u.current == phase::failed);
+    CHECK(std::string(to_string(u.failed_in)) == r.failed_in);
+    CHECK_THAT(u.last_error, Catch::Contains(r.reason_part));
+    const auto ph = s.phases();
+    REQUIRE(ph.size() >= 2);
+    CHECK(ph[ph.size() - 2] == "rolling_back");
+    // The app comes back at its recorded counts.
+    const auto restores = ids_with(s, "/restore/registry-quay-");
+    CHECK(restores == std::vector<std::string>{"quay/registry/a1/restore/registry-quay-app", "quay/registry/a1/restore/registry-quay-mirror"});
+    // The database goes back to the old claim and image when it was touched.
+    const auto patches = s.all<patch_database_deployment>();
+    if (r.database_restored) {
+      REQUIRE_FALSE(patches.empty());
+      CHECK(patches.back().claim == "registry-quay-database");
+      CHECK(patches.back().image == o.db_image);
+      CHECK(patches.back().replicas == 1);
+    } else {
+      CHECK(patches.empty());
+    }
+    CHECK(s.all<delete_job>().size() == (std::string(r.name) == "new claim stays Pending" ? 1u : 0u));
+    const auto st = s.all<update_registry_status>().back();
+    CHECK(st.conditions[1].reason == "Failed");
+    CHECK_THAT(st.conditions[1].message, Catch::Contains("every claim is kept"));
+    CHECK(st.summary.last_error == u.last_error);
+  }
+}
+
+TEST_CASE("the retry annotation starts a new attempt with new names") {
+  auto o = a_registry();
+  o.backup_fails = true;
+  o.retry_token_after_failure = "again";
+  auto s = fold(run_scenario(o));
+  CHECK(s.upgrade().current == phase::succeeded);
+  CHECK(s.upgrade().attempt == 2);
+  const auto jobs = s.all<create_job>();
+  REQUIRE(jobs.size() == 3);
+  CHECK(jobs[0].key.name == "registry-pg10-backup-1");
+  CHECK(jobs[1].key.name == "registry-pg10-backup-2");
+}
+
+TEST_CASE("a retry annotation present from the start is not a retry") {
+  auto lines = run_scenario(a_registry());
+  session s;
+  for (auto& l : lines) {
+    // Give the registry an annotation in every observation of it.
+    if (l.find("\"kind\":\"QuayRegistry\"") != std::string::npos) {
+      const auto at = l.find("\"metadata\":{");
+      l.insert(at + 12, R"("annotations":{"quay-pg-upgrader.quay.io/retry":"old"},)");
+    }
+    s.feed(l);
+  }
+  CHECK(s.upgrade().attempt == 1);
+  CHECK(s.upgrade().retry_token == "old");
+}
+
+TEST_CASE("a controller restarted mid-upgrade creates nothing twice") {
+  auto o = a_registry();
+  o.restart_after_seq = 45;  // right after the backup Job was created, before its result was logged
+  auto s = fold(run_scenario(o));
+  CHECK(s.upgrade().current == phase::succeeded);
+  auto work = s.work();
+  auto sorted = work;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
+  CHECK(s.all<create_job>().size() == 2);
+  CHECK(s.all<create_claim>().size() == 2);
+}
+
+TEST_CASE("nothing is decided before every store has synced") {
+  auto lines = run_scenario(a_registry());
+  session s;
+  for (const auto& l : lines) {
+    s.feed(l);
+    const bool all_synced = std::all_of(s.s.cluster.synced.begin(), s.s.cluster.synced.end(), [](bool b) { return b; });
+    if (!all_synced) {
+      INFO(l.substr(0, 120));
+      CHECK(s.effects.empty());
+    }
+    if (all_synced) break;
+  }
+}
+
+TEST_CASE("a Job in progress is re-checked every 60 s and the earliest wakeup wins") {
+  auto s = fold(run_scenario(a_registry()));
+  bool saw_job_requeue = false;
+  for (const auto& d : s.effects)
+    if (auto* r = std::get_if<requeue_after>(&d.e)) {
+      CHECK(r->after <= 600'000);
+      saw_job_requeue = saw_job_requeue || r->after == 60'000;
+    }
+  CHECK(saw_job_requeue);
+}
+
+TEST_CASE("terminating app pods hold the upgrade back (PROJQUAY-8092)") {
+  auto lines = run_scenario(a_registry());
+  auto s = fold_until(lines, [](const session& x) { return x.has_upgrade() && x.upgrade().current == phase::backing_up; });
+  for (const auto& [key, p] : s.s.cluster.pods) CHECK(p.component != "quay-app");
+  CHECK(s.s.cluster.deployments.at({"quay", "registry-quay-app"}).status_replicas == 0);
+}
+
+TEST_CASE("transient API failures back off and retry; persistent ones roll back") {
+  auto lines = run_scenario(a_registry());
+  std::size_t used = 0;
+  auto s = fold_until(lines, [](const session& x) { return !x.all<create_claim>().empty(); }, &used);
+  const std::string id = "quay/registry/a1/create-claim/backup";
+  REQUIRE(s.upgrade().in_flight.contains(id));
+  timestamp t = s.now();
+  s.feed(log_line_event(s.next_seq(), t + 10, "effect", effect_failed{id, 503, "ServiceUnavailable", "etcd leader changed"}));
+  CHECK(s.upgrade().retry_at.at(id) == t + 10 + 1000);
+  CHECK(s.upgrade().current == phase::backing_up);
+  const auto before = s.all<create_claim>().size();
+  s.feed(log_line_event(s.next_seq(), t + 1010, "timer", timer_fired{{"quay", "registry"}}));
+  CHECK(s.all<create_claim>().size() == before + 1);  // the same id, issued again
+  for (int i = 2; i <= 9; ++i) {
+    t += 70'000;
+    s.feed(log_line_event(s.next_seq(), t, "effect", effect_failed{id, 429, "TooManyRequests", "slow down"}));
+    s.feed(log_line_event(s.next_seq(), t + 65'000, "timer", timer_fired{{"quay", "registry"}}));
+  }
+  CHECK(s.upgrade().current == phase::rolling_back);
+  CHECK_THAT(s.upgrade().last_error, Catch::Contains("create-claim/backup failed with HTTP 429 TooManyRequests: slow down"));
+}
+
+TEST_CASE("a Forbidden create fails the phase at once, with the server's words") {
+  auto lines = run_scenario(a_registry());
+  auto s = fold_until(lines, [](const session& x) { return !x.all<create_claim>().empty(); });
+  s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect",
+                        effect_failed{"quay/registry/a1/create-claim/backup", 403, "Forbidden",
+                                      "persistentvolumeclaims is forbidden: exceeded quota"}));
+  CHECK(s.upgrade().current == phase::rolling_back);
+  CHECK(s.upgrade().failed_in == phase::backing_up);
+  CHECK_THAT(s.upgrade().last_error, Catch::Contains("exceeded quota"));
+}
+
+TEST_CASE("a status that cannot be written never fails an upgrade") {
+  auto lines = run_scenario(a_registry());
+  auto s = fold_until(lines, [](const session& x) { return x.has_upgrade() && x.upgrade().current == phase::quiescing; });
+  std::string status_id;
+  for (const auto& id : s.upgrade().in_flight)
+    if (id.find("/status@") != std::string::npos) status_id = id;
+  REQUIRE_FALSE(status_id.empty());
+  s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect", effect_failed{status_id, 422, "Invalid", "status is invalid"}));
+  CHECK(s.upgrade().current == phase::quiescing);
+  CHECK(s.upgrade().last_error.empty());
+}
+
+TEST_CASE("detection keeps trying while the database cannot be reached, and says why") {
+  auto lines = run_scenario(a_registry());
+  auto s = fold_until(lines, [](const session& x) { return !x.all<inspect_database>().empty(); });
+  const std::string id = s.all<inspect_database>()[0].id;
+  s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect", effect_failed{id, 0, "AuthFailed", "password authentication failed for user \"quay\""}));
+  CHECK(s.upgrade().current == phase::detecting);
+  CHECK_THAT(s.upgrade().last_error, Catch::Contains("password authentication failed"));
+  const auto retry = s.upgrade().retry_at.at(id);
+  CHECK(retry == s.now() + 60'000);
+  s.feed(log_line_event(s.next_seq(), retry, "timer", timer_fired{{"quay", "registry"}}));
+  CHECK(s.all<inspect_database>().size() == 2);
+}
+
+TEST_CASE("versions older than pg_dump reads, and registries without a target, are unsupported") {
+  auto lines = run_scenario(a_registry());
+  auto s = fold_until(lines, [](const session& x) { return !x.all<inspect_database>().empty(); });
+  database_facts old{90124, 1 << 20, false, false, {}};
+  s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect", effect_succeeded{s.all<inspect_database>()[0].id, old}));
+  CHECK(s.upgrade().current == phase::unsupported);
+  CHECK_THAT(s.upgrade().last_error, Catch::Contains("9.1, older than 9.2"));
+
+  auto o = a_registry();
+  o.target_image = "postgres:latest";
+  auto t = fold(run_scenario(o));
+  CHECK(t.upgrade().current == phase::unsupported);
+  CHECK_THAT(t.upgrade().last_error, Catch::Contains("--target-version"));
+  CHECK(t.all<inspect_database>().empty());
+}
+
+TEST_CASE("a registry whose postgres is unmanaged is left alone") {
+  auto lines = run_scenario(a_registry());
+  session s;
+  for (auto l : lines) {
+    const auto at = l.find(R"({"kind":"postgres","managed":true})");
+    if (at != std::string::npos) l.replace(at, 34, R"({"kind":"postgres","managed":false})");
+    s.feed(l);
+  }
+  CHECK(s.upgrade().current == phase::unmanaged);
+  CHECK(s.work().empty());
+}
+
+TEST_CASE("a deleted QuayRegistry drops its upgrade state") {
+  auto lines = run_scenario(a_registry());
+  auto s = fold_until(lines, [](const session& x) { return x.s.upgrades.size() == 1; });
+  s.feed(log_line_watch(s.next_seq(), s.now() + 1, resource_kind::quay_registry,
+                        R"({"type":"DELETED","object":{"metadata":{"name":"registry","namespace":"quay","resourceVersion":"9999"}}})"));
+  CHECK(s.s.upgrades.empty());
+}

@@ -1,0 +1,548 @@
+#include "tests/unit/scenario.hpp"
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <queue>
+#include <stdexcept>
+
+#include "core/codec.hpp"
+#include "core/event_log.hpp"
+#include "core/quantity.hpp"
+#include "reducers/reduce.hpp"
+
+namespace qpu::testing {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr timestamp t0 = 1'795'478'400'000;  // 2026-11-24T00:00:00Z
+
+struct pending {
+  timestamp at;
+  std::uint64_t order;
+  int epoch;              // the controller process that scheduled it (results and timers die with it)
+  bool dies_with_process;
+  std::function<std::optional<std::string>(std::uint64_t seq, timestamp now)> make;
+  bool operator>(const pending& o) const { return at != o.at ? at > o.at : order > o.order; }
+};
+
+struct kind_store {
+  resource_kind kind;
+  std::map<std::string, json> objects;  // "ns/name" -> object
+};
+
+class driver {
+ public:
+  explicit driver(const scenario_options& o) : o_(o) {}
+
+  std::vector<std::string> run() {
+    seed_cluster();
+    start_controller(t0);
+    while (!queue_.empty() && lines_.size() < o_.max_events) {
+      pending p = queue_.top();
+      queue_.pop();
+      if (p.dies_with_process && p.epoch != epoch_) continue;
+      now_ = p.at;
+      auto line = p.make(lines_.size() + 1, now_);
+      if (!line) continue;
+      lines_.push_back(*line);
+      fold(*line);
+      if (o_.restart_after_seq && lines_.size() == o_.restart_after_seq) crash_and_restart();
+      if (finished()) break;
+    }
+    return lines_;
+  }
+
+ private:
+  // ---- the log side ----------------------------------------------------------------------
+
+  void fold(const std::string& line) {
+    auto ev = parse_log_line(std::string_view(line).substr(0, line.size() - 1));
+    if (!ev) throw std::runtime_error("scenario wrote an unreadable line: " + ev.error() + "\n" + line);
+    auto r = reducers::reduce(std::move(state_), *ev);
+    state_ = std::move(r.next);
+    for (const auto& e : r.effects) std::visit([&](const auto& v) { perform(v); }, e);
+    const auto* u = upgrade();
+    if (u && u->current == phase::failed && !o_.retry_token_after_failure.empty() && !retried_) {
+      retried_ = true;
+      at(2000, [this] {
+        auto& qr = obj(resource_kind::quay_registry, o_.registry);
+        qr["metadata"]["annotations"]["quay-pg-upgrader.quay.io/retry"] = o_.retry_token_after_failure;
+        return modified(resource_kind::quay_registry, qr);
+      });
+    }
+  }
+
+  const registry_upgrade* upgrade() const {
+    auto it = state_.upgrades.find({o_.ns, o_.registry});
+    return it == state_.upgrades.end() ? nullptr : &it->second;
+  }
+
+  // Done once the registry rests in a final phase, nothing is in flight and only timers remain.
+  bool finished() const {
+    const auto* u = upgrade();
+    if (!u || !u->in_flight.empty()) return false;
+    const bool final_phase = u->current == phase::succeeded || u->current == phase::up_to_date ||
+                             u->current == phase::refused || u->current == phase::unsupported ||
+                             (u->current == phase::failed && (o_.retry_token_after_failure.empty() || retried_));
+    if (!final_phase) return false;
+    auto copy = queue_;
+    while (!copy.empty()) {
+      const auto& p = copy.top();
+      if (!(p.dies_with_process && p.epoch != epoch_) && !timers_.contains(p.order)) return false;
+      copy.pop();
+    }
+    return true;
+  }
+
+  void schedule(timestamp when, bool dies, std::function<std::optional<std::string>(std::uint64_t, timestamp)> fn) {
+    queue_.push(pending{when, order_++, epoch_, dies, std::move(fn)});
+  }
+
+  // A cluster change after `delay` ms: `fn` mutates objects and returns the watch line.
+  void at(timestamp delay, std::function<std::optional<std::string>()> fn) {
+    schedule(now_ + delay, false, [fn = std::move(fn)](std::uint64_t, timestamp) { return fn(); });
+  }
+
+  std::string line_for(resource_kind kind, const std::string& type, const json& object) {
+    const std::string raw = json{{"type", type}, {"object", object}}.dump();
+    return log_line_watch(lines_.size() + 1, now_, kind, raw);
+  }
+
+  void result(const std::string& id, std::optional<database_facts> facts = std::nullopt) {
+    schedule(now_ + 30, true, [=](std::uint64_t seq, timestamp ts) {
+      return log_line_event(seq, ts, "effect", effect_succeeded{id, facts});
+    });
+  }
+
+  void failure(const std::string& id, int code, std::string reason, std::string message) {
+    schedule(now_ + 30, true, [=](std::uint64_t seq, timestamp ts) {
+      return log_line_event(seq, ts, "effect", effect_failed{id, code, reason, message});
+    });
+  }
+
+  // ---- the cluster side ----------------------------------------------------------------------
+
+  std::map<resource_kind, kind_store> stores_;
+  std::uint64_t rv_ = 1000;
+
+  json& obj(resource_kind k, const std::string& name, const std::string& ns = "") {
+    return stores_[k].objects.at((ns.empty() ? o_.ns : ns) + "/" + name);
+  }
+  bool has(resource_kind k, const std::string& name) { return stores_[k].objects.contains(o_.ns + "/" + name); }
+  json* find(resource_kind k, const std::string& name) {
+    auto it = stores_[k].objects.find(o_.ns + "/" + name);
+    return it == stores_[k].objects.end() ? nullptr : &it->second;
+  }
+
+  std::string bump(json& o) {
+    o["metadata"]["resourceVersion"] = std::to_string(++rv_);
+    return o["metadata"]["resourceVersion"];
+  }
+
+  std::optional<std::string> added(resource_kind k, json o) {
+    bump(o);
+    const std::string key = o["metadata"].value("namespace", "") + "/" + o["metadata"]["name"].get<std::string>();
+    stores_[k].kind = k;
+    stores_[k].objects[key] = o;
+    return line_for(k, "ADDED", o);
+  }
+  std::optional<std::string> modified(resource_kind k, json& o) {
+    bump(o);
+    return line_for(k, "MODIFIED", o);
+  }
+  std::optional<std::string> deleted(resource_kind k, const std::string& name) {
+    const std::string key = o_.ns + "/" + name;
+    auto it = stores_[k].objects.find(key);
+    if (it == stores_[k].objects.end()) return std::nullopt;
+    json o = it->second;
+    stores_[k].objects.erase(it);
+    bump(o);
+    return line_for(k, "DELETED", o);
+  }
+
+  json meta(const std::string& name, json labels = json::object(), const std::string& ns = "") {
+    return json{{"name", name},
+                {"namespace", ns.empty() ? o_.ns : ns},
+                {"uid", "uid-" + name},
+                {"generation", 1},
+                {"creationTimestamp", "2026-11-20T10:00:00Z"},
+                {"labels", labels}};
+  }
+
+  json env_from_secret(const std::string& name, const std::string& key) {
+    return json{{"name", name}, {"valueFrom", {{"secretKeyRef", {{"name", o_.registry + "-quay-postgres-config"}, {"key", key}}}}}};
+  }
+
+  json deployment_json(const std::string& name, const std::string& component, const std::string& image, int replicas,
+                       const std::string& claim_name) {
+    json labels{{"quay-component", component}, {"quay-operator/quayregistry", o_.registry}};
+    json container{{"name", component == "postgres" ? "postgres" : component}, {"image", image}};
+    json volumes = json::array();
+    if (!claim_name.empty()) {
+      container["env"] = json::array({env_from_secret("POSTGRESQL_USER", "database-username"),
+                                      env_from_secret("POSTGRESQL_PASSWORD", "database-password"),
+                                      env_from_secret("POSTGRESQL_DATABASE", "database-name"),
+                                      env_from_secret("POSTGRESQL_ADMIN_PASSWORD", "database-root-password")});
+      container["volumeMounts"] = json::array({{{"name", "postgres-data"}, {"mountPath", "/var/lib/pgsql/data"}}});
+      volumes.push_back({{"name", "postgres-data"}, {"persistentVolumeClaim", {{"claimName", claim_name}}}});
+    }
+    return json{{"apiVersion", "apps/v1"},
+                {"kind", "Deployment"},
+                {"metadata", meta(name, labels)},
+                {"spec",
+                 {{"replicas", replicas},
+                  {"strategy", {{"type", component == "postgres" ? "Recreate" : "RollingUpdate"}}},
+                  {"selector", {{"matchLabels", labels}}},
+                  {"template", {{"metadata", {{"labels", labels}}}, {"spec", {{"containers", {container}}, {"volumes", volumes}}}}}}},
+                {"status", {{"observedGeneration", 1}, {"replicas", replicas}, {"readyReplicas", replicas},
+                            {"updatedReplicas", replicas}, {"availableReplicas", replicas}}}};
+  }
+
+  json pod_json(const std::string& name, const json& labels, const std::string& phase_name) {
+    return json{{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", meta(name, labels)},
+                {"spec", {{"containers", json::array({{{"name", "main"}, {"image", "x"}}})}}},
+                {"status", {{"phase", phase_name}}}};
+  }
+
+  json claim_json(const std::string& name, std::int64_t bytes, const std::string& storage_class, bool bound) {
+    json o{{"apiVersion", "v1"},
+           {"kind", "PersistentVolumeClaim"},
+           {"metadata", meta(name, {{"app.kubernetes.io/managed-by", "quay-pg-upgrader"}})},
+           {"spec", {{"accessModes", {"ReadWriteOnce"}}, {"resources", {{"requests", {{"storage", format_quantity(bytes)}}}}},
+                     {"storageClassName", storage_class}}},
+           {"status", {{"phase", bound ? "Bound" : "Pending"}}}};
+    if (bound) o["status"]["capacity"] = {{"storage", format_quantity(bytes)}};
+    return o;
+  }
+
+  void seed_cluster() {
+    auto put = [&](resource_kind k, json o) {
+      o["metadata"]["resourceVersion"] = std::to_string(++rv_);
+      const std::string key = o["metadata"].value("namespace", "") + "/" + o["metadata"]["name"].get<std::string>();
+      stores_[k].kind = k;
+      stores_[k].objects[key] = o;
+    };
+    put(resource_kind::quay_registry,
+        json{{"apiVersion", "quay.redhat.com/v1"},
+             {"kind", "QuayRegistry"},
+             {"metadata", meta(o_.registry)},
+             {"spec", {{"components", json::array({{{"kind", "postgres"}, {"managed", true}}, {{"kind", "clair"}, {"managed", true}}})}}}});
+    put(resource_kind::deployment, deployment_json(db_name(), "postgres", o_.db_image, 1, o_.registry + "-quay-database"));
+    put(resource_kind::claim, claim_json(o_.registry + "-quay-database", 10 * gibibyte, "standard", true));
+    claim_major_[o_.registry + "-quay-database"] = o_.db_major;
+    start_pods(db_name(), 1, false);
+    put(resource_kind::deployment, deployment_json(o_.registry + "-quay-app", "quay-app", "quay.io/projectquay/quay:3.12", o_.app_replicas, ""));
+    start_pods(o_.registry + "-quay-app", o_.app_replicas, false);
+    if (o_.mirror_replicas > 0) {
+      put(resource_kind::deployment, deployment_json(o_.registry + "-quay-mirror", "quay-mirror", "quay.io/projectquay/quay:3.12", o_.mirror_replicas, ""));
+      start_pods(o_.registry + "-quay-mirror", o_.mirror_replicas, false);
+    }
+    // Noise: objects of another namespace that no rule may touch.
+    put(resource_kind::deployment, [&] {
+      json d = deployment_json("other-quay-database", "postgres", "postgres:12", 1, "other-quay-database");
+      d["metadata"]["namespace"] = "elsewhere";
+      return d;
+    }());
+  }
+
+  std::string db_name() const { return o_.registry + "-quay-database"; }
+
+  std::map<std::string, std::vector<std::string>> pods_of_;  // deployment -> pod names
+  std::map<std::string, int> claim_major_;
+  std::map<std::string, int> pod_counter_;
+
+  json labels_of(const std::string& deployment_name) {
+    return obj(resource_kind::deployment, deployment_name)["spec"]["template"]["metadata"]["labels"];
+  }
+
+  // Starts n pods of a Deployment. `watched`: as watch events later; else silently (seeding).
+  void start_pods(const std::string& dep, int n, bool watched) {
+    for (int i = 0; i < n; ++i) {
+      const std::string name = dep + "-5d8f7c9b4-" + std::to_string(++pod_counter_[dep]) + "x" + std::to_string(i);
+      pods_of_[dep].push_back(name);
+      json p = pod_json(name, labels_of(dep), watched ? "Pending" : "Running");
+      if (!watched) {
+        p["metadata"]["resourceVersion"] = std::to_string(++rv_);
+        stores_[resource_kind::pod].objects[o_.ns + "/" + name] = p;
+        continue;
+      }
+      at(1000, [=, this] { return added(resource_kind::pod, p); });
+      at(3000, [=, this]() -> std::optional<std::string> {
+        json* live = find(resource_kind::pod, name);
+        if (!live) return std::nullopt;
+        (*live)["status"]["phase"] = "Running";
+        return modified(resource_kind::pod, *live);
+      });
+    }
+  }
+
+  // Rolls a Deployment to `replicas` pods of its current template: old pods terminate first
+  // (Recreate), then new ones start, then the status says so.
+  void roll(const std::string& dep, int replicas, bool restart_all) {
+    const bool never_stops = o_.database_never_stops && dep == db_name();
+    auto old = pods_of_[dep];
+    const int keep = restart_all ? 0 : std::min<int>(replicas, static_cast<int>(old.size()));
+    std::vector<std::string> stopping(old.begin() + keep, old.end());
+    pods_of_[dep].resize(keep);
+    for (const auto& name : stopping) {
+      at(500, [=, this]() -> std::optional<std::string> {
+        json* p = find(resource_kind::pod, name);
+        if (!p) return std::nullopt;
+        (*p)["metadata"]["deletionTimestamp"] = "2026-11-24T00:00:00Z";
+        return modified(resource_kind::pod, *p);
+      });
+      if (!never_stops) at(2500, [=, this] { return deleted(resource_kind::pod, name); });
+    }
+    at(2600, [=, this] {
+      auto& d = obj(resource_kind::deployment, dep);
+      d["status"]["observedGeneration"] = d["metadata"]["generation"];
+      d["status"]["replicas"] = keep;
+      d["status"]["readyReplicas"] = keep;
+      d["status"]["updatedReplicas"] = keep;
+      return modified(resource_kind::deployment, d);
+    });
+    if (replicas > keep) {
+      now_ += 2600;
+      start_pods(dep, replicas - keep, true);
+      at(3100, [=, this] {
+        auto& d = obj(resource_kind::deployment, dep);
+        d["status"]["observedGeneration"] = d["metadata"]["generation"];
+        d["status"]["replicas"] = replicas;
+        d["status"]["readyReplicas"] = replicas;
+        d["status"]["updatedReplicas"] = replicas;
+        d["status"]["availableReplicas"] = replicas;
+        return modified(resource_kind::deployment, d);
+      });
+      now_ -= 2600;
+    }
+  }
+
+  // ---- effects -----------------------------------------------------------------------------
+
+  void perform(const create_claim& e) {
+    result(e.id);
+    const bool binds = !(o_.data_claim_never_binds && e.role == claim_role::data);
+    json c = claim_json(e.key.name, e.size_bytes, e.storage_class.empty() ? "standard" : e.storage_class, false);
+    at(40, [=, this] { return added(resource_kind::claim, c); });
+    if (binds) {
+      at(1000, [=, this] {
+        auto& live = obj(resource_kind::claim, e.key.name);
+        live["status"] = {{"phase", "Bound"}, {"capacity", {{"storage", format_quantity(e.size_bytes)}}}};
+        return modified(resource_kind::claim, live);
+      });
+    }
+  }
+
+  void perform(const create_job& e) {
+    result(e.id);
+    const bool first_attempt = e.key.name.ends_with("-1");
+    const bool fails = first_attempt && ((e.role == job_role::backup && o_.backup_fails) ||
+                                         ((e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) && o_.upgrade_fails));
+    const bool stuck = o_.data_claim_never_binds && e.role != job_role::backup;
+    const timestamp runtime = e.role == job_role::backup ? 20'000 : e.role == job_role::check ? 10'000 : 45'000;
+    json labels{{"app.kubernetes.io/managed-by", "quay-pg-upgrader"}, {"quay-pg-upgrader.quay.io/role", to_string(e.role)}};
+    json j{{"apiVersion", "batch/v1"},
+           {"kind", "Job"},
+           {"metadata", meta(e.key.name, labels)},
+           {"spec", {{"backoffLimit", 0}, {"activeDeadlineSeconds", e.deadline_s}}},
+           {"status", {{"active", 1}, {"startTime", "2026-11-24T00:00:00Z"}}}};
+    const std::string pod_name = e.key.name + "-q7x2p";
+    at(40, [=, this] { return added(resource_kind::job, j); });
+    json pod_labels{{"job-name", e.key.name}, {"batch.kubernetes.io/job-name", e.key.name}};
+    at(800, [=, this] { return added(resource_kind::pod, pod_json(pod_name, pod_labels, stuck ? "Pending" : "Running")); });
+    if (stuck) return;
+    at(runtime, [=, this]() -> std::optional<std::string> {
+      if (!has(resource_kind::pod, pod_name)) return std::nullopt;
+      auto& p = obj(resource_kind::pod, pod_name);
+      p["status"]["phase"] = fails ? "Failed" : "Succeeded";
+      p["status"]["containerStatuses"] = json::array({{{"name", "main"},
+                                                       {"state", {{"terminated", {{"exitCode", fails ? 3 : 0},
+                                                                                  {"message", fails ? "pg_restore: error: could not write to file: No space left on device" : ""}}}}}}});
+      return modified(resource_kind::pod, p);
+    });
+    at(runtime + 200, [=, this]() -> std::optional<std::string> {
+      if (!has(resource_kind::job, e.key.name)) return std::nullopt;
+      auto& live = obj(resource_kind::job, e.key.name);
+      if (fails) {
+        live["status"] = {{"active", 0}, {"failed", 1}, {"startTime", "2026-11-24T00:00:00Z"},
+                          {"conditions", json::array({{{"type", "FailureTarget"}, {"status", "True"}, {"reason", "BackoffLimitExceeded"}, {"message", "Job has reached the specified backoff limit"}},
+                                                      {{"type", "Failed"}, {"status", "True"}, {"reason", "BackoffLimitExceeded"}, {"message", "Job has reached the specified backoff limit"}}})}};
+      } else {
+        if (e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) claim_major_[e.new_claim] = e.to.code / 100;
+        live["status"] = {{"active", 0}, {"succeeded", 1}, {"startTime", "2026-11-24T00:00:00Z"}, {"completionTime", "2026-11-24T00:01:00Z"},
+                          {"conditions", json::array({{{"type", "SuccessCriteriaMet"}, {"status", "True"}, {"reason", "CompletionsReached"}},
+                                                      {{"type", "Complete"}, {"status", "True"}, {"reason", "CompletionsReached"}}})}};
+      }
+      return modified(resource_kind::job, live);
+    });
+  }
+
+  void perform(const scale_deployment& e) {
+    result(e.id);
+    auto& d = obj(resource_kind::deployment, e.key.name);
+    d["spec"]["replicas"] = e.replicas;
+    d["metadata"]["generation"] = d["metadata"]["generation"].get<int>() + 1;
+    if (e.record_original) d["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] = std::to_string(*e.record_original);
+    if (e.clear_record && d["metadata"].contains("annotations")) d["metadata"]["annotations"].erase("quay-pg-upgrader.quay.io/original-replicas");
+    at(40, [=, this] {
+      auto& live = obj(resource_kind::deployment, e.key.name);
+      return modified(resource_kind::deployment, live);
+    });
+    roll(e.key.name, e.replicas, false);
+  }
+
+  void perform(const patch_database_deployment& e) {
+    result(e.id);
+    auto& d = obj(resource_kind::deployment, e.key.name);
+    auto& c = d["spec"]["template"]["spec"]["containers"][0];
+    const bool template_changed = c["image"] != e.image ||
+                                  d["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] != e.claim;
+    c["image"] = e.image;
+    d["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] = e.claim;
+    d["spec"]["replicas"] = e.replicas;
+    d["metadata"]["generation"] = d["metadata"]["generation"].get<int>() + 1;
+    if (d["metadata"].contains("annotations")) d["metadata"]["annotations"].erase("quay-pg-upgrader.quay.io/original-replicas");
+    at(40, [=, this] { return modified(resource_kind::deployment, obj(resource_kind::deployment, e.key.name)); });
+    roll(e.key.name, e.replicas, template_changed);
+  }
+
+  void perform(const update_registry_status& e) {
+    result(e.id);
+    at(40, [=, this] {
+      auto& qr = obj(resource_kind::quay_registry, e.registry.name);
+      qr["status"]["postgresUpgrade"] = to_json(effect{e})["postgresUpgrade"];
+      return modified(resource_kind::quay_registry, qr);
+    });
+  }
+
+  void perform(const emit_event& e) { result(e.id); }
+
+  void perform(const inspect_database& e) {
+    auto& d = obj(resource_kind::deployment, db_name());
+    if (d["status"].value("readyReplicas", 0) < 1) return failure(e.id, 0, "ConnectionFailed", "connection to server refused");
+    const std::string claim_name = d["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"];
+    const int major = claim_major_.at(claim_name);
+    database_facts f;
+    f.server_version_num = major * 10000 + 7;
+    f.database_bytes = 3 * gibibyte + 123'456'789;
+    f.has_pg_trgm = true;
+    if (e.with_manifest) {
+      f.has_manifest = true;
+      const bool upgraded = claim_name != o_.registry + "-quay-database";
+      for (auto [table, rows] : std::initializer_list<std::pair<const char*, std::int64_t>>{
+               {"public.imagestorage", 4200}, {"public.manifest", 5000}, {"public.repository", 340}, {"public.tag", 8000}, {"public.user", 120}}) {
+        const std::int64_t n = upgraded && o_.verify_mismatch && std::string(table) == "public.tag" ? rows - 1 : rows;
+        f.tables.push_back({table, n, "sum:" + std::to_string(rows * 7919 % 100003)});
+      }
+    }
+    result(e.id, f);
+  }
+
+  void perform(const delete_job& e) {
+    result(e.id);
+    at(40, [=, this] { return deleted(resource_kind::job, e.key.name); });
+    at(1500, [=, this] { return deleted(resource_kind::pod, e.key.name + "-q7x2p"); });
+  }
+
+  std::map<std::uint64_t, bool> timers_;  // queue orders of timer entries
+  std::optional<timestamp> armed_;
+
+  void perform(const requeue_after& e) {
+    const timestamp when = now_ + e.after;
+    if (armed_ && *armed_ > now_ && *armed_ <= when) return;  // the earliest deadline wins
+    armed_ = when;
+    timers_[order_] = true;
+    schedule(when, true, [this, when, key = e.registry](std::uint64_t seq, timestamp ts) -> std::optional<std::string> {
+      if (armed_ != when) return std::nullopt;
+      armed_.reset();
+      return log_line_event(seq, ts, "timer", timer_fired{key});
+    });
+  }
+
+  // ---- the controller process ----------------------------------------------------------------
+
+  config scenario_config() const {
+    config c;
+    c.target_image = o_.target_image;
+    c.upgrade_image = o_.upgrade_image;
+    for (int m : o_.upgrade_from) c.upgrade_image_from.push_back(pg_major::of(m));
+    // Short deadlines keep the failure scenarios' logs readable; the defaults are hours.
+    c.deadlines.quiesce_s = 120;
+    c.deadlines.backup_s = 600;
+    c.deadlines.stop_s = 120;
+    c.deadlines.upgrade_s = 600;
+    c.deadlines.switch_s = 300;
+    c.deadlines.verify_s = 300;
+    c.deadlines.resume_s = 120;
+    c.deadlines.rollback_s = 300;
+    return c;
+  }
+
+  void start_controller(timestamp when) {
+    schedule(when, true, [this](std::uint64_t seq, timestamp ts) {
+      return log_line_event(seq, ts, "controller", controller_started{scenario_config(), "0.1.0"});
+    });
+    timestamp t = when + 50;
+    for (auto kind : all_resource_kinds) {
+      schedule(t, true, [kind](std::uint64_t seq, timestamp ts) { return log_line_relist_start(seq, ts, kind); });
+      // Items are snapshotted when the list is served, as an API server would.
+      schedule(t + 1, true, [this, kind](std::uint64_t, timestamp) -> std::optional<std::string> {
+        list_snapshot_ = stores_[kind].objects;
+        list_rv_ = std::to_string(rv_);
+        snapshot_pos_ = list_snapshot_.begin();
+        return std::nullopt;
+      });
+      for (std::size_t i = 0; i < 64; ++i) {
+        schedule(t + 2, true, [this, kind](std::uint64_t seq, timestamp ts) -> std::optional<std::string> {
+          if (snapshot_pos_ == list_snapshot_.end()) return std::nullopt;
+          json item = snapshot_pos_->second;
+          ++snapshot_pos_;
+          return log_line_relist_item(seq, ts, kind, item.dump());
+        });
+      }
+      schedule(t + 3, true, [this, kind](std::uint64_t seq, timestamp ts) { return log_line_relist_done(seq, ts, kind, list_rv_); });
+      t += 10;
+    }
+    if (o_.malformed_lines) {
+      schedule(t + 5, true, [](std::uint64_t seq, timestamp ts) {
+        return log_line_watch(seq, ts, resource_kind::job,
+                              R"({"type":"MODIFIED","object":{"metadata":{"name":"broken","namespace":"quay"},"status":{"active":"two"}}})");
+      });
+      schedule(t + 6, true, [](std::uint64_t seq, timestamp ts) {
+        return log_line_malformed(seq, ts, resource_kind::pod, R"({"type":"ADDED","object":{"metadata":)", "not JSON: TAPE_ERROR: truncated");
+      });
+    }
+  }
+
+  std::map<std::string, json> list_snapshot_;
+  std::map<std::string, json>::iterator snapshot_pos_;
+  std::string list_rv_;
+
+  // The controller is killed: results and timers it awaited die with it; the cluster goes on.
+  void crash_and_restart() {
+    ++epoch_;
+    armed_.reset();
+    start_controller(now_ + 5000);
+  }
+
+  scenario_options o_;
+  std::priority_queue<pending, std::vector<pending>, std::greater<>> queue_;
+  std::uint64_t order_ = 0;
+  int epoch_ = 0;
+  timestamp now_ = t0;
+  std::vector<std::string> lines_;
+  state state_;
+  bool retried_ = false;
+};
+
+}  // namespace
+
+std::vector<std::string> run_scenario(const scenario_options& o) { return driver(o).run(); }
+
+}  // namespace qpu::testing

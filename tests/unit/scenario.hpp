@@ -1,0 +1,37 @@
+#pragma once
+// A scripted stand-in for a cluster and the effects layer, used to AUTHOR event logs: it answers
+// each effect the reducer decides the way Kubernetes and the effects layer would (results, watch
+// events, timers) and writes every input as an event-log line. The golden replays under
+// tests/replay/ are produced by it (tests/replay/regenerate.sh) and then checked by replaying them
+// with the real CLI, so the logs stay realistic without hand-editing hundreds of lines.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qpu::testing {
+
+struct scenario_options {
+  std::string ns = "quay";
+  std::string registry = "registry";
+  std::string db_image = "centos/postgresql-10-centos7@sha256:8a2b5f3e9c7d1a4b6e0f2c8d9a7b3e5f1c4d6a8b0e2f4c6d8a0b2c4d6e8f0a1b";
+  int db_major = 10;  // what the server really runs (the image may say otherwise)
+  std::string target_image = "quay.io/sclorg/postgresql-15-c9s";
+  std::string upgrade_image;        // set for the pg_upgrade method
+  std::vector<int> upgrade_from;    // majors the upgrade image carries
+  int app_replicas = 2;
+  int mirror_replicas = 1;          // 0: no mirror Deployment
+  bool backup_fails = false;
+  bool upgrade_fails = false;
+  bool verify_mismatch = false;
+  bool data_claim_never_binds = false;
+  bool database_never_stops = false;
+  std::uint64_t restart_after_seq = 0;  // a new controller process starts after this event
+  bool malformed_lines = false;         // inject a wrong-typed watch line and an unparsable one
+  std::string retry_token_after_failure;  // set the retry annotation once the upgrade failed
+  std::uint64_t max_events = 5000;
+};
+
+// The event log lines (each ending in '\n') of one scripted run.
+std::vector<std::string> run_scenario(const scenario_options& o);
+
+}  // namespace qpu::testing

@@ -1,0 +1,80 @@
+// Writes the golden scenarios' event logs: `scenario_gen OUTDIR` creates OUTDIR/<name>/events.jsonl
+// for each scenario below. Run by tests/replay/regenerate.sh; the logs are generated, never
+// hand-edited.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+
+#include "tests/unit/scenario.hpp"
+
+using qpu::testing::scenario_options;
+
+namespace {
+
+struct named {
+  const char* name;
+  std::function<void(scenario_options&)> tweak;
+};
+
+const named scenarios[] = {
+    {"logical-10-to-15", [](scenario_options&) {}},
+    {"pg-upgrade-13-to-15",
+     [](scenario_options& o) {
+       o.db_image = "quay.io/sclorg/postgresql-13-c9s";
+       o.db_major = 13;
+       o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
+       o.upgrade_from = {13};
+     }},
+    {"logical-10-to-14",
+     [](scenario_options& o) { o.target_image = "postgres:14"; o.mirror_replicas = 0; }},
+    {"up-to-date",
+     [](scenario_options& o) {
+       o.db_image = "quay.io/sclorg/postgresql-15-c9s";
+       o.db_major = 15;
+     }},
+    {"downgrade-refused",
+     [](scenario_options& o) {
+       o.db_image = "postgres:15";
+       o.db_major = 15;
+       o.target_image = "quay.io/sclorg/postgresql-13-c9s";
+     }},
+    {"image-hint-wrong",
+     [](scenario_options& o) {
+       o.db_image = "quay.io/sclorg/postgresql-13-c9s";
+       o.db_major = 10;
+     }},
+    {"backup-job-fails", [](scenario_options& o) { o.backup_fails = true; }},
+    {"upgrade-job-fails", [](scenario_options& o) { o.upgrade_fails = true; }},
+    {"verification-mismatch", [](scenario_options& o) { o.verify_mismatch = true; }},
+    {"data-claim-pending", [](scenario_options& o) { o.data_claim_never_binds = true; }},
+    {"database-never-stops", [](scenario_options& o) { o.database_never_stops = true; }},
+    {"retry-after-failure",
+     [](scenario_options& o) {
+       o.backup_fails = true;
+       o.retry_token_after_failure = "2026-11-24-try-again";
+     }},
+    {"restart-mid-upgrade", [](scenario_options& o) { o.restart_after_seq = 45; }},
+    {"malformed-lines", [](scenario_options& o) { o.malformed_lines = true; }},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: scenario_gen OUTDIR\n";
+    return 2;
+  }
+  for (const auto& s : scenarios) {
+    scenario_options o;
+    s.tweak(o);
+    const auto dir = std::filesystem::path(argv[1]) / s.name;
+    std::filesystem::create_directories(dir);
+    std::ofstream out(dir / "events.jsonl", std::ios::binary | std::ios::trunc);
+    const auto lines = qpu::testing::run_scenario(o);
+    for (const auto& l : lines) out << l;
+    std::cout << s.name << ": " << lines.size() << " events\n";
+  }
+  return 0;
+}
