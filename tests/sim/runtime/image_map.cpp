@@ -72,7 +72,8 @@ result<image_map> image_map::load(const std::filesystem::path& file, const std::
     image_entry entry;
     for (const auto& r : e.value("repositories", json::array())) entry.patterns.push_back(parse_image_ref(r.get<std::string>()));
     for (const auto& p : e.value("path", json::array())) entry.install.path.push_back(expand(p.get<std::string>(), pg, images));
-    for (const auto& [k, v] : e.value("env", json::object()).items()) entry.install.env[k] = expand(v.get<std::string>(), pg, images);
+    const json env = e.value("env", json::object());
+    for (const auto& [k, v] : env.items()) entry.install.env[k] = expand(v.get<std::string>(), pg, images);
     for (const auto& c : e.value("cmd", json::array())) entry.install.cmd.push_back(expand(c.get<std::string>(), pg, images));
     if (entry.patterns.empty())
       return std::unexpected(internal_error("an entry of the image map " + file.string() + " has no repositories"));

@@ -280,7 +280,8 @@ void runtime::admit(const json& pod) {
           config_error = std::string(secret ? "secret" : "configmap") + " \"" + ref.value("name", "") + "\" not found";
         continue;
       }
-      for (const auto& [k, v] : object->value("data", json::object()).items())
+      const json data = object->value("data", json::object());
+      for (const auto& [k, v] : data.items())
         if (auto value = object_value(*object, secret, k)) env[from.value("prefix", "") + k] = *value;
     }
     for (const auto& e : c.value("env", json::array())) {
@@ -377,8 +378,10 @@ void runtime::admit(const json& pod) {
     std::vector<std::pair<std::string, std::string>> files;
     if (src.contains("items"))
       for (const auto& item : src["items"]) files.emplace_back(item.value("key", ""), item.value("path", ""));
-    else
-      for (const auto& [k, v] : cv["object"].value("data", json::object()).items()) files.emplace_back(k, k);
+    else {
+      const json data = cv["object"].value("data", json::object());
+      for (const auto& [k, v] : data.items()) files.emplace_back(k, k);
+    }
     for (const auto& [key, rel] : files) {
       auto value = object_value(cv["object"], secret, key);
       if (!value) continue;

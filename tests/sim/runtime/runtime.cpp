@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "object_meta.hpp"
 #include "yaml_json.hpp"
 
 namespace kube_sim::runtime {

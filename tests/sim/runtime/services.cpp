@@ -6,6 +6,8 @@
 #include <fstream>
 #include <random>
 
+#include <boost/asio/write.hpp>
+
 #include "object_meta.hpp"
 #include "runtime.hpp"
 
