@@ -335,6 +335,7 @@ void runtime::admit(const json& pod) {
     if (auto exe = find_executable(argv[0], path)) l.argv[0] = *exe;
 
     run.log = p.dir / (run.name + ".log");
+    l.log_file = run.log;
     run.termination_file = p.dir / (run.name + ".termination-log");
     // Private /tmp (PostgreSQL's socket lives there), the service hosts file, then the volumes.
     l.mounts.push_back({(p.dir / "tmp").string(), "/tmp", false, false});

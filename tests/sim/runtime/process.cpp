@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -31,6 +32,21 @@ void say(int fd, const char* a, const char* b = "", const char* c = "") {
 // mkdir -p inside the child, one prefix at a time.
 void make_dirs(const std::vector<std::string>& prefixes) {
   for (const auto& p : prefixes) (void)::mkdir(p.c_str(), 0755);
+}
+
+// "/proc/self/fd/N" without allocating (the child of a fork).
+void fd_path(std::array<char, 32>& out, int fd) {
+  static constexpr char prefix[] = "/proc/self/fd/";
+  std::size_t n = 0;
+  for (; prefix[n]; ++n) out[n] = prefix[n];
+  char digits[12];
+  std::size_t d = 0;
+  do {
+    digits[d++] = static_cast<char>('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0);
+  while (d > 0) out[n++] = digits[--d];
+  out[n] = '\0';
 }
 
 std::vector<std::string> prefixes_of(const std::string& target, bool file) {
@@ -79,17 +95,25 @@ result<pid_t> launch(const launch_spec& spec) {
   envp.push_back(nullptr);
   std::vector<std::vector<std::string>> mount_dirs;
   for (const auto& m : spec.mounts) mount_dirs.push_back(prefixes_of(m.target, m.file));
+  // Sources are opened inside the child's new namespace before anything is mounted, and bound
+  // through /proc/self/fd/N: once the private /tmp is mounted, a source under the host's /tmp
+  // (a test's work folder) is no longer reachable by its path.
+  std::vector<int> source_fds(spec.mounts.size(), -1);
+  std::vector<std::array<char, 32>> source_paths(spec.mounts.size());
+  auto close_sources = [] {};
   const bool privileged = ::geteuid() == 0;
 
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log);
+    close_sources();
     if (ns_fd >= 0) ::close(ns_fd);
     return std::unexpected(internal_error(std::string("fork failed: ") + std::strerror(errno)));
   }
   if (pid > 0) {
     ::close(log);
     if (ns_fd >= 0) ::close(ns_fd);
+    close_sources();
     return pid;
   }
 
@@ -111,13 +135,18 @@ result<pid_t> launch(const launch_spec& spec) {
     // Private propagation: the pod's binds never leak back to the host (or to other pods).
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(2, "make-rprivate", "/");
     for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
+      source_fds[i] = ::open(spec.mounts[i].source.c_str(), O_PATH | O_CLOEXEC);
+      if (source_fds[i] < 0) fail(2, "open volume source", spec.mounts[i].source.c_str());
+      fd_path(source_paths[i], source_fds[i]);
+    }
+    for (std::size_t i = 0; i < spec.mounts.size(); ++i) {
       const auto& m = spec.mounts[i];
       make_dirs(mount_dirs[i]);
       if (m.file) {
         const int f = ::open(m.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (f >= 0) ::close(f);
       }
-      if (::mount(m.source.c_str(), m.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
+      if (::mount(source_paths[i].data(), m.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
         fail(2, "bind mount to", m.target.c_str());
       if (m.read_only &&
           ::mount(nullptr, m.target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr) != 0)

@@ -23,7 +23,7 @@ void runtime::sync_claims() {
     const std::string sc = has_class ? pvc["spec"]["storageClassName"].get<std::string>() : options_.default_storage_class;
     // A class nobody provisions leaves the claim Pending, as in a cluster without that
     // provisioner; "" asks for static binding, which the simulator has no volumes for.
-    const bool known = sc == options_.default_storage_class || (!sc.empty() && get("storageclasses", "", sc));
+    const bool known = sc == options_.default_storage_class || (!sc.empty() && get("storageclasses.storage.k8s.io", "", sc));
     if (!known || !bytes || *bytes == 0) {
       if (phase != "Pending") merge_status("persistentvolumeclaims", ns, name, {{"status", {{"phase", "Pending"}}}});
       continue;
