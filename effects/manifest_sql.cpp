@@ -1,0 +1,86 @@
+#include "effects/manifest_sql.hpp"
+
+#include <charconv>
+
+namespace qpu::effects {
+
+std::string session_settings_sql() {
+  // Output-affecting settings, pinned so the same data prints the same text on every server
+  // and from every client. search_path = pg_catalog: the built-in md5, format, ... are the
+  // ones called even if a user schema defines functions with those names.
+  return "SET client_encoding = 'UTF8';\n"
+         "SET TimeZone = 'UTC';\n"
+         "SET DateStyle = 'ISO, YMD';\n"
+         "SET IntervalStyle = 'postgres';\n"
+         "SET bytea_output = 'hex';\n"
+         "SET extra_float_digits = 0;\n"
+         "SET search_path = pg_catalog;\n";
+}
+
+std::string manifest_tables_query() {
+  // Column rendering, by the column's type (a domain counts as its base type):
+  //  - float4, float8 and the geometric types (whose text output is built from float8out):
+  //    PG12 switched float output to the shortest exact form, so their text differs between
+  //    10/11 and 12+; their send functions give the exact bits, the same on every version.
+  //  - arrays of those: array_send (binary: dims, element OID, elements via the element's send).
+  //  - money: its text depends on lc_monetary; money::numeric (9.1+) does not.
+  //  - everything else: its text output (stable across 10..17 with the settings pinned).
+  // Only 9.2-era catalog columns and functions are used (no LATERAL, no relispartition).
+  return R"sql(SELECT format(
+    'SELECT %L || E''\t'' || count(*) || E''\t'' || coalesce(sum((''x'' || substr(md5(%s::text), 1, 16))::bit(64)::bigint), 0) FROM ONLY %I.%I t',
+    n.nspname || '.' || c.relname,
+    coalesce('ROW(' || (
+      SELECT string_agg(
+        CASE
+          WHEN bt.oid IN (700, 701, 600, 601, 602, 603, 604, 628, 718)
+            THEN format('%s(t.%I::%s)', bt.typsend::regproc, a.attname, format_type(bt.oid, NULL))
+          WHEN bt.typcategory = 'A' AND bt.typelem IN (700, 701, 600, 601, 602, 603, 604, 628, 718)
+            THEN format('array_send(t.%I)', a.attname)
+          WHEN bt.oid = 790
+            THEN format('t.%I::numeric', a.attname)
+          ELSE format('t.%I', a.attname)
+        END, ', ' ORDER BY a.attnum)
+      FROM pg_attribute a
+      JOIN pg_type ty ON ty.oid = a.atttypid
+      JOIN pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    ) || ')', '''()'''),
+    n.nspname, c.relname)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r'
+  AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname !~ '^pg_toast'
+  AND n.nspname !~ '^pg_temp_'
+ORDER BY n.nspname::text COLLATE "C", c.relname::text COLLATE "C")sql";
+}
+
+std::string manifest_psql_script() {
+  return session_settings_sql() +
+         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n" +
+         manifest_tables_query() + "\n\\gexec\n" +
+         "COMMIT;\n";
+}
+
+std::string manifest_sql() { return manifest_psql_script(); }
+
+std::optional<qpu::table_digest> parse_manifest_line(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  const auto t1 = line.find('\t');
+  if (t1 == std::string_view::npos || t1 == 0) return std::nullopt;
+  const auto t2 = line.find('\t', t1 + 1);
+  if (t2 == std::string_view::npos || line.find('\t', t2 + 1) != std::string_view::npos) {
+    return std::nullopt;
+  }
+  qpu::table_digest d;
+  d.table = std::string(line.substr(0, t1));
+  const auto rows = line.substr(t1 + 1, t2 - t1 - 1);
+  const auto [p, ec] = std::from_chars(rows.data(), rows.data() + rows.size(), d.rows);
+  if (ec != std::errc{} || p != rows.data() + rows.size()) return std::nullopt;
+  d.checksum = std::string(line.substr(t2 + 1));
+  if (d.checksum.empty()) return std::nullopt;
+  return d;
+}
+
+}  // namespace qpu::effects
