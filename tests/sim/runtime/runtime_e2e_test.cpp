@@ -422,3 +422,167 @@ spec:
   CHECK(log == ip + "\n" + ip + "\n" + ip + "\n" + ip + "\nenv " + ip + ":5432 hello uid=" +
                    std::to_string(::getpwnam("qpu-pg")->pw_uid) + "\n");
 }
+
+TEST_CASE("a real pg_upgrade 13 -> 15 runs in a Job on the upgrade image, and 15 serves the data", "[e2e]") {
+  cluster c;
+  c.apply(std::string(base_objects) + R"Y(
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db-config, namespace: t}
+stringData: {database-username: quay, database-password: quay-db-password, database-name: quay, database-root-password: root-pw}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: db, namespace: t}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 256Mi}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: t}
+spec: {selector: {app: db}, ports: [{port: 5432}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: t}
+spec:
+  replicas: 1
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      terminationGracePeriodSeconds: 20
+      volumes: [{name: data, persistentVolumeClaim: {claimName: db}}]
+      containers:
+        - name: postgres
+          image: quay.io/sclorg/postgresql-13-c9s:latest
+          envFrom: [{secretRef: {name: db-config}, prefix: CFG_}]
+          env:
+            - {name: POSTGRESQL_USER, value: $(CFG_database-username)}
+            - {name: POSTGRESQL_PASSWORD, value: $(CFG_database-password)}
+            - {name: POSTGRESQL_DATABASE, value: $(CFG_database-name)}
+            - {name: POSTGRESQL_ADMIN_PASSWORD, value: $(CFG_database-root-password)}
+          volumeMounts: [{name: data, mountPath: /var/lib/pgsql/data}]
+          readinessProbe:
+            exec: {command: ["pg_isready", "-q", "-h", "/tmp"]}
+            periodSeconds: 1
+)Y");
+  REQUIRE(c.run_until([&] { return deployment_ready(c, "t", "db", 1); }, 60s));
+  const auto ip = c.service_ip("t", "db");
+  std::string out;
+  REQUIRE(c.psql(ip, "CREATE EXTENSION pg_trgm; CREATE TABLE repository (id serial PRIMARY KEY, name text);"
+                     "INSERT INTO repository (name) SELECT 'repo-' || i FROM generate_series(1, 777) i;"
+                     "CREATE INDEX repository_name__gin ON repository USING gin (name gin_trgm_ops);"
+                     "SHOW server_version_num", out) == 0);
+  CHECK(out.find("13") == 0);
+
+  c.patch("deployments.apps", "t", "db", {{"spec", {{"replicas", 0}}}});
+  REQUIRE(c.run_until([&] { return c.pods("t", "app", "db").empty(); }, 40s));
+
+  c.apply(R"Y(
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: db-pg15, namespace: t}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 512Mi}}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: upgrade, namespace: t}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      volumes:
+        - {name: old, persistentVolumeClaim: {claimName: db, readOnly: true}}
+        - {name: new, persistentVolumeClaim: {claimName: db-pg15}}
+      containers:
+        - name: upgrade
+          image: quay.io/quay-pg-upgrader/pg-upgrade:13-15
+          workingDir: /new
+          volumeMounts:
+            - {name: old, mountPath: /old}
+            - {name: new, mountPath: /new}
+          command: ["/bin/sh", "-ec"]
+          args:
+            - |
+              touch /old/should-fail 2>/dev/null && { echo "the old claim is writable" >&2; exit 9; }
+              cp -a /old/userdata /new/old && chmod 700 /new/old
+              "$PG_NEW_BINDIR/initdb" -D /new/userdata -U postgres -E UTF8 --locale=C >/dev/null
+              "$PG_NEW_BINDIR/pg_upgrade" -b "$PG_OLD_BINDIR" -B "$PG_NEW_BINDIR" -d /new/old -D /new/userdata \
+                -U postgres --link --socketdir=/tmp
+              cp /new/old/pg_hba.conf /new/userdata/pg_hba.conf
+              echo "upgraded to $(cat /new/userdata/PG_VERSION)" > /dev/termination-log
+)Y");
+  REQUIRE(c.run_until([&] { return c.job_finished("t", "upgrade"); }, 120s));
+  const auto upgrade_pod = c.pods("t", "job-name", "upgrade").at(0);
+  INFO(slurp(c.rt->pod_log("t", object_name(upgrade_pod))));
+  REQUIRE(c.job_condition("t", "upgrade", "Complete") == "CompletionsReached");
+  CHECK(upgrade_pod.value("/status/containerStatuses/0/state/terminated/message"_json_pointer, std::string()) == "upgraded to 15\n");
+
+  // Switch: the 15 image on the new claim; Recreate replaces the pod.
+  c.patch("deployments.apps", "t", "db",
+          {{"spec", {{"replicas", 1},
+                     {"template", {{"spec", {{"volumes", json::array({{{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "db-pg15"}}}}})},
+                                             {"containers", json::array({{{"name", "postgres"},
+                                                                          {"image", "quay.io/sclorg/postgresql-15-c9s:latest"},
+                                                                          {"envFrom", json::array({{{"secretRef", {{"name", "db-config"}}}, {"prefix", "CFG_"}}})},
+                                                                          {"env", json::array({{{"name", "POSTGRESQL_ADMIN_PASSWORD"}, {"value", "root-pw"}}})},
+                                                                          {"volumeMounts", json::array({{{"name", "data"}, {"mountPath", "/var/lib/pgsql/data"}}})},
+                                                                          {"readinessProbe", {{"exec", {{"command", json::array({"pg_isready", "-q", "-h", "/tmp"})}}}, {"periodSeconds", 1}}}}})}}}}}}}});
+  REQUIRE(c.run_until([&] { return deployment_ready(c, "t", "db", 1); }, 60s));
+  REQUIRE(c.psql(ip, "SELECT current_setting('server_version_num')::int / 10000, count(*) FROM repository", out) == 0);
+  CHECK(trimmed(out) == "15|777");
+  REQUIRE(c.psql(ip, "SELECT count(*) FROM repository WHERE name % 'repo-77'", out) == 0);
+  CHECK(std::stoi(out) > 0);
+}
+
+TEST_CASE("a restarted runtime keeps objects and volumes and starts the pods again", "[e2e]") {
+  cluster c;
+  c.apply(std::string(base_objects) + R"Y(
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: keep, namespace: t}
+spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 16Mi}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: writer, namespace: t}
+spec:
+  selector: {matchLabels: {app: writer}}
+  template:
+    metadata: {labels: {app: writer}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      volumes: [{name: data, persistentVolumeClaim: {claimName: keep}}]
+      containers:
+        - name: main
+          image: busybox
+          volumeMounts: [{name: data, mountPath: /data}]
+          command: ["sh", "-c", "echo started >> /data/runs; exec sleep 600"]
+)Y");
+  REQUIRE(c.run_until([&] { return deployment_ready(c, "t", "writer", 1); }, 20s));
+  const auto pvc_uid = meta_string(*c.get("persistentvolumeclaims", "t", "keep"), "uid");
+  const auto runs = c.dir / "volumes" / pvc_uid / "mnt" / "runs";
+
+  // kube-sim stops: processes end, disks are unmounted, the store is saved (--state-dir).
+  c.rt->stop(3s);
+  c.rt.reset();
+  const json saved = c.data.save();
+  CHECK_FALSE(is_mount_point(runs.parent_path()));
+  c.data = seeded_store(1000);
+  REQUIRE(c.data.load(saved));
+  c.start();
+
+  REQUIRE(c.run_until([&] {
+    std::ifstream in(runs);
+    std::string a, b;
+    return std::getline(in, a) && std::getline(in, b);
+  }, 20s));
+  CHECK(slurp(runs) == "started\nstarted\n");
+  CHECK(c.get("persistentvolumeclaims", "t", "keep")->value("/status/phase"_json_pointer, std::string()) == "Bound");
+  REQUIRE(c.run_until([&] { return deployment_ready(c, "t", "writer", 1); }, 20s));
+  CHECK(c.pods("t", "app", "writer").size() == 1);
+}
