@@ -162,6 +162,9 @@ TEST_CASE("HTTP: watch-list needs resourceVersionMatch=NotOlderThan and ends its
   CHECK(events[0]["type"] == "ADDED");
   CHECK(events[1]["type"] == "BOOKMARK");
   CHECK(events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"] == "true");
+  auto without = send(sim.port(), "GET", cms + "?watch=1&sendInitialEvents=false&allowWatchBookmarks=true"
+                                               "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1");
+  for (const auto& e : lines_of(without.body)) CHECK(e["type"] == "BOOKMARK");
 }
 
 TEST_CASE("HTTP: selectors filter lists and watches") {

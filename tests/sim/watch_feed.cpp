@@ -24,8 +24,9 @@ json error_event(const api_error& e) { return event("ERROR", to_status(e)); }
 
 watch_start begin_watch(const store& s, const watch_request& w) {
   watch_start start;
-  const bool from_state = w.send_initial_events.value_or(false) || w.resource_version.empty() ||
-                          w.resource_version == "0";
+  // sendInitialEvents, when given, decides alone: =false with no RV watches from "now".
+  const bool from_state =
+      w.send_initial_events.value_or(w.resource_version.empty() || w.resource_version == "0");
   if (from_state) {
     list_options everything;
     everything.labels = w.labels;
@@ -42,7 +43,7 @@ watch_start begin_watch(const store& s, const watch_request& w) {
       start.events.push_back(bookmark_event(w.type, page->revision, true));
     return start;
   }
-  const auto rv = parse_rv(w.resource_version).value_or(0);
+  const auto rv = w.resource_version.empty() ? s.revision() : parse_rv(w.resource_version).value_or(0);
   auto changes = s.changes_since(w.type, rv);
   if (!changes) {
     start.events.push_back(error_event(changes.error()));
