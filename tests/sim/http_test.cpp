@@ -253,7 +253,7 @@ TEST_CASE("HTTP: fault knobs: failing requests with 429 and Retry-After, then 50
 }
 
 TEST_CASE("HTTP: fault knobs: dropped watch streams, tiny chunks and delayed events") {
-  sim_process sim({"--record-watch", (make_temp_dir() / "watch.jsonl").string()});
+  sim_process sim;
   for (auto n : {"a", "b", "c"}) REQUIRE(send(sim.port(), "POST", cms, config_map(n)).status == 201);
   REQUIRE(send(sim.port(), "POST", "/_sim/faults", R"({"dropWatchAfterEvents":2})").status == 200);
   auto dropped = send(sim.port(), "GET", cms + "?watch=1&timeoutSeconds=5");
