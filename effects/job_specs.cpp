@@ -1,0 +1,148 @@
+#include "effects/job_specs.hpp"
+
+#include "effects/job_scripts.hpp"
+#include "effects/labels.hpp"
+#include "effects/manifest_sql.hpp"
+
+namespace qpu::effects {
+
+using nlohmann::json;
+
+std::string job_script(job_role role) {
+  const char* file = "check.sh";
+  switch (role) {
+    case job_role::check: file = "check.sh"; break;
+    case job_role::backup: file = "backup.sh"; break;
+    case job_role::upgrade_logical: file = "upgrade-logical.sh"; break;
+    case job_role::upgrade_pg_upgrade: file = "upgrade-pg-upgrade.sh"; break;
+  }
+  std::string text(job_script_file("common.sh"));
+  text += '\n';
+  text += job_script_file(file);
+  return text;
+}
+
+std::string backup_dir(const create_job& j) { return std::string(backup_mount_path) + "/pg" + to_string(j.from); }
+
+namespace {
+
+json plain(const std::string& name, const std::string& value) { return {{"name", name}, {"value", value}}; }
+
+// A credential: from its Secret key, or (when the Deployment had a literal) the literal itself.
+json from_source(const std::string& name, const env_source& s) {
+  if (!s.secret_name.empty())
+    return {{"name", name}, {"valueFrom", {{"secretKeyRef", {{"name", s.secret_name}, {"key", s.secret_key}}}}}};
+  return plain(name, s.value);
+}
+
+// How the backup and check Jobs reach the running server: through its Service, as the app does,
+// as the superuser when an admin password exists (to read every database and the role passwords),
+// else as the app user.
+void add_connection_env(json& env, const create_job& j) {
+  const auto& cred = j.db.credentials;
+  env.push_back(plain("PGHOST", j.db.service.name + "." + j.db.service.ns + ".svc"));
+  env.push_back(plain("PGPORT", std::to_string(j.db.port)));
+  env.push_back(plain("PGCONNECT_TIMEOUT", "10"));
+  env.push_back(plain("PGAPPNAME", std::string("quay-pg-upgrader-") + to_string(j.role)));
+  if (!cred.admin_password.empty()) {
+    env.push_back(plain("PGUSER", "postgres"));
+    env.push_back(from_source("PGPASSWORD", cred.admin_password));
+    env.push_back(plain("QPU_ADMIN", "1"));
+  } else {
+    env.push_back(from_source("PGUSER", cred.user));
+    env.push_back(from_source("PGPASSWORD", cred.password));
+    env.push_back(plain("QPU_ADMIN", "0"));
+  }
+  env.push_back(from_source("QPU_APP_DB", cred.database.empty() ? cred.user : cred.database));
+}
+
+json claim_volume(const std::string& name, const std::string& claim, bool read_only) {
+  json pvc = {{"claimName", claim}};
+  if (read_only) pvc["readOnly"] = true;
+  return {{"name", name}, {"persistentVolumeClaim", pvc}};
+}
+
+json mount(const std::string& name, const std::string& path, bool read_only) {
+  json m = {{"name", name}, {"mountPath", path}};
+  if (read_only) m["readOnly"] = true;
+  return m;
+}
+
+}  // namespace
+
+json job_body(const create_job& j, const job_options& o) {
+  const std::string role = to_string(j.role);
+  const std::string pgdata = std::string(data_mount_path) + "/" + o.data_subdir;
+  const std::string manifest = o.manifest_sql.empty() ? manifest_psql_script() : o.manifest_sql;
+  json env = json::array();
+  json volumes = json::array();
+  json mounts = json::array();
+  env.push_back(plain("QPU_JOB_ROLE", role));
+  switch (j.role) {
+    case job_role::check:
+      add_connection_env(env, j);
+      env.push_back(plain("QPU_WAIT_SECONDS", std::to_string(o.wait_seconds)));
+      break;
+    case job_role::backup:
+      add_connection_env(env, j);
+      env.push_back(plain("QPU_WAIT_SECONDS", std::to_string(o.wait_seconds)));
+      env.push_back(plain("QPU_BACKUP_DIR", backup_dir(j)));
+      env.push_back(plain("QPU_MANIFEST_SQL", manifest));
+      volumes.push_back(claim_volume("backup", j.backup_claim, false));
+      mounts.push_back(mount("backup", backup_mount_path, false));
+      break;
+    case job_role::upgrade_logical:
+      env.push_back(plain("QPU_BACKUP_DIR", backup_dir(j)));
+      env.push_back(plain("QPU_PGDATA", pgdata));
+      env.push_back(plain("QPU_JOBS", std::to_string(o.parallel_jobs)));
+      env.push_back(plain("QPU_MANIFEST_SQL", manifest));
+      volumes.push_back(claim_volume("backup", j.backup_claim, true));
+      volumes.push_back(claim_volume("data", j.new_claim, false));
+      mounts.push_back(mount("backup", backup_mount_path, true));
+      mounts.push_back(mount("data", data_mount_path, false));
+      break;
+    case job_role::upgrade_pg_upgrade:
+      env.push_back(plain("QPU_OLD_PGDATA", std::string(old_data_mount_path) + "/" + o.data_subdir));
+      env.push_back(plain("QPU_OLD_COPY", std::string(data_mount_path) + "/pg" + to_string(j.from) + "-copy"));
+      env.push_back(plain("QPU_PGDATA", pgdata));
+      env.push_back(plain("QPU_WORK_DIR", std::string(data_mount_path) + "/pg_upgrade-work"));
+      env.push_back(plain("QPU_JOBS", std::to_string(o.parallel_jobs)));
+      // Read-only twice: the volume (the kubelet mounts the claim read-only) and the mount.
+      volumes.push_back(claim_volume("old-data", j.old_claim, true));
+      volumes.push_back(claim_volume("data", j.new_claim, false));
+      mounts.push_back(mount("old-data", old_data_mount_path, true));
+      mounts.push_back(mount("data", data_mount_path, false));
+      break;
+  }
+
+  json labels = managed_labels(j.registry, "job");
+  labels[std::string(job_role_label)] = role;
+  json pod_security = {{"runAsNonRoot", true}};
+  if (o.run_as_user) pod_security["runAsUser"] = *o.run_as_user;
+  if (o.fs_group) pod_security["fsGroup"] = *o.fs_group;
+  json container = {
+      {"name", role},
+      {"image", j.image},
+      {"command", {"/bin/bash", "-c", job_script(j.role), std::string("qpu-") + role}},
+      {"env", env},
+      {"volumeMounts", mounts},
+      {"terminationMessagePath", "/dev/termination-log"},
+      {"terminationMessagePolicy", "File"},
+      {"securityContext", {{"allowPrivilegeEscalation", false}, {"capabilities", {{"drop", {"ALL"}}}}}}};
+  json pod_spec = {{"restartPolicy", "Never"},
+                   {"securityContext", pod_security},
+                   {"containers", json::array({container})},
+                   {"volumes", volumes}};
+  json spec = {{"backoffLimit", 0}, {"template", {{"metadata", {{"labels", labels}}}, {"spec", pod_spec}}}};
+  if (j.deadline_s > 0) spec["activeDeadlineSeconds"] = j.deadline_s;
+  return {{"apiVersion", "batch/v1"},
+          {"kind", "Job"},
+          {"metadata",
+           {{"name", j.key.name},
+            {"namespace", j.key.ns},
+            {"labels", labels},
+            {"ownerReferences", json::array({registry_owner_reference(j.registry)})}}},
+          {"spec", spec}};
+}
+
+}  // namespace qpu::effects

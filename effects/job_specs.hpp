@@ -1,0 +1,51 @@
+// The batch/v1 Job body for a create_job effect, one per job_role.
+//
+// Every Job: one container running `/bin/bash -c <embedded script>` (effects/scripts/), every
+// path and setting in env, passwords only as env valueFrom.secretKeyRef (a literal-valued
+// credential is passed as a plain env value; neither ever appears in command or args),
+// runAsNonRoot, restartPolicy Never, backoffLimit 0, activeDeadlineSeconds = deadline_s, no
+// ttlSecondsAfterFinished (the finished Job and its pod stay for diagnosis until the controller
+// deletes them), terminationMessagePath /dev/termination-log written by the script's trap,
+// managed labels plus the job role, and an owner reference to the QuayRegistry.
+//
+// backoffLimit 0: a second pod would hide the first failure's termination message behind a
+// generic BackoffLimitExceeded and run a half-done step again; the scripts are re-runnable (each
+// clears its own output first), so the retry is the controller's: roll back, then a new attempt
+// on the retry annotation, with a new Job name.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "core/effects.hpp"
+
+namespace qpu::effects {
+
+// Where the Job containers mount things. The data claim goes where the database Deployment
+// mounts it (/var/lib/pgsql/data), and the cluster lives in the sclorg images' PGDATA below it
+// (userdata), so the target image finds it as its own.
+inline constexpr const char* data_mount_path = "/var/lib/pgsql/data";
+inline constexpr const char* old_data_mount_path = "/var/lib/pgsql/old";
+inline constexpr const char* backup_mount_path = "/backup";
+
+struct job_options {
+  // Unset: the image's own USER (26 in the sclorg images); runAsNonRoot refuses a root image.
+  std::optional<std::int64_t> run_as_user;
+  // Group that owns the claims' files (the sclorg images' postgres group, 26); unset on
+  // OpenShift, whose restricted SCC assigns one.
+  std::optional<std::int64_t> fs_group = 26;
+  std::string data_subdir = "userdata";  // PGDATA below the mount (sclorg convention)
+  std::int32_t parallel_jobs = 2;        // pg_restore -j / pg_upgrade --jobs
+  std::int32_t wait_seconds = 120;       // how long the backup/check wait for the server
+  // The psql manifest script; empty: effects::manifest_psql_script().
+  std::string manifest_sql;
+};
+
+// The folder of a backup inside the backup claim: /backup/pg<from>.
+std::string backup_dir(const create_job& j);
+
+nlohmann::json job_body(const create_job& j, const job_options& options = {});
+
+}  // namespace qpu::effects

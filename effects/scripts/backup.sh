@@ -1,0 +1,72 @@
+# Backup Job (job_role::backup), run with the TARGET image's client tools: a newer pg_dump
+# reading an older server is the supported direction.
+#
+# env:  PGHOST, PGPORT, PGUSER, PGPASSWORD (secretKeyRef), QPU_APP_DB (the app's database)
+#       QPU_ADMIN=1 when PGUSER is the superuser: every database and the globals with passwords;
+#         otherwise only QPU_APP_DB and the globals without role passwords
+#       QPU_BACKUP_DIR   folder in the backup claim; cleared first
+#       QPU_MANIFEST_SQL psql script printing schema.table<TAB>rows<TAB>checksum per user table
+# out:  $QPU_BACKUP_DIR/cluster.tsv     server_version_num, encoding, collate, ctype (template0)
+#       $QPU_BACKUP_DIR/databases.tsv   NN<TAB>database name, one line per archive
+#       $QPU_BACKUP_DIR/globals.sql     pg_dumpall --globals-only
+#       $QPU_BACKUP_DIR/NN.dump         pg_dump -Fc of each database
+#       $QPU_BACKUP_DIR/NN.list         pg_restore --list of it (the archive is readable)
+#       $QPU_BACKUP_DIR/NN.manifest.tsv row counts and checksums per table
+#       $QPU_BACKUP_DIR/COMPLETE        written last: a folder without it is not a backup
+QPU_FAILURE_REASON=BackupFailed
+require_env PGHOST PGUSER QPU_APP_DB QPU_BACKUP_DIR QPU_MANIFEST_SQL
+dir=$QPU_BACKUP_DIR
+
+step "clear $dir"
+mkdir -p "$dir"
+find "$dir" -mindepth 1 -delete
+
+step "wait for the database at $PGHOST:${PGPORT:-5432}"
+wait_for_server
+
+step "read the cluster's settings"
+psql_at -F $'\t' -d "$QPU_APP_DB" -c "SELECT current_setting('server_version_num'), pg_encoding_to_char(encoding),
+  datcollate, datctype FROM pg_database WHERE datname = 'template0'" >"$dir/cluster.tsv"
+echo "server $(cut -f1 "$dir/cluster.tsv"), $(pg_dump --version)"
+
+step "list the databases"
+if [ "${QPU_ADMIN:-0}" = 1 ]; then
+  psql_at -d "$QPU_APP_DB" -c "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1" \
+    >"$dir/databases.txt"
+else
+  printf '%s\n' "$QPU_APP_DB" >"$dir/databases.txt"
+fi
+awk '{ printf "%02d\t%s\n", NR, $0 }' "$dir/databases.txt" >"$dir/databases.tsv"
+rm "$dir/databases.txt"
+[ -s "$dir/databases.tsv" ] || { echo "no database to back up" >&2; exit 1; }
+
+step "pg_dumpall --globals-only"
+if [ "${QPU_ADMIN:-0}" = 1 ]; then
+  pg_dumpall --globals-only -l "$QPU_APP_DB" -f "$dir/globals.sql"
+else
+  # Without superuser rights pg_authid is unreadable; the app user's password is set again by
+  # the image's entrypoint from its own Secret.
+  pg_dumpall --globals-only --no-role-passwords -l "$QPU_APP_DB" -f "$dir/globals.sql"
+fi
+
+printf '%s\n' "$QPU_MANIFEST_SQL" >/tmp/qpu-manifest.sql
+total=0
+while IFS=$'\t' read -r n db; do
+  step "pg_dump $db"
+  pg_dump -Fc -d "$db" -f "$dir/$n.dump"
+  step "pg_restore --list $db"
+  pg_restore --list "$dir/$n.dump" >"$dir/$n.list"
+  [ -s "$dir/$n.list" ]
+  step "manifest of $db"
+  psql_at -F $'\t' -d "$db" -f /tmp/qpu-manifest.sql >"$dir/$n.manifest.tsv"
+  size=$(stat -c %s "$dir/$n.dump")
+  total=$((total + size))
+  echo "$db: $(wc -l <"$dir/$n.manifest.tsv") tables, archive $size bytes"
+done <"$dir/databases.tsv"
+
+step "finish"
+count=$(wc -l <"$dir/databases.tsv")
+printf 'databases=%s\narchive_bytes=%s\nfinished=%s\n' "$count" "$total" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$dir/COMPLETE"
+sync "$dir" 2>/dev/null || sync
+QPU_RESULT="BackupComplete: $count database(s), $total bytes in $dir"
+echo "$QPU_RESULT"

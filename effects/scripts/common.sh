@@ -1,0 +1,120 @@
+# Shared prelude of every quay-pg-upgrader Job script (effects/job_specs.cpp puts it in front of
+# the role's script). Contract:
+#   - `set -eu` and pipefail: the first failing command ends the Job; nothing is retried here,
+#     so the pod's exit code and termination message tell the real reason.
+#   - Everything the script touches comes from the environment (QPU_* paths, libpq's PG* vars);
+#     passwords arrive only as PGPASSWORD from a secretKeyRef and never appear in argv.
+#   - The output goes to the container log and to $QPU_LOG; on exit a trap writes the
+#     termination message ($QPU_TERMINATION_LOG, /dev/termination-log in a pod):
+#       failure: "<Reason>: step '<step>' failed (exit N)" then the last lines of the log;
+#       success: "<Reason>: <summary>" (QPU_RESULT).
+#     Kubernetes keeps at most 4096 bytes of it; we write at most 4000.
+set -eu
+set -o pipefail
+umask 077
+
+QPU_LOG=${QPU_LOG:-/tmp/qpu-job.log}
+QPU_TERMINATION_LOG=${QPU_TERMINATION_LOG:-/dev/termination-log}
+QPU_STEP=starting
+QPU_RESULT=${QPU_RESULT:-Completed}
+QPU_FAILURE_REASON=${QPU_FAILURE_REASON:-JobFailed}
+qpu_server_pgdata=""
+qpu_server_bindir=""
+: >"$QPU_LOG"
+
+exec 3>&1 4>&2
+exec > >(tee -a "$QPU_LOG") 2>&1
+qpu_tee=$!
+
+qpu_on_exit() {
+  local rc=$?
+  trap - EXIT
+  set +e
+  if [ -n "$qpu_server_pgdata" ]; then
+    "$qpu_server_bindir/pg_ctl" -D "$qpu_server_pgdata" -m immediate -w -t 30 stop >/dev/null 2>&1
+  fi
+  # Closing our ends of the pipe lets tee finish, so the tail below sees the last lines.
+  exec 1>&3 2>&4
+  wait "$qpu_tee" 2>/dev/null
+  if [ "$rc" -ne 0 ]; then
+    {
+      printf "%s: step '%s' failed (exit %d)\n" "$QPU_FAILURE_REASON" "$QPU_STEP" "$rc"
+      tail -n 25 "$QPU_LOG" | cut -c1-300
+    } | head -c 4000 >"$QPU_TERMINATION_LOG" 2>/dev/null
+  else
+    printf '%s\n' "$QPU_RESULT" | head -c 4000 >"$QPU_TERMINATION_LOG" 2>/dev/null
+  fi
+  exit "$rc"
+}
+trap qpu_on_exit EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+step() {
+  QPU_STEP=$1
+  printf '== %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1"
+}
+
+require_env() {
+  local name
+  for name in "$@"; do
+    if [ -z "${!name:-}" ]; then
+      QPU_STEP="environment"
+      echo "environment variable $name is not set" >&2
+      exit 2
+    fi
+  done
+}
+
+# Waits up to QPU_WAIT_SECONDS for the server named by PGHOST/PGPORT to accept connections.
+wait_for_server() {
+  local deadline=$((SECONDS + ${QPU_WAIT_SECONDS:-60}))
+  until pg_isready -q; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "the database at ${PGHOST:-?}:${PGPORT:-5432} did not accept connections within ${QPU_WAIT_SECONDS:-60}s" >&2
+      pg_isready || true
+      return 1
+    fi
+    sleep 1
+  done
+}
+
+# A temporary server on a private unix socket only (no TCP), stopped again by stop_server or
+# by the exit trap (immediate) when a step fails.
+start_server() {
+  local bindir=$1 pgdata=$2 socket_dir=$3
+  qpu_server_bindir=$bindir
+  qpu_server_pgdata=$pgdata
+  "$bindir/pg_ctl" -D "$pgdata" -w -t "${QPU_START_SECONDS:-300}" -l "$socket_dir/qpu-server.log" \
+    -o "-c listen_addresses='' -c unix_socket_directories='$socket_dir' -c port=5432" start ||
+    { cat "$socket_dir/qpu-server.log" >&2; return 1; }
+}
+
+stop_server() {
+  "$qpu_server_bindir/pg_ctl" -D "$qpu_server_pgdata" -m fast -w -t "${QPU_STOP_SECONDS:-300}" stop
+  qpu_server_pgdata=""
+}
+
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+psql_at() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$@"; }
+
+# Runs ALTER EXTENSION ... UPDATE for every extension of every connectable database (PostgreSQL
+# never updates extensions by itself, neither pg_restore nor pg_upgrade does).
+update_extensions() {
+  local db
+  while IFS= read -r db; do
+    psql_at -d "$db" -c "SELECT format('ALTER EXTENSION %I UPDATE;', extname) FROM pg_extension" |
+      psql_q -d "$db"
+  done < <(psql_at -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")
+}
+
+# Lines PostgreSQL's initdb and our clients need in the new cluster so that the target image
+# serves it as its own entrypoint would have: password logins over TCP (the sclorg images add
+# "host all all all md5" at initialisation) and listening on every address.
+configure_for_clients() {
+  local pgdata=$1
+  printf '\n# quay-pg-upgrader: password logins over TCP, as the sclorg images set up\nhost all all all md5\n' \
+    >>"$pgdata/pg_hba.conf"
+  printf "\n# quay-pg-upgrader: as the sclorg images configure it\nlisten_addresses = '*'\ninclude_if_exists '%s'\n" \
+    "${QPU_EXTRA_CONFIG:-/var/lib/pgsql/openshift-custom-postgresql.conf}" >>"$pgdata/postgresql.conf"
+}

@@ -1,0 +1,66 @@
+# Logical upgrade Job (job_role::upgrade_logical), run with the TARGET image: a new cluster in
+# the new claim, filled from the backup claim (mounted read-only).
+#
+# env:  QPU_BACKUP_DIR  the backup Job's folder (must hold COMPLETE)
+#       QPU_PGDATA      the new data directory inside the new claim (the image's PGDATA);
+#                       removed first if a previous attempt left it
+#       QPU_JOBS        parallel pg_restore jobs (default 2)
+#       QPU_SOCKET_DIR  where the temporary server's socket lives (default /tmp)
+#       PG_SERVER_BINDIR / PG_CLIENT_BINDIR  optional; default: initdb/psql from PATH
+# The temporary server listens on the socket only; nothing outside the pod can reach it.
+QPU_FAILURE_REASON=UpgradeFailed
+require_env QPU_BACKUP_DIR QPU_PGDATA
+backup=$QPU_BACKUP_DIR
+sock=${QPU_SOCKET_DIR:-/tmp}
+jobs=${QPU_JOBS:-2}
+bindir=${PG_SERVER_BINDIR:-$(dirname "$(command -v initdb)")}
+unset PGPASSWORD PGSERVICE PGDATABASE
+export PGHOST=$sock PGPORT=5432 PGUSER=postgres
+
+step "check the backup in $backup"
+[ -f "$backup/COMPLETE" ] || { echo "$backup holds no complete backup (no COMPLETE marker)" >&2; exit 1; }
+IFS=$'\t' read -r old_version encoding collate ctype <"$backup/cluster.tsv"
+echo "backup of server $old_version: encoding $encoding, collate $collate, ctype $ctype"
+
+step "initdb $QPU_PGDATA"
+rm -rf "$QPU_PGDATA"
+mkdir -p "$QPU_PGDATA"
+chmod 0700 "$QPU_PGDATA"
+"$bindir/initdb" -D "$QPU_PGDATA" -U postgres -E "$encoding" --lc-collate="$collate" --lc-ctype="$ctype" \
+  --auth-local=trust --auth-host=md5 >/dev/null
+configure_for_clients "$QPU_PGDATA"
+
+step "start a temporary server on $sock"
+start_server "$bindir" "$QPU_PGDATA" "$sock"
+
+step "restore globals"
+# The bootstrap superuser exists already (initdb -U postgres); everything else is created.
+sed '/^CREATE ROLE postgres;$/d' "$backup/globals.sql" | psql_q -d postgres
+
+while IFS=$'\t' read -r n db; do
+  step "pg_restore -j $jobs $db"
+  if [ "$db" = postgres ]; then
+    pg_restore --exit-on-error -j "$jobs" -d postgres "$backup/$n.dump"
+  else
+    pg_restore --exit-on-error -j "$jobs" --create -d postgres "$backup/$n.dump"
+  fi
+  step "compare row counts of $db with the manifest"
+  if [ -s "$backup/$n.manifest.tsv" ] && [ -n "${QPU_MANIFEST_SQL:-}" ]; then
+    printf '%s\n' "$QPU_MANIFEST_SQL" >/tmp/qpu-manifest.sql
+    psql_at -F $'\t' -d "$db" -f /tmp/qpu-manifest.sql | cut -f1,2 | sort >/tmp/qpu-restored.tsv
+    cut -f1,2 "$backup/$n.manifest.tsv" | sort >/tmp/qpu-backed-up.tsv
+    diff /tmp/qpu-backed-up.tsv /tmp/qpu-restored.tsv
+  fi
+done <"$backup/databases.tsv"
+
+step "vacuumdb --all --analyze-in-stages"
+vacuumdb --all --analyze-in-stages -q
+
+step "ALTER EXTENSION ... UPDATE"
+update_extensions
+
+step "stop the temporary server"
+stop_server
+sync "$QPU_PGDATA" 2>/dev/null || sync
+QPU_RESULT="UpgradeComplete: restored $(wc -l <"$backup/databases.tsv") database(s) into $("$bindir/postgres" -V | awk '{print $NF}') at $QPU_PGDATA"
+echo "$QPU_RESULT"

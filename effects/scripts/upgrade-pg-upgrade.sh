@@ -1,0 +1,96 @@
+# pg_upgrade Job (job_role::upgrade_pg_upgrade), run with an image holding both versions' bin
+# dirs. The old claim is mounted READ-ONLY and never written: its stopped data directory is
+# copied into the new claim (one sequential copy at disk speed), and `pg_upgrade --link` then
+# works between that copy and a new cluster on the same filesystem, so no second copy is made.
+#
+# env:  QPU_OLD_PGDATA  the old data directory (on the read-only old claim)
+#       QPU_OLD_COPY    where the copy goes, inside the new claim; removed at the end
+#       QPU_PGDATA      the new data directory inside the new claim (the image's PGDATA)
+#       QPU_WORK_DIR    pg_upgrade's working directory (its logs), inside the new claim
+#       PG_OLD_BINDIR, PG_NEW_BINDIR (the image's convention), QPU_JOBS (default 2),
+#       QPU_SOCKET_DIR (default /tmp)
+QPU_FAILURE_REASON=UpgradeFailed
+require_env QPU_OLD_PGDATA QPU_OLD_COPY QPU_PGDATA QPU_WORK_DIR PG_OLD_BINDIR PG_NEW_BINDIR
+old=$QPU_OLD_PGDATA copy=$QPU_OLD_COPY new=$QPU_PGDATA work=$QPU_WORK_DIR
+sock=${QPU_SOCKET_DIR:-/tmp}
+jobs=${QPU_JOBS:-2}
+unset PGPASSWORD PGSERVICE PGDATABASE PGUSER
+export PGHOST=$sock
+
+step "inspect the old cluster $old"
+[ -s "$old/PG_VERSION" ] || { echo "$old holds no PostgreSQL data directory (no PG_VERSION)" >&2; exit 1; }
+echo "old data directory: PostgreSQL $(cat "$old/PG_VERSION"), old binaries $("$PG_OLD_BINDIR/postgres" -V)"
+"$PG_OLD_BINDIR/pg_controldata" "$old" >/tmp/qpu-controldata.txt
+state=$(sed -n 's/^Database cluster state: *//p' /tmp/qpu-controldata.txt)
+if [ "$state" != "shut down" ]; then
+  echo "the old cluster was not shut down cleanly (state: $state); start and stop the old server once" >&2
+  exit 1
+fi
+checksums=$(sed -n 's/^Data page checksum version: *//p' /tmp/qpu-controldata.txt)
+
+step "clear the new claim's work folders"
+rm -rf "$new" "$copy" "$work"
+mkdir -p "$work" "$(dirname "$new")"
+
+step "copy $old to $copy"
+cp -a "$old" "$copy"
+chmod 0700 "$copy"
+rm -f "$copy/postmaster.pid" "$copy/postmaster.opts"
+# The copy is ours: make it start without the image's extra files (an `include` of a file only
+# the old image has fails the start) and let the local install user in without a password, which
+# pg_upgrade needs. The new cluster gets the ORIGINAL pg_hba.conf back at the end.
+sed -i "s/^\([[:space:]]*\)include[[:space:]]/\1include_if_exists /" "$copy/postgresql.conf"
+printf 'local all all trust\n' >"$copy/pg_hba.conf"
+echo "copied $(du -sh "$copy" | cut -f1)"
+
+step "read the old cluster's encoding, locale and install user"
+start_server "$PG_OLD_BINDIR" "$copy" "$sock"
+superuser=$(psql -X -A -t -v ON_ERROR_STOP=1 -U postgres -d template1 -c "SELECT rolname FROM pg_roles WHERE oid = 10" 2>/dev/null ||
+            psql -X -A -t -v ON_ERROR_STOP=1 -U "$(id -un)" -d template1 -c "SELECT rolname FROM pg_roles WHERE oid = 10")
+IFS=$'\t' read -r encoding collate ctype < <(psql_at -F $'\t' -U "$superuser" -d template1 -c \
+  "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = 'template0'")
+stop_server
+echo "install user $superuser, encoding $encoding, collate $collate, ctype $ctype, checksums version $checksums"
+
+step "initdb $new"
+checksum_flag=()
+[ "$checksums" != 0 ] && checksum_flag=(--data-checksums)
+mkdir -p "$new"
+chmod 0700 "$new"
+"$PG_NEW_BINDIR/initdb" -D "$new" -U "$superuser" -E "$encoding" --lc-collate="$collate" --lc-ctype="$ctype" \
+  --auth-local=trust --auth-host=md5 "${checksum_flag[@]}" >/dev/null
+
+cd "$work"
+upgrade_args=(-b "$PG_OLD_BINDIR" -B "$PG_NEW_BINDIR" -d "$copy" -D "$new" -U "$superuser" --socketdir "$sock"
+              -p 50432 -P 50433)
+step "pg_upgrade --check"
+"$PG_NEW_BINDIR/pg_upgrade" --check "${upgrade_args[@]}"
+
+step "pg_upgrade --link --jobs $jobs"
+"$PG_NEW_BINDIR/pg_upgrade" --link --jobs "$jobs" "${upgrade_args[@]}"
+
+step "remove the copy of the old cluster"
+# After --link the copy shares its relation files with the new cluster and must never start
+# again; removing it only drops link counts.
+rm -rf "$copy"
+
+step "carry over client authentication and settings"
+cp "$old/pg_hba.conf" "$new/pg_hba.conf"
+[ -f "$old/pg_ident.conf" ] && cp "$old/pg_ident.conf" "$new/pg_ident.conf"
+grep -q '^[[:space:]]*local[[:space:]].*trust' "$new/pg_hba.conf" || sed -i '1i local all all trust' "$new/pg_hba.conf"
+{
+  printf "\n# quay-pg-upgrader: carried over from the old cluster's postgresql.conf\nlisten_addresses = '*'\n"
+  sed -n "s/^[[:space:]]*include\(_if_exists\)\{0,1\}[[:space:]]\+\(.*\)$/include_if_exists \2/p" "$old/postgresql.conf"
+} >>"$new/postgresql.conf"
+
+step "analyze and update extensions"
+start_server "$PG_NEW_BINDIR" "$new" "$sock"
+export PGUSER=$superuser
+"$PG_NEW_BINDIR/vacuumdb" --all --analyze-in-stages -q
+update_extensions
+stop_server
+cd /
+rm -rf "$work"
+sync "$new" 2>/dev/null || sync
+QPU_RESULT="UpgradeComplete: pg_upgrade $(cat "$old/PG_VERSION") -> $(cat "$new/PG_VERSION") at $new (old claim untouched)"
+echo "$QPU_RESULT"
