@@ -12,6 +12,7 @@
 #include "http_server.hpp"
 #include "kubeconfig_out.hpp"
 #include "persistence.hpp"
+#include "runtime.hpp"
 
 namespace net = boost::asio;
 using namespace kube_sim;
@@ -23,6 +24,10 @@ struct serve_flags {
   bool tls = false;
   std::string kubeconfig_out;
   std::string state_dir;
+  bool no_runtime = false;
+  std::string image_map;
+  std::string runtime_dir;
+  std::vector<std::string> apply;
   std::size_t history = 1000;
   std::int64_t bookmark_interval_ms = 10000;
   std::string record_watch;
@@ -90,10 +95,42 @@ int serve(const serve_flags& f) {
       std::cerr << "kube-sim: " << written.error().message << "\n";
       return 1;
     }
+  // The workload runtime (tests/sim/runtime/README.md): claims, pods, Deployments, Jobs,
+  // Services. With --state-dir its disks live there too, so a restart finds them again.
+  std::optional<runtime::runtime> workloads;
+  if (!f.no_runtime) {
+    runtime::runtime_options o;
+    o.work_dir = f.runtime_dir;
+    if (o.work_dir.empty() && !f.state_dir.empty()) o.work_dir = std::filesystem::path(f.state_dir) / "runtime";
+    if (o.work_dir.empty()) {
+      char tmpl[] = "/tmp/kube-sim-XXXXXX";
+      if (const char* made = ::mkdtemp(tmpl)) o.work_dir = made;
+    }
+    if (!f.image_map.empty()) o.image_map_file = f.image_map;
+    o.api_host = host;
+    o.api_port = bound->port();
+    workloads.emplace(io, data, o);
+    if (auto started = workloads->start(); !started) {
+      std::cerr << "kube-sim: runtime: " << started.error().message << "\n";
+      return 1;
+    }
+    std::cerr << "kube-sim: runtime in " << o.work_dir.string() << ", claims as "
+              << runtime::to_string(workloads->storage_mode()) << "\n";
+  }
+  for (const auto& path : f.apply) {
+    auto applied = runtime::apply_manifests(data, path);
+    if (!applied) {
+      std::cerr << "kube-sim: --apply " << path << ": " << applied.error().message << "\n";
+      return 1;
+    }
+    for (const auto& line : *applied) std::cerr << "kube-sim: " << line << "\n";
+  }
   server.start();
 
   net::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int) {
+    // Pods get SIGTERM and their grace period (at most 10 s here), disks are unmounted.
+    if (workloads) workloads->stop(std::chrono::seconds(10));
     if (saver) (void)saver->save_now();
     // End here, without unwinding: open connections are coroutines that hold references to
     // the store and the TLS context, and tearing them down in order buys a test server nothing.
@@ -116,6 +153,10 @@ int main(int argc, char** argv) {
   cmd->add_flag("--tls", f.tls, "serve HTTPS with a generated CA and require a bearer token");
   cmd->add_option("--kubeconfig-out", f.kubeconfig_out, "write a kubeconfig for this server here");
   cmd->add_option("--state-dir", f.state_dir, "persist objects and the RV counter here and reload them on start");
+  cmd->add_flag("--no-runtime", f.no_runtime, "serve the API only: no volumes, pods, controllers or service forwarders");
+  cmd->add_option("--image-map", f.image_map, "image map for pods (default: tests/sim/images/image-map.json)");
+  cmd->add_option("--runtime-dir", f.runtime_dir, "pod logs and claim disks (default: STATE_DIR/runtime, else a temp folder)");
+  cmd->add_option("--apply", f.apply, "create the objects of these manifest files or folders at start (kubectl create -f)");
   cmd->add_option("--history", f.history, "watch history length; older RVs get 410 Expired")->capture_default_str();
   cmd->add_option("--bookmark-interval-ms", f.bookmark_interval_ms, "period of BOOKMARK events when allowWatchBookmarks")->capture_default_str();
   cmd->add_option("--record-watch", f.record_watch, "append every watch event sent to this JSON Lines file");
