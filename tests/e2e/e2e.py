@@ -1,0 +1,1046 @@
+#!/usr/bin/python3
+"""End-to-end tests of quay-pg-upgrader on kube-sim with real PostgreSQL (issue 5, item 3).
+
+One case per invocation:  e2e.py --build BUILD_DIR --source SOURCE_DIR CASE
+Each case runs in its own temporary folder with its own kube-sim (HTTPS, port 0) and its own
+controller, so cases can run in parallel. The folder is removed when the case passes and kept
+(path printed) when it fails or QPU_E2E_KEEP=1. Exit status 0 = pass, 1 = fail.
+
+Only the Python standard library and Debian's python3-yaml are used; the API is spoken with
+urllib against the kubeconfig kube-sim writes.
+"""
+import argparse
+import base64
+import ctypes
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import ssl
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+import yaml
+
+NS = "quay"
+REGISTRY = "registry"
+DB = "registry-quay-database"
+APP = "registry-quay-app"
+OLD_CLAIM = "registry-quay-database"
+PG_CACHE = os.environ.get("QPU_PG_CACHE", "/var/cache/quay-pg-upgrader/pg")
+PG15 = os.path.join(PG_CACHE, "15", "bin")
+PG10_IMAGE = "centos/postgresql-10-centos7@sha256:47783d0838e814e5c541e16dafded5753991db4d436794f7345005f8886a044f"
+PG13_IMAGE = "quay.io/sclorg/postgresql-13-c9s"
+PG15_IMAGE = "quay.io/sclorg/postgresql-15-c9s"
+UPGRADE_IMAGE = "quay.io/quay-pg-upgrader/pg-upgrade:13-15"
+RETRY_ANNOTATION = "quay-pg-upgrader.quay.io/retry"
+ROWS = int(os.environ.get("QPU_E2E_ROWS", "2000"))
+TERMINAL = {"succeeded", "failed", "uptodate", "refused", "unsupported", "downgraderefused"}
+# Phase deadlines (seconds). Generous for the happy paths, so that a hang becomes a rollback and
+# a readable condition well inside the CTest timeout.
+HAPPY_DEADLINES = "quiesce=60,backup=120,stop=60,upgrade=180,switch=120,verify=60,resume=60,rollback=120"
+
+
+class Failure(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def norm(s):
+    return re.sub(r"[^a-z0-9]", "", str(s or "").lower())
+
+
+def die_with_parent():
+    """preexec_fn: the child gets SIGTERM when this driver dies (even by SIGKILL)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# A minimal Kubernetes REST client (kubeconfig with CA data and a bearer token, as kube-sim writes)
+
+class Kube:
+    PATHS = {
+        "Namespace": ("/api/v1", "namespaces", False),
+        "Secret": ("/api/v1", "secrets", True),
+        "ConfigMap": ("/api/v1", "configmaps", True),
+        "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
+        "Service": ("/api/v1", "services", True),
+        "Pod": ("/api/v1", "pods", True),
+        "Event": ("/api/v1", "events", True),
+        "Deployment": ("/apis/apps/v1", "deployments", True),
+        "Job": ("/apis/batch/v1", "jobs", True),
+        "StorageClass": ("/apis/storage.k8s.io/v1", "storageclasses", False),
+        "QuayRegistry": ("/apis/quay.redhat.com/v1", "quayregistries", True),
+    }
+
+    def __init__(self, kubeconfig):
+        with open(kubeconfig) as f:
+            cfg = yaml.safe_load(f)
+        cluster = cfg["clusters"][0]["cluster"]
+        self.server = cluster["server"].rstrip("/")
+        self.ctx = None
+        if self.server.startswith("https://"):
+            self.ctx = ssl.create_default_context(
+                cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        self.token = (cfg["users"][0].get("user") or {}).get("token")
+
+    def path(self, kind, name=None, ns=NS):
+        prefix, plural, namespaced = self.PATHS[kind]
+        p = prefix + (f"/namespaces/{ns}" if namespaced else "") + "/" + plural
+        return p + ("/" + name if name else "")
+
+    def request(self, method, path, body=None, content_type="application/json", missing_ok=False):
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = content_type
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        last = None
+        for attempt in range(5):
+            req = urllib.request.Request(self.server + path, data=data, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(req, context=self.ctx, timeout=20) as resp:
+                    raw = resp.read()
+                    return json.loads(raw) if raw else None
+            except urllib.error.HTTPError as e:
+                text = e.read().decode(errors="replace")
+                if e.code == 404 and missing_ok:
+                    return None
+                if e.code in (429, 500, 503, 504):
+                    last = f"{method} {path}: HTTP {e.code} {text}"
+                    time.sleep(0.5)
+                    continue
+                raise Failure(f"{method} {path}: HTTP {e.code} {text}")
+            except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
+                last = f"{method} {path}: {e}"
+                time.sleep(0.5)
+        raise Failure(last)
+
+    def get(self, kind, name, ns=NS):
+        return self.request("GET", self.path(kind, name, ns), missing_ok=True)
+
+    def list(self, kind, ns=NS, selector=None):
+        p = self.path(kind, None, ns)
+        if selector:
+            p += "?labelSelector=" + urllib.request.quote(selector)
+        return (self.request("GET", p) or {}).get("items", [])
+
+    def create(self, obj):
+        kind = obj["kind"]
+        ns = obj.get("metadata", {}).get("namespace", NS)
+        return self.request("POST", self.path(kind, None, ns), obj)
+
+    def merge_patch(self, kind, name, body, ns=NS):
+        return self.request("PATCH", self.path(kind, name, ns), body, "application/merge-patch+json")
+
+    def delete(self, kind, name, ns=NS):
+        return self.request("DELETE", self.path(kind, name, ns), missing_ok=True)
+
+
+def cond(obj, ctype):
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == ctype:
+            return c
+    return None
+
+
+def upgrade_status(reg):
+    return ((reg or {}).get("status") or {}).get("postgresUpgrade") or {}
+
+
+def container(deploy):
+    return deploy["spec"]["template"]["spec"]["containers"][0]
+
+
+def claim_of(deploy):
+    for v in deploy["spec"]["template"]["spec"].get("volumes") or []:
+        if "persistentVolumeClaim" in v:
+            return v["persistentVolumeClaim"]["claimName"]
+    return None
+
+
+def tree_digest(root):
+    """Every entry below root (not root itself, whose owner the kubelet sets on each mount):
+    type, mode, owner and, for files, size and SHA-256 of the content."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for n in sorted(dirnames + filenames):
+            p = os.path.join(dirpath, n)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            kind = stat.S_IFMT(st.st_mode)
+            entry = [kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid]
+            if stat.S_ISREG(st.st_mode):
+                h = hashlib.sha256()
+                with open(p, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+                entry += [st.st_size, h.hexdigest()]
+            elif stat.S_ISLNK(st.st_mode):
+                entry += [os.readlink(p)]
+            out[rel] = entry
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+
+class Case:
+    def __init__(self, args, name, spec):
+        self.args = args
+        self.name = name
+        self.spec = spec
+        self.build = os.path.abspath(args.build)
+        self.source = os.path.abspath(args.source)
+        self.kube_sim_bin = args.kube_sim or os.path.join(self.build, "tests", "sim", "kube-sim")
+        self.controller_bin = args.controller or os.path.join(self.build, "quay-pg-upgrader")
+        self.tmp = tempfile.mkdtemp(prefix=f"qpu-e2e-{name}-")
+        os.chmod(self.tmp, 0o755)  # the scratch server runs as qpu-pg and must traverse it
+        self.sim = None
+        self.ctl = None
+        self.kube = None
+        self.scratch = None
+        self.pods_root = None
+        self.t0 = time.monotonic()
+        self.deadline = self.t0 + args.timeout
+        self.phases = []            # (seconds, attempt, phase) as observed
+        self.pvcs_seen = set()
+        self.jobs_seen = set()
+        self.snapshots = {}         # attempt -> (old claim dir, digest) taken when the old server stopped
+        self.db_pods_before = set()
+        self.manifests = []
+        self.passwords = {}
+        self.db_image = spec.get("db_image", PG10_IMAGE)
+        self.from_major = spec.get("from")
+
+    # ----- processes -----------------------------------------------------------------------
+    def start_kube_sim(self):
+        if not os.access(self.kube_sim_bin, os.X_OK):
+            raise Failure(f"kube-sim not built: {self.kube_sim_bin}")
+        self.kubeconfig = os.path.join(self.tmp, "kubeconfig")
+        self.sim_log = os.path.join(self.tmp, "kube-sim.log")
+        out = open(self.sim_log, "w")
+        self.sim = subprocess.Popen(
+            [self.kube_sim_bin, "serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out", self.kubeconfig,
+             "--state-dir", os.path.join(self.tmp, "state")],
+            stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp, preexec_fn=die_with_parent)
+        for _ in range(300):
+            if self.sim.poll() is not None:
+                raise Failure(f"kube-sim exited at start (status {self.sim.returncode}):\n{self.tail(self.sim_log)}")
+            if os.path.exists(self.kubeconfig) and "listening on" in open(self.sim_log).read():
+                break
+            time.sleep(0.05)
+        else:
+            raise Failure("kube-sim did not print 'listening on' within 15 s")
+        self.kube = Kube(self.kubeconfig)
+        log(f"kube-sim up: {open(self.sim_log).read().strip().splitlines()[0]}")
+
+    def start_controller(self, extra=()):
+        if not os.access(self.controller_bin, os.X_OK):
+            raise Failure(f"controller not built: {self.controller_bin}")
+        self.event_log = os.path.join(self.tmp, "events.jsonl")
+        self.ctl_log = os.path.join(self.tmp, "controller.log")
+        argv = [self.controller_bin, "run", "--kubeconfig", self.kubeconfig, "--namespace", NS,
+                "--event-log", self.event_log, "--target-image", self.spec["target"],
+                "--requeue-seconds", "2", "--no-fsync",
+                "--deadlines", self.spec.get("deadlines", HAPPY_DEADLINES)]
+        if self.spec.get("target_version"):
+            argv += ["--target-version", str(self.spec["target_version"])]
+        if self.spec.get("upgrade_image"):
+            argv += ["--upgrade-image", UPGRADE_IMAGE, "--upgrade-image-from", "13"]
+        argv += list(self.spec.get("controller_args", [])) + list(extra)
+        log("controller: " + " ".join(argv[1:]))
+        self.ctl = subprocess.Popen(argv, stdout=open(self.ctl_log, "w"), stderr=subprocess.STDOUT, cwd=self.tmp,
+                                    preexec_fn=die_with_parent)
+
+    def stop(self, proc, name, grace):
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            log(f"{name} ignored SIGTERM for {grace} s: SIGKILL")
+            proc.kill()
+            proc.wait()
+
+    def cleanup(self, passed):
+        self.stop(self.ctl, "controller", 15)
+        self.stop_scratch()
+        self.stop(self.sim, "kube-sim", 60)
+        # kube-sim unmounts its claims on SIGTERM; anything still mounted below our folder (a
+        # killed kube-sim) is detached here so the folder can go.
+        leftovers = [mp for mp in self.mount_points() if mp.startswith(self.tmp + "/")]
+        for mp in sorted(leftovers, key=len, reverse=True):
+            log(f"cleanup: {mp} was still mounted; umount -l")
+            subprocess.run(["umount", "-l", mp], check=False)
+        if passed and not os.environ.get("QPU_E2E_KEEP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            # The images are sparse, but there is no reason to keep them.
+            for dirpath, _, files in os.walk(self.tmp):
+                for f in files:
+                    if f == "disk.img" and not os.environ.get("QPU_E2E_KEEP"):
+                        os.remove(os.path.join(dirpath, f))
+            log(f"kept {self.tmp} (logs, event log, kube-sim state)")
+
+    @staticmethod
+    def mount_points(pid="self"):
+        out = []
+        try:
+            with open(f"/proc/{pid}/mountinfo") as f:
+                for line in f:
+                    mp = line.split()[4]
+                    out.append(mp.encode().decode("unicode_escape"))
+        except OSError:
+            pass
+        return out
+
+    @staticmethod
+    def tail(path, n=40):
+        try:
+            with open(path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError as e:
+            return f"({path}: {e})"
+
+    # ----- waiting ---------------------------------------------------------------------------
+    def remaining(self):
+        return self.deadline - time.monotonic()
+
+    def wait_for(self, what, pred, timeout, tick=0.25):
+        end = min(time.monotonic() + timeout, self.deadline)
+        while True:
+            self.observe()
+            got = pred()
+            if got:
+                return got
+            if time.monotonic() > end:
+                raise Failure(f"timed out after {timeout} s waiting for {what}")
+            time.sleep(tick)
+
+    def observe(self):
+        """Called on every tick: checks the processes, records phases, claims and Jobs, and
+        takes the old claim's snapshot the moment its server is gone."""
+        if self.sim and self.sim.poll() is not None:
+            raise Failure(f"kube-sim died (status {self.sim.returncode}):\n{self.tail(self.sim_log)}")
+        if self.ctl and self.ctl.poll() is not None:
+            raise Failure(f"the controller exited (status {self.ctl.returncode}):\n{self.tail(self.ctl_log)}")
+        for p in self.kube.list("PersistentVolumeClaim"):
+            self.pvcs_seen.add(p["metadata"]["name"])
+        for j in self.kube.list("Job"):
+            self.jobs_seen.add(j["metadata"]["name"])
+        if not self.ctl:
+            return
+        reg = self.kube.get("QuayRegistry", REGISTRY)
+        st = upgrade_status(reg)
+        phase, attempt = st.get("phase"), st.get("attempt")
+        if phase and (not self.phases or self.phases[-1][1:] != (attempt, phase)):
+            self.phases.append((round(time.monotonic() - self.t0, 1), attempt, phase))
+            log(f"phase {phase} (attempt {attempt})")
+        if (self.spec.get("check_old_claim") and attempt is not None and attempt not in self.snapshots
+                and norm(phase) in ("stopping", "upgrading")):
+            db_pods = self.kube.list("Pod", selector="quay-component=postgres")
+            if not db_pods:
+                root = self.claim_dir(OLD_CLAIM)
+                self.snapshots[attempt] = (root, tree_digest(root))
+                log(f"old server gone (attempt {attempt}, phase {phase}): snapshot of {root}, "
+                    f"{len(self.snapshots[attempt][1])} entries")
+
+    # ----- host paths of claims and pod logs ---------------------------------------------------
+    def claim_dir(self, pvc_name):
+        pvc = self.kube.get("PersistentVolumeClaim", pvc_name)
+        if not pvc:
+            raise Failure(f"claim {pvc_name} does not exist")
+        uid = pvc["metadata"]["uid"]
+        # Loop-mounted: find the mount point in kube-sim's mount table and read it through its root.
+        for mp in self.mount_points(self.sim.pid):
+            if mp.endswith(f"/{uid}/mnt"):
+                # Read it where we see it mounted, else through kube-sim's own root.
+                return mp if mp in self.mount_points() else f"/proc/{self.sim.pid}/root{mp}"
+        # Directory mode (no loop devices): <work>/volumes/<uid>/mnt below our folder.
+        for dirpath, dirnames, _ in os.walk(self.tmp):
+            if os.path.basename(dirpath) == uid and "mnt" in dirnames:
+                return os.path.join(dirpath, "mnt")
+        raise Failure(f"cannot find the host folder of claim {pvc_name} (uid {uid}) under {self.tmp}")
+
+    def find_pods_root(self):
+        if self.pods_root:
+            return self.pods_root
+        for dirpath, dirnames, _ in os.walk(self.tmp):
+            if os.path.basename(dirpath) == "pods" and any(d.startswith(NS + "_") for d in dirnames):
+                self.pods_root = dirpath
+                return dirpath
+        raise Failure(f"no pod folders (pods/{NS}_<pod>_<uid>) under {self.tmp}: where does kube-sim keep pod logs?")
+
+    def pod_logs(self, prefix, container_name):
+        """{pod name: log text} for every pod (running or gone) whose name starts with prefix."""
+        root = self.find_pods_root()
+        out = {}
+        for d in sorted(os.listdir(root)):
+            parts = d.split("_")
+            if len(parts) != 3 or parts[0] != NS or not parts[1].startswith(prefix):
+                continue
+            f = os.path.join(root, d, container_name + ".log")
+            if os.path.exists(f):
+                with open(f, errors="replace") as fh:
+                    out[parts[1]] = out.get(parts[1], "") + fh.read()
+        return out
+
+    def committed(self, prefix=APP + "-", container_name="quay-app"):
+        """{pod name: [ids]} of every 'committed <id>' line the app stand-in printed."""
+        return {pod: [int(m) for m in re.findall(r"^committed (\d+)\s*$", text, re.M)]
+                for pod, text in self.pod_logs(prefix, container_name).items()}
+
+    # ----- scenario ------------------------------------------------------------------------
+    def load_scenario(self):
+        d = os.path.join(self.source, "tests", "scenario", "quay-pg10")
+        objs = []
+        for f in sorted(os.listdir(d)):
+            if f.endswith((".yaml", ".yml")):
+                with open(os.path.join(d, f)) as fh:
+                    objs += [o for o in yaml.safe_load_all(fh) if o]
+        for o in objs:
+            kind, name = o["kind"], o["metadata"]["name"]
+            if kind == "Secret":
+                self.passwords = dict(o.get("stringData") or {})
+            if kind == "Deployment" and name == DB:
+                c = o["spec"]["template"]["spec"]["containers"][0]
+                c["image"] = self.db_image
+                c["env"] += self.spec.get("db_env", [])
+            if kind == "Job" and name == "registry-quay-seed":
+                for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
+                    if e["name"] == "ROWS":
+                        e["value"] = str(ROWS)
+        objs += self.spec.get("extra_objects", [])
+        return objs
+
+    def set_up(self):
+        self.start_kube_sim()
+        for o in self.load_scenario():
+            self.kube.create(o)
+        log(f"scenario created (database image {self.db_image}, ROWS={ROWS})")
+        self.wait_db_ready("the database Deployment to be ready", 120)
+        self.wait_for("the seed Job to finish", lambda: self.job_done("registry-quay-seed"), 120)
+        if self.job_done("registry-quay-seed") != "Complete":
+            raise Failure("the seed Job failed:\n" + json.dumps(self.kube.get("Job", "registry-quay-seed").get("status"), indent=1))
+        self.wait_for("the app stand-in to commit rows",
+                      lambda: sum(len(v) for v in self.committed().values()) >= 5, 60)
+        self.db_ip = self.kube.get("Service", DB)["spec"]["clusterIP"]
+        self.orig_db = self.kube.get("Deployment", DB)
+        self.orig_app = self.kube.get("Deployment", APP)
+        self.db_pods_before = {p["metadata"]["name"] for p in self.kube.list("Pod", selector="quay-component=postgres")}
+        self.app_pods_before = {p["metadata"]["name"] for p in self.kube.list("Pod", selector="quay-component=quay-app")}
+        major = self.server_major()
+        if self.from_major is not None and major != self.from_major:
+            raise Failure(f"the scenario's database runs PostgreSQL {major}, expected {self.from_major}")
+        log(f"database ready on PostgreSQL {major} at {self.db_ip}, seeded, app committing")
+
+    def wait_db_ready(self, what, timeout):
+        def ready():
+            d = self.kube.get("Deployment", DB)
+            for p in self.kube.list("Pod", selector="quay-component=postgres"):
+                st = p.get("status") or {}
+                for cs in st.get("containerStatuses") or []:
+                    w = (cs.get("state") or {}).get("waiting") or {}
+                    if w.get("reason") in ("ErrImagePull", "ImagePullBackOff", "CreateContainerConfigError"):
+                        raise Failure(f"database pod {p['metadata']['name']} cannot start: {w.get('reason')}: {w.get('message')}")
+                if st.get("reason") == "ErrImagePull":
+                    raise Failure(f"database pod {p['metadata']['name']} cannot start: ErrImagePull: {st.get('message')}")
+            return d and (d.get("status") or {}).get("readyReplicas", 0) >= 1
+        try:
+            self.wait_for(what, ready, timeout)
+        except Failure:
+            pods = self.kube.list("Pod", selector="quay-component=postgres")
+            raise Failure(f"{what}: not ready; pods: " + json.dumps([p.get("status") for p in pods], indent=1)[:3000])
+
+    def job_done(self, name):
+        j = self.kube.get("Job", name)
+        for c in ((j or {}).get("status") or {}).get("conditions") or []:
+            if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
+                return c["type"]
+        return None
+
+    # ----- SQL -------------------------------------------------------------------------------
+    def psql(self, sql, admin=False, host=None, db="quay", check=True, timeout=30):
+        user = "postgres" if admin else self.passwords.get("database-username", "quay")
+        pw = self.passwords.get("database-root-password" if admin else "database-password", "")
+        env = dict(os.environ, PGPASSWORD=pw, PGCONNECT_TIMEOUT="5")
+        r = subprocess.run([os.path.join(PG15, "psql"), "-X", "-qtA", "-v", "ON_ERROR_STOP=1",
+                            "-h", host or self.db_ip, "-U", user, "-d", db, "-c", sql],
+                           env=env, capture_output=True, text=True, timeout=timeout)
+        if check and r.returncode != 0:
+            raise Failure(f"psql {sql!r}: {r.stderr.strip()}")
+        return r.stdout.strip()
+
+    def server_major(self):
+        return int(self.psql("SHOW server_version_num")) // 10000
+
+    def logentry_ids(self):
+        return {int(x) for x in self.psql("SELECT id FROM logentry").split()}
+
+    # ----- controller outcome ----------------------------------------------------------------
+    def registry(self):
+        return self.kube.get("QuayRegistry", REGISTRY)
+
+    def wait_terminal(self, attempt, timeout):
+        def done():
+            reg = self.registry()
+            st = upgrade_status(reg)
+            if st.get("attempt") is not None and int(st["attempt"]) != attempt:
+                return None
+            if norm(st.get("phase")) in TERMINAL:
+                return reg
+            c = cond(reg, "PostgresUpgraded")
+            if not st and c and c.get("status") in ("True", "False"):
+                return reg  # no summary block (up to date / refused may write none)
+            return None
+        try:
+            return self.wait_for(f"attempt {attempt} to end", done, timeout)
+        except Failure:
+            self.diagnose()
+            raise
+
+    def report_conditions(self, reg, label):
+        for t in ("PostgresUpgraded", "PostgresUpgradeProgressing"):
+            c = cond(reg, t)
+            if c:
+                log(f"{label}: condition {t}: status={c.get('status')} reason={c.get('reason')} message={c.get('message')!r}")
+        st = upgrade_status(reg)
+        if st:
+            log(f"{label}: status.postgresUpgrade = {json.dumps(st, sort_keys=True)}")
+        log(f"{label}: phases observed: {self.phases}")
+
+    def diagnose(self):
+        """Prints what a reader of a failed case needs: conditions, the plan, the logs' tails."""
+        try:
+            reg = self.registry()
+            self.report_conditions(reg, "diagnosis")
+        except Exception as e:  # noqa: BLE001
+            log(f"diagnosis: cannot read the registry: {e}")
+        if getattr(self, "event_log", None) and os.path.exists(self.event_log):
+            r = subprocess.run([self.controller_bin, "plan", self.event_log], capture_output=True, text=True, timeout=60)
+            print("---- quay-pg-upgrader plan events.jsonl\n" + (r.stdout + r.stderr)[-6000:], flush=True)
+        if getattr(self, "ctl_log", None):
+            print("---- controller log (tail)\n" + self.tail(self.ctl_log, 60), flush=True)
+        print("---- kube-sim log (tail)\n" + self.tail(self.sim_log, 30), flush=True)
+        try:
+            for j in self.kube.list("Job"):
+                n = j["metadata"]["name"]
+                if n == "registry-quay-seed":
+                    continue
+                print(f"---- Job {n} status: {json.dumps(j.get('status'))}", flush=True)
+                for pod, text in self.pod_logs(n + "-", j["spec"]["template"]["spec"]["containers"][0]["name"]).items():
+                    print(f"---- pod {pod} log (tail)\n" + "".join(text.splitlines(True)[-25:]), flush=True)
+        except Exception as e:  # noqa: BLE001
+            log(f"diagnosis: {e}")
+
+    # ----- checks --------------------------------------------------------------------------
+    def check(self, ok, what):
+        if not ok:
+            raise Failure(what)
+        log(f"ok: {what}")
+
+    def check_succeeded(self, reg, attempt):
+        c = cond(reg, "PostgresUpgraded")
+        st = upgrade_status(reg)
+        self.report_conditions(reg, "outcome")
+        if not (c and c.get("status") == "True" and c.get("reason") == "Succeeded"):
+            self.diagnose()
+            raise Failure(f"PostgresUpgraded is not True/Succeeded: {c}")
+        log("ok: PostgresUpgraded True, reason Succeeded (the controller verified the data against the backup manifest)")
+        self.check(norm(st.get("phase")) == "succeeded", f"status.postgresUpgrade.phase is succeeded ({st.get('phase')})")
+        self.check(int(st.get("attempt", 0)) == attempt, f"attempt {attempt} ({st.get('attempt')})")
+        self.check(str(st.get("from")) == str(self.from_major), f"status from = {self.from_major} ({st.get('from')})")
+        self.check(str(st.get("to")) == str(self.spec["to"]), f"status to = {self.spec['to']} ({st.get('to')})")
+        self.check(norm(st.get("method")) == norm(self.spec["method"]), f"method {self.spec['method']} ({st.get('method')})")
+        new_claim = f"{OLD_CLAIM}-pg{self.spec['to']}"
+        backup_claim = f"{OLD_CLAIM}-backup-pg{self.from_major}"
+        self.check(st.get("newClaim") == new_claim, f"newClaim {new_claim} ({st.get('newClaim')})")
+        self.check(st.get("previousClaim") == OLD_CLAIM, f"previousClaim {OLD_CLAIM} ({st.get('previousClaim')})")
+        self.check(st.get("backupClaim") == backup_claim, f"backupClaim {backup_claim} ({st.get('backupClaim')})")
+        for j in (f"registry-pg{self.from_major}-backup-{attempt}", f"registry-pg{self.spec['to']}-upgrade-{attempt}"):
+            self.check(self.job_done(j) == "Complete", f"Job {j} Complete")
+
+        db = self.kube.get("Deployment", DB)
+        self.check(container(db)["image"] == self.spec["target"], f"database Deployment runs {self.spec['target']} ({container(db)['image']})")
+        self.check(claim_of(db) == new_claim, f"database Deployment mounts {new_claim} ({claim_of(db)})")
+        self.check((db["spec"].get("replicas") == 1 and (db.get("status") or {}).get("readyReplicas") == 1),
+                   "database Deployment back at 1 ready replica")
+        major = self.server_major()
+        self.check(major == self.spec["to"], f"the server through the Service is PostgreSQL {self.spec['to']} ({major})")
+        for name in (OLD_CLAIM, new_claim, backup_claim):
+            p = self.kube.get("PersistentVolumeClaim", name)
+            self.check(p is not None and (p.get("status") or {}).get("phase") == "Bound"
+                       and "deletionTimestamp" not in p["metadata"], f"claim {name} kept and Bound")
+
+        # The app came back (a new pod) and writes to the new database.
+        self.wait_for("the app Deployment to be ready again",
+                      lambda: (self.kube.get("Deployment", APP).get("status") or {}).get("readyReplicas") == 1, 60)
+        app = self.kube.get("Deployment", APP)
+        self.check(app["spec"].get("replicas") == self.orig_app["spec"].get("replicas"), "app replicas restored")
+        current = {p["metadata"]["name"] for p in self.kube.list("Pod", selector="quay-component=quay-app")
+                   if "deletionTimestamp" not in p["metadata"]}
+        self.check(current and not (current & self.app_pods_before), f"the app runs in new pod(s) {sorted(current)}")
+
+        def new_lines():
+            c = self.committed()
+            return all(len(c.get(p, [])) >= 3 for p in current)
+        self.wait_for("the app to commit rows on the new database", new_lines, 60)
+        committed = self.committed()
+        post = sorted(i for p in current for i in committed.get(p, []))
+        pre = sorted(i for p, ids in committed.items() if p not in current for i in ids)
+        self.check(pre, f"the app committed {len(pre)} rows before the upgrade")
+        before_logs = self.pod_logs(APP + "-", "quay-app")
+        for p in self.app_pods_before:
+            text = before_logs.get(p, "")
+            self.check("quay-app: stopped" in text, f"the original app pod {p} wrote until it was stopped (quiesce)")
+        self.check(min(post) > max(pre), f"new ids continue the sequence ({min(post)} > {max(pre)})")
+        failed_lines = [l for p in current for l in self.pod_logs(p, "quay-app").get(p, "").splitlines() if l.startswith("failed:")]
+        self.check(not failed_lines, f"no failed inserts on the new database {failed_lines[:3]}")
+        ids = self.logentry_ids()
+        missing = sorted(set(pre + post) - ids)
+        self.check(not missing, f"every committed id ({len(pre)} before, {len(post)} after) is in the upgraded logentry"
+                   + (f"; MISSING {missing[:20]}" if missing else ""))
+
+        # pg_trgm and its GIN index.
+        trgm = self.psql("SELECT e.extversion || ' ' || a.default_version FROM pg_extension e "
+                         "JOIN pg_available_extensions a ON a.name = e.extname WHERE e.extname = 'pg_trgm'")
+        self.check(trgm and trgm.split()[0] == trgm.split()[1], f"pg_trgm installed at its default version ({trgm})")
+        valid = self.psql("SELECT indisvalid AND indisready FROM pg_index WHERE indexrelid = 'repository_name__gin'::regclass")
+        self.check(valid == "t", "the GIN trigram index repository_name__gin is valid and ready")
+        name17 = self.psql("SELECT name FROM repository WHERE id = 17")
+        plan = self.psql(f"SET enable_seqscan = off; EXPLAIN SELECT id FROM repository WHERE name % '{name17}'")
+        self.check("repository_name__gin" in plan, "a similarity query (name % 'x') uses the GIN index")
+        hits = self.psql(f"SET enable_seqscan = off; SELECT count(*) FROM repository WHERE name % '{name17}'")
+        self.check(int(hits) >= 1, f"the similarity query finds the row ({hits} hits)")
+
+        # The manifest: the backup's per-table row counts against the new database.
+        backup = self.backup_files(backup_claim)
+        manifest = self.read_manifest(backup["manifest"])
+        self.check(manifest, f"the backup manifest lists {len(manifest)} tables")
+        for table, rows in manifest.items():
+            if table.endswith("logentry"):
+                # Rows the app wrote after the upgrade have ids beyond every restored one.
+                got = int(self.psql(f"SELECT count(*) FROM {table} WHERE id < {min(post)}"))
+            else:
+                got = int(self.psql(f"SELECT count(*) FROM {table}"))
+            if got != rows:
+                raise Failure(f"table {table}: {got} rows in the upgraded database, {rows} in the backup manifest")
+        log(f"ok: every table's row count equals the backup manifest's ({len(manifest)} tables)")
+
+        # The old claim: unchanged since its server stopped.
+        if self.spec.get("check_old_claim"):
+            if attempt not in self.snapshots:
+                raise Failure(f"no snapshot of the old claim was taken in attempt {attempt} "
+                              f"(phases seen: {self.phases}): the window between stop and switch was missed")
+            root, before = self.snapshots[attempt]
+            after = tree_digest(self.claim_dir(OLD_CLAIM))
+            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            self.check(not changed, f"the old claim's {len(before)} entries are byte-identical since its server stopped"
+                       + (f"; CHANGED: {changed[:20]}" if changed else ""))
+            self.check(any(k.endswith("PG_VERSION") for k in before), "the snapshot holds a data directory (PG_VERSION)")
+
+        # The backup restores into a scratch PostgreSQL 15.
+        self.restore_backup(backup, manifest)
+
+    def backup_files(self, claim):
+        root = self.claim_dir(claim)
+        for dirpath, _, files in os.walk(root):
+            if "COMPLETE" in files and "databases.tsv" in files:
+                with open(os.path.join(dirpath, "databases.tsv")) as f:
+                    dbs = dict(reversed(l.rstrip("\n").split("\t", 1)) for l in f if l.strip())
+                n = dbs.get("quay")
+                if not n:
+                    raise Failure(f"the backup in {dirpath} has no archive of database quay ({dbs})")
+                out = {"dir": dirpath, "dump": os.path.join(dirpath, n + ".dump"),
+                       "manifest": os.path.join(dirpath, n + ".manifest.tsv"),
+                       "globals": os.path.join(dirpath, "globals.sql")}
+                for k in ("dump", "manifest", "globals"):
+                    if not os.path.exists(out[k]):
+                        raise Failure(f"the backup lacks {out[k]}")
+                log(f"backup found in {dirpath}: {os.path.getsize(out['dump'])} byte archive")
+                return out
+        raise Failure(f"no complete backup (a folder with COMPLETE and databases.tsv) in claim {claim}")
+
+    @staticmethod
+    def read_manifest(path):
+        out = {}
+        with open(path) as f:
+            for line in f:
+                fields = line.rstrip("\n").split("\t")
+                if len(fields) < 2 or not fields[1].isdigit():
+                    continue
+                schema, _, table = fields[0].partition(".")
+                q = lambda s: s if s.startswith('"') else '"' + s.replace('"', '""') + '"'
+                out[f"{q(schema)}.{q(table)}"] = int(fields[1])
+        return out
+
+    def restore_backup(self, backup, manifest):
+        d = os.path.join(self.tmp, "scratch")
+        os.makedirs(d)
+        shutil.chown(d, "qpu-pg", "qpu-pg")
+        data, sock = os.path.join(d, "data"), d
+        run = lambda *a, **kw: subprocess.run(list(a), capture_output=True, text=True, timeout=120, **kw)
+        r = run("runuser", "-u", "qpu-pg", "--", os.path.join(PG15, "initdb"), "-D", data, "-U", "postgres",
+                "-A", "trust", "-E", "UTF8", "--locale=C")
+        if r.returncode:
+            raise Failure("scratch initdb: " + r.stderr)
+        r = run("runuser", "-u", "qpu-pg", "--", os.path.join(PG15, "pg_ctl"), "-D", data, "-w", "-l",
+                os.path.join(d, "server.log"), "-o", f"-c listen_addresses='' -c unix_socket_directories={sock} -c port=5432",
+                "start")
+        if r.returncode:
+            raise Failure("scratch server: " + r.stderr + self.tail(os.path.join(d, "server.log")))
+        self.scratch = data
+        env = dict(os.environ, PGHOST=sock, PGUSER="postgres")
+        r = run(os.path.join(PG15, "psql"), "-X", "-q", "-d", "postgres", "-f", backup["globals"], env=env)
+        log(f"scratch: globals.sql applied (status {r.returncode}{', ' + r.stderr.strip()[:200] if r.stderr.strip() else ''})")
+        r = run(os.path.join(PG15, "createdb"), "quay", env=env)
+        if r.returncode:
+            raise Failure("scratch createdb: " + r.stderr)
+        r = run(os.path.join(PG15, "pg_restore"), "--exit-on-error", "-d", "quay", backup["dump"], env=env)
+        if r.returncode:
+            raise Failure("pg_restore of the backup archive into a scratch PostgreSQL 15 failed: " + r.stderr[-2000:])
+        for table, rows in manifest.items():
+            got = int(self.psql(f"SELECT count(*) FROM {table}", admin=True, host=sock))
+            if got != rows:
+                raise Failure(f"restored backup: {table} has {got} rows, the manifest says {rows}")
+        log(f"ok: the backup archive restores into a scratch PostgreSQL 15 with the manifest's row counts ({len(manifest)} tables)")
+        self.stop_scratch()
+
+    def stop_scratch(self):
+        if self.scratch:
+            subprocess.run(["runuser", "-u", "qpu-pg", "--", os.path.join(PG15, "pg_ctl"), "-D", self.scratch, "-m",
+                            "immediate", "-w", "stop"], capture_output=True, timeout=60)
+            self.scratch = None
+
+    def check_rolled_back(self, reg, expect_in_message):
+        """A failed attempt: the old claim, image and replicas are back, every claim is kept, the
+        condition names the real reason. Returns the condition message."""
+        c = cond(reg, "PostgresUpgraded")
+        st = upgrade_status(reg)
+        self.report_conditions(reg, "failure")
+        if not (c and c.get("status") == "False" and c.get("reason") == "Failed"):
+            self.diagnose()
+            raise Failure(f"PostgresUpgraded is not False/Failed: {c}")
+        msg = c.get("message") or ""
+        print(f"OBSERVED CONDITION MESSAGE [{self.name}]: {msg}", flush=True)
+        self.check(norm(st.get("phase")) == "failed", f"status.postgresUpgrade.phase is failed ({st.get('phase')})")
+        self.check(bool(st.get("lastError")), f"lastError is set ({st.get('lastError')!r})")
+        hits = [s for s in expect_in_message if s.lower() in msg.lower()]
+        self.check(hits, f"the condition message names the real reason (one of {expect_in_message})")
+        self.wait_for("the database Deployment to be ready on its old claim",
+                      lambda: (self.kube.get("Deployment", DB).get("status") or {}).get("readyReplicas") == 1, 90)
+        db = self.kube.get("Deployment", DB)
+        self.check(container(db)["image"] == container(self.orig_db)["image"], f"database image rolled back ({container(db)['image']})")
+        self.check(claim_of(db) == OLD_CLAIM, f"database claim rolled back ({claim_of(db)})")
+        self.check(db["spec"].get("replicas") == self.orig_db["spec"].get("replicas"), "database replicas restored")
+        self.check(self.server_major() == self.from_major, f"the server is PostgreSQL {self.from_major} again")
+        self.wait_for("the app Deployment to be ready again",
+                      lambda: (self.kube.get("Deployment", APP).get("status") or {}).get("readyReplicas") == 1, 60)
+        app = self.kube.get("Deployment", APP)
+        self.check(app["spec"].get("replicas") == self.orig_app["spec"].get("replicas"), "app replicas restored")
+        for name in sorted(self.pvcs_seen):
+            p = self.kube.get("PersistentVolumeClaim", name)
+            self.check(p is not None and "deletionTimestamp" not in p["metadata"], f"claim {name} kept")
+        ids = self.logentry_ids()
+        committed = self.committed()
+        missing = sorted({i for v in committed.values() for i in v} - ids)
+        self.check(not missing, "every id the app saw committed is in the rolled-back database"
+                   + (f"; MISSING {missing[:20]}" if missing else ""))
+        current = [p["metadata"]["name"] for p in self.kube.list("Pod", selector="quay-component=quay-app")
+                   if "deletionTimestamp" not in p["metadata"]]
+        before = {p: len(v) for p, v in committed.items()}
+        self.wait_for("the app to commit on the rolled-back database",
+                      lambda: any(len(self.committed().get(p, [])) > before.get(p, 0) for p in current), 60)
+        log("ok: the app commits again on the old database")
+        return msg
+
+    def retry(self, value="1"):
+        log(f"retry: annotation {RETRY_ANNOTATION}={value}")
+        self.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {RETRY_ANNOTATION: value}}})
+        # The app pods now running are the ones this attempt must quiesce.
+        self.app_pods_before = {p["metadata"]["name"] for p in self.kube.list("Pod", selector="quay-component=quay-app")}
+
+    def assert_untouched(self, pvcs, jobs, db_gen, app_gen, app_pods):
+        now_pvcs = {p["metadata"]["name"] for p in self.kube.list("PersistentVolumeClaim")}
+        now_jobs = {j["metadata"]["name"] for j in self.kube.list("Job")}
+        self.check(now_pvcs == pvcs and self.pvcs_seen == pvcs, f"no claim created (claims: {sorted(self.pvcs_seen)})")
+        self.check(now_jobs == jobs and self.jobs_seen == jobs, f"no Job created (Jobs: {sorted(self.jobs_seen)})")
+        db, app = self.kube.get("Deployment", DB), self.kube.get("Deployment", APP)
+        self.check(db["metadata"].get("generation") == db_gen and container(db)["image"] == container(self.orig_db)["image"]
+                   and db["spec"].get("replicas") == 1, "the database Deployment is untouched")
+        self.check(app["metadata"].get("generation") == app_gen and app["spec"].get("replicas") == 1,
+                   "the app Deployment is untouched (never scaled)")
+        now_app = {p["metadata"]["name"] for p in self.kube.list("Pod", selector="quay-component=quay-app")}
+        self.check(now_app == app_pods, "the app's pod is the same one (never quiesced)")
+        now_db = {p["metadata"]["name"] for p in self.kube.list("Pod", selector="quay-component=postgres")}
+        self.check(now_db == self.db_pods_before, "the database pod is the same one (never stopped)")
+
+
+# ---------------------------------------------------------------------------------------------
+# The cases
+
+def run_upgrade(case, attempt=1, timeout=300):
+    reg = case.wait_terminal(attempt, timeout)
+    case.check_succeeded(reg, attempt)
+
+
+def case_happy(case):
+    case.set_up()
+    case.start_controller()
+    run_upgrade(case)
+
+
+def failure_then_retry(case, inject, expect_in_message, remove_cause, fail_timeout=240):
+    case.set_up()
+    inject(case)
+    case.start_controller()
+    reg = case.wait_terminal(1, fail_timeout)
+    msg = case.check_rolled_back(reg, expect_in_message)
+    remove_cause(case)
+    case.retry("1")
+    run_upgrade(case, attempt=2)
+    log(f"failure path {case.name}: observed message: {msg}")
+
+
+def tiny_claim(name):
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "256Ki"}}}}
+
+
+def case_backup_job_fails(case):
+    # The fault: a claim named as the controller names the backup claim already exists and is far
+    # too small (256 KiB; the archive of ROWS=2000 is ~350 KB), as a leftover of an earlier
+    # manual attempt would be. The controller treats AlreadyExists as its own claim (idempotent
+    # creation), so its backup Job writes into a real ext4 filesystem of 256 KiB and pg_dump
+    # fails with ENOSPC. Removing the cause: delete that claim; the retry creates a right-sized one.
+    backup_claim = f"{OLD_CLAIM}-backup-pg10"
+
+    def inject(c):
+        c.kube.create(tiny_claim(backup_claim))
+        c.wait_for("the tiny backup claim to bind",
+                   lambda: (c.kube.get("PersistentVolumeClaim", backup_claim).get("status") or {}).get("phase") == "Bound", 30)
+
+    def remove(c):
+        c.kube.delete("PersistentVolumeClaim", backup_claim)
+        c.wait_for("the tiny backup claim to go", lambda: c.kube.get("PersistentVolumeClaim", backup_claim) is None, 60)
+
+    failure_then_retry(case, inject, ["No space left on device", "ENOSPC"], remove)
+
+
+def case_upgrade_job_fails(case):
+    # The fault: the new data claim exists already and is 256 KiB, so initdb in the upgrade Job
+    # runs out of space (a real ENOSPC on a loop-mounted ext4). Removing the cause: delete it.
+    new_claim = f"{OLD_CLAIM}-pg15"
+
+    def inject(c):
+        c.kube.create(tiny_claim(new_claim))
+        c.wait_for("the tiny new claim to bind",
+                   lambda: (c.kube.get("PersistentVolumeClaim", new_claim).get("status") or {}).get("phase") == "Bound", 30)
+
+    def remove(c):
+        c.kube.delete("PersistentVolumeClaim", new_claim)
+        c.wait_for("the tiny new claim to go", lambda: c.kube.get("PersistentVolumeClaim", new_claim) is None, 60)
+
+    failure_then_retry(case, inject, ["No space left on device", "ENOSPC", "could not write"], remove)
+
+
+def rogue_writer():
+    """A second writer the controller does not know about (not Quay's app or mirror): the same
+    stand-in, inserting every 50 ms through the database Service."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "audit-writer", "namespace": NS, "labels": {"app": "audit-writer"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "audit-writer"}},
+                     "template": {"metadata": {"labels": {"app": "audit-writer"}},
+                                  "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
+                                      "name": "writer", "image": "quay.io/projectquay/quay:v3.9.0",
+                                      "env": [{"name": "DB_HOST", "value": DB}, {"name": "APP_INTERVAL", "value": "0.05"}] + [
+                                          {"name": k, "valueFrom": {"secretKeyRef": {"name": "registry-quay-postgres-config", "key": v}}}
+                                          for k, v in (("PGUSER", "database-username"), ("PGPASSWORD", "database-password"),
+                                                       ("PGDATABASE", "database-name"))]}]}}}}
+
+
+def case_verification_mismatch(case):
+    # The honest cause of a mismatch: a writer the controller does not quiesce keeps inserting into
+    # logentry. Its rows land between pg_dump's snapshot and the manifest (and in the new database
+    # after the switch), so the upgraded database cannot match the manifest. Removing the cause:
+    # scale that writer to 0.
+    case.spec["extra_objects"] = [rogue_writer()]
+
+    def inject(c):
+        c.wait_for("the rogue writer to commit",
+                   lambda: len(sum(c.committed("audit-writer-", "writer").values(), [])) >= 5, 60)
+
+    def remove(c):
+        c.kube.merge_patch("Deployment", "audit-writer", {"spec": {"replicas": 0}})
+        c.wait_for("the rogue writer to stop", lambda: not c.kube.list("Pod", selector="app=audit-writer"), 60)
+        rogue = sorted(set(sum(c.committed("audit-writer-", "writer").values(), [])))
+        lost = sorted(set(rogue) - c.logentry_ids())
+        log(f"FINDING [{c.name}]: the unquiesced writer had {len(rogue)} acknowledged inserts; {len(lost)} of them are "
+            f"not in the rolled-back database (acknowledged by the new database between switch and rollback): {lost[:20]}")
+
+    failure_then_retry(case, inject, ["logentry", "mismatch", "differ"], remove)
+
+
+def case_new_claim_pending(case):
+    # --storage-class does-not-exist: nobody provisions that class, the new claim stays Pending.
+    # Removing the cause: create the StorageClass (kube-sim's provisioner then binds the claim).
+    case.spec["controller_args"] = ["--storage-class", "does-not-exist"]
+
+    def remove(c):
+        c.kube.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                       "metadata": {"name": "does-not-exist"}, "provisioner": "kube-sim.io/local"})
+
+    failure_then_retry(case, lambda c: None, ["does-not-exist", f"{OLD_CLAIM}-pg15", "Pending"], remove)
+
+
+def case_database_never_stops(case):
+    # A finalizer on the database pod (as some backup or policy agent would set) keeps the pod
+    # object after its server exited: the controller must not touch the data while a database pod
+    # remains, so the stop deadline fires. Removing the cause: drop the finalizer.
+    hold = "e2e.quay-pg-upgrader.test/hold"
+
+    def inject(c):
+        for p in c.kube.list("Pod", selector="quay-component=postgres"):
+            fins = list(p["metadata"].get("finalizers") or []) + [hold]
+            c.kube.merge_patch("Pod", p["metadata"]["name"], {"metadata": {"finalizers": fins}})
+
+    def remove(c):
+        for p in c.kube.list("Pod", selector="quay-component=postgres"):
+            fins = [f for f in p["metadata"].get("finalizers") or [] if f != hold]
+            if len(fins) != len(p["metadata"].get("finalizers") or []):
+                c.kube.merge_patch("Pod", p["metadata"]["name"], {"metadata": {"finalizers": fins}})
+        c.wait_for("the held pod to go", lambda: len(c.kube.list("Pod", selector="quay-component=postgres")) == 1, 60)
+
+    failure_then_retry(case, inject, ["stop", "deadline"], remove)
+
+
+def case_untouched(case, expect_status, expect_reason, message_has):
+    case.set_up()
+    pvcs = {p["metadata"]["name"] for p in case.kube.list("PersistentVolumeClaim")}
+    jobs = {j["metadata"]["name"] for j in case.kube.list("Job")}
+    db_gen = case.orig_db["metadata"].get("generation")
+    app_gen = case.orig_app["metadata"].get("generation")
+    ids_before = case.logentry_ids()
+    case.start_controller()
+
+    def decided():
+        c = cond(case.registry(), "PostgresUpgraded")
+        return c if c and c.get("status") in ("True", "False") else None
+    try:
+        c = case.wait_for("the PostgresUpgraded condition", decided, 90)
+    except Failure:
+        case.diagnose()
+        raise
+    case.report_conditions(case.registry(), "outcome")
+    print(f"OBSERVED CONDITION MESSAGE [{case.name}]: {c.get('message')}", flush=True)
+    if not (c.get("status") == expect_status and c.get("reason") == expect_reason):
+        case.diagnose()
+        raise Failure(f"PostgresUpgraded is {c.get('status')}/{c.get('reason')}, expected {expect_status}/{expect_reason}")
+    log(f"ok: PostgresUpgraded {expect_status}, reason {expect_reason}")
+    for s in message_has:
+        case.check(s in (c.get("message") or ""), f"the message mentions {s!r}")
+    # Give a wrong decision time to show itself.
+    quiet_end = time.monotonic() + 6
+    case.wait_for("6 s of quiet", lambda: time.monotonic() >= quiet_end, 20)
+    case.assert_untouched(pvcs, jobs, db_gen, app_gen, case.app_pods_before)
+    case.check(case.server_major() == case.from_major, f"the server still runs PostgreSQL {case.from_major}")
+    case.check(ids_before <= case.logentry_ids(), "every row is still there")
+
+
+CASES = {
+    "logical-10-to-15": (case_happy, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
+    "logical-10-to-14": (case_happy, dict(from_=10, to=14, method="logical", target="postgres:14", check_old_claim=True)),
+    "pg-upgrade-13-to-15": (case_happy, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE, target=PG15_IMAGE,
+                                             upgrade_image=True, check_old_claim=True)),
+    # Docker Hub images keep the data elsewhere; this Deployment keeps the Quay operator's mount
+    # (/var/lib/pgsql/data) and points PGDATA into it, as an installation on that image must.
+    "logical-11-to-15": (case_happy, dict(from_=11, to=15, method="logical", db_image="postgres:11", target=PG15_IMAGE,
+                                          check_old_claim=True,
+                                          db_env=[{"name": "PGDATA", "value": "/var/lib/pgsql/data/userdata"}])),
+    "logical-12-to-15": (case_happy, dict(from_=12, to=15, method="logical", db_image="postgres:12", target=PG15_IMAGE,
+                                          check_old_claim=True,
+                                          db_env=[{"name": "PGDATA", "value": "/var/lib/pgsql/data/userdata"}])),
+    "logical-14-to-15": (case_happy, dict(from_=14, to=15, method="logical", db_image="postgres:14", target=PG15_IMAGE,
+                                          check_old_claim=True,
+                                          db_env=[{"name": "PGDATA", "value": "/var/lib/pgsql/data/userdata"}])),
+    "backup-job-fails": (case_backup_job_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
+                                                     deadlines="quiesce=60,backup=90,stop=60,upgrade=120,switch=90,verify=60,resume=60,rollback=90")),
+    "upgrade-job-fails": (case_upgrade_job_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
+                                                       deadlines="quiesce=60,backup=90,stop=60,upgrade=120,switch=90,verify=60,resume=60,rollback=90")),
+    "verification-mismatch": (case_verification_mismatch, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
+    "new-claim-pending": (case_new_claim_pending, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
+                                                       deadlines="quiesce=60,backup=90,stop=60,upgrade=20,switch=90,verify=60,resume=60,rollback=90")),
+    "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
+                                                             deadlines="quiesce=60,backup=90,stop=15,upgrade=120,switch=90,verify=60,resume=60,rollback=90")),
+    "up-to-date": (lambda c: case_untouched(c, "True", "UpToDate", ["15"]),
+                   dict(from_=15, to=15, db_image=PG15_IMAGE, target=PG15_IMAGE)),
+    "downgrade-refused": (lambda c: case_untouched(c, "False", "DowngradeRefused", ["15", "13"]),
+                          dict(from_=15, to=13, db_image=PG15_IMAGE, target=PG13_IMAGE)),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--kube-sim", help="the kube-sim binary (default: BUILD/tests/sim/kube-sim)")
+    ap.add_argument("--controller", help="the quay-pg-upgrader binary (default: BUILD/quay-pg-upgrader)")
+    ap.add_argument("--timeout", type=int, default=540, help="give up (and clean up) after this many seconds")
+    ap.add_argument("case", choices=sorted(CASES) + ["list"])
+    args = ap.parse_args()
+    if args.case == "list":
+        print("\n".join(sorted(CASES)))
+        return 0
+    if os.geteuid() != 0:
+        print("e2e: needs root (kube-sim loop-mounts claims and runs pods in mount namespaces)")
+        return 1
+    fn, spec = CASES[args.case]
+    spec = dict(spec)
+    spec["from"] = spec.pop("from_")
+    case = Case(args, args.case, spec)
+    # CTest's timeout and Ctrl-C: clean up on SIGTERM/SIGINT as on failure.
+    def on_signal(signum, _):
+        raise Failure(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    passed = False
+    try:
+        log(f"case {args.case} in {case.tmp}")
+        fn(case)
+        passed = True
+        log(f"PASS {args.case} in {time.monotonic() - case.t0:.0f} s")
+    except Failure as e:
+        log(f"FAIL {args.case}: {e}")
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        log(f"FAIL {args.case}: unexpected error")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            case.cleanup(passed)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
