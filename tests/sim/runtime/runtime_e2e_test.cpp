@@ -471,10 +471,13 @@ spec:
   REQUIRE(c.run_until([&] { return deployment_ready(c, "t", "db", 1); }, 60s));
   const auto ip = c.service_ip("t", "db");
   std::string out;
-  REQUIRE(c.psql(ip, "CREATE EXTENSION pg_trgm; CREATE TABLE repository (id serial PRIMARY KEY, name text);"
-                     "INSERT INTO repository (name) SELECT 'repo-' || i FROM generate_series(1, 777) i;"
-                     "CREATE INDEX repository_name__gin ON repository USING gin (name gin_trgm_ops);"
-                     "SHOW server_version_num", out) == 0);
+  INFO("clusterIP " << ip);
+  const int created = c.psql(ip, "CREATE EXTENSION pg_trgm; CREATE TABLE repository (id serial PRIMARY KEY, name text);"
+                                 "INSERT INTO repository (name) SELECT 'repo-' || i FROM generate_series(1, 777) i;"
+                                 "CREATE INDEX repository_name__gin ON repository USING gin (name gin_trgm_ops);"
+                                 "SHOW server_version_num", out);
+  INFO(out);
+  REQUIRE(created == 0);
   CHECK(out.find("13") == 0);
 
   c.patch("deployments.apps", "t", "db", {{"spec", {{"replicas", 0}}}});

@@ -100,7 +100,10 @@ void runtime::sync_services() {
     const auto& spec = svc["spec"];
     const auto ip = spec.value("clusterIP", "");
     if (spec.value("type", "ClusterIP") == "ExternalName" || ip == "None") continue;
-    if (ip.empty()) {
+    // The store hands out 127.1.x.y in every kube-sim alike; parallel simulators on one machine
+    // would then fight over clusterIP:port, so each runtime moves its Services into its own
+    // 127.B.0.0/16 block on first sight (a client may see the store's address for an instant).
+    if (ip.empty() || !ip.starts_with("127." + std::to_string(block_) + ".")) {
       const auto fresh = allocate_service_ip();
       merge_main("services", ns, name, {{"spec", {{"clusterIP", fresh}, {"clusterIPs", json::array({fresh})}}}});
       continue;
