@@ -1,0 +1,331 @@
+// The executors against a real `kube-sim serve` (one per test case, port 0, its own temp dir),
+// over the same HTTP client the controller uses. Skipped (with a warning) when kube-sim is not
+// built.
+// g++ 12 at -O2: Asio's coroutine frame delete is a false -Wmismatched-new-delete (see
+// effects/k8s_effects.cpp).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#include <catch2/catch.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "effects/k8s_effects.hpp"
+#include "effects/write_specs.hpp"
+#include "fixtures.hpp"
+#include "watch/api_client.hpp"
+#include "watch/http_client.hpp"
+#include "watch/kube_config.hpp"
+
+extern char** environ;
+
+namespace net = boost::asio;
+using nlohmann::json;
+using namespace qpu;
+using namespace qpu::effects;
+using namespace qpu::effects::testing;
+
+namespace {
+
+std::string kube_sim_binary() {
+  if (const char* p = std::getenv("QPU_KUBE_SIM"); p && *p) return p;
+  return QPU_KUBE_SIM_PATH;
+}
+
+// One kube-sim, started here and stopped (by its pid) at scope exit, in its own temp dir.
+struct sim {
+  pid_t pid = -1;
+  std::filesystem::path dir;
+  net::io_context ioc;
+  k8s_context ctx;
+
+  sim() {
+    char tmpl[] = "/tmp/qpu-effects-k8s-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    dir = tmpl;
+    const std::string kubeconfig = (dir / "kubeconfig").string();
+    std::vector<std::string> args{kube_sim_binary(), "serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out",
+                                  kubeconfig, "--state-dir", (dir / "state").string()};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(fds[1]);
+    FILE* out = ::fdopen(fds[0], "r");
+    char line[512];
+    bool listening = false;
+    while (std::fgets(line, sizeof line, out))
+      if (std::string(line).find("kube-sim listening on ") != std::string::npos) {
+        listening = true;
+        break;
+      }
+    std::fclose(out);
+    REQUIRE(listening);
+    auto cfg = watch::load_kubeconfig(kubeconfig);
+    REQUIRE(cfg);
+    auto client = watch::http_client::create(ioc.get_executor(), *cfg);
+    REQUIRE(client);
+    ctx.api = std::make_shared<watch::api_client>(*client);
+  }
+  ~sim() {
+    ctx.api.reset();
+    if (pid > 0) {
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+
+  template <class T>
+  T run(net::awaitable<T> aw) {
+    std::optional<T> out;
+    std::exception_ptr error;
+    net::co_spawn(ioc, [&]() -> net::awaitable<void> { out.emplace(co_await std::move(aw)); },
+                  [&](std::exception_ptr e) { error = e; });
+    ioc.restart();
+    ioc.run();
+    if (error) std::rethrow_exception(error);
+    return std::move(*out);
+  }
+
+  template <class E>
+  event perform(const E& e) {
+    return run(effects::perform(ctx, e));
+  }
+
+  json get(watch::resource_path p) {
+    auto r = run(ctx.api->get(std::move(p)));
+    REQUIRE(r);
+    return json::parse(r->body);
+  }
+  json create(watch::resource_path p, const json& body) {
+    auto r = run(ctx.api->create(std::move(p), body.dump()));
+    if (!r) FAIL(watch::describe(r.error()));
+    return json::parse(r->body);
+  }
+};
+
+watch::resource_path core(const char* plural, std::string ns, std::string name = "") {
+  return {"", "v1", plural, std::move(ns), std::move(name), ""};
+}
+
+void check_succeeded(const event& e, const std::string& id) {
+  INFO((std::holds_alternative<effect_failed>(e) ? std::get<effect_failed>(e).message : std::string()));
+  REQUIRE(std::holds_alternative<effect_succeeded>(e));
+  CHECK(std::get<effect_succeeded>(e).id == id);
+}
+
+json the_registry() {
+  return json::parse(R"({"apiVersion": "quay.redhat.com/v1", "kind": "QuayRegistry",
+                         "metadata": {"name": "registry", "namespace": "quay"}, "spec": {}})");
+}
+
+json database_deployment() {
+  return json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "registry-quay-database", "namespace": "quay"},
+    "spec": {"replicas": 0, "selector": {"matchLabels": {"quay-component": "postgres"}},
+      "template": {"metadata": {"labels": {"quay-component": "postgres"}}, "spec": {
+        "volumes": [{"name": "postgres-data", "persistentVolumeClaim": {"claimName": "registry-quay-database"}}],
+        "containers": [{"name": "postgres", "image": "centos/postgresql-10-centos7",
+          "volumeMounts": [{"name": "postgres-data", "mountPath": "/var/lib/pgsql/data"}]}]}}}})");
+}
+
+bool skip() {
+  if (std::filesystem::exists(kube_sim_binary())) return false;
+  WARN("kube-sim not built at " << kube_sim_binary() << "; skipped");
+  return true;
+}
+
+void make_namespace(sim& s) { s.create(core("namespaces", ""), json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "quay"}}}}); }
+
+}  // namespace
+
+TEST_CASE("creating a claim and a Job twice: the second 409 AlreadyExists is success", "[sim]") {
+  if (skip()) return;
+  sim s;
+  make_namespace(s);
+  create_claim c{"quay/registry/a1/create-claim/backup", {"quay", "registry-quay-database-backup-pg10"}, a_registry(),
+                 claim_role::backup, 1 << 30, ""};
+  check_succeeded(s.perform(c), c.id);
+  check_succeeded(s.perform(c), c.id);
+  const auto pvc = s.get(core("persistentvolumeclaims", "quay", c.key.name));
+  CHECK(pvc["spec"]["resources"]["requests"]["storage"] == "1073741824");
+  CHECK_FALSE(pvc["metadata"].contains("ownerReferences"));
+
+  const auto j = a_job(job_role::backup);
+  check_succeeded(s.perform(j), j.id);
+  check_succeeded(s.perform(j), j.id);
+  const auto job = s.get(watch::path_of(resource_kind::job, "quay", j.key.name));
+  CHECK(job["spec"]["backoffLimit"] == 0);
+  CHECK(job["metadata"]["ownerReferences"][0]["kind"] == "QuayRegistry");
+
+  SECTION("a create the server refuses is a failure with its status and reason") {
+    auto bad = c;
+    bad.key.ns = "no-such-namespace";
+    const auto e = s.perform(bad);
+    REQUIRE(std::holds_alternative<effect_failed>(e));
+    CHECK(std::get<effect_failed>(e).code == 404);
+    CHECK(std::get<effect_failed>(e).reason == "NotFound");
+  }
+}
+
+TEST_CASE("scale down recording the original replicas, then restore clearing the record", "[sim]") {
+  if (skip()) return;
+  sim s;
+  make_namespace(s);
+  auto d = database_deployment();
+  d["metadata"]["name"] = "registry-quay-app";
+  d["spec"]["replicas"] = 3;
+  s.create(watch::path_of(resource_kind::deployment, "quay"), d);
+  const auto path = watch::path_of(resource_kind::deployment, "quay", "registry-quay-app");
+
+  check_succeeded(s.perform(scale_deployment{"down", {"quay", "registry-quay-app"}, 0, 3, false}), "down");
+  auto now = s.get(path);
+  CHECK(now["spec"]["replicas"] == 0);
+  CHECK(now["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] == "3");
+
+  check_succeeded(s.perform(scale_deployment{"up", {"quay", "registry-quay-app"}, 3, std::nullopt, true}), "up");
+  now = s.get(path);
+  CHECK(now["spec"]["replicas"] == 3);
+  CHECK_FALSE(now["metadata"].value("annotations", json::object()).contains("quay-pg-upgrader.quay.io/original-replicas"));
+
+  const auto missing = s.perform(scale_deployment{"gone", {"quay", "nothing"}, 0, std::nullopt, false});
+  REQUIRE(std::holds_alternative<effect_failed>(missing));
+  CHECK(std::get<effect_failed>(missing).code == 404);
+}
+
+TEST_CASE("the database switch changes image and claim, and a concurrent change is a Conflict", "[sim]") {
+  if (skip()) return;
+  sim s;
+  make_namespace(s);
+  auto d = database_deployment();
+  d["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] = "1";
+  s.create(watch::path_of(resource_kind::deployment, "quay"), d);
+  const auto path = watch::path_of(resource_kind::deployment, "quay", "registry-quay-database");
+  patch_database_deployment p{"switch", {"quay", "registry-quay-database"}, "quay.io/sclorg/postgresql-15-c9s",
+                              "registry-quay-database-pg15", 1};
+  check_succeeded(s.perform(p), "switch");
+  const auto now = s.get(path);
+  CHECK(now["spec"]["template"]["spec"]["containers"][0]["image"] == "quay.io/sclorg/postgresql-15-c9s");
+  CHECK(now["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "registry-quay-database-pg15");
+  CHECK(now["spec"]["replicas"] == 1);
+  CHECK_FALSE(now["metadata"].value("annotations", json::object()).contains("quay-pg-upgrader.quay.io/original-replicas"));
+
+  // Between our read and our write someone else changes the Deployment: the patch built from the
+  // stale read must be refused, not applied over their change.
+  auto stale = database_deployment_patch(p, now);
+  REQUIRE(stale);
+  REQUIRE(s.run(s.ctx.api->patch(path, watch::patch_type::merge, R"({"metadata":{"labels":{"touched":"yes"}}})")));
+  auto r = s.run(s.ctx.api->patch(path, watch::patch_type::json, stale->dump()));
+  REQUIRE_FALSE(r);
+  CHECK(r.error().code == 409);
+  CHECK(r.error().reason == "Conflict");
+}
+
+TEST_CASE("status: a foreign condition stays, lastTransitionTime is kept while the status holds", "[sim]") {
+  if (skip()) return;
+  sim s;
+  make_namespace(s);
+  s.create(watch::path_of(resource_kind::quay_registry, "quay"), the_registry());
+  const auto path = watch::path_of(resource_kind::quay_registry, "quay", "registry");
+  REQUIRE(s.run(s.ctx.api->patch_status(path, R"({"status":{"conditions":[{"type":"Available","status":"True",
+      "reason":"ComponentsCreated","message":"all good","lastTransitionTime":"2026-01-01T00:00:00Z"}]}})")));
+
+  update_registry_status u;
+  u.id = "quay/registry/a1/status@10";
+  u.registry = {"quay", "registry"};
+  u.conditions = {{"PostgresUpgradeProgressing", "True", "BackingUp", "backing up", 1790000000000, 1}};
+  u.summary.phase = "backing_up";
+  u.summary.from = "10";
+  u.summary.to = "15";
+  check_succeeded(s.perform(u), u.id);
+
+  u.id = "quay/registry/a1/status@11";
+  u.conditions = {{"PostgresUpgradeProgressing", "True", "Upgrading", "upgrading", 1790000060000, 1},
+                  {"PostgresUpgraded", "False", "InProgress", "", 1790000060000, 1}};
+  u.summary.phase = "upgrading";
+  u.summary.last_error = "";
+  check_succeeded(s.perform(u), u.id);
+  const auto status = s.get(path)["status"];
+  REQUIRE(status["conditions"].size() == 3);
+  CHECK(status["conditions"][0]["type"] == "Available");
+  CHECK(status["conditions"][0]["message"] == "all good");
+  CHECK(status["conditions"][1]["reason"] == "Upgrading");
+  CHECK(status["conditions"][1]["lastTransitionTime"] == "2026-09-21T14:13:20Z");  // from the first write
+  CHECK(status["conditions"][2]["lastTransitionTime"] == "2026-09-21T14:14:20Z");
+  CHECK(status["postgresUpgrade"]["phase"] == "upgrading");
+  CHECK(status["postgresUpgrade"]["from"] == "10");
+  CHECK_FALSE(status["postgresUpgrade"].contains("lastError"));
+}
+
+TEST_CASE("an Event is created once; emitting it again is success", "[sim]") {
+  if (skip()) return;
+  sim s;
+  make_namespace(s);
+  emit_event e{"quay/registry/a1/event/BackupStarted@12", a_registry(), "Normal", "BackupStarted",
+               "backing up PostgreSQL 10", 1790000000000};
+  check_succeeded(s.perform(e), e.id);
+  check_succeeded(s.perform(e), e.id);
+  const auto list = s.get(core("events", "quay"));
+  REQUIRE(list["items"].size() == 1);
+  CHECK(list["items"][0]["metadata"]["name"] == event_name(e));
+  CHECK(list["items"][0]["involvedObject"]["kind"] == "QuayRegistry");
+}
+
+TEST_CASE("deleting a Job that is gone is success", "[sim]") {
+  if (skip()) return;
+  sim s;
+  make_namespace(s);
+  const auto j = a_job(job_role::backup);
+  check_succeeded(s.perform(j), j.id);
+  check_succeeded(s.perform(delete_job{"del", j.key}), "del");
+  check_succeeded(s.perform(delete_job{"del", j.key}), "del");
+}
+
+TEST_CASE("resolve_database reads the Service's clusterIP and the credentials from the Secret", "[sim]") {
+  if (skip()) return;
+  sim s;
+  make_namespace(s);
+  s.create(core("secrets", "quay"), json::parse(R"({"apiVersion": "v1", "kind": "Secret",
+    "metadata": {"name": "registry-quay-postgres-config", "namespace": "quay"},
+    "stringData": {"database-username": "quay", "database-password": "pa:ss w0rd/é",
+                   "database-name": "quaydb", "database-root-password": "root-pw"}})"));
+  s.create(core("services", "quay"), json::parse(R"({"apiVersion": "v1", "kind": "Service",
+    "metadata": {"name": "registry-quay-database", "namespace": "quay"},
+    "spec": {"selector": {"quay-component": "postgres"}, "ports": [{"name": "postgres", "port": 5432, "targetPort": 5432}]}})"));
+  database_endpoint db{{"quay", "registry-quay-database"}, 5432, scenario_credentials()};
+  auto r = s.run(resolve_database(s.ctx, db));
+  REQUIRE(r);
+  CHECK_FALSE(r->host.empty());
+  CHECK(r->host == s.get(core("services", "quay", "registry-quay-database"))["spec"]["clusterIP"]);
+  CHECK(r->port == 5432);
+  CHECK(r->user == "quay");
+  CHECK(r->password == "pa:ss w0rd/é");
+  CHECK(r->dbname == "quaydb");
+  CHECK(r->admin_password == "root-pw");
+
+  SECTION("a missing key names the Secret and key, never a value") {
+    db.credentials.password.secret_key = "no-such-key";
+    auto missing = s.run(resolve_database(s.ctx, db));
+    REQUIRE_FALSE(missing);
+    CHECK(missing.error().message.find("no-such-key") != std::string::npos);
+    CHECK(missing.error().message.find("root-pw") == std::string::npos);
+  }
+}

@@ -1,0 +1,23 @@
+// Prints the Job body the controller would create for a role (the fixtures' registry), so that
+// job_scripts_test.sh runs exactly the embedded script with exactly the spec's environment.
+//   effects_k8s_job_body backup|upgrade-logical|upgrade-pg-upgrade|check
+#include <iostream>
+#include <string_view>
+
+#include "effects/job_specs.hpp"
+#include "fixtures.hpp"
+
+int main(int argc, char** argv) {
+  using namespace qpu;
+  if (argc != 2) {
+    std::cerr << "usage: effects_k8s_job_body ROLE\n";
+    return 2;
+  }
+  for (auto role : {job_role::check, job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade})
+    if (std::string_view(argv[1]) == to_string(role)) {
+      std::cout << effects::job_body(effects::testing::a_job(role)).dump() << "\n";
+      return 0;
+    }
+  std::cerr << "unknown role " << argv[1] << "\n";
+  return 2;
+}
