@@ -1,8 +1,18 @@
 // quay-pg-upgrader: the one place that sees every layer and wires them together.
 #include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <sstream>
+
+#include "core/cli/controller.hpp"
+#include "core/cli/demo.hpp"
+#include "core/image_ref.hpp"
 
 #include "core/codec.hpp"
 #include "core/event_log.hpp"
@@ -70,6 +80,87 @@ int plan(const fold_options& o) {
   return 0;
 }
 
+struct run_flags {
+  qpu::cli::run_options options;
+  std::string target_version;
+  std::vector<std::string> upgrade_from;
+  std::string deadlines;
+};
+
+// "backup=600,upgrade=3600": phase deadlines in seconds.
+std::expected<void, std::string> apply_deadlines(const std::string& text, qpu::phase_deadlines& d) {
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) return std::unexpected("--deadlines: \"" + item + "\" is not phase=seconds");
+    const std::string phase = item.substr(0, eq);
+    char* end = nullptr;
+    const long long v = std::strtoll(item.c_str() + eq + 1, &end, 10);
+    if (*end != '\0' || v <= 0) return std::unexpected("--deadlines: " + phase + " needs a positive number of seconds");
+    std::int64_t* slot = phase == "detect" ? &d.detect_s : phase == "preflight" ? &d.preflight_s : phase == "quiesce" ? &d.quiesce_s
+                       : phase == "backup" ? &d.backup_s : phase == "stop" ? &d.stop_s : phase == "upgrade" ? &d.upgrade_s
+                       : phase == "switch" ? &d.switch_s : phase == "verify" ? &d.verify_s : phase == "resume" ? &d.resume_s
+                       : phase == "rollback" ? &d.rollback_s : nullptr;
+    if (!slot) return std::unexpected("--deadlines: unknown phase \"" + phase + "\"");
+    *slot = v;
+  }
+  return {};
+}
+
+// Validates the configuration before anything is watched: a bad target is refused at start.
+std::expected<void, std::string> finish_config(run_flags& f) {
+  auto& c = f.options.cfg;
+  if (c.target_image.empty())
+    return std::unexpected("no target image: set RELATED_IMAGE_COMPONENT_POSTGRES or --target-image");
+  if (auto ref = qpu::parse_image_ref(c.target_image); !ref) return std::unexpected("--target-image: " + ref.error());
+  if (!f.target_version.empty()) {
+    c.target_major = qpu::parse_pg_major(f.target_version);
+    if (!c.target_major) return std::unexpected("--target-version \"" + f.target_version + "\" is not a PostgreSQL major");
+  }
+  if (!qpu::effective_target(c))
+    return std::unexpected("the target image \"" + c.target_image + "\" names no PostgreSQL version: add --target-version");
+  if (!c.upgrade_image.empty()) {
+    if (auto ref = qpu::parse_image_ref(c.upgrade_image); !ref) return std::unexpected("--upgrade-image: " + ref.error());
+  }
+  for (const auto& m : f.upgrade_from) {
+    auto v = qpu::parse_pg_major(m);
+    if (!v) return std::unexpected("--upgrade-image-from: \"" + m + "\" is not a PostgreSQL major");
+    c.upgrade_image_from.push_back(*v);
+  }
+  if (!c.upgrade_image.empty() && c.upgrade_image_from.empty())
+    return std::unexpected("--upgrade-image needs --upgrade-image-from (the old majors the image carries)");
+  return apply_deadlines(f.deadlines, c.deadlines);
+}
+
+int run(run_flags& f) {
+  if (auto ok = finish_config(f); !ok) {
+    std::fprintf(stderr, "error: %s\n", ok.error().c_str());
+    return exit_bad_input;
+  }
+  boost::asio::io_context ioc(1);
+  qpu::cli::controller ctl(ioc, f.options);
+  if (auto started = ctl.start(); !started) {
+    std::fprintf(stderr, "error: %s\n", started.error().c_str());
+    return 1;
+  }
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping (the event log is flushed; a restart carries on)", sig);
+    ctl.stop();
+    ioc.stop();
+  });
+  ioc.run();
+  return 0;
+}
+
+const char* env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -88,6 +179,39 @@ int main(int argc, char** argv) {
   plan_cmd->add_option("log", plan_opts.log, "Event log (JSON Lines)")->required()->check(CLI::ExistingFile);
   plan_cmd->add_option("--until", plan_opts.until, "Stop after the event with this sequence number");
 
+  run_flags rf;
+  rf.options.cfg.target_image = env_or("RELATED_IMAGE_COMPONENT_POSTGRES", "");
+  rf.options.cfg.upgrade_image = env_or("RELATED_IMAGE_PG_UPGRADE", "");
+  auto* run_cmd = app.add_subcommand("run", "Watch the cluster and upgrade every QuayRegistry's database that is older than the target");
+  run_cmd->add_option("--kubeconfig", rf.options.kubeconfig, "Kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)");
+  run_cmd->add_option("--namespace", rf.options.cfg.watch_namespace, "Watch one namespace (default: all)");
+  run_cmd->add_option("--event-log", rf.options.event_log, "The event log (JSON Lines); a restart continues it")->capture_default_str();
+  run_cmd->add_option("--target-image", rf.options.cfg.target_image, "PostgreSQL image to upgrade to (default: $RELATED_IMAGE_COMPONENT_POSTGRES)");
+  run_cmd->add_option("--target-version", rf.target_version, "Target major version, when the image name carries none");
+  run_cmd->add_option("--upgrade-image", rf.options.cfg.upgrade_image, "Image holding old and new binaries, for the pg_upgrade method (default: $RELATED_IMAGE_PG_UPGRADE)");
+  run_cmd->add_option("--upgrade-image-from", rf.upgrade_from, "Old majors the upgrade image carries (repeatable)");
+  run_cmd->add_option("--storage-class", rf.options.cfg.storage_class, "StorageClass for new claims (default: the old claim's)");
+  run_cmd->add_option("--headroom-percent", rf.options.cfg.headroom_percent, "Claim size headroom over the measured database size")->capture_default_str();
+  run_cmd->add_option("--requeue-seconds", rf.options.cfg.requeue_s, "Re-check period while a Job runs")->capture_default_str();
+  run_cmd->add_option("--deadlines", rf.deadlines, "Phase deadlines in seconds, e.g. backup=14400,upgrade=28800");
+  run_cmd->add_flag("--preflight-check", rf.options.cfg.preflight_check, "Run pg_upgrade --check in a Job before quiescing (pg_upgrade method)");
+  run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
+
+  qpu::cli::demo_options demo;
+  {
+    // Defaults next to the binary in a build tree, else from the source tree it was built from.
+    const std::filesystem::path self = std::filesystem::weakly_canonical(std::filesystem::path(argv[0])).parent_path();
+    demo.kube_sim = (self / "tests/sim/kube-sim").string();
+    demo.scenario_dir = std::string(QPU_SOURCE_DIR) + "/tests/scenario/quay-pg10";
+  }
+  auto* demo_cmd = app.add_subcommand("demo", "A real PostgreSQL 10 -> 15 upgrade on the embedded simulated cluster, with live progress");
+  demo_cmd->add_option("--kube-sim", demo.kube_sim, "The kube-sim binary")->capture_default_str();
+  demo_cmd->add_option("--scenario", demo.scenario_dir, "Manifests of the Quay-like installation")->capture_default_str();
+  demo_cmd->add_option("--rows", demo.rows, "Rows per main table in the seeded database")->capture_default_str();
+  demo_cmd->add_option("--target-image", demo.target_image, "The image to upgrade to")->capture_default_str();
+  demo_cmd->add_option("--work-dir", demo.work_dir, "Folder for kube-sim's state, the kubeconfig and the event log (default: a new temporary one)");
+  demo_cmd->add_option("--timeout", demo.timeout_s, "Give up after this many seconds")->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -96,5 +220,7 @@ int main(int argc, char** argv) {
   }
   if (*replay_cmd) return replay(replay_opts, state_json);
   if (*plan_cmd) return plan(plan_opts);
+  if (*run_cmd) return run(rf);
+  if (*demo_cmd) return qpu::cli::run_demo(demo);
   return exit_bad_input;
 }

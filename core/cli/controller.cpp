@@ -1,0 +1,188 @@
+#include "core/cli/controller.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "core/codec.hpp"
+#include "effects/dispatch.hpp"
+#include "reducers/reduce.hpp"
+#include "watch/api_client.hpp"
+#include "watch/http_client.hpp"
+#include "watch/kube_config.hpp"
+#include "watch/reflector_driver.hpp"
+#include "watch/watch_input.hpp"
+
+namespace qpu::cli {
+
+namespace net = boost::asio;
+
+timestamp now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+
+std::shared_ptr<spdlog::logger> logger() {
+  static auto l = [] {
+    auto existing = spdlog::get("controller");
+    return existing ? existing : spdlog::default_logger()->clone("controller");
+  }();
+  return l;
+}
+
+const char* effect_name(const effect& e) {
+  return std::visit(
+      [](const auto& v) -> const char* {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, create_claim>) return "create_claim";
+        else if constexpr (std::is_same_v<T, create_job>) return "create_job";
+        else if constexpr (std::is_same_v<T, scale_deployment>) return "scale_deployment";
+        else if constexpr (std::is_same_v<T, patch_database_deployment>) return "patch_database_deployment";
+        else if constexpr (std::is_same_v<T, update_registry_status>) return "update_registry_status";
+        else if constexpr (std::is_same_v<T, emit_event>) return "emit_event";
+        else if constexpr (std::is_same_v<T, inspect_database>) return "inspect_database";
+        else if constexpr (std::is_same_v<T, delete_job>) return "delete_job";
+        else return "requeue_after";
+      },
+      e);
+}
+
+}  // namespace
+
+controller::controller(net::io_context& ioc, run_options options) : ioc_(ioc), options_(std::move(options)) {}
+controller::~controller() = default;
+
+std::expected<void, std::string> controller::start() {
+  auto cfg = watch::load_default(options_.kubeconfig);
+  if (!cfg) return std::unexpected("cluster configuration: " + cfg.error());
+  auto client = watch::http_client::create(ioc_.get_executor(), *cfg);
+  if (!client) return std::unexpected("API client: " + client.error());
+  client_ = *client;
+  api_ = std::make_shared<watch::api_client>(client_);
+
+  // A restarted controller refolds its own log first: the upgrade's bookkeeping (attempt,
+  // recorded replicas, the manifest) survives, and the relists that follow bring the cluster's
+  // present state. The decided effects of the past are not performed again.
+  if (::access(options_.event_log.c_str(), F_OK) == 0) {
+    auto read = read_event_log(
+        options_.event_log,
+        [&](logged_event&& e) { state_ = reducers::reduce(std::move(state_), e).next; },
+        [](const std::string& w) { logger()->warn("{}", w); });
+    if (!read) return std::unexpected(read.error());
+    logger()->info("refolded {} events from {}", *read, options_.event_log);
+  }
+  auto log = event_log_writer::open(options_.event_log, options_.fsync);
+  if (!log) return std::unexpected(log.error());
+  log_.emplace(std::move(*log));
+
+  const timestamp ts = now_ms();
+  controller_started started{options_.cfg, options_.version};
+  ingest(log_line_event(log_->next_seq(), ts, "controller", started), logged_event{log_->next_seq(), ts, "controller", started});
+
+  for (auto kind : all_resource_kinds) {
+    watch::reflector_spec spec;
+    spec.kind = kind;
+    spec.ns = options_.cfg.watch_namespace;
+    drivers_.push_back(std::make_unique<watch::reflector_driver>(client_, spec, [this](const watch::watch_input& in) {
+      if (stopping_) return;
+      const timestamp now = now_ms();
+      const std::uint64_t seq = log_->next_seq();
+      std::string line = watch::log_line(in, seq, now);
+      if (in.origin == watch::input_origin::malformed) {
+        // Fold exactly what a replay of this line will see.
+        auto parsed = parse_log_line(std::string_view(line).substr(0, line.size() - 1));
+        if (parsed) return ingest(std::move(line), std::move(*parsed));
+      }
+      ingest(std::move(line), logged_event{seq, now, std::string("watch/") + plural(in.kind), in.body});
+    }, now_ms));
+    net::co_spawn(ioc_, drivers_.back()->run(), net::detached);
+  }
+  logger()->info("watching {} for QuayRegistries; target {}", options_.cfg.watch_namespace.empty() ? "all namespaces" : "namespace " + options_.cfg.watch_namespace,
+                 options_.cfg.target_image);
+  return {};
+}
+
+void controller::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  for (auto& d : drivers_) d->stop();
+  for (auto& [key, w] : wakeups_) w.timer->cancel();
+  if (log_) {
+    if (auto r = log_->sync(); !r) logger()->error("{}", r.error());
+  }
+}
+
+// Append, fold, and queue the decided effects; they run once the log is on disk.
+void controller::ingest(std::string line, logged_event ev) {
+  log_->append(std::move(line));
+  auto r = reducers::reduce(std::move(state_), ev);
+  state_ = std::move(r.next);
+  for (auto& e : r.effects) pending_effects_.push_back(std::move(e));
+  if (options_.on_fold) options_.on_fold(state_, ev);
+  if (!flush_posted_) {
+    flush_posted_ = true;
+    net::post(ioc_, [this] { flush_and_perform(); });
+  }
+}
+
+void controller::flush_and_perform() {
+  flush_posted_ = false;
+  if (auto r = log_->sync(); !r) {
+    // Without a durable log a restart could repeat or lose decisions: stop rather than act.
+    logger()->critical("{}; stopping before performing {} effects", r.error(), pending_effects_.size());
+    pending_effects_.clear();
+    stop();
+    ioc_.stop();
+    return;
+  }
+  auto effects = std::move(pending_effects_);
+  pending_effects_.clear();
+  if (stopping_) return;
+  for (const auto& e : effects) perform(e);
+}
+
+void controller::perform(const effect& e) {
+  if (const auto* r = std::get_if<requeue_after>(&e)) return arm(*r);
+  ++performed_;
+  logger()->info("{} {}", effect_name(e), id_of(e));
+  net::co_spawn(ioc_, run_effect(e), net::detached);
+}
+
+net::awaitable<void> controller::run_effect(effect e) {
+  effects::context ctx;
+  ctx.k8s.api = api_;
+  event result = co_await effects::perform(ctx, e);
+  if (const auto* f = std::get_if<effect_failed>(&result)) logger()->warn("{} failed: {} {} {}", f->id, f->code, f->reason, f->message);
+  if (!stopping_) record_result("effect", std::move(result));
+}
+
+void controller::record_result(const std::string& source, event body) {
+  const timestamp ts = now_ms();
+  const std::uint64_t seq = log_->next_seq();
+  std::string line = log_line_event(seq, ts, source, body);
+  ingest(std::move(line), logged_event{seq, ts, source, std::move(body)});
+}
+
+// One timer per registry; the earliest deadline wins.
+void controller::arm(const requeue_after& r) {
+  const timestamp due = now_ms() + r.after;
+  auto& w = wakeups_[r.registry];
+  if (w.timer && w.due > now_ms() && w.due <= due) return;
+  if (!w.timer) w.timer = std::make_unique<net::steady_timer>(ioc_);
+  w.due = due;
+  w.timer->expires_after(std::chrono::milliseconds(r.after));
+  w.timer->async_wait([this, key = r.registry, due](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    auto it = wakeups_.find(key);
+    if (it == wakeups_.end() || it->second.due != due) return;
+    record_result("timer", timer_fired{key});
+  });
+}
+
+}  // namespace qpu::cli

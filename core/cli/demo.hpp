@@ -1,0 +1,19 @@
+#pragma once
+// `quay-pg-upgrader demo`: kube-sim + the Quay-like scenario + the controller, with progress.
+#include <string>
+
+namespace qpu::cli {
+
+struct demo_options {
+  std::string kube_sim;      // the kube-sim binary
+  std::string scenario_dir;  // tests/scenario/quay-pg10
+  std::string target_image = "quay.io/sclorg/postgresql-15-c9s";
+  std::string work_dir;      // empty: a fresh temporary folder
+  int rows = 20000;          // rows per main table of the seed
+  int timeout_s = 300;
+};
+
+// Exit status: 0 when the upgrade succeeded.
+int run_demo(const demo_options& o);
+
+}  // namespace qpu::cli

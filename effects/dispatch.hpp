@@ -1,0 +1,27 @@
+#pragma once
+// Performs one decided effect and returns its outcome as an event (effect_succeeded or
+// effect_failed). Never throws for API, network or database trouble: those are results.
+// requeue_after is not performed here: the controller keeps the timers.
+// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <memory>
+
+#include "core/effects.hpp"
+#include "core/events.hpp"
+#include "effects/k8s_effects.hpp"
+
+namespace qpu::effects {
+
+struct context {
+  k8s_context k8s;
+  std::chrono::milliseconds database_timeout{120'000};  // a manifest of a large database takes a while
+};
+
+boost::asio::awaitable<event> perform(context& ctx, const effect& e);
+
+}  // namespace qpu::effects
