@@ -24,7 +24,7 @@ step "read the old cluster's settings"
 IFS=$'\t' read -r version encoding collate ctype checksums < <(psql_at -F $'\t' -d "$QPU_APP_DB" -c \
   "SELECT current_setting('server_version_num'), pg_encoding_to_char(encoding), datcollate, datctype,
           current_setting('data_checksums') FROM pg_database WHERE datname = 'template0'")
-new_version=$("$newbin/postgres" -V | awk '{print $NF}')
+new_version=$("$newbin/postgres" -V | awk '{print $3}')
 echo "server $version ($encoding, $collate/$ctype, checksums $checksums); target $new_version"
 [ "$version" -lt "$(( ${new_version%%.*} * 10000 ))" ] || problems+=("the server ($version) is not older than the target ($new_version)")
 

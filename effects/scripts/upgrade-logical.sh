@@ -62,5 +62,5 @@ update_extensions
 step "stop the temporary server"
 stop_server
 sync "$QPU_PGDATA" 2>/dev/null || sync
-QPU_RESULT="UpgradeComplete: restored $(wc -l <"$backup/databases.tsv") database(s) into $("$bindir/postgres" -V | awk '{print $NF}') at $QPU_PGDATA"
+QPU_RESULT="UpgradeComplete: restored $(wc -l <"$backup/databases.tsv") database(s) into $("$bindir/postgres" -V | awk '{print $3}') at $QPU_PGDATA"
 echo "$QPU_RESULT"

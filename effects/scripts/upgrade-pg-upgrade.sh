@@ -34,6 +34,7 @@ mkdir -p "$work" "$(dirname "$new")"
 
 step "copy $old to $copy"
 cp -a "$old" "$copy"
+chmod -R u+w "$copy"
 chmod 0700 "$copy"
 rm -f "$copy/postmaster.pid" "$copy/postmaster.opts"
 # The copy is ours: make it start without the image's extra files (an `include` of a file only

@@ -1,0 +1,179 @@
+#!/bin/bash
+# Runs the Job scripts for real, as processes: the script and the environment come from the Job
+# body the controller builds (effects_k8s_job_body), secretKeyRefs are resolved from a local map,
+# the mount paths are remapped to temp folders, and the servers and scripts run as qpu-pg (as
+# root; as the current user otherwise) with the provisioned PostgreSQL builds.
+#   1. backup of a PostgreSQL 10 server with 15's tools (two databases, pg_trgm, globals, manifest)
+#   2. a backup with a wrong password fails with "BackupFailed: step ..." and libpq's reason
+#   3. logical restore of that backup into 15 (backup folder read-only), then a 15 server on it
+#      serves the rows to the app user over TCP with its password
+#   4. pg_upgrade 13 -> 15 (with data checksums) from a read-only old data directory, which is
+#      byte-identical afterwards; the upgraded 15 serves the rows with checksums on
+set -euo pipefail
+job_body=$1
+PG=${QPU_PG_CACHE:-/var/cache/quay-pg-upgrader/pg}
+for m in 10 13 15; do
+  [ -x "$PG/$m/bin/postgres" ] || { echo "SKIP: PostgreSQL $m not provisioned in $PG (scripts/provision-postgres.sh)"; exit 0; }
+done
+tmp=$(mktemp -d /tmp/qpu-job-scripts-XXXXXX)
+chmod 755 "$tmp"
+if [ "$(id -u)" = 0 ]; then
+  chown qpu-pg: "$tmp"
+  as_pg() { runuser -u qpu-pg -- "$@"; }
+else
+  as_pg() { "$@"; }
+fi
+servers=()
+cleanup() {
+  for d in "${servers[@]}"; do as_pg "$PG/15/bin/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
+  chmod -R u+w "$tmp" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+pass=0
+ok() { echo "ok: $*"; pass=$((pass + 1)); }
+fail() { echo "FAIL: $*" >&2; exit 1; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start() {  # bindir datadir port
+  as_pg "$1/pg_ctl" -D "$2" -w -l "$2.log" -o "-p $3 -k $tmp -c listen_addresses=127.0.0.1" start >/dev/null
+  servers+=("$2")
+}
+stop() { as_pg "$1/pg_ctl" -D "$2" -m fast -w stop >/dev/null; }
+psql15() { as_pg "$PG/15/bin/psql" -X -A -t -q -v ON_ERROR_STOP=1 -h "$tmp" "$@"; }
+
+# Writes $tmp/<role>.sh (the container's script) and $tmp/<role>.env (NUL-separated NAME=value,
+# secretKeyRefs resolved from the scenario's Secret), with overrides given as NAME=value args.
+extract() {
+  local role=$1
+  shift
+  "$job_body" "$role" | python3 -c '
+import json, sys
+role, tmp, overrides = sys.argv[1], sys.argv[2], dict(a.split("=", 1) for a in sys.argv[3:])
+secret = {"database-username": "quay", "database-password": "quay-pw", "database-name": "quay",
+          "database-root-password": overrides.pop("ROOT_PASSWORD", "root-pw")}
+job = json.load(sys.stdin)
+c = job["spec"]["template"]["spec"]["containers"][0]
+assert c["command"][:2] == ["/bin/bash", "-c"], c["command"][:2]
+open(f"{tmp}/{role}.sh", "w").write(c["command"][2])
+env = {}
+for e in c["env"]:
+    env[e["name"]] = e["value"] if "value" in e else secret[e["valueFrom"]["secretKeyRef"]["key"]]
+env.update(overrides)
+open(f"{tmp}/{role}.env", "w").write("".join(f"{k}={v}\0" for k, v in env.items()))
+' "$role" "$tmp" "$@"
+  chmod 644 "$tmp/$role.sh" "$tmp/$role.env"
+}
+run_job() {  # role: runs the script with exactly its env (plus PATH), as qpu-pg
+  local role=$1 envs=()
+  while IFS= read -r -d '' kv; do envs+=("$kv"); done <"$tmp/$role.env"
+  as_pg env -i HOME=/tmp "${envs[@]}" /bin/bash -c "$(cat "$tmp/$role.sh")" "qpu-$role" >"$tmp/$role.out" 2>&1
+}
+
+# --- 1. backup of PostgreSQL 10 with 15's tools ---------------------------------------------------
+port10=$(free_port)
+as_pg "$PG/10/bin/initdb" -D "$tmp/pg10" -U postgres -E UTF8 --locale=C --auth-local=trust --auth-host=md5 >/dev/null
+start "$PG/10/bin" "$tmp/pg10" "$port10"
+psql15 -p "$port10" -U postgres -d postgres <<'SQL'
+ALTER USER postgres PASSWORD 'root-pw';
+CREATE USER quay PASSWORD 'quay-pw';
+CREATE DATABASE quay OWNER quay;
+CREATE DATABASE extra;
+SQL
+psql15 -p "$port10" -U postgres -d quay <<'SQL'
+CREATE EXTENSION pg_trgm;
+SET ROLE quay;
+CREATE TABLE repository (id serial PRIMARY KEY, name text NOT NULL, size float8);
+INSERT INTO repository (name, size) SELECT 'repo-' || i || '-' || md5(i::text), i / 3.0 FROM generate_series(1, 5000) i;
+CREATE INDEX repository_name_gin ON repository USING gin (name gin_trgm_ops);
+SQL
+psql15 -p "$port10" -U postgres -d extra -c "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 10)"
+mkdir -p "$tmp/backup-claim" && chown --reference="$tmp" "$tmp/backup-claim"
+as_pg mkdir -p "$tmp/backup-claim/pg10" && as_pg touch "$tmp/backup-claim/pg10/stale-file"
+extract backup PGHOST=127.0.0.1 PGPORT="$port10" QPU_BACKUP_DIR="$tmp/backup-claim/pg10" \
+  QPU_TERMINATION_LOG="$tmp/backup.termination" QPU_LOG="$tmp/backup.log" PATH="$PG/15/bin:/usr/bin:/bin"
+run_job backup || { cat "$tmp/backup.out"; fail "backup job exited non-zero"; }
+b=$tmp/backup-claim/pg10
+[ ! -e "$b/stale-file" ] || fail "the backup folder was not cleared first"
+for f in COMPLETE cluster.tsv databases.tsv globals.sql; do [ -s "$b/$f" ] || fail "backup lacks $f"; done
+[ "$(cut -f2 "$b/databases.tsv" | tr '\n' ' ')" = "extra postgres quay " ] || fail "databases: $(cat "$b/databases.tsv")"
+n=$(awk -F'\t' '$2 == "quay" {print $1}' "$b/databases.tsv")
+grep -q "TABLE DATA public repository" "$b/$n.list" || fail "the archive's list has no repository data"
+grep -q $'^public.repository\t5000\t' "$b/$n.manifest.tsv" || fail "manifest: $(cat "$b/$n.manifest.tsv")"
+grep -q "CREATE ROLE quay" "$b/globals.sql" || fail "globals lack the app role"
+grep -q "^BackupComplete: 3 database(s)" "$tmp/backup.termination" || fail "termination: $(cat "$tmp/backup.termination")"
+! grep -rq "root-pw\|quay-pw" "$tmp/backup.sh" || fail "a password is in the script text"
+ok "backup of 10 with 15's tools: 3 archives, globals, manifest, $(cat "$tmp/backup.termination")"
+
+# --- 2. a failing backup says why -----------------------------------------------------------------
+extract backup PGHOST=127.0.0.1 PGPORT="$port10" QPU_BACKUP_DIR="$tmp/backup-claim/bad" ROOT_PASSWORD=wrong \
+  QPU_TERMINATION_LOG="$tmp/bad.termination" QPU_LOG="$tmp/bad.log" PATH="$PG/15/bin:/usr/bin:/bin"
+mv "$tmp/backup.sh" "$tmp/bad.sh"; mv "$tmp/backup.env" "$tmp/bad.env"
+if run_job bad; then fail "a backup with a wrong password succeeded"; fi
+head -1 "$tmp/bad.termination" | grep -q "^BackupFailed: step 'read the cluster's settings' failed" ||
+  fail "termination: $(cat "$tmp/bad.termination")"
+grep -q "password authentication failed" "$tmp/bad.termination" || fail "no reason in: $(cat "$tmp/bad.termination")"
+[ ! -e "$tmp/backup-claim/bad/COMPLETE" ] || fail "a failed backup is marked COMPLETE"
+ok "failed backup: $(head -1 "$tmp/bad.termination")"
+stop "$PG/10/bin" "$tmp/pg10"
+
+# --- 3. logical restore into 15 -------------------------------------------------------------------
+chmod -R a-w "$tmp/backup-claim"
+mkdir -p "$tmp/new15" "$tmp/sock-logical" && chown --reference="$tmp" "$tmp/new15" "$tmp/sock-logical"
+extract upgrade-logical QPU_BACKUP_DIR="$b" QPU_PGDATA="$tmp/new15/userdata" QPU_SOCKET_DIR="$tmp/sock-logical" \
+  QPU_TERMINATION_LOG="$tmp/logical.termination" QPU_LOG="$tmp/logical.log" PATH="$PG/15/bin:/usr/bin:/bin" \
+  QPU_EXTRA_CONFIG="$tmp/none.conf"
+run_job upgrade-logical || { cat "$tmp/upgrade-logical.out"; fail "logical upgrade job exited non-zero"; }
+grep -q "^UpgradeComplete: restored 3 database(s)" "$tmp/logical.termination" || fail "termination: $(cat "$tmp/logical.termination")"
+[ "$(cat "$tmp/new15/userdata/PG_VERSION")" = 15 ] || fail "not a 15 cluster"
+port15=$(free_port)
+start "$PG/15/bin" "$tmp/new15/userdata" "$port15"
+rows=$(PGPASSWORD=quay-pw psql15 -h 127.0.0.1 -p "$port15" -U quay -d quay -c "SELECT count(*) FROM repository WHERE name LIKE '%-4999-%'")
+[ "$rows" = 1 ] || fail "trigram query on 15 returned $rows"
+[ "$(psql15 -p "$port15" -U postgres -d quay -c "SELECT count(*) FROM repository")" = 5000 ] || fail "rows lost"
+[ "$(psql15 -p "$port15" -U postgres -d extra -c "SELECT sum(x) FROM t")" = 55 ] || fail "database extra lost"
+[ "$(psql15 -p "$port15" -U postgres -d quay -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_trgm'")" = 1.6 ] ||
+  fail "pg_trgm not updated"
+stop "$PG/15/bin" "$tmp/new15/userdata"
+ok "logical 10 -> 15: 5000 rows, trigram index, app login over TCP, pg_trgm 1.6; $(cat "$tmp/logical.termination")"
+
+# --- 4. pg_upgrade 13 -> 15, the old directory read-only and untouched -----------------------------
+port13=$(free_port)
+mkdir -p "$tmp/old-claim" && chown --reference="$tmp" "$tmp/old-claim"
+as_pg "$PG/13/bin/initdb" -D "$tmp/old-claim/userdata" -U postgres -E UTF8 --locale=C --data-checksums \
+  --auth-local=trust --auth-host=md5 >/dev/null
+start "$PG/13/bin" "$tmp/old-claim/userdata" "$port13"
+psql15 -p "$port13" -U postgres -d postgres -c "CREATE USER quay PASSWORD 'quay-pw'" -c "CREATE DATABASE quay OWNER quay"
+psql15 -p "$port13" -U postgres -d quay <<'SQL'
+CREATE EXTENSION pg_trgm;
+CREATE TABLE repository (id serial PRIMARY KEY, name text NOT NULL);
+INSERT INTO repository (name) SELECT 'repo-' || i FROM generate_series(1, 20000) i;
+CREATE INDEX repository_name_gin ON repository USING gin (name gin_trgm_ops);
+ALTER TABLE repository OWNER TO quay;
+SQL
+stop "$PG/13/bin" "$tmp/old-claim/userdata"
+servers=("${servers[@]/$tmp\/old-claim\/userdata}")
+fingerprint() { (cd "$1" && find . -printf '%p %m %s %T@\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum); }
+before=$(fingerprint "$tmp/old-claim")
+chmod -R a-w "$tmp/old-claim"
+mkdir -p "$tmp/new15b" "$tmp/sock-upgrade" && chown --reference="$tmp" "$tmp/new15b" "$tmp/sock-upgrade"
+extract upgrade-pg-upgrade QPU_OLD_PGDATA="$tmp/old-claim/userdata" QPU_OLD_COPY="$tmp/new15b/pg13-copy" \
+  QPU_PGDATA="$tmp/new15b/userdata" QPU_WORK_DIR="$tmp/new15b/pg_upgrade-work" QPU_SOCKET_DIR="$tmp/sock-upgrade" \
+  PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" QPU_TERMINATION_LOG="$tmp/pgu.termination" \
+  QPU_LOG="$tmp/pgu.log" PATH="$PG/15/bin:/usr/bin:/bin"
+run_job upgrade-pg-upgrade || { cat "$tmp/upgrade-pg-upgrade.out"; fail "pg_upgrade job exited non-zero"; }
+chmod -R u+w "$tmp/old-claim"
+after=$(fingerprint "$tmp/old-claim")
+[ "$before" = "$after" ] || { diff <(echo "$before") <(echo "$after") | head; fail "the old data directory changed"; }
+[ ! -e "$tmp/new15b/pg13-copy" ] || fail "the copy of the old cluster was not removed"
+grep -q "^UpgradeComplete: pg_upgrade 13 -> 15" "$tmp/pgu.termination" || fail "termination: $(cat "$tmp/pgu.termination")"
+port15b=$(free_port)
+start "$PG/15/bin" "$tmp/new15b/userdata" "$port15b"
+[ "$(psql15 -p "$port15b" -U postgres -d quay -c "SHOW data_checksums")" = on ] || fail "checksums not carried over"
+rows=$(PGPASSWORD=quay-pw psql15 -h 127.0.0.1 -p "$port15b" -U quay -d quay -c "SELECT count(*) FROM repository WHERE name LIKE '%o-1999'")
+[ "$rows" = 1 ] || fail "trigram query after pg_upgrade returned $rows"
+[ "$(psql15 -p "$port15b" -U postgres -d quay -c "SELECT count(*) FROM repository")" = 20000 ] || fail "rows lost"
+stop "$PG/15/bin" "$tmp/new15b/userdata"
+ok "pg_upgrade 13 -> 15: old directory byte-identical ($(echo "$before" | wc -l) entries), checksums on, 20000 rows; $(cat "$tmp/pgu.termination")"
+
+echo "$pass passed"
