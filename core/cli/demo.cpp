@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "core/cli/controller.hpp"
+#include <spdlog/spdlog.h>
 #include "core/image_ref.hpp"
 #include "reducers/upgrade_table.hpp"
 
@@ -138,6 +139,26 @@ bool wait_for(const std::function<bool()>& ready, double seconds) {
   return false;
 }
 
+// One line per phase for a newcomer: what the controller does in it.
+std::string what_happens(const registry_upgrade& u) {
+  const std::string versions = u.from && u.to ? "PostgreSQL " + to_string(*u.from) + " -> " + to_string(*u.to) : "";
+  switch (u.current) {
+    case phase::detecting: return "reading the server's version through the database Service";
+    case phase::preflight: return versions + " by " + to_string(u.method) + "; sizing the new claims";
+    case phase::quiescing: return "scaling the Quay app to 0 and waiting until no app pod remains";
+    case phase::backing_up: return "row counts + checksums of every table, then pg_dump (15) into " + reducers::backup_claim_name(u);
+    case phase::stopping: return "stopping the old database; its claim " + u.old_claim + " will not be written again";
+    case phase::upgrading: return "filling the NEW claim " + reducers::data_claim_name(u) + " (" + to_string(u.method) + ")";
+    case phase::switching: return "pointing the database Deployment at the target image and the new claim";
+    case phase::verifying: return "comparing every table's row count and checksum with the manifest";
+    case phase::resuming: return "scaling the Quay app back to its recorded replicas";
+    case phase::succeeded: return "done";
+    case phase::rolling_back: return "rolling back: " + u.last_error;
+    case phase::failed: return u.last_error;
+    default: return u.last_error;
+  }
+}
+
 }  // namespace
 
 int run_demo(const demo_options& o) {
@@ -179,7 +200,8 @@ int run_demo(const demo_options& o) {
   wait_for([&] { return kubectl_get(sim.kubeconfig, "deployment/registry-quay-app", "{.status.readyReplicas}") == "1"; }, 60);
   std::printf("[%6.1fs] the database is seeded and the app stand-in is writing\n\n", seconds_since(t0));
 
-  // The controller, in this process.
+  // The controller, in this process; its own log lines stay quiet unless something goes wrong.
+  spdlog::set_level(spdlog::level::warn);
   run_options ro;
   ro.kubeconfig = sim.kubeconfig;
   ro.event_log = (work / "events.jsonl").string();
@@ -199,14 +221,13 @@ int run_demo(const demo_options& o) {
     if (u.current != current || phases.empty()) {
       current = u.current;
       phases.emplace_back(to_string(u.current), seconds_since(controller_start));
-      std::printf("[%6.1fs] %-13s %s\n", seconds_since(t0), to_string(u.current),
-                  u.from && u.to && phases.size() == 2
-                      ? ("PostgreSQL " + to_string(*u.from) + " -> " + to_string(*u.to) + " by " + to_string(u.method)).c_str()
-                      : "");
+      std::printf("[%6.1fs] %-13s %s\n", seconds_since(t0), to_string(u.current), what_happens(u).c_str());
       std::fflush(stdout);
     }
-    if (u.current == phase::succeeded || u.current == phase::failed || u.current == phase::up_to_date ||
-        u.current == phase::refused || u.current == phase::unsupported) {
+    // Finished once the phase is final and its status and Event were written.
+    if ((u.current == phase::succeeded || u.current == phase::failed || u.current == phase::up_to_date ||
+         u.current == phase::refused || u.current == phase::unsupported) &&
+        u.in_flight.empty()) {
       if (!done) {
         done = true;
         ok = u.current == phase::succeeded;

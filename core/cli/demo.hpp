@@ -9,7 +9,7 @@ struct demo_options {
   std::string scenario_dir;  // tests/scenario/quay-pg10
   std::string target_image = "quay.io/sclorg/postgresql-15-c9s";
   std::string work_dir;      // empty: a fresh temporary folder
-  int rows = 20000;          // rows per main table of the seed
+  int rows = 20000;          // rows per main table of the seed: about 100k rows in all
   int timeout_s = 300;
 };
 
