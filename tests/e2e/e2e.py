@@ -465,7 +465,9 @@ class Case:
             return d and (d.get("status") or {}).get("readyReplicas", 0) >= 1
         try:
             self.wait_for(what, ready, timeout)
-        except Failure:
+        except Failure as e:
+            if "cannot start" in str(e):
+                raise
             pods = self.kube.list("Pod", selector="quay-component=postgres")
             raise Failure(f"{what}: not ready; pods: " + json.dumps([p.get("status") for p in pods], indent=1)[:3000])
 
