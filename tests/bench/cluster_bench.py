@@ -1,0 +1,368 @@
+#!/usr/bin/python3
+"""Cluster benchmarks of the real controller (`quay-pg-upgrader run`) on kube-sim, measured from
+outside the controller, so that no product code carries a hook for them.
+
+  cluster_bench.py --build DIR sync [--namespaces 1000] [--per-namespace 10] [--runs 3]
+  cluster_bench.py --build DIR latency [--changes 1000] [--runs 1]
+
+sync: kube-sim (API only) starts with N objects across M namespaces (--apply); the controller is
+  started and the time from its spawn to its last `relist done` line in the event log (every
+  store listed, every watch running) is the initial sync; VmHWM of the controller at that moment
+  and once settled is its resident memory.
+latency: a watcher of our own on quayregistries is the clock. For each change we create a
+  QuayRegistry (postgres unmanaged); the controller sees the ADDED, decides, and writes the
+  registry's status; our watcher sees ADDED at t0 and the MODIFIED carrying the status at t1.
+  t1 - t0 is the reaction: the controller's receipt, decode, log append, fold, request, plus the
+  API server's handling of that request and its next watch event (so it overstates the
+  controller's own share a little; both observations share the same path to our watcher).
+
+Every figure is printed as `metric NAME MEDIAN MIN MAX UNIT`, as bench_fold does.
+Only the Python standard library and Debian's python3-yaml.
+"""
+import argparse
+import base64
+import ctypes
+import http.client
+import json
+import os
+import shutil
+import signal
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+import yaml
+
+FIXTURE_MF = [{
+    "manager": "kube-controller-manager", "operation": "Update", "apiVersion": "apps/v1",
+    "time": "2026-11-24T04:13:42Z", "fieldsType": "FieldsV1",
+    "fieldsV1": {"f:status": {"f:conditions": {".": {}}, "f:replicas": {}, "f:readyReplicas": {}}}}]
+
+
+def die_with_parent():
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def metric(name, values, unit):
+    values = sorted(values)
+    print(f"metric {name} {statistics.median(values):.6g} {values[0]:.6g} {values[-1]:.6g} {unit}", flush=True)
+
+
+def percentile(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, int(round(p / 100.0 * len(s) + 0.5)) - 1))]
+
+
+class Api:
+    """A keep-alive HTTPS connection with the kubeconfig's CA and bearer token."""
+
+    def __init__(self, kubeconfig):
+        with open(kubeconfig) as f:
+            cfg = yaml.safe_load(f)
+        cluster = cfg["clusters"][0]["cluster"]
+        url = urllib.parse.urlparse(cluster["server"])
+        self.host, self.port = url.hostname, url.port
+        self.ctx = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        self.token = (cfg["users"][0].get("user") or {}).get("token")
+        self.conn = None
+
+    def connect(self):
+        return http.client.HTTPSConnection(self.host, self.port, context=self.ctx, timeout=60)
+
+    def headers(self, body=False):
+        h = {"Accept": "application/json", "Authorization": "Bearer " + self.token}
+        if body:
+            h["Content-Type"] = "application/json"
+        return h
+
+    def request(self, method, path, body=None):
+        if self.conn is None:
+            self.conn = self.connect()
+        data = None if body is None else json.dumps(body)
+        self.conn.request(method, path, body=data, headers=self.headers(body is not None))
+        resp = self.conn.getresponse()
+        raw = resp.read()
+        if resp.status >= 300:
+            raise RuntimeError(f"{method} {path}: HTTP {resp.status} {raw[:300]!r}")
+        return json.loads(raw) if raw else None
+
+
+def registry(ns, name):
+    return {"apiVersion": "quay.redhat.com/v1", "kind": "QuayRegistry",
+            "metadata": {"name": name, "namespace": ns, "labels": {"app": "quay"}},
+            "spec": {"configBundleSecret": name + "-config-bundle",
+                     "components": [{"kind": "postgres", "managed": False}, {"kind": "clair", "managed": True},
+                                    {"kind": "redis", "managed": True}, {"kind": "objectstorage", "managed": True}]}}
+
+
+def deployment(ns, name, component, replicas):
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": ns, "managedFields": FIXTURE_MF,
+                         "labels": {"quay-component": component, "quay-operator/quayregistry": "registry"}},
+            "spec": {"replicas": replicas, "strategy": {"type": "Recreate"},
+                     "selector": {"matchLabels": {"quay-component": component}},
+                     "template": {"metadata": {"labels": {"quay-component": component}},
+                                  "spec": {"containers": [{"name": "postgres" if component == "postgres" else "quay-app",
+                                                           "image": "quay.io/sclorg/postgresql-10-c8s:latest",
+                                                           "volumeMounts": [{"name": "data", "mountPath": "/var/lib/pgsql/data"}]}],
+                                           "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "registry-quay-database"}}]}}},
+            "status": {"replicas": replicas, "readyReplicas": replicas, "updatedReplicas": replicas, "observedGeneration": 1}}
+
+
+def pod(ns, name, component):
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": ns, "managedFields": FIXTURE_MF,
+                         "labels": {"quay-component": component, "quay-operator/quayregistry": "registry"}},
+            "spec": {"containers": [{"name": "c", "image": "quay.io/projectquay/quay:3.12"}]},
+            "status": {"phase": "Running"}}
+
+
+def claim(ns, name):
+    return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": ns, "managedFields": FIXTURE_MF},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "50Gi"}},
+                     "storageClassName": "standard", "volumeMode": "Filesystem"},
+            "status": {"phase": "Bound", "capacity": {"storage": "50Gi"}}}
+
+
+def job(ns, name):
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": name, "namespace": ns, "managedFields": FIXTURE_MF},
+            "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
+                                                              "containers": [{"name": "c", "image": "busybox"}]}}},
+            "status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}}
+
+
+def namespace_objects(ns, per):
+    """`per` objects in namespace `ns`: a QuayRegistry, its Deployments, pods, claims and Jobs."""
+    make = [lambda: registry(ns, "registry"),
+            lambda: deployment(ns, "registry-quay-database", "postgres", 1),
+            lambda: deployment(ns, "registry-quay-app", "quay-app", 2),
+            lambda: pod(ns, "registry-quay-database-1", "postgres"),
+            lambda: pod(ns, "registry-quay-app-1", "quay-app"),
+            lambda: pod(ns, "registry-quay-app-2", "quay-app"),
+            lambda: claim(ns, "registry-quay-database"),
+            lambda: claim(ns, "registry-quay-database-backup-pg10"),
+            lambda: job(ns, "registry-pg10-backup-1"),
+            lambda: job(ns, "registry-pg15-upgrade-1")]
+    out = [m() for m in make[:per]]
+    for i in range(len(make), per):
+        out.append(job(ns, f"extra-{i}"))
+    return out
+
+
+class Cluster:
+    def __init__(self, build, tmp, apply_dir=None):
+        self.build, self.tmp = build, tmp
+        self.kubeconfig = os.path.join(tmp, "kubeconfig")
+        self.sim_log = os.path.join(tmp, "kube-sim.log")
+        argv = [os.path.join(build, "tests", "sim", "kube-sim"), "serve", "--listen", "127.0.0.1:0", "--tls",
+                "--no-runtime", "--kubeconfig-out", self.kubeconfig, "--history", "100000"]
+        if apply_dir:
+            argv += ["--apply", apply_dir]
+        self.sim = subprocess.Popen(argv, stdout=open(self.sim_log, "w"), stderr=subprocess.STDOUT,
+                                    preexec_fn=die_with_parent)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.sim.poll() is not None:
+                raise RuntimeError("kube-sim exited: " + open(self.sim_log).read()[-2000:])
+            if os.path.exists(self.kubeconfig) and "listening on" in open(self.sim_log).read():
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("kube-sim did not start within 120 s")
+        self.api = Api(self.kubeconfig)
+        self.ctl = None
+
+    def start_controller(self):
+        self.event_log = os.path.join(self.tmp, "events.jsonl")
+        self.ctl_log = os.path.join(self.tmp, "controller.log")
+        argv = [os.path.join(self.build, "quay-pg-upgrader"), "run", "--kubeconfig", self.kubeconfig,
+                "--event-log", self.event_log, "--target-image", "quay.io/sclorg/postgresql-15-c9s", "--no-fsync"]
+        self.spawned = time.time()
+        self.ctl = subprocess.Popen(argv, stdout=open(self.ctl_log, "w"), stderr=subprocess.STDOUT,
+                                    preexec_fn=die_with_parent)
+
+    def relists_done(self):
+        """The `ts` (seconds) of each `relist done` line in the event log so far."""
+        done = []
+        try:
+            with open(self.event_log) as f:
+                for line in f:
+                    if '"relist":"done"' in line:
+                        ts = json.loads(line)["ts"]
+                        done.append(time.mktime(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+                                    + int(ts[20:23]) / 1000.0)
+        except FileNotFoundError:
+            pass
+        return done
+
+    def wait_synced(self, timeout=120):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.ctl.poll() is not None:
+                raise RuntimeError("controller exited: " + open(self.ctl_log).read()[-2000:])
+            done = self.relists_done()
+            if len(done) >= 5:
+                return max(done[:5])
+            time.sleep(0.002)
+        raise RuntimeError("controller did not sync within %d s" % timeout)
+
+    def memory_kb(self, field):
+        with open(f"/proc/{self.ctl.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        return 0
+
+    def close(self):
+        for p in (self.ctl, self.sim):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
+def bench_sync(args):
+    tmp = tempfile.mkdtemp(prefix="qpu-bench-sync-")
+    try:
+        apply_dir = os.path.join(tmp, "apply")
+        os.makedirs(apply_dir)
+        count = 0
+        with open(os.path.join(apply_dir, "objects.yaml"), "w") as f:
+            for n in range(args.namespaces):
+                ns = f"tenant-{n}"
+                f.write(json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}) + "\n---\n")
+                for o in namespace_objects(ns, args.per_namespace):
+                    f.write(json.dumps(o) + "\n---\n")
+                    count += 1
+        print(f"sync: {count} objects across {args.namespaces} namespaces", flush=True)
+        secs, hwm, rss = [], [], []
+        for r in range(args.runs):
+            run_tmp = os.path.join(tmp, f"run{r}")
+            os.makedirs(run_tmp)
+            c = Cluster(args.build, run_tmp, apply_dir)
+            try:
+                if r == 0:
+                    listed = sum(len(c.api.request("GET", p)["items"]) for p in (
+                        "/apis/quay.redhat.com/v1/quayregistries", "/apis/apps/v1/deployments", "/api/v1/pods",
+                        "/apis/batch/v1/jobs", "/api/v1/persistentvolumeclaims"))
+                    print(f"sync: kube-sim holds {listed} objects of the five watched kinds", flush=True)
+                    if listed != count:
+                        raise RuntimeError(f"expected {count} objects, kube-sim lists {listed}")
+                c.start_controller()
+                synced_at = c.wait_synced()
+                hwm_at_sync = c.memory_kb("VmHWM")
+                time.sleep(args.settle)
+                secs.append(synced_at - c.spawned)
+                hwm.append(max(hwm_at_sync, c.memory_kb("VmHWM")) / 1024.0)
+                rss.append(c.memory_kb("VmRSS") / 1024.0)
+                print(f"sync run {r + 1}: {secs[-1]:.3f} s, VmHWM {hwm[-1]:.1f} MiB, VmRSS {rss[-1]:.1f} MiB", flush=True)
+            finally:
+                c.close()
+        metric("initial_sync_s", secs, "s")
+        metric("initial_sync_peak_rss_mib", hwm, "MiB")
+        metric("initial_sync_rss_settled_mib", rss, "MiB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Watcher(threading.Thread):
+    """Our own watch on quayregistries: records when each ADDED and each status write arrives."""
+
+    def __init__(self, api, path):
+        super().__init__(daemon=True)
+        self.api, self.path = api, path
+        self.added, self.status = {}, {}
+        self.cv = threading.Condition()
+        self.ready = threading.Event()
+
+    def run(self):
+        conn = self.api.connect()
+        conn.request("GET", self.path, headers=self.api.headers())
+        resp = conn.getresponse()
+        self.ready.set()
+        while True:
+            line = resp.readline()
+            if not line:
+                return
+            t = time.perf_counter()
+            ev = json.loads(line)
+            name = ev["object"]["metadata"]["name"]
+            with self.cv:
+                if ev["type"] == "ADDED":
+                    self.added.setdefault(name, t)
+                elif ev["type"] == "MODIFIED" and ev["object"].get("status", {}).get("conditions"):
+                    self.status.setdefault(name, t)
+                self.cv.notify_all()
+
+
+def bench_latency(args):
+    tmp = tempfile.mkdtemp(prefix="qpu-bench-latency-")
+    try:
+        all_lat = []
+        p50s, p99s = [], []
+        for r in range(args.runs):
+            run_tmp = os.path.join(tmp, f"run{r}")
+            os.makedirs(run_tmp)
+            c = Cluster(args.build, run_tmp)
+            try:
+                ns = "latency"
+                c.api.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+                c.start_controller()
+                c.wait_synced()
+                rv = c.api.request("GET", f"/apis/quay.redhat.com/v1/namespaces/{ns}/quayregistries")["metadata"]["resourceVersion"]
+                w = Watcher(c.api, f"/apis/quay.redhat.com/v1/namespaces/{ns}/quayregistries?watch=1&resourceVersion={rv}")
+                w.start()
+                w.ready.wait(10)
+                lat = []
+                for i in range(args.changes):
+                    name = f"registry-{i}"
+                    c.api.request("POST", f"/apis/quay.redhat.com/v1/namespaces/{ns}/quayregistries", registry(ns, name))
+                    with w.cv:
+                        if not w.cv.wait_for(lambda: name in w.status, timeout=10):
+                            raise RuntimeError(f"no status write for {name} within 10 s; controller log: {c.ctl_log}")
+                        lat.append((w.status[name] - w.added[name]) * 1000.0)
+                p50s.append(percentile(lat, 50))
+                p99s.append(percentile(lat, 99))
+                all_lat += lat
+                print(f"latency run {r + 1}: {len(lat)} changes, p50 {p50s[-1]:.2f} ms, p99 {p99s[-1]:.2f} ms, "
+                      f"max {max(lat):.2f} ms", flush=True)
+            finally:
+                c.close()
+        metric("reaction_p50_ms", p50s, "ms")
+        metric("reaction_p99_ms", p99s, "ms")
+        metric("reaction_max_ms", [max(all_lat)], "ms")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True)
+    sub = ap.add_subparsers(dest="what", required=True)
+    s = sub.add_parser("sync")
+    s.add_argument("--namespaces", type=int, default=1000)
+    s.add_argument("--per-namespace", type=int, default=10)
+    s.add_argument("--runs", type=int, default=3)
+    s.add_argument("--settle", type=float, default=1.0)
+    lat = sub.add_parser("latency")
+    lat.add_argument("--changes", type=int, default=1000)
+    lat.add_argument("--runs", type=int, default=1)
+    args = ap.parse_args()
+    return {"sync": bench_sync, "latency": bench_latency}[args.what](args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
