@@ -530,6 +530,9 @@ class Case:
 
     def diagnose(self):
         """Prints what a reader of a failed case needs: conditions, the plan, the logs' tails."""
+        if getattr(self, "diagnosed", False) or not self.kube:
+            return
+        self.diagnosed = True
         try:
             reg = self.registry()
             self.report_conditions(reg, "diagnosis")
@@ -1031,6 +1034,10 @@ def main():
         log(f"PASS {args.case} in {time.monotonic() - case.t0:.0f} s")
     except Failure as e:
         log(f"FAIL {args.case}: {e}")
+        try:
+            case.diagnose()
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
     except Exception:  # noqa: BLE001
         traceback.print_exc()
         log(f"FAIL {args.case}: unexpected error")
