@@ -251,7 +251,8 @@ int log_bench(std::uint64_t events, int runs) {
       std::size_t start = 0;
       while (start < all.size()) {
         const std::size_t nl = all.find('\n', start);
-        const auto line = qpu::log_line_watch(++seq, 1795000000000 + static_cast<qpu::timestamp>(seq), qpu::bench::fixture_kinds[k],
+        ++seq;
+        const auto line = qpu::log_line_watch(seq, 1795000000000 + static_cast<qpu::timestamp>(seq), qpu::bench::fixture_kinds[k],
                                               all.substr(start, nl - start));
         start = nl + 1;
         log_bytes += line.size();

@@ -1,0 +1,167 @@
+#!/bin/bash
+# Upgrade downtime on one PostgreSQL 13 database (pgbench -i -s SCALE plus a Quay-like table with
+# a pg_trgm index), upgraded to 15 four ways, each run RUNS times on fresh copies:
+#   hand_logical      pg_dump -Fd -j2 (15's tools) + initdb + pg_restore -j2: the best hand-run steps
+#   jobs_logical      the controller's backup Job script + logical upgrade Job script
+#   hand_pg_upgrade   initdb + pg_upgrade --copy --jobs 2
+#   jobs_pg_upgrade   the controller's pg_upgrade Job script (copy of the stopped directory + --link)
+#   copy              cp -a of the stopped data directory (the copy-speed limit)
+# The Job scripts run as processes with exactly the script and environment of the Job bodies the
+# controller builds (effects_k8s_job_body), as tests/effects/k8s/job_scripts_test.sh does. What
+# this does NOT include: the controller's orchestration on kube-sim (quiesce, pod starts, the
+# database switch, verify, resume); see docs/BENCHMARKS.md.
+#   downtime.sh JOB_BODY_TOOL SCALE RUNS
+# Prints `metric NAME MEDIAN MIN MAX s` lines and the ratios of each run, side by side.
+set -euo pipefail
+job_body=$1 scale=$2 runs=$3
+PG=${QPU_PG_CACHE:-/var/cache/quay-pg-upgrader/pg}
+for m in 13 15; do
+  [ -x "$PG/$m/bin/pg_upgrade" ] || { echo "SKIP: PostgreSQL $m with pg_upgrade not provisioned in $PG" >&2; exit 3; }
+done
+tmp=$(mktemp -d /var/tmp/qpu-bench-downtime-XXXXXX)
+chmod 755 "$tmp"
+if [ "$(id -u)" = 0 ]; then
+  chown qpu-pg: "$tmp"
+  as_pg() { runuser -u qpu-pg -- "$@"; }
+else
+  as_pg() { "$@"; }
+fi
+servers=()
+cleanup() {
+  for d in "${servers[@]}"; do as_pg "$PG/15/bin/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
+  chmod -R u+w "$tmp" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start() { as_pg "$1/pg_ctl" -D "$2" -w -l "$2.log" -o "-p $3 -k $tmp -c listen_addresses=127.0.0.1" start >/dev/null; servers+=("$2"); }
+stop() { as_pg "$1/pg_ctl" -D "$2" -m fast -w stop >/dev/null; }
+psql15() { as_pg "$PG/15/bin/psql" -X -A -t -q -v ON_ERROR_STOP=1 -h "$tmp" "$@"; }
+now() { date +%s.%N; }
+mkd() { mkdir -p "$@" && chown --reference="$tmp" "$@"; }
+
+# Job bodies -> script + env, as job_scripts_test.sh does.
+extract() {
+  local role=$1 out=$2
+  shift 2
+  "$job_body" "$role" | python3 -c '
+import json, sys
+out, overrides = sys.argv[1], dict(a.split("=", 1) for a in sys.argv[2:])
+secret = {"database-username": "quay", "database-password": "quay-pw", "database-name": "quay", "database-root-password": "root-pw"}
+c = json.load(sys.stdin)["spec"]["template"]["spec"]["containers"][0]
+open(out + ".sh", "w").write(c["command"][2])
+env = {e["name"]: e["value"] if "value" in e else secret[e["valueFrom"]["secretKeyRef"]["key"]] for e in c["env"]}
+env.update(overrides)
+open(out + ".env", "w").write("".join(f"{k}={v}\0" for k, v in env.items()))
+' "$out" "$@"
+  chmod 644 "$out.sh" "$out.env"
+}
+run_job() {
+  local out=$1 envs=()
+  while IFS= read -r -d '' kv; do envs+=("$kv"); done <"$out.env"
+  as_pg env -i HOME=/tmp "${envs[@]}" /bin/bash -c "$(cat "$out.sh")" qpu-job >"$out.out" 2>&1 || { tail -20 "$out.out" >&2; return 1; }
+}
+
+# --- the database ----------------------------------------------------------------------------------
+mkd "$tmp/gold"
+as_pg "$PG/13/bin/initdb" -D "$tmp/gold/userdata" -U postgres -E UTF8 --locale=C --auth-local=trust --auth-host=md5 >/dev/null
+p=$(free_port)
+start "$PG/13/bin" "$tmp/gold/userdata" "$p"
+psql15 -p "$p" -U postgres -d postgres -c "ALTER USER postgres PASSWORD 'root-pw'" -c "CREATE USER quay PASSWORD 'quay-pw'" \
+  -c "CREATE DATABASE quay OWNER quay"
+as_pg "$PG/15/bin/pgbench" -q -i -s "$scale" -h "$tmp" -p "$p" -U postgres quay >/dev/null 2>&1
+psql15 -p "$p" -U postgres -d quay <<'SQL'
+CREATE EXTENSION pg_trgm;
+CREATE TABLE repository (id serial PRIMARY KEY, namespace_user_id int NOT NULL, name text NOT NULL, description text);
+INSERT INTO repository (namespace_user_id, name, description)
+  SELECT i % 500, 'repo-' || i || '-' || md5(i::text), repeat('quay ', 20) FROM generate_series(1, 50000) i;
+CREATE INDEX repository_name_trgm ON repository USING gin (name gin_trgm_ops);
+ALTER TABLE repository OWNER TO quay;
+SQL
+size=$(psql15 -p "$p" -U postgres -d quay -c "SELECT pg_database_size('quay')")
+stop "$PG/13/bin" "$tmp/gold/userdata"
+echo "database: PostgreSQL 13, pgbench scale $scale + Quay-like table, $((size / 1000000)) MB (pg_database_size), data directory $(du -sm "$tmp/gold/userdata" | cut -f1) MB"
+echo "metric downtime_database_mb $((size / 1000000)) $((size / 1000000)) $((size / 1000000)) MB"
+
+declare -A t
+record() { t[$1]="${t[$1]:-} $2"; }
+for r in $(seq 1 "$runs"); do
+  sync
+  # copy limit
+  a=$(now); as_pg cp -a "$tmp/gold/userdata" "$tmp/copy"; sync; b=$(now)
+  record copy "$(echo "$b - $a" | bc)"; rm -rf "$tmp/copy"
+
+  # hand: pg_upgrade --copy
+  mkd "$tmp/hpu"
+  a=$(now)
+  as_pg "$PG/15/bin/initdb" -D "$tmp/hpu/userdata" -U postgres -E UTF8 --locale=C >/dev/null
+  (cd "$tmp/hpu" && as_pg "$PG/15/bin/pg_upgrade" -b "$PG/13/bin" -B "$PG/15/bin" -d "$tmp/gold/userdata" -D "$tmp/hpu/userdata" \
+     -U postgres --copy --jobs 2 -s "$tmp" >/dev/null)
+  sync; b=$(now)
+  record hand_pg_upgrade "$(echo "$b - $a" | bc)"; rm -rf "$tmp/hpu"
+
+  # jobs: the pg_upgrade Job (old directory read-only, as the controller mounts it)
+  mkd "$tmp/jpu" "$tmp/sock-jpu"
+  chmod -R a-w "$tmp/gold"
+  extract upgrade-pg-upgrade "$tmp/jpu-job" QPU_OLD_PGDATA="$tmp/gold/userdata" QPU_OLD_COPY="$tmp/jpu/pg13-copy" \
+    QPU_PGDATA="$tmp/jpu/userdata" QPU_WORK_DIR="$tmp/jpu/work" QPU_SOCKET_DIR="$tmp/sock-jpu" \
+    PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" QPU_TERMINATION_LOG="$tmp/jpu.term" QPU_LOG="$tmp/jpu.log" \
+    PATH="$PG/15/bin:/usr/bin:/bin"
+  a=$(now); run_job "$tmp/jpu-job"; sync; b=$(now)
+  chmod -R u+w "$tmp/gold"
+  record jobs_pg_upgrade "$(echo "$b - $a" | bc)"; rm -rf "$tmp/jpu" "$tmp/sock-jpu"
+
+  # a live copy of the old server for the logical paths (pg_dump needs a running server)
+  as_pg cp -a "$tmp/gold/userdata" "$tmp/live"
+  p=$(free_port)
+  start "$PG/13/bin" "$tmp/live" "$p"
+
+  # hand: pg_dump -Fd -j + pg_restore -j into a new 15
+  mkd "$tmp/hl"
+  p15=$(free_port)
+  a=$(now)
+  as_pg "$PG/15/bin/pg_dumpall" -h "$tmp" -p "$p" -U postgres --globals-only -f "$tmp/hl/globals.sql"
+  as_pg "$PG/15/bin/pg_dump" -h "$tmp" -p "$p" -U postgres -Fd -j 2 -f "$tmp/hl/dump" quay
+  as_pg "$PG/15/bin/initdb" -D "$tmp/hl/userdata" -U postgres -E UTF8 --locale=C >/dev/null
+  start "$PG/15/bin" "$tmp/hl/userdata" "$p15"
+  sed '/^CREATE ROLE postgres;$/d' "$tmp/hl/globals.sql" | psql15 -p "$p15" -U postgres -d postgres >/dev/null 2>&1
+  psql15 -p "$p15" -U postgres -d postgres -c "CREATE DATABASE quay OWNER quay"
+  as_pg "$PG/15/bin/pg_restore" -h "$tmp" -p "$p15" -U postgres -j 2 -d quay "$tmp/hl/dump"
+  stop "$PG/15/bin" "$tmp/hl/userdata"
+  sync; b=$(now)
+  record hand_logical "$(echo "$b - $a" | bc)"; rm -rf "$tmp/hl"
+
+  # jobs: backup Job + logical upgrade Job
+  mkd "$tmp/jl-backup" "$tmp/jl-new" "$tmp/sock-jl"
+  extract backup "$tmp/jl-b" PGHOST=127.0.0.1 PGPORT="$p" QPU_BACKUP_DIR="$tmp/jl-backup/pg13" \
+    QPU_TERMINATION_LOG="$tmp/jlb.term" QPU_LOG="$tmp/jlb.log" PATH="$PG/15/bin:/usr/bin:/bin"
+  extract upgrade-logical "$tmp/jl-u" QPU_BACKUP_DIR="$tmp/jl-backup/pg13" QPU_PGDATA="$tmp/jl-new/userdata" \
+    QPU_SOCKET_DIR="$tmp/sock-jl" QPU_TERMINATION_LOG="$tmp/jlu.term" QPU_LOG="$tmp/jlu.log" \
+    PATH="$PG/15/bin:/usr/bin:/bin" QPU_EXTRA_CONFIG="$tmp/none.conf"
+  a=$(now); run_job "$tmp/jl-b"; m=$(now); run_job "$tmp/jl-u"; sync; b=$(now)
+  record jobs_logical "$(echo "$b - $a" | bc)"
+  echo "run $r: jobs_logical = backup Job $(echo "$m - $a" | bc) s + upgrade Job $(echo "$b - $m" | bc) s" >&2
+  rm -rf "$tmp/jl-backup" "$tmp/jl-new" "$tmp/sock-jl"
+  stop "$PG/13/bin" "$tmp/live"
+  rm -rf "$tmp/live" "$tmp/live.log"
+  echo "run $r: copy ${t[copy]##* } s, hand_pg_upgrade ${t[hand_pg_upgrade]##* } s, jobs_pg_upgrade ${t[jobs_pg_upgrade]##* } s, hand_logical ${t[hand_logical]##* } s, jobs_logical ${t[jobs_logical]##* } s" >&2
+done
+
+stats() { python3 -c '
+import statistics, sys
+name, unit, v = sys.argv[1], sys.argv[2], sorted(float(x) for x in sys.argv[3:])
+print(f"metric {name} {statistics.median(v):.6g} {v[0]:.6g} {v[-1]:.6g} {unit}")' "$@"; }
+for k in copy hand_pg_upgrade jobs_pg_upgrade hand_logical jobs_logical; do
+  # shellcheck disable=SC2086
+  stats "downtime_${k}_s" s ${t[$k]}
+done
+ratios() {  # per run: a / b
+  python3 -c '
+import statistics, sys
+name, a, b = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+v = sorted(float(x) / float(y) for x, y in zip(a, b))
+print(f"metric {name} {statistics.median(v):.6g} {v[0]:.6g} {v[-1]:.6g} x")' "$@"
+}
+ratios downtime_logical_vs_hand "${t[jobs_logical]}" "${t[hand_logical]}"
+ratios downtime_pg_upgrade_vs_hand "${t[jobs_pg_upgrade]}" "${t[hand_pg_upgrade]}"
+ratios downtime_pg_upgrade_vs_copy "${t[jobs_pg_upgrade]}" "${t[copy]}"
