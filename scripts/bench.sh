@@ -32,18 +32,18 @@ run() { echo "+ $*" >&2; "$@" | tee -a "$out"; }
 
 if [ $quick = 1 ]; then
   runs=${QPU_BENCH_RUNS:-3}
-  run "$B/tests/bench/bench_fold" throughput 100000 "$runs"
+  run "$B/tests/bench/bench_fold" throughput 20000 "$runs"
   run "$B/tests/bench/bench_fold" memory 10000
   run "$B/tests/bench/bench_fold" memory 10000 12
-  run "$B/tests/bench/bench_fold" log 50000 "$runs"
+  run "$B/tests/bench/bench_fold" log 10000 "$runs"
   run python3 tests/bench/cluster_bench.py --build "$B" latency --changes 200
   run python3 tests/bench/cluster_bench.py --build "$B" sync --namespaces 1000 --runs 1
 else
   runs=${QPU_BENCH_RUNS:-5}
-  run "$B/tests/bench/bench_fold" throughput 1000000 "$runs"
+  run "$B/tests/bench/bench_fold" throughput 200000 "$runs"
   for n in 10000 100000; do run "$B/tests/bench/bench_fold" memory $n; done
   run "$B/tests/bench/bench_fold" memory 100000 12
-  run "$B/tests/bench/bench_fold" log 200000 "$runs"
+  run "$B/tests/bench/bench_fold" log 100000 "$runs"
   run python3 tests/bench/cluster_bench.py --build "$B" latency --changes 1000 --runs 3
   run python3 tests/bench/cluster_bench.py --build "$B" sync --namespaces 1000 --runs 5
   run tests/bench/downtime.sh "$B/tests/effects/k8s/effects_k8s_job_body" "${QPU_BENCH_DOWNTIME_SCALE:-20}" "${QPU_BENCH_DOWNTIME_RUNS:-3}" || true
