@@ -744,7 +744,7 @@ class Case:
             self.diagnose()
             raise Failure(f"PostgresUpgraded is not False/Failed: {c}")
         msg = c.get("message") or ""
-        print(f"OBSERVED CONDITION MESSAGE [{self.name}]: {msg}", flush=True)
+        self.record_observed(msg)
         self.check(norm(st.get("phase")) == "failed", f"status.postgresUpgrade.phase is failed ({st.get('phase')})")
         self.check(bool(st.get("lastError")), f"lastError is set ({st.get('lastError')!r})")
         hits = [s for s in expect_in_message if s.lower() in msg.lower()]
@@ -775,6 +775,18 @@ class Case:
                       lambda: any(len(self.committed().get(p, [])) > before.get(p, 0) for p in current), 60)
         log("ok: the app commits again on the old database")
         return msg
+
+    def record_observed(self, msg):
+        """Prints the condition message and appends it to BUILD/tests/e2e/observed-messages.txt
+        (one line per case and attempt) for the notes."""
+        print(f"OBSERVED CONDITION MESSAGE [{self.name}]: {msg}", flush=True)
+        try:
+            out = os.path.join(self.build, "tests", "e2e")
+            os.makedirs(out, exist_ok=True)
+            with open(os.path.join(out, "observed-messages.txt"), "a") as f:
+                f.write(json.dumps({"case": self.name, "at": time.strftime("%Y-%m-%dT%H:%M:%S"), "message": msg}) + "\n")
+        except OSError:
+            pass
 
     def retry(self, value="1"):
         log(f"retry: annotation {RETRY_ANNOTATION}={value}")
@@ -955,7 +967,7 @@ def case_untouched(case, expect_status, expect_reason, message_has):
         case.diagnose()
         raise
     case.report_conditions(case.registry(), "outcome")
-    print(f"OBSERVED CONDITION MESSAGE [{case.name}]: {c.get('message')}", flush=True)
+    case.record_observed(c.get("message"))
     if not (c.get("status") == expect_status and c.get("reason") == expect_reason):
         case.diagnose()
         raise Failure(f"PostgresUpgraded is {c.get('status')}/{c.get('reason')}, expected {expect_status}/{expect_reason}")
