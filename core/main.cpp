@@ -1,5 +1,7 @@
 // quay-pg-upgrader: the one place that sees every layer and wires them together.
 #include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
@@ -12,6 +14,11 @@
 
 #include "core/cli/controller.hpp"
 #include "core/cli/demo.hpp"
+#include "core/cli/http_endpoint.hpp"
+#include "core/cli/leader_election.hpp"
+#include "core/cli/log_format.hpp"
+#include "watch/http_client.hpp"
+#include "watch/kube_config.hpp"
 #include "core/image_ref.hpp"
 
 #include "core/codec.hpp"
@@ -85,6 +92,10 @@ struct run_flags {
   std::string target_version;
   std::vector<std::string> upgrade_from;
   std::string deadlines;
+  std::string metrics_bind_address;  // "" : no HTTP endpoint
+  bool leader_elect = false;
+  qpu::cli::leader_election_options election;
+  std::string log_format = "text";
 };
 
 // "backup=600,upgrade=3600": phase deadlines in seconds.
@@ -139,9 +150,54 @@ int run(run_flags& f) {
     std::fprintf(stderr, "error: %s\n", ok.error().c_str());
     return exit_bad_input;
   }
+  if (auto ok = qpu::cli::set_log_format(f.log_format); !ok) {
+    std::fprintf(stderr, "error: %s\n", ok.error().c_str());
+    return exit_bad_input;
+  }
   boost::asio::io_context ioc(1);
+  std::unique_ptr<qpu::cli::leader_elector> elector;
+  f.options.may_perform = [&] { return !elector || elector->is_leader(); };
   qpu::cli::controller ctl(ioc, f.options);
-  if (auto started = ctl.start(); !started) {
+  std::unique_ptr<qpu::cli::http_endpoint> endpoint;
+  if (!f.metrics_bind_address.empty()) {
+    auto made = qpu::cli::http_endpoint::start(ioc, f.metrics_bind_address, {&ctl, [&] { return elector.get(); }});
+    if (!made) {
+      std::fprintf(stderr, "error: %s\n", made.error().c_str());
+      return exit_bad_input;
+    }
+    endpoint = std::move(*made);
+    spdlog::info("serving /healthz /readyz /metrics /debug/state on port {}", endpoint->port());
+  }
+  int rc = 0;
+  if (f.leader_elect) {
+    // The controller starts only once elected; losing the Lease stops effects at once (the gate
+    // above) and ends the process, so that a restart joins as a follower (leader_election.hpp).
+    auto cfg = qpu::watch::load_default(f.options.kubeconfig);
+    if (!cfg) return std::fprintf(stderr, "error: cluster configuration: %s\n", cfg.error().c_str()), 1;
+    qpu::watch::client_options co;
+    co.request_timeout = f.election.retry_period * 2;
+    auto client = qpu::watch::http_client::create(ioc.get_executor(), *cfg, co);
+    if (!client) return std::fprintf(stderr, "error: API client: %s\n", client.error().c_str()), 1;
+    if (f.election.ns.empty()) f.election.ns = qpu::cli::default_lease_namespace(cfg->default_namespace);
+    if (f.election.identity.empty()) f.election.identity = qpu::cli::default_identity();
+    qpu::cli::leader_elector::callbacks cb;
+    cb.started_leading = [&] {
+      if (auto started = ctl.start(); !started) {
+        spdlog::critical("{}", started.error());
+        rc = 1;
+        ioc.stop();
+      }
+    };
+    cb.stopped_leading = [&] {
+      spdlog::critical("leader election lost: stopping (a restart joins as a follower)");
+      ctl.stop();
+      rc = 1;
+      ioc.stop();
+    };
+    cb.new_leader = [](const std::string& who) { spdlog::info("the leader is now \"{}\"", who); };
+    elector = std::make_unique<qpu::cli::leader_elector>(ioc, *client, f.election, cb);
+    boost::asio::co_spawn(ioc, elector->run(), boost::asio::detached);
+  } else if (auto started = ctl.start(); !started) {
     std::fprintf(stderr, "error: %s\n", started.error().c_str());
     return 1;
   }
@@ -150,10 +206,13 @@ int run(run_flags& f) {
     if (ec) return;
     spdlog::info("signal {}: stopping (the event log is flushed; a restart carries on)", sig);
     ctl.stop();
-    ioc.stop();
+    if (!elector) return ioc.stop();
+    elector->stop();
+    // Give the Lease up so that a follower takes over now rather than after its 15 s.
+    boost::asio::co_spawn(ioc, elector->release(), [&](std::exception_ptr) { ioc.stop(); });
   });
   ioc.run();
-  return 0;
+  return rc;
 }
 
 const char* env_or(const char* name, const char* fallback) {
@@ -196,6 +255,11 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--deadlines", rf.deadlines, "Phase deadlines in seconds, e.g. backup=14400,upgrade=28800");
   run_cmd->add_flag("--preflight-check", rf.options.cfg.preflight_check, "Run pg_upgrade --check in a Job before quiescing (pg_upgrade method)");
   run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
+  run_cmd->add_option("--metrics-bind-address", rf.metrics_bind_address, "Serve /healthz, /readyz, /metrics and /debug/state on HOST:PORT (\":8080\": every address)");
+  run_cmd->add_flag("--leader-elect", rf.leader_elect, "Elect a leader with a coordination.k8s.io Lease; only the leader acts");
+  run_cmd->add_option("--leader-election-namespace", rf.election.ns, "Namespace of the Lease (default: $POD_NAMESPACE, the service account's, the kubeconfig's)");
+  run_cmd->add_option("--leader-election-id", rf.election.name, "Name of the Lease")->capture_default_str();
+  run_cmd->add_option("--log-format", rf.log_format, "text (human) or json")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
 
   qpu::cli::demo_options demo;
   {

@@ -53,6 +53,24 @@ const char* effect_name(const effect& e) {
       e);
 }
 
+// The watch event type for /metrics, as the API server names it.
+const char* watch_type_name(const event& e) {
+  if (const auto* o = std::get_if<object_event>(&e))
+    return o->type == watch_type::added ? "ADDED" : o->type == watch_type::modified ? "MODIFIED" : "DELETED";
+  if (std::holds_alternative<bookmark_seen>(e)) return "BOOKMARK";
+  if (std::holds_alternative<watch_error>(e)) return "ERROR";
+  return "OTHER";
+}
+
+// The effect's main API verb (inspect_database reads a Service and Secrets, then speaks libpq).
+const char* effect_verb(const effect& e) {
+  if (std::holds_alternative<create_claim>(e) || std::holds_alternative<create_job>(e) || std::holds_alternative<emit_event>(e))
+    return "POST";
+  if (std::holds_alternative<delete_job>(e)) return "DELETE";
+  if (std::holds_alternative<inspect_database>(e)) return "GET";
+  return "PATCH";
+}
+
 }  // namespace
 
 controller::controller(net::io_context& ioc, run_options options) : ioc_(ioc), options_(std::move(options)) {}
@@ -91,6 +109,8 @@ std::expected<void, std::string> controller::start() {
     spec.ns = options_.cfg.watch_namespace;
     drivers_.push_back(std::make_unique<watch::reflector_driver>(client_, spec, [this](const watch::watch_input& in) {
       if (stopping_) return;
+      if (in.origin == watch::input_origin::watch_line) ++metrics_.watch_events[{plural(in.kind), watch_type_name(in.body)}];
+      if (in.origin == watch::input_origin::relist_done) ++metrics_.relists[plural(in.kind)];
       const timestamp now = now_ms();
       const std::uint64_t seq = log_->next_seq();
       std::string line = watch::log_line(in, seq, now);
@@ -121,8 +141,19 @@ void controller::stop() {
 // Append, fold, and queue the decided effects; they run once the log is on disk.
 void controller::ingest(std::string line, logged_event ev) {
   log_->append(std::move(line));
+  std::map<object_key, std::pair<phase, timestamp>> before;
+  for (const auto& [key, u] : state_.upgrades) before[key] = {u.current, u.phase_since};
   auto r = reducers::reduce(std::move(state_), ev);
   state_ = std::move(r.next);
+  for (const auto& [key, u] : state_.upgrades) {
+    auto was = before.find(key);
+    if (was != before.end() && was->second.first == u.current) continue;
+    if (was != before.end())
+      metrics_.phase_seconds.try_emplace(to_string(was->second.first), histogram{{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400}})
+          .first->second.observe(static_cast<double>(ev.ts - was->second.second) / 1000.0);
+    if (u.current == phase::succeeded || u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported)
+      ++metrics_.upgrades[to_string(u.current)];
+  }
   for (auto& e : r.effects) pending_effects_.push_back(std::move(e));
   if (options_.on_fold) options_.on_fold(state_, ev);
   if (!flush_posted_) {
@@ -148,6 +179,10 @@ void controller::flush_and_perform() {
 }
 
 void controller::perform(const effect& e) {
+  if (options_.may_perform && !options_.may_perform()) {
+    ++metrics_.effects_gated;  // not the leader (any more): the leader re-decides it
+    return;
+  }
   if (const auto* r = std::get_if<requeue_after>(&e)) return arm(*r);
   ++performed_;
   logger()->info("{} {}", effect_name(e), id_of(e));
@@ -157,7 +192,16 @@ void controller::perform(const effect& e) {
 net::awaitable<void> controller::run_effect(effect e) {
   effects::context ctx;
   ctx.k8s.api = api_;
+  const auto t0 = std::chrono::steady_clock::now();
   event result = co_await effects::perform(ctx, e);
+  metrics_.effect_seconds.try_emplace(effect_name(e), histogram{{0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 60}})
+      .first->second.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const auto* failed = std::get_if<effect_failed>(&result);
+  ++metrics_.requests[{effect_verb(e), failed ? (failed->code ? std::to_string(failed->code) : "error")
+                                              : std::holds_alternative<create_claim>(e) || std::holds_alternative<create_job>(e) ||
+                                                        std::holds_alternative<emit_event>(e)
+                                                    ? "201"
+                                                    : "200"}];
   if (const auto* f = std::get_if<effect_failed>(&result)) logger()->warn("{} failed: {} {} {}", f->id, f->code, f->reason, f->message);
   if (!stopping_) record_result("effect", std::move(result));
 }

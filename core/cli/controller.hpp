@@ -34,6 +34,36 @@ struct run_options {
   std::string version = "0.1.0";
   // Called after each folded event (the demo's progress display).
   std::function<void(const state&, const logged_event&)> on_fold;
+  // The leader election gate (core/cli/leader_election.hpp): while it returns false, decided
+  // effects are dropped, not performed (a new leader re-decides them). Unset: always perform.
+  std::function<bool()> may_perform;
+};
+
+// A Prometheus histogram: `counts[i]` observations <= bounds[i] (not cumulative), + Inf overflow.
+struct histogram {
+  std::vector<double> bounds;
+  std::vector<std::uint64_t> counts = std::vector<std::uint64_t>(bounds.size() + 1);
+  double sum = 0;
+  std::uint64_t count = 0;
+  void observe(double v) {
+    std::size_t i = 0;
+    while (i < bounds.size() && v > bounds[i]) ++i;
+    ++counts[i];
+    sum += v;
+    ++count;
+  }
+};
+
+// Counters for /metrics (core/cli/http_endpoint.cpp): what this process folded and performed.
+// Not part of the state: a replay does not rebuild them, and they reset with the process.
+struct controller_metrics {
+  std::map<std::string, std::uint64_t> upgrades;                              // by result phase
+  std::map<std::string, histogram> phase_seconds;                              // by phase left
+  std::map<std::pair<std::string, std::string>, std::uint64_t> watch_events;  // (resource, type)
+  std::map<std::string, std::uint64_t> relists;                               // by resource
+  std::map<std::pair<std::string, std::string>, std::uint64_t> requests;      // effects' (verb, code)
+  std::map<std::string, histogram> effect_seconds;                            // by effect
+  std::uint64_t effects_gated = 0;  // dropped by may_perform
 };
 
 class controller {
@@ -49,6 +79,10 @@ class controller {
 
   const state& current() const { return state_; }
   std::uint64_t effects_performed() const { return performed_; }
+  const controller_metrics& metrics() const { return metrics_; }
+  const run_options& options() const { return options_; }
+  const std::vector<std::unique_ptr<watch::reflector_driver>>& drivers() const { return drivers_; }
+  std::uint64_t event_log_bytes() const { return log_ ? log_->bytes_written() : 0; }
 
  private:
   void ingest(std::string line, logged_event ev);
@@ -69,6 +103,7 @@ class controller {
   bool flush_posted_ = false;
   bool stopping_ = false;
   std::uint64_t performed_ = 0;
+  controller_metrics metrics_;
   struct wakeup {
     std::unique_ptr<boost::asio::steady_timer> timer;
     timestamp due = 0;

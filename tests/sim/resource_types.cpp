@@ -1,6 +1,7 @@
 #include "resource_types.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 namespace kube_sim {
 namespace {
@@ -75,6 +76,13 @@ resource_registry resource_registry::builtins() {
   r.add(builtin("apps", "v1", "deployments", "deployment", "Deployment", true, true, {"deploy"}));
   r.add(builtin("batch", "v1", "jobs", "job", "Job", true, true, {}));
   r.add(builtin("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, false, {}));
+  // Stored only (nothing enforces them), so that deploy/'s ServiceAccount and RBAC manifests load.
+  r.add(builtin("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, false, {"sa"}));
+  for (auto [plural, singular, kind, namespaced] :
+       {std::tuple{"roles", "role", "Role", true}, std::tuple{"rolebindings", "rolebinding", "RoleBinding", true},
+        std::tuple{"clusterroles", "clusterrole", "ClusterRole", false},
+        std::tuple{"clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false}})
+    r.add(builtin("rbac.authorization.k8s.io", "v1", plural, singular, kind, namespaced, false, {}));
   r.add(builtin("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false,
                 false, {"sc"}));
   r.add(builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions",
