@@ -4,6 +4,7 @@
 #include <simdjson.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -240,16 +241,34 @@ std::expected<event_log_writer, std::string> event_log_writer::open(const std::s
   w.next_seq_ = last + 1;
   w.fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (w.fd_ < 0) return std::unexpected(path + ": cannot open for appending: " + std::strerror(errno));
-  // A crash mid-write leaves a line without its newline; start ours on a fresh line.
+  // A crash mid-write leaves a last line without its newline. If that line is complete (only the
+  // newline is missing) the reader above folded it: keep it and start ours on a fresh line. If it
+  // is cut short, the reader dropped it and nothing was ever performed because of it (effects
+  // run only after sync() returns): cut it off. Terminating it instead would turn it into an
+  // invalid line in the middle, and the next restart would refuse the whole log.
   const off_t size = ::lseek(w.fd_, 0, SEEK_END);
   if (size > 0) {
-    char last_byte = '\n';
+    std::string tail;
     const int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (rfd >= 0) {
-      if (::pread(rfd, &last_byte, 1, size - 1) != 1) last_byte = '\n';
+      // Lines are bounded (watch lines by max_line_bytes, plus the log line's own fields).
+      const off_t window = std::min<off_t>(size, static_cast<off_t>(max_line_bytes) + 4096);
+      tail.resize(static_cast<std::size_t>(window));
+      const ssize_t got = ::pread(rfd, tail.data(), tail.size(), size - window);
       ::close(rfd);
+      tail.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
     }
-    if (last_byte != '\n') w.buffer_ += '\n';
+    if (!tail.empty() && tail.back() != '\n') {
+      const auto nl = tail.rfind('\n');
+      const std::string_view last_line = nl == std::string::npos ? std::string_view(tail) : std::string_view(tail).substr(nl + 1);
+      if (parse_log_line(last_line)) {
+        w.buffer_ += '\n';
+      } else {
+        const off_t keep = size - static_cast<off_t>(last_line.size());
+        if (::ftruncate(w.fd_, keep) != 0)
+          return std::unexpected(path + ": cannot cut off a truncated last line: " + std::strerror(errno));
+      }
+    }
   }
   return w;
 }
