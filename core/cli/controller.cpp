@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
+#include <string_view>
 
 #include "core/codec.hpp"
 #include "effects/dispatch.hpp"
@@ -51,6 +54,38 @@ const char* effect_name(const effect& e) {
         else return "requeue_after";
       },
       e);
+}
+
+// A test hook for the crash tests (tests/reliability/): QPU_CRASH_AT="<substring>:<point>" makes
+// the process die as a SIGKILL would (_exit(137), no flush, no destructors) at one effect
+// boundary of the first effect whose id contains <substring>:
+//   before      the effect was decided and its cause is on disk, the request is not sent;
+//   after-send  the request was answered, its result is not yet in the event log;
+//   after-log   its result is in the event log (synced), the effects it decides are not performed.
+// Unset (production), it costs one getenv at start.
+struct crash_point {
+  std::string id_part;
+  std::string point;
+};
+
+const std::optional<crash_point>& crash_at() {
+  static const std::optional<crash_point> cp = []() -> std::optional<crash_point> {
+    const char* v = std::getenv("QPU_CRASH_AT");
+    if (!v || !*v) return std::nullopt;
+    std::string_view s(v);
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    return crash_point{std::string(s.substr(0, colon)), std::string(s.substr(colon + 1))};
+  }();
+  return cp;
+}
+
+void maybe_crash(const std::string& id, std::string_view point) {
+  const auto& cp = crash_at();
+  if (!cp || cp->point != point || id.find(cp->id_part) == std::string::npos) return;
+  logger()->warn("QPU_CRASH_AT: dying {} {}", point, id);
+  logger()->flush();
+  ::_exit(137);
 }
 
 // The watch event type for /metrics, as the API server names it.
@@ -186,6 +221,7 @@ void controller::perform(const effect& e) {
   if (const auto* r = std::get_if<requeue_after>(&e)) return arm(*r);
   ++performed_;
   logger()->info("{} {}", effect_name(e), id_of(e));
+  maybe_crash(id_of(e), "before");
   net::co_spawn(ioc_, run_effect(e), net::detached);
 }
 
@@ -203,7 +239,12 @@ net::awaitable<void> controller::run_effect(effect e) {
                                                     ? "201"
                                                     : "200"}];
   if (const auto* f = std::get_if<effect_failed>(&result)) logger()->warn("{} failed: {} {} {}", f->id, f->code, f->reason, f->message);
+  maybe_crash(id_of(e), "after-send");
   if (!stopping_) record_result("effect", std::move(result));
+  if (crash_at() && crash_at()->point == "after-log" && id_of(e).find(crash_at()->id_part) != std::string::npos) {
+    if (auto r = log_->sync(); !r) logger()->error("{}", r.error());
+    maybe_crash(id_of(e), "after-log");
+  }
 }
 
 void controller::record_result(const std::string& source, event body) {
