@@ -987,14 +987,13 @@ CASES = {
     "logical-10-to-14": (case_happy, dict(from_=10, to=14, method="logical", target="postgres:14", check_old_claim=True)),
     "pg-upgrade-13-to-15": (case_happy, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE, target=PG15_IMAGE,
                                              upgrade_image=True, check_old_claim=True)),
-    # Docker Hub images keep the data elsewhere; this Deployment keeps the Quay operator's mount
-    # (/var/lib/pgsql/data) and points PGDATA into it, as an installation on that image must.
-    "logical-11-to-15": (case_happy, dict(from_=11, to=15, method="logical", db_image="postgres:11", target=PG15_IMAGE,
-                                          check_old_claim=True,
-                                          db_env=[{"name": "PGDATA", "value": "/var/lib/pgsql/data/userdata"}])),
-    "logical-12-to-15": (case_happy, dict(from_=12, to=15, method="logical", db_image="postgres:12", target=PG15_IMAGE,
-                                          check_old_claim=True,
-                                          db_env=[{"name": "PGDATA", "value": "/var/lib/pgsql/data/userdata"}])),
+    "logical-11-to-15": (case_happy, dict(from_=11, to=15, method="logical", db_image="centos/postgresql-11-centos7",
+                                          target=PG15_IMAGE, check_old_claim=True)),
+    "logical-12-to-15": (case_happy, dict(from_=12, to=15, method="logical", db_image="centos/postgresql-12-centos7",
+                                          target=PG15_IMAGE, check_old_claim=True)),
+    # No sclorg 14 image is mapped: Docker Hub's postgres:14 keeps its data elsewhere, so this
+    # Deployment keeps the Quay operator's mount (/var/lib/pgsql/data) and points PGDATA into it,
+    # as an installation on that image must.
     "logical-14-to-15": (case_happy, dict(from_=14, to=15, method="logical", db_image="postgres:14", target=PG15_IMAGE,
                                           check_old_claim=True,
                                           db_env=[{"name": "PGDATA", "value": "/var/lib/pgsql/data/userdata"}])),
