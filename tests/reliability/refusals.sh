@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Refusals that need no upgrade (issue 8, items 3 and 5), each with a clear message:
+#   - a corrupted event log: `replay` exits 2 naming file:line; `run` refuses to start and leaves the
+#     log byte-identical (it would otherwise act on a history it cannot read);
+#   - plaintext HTTP to a non-loopback server is refused before any request (tokens would cross
+#     the network unencrypted);
+#   - a server whose certificate the kubeconfig's CA did not sign: TLS verification fails, the
+#     controller says so, and it reads nothing from that server.
+#   refusals.sh QUAY_PG_UPGRADER KUBE_SIM
+set -euo pipefail
+ctl=$1
+sim=$2
+work=$(mktemp -d /tmp/qpu-refusals-XXXXXX)
+sim_pid=
+ctl_pid=
+cleanup() {
+  [ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null || true
+  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+
+# ---- a corrupted event log
+cat > "$work/loopback.kubeconfig" <<'EOF'
+apiVersion: v1
+kind: Config
+current-context: c
+clusters:
+- name: c
+  cluster: {server: "http://127.0.0.1:1"}
+contexts:
+- name: c
+  context: {cluster: c, user: u}
+users:
+- name: u
+  user: {token: not-a-real-token-0123456789}
+EOF
+log="$work/events.jsonl"
+printf '%s\n' '{"seq":1,"ts":"2026-11-24T00:00:00.000Z","source":"timer","event":{"type":"timer_fired","registry":{"namespace":"quay","name":"registry"}}}' > "$log"
+printf '%s\n' '{"seq":2,"ts":"2026-11-24T00:00:00.001Z","source":"watch/jobs","watch":{"type":"MODIF' >> "$log"
+printf '%s\n' '{"seq":3,"ts":"2026-11-24T00:00:00.002Z","source":"timer","event":{"type":"timer_fired","registry":{"namespace":"quay","name":"registry"}}}' >> "$log"
+before=$(sha256sum < "$log")
+set +e
+out=$("$ctl" replay "$log" 2>&1); rc=$?
+set -e
+[ "$rc" = 2 ] || fail "replay of a corrupted log exited $rc, expected 2: $out"
+grep -q "events.jsonl:2" <<<"$out" || fail "replay's message does not name file:line: $out"
+ok "replay refuses the corrupted log with exit 2: $(head -c 300 <<<"$out")"
+set +e
+out=$(timeout 20 "$ctl" run --kubeconfig "$work/loopback.kubeconfig" --namespace quay --event-log "$log" \
+      --target-image quay.io/sclorg/postgresql-15-c9s 2>&1); rc=$?
+set -e
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "run on a corrupted log exited $rc: $out"
+grep -q "events.jsonl:2" <<<"$out" || fail "run's message does not name file:line: $out"
+[ "$(sha256sum < "$log")" = "$before" ] || fail "run changed the corrupted log"
+ok "run refuses to continue the corrupted log (exit $rc), log byte-identical: $(tail -c 300 <<<"$out")"
+
+# ---- plaintext to a non-loopback address
+sed 's#http://127.0.0.1:1#http://192.0.2.10:8080#' "$work/loopback.kubeconfig" > "$work/remote-http.kubeconfig"
+set +e
+out=$(timeout 20 "$ctl" run --kubeconfig "$work/remote-http.kubeconfig" --namespace quay --event-log "$work/p.jsonl" \
+      --target-image quay.io/sclorg/postgresql-15-c9s 2>&1); rc=$?
+set -e
+[ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "plaintext to 192.0.2.10 was not refused (exit $rc): $out"
+grep -q "refusing plaintext" <<<"$out" || fail "the plaintext refusal does not say so: $out"
+ok "plaintext to a non-loopback server refused (exit $rc): $(tail -c 250 <<<"$out")"
+
+# ---- a wrong CA
+"$sim" serve --listen 127.0.0.1:0 --tls --kubeconfig-out "$work/sim.kubeconfig" --no-runtime > "$work/sim.log" 2>&1 &
+sim_pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$work/sim.log" 2>/dev/null && break; sleep 0.1; done
+grep -q "listening on" "$work/sim.log" || fail "kube-sim did not start: $(cat "$work/sim.log")"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/other.key" -out "$work/other.crt" \
+  -days 1 -subj "/CN=some other CA" 2>/dev/null
+other=$(base64 -w0 < "$work/other.crt")
+sed "s#certificate-authority-data: .*#certificate-authority-data: $other#" "$work/sim.kubeconfig" > "$work/wrong-ca.kubeconfig"
+grep -q "$other" "$work/wrong-ca.kubeconfig" || fail "could not swap the CA in the kubeconfig"
+"$ctl" run --kubeconfig "$work/wrong-ca.kubeconfig" --namespace quay --event-log "$work/w.jsonl" \
+  --target-image quay.io/sclorg/postgresql-15-c9s > "$work/ctl.log" 2>&1 &
+ctl_pid=$!
+for _ in $(seq 100); do grep -qi "certificate verify failed\|verify" "$work/ctl.log" && break; kill -0 "$ctl_pid" 2>/dev/null || break; sleep 0.1; done
+kill "$ctl_pid" 2>/dev/null || true
+wait "$ctl_pid" 2>/dev/null || true
+ctl_pid=
+grep -qi "certificate verify failed" "$work/ctl.log" || fail "no clear TLS verification error: $(tail -5 "$work/ctl.log")"
+if grep -q '"relist"' "$work/w.jsonl" 2>/dev/null; then fail "the controller accepted data from a server it could not verify"; fi
+ok "a server certificate from another CA is refused: $(grep -i -m1 'certificate verify failed' "$work/ctl.log" | tail -c 300)"
+echo "PASS refusals"

@@ -1,0 +1,456 @@
+#!/usr/bin/python3
+"""Reliability tests of quay-pg-upgrader on kube-sim with real PostgreSQL (issue 8).
+
+One case per invocation:  reliability.py --build BUILD --source SRC [--kube-sim K --controller C] CASE
+It reuses the end-to-end driver (tests/e2e/e2e.py: the scenario, the REST client, the checks of a
+finished upgrade: every committed row present, the old claim byte-identical since its server
+stopped, manifest row counts, pg_trgm, the backup restores) and adds:
+  crash-*        SIGKILL-equivalent deaths of the controller (QPU_CRASH_AT, see
+                 core/cli/controller.cpp) at every effect boundary of one upgrade, restarted each time;
+  sim-restart    kube-sim killed (SIGKILL) mid-upgrade and restarted on the same port and state dir;
+  faults-*       API faults for a whole upgrade;
+  baseline       the fault-free run, plus the security scan;
+  missing-secret, job-killed, corrupt-log, wrong-ca, plaintext: bad input and security refusals.
+Every upgrade case ends with the same outcome summary (OUTCOME below), so "equal to the
+fault-free run" is checked, not assumed. Exit status 0 = pass, 1 = fail.
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import e2e  # noqa: E402
+from e2e import Failure, log, NS, DB, APP, OLD_CLAIM, PG15_IMAGE, REGISTRY  # noqa: E402
+
+SPEC = dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)
+
+# The effect steps of a fault-free logical 10 -> 15 upgrade, in the order the controller performs
+# them (ids are namespace/registry/a<attempt>/<step>; status and Event ids carry a sequence number
+# and are left out: they are re-decided on every transition anyway).
+STEPS = ["inspect-version", "scale-down/registry-quay-app", "inspect-manifest", "create-claim/backup",
+         "create-job/backup", "scale-down/database", "create-claim/data", "create-job/upgrade-logical",
+         "/switch", "inspect-verify", "scale-up/registry-quay-app"]
+
+# What a finished fault-free upgrade of the scenario looks like (timestamps left out). Every
+# upgrade case must end exactly here.
+OUTCOME = {
+    "status": {"attempt": 1, "backupClaim": "registry-quay-database-backup-pg10", "from": "10", "method": "logical",
+               "newClaim": "registry-quay-database-pg15", "phase": "succeeded", "previousClaim": "registry-quay-database",
+               "to": "15"},
+    "conditions": {"PostgresUpgraded": ["True", "Succeeded"], "PostgresUpgradeProgressing": ["False", "Succeeded"]},
+    "jobs": ["registry-pg10-backup-1", "registry-pg15-upgrade-1", "registry-quay-seed"],
+    "claims": ["registry-quay-database", "registry-quay-database-backup-pg10", "registry-quay-database-pg15"],
+    "database": {"image": PG15_IMAGE, "claim": "registry-quay-database-pg15", "replicas": 1},
+    "app_replicas": 1,
+}
+
+
+class _Crashed:
+    """Stands in for a controller that died on purpose, so the driver's checks do not fail on it."""
+    returncode = None
+    pid = -1
+
+    def poll(self):
+        return None
+
+    def send_signal(self, _):
+        pass
+
+    def wait(self, *_):
+        return 0
+
+    def kill(self):
+        pass
+
+
+class RCase(e2e.Case):
+    def __init__(self, args, name, spec):
+        super().__init__(args, name, spec)
+        self.sim_args = []
+        self.sim_port = None
+        self.ctl_env = {}
+        self.expect_crash = False
+        self.crashes = []
+        self.uids = {}          # (kind, name) -> uid first seen; a second uid is a duplicate
+        self.duplicates = []
+        self.on_tick = None
+        self.ctl_runs = 0
+
+    # ----- processes (e2e's, plus: extra kube-sim flags, a fixed port, controller env, appended logs)
+    def start_kube_sim(self):
+        self.kubeconfig = os.path.join(self.tmp, "kubeconfig")
+        self.sim_log = os.path.join(self.tmp, "kube-sim.log")
+        if os.path.exists(self.kubeconfig):
+            os.remove(self.kubeconfig)
+        listen = f"127.0.0.1:{self.sim_port or 0}"
+        out = open(self.sim_log, "a")
+        self.sim = subprocess.Popen(
+            [self.kube_sim_bin, "serve", "--listen", listen, "--tls", "--kubeconfig-out", self.kubeconfig,
+             "--state-dir", os.path.join(self.tmp, "state"), "--record-watch", os.path.join(self.tmp, "watch-record.jsonl")]
+            + self.sim_args,
+            stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp, preexec_fn=e2e.die_with_parent)
+        for _ in range(300):
+            if self.sim.poll() is not None:
+                raise Failure(f"kube-sim exited at start (status {self.sim.returncode}):\n{self.tail(self.sim_log)}")
+            if os.path.exists(self.kubeconfig) and open(self.sim_log).read().count("listening on") > len(self.crashes_of("sim")):
+                break
+            time.sleep(0.05)
+        else:
+            raise Failure("kube-sim did not print 'listening on' within 15 s")
+        self.kube = e2e.Kube(self.kubeconfig)
+        self.sim_port = int(self.kube.server.rsplit(":", 1)[1])
+        log(f"kube-sim up on {self.kube.server}")
+
+    def crashes_of(self, what):
+        return [c for c in self.crashes if c[0] == what]
+
+    def start_controller(self, extra=(), env=None):
+        self.event_log = os.path.join(self.tmp, "events.jsonl")
+        self.ctl_log = os.path.join(self.tmp, "controller.log")
+        argv = [self.controller_bin, "run", "--kubeconfig", self.kubeconfig, "--namespace", NS,
+                "--event-log", self.event_log, "--target-image", self.spec["target"],
+                "--requeue-seconds", "2", "--no-fsync", "--deadlines", e2e.HAPPY_DEADLINES] + list(extra)
+        self.ctl_runs += 1
+        with open(self.ctl_log, "a") as f:
+            f.write(f"==== controller run {self.ctl_runs} env {env or {}}\n")
+        self.ctl = subprocess.Popen(argv, stdout=open(self.ctl_log, "a"), stderr=subprocess.STDOUT, cwd=self.tmp,
+                                    env=dict(os.environ, **(env or {})), preexec_fn=e2e.die_with_parent)
+
+    def observe(self):
+        if self.expect_crash and self.ctl is not None and not isinstance(self.ctl, _Crashed) and self.ctl.poll() is not None:
+            if self.ctl.returncode != 137:
+                raise Failure(f"the controller exited with {self.ctl.returncode}, not the crash hook's 137:\n{self.tail(self.ctl_log)}")
+            self.crashes.append(("controller", self.ctl_env.get("QPU_CRASH_AT")))
+            self.ctl = _Crashed()
+        super().observe()
+        for kind in ("Job", "PersistentVolumeClaim"):
+            for o in self.kube.list(kind):
+                key, uid = (kind, o["metadata"]["name"]), o["metadata"]["uid"]
+                if self.uids.setdefault(key, uid) != uid:
+                    self.duplicates.append(key)
+                    self.uids[key] = uid
+        if self.on_tick:
+            self.on_tick()
+
+    # ----- the outcome ------------------------------------------------------------------------
+    def outcome(self):
+        reg = self.registry()
+        st = {k: v for k, v in e2e.upgrade_status(reg).items() if k not in ("started", "finished", "lastError")}
+        conds = {t: [c.get("status"), c.get("reason")] for t in ("PostgresUpgraded", "PostgresUpgradeProgressing")
+                 for c in [e2e.cond(reg, t)] if c}
+        db = self.kube.get("Deployment", DB)
+        return {
+            "status": st,
+            "conditions": conds,
+            "jobs": sorted(j["metadata"]["name"] for j in self.kube.list("Job")),
+            "claims": sorted(p["metadata"]["name"] for p in self.kube.list("PersistentVolumeClaim")),
+            "database": {"image": e2e.container(db)["image"], "claim": e2e.claim_of(db), "replicas": db["spec"].get("replicas")},
+            "app_replicas": self.kube.get("Deployment", APP)["spec"].get("replicas"),
+        }
+
+    def finish_upgrade(self, timeout=240):
+        reg = self.wait_terminal(1, timeout)
+        self.check_succeeded(reg, 1)
+        got = self.outcome()
+        if got != OUTCOME:
+            raise Failure("the final state differs from the fault-free run's:\n got " + json.dumps(got, sort_keys=True)
+                          + "\nwant " + json.dumps(OUTCOME, sort_keys=True))
+        log("ok: outcome and final state equal the fault-free run's")
+        self.check(not self.duplicates, f"no object was created twice (uids stable) {self.duplicates}")
+        self.check(self.jobs_seen == set(OUTCOME["jobs"]), f"no other Job ever existed ({sorted(self.jobs_seen)})")
+        self.check(self.pvcs_seen == set(OUTCOME["claims"]), f"no other claim ever existed ({sorted(self.pvcs_seen)})")
+        r = subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "-n", NS, "get", "jobs,pvc", "-o", "name"],
+                           capture_output=True, text=True, timeout=60)
+        names = sorted(r.stdout.split())
+        want = sorted([f"job.batch/{j}" for j in OUTCOME["jobs"]] + [f"persistentvolumeclaim/{c}" for c in OUTCOME["claims"]])
+        self.check(r.returncode == 0 and names == want, f"kubectl counts {len(names)} Jobs+PVCs, exactly the expected ones")
+        for j in ("registry-pg10-backup-1", "registry-pg15-upgrade-1"):
+            pods = self.pod_logs(j + "-", self.kube.get("Job", j)["spec"]["template"]["spec"]["containers"][0]["name"])
+            self.check(len(pods) == 1, f"Job {j} ran exactly one pod ({sorted(pods)})")
+
+    # ----- the security scan ---------------------------------------------------------------------
+    def security_scan(self):
+        secrets = {k: v for k, v in self.passwords.items() if "password" in k}
+        secrets["token"] = self.kube.token
+        self.check(all(len(v) >= 8 for v in secrets.values()), f"{len(secrets)} secret values to look for")
+        places = {"controller log": open(self.ctl_log, errors="replace").read(),
+                  "event log": open(self.event_log, errors="replace").read()}
+        jobs = [j for j in self.kube.list("Job") if j["metadata"]["name"] != "registry-quay-seed"]
+        places["Job specs"] = json.dumps([j["spec"] for j in jobs])
+        places["Events"] = json.dumps(self.kube.list("Event"))
+        places["QuayRegistry"] = json.dumps(self.registry())
+        places["database Deployment"] = json.dumps(self.kube.get("Deployment", DB))
+        for where, text in places.items():
+            for what, value in secrets.items():
+                forms = {value, base64.b64encode(value.encode()).decode()}
+                if any(f in text for f in forms):
+                    raise Failure(f"the {what} appears in the {where}")
+            log(f"ok: no password or token in the {where} ({len(text)} bytes)")
+        for j in jobs:
+            for c in j["spec"]["template"]["spec"]["containers"] + j["spec"]["template"]["spec"].get("initContainers", []):
+                for e in c.get("env") or []:
+                    if "PASSWORD" in e["name"]:
+                        ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                        if "value" in e or not ref:
+                            raise Failure(f"Job {j['metadata']['name']} env {e['name']} is not a secretKeyRef: {e}")
+        self.check(any("PASSWORD" in e["name"] for j in jobs for c in j["spec"]["template"]["spec"]["containers"]
+                       for e in c.get("env") or []), "Jobs get their passwords through secretKeyRef only")
+        rec = os.path.join(self.tmp, "watch-record.jsonl")
+        paths = set()
+        with open(rec, errors="replace") as f:
+            for line in f:
+                try:
+                    paths.add(re.sub(r"\?.*", "", json.loads(line).get("path", "")))
+                except ValueError:
+                    pass
+        self.check(paths and not any("secrets" in p for p in paths), f"the controller never watches Secrets (watched: {sorted(paths)})")
+
+    def report_fault_evidence(self):
+        """How hard the faults hit: watch connections opened, relists, failed requests seen."""
+        watches = set()
+        with open(os.path.join(self.tmp, "watch-record.jsonl"), errors="replace") as f:
+            for line in f:
+                try:
+                    watches.add(json.loads(line).get("watch"))
+                except ValueError:
+                    pass
+        events = open(self.event_log, errors="replace").read()
+        relists = events.count('"relist":"start"')
+        failed = len(re.findall(r"failed: (429|500|503)", open(self.ctl_log, errors="replace").read()))
+        self.evidence = {"watch_connections": len(watches), "relists": relists, "effect_failures_logged": failed}
+        print(f"FAULT EVIDENCE [{self.name}]: {json.dumps(self.evidence)}", flush=True)
+        return self.evidence
+
+    # ----- faults ------------------------------------------------------------------------------
+    def faults(self, body):
+        req = urllib.request.Request(self.kube.server + "/_sim/faults", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=self.kube.ctx, timeout=10) as r:
+            return json.loads(r.read() or b"{}")
+
+
+# ---------------------------------------------------------------------------------------------
+# The cases
+
+def case_baseline(c):
+    c.set_up()
+    c.start_controller()
+    c.finish_upgrade()
+    c.security_scan()
+
+
+def crash_chain(c, point):
+    """One upgrade; the controller dies at `point` of each step in STEPS in turn and is restarted
+    with the next step armed. Every step must be reached (a restart that never re-decides the
+    interrupted effect would hang here)."""
+    c.set_up()
+    c.expect_crash = True
+    for step in STEPS:
+        c.ctl_env = {"QPU_CRASH_AT": f"{step}:{point}"}
+        c.start_controller(env=c.ctl_env)
+        n = len(c.crashes)
+        c.wait_for(f"the controller to die {point} {step}", lambda: len(c.crashes) > n, 120, tick=0.1)
+        log(f"crash {len(c.crashes)}: died {point} {step}; restarting")
+    c.expect_crash = False
+    c.ctl_env = {}
+    c.start_controller()
+    c.finish_upgrade()
+    c.check(len(c.crashes) == len(STEPS), f"{len(c.crashes)} crashes at {point}, one per effect step")
+    c.security_scan()
+
+
+def case_sim_restart(c):
+    """kube-sim stops (SIGTERM: its runtime stops every pod and unmounts the claims) while the backup
+    Job runs, and again while the upgrade Job runs; it is restarted on the same port with its state
+    dir (pods that had not finished start again). The controller keeps running throughout.
+    SIGKILL is not used: kube-sim's pods inherit its listening socket (no close-on-exec), so after
+    a SIGKILL the orphaned pods hold the port and no restart can listen on it (docs/RELIABILITY.md)."""
+    c.set_up()
+    c.start_controller()
+    for phase in ("backingup", "upgrading"):
+        c.wait_for(f"phase {phase}", lambda: e2e.norm(e2e.upgrade_status(c.registry()).get("phase")) == phase, 120, tick=0.1)
+        log(f"stopping kube-sim in {phase}")
+        c.sim.send_signal(signal.SIGTERM)
+        c.sim.wait(60)
+        c.crashes.append(("sim", phase))
+        time.sleep(1)
+        c.start_kube_sim()
+    c.finish_upgrade(300)
+
+
+def with_faults(c, setup_faults, tick=None):
+    c.set_up()
+    setup_faults(c)
+    c.on_tick = tick
+    c.start_controller()
+    try:
+        c.wait_terminal(1, 300)
+    finally:
+        c.on_tick = None
+        c.faults({"dropWatchAfterEvents": 0, "failNext": 0, "failRate": 0, "chunkBytes": 0, "eventDelayMs": 0})
+    c.finish_upgrade()
+    c.report_fault_evidence()
+
+
+def case_faults_streams(c):
+    """Every watch is cut after 3 events, each event arrives in 1-byte chunks, 20 ms late."""
+    with_faults(c, lambda c: c.faults({"dropWatchAfterEvents": 3, "chunkBytes": 1, "eventDelayMs": 20}))
+    c.check(c.evidence["watch_connections"] > 30, "the watches were cut and re-opened many times")
+
+
+def case_faults_expiry(c):
+    """kube-sim keeps a watch history of 2 changes (--history 2), every watch is cut after 3 events
+    and the history is compacted every 2 s: a re-watch from the last RV of a quiet resource gets 410
+    Expired and relists (compaction alone cuts no open watch, so the drops are needed)."""
+    c.sim_args = ["--history", "2"]
+    last = [0.0]
+
+    def tick():
+        if time.monotonic() - last[0] > 2:
+            last[0] = time.monotonic()
+            c.faults({"expireHistory": True})
+    with_faults(c, lambda c: c.faults({"dropWatchAfterEvents": 3}), tick)
+    c.check(c.evidence["relists"] > 2 * 5, "the 410s forced relists of every resource, repeatedly")
+
+
+def case_faults_errors(c):
+    """Bursts of 4 failed requests (the driver retries 5 times) every 2 s, cycling 429 (Retry-After 1), 500, 503."""
+    last, codes = [0.0], [429, 500, 503]
+
+    def tick():
+        if time.monotonic() - last[0] > 2:
+            last[0] = time.monotonic()
+            code = codes.pop(0)
+            codes.append(code)
+            c.faults({"failNext": 4, "failCode": code, "retryAfterSeconds": 1})
+    with_faults(c, lambda c: None, tick)
+
+
+def case_missing_secret(c):
+    """The database's Secret is gone before the controller starts: a clear condition, nothing touched."""
+    c.set_up()
+    before = (sorted(c.pvcs_seen), sorted(c.jobs_seen))
+    c.kube.delete("Secret", "registry-quay-postgres-config")
+    c.start_controller()
+
+    def decided():
+        reg = c.registry()
+        for t in ("PostgresUpgraded", "PostgresUpgradeProgressing"):
+            k = e2e.cond(reg, t)
+            if k and "registry-quay-postgres-config" in (k.get("message") or ""):
+                return k
+        return None
+    k = c.wait_for("a condition naming the missing Secret", decided, 90)
+    print(f"OBSERVED CONDITION MESSAGE [{c.name}]: {k.get('type')} {k.get('status')}/{k.get('reason')}: {k.get('message')}", flush=True)
+    time.sleep(4)
+    c.observe()
+    c.check((sorted(c.pvcs_seen), sorted(c.jobs_seen)) == before, "no claim or Job was created")
+    app = c.kube.get("Deployment", APP)
+    c.check(app["spec"].get("replicas") == 1, "the app was never scaled down")
+    c.check(c.server_major() == 10, "the database still serves PostgreSQL 10")
+
+
+def case_job_killed(c):
+    """The backup Job's process is SIGKILLed: the Job fails, the controller rolls back with a
+    message naming the signal, and nothing is lost."""
+    c.set_up()
+    c.start_controller()
+    job = "registry-pg10-backup-1"
+
+    def pod_pids():
+        out = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if any(e.startswith(f"HOSTNAME={job}-".encode()) for e in env):
+                out.append(int(pid))
+        return out
+    pids = c.wait_for("the backup Job's processes", pod_pids, 120, tick=0.05)
+    for p in pids:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    log(f"SIGKILLed the backup pod's processes {pids}")
+    reg = c.wait_terminal(1, 240)
+    msg = c.check_rolled_back(reg, ["backup", job])
+    print(f"OBSERVED CONDITION MESSAGE [{c.name}]: {msg}", flush=True)
+
+
+CASES = {
+    "baseline": case_baseline,
+    "crash-before": lambda c: crash_chain(c, "before"),
+    "crash-after-send": lambda c: crash_chain(c, "after-send"),
+    "crash-after-log": lambda c: crash_chain(c, "after-log"),
+    "sim-restart": case_sim_restart,
+    "faults-streams": case_faults_streams,
+    "faults-expiry": case_faults_expiry,
+    "faults-errors": case_faults_errors,
+    "missing-secret": case_missing_secret,
+    "job-killed": case_job_killed,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--kube-sim")
+    ap.add_argument("--controller")
+    ap.add_argument("--timeout", type=int, default=540)
+    ap.add_argument("case", choices=sorted(CASES) + ["list"])
+    args = ap.parse_args()
+    if args.case == "list":
+        print("\n".join(sorted(CASES)))
+        return 0
+    if os.geteuid() != 0:
+        print("reliability: needs root (kube-sim loop-mounts claims and runs pods in mount namespaces)")
+        return 1
+    spec = dict(SPEC)
+    spec["from"] = spec.pop("from_")
+    case = RCase(args, args.case, spec)
+
+    def on_signal(signum, _):
+        raise Failure(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    passed = False
+    try:
+        log(f"case {args.case} in {case.tmp}")
+        CASES[args.case](case)
+        passed = True
+        log(f"PASS {args.case} in {time.monotonic() - case.t0:.0f} s")
+    except Failure as e:
+        log(f"FAIL {args.case}: {e}")
+        try:
+            case.diagnose()
+        except Exception:  # noqa: BLE001
+            pass
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+        log(f"FAIL {args.case}: unexpected error")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            case.cleanup(passed)
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
