@@ -3,7 +3,7 @@
 # a pg_trgm index), upgraded to 15 four ways, each run RUNS times on fresh copies:
 #   hand_logical      pg_dump -Fd -j2 (15's tools) + initdb + pg_restore -j2: the best hand-run steps
 #   jobs_logical      the controller's backup Job script + logical upgrade Job script
-#   hand_pg_upgrade   initdb + pg_upgrade --copy --jobs 2
+#   hand_pg_upgrade   initdb + pg_upgrade --jobs 2 (copy mode: 15 has no --copy flag, copy is its default)
 #   jobs_pg_upgrade   the controller's pg_upgrade Job script (copy of the stopped directory + --link)
 #   copy              cp -a of the stopped data directory (the copy-speed limit)
 # The Job scripts run as processes with exactly the script and environment of the Job bodies the
@@ -96,7 +96,7 @@ for r in $(seq 1 "$runs"); do
   a=$(now)
   as_pg "$PG/15/bin/initdb" -D "$tmp/hpu/userdata" -U postgres -E UTF8 --locale=C >/dev/null
   (cd "$tmp/hpu" && as_pg "$PG/15/bin/pg_upgrade" -b "$PG/13/bin" -B "$PG/15/bin" -d "$tmp/gold/userdata" -D "$tmp/hpu/userdata" \
-     -U postgres --copy --jobs 2 -s "$tmp" >/dev/null)
+     -U postgres --jobs 2 -s "$tmp" >/dev/null)
   sync; b=$(now)
   record hand_pg_upgrade "$(echo "$b - $a" | bc)"; rm -rf "$tmp/hpu"
 
