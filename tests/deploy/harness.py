@@ -73,39 +73,41 @@ class RequestLog:
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
     def _serve(self, client):
+        # One thread per connection, both directions in one select() loop: an SSL socket must not
+        # be read and written from two threads at once.
+        import select
         try:
             raw = socket.create_connection(self.upstream)
             up = self.ctx.wrap_socket(raw, server_hostname=self.upstream[0]) if self.tls else raw
         except OSError:
             client.close()
             return
-        threading.Thread(target=self._pipe, args=(up, client), daemon=True).start()
         buf = b""
         try:
             while True:
-                while b"\r\n\r\n" not in buf:
+                pending = self.tls and up.pending() > 0
+                readable = [up] if pending else select.select([client, up], [], [], 5)[0]
+                if up in readable:
+                    # Non-blocking: a readable TLS socket may carry only a record with no data
+                    # (a TLS 1.3 session ticket); a blocking read would then wait forever.
+                    up.setblocking(False)
+                    try:
+                        data = up.recv(65536)
+                    except (ssl.SSLWantReadError, BlockingIOError):
+                        data = None
+                    finally:
+                        up.setblocking(True)
+                    if data == b"":
+                        break
+                    if data:
+                        client.sendall(data)
+                if client in readable:
                     chunk = client.recv(65536)
                     if not chunk:
-                        raise EOFError
+                        break
                     buf += chunk
-                head, buf = buf.split(b"\r\n\r\n", 1)
-                lines = head.decode("latin-1").split("\r\n")
-                method, target = lines[0].split(" ")[:2]
-                length = 0
-                for h in lines[1:]:
-                    k, _, v = h.partition(":")
-                    if k.strip().lower() == "content-length":
-                        length = int(v.strip())
-                while len(buf) < length:
-                    chunk = client.recv(65536)
-                    if not chunk:
-                        raise EOFError
-                    buf += chunk
-                body, buf = buf[:length], buf[length:]
-                with self.lock:
-                    self.requests.append((method, target))
-                up.sendall(head + b"\r\n\r\n" + body)
-        except (EOFError, OSError, ValueError):
+                    buf = self._forward_complete(buf, up)
+        except (OSError, ValueError):
             pass
         finally:
             for s in (client, up):
@@ -114,22 +116,24 @@ class RequestLog:
                 except OSError:
                     pass
 
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def _forward_complete(self, buf, up):
+        """Logs and forwards every complete request in buf; returns the incomplete rest."""
+        while b"\r\n\r\n" in buf:
+            head, rest = buf.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            method, target = lines[0].split(" ")[:2]
+            length = 0
+            for h in lines[1:]:
+                k, _, v = h.partition(":")
+                if k.strip().lower() == "content-length":
+                    length = int(v.strip())
+            if len(rest) < length:
+                return buf
+            with self.lock:
+                self.requests.append((method, target))
+            up.sendall(head + b"\r\n\r\n" + rest[:length])
+            buf = rest[length:]
+        return buf
 
     def snapshot(self):
         with self.lock:
@@ -184,9 +188,9 @@ def parse_metrics(text):
     return out, types
 
 
-def metric(samples, name, **labels):
+def metric(samples, metric_name, **labels):
     want = set(labels.items())
-    return sum(v for (n, ls), v in samples.items() if n == name and want <= set(ls))
+    return sum(v for (n, ls), v in samples.items() if n == metric_name and want <= set(ls))
 
 
 def http_get(url, timeout=5):
