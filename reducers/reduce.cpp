@@ -67,16 +67,23 @@ struct scope {
 };
 
 // Registries come and go with their QuayRegistry objects.
-void track_registries(state& s) {
-  for (const auto& [key, r] : s.cluster.registries) {
-    if (!s.upgrades.contains(key)) {
-      registry_upgrade u;
-      u.registry = key;
-      u.phase_since = s.now;
-      u.retry_token = r.retry_token;  // an annotation present from the start is not a retry
-      s.upgrades.emplace(key, std::move(u));
-    }
+void track_registry(state& s, const object_key& key) {
+  const auto reg = s.cluster.registries.find(key);
+  if (reg == s.cluster.registries.end()) {
+    s.upgrades.erase(key);
+    return;
   }
+  if (s.upgrades.contains(key)) return;
+  registry_upgrade u;
+  u.registry = key;
+  u.phase_since = s.now;
+  u.retry_token = reg->second.retry_token;  // an annotation present from the start is not a retry
+  s.upgrades.emplace(key, std::move(u));
+}
+
+// After a relist of QuayRegistries: every one known gets its upgrade record, vanished ones lose it.
+void track_all_registries(state& s) {
+  for (const auto& [key, r] : s.cluster.registries) track_registry(s, key);
   std::erase_if(s.upgrades, [&](const auto& kv) { return !s.cluster.registries.contains(kv.first); });
 }
 
@@ -131,7 +138,7 @@ step_result reduce(state s, const logged_event& e) {
             s.cluster.rv[index(kind)] = meta_of(ev.object).rv;
             if (ev.type == watch_type::deleted) erase(s.cluster, ev.object);
             else put(s.cluster, ev.object);
-            if (kind == resource_kind::quay_registry) track_registries(s);
+            if (kind == resource_kind::quay_registry) track_registry(s, meta_of(ev.object).key);
             sc = {scope::ns, meta_of(ev.object).key};
           },
           [&](const bookmark_seen& ev) { s.cluster.rv[index(ev.kind)] = ev.rv; },
@@ -150,7 +157,7 @@ step_result reduce(state s, const logged_event& e) {
             buffer.reset();
             s.cluster.rv[index(ev.kind)] = ev.rv;
             s.cluster.synced[index(ev.kind)] = true;
-            if (ev.kind == resource_kind::quay_registry) track_registries(s);
+            if (ev.kind == resource_kind::quay_registry) track_all_registries(s);
             sc.what = scope::all;
           },
           [&](const malformed_input&) { ++s.malformed_inputs; },
@@ -207,12 +214,20 @@ step_result reduce(state s, const logged_event& e) {
   // Nothing is decided before every store has synced: a half-known cluster would re-create what
   // already exists.
   if (sc.what == scope::none || !synced(s)) return {std::move(s), std::move(out)};
-  for (auto& [key, u] : s.upgrades) {
-    if (sc.what == scope::one && key != sc.key) continue;
-    if (sc.what == scope::ns && key.ns != sc.key.ns) continue;
-    const auto reg = s.cluster.registries.find(key);
+  // Only the registries the event may concern: one, the namespace's (a map range), or all.
+  auto first = s.upgrades.begin(), last = s.upgrades.end();
+  if (sc.what == scope::one) {
+    first = s.upgrades.find(sc.key);
+    last = first == s.upgrades.end() ? first : std::next(first);
+  } else if (sc.what == scope::ns) {
+    first = s.upgrades.lower_bound(object_key{sc.key.ns, ""});
+    last = first;
+    while (last != s.upgrades.end() && last->first.ns == sc.key.ns) ++last;
+  }
+  for (auto it = first; it != last; ++it) {
+    const auto reg = s.cluster.registries.find(it->first);
     if (reg == s.cluster.registries.end()) continue;
-    upgrade_ctx c{s, u, reg->second, *s.cfg, out, s.now, e.seq};
+    upgrade_ctx c{s, it->second, reg->second, *s.cfg, out, s.now, e.seq};
     advance(c);
   }
   return {std::move(s), std::move(out)};
