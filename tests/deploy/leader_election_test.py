@@ -80,6 +80,27 @@ def body(args):
         case.check(harness.metric(mb, "qpu_upgrades_total", result="succeeded") == 1, "ctl-b finished the upgrade (qpu_upgrades_total succeeded 1)")
         b_log = open(procs["ctl-b"][1], errors="replace").read()
         case.check("refolded" in b_log, "ctl-b refolded ctl-a's event log before acting")
+
+        # A clean shutdown gives the Lease up (client-go's ReleaseOnCancel): the next candidate
+        # takes over at its next retry (2 s), not after the 15 s lease.
+        procs["ctl-c"] = start(case, "ctl-c")
+        time.sleep(3)
+        ctl_b = procs["ctl-b"][0]
+        ctl_b.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        ctl_b.wait(20)
+        case.check(ctl_b.returncode == 0, f"ctl-b exited 0 on SIGTERM ({ctl_b.returncode})")
+        case.wait_for("ctl-c to take the released Lease",
+                      lambda: (lease(case) or {}).get("spec", {}).get("holderIdentity", "").startswith("ctl-c"), 15)
+        took = time.monotonic() - stopped_at
+        case.check(took < 6, f"ctl-c took the released Lease {took:.1f} s after SIGTERM to ctl-b (retry period 2 s)")
+        case.ctl = procs["ctl-c"][0]
+        case.ctl_log = procs["ctl-c"][1]
+        case.wait_for("ctl-c to be ready (reflectors synced)",
+                      lambda: harness.http_get(f"http://127.0.0.1:{procs['ctl-c'][2]}/readyz")[0] == 200, 30)
+        mc = metrics(procs["ctl-c"][2])
+        case.check(harness.metric(mc, "qpu_effects_performed_total") <= 2,
+                   f"ctl-c, refolding a finished upgrade, performs nothing new ({harness.metric(mc, 'qpu_effects_performed_total')})")
         passed = True
     finally:
         for name, (p, _, _) in procs.items():

@@ -270,6 +270,22 @@ class Cluster:
                 subprocess.run(["umount", "-l", mp], check=False)
 
 
+def check_json_log(cluster):
+    """deploy/ runs the controller with --log-format=json: every line it logged must be one JSON
+    object with ts, level, logger and msg (a log shipper parses them)."""
+    if "--log-format=json" not in cluster.ctl.args:
+        return
+    lines = open(cluster.ctl_log, errors="replace").read().splitlines()
+    for i, line in enumerate(lines, 1):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            raise Failure(f"controller.log:{i} is not JSON: {line[:200]}")
+        if not {"ts", "level", "logger", "msg"} <= set(rec):
+            raise Failure(f"controller.log:{i} lacks ts/level/logger/msg: {line[:200]}")
+    log(f"  the controller's {len(lines)} log lines are JSON objects")
+
+
 def run_test(args, suite, test_dir):
     name = os.path.basename(test_dir)
     tmp = tempfile.mkdtemp(prefix=f"qpu-kuttl-{name}-")
@@ -287,6 +303,7 @@ def run_test(args, suite, test_dir):
             log(f"{name}: step {names}")
             run_step(cluster.api, files, ns, suite.get("timeout", 30), env)
             log(f"{name}: step held")
+        check_json_log(cluster)
         passed = True
         log(f"PASS {name}")
     except Failure as e:
