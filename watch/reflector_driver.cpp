@@ -21,6 +21,13 @@ using net::use_awaitable;
 
 namespace {
 
+// Failures no retry can cure: an operator must act (RBAC, credentials, the cluster's CA), so they
+// are logged as warnings; the rest is transient and stays at debug.
+bool needs_operator(const api_error& e) {
+  return e.kind == api_error_kind::forbidden || e.kind == api_error_kind::unauthorized ||
+         e.message.find("certificate verify failed") != std::string::npos;
+}
+
 template <class... F>
 struct overloaded : F... {
   using F::operator()...;
@@ -90,7 +97,10 @@ awaitable<void> reflector_driver::do_list(const send_list& cmd) {
   auto res = co_await client_->request(http::verb::get, target(path_of(spec_.kind, spec_.ns), q));
   if (!res) {
     ++stats_.failures;
-    log().debug("{} failed: {}", what, describe(res.error()));
+    if (needs_operator(res.error()))
+      log().warn("{} refused: {}", what, describe(res.error()));
+    else
+      log().debug("{} failed: {}", what, describe(res.error()));
     apply(list_failed{0});
     co_return;
   }
@@ -98,7 +108,7 @@ awaitable<void> reflector_driver::do_list(const send_list& cmd) {
     ++stats_.failures;
     auto err = error_from_response(static_cast<std::int32_t>(res->status), res->body, res->retry_after);
     // 403 means RBAC is wrong: an operator must act, so it is a warning; the rest is transient.
-    if (err.kind == api_error_kind::forbidden || err.kind == api_error_kind::unauthorized)
+    if (needs_operator(err))
       log().warn("{} refused: {}", what, describe(err));
     else
       log().debug("{} failed: {}", what, describe(err));
