@@ -146,7 +146,7 @@ TEST_CASE("a corrupted event log names file:line, and the reader keeps nothing a
   const std::string good3 = log_line_watch(3, 1'700'000'000'002, resource_kind::job, job_line("c", "3"));
   for (const std::string& bad : {std::string("{\"seq\":2,\"ts\":\"2023-11-14T22:13:20.001Z\",\"source\":\"watch/jobs\",\"watch\":{\"ty\n"),
                                  std::string("\x00\x01\x02garbage\n", 11), std::string("{\"seq\":\"2\"}\n"),
-                                 std::string("{\"seq\":1,\"ts\":\"2023-11-14T22:13:20.001Z\",\"source\":\"timer\",\"event\":{\"type\":\"timer_fired\",\"registry\":{\"namespace\":\"q\",\"name\":\"r\"}}}\n")}) {
+                                 std::string("{\"seq\":1,\"ts\":\"2023-11-14T22:13:20.001Z\",\"source\":\"timer\",\"event\":{\"type\":\"timer_fired\",\"registry\":\"q/r\"}}\n")}) {  // seq goes back
     f.write(good1 + bad + good3);
     auto r = read_all(f);
     REQUIRE_FALSE(r.status);

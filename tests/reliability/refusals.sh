@@ -38,9 +38,9 @@ users:
   user: {token: not-a-real-token-0123456789}
 EOF
 log="$work/events.jsonl"
-printf '%s\n' '{"seq":1,"ts":"2026-11-24T00:00:00.000Z","source":"timer","event":{"type":"timer_fired","registry":{"namespace":"quay","name":"registry"}}}' > "$log"
+printf '%s\n' '{"seq":1,"ts":"2026-11-24T00:00:00.000Z","source":"timer","event":{"type":"timer_fired","registry":"quay/registry"}}' > "$log"
 printf '%s\n' '{"seq":2,"ts":"2026-11-24T00:00:00.001Z","source":"watch/jobs","watch":{"type":"MODIF' >> "$log"
-printf '%s\n' '{"seq":3,"ts":"2026-11-24T00:00:00.002Z","source":"timer","event":{"type":"timer_fired","registry":{"namespace":"quay","name":"registry"}}}' >> "$log"
+printf '%s\n' '{"seq":3,"ts":"2026-11-24T00:00:00.002Z","source":"timer","event":{"type":"timer_fired","registry":"quay/registry"}}' >> "$log"
 before=$(sha256sum < "$log")
 set +e
 out=$("$ctl" replay "$log" 2>&1); rc=$?
