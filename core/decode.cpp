@@ -292,14 +292,32 @@ status read_deployment(od::object root, deployment& d) {
   return std::nullopt;
 }
 
+// The terminated container's message; when it left none (a process killed by a signal writes no
+// termination log), how it ended, so that a failure names the cause: exit code 137 is 128 + 9,
+// SIGKILL, as the kubelet reports it.
 status read_terminated(od::value v, std::string& message) {
-  return for_fields(v, "status.containerStatuses[].state", [&](std::string_view k, od::value sv) -> status {
+  std::int32_t exit_code = 0, signal = 0;
+  std::string reason, own;
+  QPU_TRY(for_fields(v, "status.containerStatuses[].state", [&](std::string_view k, od::value sv) -> status {
     if (k != "terminated") return std::nullopt;
     return for_fields(sv, "state.terminated", [&](std::string_view tk, od::value tv) -> status {
-      if (tk == "message") return read_string(tv, message, "state.terminated.message");
+      if (tk == "message") return read_string(tv, own, "state.terminated.message");
+      if (tk == "exitCode") return read_int(tv, exit_code, "state.terminated.exitCode");
+      if (tk == "signal") return read_int(tv, signal, "state.terminated.signal");
+      if (tk == "reason") return read_string(tv, reason, "state.terminated.reason");
       return std::nullopt;
     });
-  });
+  }));
+  if (signal == 0 && exit_code > 128 && exit_code < 128 + 65) signal = exit_code - 128;
+  if (!own.empty()) {
+    message = std::move(own);
+  } else if (exit_code != 0 || signal != 0) {
+    message = "the container ended with exit code " + std::to_string(exit_code);
+    if (signal != 0) message += ", killed by signal " + std::to_string(signal);
+    if (!reason.empty()) message += " (" + reason + ")";
+    message += " and left no termination message";
+  }
+  return std::nullopt;
 }
 
 status read_pod(od::object root, pod& p) {
