@@ -205,3 +205,19 @@ TEST_CASE("a kubeconfig that is not YAML, or lacks a server, is an error naming 
     CHECK_THAT(cfg.error(), Catch::Contains(f.path.string()));
   }
 }
+
+TEST_CASE("a container killed by a signal, with no termination message, still says how it ended") {
+  json_decoder d;
+  auto killed = d.decode_watch_line(resource_kind::pod,
+                                    R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"registry-pg10-backup-1-x","namespace":"quay",)"
+                                    R"("labels":{"job-name":"registry-pg10-backup-1"}},"status":{"phase":"Failed","containerStatuses":[{"name":"backup",)"
+                                    R"("state":{"terminated":{"exitCode":137,"reason":"Error"}}}]}}})");
+  REQUIRE(killed);
+  const auto& p = std::get<pod>(std::get<object_event>(*killed).object);
+  CHECK_THAT(p.termination_message, Catch::Contains("exit code 137") && Catch::Contains("signal 9") && Catch::Contains("Error"));
+  auto reported = d.decode_watch_line(resource_kind::pod,
+                                      R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"p","namespace":"quay"},"status":)"
+                                      R"({"containerStatuses":[{"state":{"terminated":{"exitCode":1,"message":"BackupFailed: disk full"}}}]}}})");
+  REQUIRE(reported);
+  CHECK(std::get<pod>(std::get<object_event>(*reported).object).termination_message == "BackupFailed: disk full");
+}

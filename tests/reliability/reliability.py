@@ -386,7 +386,8 @@ def case_job_killed(c):
             pass
     log(f"SIGKILLed the backup pod's processes {pids}")
     reg = c.wait_terminal(1, 240)
-    msg = c.check_rolled_back(reg, ["backup", job])
+    msg = c.check_rolled_back(reg, ["signal 9"])
+    c.check(job in msg and "exit code 137" in msg, "the condition names the Job and how its pod ended")
     print(f"OBSERVED CONDITION MESSAGE [{c.name}]: {msg}", flush=True)
 
 
