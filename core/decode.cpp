@@ -32,8 +32,20 @@ status check(simdjson::error_code code, const char* path) {
   return failure{path, code};
 }
 
+// value::is_null() is a simdjson_result<bool>: on a malformed literal (`tFue`, `nul`) converting
+// it to bool throws simdjson_error, which nothing catches (found by fuzzing: a crash, not an error
+// value). Read it as every other value: an error is a failure at `path`.
+status read_null(od::value& v, bool& null, const char* path) { return check(v.is_null().get(null), path); }
+
+#define QPU_SKIP_NULL(v, path)              \
+  do {                                      \
+    bool qpu_null_ = false;                 \
+    QPU_TRY(read_null(v, qpu_null_, path)); \
+    if (qpu_null_) return std::nullopt;     \
+  } while (0)
+
 status read_string(od::value v, std::string& out, const char* path) {
-  if (v.is_null()) return std::nullopt;
+  QPU_SKIP_NULL(v, path);
   std::string_view s;
   QPU_TRY(check(v.get_string().get(s), path));
   out.assign(s);
@@ -42,7 +54,7 @@ status read_string(od::value v, std::string& out, const char* path) {
 
 template <class Int>
 status read_int(od::value v, Int& out, const char* path) {
-  if (v.is_null()) return std::nullopt;
+  QPU_SKIP_NULL(v, path);
   std::int64_t i = 0;
   QPU_TRY(check(v.get_int64().get(i), path));
   out = static_cast<Int>(i);
@@ -82,7 +94,7 @@ status for_fields(od::object obj, const char* path, Fn&& fn) {
 
 template <class Fn>
 status for_fields(od::value v, const char* path, Fn&& fn) {
-  if (v.is_null()) return std::nullopt;
+  QPU_SKIP_NULL(v, path);
   od::object obj;
   QPU_TRY(check(v.get_object().get(obj), path));
   return for_fields(obj, path, std::forward<Fn>(fn));
@@ -90,7 +102,7 @@ status for_fields(od::value v, const char* path, Fn&& fn) {
 
 template <class Fn>
 status for_items(od::value v, const char* path, Fn&& fn) {
-  if (v.is_null()) return std::nullopt;
+  QPU_SKIP_NULL(v, path);
   od::array arr;
   QPU_TRY(check(v.get_array().get(arr), path));
   for (auto element : arr) {
@@ -114,7 +126,9 @@ status read_meta(od::value v, object_meta& meta, marks& m) {
     if (key == "resourceVersion") return read_string(value, meta.rv, "metadata.resourceVersion");
     if (key == "generation") return read_int(value, meta.generation, "metadata.generation");
     if (key == "deletionTimestamp") {
-      meta.deleting = !value.is_null();
+      bool null = false;
+      QPU_TRY(read_null(value, null, "metadata.deletionTimestamp"));
+      meta.deleting = !null;
       return std::nullopt;
     }
     if (key == "labels") {

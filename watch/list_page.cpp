@@ -35,7 +35,10 @@ std::expected<list_page, std::string> parse_list_page(std::string_view body) {
         (mk == "resourceVersion" ? page.rv : page.continue_token) = s;
       }
     } else if (key == "items") {
-      if (v.is_null()) continue;
+      // is_null() on a malformed literal is an error, not false: its bool conversion would throw.
+      bool null = false;
+      if (auto e = v.is_null().get(null)) return fail("items", e);
+      if (null) continue;
       od::array items;
       if (auto e = v.get_array().get(items)) return fail("items", e);
       for (auto item : items) {
