@@ -221,3 +221,22 @@ TEST_CASE("a container killed by a signal, with no termination message, still sa
   REQUIRE(reported);
   CHECK(std::get<pod>(std::get<object_event>(*reported).object).termination_message == "BackupFailed: disk full");
 }
+
+TEST_CASE("a malformed literal where a bool or null may stand is an error, not a crash (found by fuzzing)") {
+  json_decoder d;
+  // The fuzzer's input, shortened: `tFue` made simdjson's is_null() throw out of the decoder.
+  for (const char* line : {
+           R"({"type":"ADDED","object":{"metadata":{"name":"r"},"spec":{"components":[{"kind":"postgres","managed":tFue}]}}})",
+           R"({"type":"ADDED","object":{"metadata":{"name":"r"},"spec":{"components":[nul]}}})",
+           R"({"type":"ADDED","object":{"metadata":{"name":"r","deletionTimestamp":nulx}}})",
+           R"({"type":"ADDED","object":{"metadata":{"name":tru}}})",
+       }) {
+    INFO(line);
+    for (auto kind : all_resource_kinds) {
+      std::expected<event, std::string> r = std::unexpected(std::string());
+      REQUIRE_NOTHROW(r = d.decode_watch_line(kind, line));
+      // On-demand parsing never looks at fields a kind does not read; a QuayRegistry reads all four.
+      if (kind == resource_kind::quay_registry) CHECK_FALSE(r);
+    }
+  }
+}
