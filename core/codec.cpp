@@ -335,6 +335,7 @@ json to_json(const state& s) {
         {"switched", u.switched},
         {"lastError", u.last_error},
         {"failedIn", u.last_error.empty() ? json(nullptr) : json(to_string(u.failed_in))},
+        {"rollbackIncomplete", u.rollback_incomplete},
         {"retryToken", u.retry_token},
         {"inFlight", u.in_flight},
         {"done", u.done},

@@ -64,6 +64,7 @@ struct registry_upgrade {
   bool switched = false;       // the database Deployment was patched to the new claim
   std::string last_error;      // why the upgrade failed, or why detection cannot go on
   phase failed_in = phase::detecting;
+  std::string rollback_incomplete;  // set when the rollback ran out of time: what did not come back
   std::string retry_token;     // the retry annotation value this attempt consumed
   std::set<std::string> in_flight;  // effect ids issued, result not yet seen
   std::set<std::string> done;       // effect ids that succeeded

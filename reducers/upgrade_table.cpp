@@ -235,27 +235,36 @@ bool image_changed(const upgrade_ctx& c) {
   return db && db->image != c.u.detected_image;
 }
 
-bool backup_job_failed(const upgrade_ctx& c) {
-  const auto* j = find_job(c, job_name(c.u, job_role::backup));
-  return j && j->has_failed;
+// A failed Job is acted on once its pods have said why: the Job's Failed condition and its
+// pod's termination message arrive on two watch streams in either order, and the reason is what
+// a person needs. A pod that is gone or has ended without a message counts as having said all.
+bool pods_reported(const upgrade_ctx& c, const job& j) {
+  const auto& pods = c.s.cluster.pods;
+  for (auto it = pods.lower_bound({j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it) {
+    const pod& p = it->second;
+    if (p.job_name != j.meta.key.name) continue;
+    if (p.termination_message.empty() && p.phase != "Failed" && p.phase != "Succeeded") return false;
+  }
+  return true;
 }
+
+bool job_failed_and_reported(const upgrade_ctx& c, job_role role) {
+  const auto* j = find_job(c, job_name(c.u, role));
+  return j && j->has_failed && pods_reported(c, *j);
+}
+
+bool backup_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, job_role::backup); }
 bool backup_job_complete(const upgrade_ctx& c) {
   const auto* j = find_job(c, job_name(c.u, job_role::backup));
   return j && j->complete;
 }
-bool upgrade_job_failed(const upgrade_ctx& c) {
-  const auto* j = find_job(c, job_name(c.u, upgrade_role(c.u)));
-  return j && j->has_failed;
-}
+bool upgrade_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, upgrade_role(c.u)); }
 bool upgrade_job_complete(const upgrade_ctx& c) {
   const auto* j = find_job(c, job_name(c.u, upgrade_role(c.u)));
   return j && j->complete;
 }
 bool check_wanted(const upgrade_ctx& c) { return c.cfg.preflight_check && c.u.method == upgrade_method::pg_upgrade; }
-bool check_job_failed(const upgrade_ctx& c) {
-  const auto* j = find_job(c, job_name(c.u, job_role::check));
-  return check_wanted(c) && j && j->has_failed;
-}
+bool check_job_failed(const upgrade_ctx& c) { return check_wanted(c) && job_failed_and_reported(c, job_role::check); }
 bool check_pending(const upgrade_ctx& c) {
   const auto* j = find_job(c, job_name(c.u, job_role::check));
   return check_wanted(c) && !(j && j->complete);
@@ -277,8 +286,7 @@ bool database_serving(const upgrade_ctx& c, const std::string& image, const std:
   const auto* db = database(c);
   if (!db || db->image != image || db->data_claim != claim_name) return false;
   const std::int32_t want = std::max(1, c.u.db_replicas.value_or(1));
-  return db->observed_generation >= db->meta.generation && db->ready_replicas >= want && db->updated_replicas >= want &&
-         db->status_replicas == db->ready_replicas;
+  return db->observed_generation >= db->meta.generation && db->ready_replicas >= want && db->updated_replicas >= want;
 }
 
 bool switched_and_ready(const upgrade_ctx& c) { return database_serving(c, c.cfg.target_image, data_claim_name(c.u)); }
@@ -404,8 +412,20 @@ void fail_on_deadline(upgrade_ctx& c) {
   fail(c, std::string("phase ") + to_string(c.u.current) + " did not finish within " +
               std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s; at the deadline: " + waiting_for(c));
 }
-void fail_backup_job(upgrade_ctx& c) { fail(c, job_failure(c, *find_job(c, job_name(c.u, job_role::backup)), "backup")); }
-void fail_upgrade_job(upgrade_ctx& c) { fail(c, job_failure(c, *find_job(c, job_name(c.u, upgrade_role(c.u))), "upgrade")); }
+// A Job that waited on a claim that never bound failed for that reason: say so.
+std::string unbound_claim_note(const upgrade_ctx& c, const std::string& claim_name) {
+  const auto* cl = find_claim(c, claim_name);
+  if (!cl || cl->phase == "Bound") return "";
+  return "; claim " + claim_name + " is " + (cl->phase.empty() ? std::string("not bound") : cl->phase) +
+         (cl->storage_class.empty() ? std::string() : " (storage class " + cl->storage_class + ")");
+}
+
+void fail_backup_job(upgrade_ctx& c) {
+  fail(c, job_failure(c, *find_job(c, job_name(c.u, job_role::backup)), "backup") + unbound_claim_note(c, backup_claim_name(c.u)));
+}
+void fail_upgrade_job(upgrade_ctx& c) {
+  fail(c, job_failure(c, *find_job(c, job_name(c.u, upgrade_role(c.u))), "upgrade") + unbound_claim_note(c, data_claim_name(c.u)));
+}
 void fail_check_job(upgrade_ctx& c) {
   fail(c, job_failure(c, *find_job(c, job_name(c.u, job_role::check)), "pg_upgrade --check"));
 }
@@ -441,6 +461,18 @@ void roll_back(upgrade_ctx& c) {
 }
 
 void finish(upgrade_ctx& c) { c.u.finished = c.now; }
+
+// The rollback ran out of time: the app still comes back at its recorded replicas (the state
+// before the upgrade began), and the message says plainly what did not come back.
+void give_up_rollback(upgrade_ctx& c) {
+  const std::string what = waiting_for(c);
+  for (const auto& [name, n] : c.u.app_replicas)
+    issue(c, scale_deployment{effect_id(c.u, "restore/" + name), {c.u.registry.ns, name}, n, std::nullopt, true});
+  c.u.rollback_incomplete = "the rollback did not complete within " + std::to_string(phase_deadline_s(c.cfg, phase::rolling_back)) +
+                            " s (" + what + "): check the database Deployment " + database_deployment_name(c.u.registry) +
+                            " by hand; the app was scaled back to its recorded replicas";
+  c.u.finished = c.now;
+}
 
 // Success: the database now runs the target image, which is what detection compares against.
 void finish_success(upgrade_ctx& c) {
@@ -572,7 +604,7 @@ constexpr rule table[] = {
   {phase::resuming,    "the app is back at its replica counts",              apps_resumed,           phase::succeeded,   finish_success},
   {phase::resuming,    "the app is being scaled back",                       always,                 phase::resuming,    resume_apps},
   // rollback: the old claim and image, every claim kept
-  {phase::rolling_back, "the rollback deadline passed",                      deadline_passed,        phase::failed,      finish},
+  {phase::rolling_back, "the rollback deadline passed",                      deadline_passed,        phase::failed,      give_up_rollback},
   {phase::rolling_back, "the old database serves and the app is restored",   rollback_complete,      phase::failed,      finish},
   {phase::rolling_back, "the old database and the app are being restored",   always,                 phase::rolling_back, roll_back},
   // failed: a person decides; the retry annotation starts a new attempt
@@ -614,6 +646,9 @@ std::string summary_message(const upgrade_ctx& c) {
              backup_claim_name(u);
     }
     case phase::failed:
+      if (!u.rollback_incomplete.empty())
+        return u.last_error + "; " + u.rollback_incomplete + "; every claim is kept; set annotation " + annotation_retry +
+               " to a new value to try again";
       return u.last_error + (u.started ? "; the database runs on its old claim " + u.old_claim + " and image " + u.old_image +
                                              ", every claim is kept; set annotation " + annotation_retry +
                                              " to a new value to try again"
@@ -646,7 +681,7 @@ void announce(upgrade_ctx& c) {
 // The QuayRegistry's status, written when the phase or the error changed since the last write.
 void report_status(upgrade_ctx& c) {
   const auto& u = c.u;
-  const std::string key = std::string(to_string(u.current)) + "|" + std::to_string(u.attempt) + "|" + u.last_error;
+  const std::string key = std::string(to_string(u.current)) + "|" + std::to_string(u.attempt) + "|" + u.last_error + "|" + u.rollback_incomplete;
   if (u.status_written == key) return;
   c.u.status_written = key;
 
@@ -758,8 +793,9 @@ std::string waiting_for(const upgrade_ctx& c) {
     }
     case phase::backing_up: {
       if (!u.before || !u.before->has_manifest) return "measuring row counts and checksums of every table";
-      if (auto t = claim_text(backup_claim_name(u), "backup"); !t.empty() && !done(c, "create-claim/backup")) return t;
-      return job_text(job_role::backup, "backup");
+      const auto t = claim_text(backup_claim_name(u), "backup");
+      if (!t.empty() && !done(c, "create-claim/backup")) return t;
+      return t.empty() ? job_text(job_role::backup, "backup") : t + "; " + job_text(job_role::backup, "backup");
     }
     case phase::stopping:
       return "waiting for the database to stop: " + std::to_string(database_pods(c).size()) + " database pods remain";

@@ -222,7 +222,22 @@ void controller::perform(const effect& e) {
   ++performed_;
   logger()->info("{} {}", effect_name(e), id_of(e));
   maybe_crash(id_of(e), "before");
+  // Status writes of one registry go out one at a time, in the order decided: run concurrently,
+  // an older phase's write could land after a newer one and leave a stale status behind.
+  if (const auto* st = std::get_if<update_registry_status>(&e)) {
+    auto& queue = status_queues_[st->registry];
+    queue.push_back(e);
+    if (queue.size() > 1) return;  // the running write starts the next one when it is done
+  }
   net::co_spawn(ioc_, run_effect(e), net::detached);
+}
+
+void controller::status_written(const object_key& registry) {
+  auto it = status_queues_.find(registry);
+  if (it == status_queues_.end() || it->second.empty()) return;
+  it->second.pop_front();
+  if (it->second.empty() || stopping_) return;
+  net::co_spawn(ioc_, run_effect(it->second.front()), net::detached);
 }
 
 net::awaitable<void> controller::run_effect(effect e) {
@@ -241,6 +256,7 @@ net::awaitable<void> controller::run_effect(effect e) {
   if (const auto* f = std::get_if<effect_failed>(&result)) logger()->warn("{} failed: {} {} {}", f->id, f->code, f->reason, f->message);
   maybe_crash(id_of(e), "after-send");
   if (!stopping_) record_result("effect", std::move(result));
+  if (const auto* st = std::get_if<update_registry_status>(&e)) status_written(st->registry);
   if (crash_at() && crash_at()->point == "after-log" && id_of(e).find(crash_at()->id_part) != std::string::npos) {
     if (auto r = log_->sync(); !r) logger()->error("{}", r.error());
     maybe_crash(id_of(e), "after-log");

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -89,6 +90,7 @@ class controller {
   void flush_and_perform();
   void perform(const effect& e);
   boost::asio::awaitable<void> run_effect(effect e);
+  void status_written(const object_key& registry);
   void arm(const requeue_after& r);
   void record_result(const std::string& source, event body);
 
@@ -109,6 +111,7 @@ class controller {
     timestamp due = 0;
   };
   std::map<object_key, wakeup> wakeups_;
+  std::map<object_key, std::deque<effect>> status_queues_;  // per registry, the running write first
 };
 
 // Milliseconds since the epoch from the system clock: the only clock reading in the program.

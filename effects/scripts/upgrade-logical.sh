@@ -39,11 +39,17 @@ sed '/^CREATE ROLE postgres;$/d' "$backup/globals.sql" | psql_q -d postgres
 
 while IFS=$'\t' read -r n db; do
   step "pg_restore -j $jobs $db"
-  if [ "$db" = postgres ]; then
-    pg_restore --exit-on-error -j "$jobs" -d postgres "$backup/$n.dump"
-  else
-    pg_restore --exit-on-error -j "$jobs" --create -d postgres "$backup/$n.dump"
+  if [ "$db" != postgres ]; then
+    # Create the database ourselves rather than with pg_restore --create: a newer pg_restore
+    # writes CREATE DATABASE options (LOCALE_PROVIDER, ...) an older target server rejects, as
+    # when postgres:14 runs with 15's client tools. The cluster's encoding and locale were matched
+    # at initdb; the owner comes from the archive's DATABASE entry.
+    owner=$(pg_restore --list "$backup/$n.dump" | awk '$4 == "DATABASE" && $5 == "-" { print $NF; exit }')
+    psql_q -d postgres -v db="$db" -v owner="${owner:-postgres}" <<'SQL'
+CREATE DATABASE :"db" OWNER :"owner" TEMPLATE template0;
+SQL
   fi
+  pg_restore --exit-on-error -j "$jobs" -d "$db" "$backup/$n.dump"
   step "compare row counts of $db with the manifest"
   if [ -s "$backup/$n.manifest.tsv" ] && [ -n "${QPU_MANIFEST_SQL:-}" ]; then
     printf '%s\n' "$QPU_MANIFEST_SQL" >/tmp/qpu-manifest.sql

@@ -64,6 +64,17 @@ struct session {
   }
 };
 
+// Gives lines consecutive sequence numbers again (after lines were moved or added).
+inline std::vector<std::string> renumber_lines(const std::vector<std::string>& lines) {
+  std::vector<std::string> out;
+  std::uint64_t seq = 0;
+  for (const auto& l : lines) {
+    if (l.empty()) continue;
+    out.push_back("{\"seq\":" + std::to_string(++seq) + l.substr(l.find(',')));
+  }
+  return out;
+}
+
 inline session fold(const std::vector<std::string>& lines) {
   session s;
   s.feed_all(lines);

@@ -34,17 +34,6 @@ std::vector<scenario_options> all_scenarios() {
   return out;
 }
 
-// Gives lines consecutive sequence numbers again (after lines were added).
-std::vector<std::string> renumber(const std::vector<std::string>& lines) {
-  std::vector<std::string> out;
-  std::uint64_t seq = 0;
-  for (const auto& l : lines) {
-    const auto comma = l.find(',');
-    out.push_back("{\"seq\":" + std::to_string(++seq) + l.substr(comma));
-  }
-  return out;
-}
-
 std::string dump_effects(const session& s) {
   std::string out;
   for (const auto& d : s.effects) out += dump(to_json(d.e)) + "\n";
@@ -73,7 +62,7 @@ TEST_CASE("a repeated observation adds no duplicate work") {
       if (l.find("\"watch\":") != std::string::npos) doubled.push_back(l);  // a re-watch delivers it again
     }
     auto plain = fold(lines);
-    auto twice = fold(renumber(doubled));
+    auto twice = fold(renumber_lines(doubled));
     CHECK(twice.work() == plain.work());
     CHECK(twice.upgrade().current == plain.upgrade().current);
   }
@@ -108,7 +97,7 @@ TEST_CASE("a relist in the middle is equivalent to the watch events it summarise
       }
     }
     auto plain = fold(lines);
-    auto relisted = fold(renumber(with_relists));
+    auto relisted = fold(renumber_lines(with_relists));
     CHECK(relisted.work() == plain.work());
     CHECK(relisted.upgrade().current == plain.upgrade().current);
   }

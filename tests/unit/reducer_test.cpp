@@ -357,3 +357,51 @@ TEST_CASE("a deleted QuayRegistry drops its upgrade state") {
                         R"({"type":"DELETED","object":{"metadata":{"name":"registry","namespace":"quay","resourceVersion":"9999"}}})"));
   CHECK(s.s.upgrades.empty());
 }
+
+TEST_CASE("a failed Job is acted on once its pod has said why, whichever stream comes first") {
+  auto o = a_registry();
+  o.backup_fails = true;
+  auto lines = run_scenario(o);
+  // Move every pod line of the backup Job's pod after the Job's Failed line, as kube-sim can order them.
+  std::vector<std::string> reordered, held;
+  for (const auto& l : lines) {
+    const bool pod_of_job = l.find("\"source\":\"watch/pods\"") != std::string::npos && l.find("registry-pg10-backup-1-") != std::string::npos &&
+                            l.find("\"Failed\"") != std::string::npos;
+    if (pod_of_job) {
+      held.push_back(l);
+      continue;
+    }
+    reordered.push_back(l);
+    if (l.find("\"source\":\"watch/jobs\"") != std::string::npos && l.find("\"type\":\"Failed\"") != std::string::npos)
+      for (auto& h : held) reordered.push_back(h), h.clear();
+  }
+  session s;
+  bool saw_failed_job_before_pod = false;
+  for (const auto& l : renumber_lines(reordered)) {
+    s.feed(l);
+    if (!s.has_upgrade()) continue;
+    const auto& jobs = s.s.cluster.jobs;
+    auto j = jobs.find({"quay", "registry-pg10-backup-1"});
+    if (j != jobs.end() && j->second.has_failed && s.upgrade().current == phase::backing_up) saw_failed_job_before_pod = true;
+  }
+  CHECK(saw_failed_job_before_pod);  // it waited for the pod
+  CHECK(s.upgrade().current == phase::failed);
+  CHECK_THAT(s.upgrade().last_error, Catch::Contains("the pod reported: pg_restore: error: could not write to file: No space left on device"));
+}
+
+TEST_CASE("a rollback that runs out of time still gives the app back and says what did not come back") {
+  auto o = a_registry();
+  o.upgrade_fails = true;
+  auto lines = run_scenario(o);
+  // Stop at the rollback, then let time pass with the database never serving again.
+  auto s = fold_until(lines, [](const session& x) { return x.has_upgrade() && x.upgrade().current == phase::rolling_back; });
+  const timestamp t = s.now() + 301'000;  // past the scenario's 300 s rollback deadline
+  s.feed(log_line_event(s.next_seq(), t, "timer", timer_fired{{"quay", "registry"}}));
+  CHECK(s.upgrade().current == phase::failed);
+  CHECK_THAT(s.upgrade().rollback_incomplete, Catch::Contains("the rollback did not complete within 300 s"));
+  const auto restores = ids_with(s, "/restore/registry-quay-");
+  CHECK(restores == std::vector<std::string>{"quay/registry/a1/restore/registry-quay-app", "quay/registry/a1/restore/registry-quay-mirror"});
+  const auto st = s.all<update_registry_status>().back();
+  CHECK_THAT(st.conditions[1].message, Catch::Contains("check the database Deployment registry-quay-database by hand"));
+  CHECK_THAT(st.conditions[1].message, !Catch::Contains("the database runs on its old claim"));
+}
