@@ -284,6 +284,13 @@ def case_sim_restart(c):
         c.crashes.append(("sim", phase))
         time.sleep(1)
         c.start_kube_sim()
+        # A Service's clusterIP never changes in Kubernetes, but a restarted kube-sim runtime may
+        # hand the Services a new address block: read it again, or the checks below would query
+        # whatever now answers on the old address (another test's database).
+        ip = c.kube.get("Service", DB)["spec"]["clusterIP"]
+        if ip != c.db_ip:
+            log(f"FINDING [{c.name}]: the database Service's clusterIP changed across the kube-sim restart: {c.db_ip} -> {ip}")
+            c.db_ip = ip
     c.finish_upgrade(300)
 
 
