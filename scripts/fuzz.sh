@@ -107,6 +107,9 @@ for t in "${targets[@]}"; do
   if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ -n "$(find "${objs[@]}" -newer "$bin" | head -1)" ]; then
     "$cxx" "${flags[@]}" -fsanitize=fuzzer "$src" "${objs[@]}" -lsimdjson -lyaml-cpp -o "$bin"
   fi
+  # -jobs makes libFuzzer fork workers that log to fuzz-N.log in the current directory: only on request.
+  parallel=()
+  [ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
   corpus="$build/corpus/$t"
   artifacts="$build/artifacts/$t/"
   seed "$t" "$corpus"
@@ -114,8 +117,11 @@ for t in "${targets[@]}"; do
   echo "fuzz.sh: $t for ${seconds}s (corpus $corpus)"
   # -max_len covers the largest seed (a whole replay prefix); -rss_limit_mb guards against a
   # decoder that buffers without bound. Time-outs per input (-timeout) count as failures.
+  # The file-reading targets write each input to a file under QPU_FUZZ_TMP (one per process).
+  export QPU_FUZZ_TMP="$build/tmp/$t"
+  rm -rf "$QPU_FUZZ_TMP" && mkdir -p "$QPU_FUZZ_TMP"
   if ! UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "$bin" -max_total_time="$seconds" -max_len=262144 \
-      -timeout=10 -rss_limit_mb=2048 -jobs="$jobs" -workers="$jobs" -artifact_prefix="$artifacts" \
+      -timeout=10 -rss_limit_mb=2048 "${parallel[@]}" -artifact_prefix="$artifacts" \
       -print_final_stats=1 "$corpus" > "$build/$t.log" 2>&1; then
     echo "fuzz.sh: $t FAILED; the input is in $artifacts, the log in $build/$t.log" >&2
     tail -40 "$build/$t.log" >&2
@@ -124,5 +130,6 @@ for t in "${targets[@]}"; do
     grep -E "^stat::number_of_executed_units|^stat::new_units_added" "$build/$t.log" | tr '\n' ' '
     echo
   fi
+  rm -rf "$QPU_FUZZ_TMP"
 done
 exit $status

@@ -6,12 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "watch/kube_config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static const std::string path = "/tmp/qpu-fuzz-kubeconfig-" + std::to_string(::getpid()) + ".yaml";
+  static const std::string path = std::string(std::getenv("QPU_FUZZ_TMP") ? std::getenv("QPU_FUZZ_TMP") : "/tmp") +
+                                 "/qpu-fuzz-kubeconfig-" + std::to_string(::getpid()) + ".yaml";
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return 0;
   std::fwrite(data, 1, size, f);
