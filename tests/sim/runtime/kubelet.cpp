@@ -339,6 +339,13 @@ void runtime::admit(const json& pod) {
     run.termination_file = p.dir / (run.name + ".termination-log");
     // Private /tmp (PostgreSQL's socket lives there), the service hosts file, then the volumes.
     l.mounts.push_back({(p.dir / "tmp").string(), "/tmp", false, false});
+    // The private /tmp hides whatever the image map points at below the host's /tmp (a checkout
+    // in /tmp, as CI's may be): bind those folders back, read-only, at the same paths.
+    for (const auto& dir : install->path) {
+      if (dir.rfind("/tmp/", 0) != 0 || !fs::is_directory(dir)) continue;
+      fs::create_directories(p.dir / "tmp" / fs::path(dir).lexically_relative("/tmp"));
+      l.mounts.push_back({dir, dir, true, false});
+    }
     if (fs::is_directory("/var/run/postgresql"))
       l.mounts.push_back({(p.dir / "run-postgresql").string(), "/var/run/postgresql", false, false});
     l.mounts.push_back({(p.dir / "hosts").string(), "/etc/hosts", true, true});
