@@ -3,6 +3,8 @@
 // warning) when the kube-sim binary has not been built.
 #include <catch2/catch.hpp>
 
+#include "tests/support/kube_sim_spawn.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -45,32 +47,11 @@ struct kube_sim_process {
 
   kube_sim_process(const temp_dir& dir, std::vector<std::string> extra) {
     kubeconfig = dir.file("kubeconfig");
-    std::vector<std::string> args{kube_sim_binary(), "serve", "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig,
-                                  "--state-dir", dir.file("state")};
+    std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig, "--state-dir", dir.file("state")};
     args.insert(args.end(), extra.begin(), extra.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(fds[1]);
-    FILE* out = ::fdopen(fds[0], "r");
-    char line[512];
-    while (std::fgets(line, sizeof line, out)) {
-      std::string s(line);
-      if (auto at = s.find("kube-sim listening on "); at != std::string::npos) {
-        url = s.substr(at + 22);
-        while (!url.empty() && (url.back() == '\n' || url.back() == '\r')) url.pop_back();
-        break;
-      }
-    }
-    std::fclose(out);  // kube-sim may still write: it gets EPIPE, which it ignores or dies of at the end
+    auto spawned = qpu::testing::spawn_kube_sim(kube_sim_binary(), std::move(args));
+    pid = spawned.pid;
+    url = spawned.url;
     REQUIRE_FALSE(url.empty());
   }
   ~kube_sim_process() {

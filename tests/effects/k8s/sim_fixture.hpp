@@ -1,6 +1,7 @@
 // A `kube-sim serve` per test (port 0, TLS, its own temp dir), with an API client on it and a
 // helper that runs one coroutine to completion.
 #pragma once
+#include "tests/support/kube_sim_spawn.hpp"
 // g++ 12 at -O2: Asio's coroutine frame delete is a false -Wmismatched-new-delete (see
 // effects/k8s_effects.cpp).
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -49,30 +50,10 @@ struct sim {
     REQUIRE(::mkdtemp(tmpl));
     dir = tmpl;
     const std::string kubeconfig = (dir / "kubeconfig").string();
-    std::vector<std::string> args{kube_sim_binary(), "serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out",
-                                  kubeconfig, "--state-dir", (dir / "state").string()};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    REQUIRE(posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(fds[1]);
-    FILE* out = ::fdopen(fds[0], "r");
-    char line[512];
-    bool listening = false;
-    while (std::fgets(line, sizeof line, out))
-      if (std::string(line).find("kube-sim listening on ") != std::string::npos) {
-        listening = true;
-        break;
-      }
-    std::fclose(out);
-    REQUIRE(listening);
+    auto spawned = qpu::testing::spawn_kube_sim(kube_sim_binary(), {"serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out",
+                                                                     kubeconfig, "--state-dir", (dir / "state").string()});
+    pid = spawned.pid;
+    REQUIRE_FALSE(spawned.url.empty());
     auto cfg = watch::load_kubeconfig(kubeconfig);
     REQUIRE(cfg);
     auto client = watch::http_client::create(ioc.get_executor(), *cfg);
