@@ -7,7 +7,9 @@ finished upgrade: every committed row present, the old claim byte-identical sinc
 stopped, manifest row counts, pg_trgm, the backup restores) and adds:
   crash-*        SIGKILL-equivalent deaths of the controller (QPU_CRASH_AT, see
                  core/cli/controller.cpp) at every effect boundary of one upgrade, restarted each time;
-  sim-restart    kube-sim killed (SIGKILL) mid-upgrade and restarted on the same port and state dir;
+  sim-restart    kube-sim stopped (SIGTERM) mid-upgrade and restarted on the same port and state dir;
+  sim-kill       the same with SIGKILL: its pods outlive it, the restarted kube-sim kills them and
+                 starts them again;
   faults-*       API faults for a whole upgrade;
   baseline       the fault-free run, plus the security scan;
   missing-secret, job-killed, corrupt-log, wrong-ca, plaintext: bad input and security refusals.
@@ -268,30 +270,59 @@ def crash_chain(c, point):
     c.security_scan()
 
 
-def case_sim_restart(c):
+def case_sim_restart(c, sig=signal.SIGTERM):
     """kube-sim stops (SIGTERM: its runtime stops every pod and unmounts the claims) while the backup
     Job runs, and again while the upgrade Job runs; it is restarted on the same port with its state
     dir (pods that had not finished start again). The controller keeps running throughout.
-    SIGKILL is not used: kube-sim's pods inherit its listening socket (no close-on-exec), so after
-    a SIGKILL the orphaned pods hold the port and no restart can listen on it (docs/RELIABILITY.md)."""
+    With SIGKILL (sim-kill) kube-sim stops nothing: its pods run on, holding their addresses and
+    data directories, and must not hold kube-sim's port (no descriptor leaks into a pod); the
+    restarted kube-sim kills them before starting the pods again. Either way the Services keep
+    their clusterIPs (a Service's address never changes in Kubernetes)."""
     c.set_up()
     c.start_controller()
     for phase in ("backingup", "upgrading"):
         c.wait_for(f"phase {phase}", lambda: e2e.norm(e2e.upgrade_status(c.registry()).get("phase")) == phase, 120, tick=0.1)
-        log(f"stopping kube-sim in {phase}")
-        c.sim.send_signal(signal.SIGTERM)
+        log(f"{signal.Signals(sig).name} to kube-sim in {phase}")
+        c.sim.send_signal(sig)
         c.sim.wait(60)
         c.crashes.append(("sim", phase))
+        if sig == signal.SIGKILL:
+            holders = port_holders(c.sim_port)
+            c.check(not holders, f"no process holds kube-sim's port {c.sim_port} after its death ({holders})")
         time.sleep(1)
         c.start_kube_sim()
-        # A Service's clusterIP never changes in Kubernetes, but a restarted kube-sim runtime may
-        # hand the Services a new address block: read it again, or the checks below would query
-        # whatever now answers on the old address (another test's database).
         ip = c.kube.get("Service", DB)["spec"]["clusterIP"]
-        if ip != c.db_ip:
-            log(f"FINDING [{c.name}]: the database Service's clusterIP changed across the kube-sim restart: {c.db_ip} -> {ip}")
-            c.db_ip = ip
+        c.check(ip == c.db_ip, f"the database Service kept its clusterIP across the restart ({c.db_ip} -> {ip})")
+    if sig == signal.SIGKILL:
+        killed = open(c.sim_log, errors="replace").read().count("left running by an earlier run")
+        print(f"FAULT EVIDENCE [{c.name}]: {json.dumps({'leftover_containers_killed': killed})}", flush=True)
+        c.check(killed >= 2, f"the restarted kube-sim found the pods its killed self left running ({killed} containers)")
     c.finish_upgrade(300)
+
+
+def port_holders(port):
+    """Processes with a socket listening on 127.0.0.1:port or any address (/proc/net/tcp, /proc/*/fd)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            addr, hexport = f[1].rsplit(":", 1)
+            if int(hexport, 16) == port and f[3] == "0A" and addr in ("0100007F", "00000000", "0" * 32):  # 0A: LISTEN
+                inodes.add(f[9])
+    holders = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    holders.append(int(pid))
+        except OSError:
+            continue
+    return holders
 
 
 def with_faults(c, setup_faults, tick=None):
@@ -404,6 +435,7 @@ CASES = {
     "crash-after-send": lambda c: crash_chain(c, "after-send"),
     "crash-after-log": lambda c: crash_chain(c, "after-log"),
     "sim-restart": case_sim_restart,
+    "sim-kill": lambda c: case_sim_restart(c, signal.SIGKILL),
     "faults-streams": case_faults_streams,
     "faults-expiry": case_faults_expiry,
     "faults-errors": case_faults_errors,

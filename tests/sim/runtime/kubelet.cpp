@@ -425,6 +425,8 @@ void runtime::start_container(pod_run& p, container_run& c) {
     return;
   }
   c.pid = *started;
+  // Read by a restarted runtime, which kills the container if it still runs (runtime::start).
+  std::ofstream(p.dir / (c.name + ".pid"), std::ios::trunc) << c.pid << " " << identify_process(c.pid).start_time << "\n";
   c.started = clock::now();
   const auto index = static_cast<std::size_t>(&c - p.containers.data());
   pids_[c.pid] = {p.uid, index};

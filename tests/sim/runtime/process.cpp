@@ -3,14 +3,18 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace kube_sim::runtime {
 namespace {
@@ -27,6 +31,21 @@ void say(int fd, const char* a, const char* b = "", const char* c = "") {
   say(fd, path, ": ", ::strerror(e));
   say(fd, "\n");
   ::_exit(127);
+}
+
+// Every descriptor above stderr is closed by the exec. kube-sim's own descriptors (its listening
+// socket, the Service proxies' listeners, client connections: Asio opens sockets without
+// SOCK_CLOEXEC) would otherwise live on in every pod, so a SIGKILLed kube-sim could not listen on
+// its port again while its pods run (docs/RELIABILITY.md). Marking rather than closing keeps
+// fd 2 and the mount sources usable until the exec. close_range needs Linux 5.11; older kernels
+// get the same flag one descriptor at a time (fcntl is async-signal-safe).
+void close_on_exec_above_stderr() {
+  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+  rlimit limit{};
+  const rlim_t top = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+                         ? std::min<rlim_t>(limit.rlim_cur, 1 << 20)
+                         : 65536;
+  for (rlim_t fd = 3; fd < top; ++fd) (void)::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
 }
 
 // mkdir -p inside the child, one prefix at a time.
@@ -160,8 +179,24 @@ result<pid_t> launch(const launch_spec& spec) {
     if (::setuid(spec.uid) != 0) fail(2, "setuid", "");
   }
   if (::chdir(spec.working_dir.c_str()) != 0) fail(2, "chdir", spec.working_dir.c_str());
+  close_on_exec_above_stderr();
   ::execve(argv[0], argv.data(), envp.data());
   fail(2, "exec", argv[0]);
+}
+
+process_identity identify_process(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // "pid (comm) state ppid ... starttime(22) ...": comm may hold spaces and parentheses.
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream fields(stat.substr(close + 1));
+  std::string state, field;
+  fields >> state;
+  for (int i = 4; i <= 22 && fields >> field; ++i) {
+  }
+  if (field.empty()) return {};
+  return {field, state != "Z" && state != "X"};
 }
 
 tool_result run_tool(const std::vector<std::string>& argv) {
@@ -180,6 +215,7 @@ tool_result run_tool(const std::vector<std::string>& argv) {
   if (pid == 0) {
     ::dup2(pipe_fds[1], 1);
     ::dup2(pipe_fds[1], 2);
+    close_on_exec_above_stderr();
     ::execvp(args[0], args.data());
     ::_exit(127);
   }

@@ -38,6 +38,15 @@ struct launch_spec {
 /// are written to the log and end it with status 127.
 result<pid_t> launch(const launch_spec& spec);
 
+/// What the kernel says of `pid` (/proc/PID/stat): its start time in clock ticks since boot
+/// (with the pid, it names one process across pid reuse) and whether it still runs (not a
+/// zombie). `start_time` is empty when there is no such process.
+struct process_identity {
+  std::string start_time;
+  bool running = false;
+};
+process_identity identify_process(pid_t pid);
+
 /// `name` itself when it holds a '/', else the first executable `dir/name` of `path`.
 result<std::string> find_executable(const std::string& name, const std::vector<std::string>& path);
 

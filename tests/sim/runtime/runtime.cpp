@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
+#include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -46,21 +48,8 @@ result<void> runtime::start() {
   }
 
   block_ = options_.address_block;
-  if (block_ == 0) {
-    // One block of 127.B.0.0/16 per runtime on the machine, so parallel tests never share IPs.
-    for (int b = 64; b < 255 && block_ == 0; ++b) {
-      const auto lock = "/tmp/kube-sim-ip-block-" + std::to_string(b) + ".lock";
-      const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-      if (fd < 0) continue;
-      if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
-        block_ = b;
-        block_lock_fd_ = fd;
-      } else {
-        ::close(fd);
-      }
-    }
-    if (block_ == 0) return std::unexpected(internal_error("no free 127.B.0.0/16 address block (all 64..254 locked)"));
-  }
+  if (block_ == 0 && (block_ = pick_address_block()) == 0)
+    return std::unexpected(internal_error("no free 127.B.0.0/16 address block (all 64..254 locked)"));
 
   volumes_ = std::make_unique<volume_set>(options_.work_dir / "volumes");
   if (options_.force_volume_mode) {
@@ -71,6 +60,8 @@ result<void> runtime::start() {
     if (volumes_->mode() == volume_mode::directory)
       std::cerr << "kube-sim runtime: claims are plain directories (sizes not enforced): " << volume_mode_reason_ << "\n";
   }
+
+  stop_leftover_containers();
 
   // Addresses already handed out (a restart with --state-dir) stay taken.
   for (const auto& svc : list("services"))
@@ -84,6 +75,93 @@ result<void> runtime::start() {
   arm_tick();
   schedule_pass();
   return {};
+}
+
+// One block of 127.B.0.0/16 per runtime on the machine (an flock on a file per block), so
+// parallel tests never share addresses. A Service's clusterIP never changes in Kubernetes and
+// clients (the controller, a test's driver) hold it, so a restart with --state-dir asks first for
+// the block its stored Services use. A dead kube-sim's lock is free at once, so the lock file
+// also names its work folder: while that folder exists, other runtimes take that block only when
+// no other is free. Only when another kube-sim holds the block do the Services move
+// (sync_services).
+int runtime::pick_address_block() {
+  std::map<int, int> stored;  // block -> Services in it
+  for (const auto& svc : list("services")) {
+    const auto ip = svc.value("/spec/clusterIP"_json_pointer, std::string());
+    int a = 0, b = 0;
+    if (std::sscanf(ip.c_str(), "%d.%d.", &a, &b) == 2 && a == 127 && b >= 64 && b < 255) ++stored[b];
+  }
+  std::vector<int> order;
+  for (const auto& [b, n] : stored) order.push_back(b);
+  std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return stored[x] > stored[y]; });
+  const auto ours = fs::absolute(options_.work_dir).lexically_normal().string();
+  for (int pass = 0; pass < 3; ++pass) {
+    if (pass == 1) {
+      for (int b = 64; b < 255; ++b)
+        if (!stored.contains(b)) order.push_back(b);
+    }
+    if (pass == 0 && order.empty()) continue;
+    for (int b : order) {
+      const auto lock = "/tmp/kube-sim-ip-block-" + std::to_string(b) + ".lock";
+      const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+      if (fd < 0) continue;
+      if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        ::close(fd);
+        continue;
+      }
+      std::string owner(4096, '\0');
+      const auto n = ::pread(fd, owner.data(), owner.size(), 0);
+      owner.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+      std::error_code ec;
+      const bool reserved = !owner.empty() && owner != ours && fs::exists(owner, ec);
+      if (pass == 1 && reserved) {
+        ::close(fd);
+        continue;
+      }
+      if (::ftruncate(fd, 0) == 0) (void)!::pwrite(fd, ours.data(), ours.size(), 0);
+      block_lock_fd_ = fd;
+      return b;
+    }
+  }
+  return 0;
+}
+
+// A kube-sim that was SIGKILLed could not stop its pods: their processes run on, as containers
+// outlive a dead kubelet. Started again, the runtime would start a second server on the same
+// data directory and pod address while the first still holds them. So the containers a previous
+// run recorded (<pod dir>/<container>.pid: pid and kernel start time, which together survive pid
+// reuse) are killed first, as a node restart would, and the pods then start again as after a
+// clean stop.
+void runtime::stop_leftover_containers() {
+  std::vector<std::pair<pid_t, std::string>> killed;
+  std::error_code ec;
+  for (const auto& pod_dir : fs::directory_iterator(options_.work_dir / "pods", ec)) {
+    std::error_code ec2;
+    for (const auto& e : fs::directory_iterator(pod_dir.path(), ec2)) {
+      if (e.path().extension() != ".pid") continue;
+      pid_t pid = 0;
+      std::string start;
+      std::ifstream(e.path()) >> pid >> start;
+      fs::remove(e.path(), ec2);
+      if (pid <= 1 || start.empty()) continue;
+      if (const auto now = identify_process(pid); now.running && now.start_time == start) {
+        ::kill(-pid, SIGKILL);
+        ::kill(pid, SIGKILL);
+        killed.emplace_back(pid, start);
+        std::cerr << "kube-sim runtime: killed container process " << pid << " left running by an earlier run ("
+                  << pod_dir.path().filename().string() << "/" << e.path().stem().string() << ")\n";
+      }
+    }
+  }
+  // SIGKILL is not instant: wait (bounded) until each is gone or a zombie, so its port and its
+  // data directory's lock are free before the pods start again.
+  for (int i = 0; i < 500 && !killed.empty(); ++i) {
+    std::erase_if(killed, [](const auto& k) {
+      const auto now = identify_process(k.first);
+      return !now.running || now.start_time != k.second;
+    });
+    if (!killed.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 void runtime::stop(std::chrono::milliseconds grace) {

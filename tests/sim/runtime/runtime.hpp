@@ -115,6 +115,8 @@ class runtime {
 
  private:
   // runtime.cpp: the loop.
+  int pick_address_block();
+  void stop_leftover_containers();
   void schedule_pass();
   void pass();
   void arm_tick();
