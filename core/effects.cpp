@@ -1,5 +1,7 @@
 #include "core/effects.hpp"
 
+#include "core/quantity.hpp"
+
 namespace qpu {
 
 const char* to_string(claim_role r) { return r == claim_role::backup ? "backup" : "data"; }
@@ -16,6 +18,13 @@ const char* to_string(job_role r) {
 
 const std::string& id_of(const effect& e) {
   return std::visit([](const auto& v) -> const std::string& { return v.id; }, e);
+}
+
+std::string claim_too_small_message(const object_key& claim, std::int64_t have_bytes, std::int64_t wanted_bytes) {
+  return "the claim " + to_string(claim) + " already exists with " + format_quantity(have_bytes) + ", smaller than the " +
+         format_quantity(wanted_bytes) +
+         " this upgrade needs (a leftover of an earlier attempt?); the controller never deletes or shrinks a claim: "
+         "delete or resize it, then set the retry annotation";
 }
 
 }  // namespace qpu

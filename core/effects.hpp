@@ -45,6 +45,10 @@ struct create_claim {
   bool operator==(const create_claim&) const = default;
 };
 
+// Why an existing claim of a create_claim's name is not adopted: it is smaller than asked for.
+// Shared by the reducer (claim in its store) and the effects (409 AlreadyExists on create).
+std::string claim_too_small_message(const object_key& claim, std::int64_t have_bytes, std::int64_t wanted_bytes);
+
 struct create_job {
   std::string id;
   object_key key;
@@ -106,6 +110,7 @@ struct upgrade_summary {
   std::string previous_claim;
   std::string new_claim;
   std::string last_error;
+  std::string revert_backup_claim;  // set once a manual revert began: the backup of the upgraded data
   bool operator==(const upgrade_summary&) const = default;
 };
 

@@ -113,4 +113,13 @@ std::optional<pg_major> pg_major_hint(const image_ref& ref) {
   return std::nullopt;
 }
 
+std::string data_directory_of(std::string_view image, std::string_view pgdata_env) {
+  const auto ref = parse_image_ref(image);
+  if (!ref || ref->name() != "postgres") return std::string(sclorg_pgdata);
+  if (pgdata_env.empty()) return "/var/lib/postgresql/data";
+  std::string dir(pgdata_env);
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
 }  // namespace qpu

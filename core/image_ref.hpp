@@ -29,4 +29,16 @@ std::expected<image_ref, std::string> parse_image_ref(std::string_view text);
 // (`14.5-alpine`, `10`). Digests and tags such as `latest` or `1-109` carry no version.
 std::optional<pg_major> pg_major_hint(const image_ref& ref);
 
+// Where the controller puts the upgraded cluster: the sclorg layout of the Quay operator's images,
+// the claim mounted at /var/lib/pgsql/data and the cluster in userdata/ below it. The sclorg
+// scripts set PGDATA to this path themselves, whatever the container's env says.
+inline constexpr std::string_view sclorg_pgdata = "/var/lib/pgsql/data/userdata";
+
+// The data directory a database image's server will look in, given the container's env PGDATA
+// (empty when unset). The Docker library's `postgres` image (and mirrors of it, any repository
+// named `postgres`) reads $PGDATA, /var/lib/postgresql/data by default; every other image is
+// taken to follow the sclorg layout. A reference that does not parse gets the sclorg answer too:
+// detection reports bad references on its own.
+std::string data_directory_of(std::string_view image, std::string_view pgdata_env);
+
 }  // namespace qpu

@@ -32,6 +32,7 @@ std::optional<std::int64_t> parse_quantity(std::string_view text) {
 std::string format_quantity(std::int64_t bytes) {
   if (bytes > 0 && bytes % gibibyte == 0) return std::to_string(bytes / gibibyte) + "Gi";
   if (bytes > 0 && bytes % mebibyte == 0) return std::to_string(bytes / mebibyte) + "Mi";
+  if (bytes > 0 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + "Ki";
   return std::to_string(bytes);
 }
 

@@ -3,6 +3,7 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include "effects/k8s_effects.hpp"
 
+#include <algorithm>
 #include <array>
 #include <tuple>
 
@@ -10,6 +11,7 @@
 
 #include <map>
 
+#include "core/quantity.hpp"
 #include "effects/claim_specs.hpp"
 #include "effects/write_specs.hpp"
 
@@ -83,8 +85,25 @@ api_error local_error(std::int32_t code, std::string reason, std::string message
 
 }  // namespace
 
+// A claim that exists already is adopted only when it is at least the size asked for: one of the
+// same name left by an earlier or a manual attempt may be smaller, and a Job writing into it would
+// fail half-way for lack of space. (The reducer checks the same once the claim is in its store;
+// this covers the window before the watch delivers it.)
 net::awaitable<event> perform(k8s_context& ctx, const create_claim& e) {
-  co_return co_await create(ctx, e.id, path_of(resource_kind::claim, e.key.ns), claim_body(e));
+  auto r = co_await ctx.api->create(path_of(resource_kind::claim, e.key.ns), claim_body(e).dump());
+  if (r) co_return succeeded(e.id);
+  if (r.error().kind != api_error_kind::already_exists) co_return failure(e.id, r.error());
+  auto current = co_await ctx.api->get(path_of(resource_kind::claim, e.key.ns, e.key.name));
+  if (!current) co_return failure(e.id, current.error());
+  const json c = json::parse(current->body, nullptr, false);
+  std::int64_t have = 0;
+  for (const auto* ptr : {"/spec/resources/requests/storage", "/status/capacity/storage"}) {
+    const json::json_pointer p(ptr);
+    if (c.is_object() && c.contains(p) && c.at(p).is_string())
+      have = std::max(have, parse_quantity(c.at(p).get<std::string>()).value_or(0));
+  }
+  if (have >= e.size_bytes) co_return succeeded(e.id);
+  co_return effect_failed{e.id, 409, "AlreadyExists", claim_too_small_message(e.key, have, e.size_bytes)};
 }
 
 net::awaitable<event> perform(k8s_context& ctx, const create_job& e) {

@@ -71,3 +71,14 @@ TEST_CASE("invalid image references are refused with a reason") {
     CHECK_FALSE(ref.error().empty());
   }
 }
+
+TEST_CASE("where an image looks for its data: the sclorg layout, or the Docker library's PGDATA") {
+  CHECK(data_directory_of("quay.io/sclorg/postgresql-15-c9s", "") == "/var/lib/pgsql/data/userdata");
+  CHECK(data_directory_of("centos/postgresql-10-centos7", "/elsewhere") == "/var/lib/pgsql/data/userdata");  // its scripts set it
+  CHECK(data_directory_of("postgres:14", "") == "/var/lib/postgresql/data");
+  CHECK(data_directory_of("docker.io/library/postgres:15", "") == "/var/lib/postgresql/data");
+  CHECK(data_directory_of("mirror.example:5000/library/postgres:15", "") == "/var/lib/postgresql/data");
+  CHECK(data_directory_of("postgres:14", "/var/lib/pgsql/data/userdata/") == "/var/lib/pgsql/data/userdata");
+  CHECK(data_directory_of("quay.io/projectquay/postgresql:14", "") == "/var/lib/pgsql/data/userdata");
+  CHECK(data_directory_of("not a reference", "") == "/var/lib/pgsql/data/userdata");
+}

@@ -39,4 +39,5 @@ TEST_CASE("Kubernetes quantities become bytes") {
   CHECK(format_quantity(5 * gibibyte) == "5Gi");
   CHECK(format_quantity(1536 * mebibyte) == "1536Mi");
   CHECK(format_quantity(1000) == "1000");
+  CHECK(format_quantity(256 * 1024) == "256Ki");
 }
