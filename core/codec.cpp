@@ -42,12 +42,15 @@ json condition_json(const condition& c) {
 }
 
 json summary_json(const upgrade_summary& s) {
-  return json{{"phase", s.phase},           {"from", s.from},
-              {"to", s.to},                 {"method", s.method},
-              {"attempt", s.attempt},       {"started", opt_time(s.started)},
-              {"finished", opt_time(s.finished)}, {"backupClaim", s.backup_claim},
-              {"previousClaim", s.previous_claim}, {"newClaim", s.new_claim},
-              {"lastError", s.last_error}};
+  json j{{"phase", s.phase},           {"from", s.from},
+         {"to", s.to},                 {"method", s.method},
+         {"attempt", s.attempt},       {"started", opt_time(s.started)},
+         {"finished", opt_time(s.finished)}, {"backupClaim", s.backup_claim},
+         {"previousClaim", s.previous_claim}, {"newClaim", s.new_claim},
+         {"lastError", s.last_error}};
+  // Only after a revert began, so that every log without one keeps its bytes.
+  if (!s.revert_backup_claim.empty()) j["revertBackupClaim"] = s.revert_backup_claim;
+  return j;
 }
 
 struct effect_to_json {
@@ -263,6 +266,7 @@ json to_json(const state& s) {
          j["postgresManaged"] = r.postgres_managed;
          if (!r.retry_token.empty()) j["retryToken"] = r.retry_token;
          if (!r.method_override.empty()) j["method"] = r.method_override;
+         if (!r.revert_to_claim.empty()) j["revertToClaim"] = r.revert_to_claim;
          return j;
        })},
       {"deployments", objects_json(s.cluster.deployments, [](const deployment& d) {
@@ -274,6 +278,7 @@ json to_json(const state& s) {
          j["observedGeneration"] = d.observed_generation;
          j["image"] = d.image;
          if (!d.data_claim.empty()) j["dataClaim"] = d.data_claim;
+         if (!d.pgdata.empty()) j["pgdata"] = d.pgdata;
          if (d.recorded_replicas) j["recordedReplicas"] = *d.recorded_replicas;
          return j;
        })},
@@ -342,6 +347,28 @@ json to_json(const state& s) {
         {"transientFailures", retries},
         {"wakeup", opt_time(u.wakeup)},
     };
+    if (!u.detected_pgdata.empty()) upgrades[to_string(key)]["detectedPgdata"] = u.detected_pgdata;
+    // The revert block appears once a revert was asked for, so logs without one keep their bytes.
+    if (const auto& r = u.revert; r.run > 0 || !r.token.empty() || !r.refused.empty()) {
+      json rapps = json::object();
+      for (const auto& [name, n] : r.app_replicas) rapps[name] = n;
+      upgrades[to_string(key)]["revert"] = json{
+          {"run", r.run},
+          {"token", r.token},
+          {"refused", r.refused},
+          {"newImage", r.new_image},
+          {"started", opt_time(r.started)},
+          {"finished", opt_time(r.finished)},
+          {"measured", r.measured ? to_json(*r.measured) : json(nullptr)},
+          {"verified", r.verified ? to_json(*r.verified) : json(nullptr)},
+          {"dbReplicas", r.db_replicas ? json(*r.db_replicas) : json(nullptr)},
+          {"appReplicas", rapps},
+          {"switched", r.switched},
+          {"error", r.error},
+          {"failedIn", r.error.empty() ? json(nullptr) : json(to_string(r.failed_in))},
+          {"restoreIncomplete", r.restore_incomplete},
+      };
+    }
   }
   return json{{"config", s.cfg ? to_json(*s.cfg) : json(nullptr)},
               {"cluster", cluster},

@@ -115,7 +115,7 @@ status for_items(od::value v, const char* path, Fn&& fn) {
 
 // The labels and annotations the reducers look at.
 struct marks {
-  std::string component, registry, job_name, retry, method, original_replicas;
+  std::string component, registry, job_name, retry, method, original_replicas, revert_to_claim;
 };
 
 status read_meta(od::value v, object_meta& meta, marks& m) {
@@ -143,6 +143,7 @@ status read_meta(od::value v, object_meta& meta, marks& m) {
       return for_fields(value, "metadata.annotations", [&](std::string_view k, od::value av) -> status {
         if (k == "quay-pg-upgrader.quay.io/retry") return read_string(av, m.retry, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/method") return read_string(av, m.method, "metadata.annotations");
+        if (k == "quay-pg-upgrader.quay.io/revert-to-claim") return read_string(av, m.revert_to_claim, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/original-replicas")
           return read_string(av, m.original_replicas, "metadata.annotations");
         return std::nullopt;
@@ -176,6 +177,7 @@ status read_registry(od::object root, quay_registry& r) {
   }));
   r.retry_token = m.retry;
   r.method_override = m.method;
+  r.revert_to_claim = m.revert_to_claim;
   return std::nullopt;
 }
 

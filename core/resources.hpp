@@ -59,6 +59,7 @@ struct quay_registry {
   bool postgres_managed = true;   // spec.components[kind=postgres].managed (default true)
   std::string retry_token;        // annotation quay-pg-upgrader.quay.io/retry
   std::string method_override;    // annotation quay-pg-upgrader.quay.io/method
+  std::string revert_to_claim;    // annotation quay-pg-upgrader.quay.io/revert-to-claim
   bool operator==(const quay_registry&) const = default;
 };
 
@@ -72,6 +73,7 @@ struct deployment {
   std::int64_t observed_generation = 0;
   std::string image;       // the postgres container's image, else the first container's
   std::string data_claim;  // claim of the volume mounted at /var/lib/pgsql/data
+  std::string pgdata;      // the container's env PGDATA (literal value), if it sets one
   std::optional<std::int32_t> recorded_replicas;  // annotation quay-pg-upgrader.quay.io/original-replicas
   db_credentials credentials;
   bool operator==(const deployment&) const = default;

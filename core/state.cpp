@@ -23,6 +23,16 @@ const char* to_string(phase p) {
     case phase::succeeded: return "succeeded";
     case phase::rolling_back: return "rolling_back";
     case phase::failed: return "failed";
+    case phase::revert_quiescing: return "revert_quiescing";
+    case phase::revert_backing_up: return "revert_backing_up";
+    case phase::revert_stopping: return "revert_stopping";
+    case phase::revert_switching: return "revert_switching";
+    case phase::revert_verifying: return "revert_verifying";
+    case phase::revert_resuming: return "revert_resuming";
+    case phase::reverted: return "reverted";
+    case phase::revert_rolling_back: return "revert_rolling_back";
+    case phase::revert_failed: return "revert_failed";
+    case phase::revert_refused: return "revert_refused";
   }
   return "unknown";
 }
@@ -45,11 +55,25 @@ const char* condition_reason(phase p) {
     case phase::succeeded: return "Succeeded";
     case phase::rolling_back: return "RollingBack";
     case phase::failed: return "Failed";
+    case phase::revert_quiescing: return "RevertQuiescing";
+    case phase::revert_backing_up: return "RevertBackingUp";
+    case phase::revert_stopping: return "RevertStoppingDatabase";
+    case phase::revert_switching: return "RevertSwitching";
+    case phase::revert_verifying: return "RevertVerifying";
+    case phase::revert_resuming: return "RevertResuming";
+    case phase::reverted: return "Reverted";
+    case phase::revert_rolling_back: return "RevertRollingBack";
+    case phase::revert_failed: return "RevertFailed";
+    case phase::revert_refused: return "RevertRefused";
   }
   return "Unknown";
 }
 
-bool is_active(phase p) { return (p >= phase::preflight && p <= phase::resuming) || p == phase::rolling_back; }
+bool is_reverting(phase p) {
+  return (p >= phase::revert_quiescing && p <= phase::revert_resuming) || p == phase::revert_rolling_back;
+}
+
+bool is_active(phase p) { return (p >= phase::preflight && p <= phase::resuming) || p == phase::rolling_back || is_reverting(p); }
 
 const char* to_string(upgrade_method m) { return m == upgrade_method::logical ? "logical" : "pg_upgrade"; }
 

@@ -17,7 +17,11 @@
 namespace qpu {
 
 // The phases of one registry's upgrade (DESIGN.md section 3). Idle phases: detecting (until the
-// version is known), up_to_date, refused (downgrade), unsupported, unmanaged, succeeded, failed.
+// version is known), up_to_date, refused (downgrade), unsupported, unmanaged, succeeded, failed,
+// and after a manual revert (annotation quay-pg-upgrader.quay.io/revert-to-claim): reverted,
+// revert_failed (back on the upgraded claim), revert_refused (the request named the wrong claim).
+// The revert phases come last so that the upgrade's own order (fail() compares with quiescing)
+// stays as it was.
 enum class phase : std::uint8_t {
   detecting,
   up_to_date,
@@ -35,13 +39,46 @@ enum class phase : std::uint8_t {
   succeeded,
   rolling_back,
   failed,
+  revert_quiescing,
+  revert_backing_up,
+  revert_stopping,
+  revert_switching,
+  revert_verifying,
+  revert_resuming,
+  reverted,
+  revert_rolling_back,
+  revert_failed,
+  revert_refused,
 };
 const char* to_string(phase p);        // snake_case, as in the state dump
 const char* condition_reason(phase p);  // CamelCase, as in conditions
-bool is_active(phase p);                // between preflight and rolling_back: the upgrade owns the database
+bool is_active(phase p);                // between preflight and rolling_back, or a revert under way: the controller owns the database
+bool is_reverting(phase p);             // a revert under way (revert_quiescing .. revert_resuming, revert_rolling_back)
 
 enum class upgrade_method : std::uint8_t { logical, pg_upgrade };
 const char* to_string(upgrade_method m);
+
+// A manual revert of a finished upgrade: back to the old claim and image, after a backup of the
+// upgraded data into a claim of its own. Runs inside the upgrade's attempt; `run` counts the
+// reverts begun in it, and names and effect ids carry it, so a second request never reuses the
+// first one's objects.
+struct revert_record {
+  std::int32_t run = 0;
+  std::string token;    // the annotation value last acted on (a revert or a refusal), cleared when it is removed
+  std::string refused;  // why the last request was refused
+  std::string new_image;  // the image the database ran when the revert began (and returns to on failure)
+  std::optional<timestamp> started;
+  std::optional<timestamp> finished;
+  std::optional<database_facts> measured;  // the upgraded database's size, to size its backup claim
+  std::optional<database_facts> verified;  // the old database after the switch back
+  std::optional<std::int32_t> db_replicas;           // recorded before stopping the upgraded database
+  std::map<std::string, std::int32_t> app_replicas;  // recorded before quiescing, by Deployment name
+  bool switched = false;     // the database Deployment was patched to the old claim
+  std::string error;         // why the revert failed
+  phase failed_in = phase::detecting;
+  std::string restore_incomplete;  // the return to the upgraded claim ran out of time: what did not come back
+  bool operator==(const revert_record&) const = default;
+};
 
 // One registry's upgrade. Times are event timestamps.
 struct registry_upgrade {
@@ -57,6 +94,7 @@ struct registry_upgrade {
   std::string old_image;
   std::string old_claim;
   std::string detected_image;  // the database image the last detection looked at
+  std::string detected_pgdata; // and its container's env PGDATA (usually unset)
   std::optional<database_facts> before;  // facts of the old database (manifest once measured)
   std::optional<database_facts> after;   // facts of the upgraded database (verification)
   std::optional<std::int32_t> db_replicas;            // recorded before stopping the database
@@ -66,6 +104,7 @@ struct registry_upgrade {
   phase failed_in = phase::detecting;
   std::string rollback_incomplete;  // set when the rollback ran out of time: what did not come back
   std::string retry_token;     // the retry annotation value this attempt consumed
+  revert_record revert;        // a manual revert after success (none while run == 0)
   std::set<std::string> in_flight;  // effect ids issued, result not yet seen
   std::set<std::string> done;       // effect ids that succeeded
   std::map<std::string, std::int32_t> transient_failures;  // by effect id

@@ -116,7 +116,8 @@ json registry_status_patch(const update_registry_status& u, const json& registry
                   {"backupClaim", text(s.backup_claim)},
                   {"previousClaim", text(s.previous_claim)},
                   {"newClaim", text(s.new_claim)},
-                  {"lastError", text(s.last_error)}};
+                  {"lastError", text(s.last_error)},
+                  {"revertBackupClaim", text(s.revert_backup_claim)}};
   return {{"metadata", {{"resourceVersion", registry.value("/metadata/resourceVersion"_json_pointer, std::string())}}},
           {"status",
            {{"conditions", merge_conditions(registry.value("/status/conditions"_json_pointer, json::array()), u.conditions)},

@@ -39,6 +39,15 @@ std::string explain(const state& folded) {
            << ", old claim " << u.old_claim << " -> new claim " << data_claim_name(u) << ", backup claim "
            << backup_claim_name(u) << "\n";
     if (!u.last_error.empty()) text << "  last error: " << u.last_error << "\n";
+    if (const auto& r = u.revert; r.run > 0 || !r.refused.empty()) {
+      if (r.run > 0)
+        text << "  revert " << r.run << ": back to claim " << u.old_claim << " and image " << u.old_image
+             << ", the upgraded data backed up into claim " << revert_backup_claim_name(u)
+             << " (writes made after the upgrade are not carried back)\n";
+      if (!r.refused.empty()) text << "  revert refused: " << r.refused << "\n";
+      if (!r.error.empty()) text << "  revert error: " << r.error << "\n";
+      if (!r.restore_incomplete.empty()) text << "  " << r.restore_incomplete << "\n";
+    }
     text << "  now: " << waiting_for(c) << "\n";
     for (const auto& row : upcoming(c)) text << "  " << row << "\n";
     for (const auto& id : u.in_flight) text << "  awaiting the result of " << id << "\n";

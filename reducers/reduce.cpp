@@ -78,6 +78,7 @@ void track_registry(state& s, const object_key& key) {
   u.registry = key;
   u.phase_since = s.now;
   u.retry_token = reg->second.retry_token;  // an annotation present from the start is not a retry
+  u.revert.token = reg->second.revert_to_claim;  // nor a revert request
   s.upgrades.emplace(key, std::move(u));
 }
 
@@ -103,6 +104,12 @@ void on_effect_failed(state& s, registry_upgrade& u, const effect_failed& f, std
   const std::string reason = what + " failed" + (f.code ? " with HTTP " + std::to_string(f.code) : std::string()) +
                              (f.reason.empty() ? "" : " " + f.reason) + (f.message.empty() ? "" : ": " + f.message);
   const std::int64_t requeue = s.cfg ? s.cfg->requeue_s * 1000 : 60'000;
+  if (u.current == phase::revert_rolling_back) {
+    // Going back to the upgraded claim must not give up either.
+    u.revert.error = u.revert.error.empty() ? reason : u.revert.error;
+    u.retry_at[f.id] = s.now + requeue;
+    return;
+  }
   if (u.current == phase::detecting || u.current == phase::rolling_back) {
     // Detection touched nothing and a rollback must not give up: keep trying, say why.
     u.last_error = reason;
@@ -176,7 +183,11 @@ step_result reduce(state s, const logged_event& e) {
             u.done.insert(ev.id);
             u.transient_failures.erase(ev.id);
             if (ev.facts) {
-              if (ev.id.find("/inspect-verify") != std::string::npos) u.after = ev.facts;
+              // A revert's inspections (".../revert-N/inspect-...") keep the upgrade's facts intact.
+              const bool revert = ev.id.find("/revert-") != std::string::npos;
+              const bool verify = ev.id.find("/inspect-verify") != std::string::npos;
+              if (revert) (verify ? u.revert.verified : u.revert.measured) = ev.facts;
+              else if (verify) u.after = ev.facts;
               else u.before = ev.facts;
               if (u.current == phase::detecting) u.last_error.clear();
             }
@@ -200,8 +211,11 @@ step_result reduce(state s, const logged_event& e) {
               u.in_flight.clear();
               u.wakeup.reset();
               u.status_written.clear();
+              // A reverted registry stays so: a person went back on purpose, and a person (a new
+              // database image, or the retry annotation) decides when to upgrade again.
               const bool idle = u.current == phase::up_to_date || u.current == phase::refused ||
-                                u.current == phase::unsupported || u.current == phase::succeeded;
+                                u.current == phase::unsupported || u.current == phase::succeeded ||
+                                u.current == phase::revert_failed || u.current == phase::revert_refused;
               if (idle && target_changed) {
                 u.current = phase::detecting;
                 u.phase_since = s.now;

@@ -35,6 +35,8 @@ std::vector<std::string> upcoming(const upgrade_ctx& c);
 // Names the controller gives the objects it creates.
 std::string backup_claim_name(const registry_upgrade& u);
 std::string data_claim_name(const registry_upgrade& u);
+// The claim a manual revert backs the upgraded data up into (never owner-referenced: it is kept).
+std::string revert_backup_claim_name(const registry_upgrade& u);
 std::string database_deployment_name(const object_key& registry);
 
 }  // namespace qpu::reducers

@@ -42,6 +42,7 @@ PG13_IMAGE = "quay.io/sclorg/postgresql-13-c9s"
 PG15_IMAGE = "quay.io/sclorg/postgresql-15-c9s"
 UPGRADE_IMAGE = "quay.io/quay-pg-upgrader/pg-upgrade:13-15"
 RETRY_ANNOTATION = "quay-pg-upgrader.quay.io/retry"
+REVERT_ANNOTATION = "quay-pg-upgrader.quay.io/revert-to-claim"
 ROWS = int(os.environ.get("QPU_E2E_ROWS", "2000"))
 TERMINAL = {"succeeded", "failed", "uptodate", "refused", "unsupported", "downgraderefused"}
 # Phase deadlines (seconds). Generous for the happy paths, so that a hang becomes a rollback and
@@ -696,8 +697,10 @@ class Case:
                 out[f"{q(schema)}.{q(table)}"] = int(fields[1])
         return out
 
-    def restore_backup(self, backup, manifest):
-        d = os.path.join(self.tmp, "scratch")
+    def restore_backup(self, backup, manifest, scratch="scratch", inspect=None):
+        """Restores the archive into a scratch PostgreSQL 15 and checks the manifest's row counts;
+        `inspect(socket_dir)` may look further before the scratch server stops."""
+        d = os.path.join(self.tmp, scratch)
         os.makedirs(d)
         shutil.chown(d, "qpu-pg", "qpu-pg")
         data, sock = os.path.join(d, "data"), d
@@ -726,6 +729,8 @@ class Case:
             if got != rows:
                 raise Failure(f"restored backup: {table} has {got} rows, the manifest says {rows}")
         log(f"ok: the backup archive restores into a scratch PostgreSQL 15 with the manifest's row counts ({len(manifest)} tables)")
+        if inspect:
+            inspect(sock)
         self.stop_scratch()
 
     def stop_scratch(self):
@@ -843,12 +848,60 @@ def tiny_claim(name):
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "256Ki"}}}}
 
 
+def fill_claim(case, name, size="1Gi"):
+    """A claim of `name` and the size the controller asks for (1Gi here: the default minimum), left
+    nearly full by an earlier user: a Job allocates all but 64 KiB of its real ext4 filesystem to a
+    file. The controller adopts it (same name, big enough) and its own Job runs out of space for
+    real."""
+    claim = tiny_claim(name)
+    claim["spec"]["resources"]["requests"]["storage"] = size
+    case.kube.create(claim)
+    filler = {"apiVersion": "batch/v1", "kind": "Job",
+              "metadata": {"name": f"fill-{name}", "namespace": NS},
+              "spec": {"backoffLimit": 0, "template": {"spec": {
+                  "restartPolicy": "Never",
+                  "containers": [{"name": "fill", "image": PG15_IMAGE, "command": ["bash", "-c",
+                                  "set -e; free=$(df -B1 --output=avail /fill | tail -1); "
+                                  "fallocate -l $((free - 65536)) /fill/leftover.bin; df -h /fill"],
+                                  "volumeMounts": [{"name": "c", "mountPath": "/fill"}]}],
+                  "volumes": [{"name": "c", "persistentVolumeClaim": {"claimName": name}}]}}}}
+    case.kube.create(filler)
+
+    def filled():
+        st = (case.kube.get("Job", f"fill-{name}") or {}).get("status") or {}
+        if st.get("failed"):
+            raise Failure(f"the Job filling {name} failed")
+        return st.get("succeeded")
+    case.wait_for(f"{name} to be filled", filled, 60)
+    case.kube.delete("Job", f"fill-{name}")
+
+
+def remove_claim(case, name):
+    case.kube.delete("PersistentVolumeClaim", name)
+    case.wait_for(f"the claim {name} to go", lambda: case.kube.get("PersistentVolumeClaim", name) is None, 60)
+
+
 def case_backup_job_fails(case):
-    # The fault: a claim named as the controller names the backup claim already exists and is far
-    # too small (256 KiB; the archive of ROWS=2000 is ~350 KB), as a leftover of an earlier
-    # manual attempt would be. The controller treats AlreadyExists as its own claim (idempotent
-    # creation), so its backup Job writes into a real ext4 filesystem of 256 KiB and pg_dump
-    # fails with ENOSPC. Removing the cause: delete that claim; the retry creates a right-sized one.
+    # The fault: the backup claim's name is taken by a claim of the right size that an earlier
+    # attempt left nearly full. The controller adopts it (same name, big enough), and pg_dump in the
+    # backup Job fails with a real ENOSPC on the loop-mounted ext4. Removing the cause: delete that
+    # claim; the retry creates a fresh one.
+    backup_claim = f"{OLD_CLAIM}-backup-pg10"
+    failure_then_retry(case, lambda c: fill_claim(c, backup_claim), ["No space left on device", "ENOSPC"],
+                       lambda c: remove_claim(c, backup_claim))
+
+
+def case_upgrade_job_fails(case):
+    # The fault: the new data claim exists already, right-sized but nearly full, so initdb or the
+    # restore in the upgrade Job runs out of space for real. Removing the cause: delete it.
+    new_claim = f"{OLD_CLAIM}-pg15"
+    failure_then_retry(case, lambda c: fill_claim(c, new_claim), ["No space left on device", "ENOSPC", "could not write"],
+                       lambda c: remove_claim(c, new_claim))
+
+
+def case_leftover_claim_too_small(case):
+    # A claim of the backup's name exists and is far too small (256 KiB): the controller does not
+    # adopt it, fails the backup phase before any Job, names the claim and its size, and keeps it.
     backup_claim = f"{OLD_CLAIM}-backup-pg10"
 
     def inject(c):
@@ -857,27 +910,11 @@ def case_backup_job_fails(case):
                    lambda: (c.kube.get("PersistentVolumeClaim", backup_claim).get("status") or {}).get("phase") == "Bound", 30)
 
     def remove(c):
-        c.kube.delete("PersistentVolumeClaim", backup_claim)
-        c.wait_for("the tiny backup claim to go", lambda: c.kube.get("PersistentVolumeClaim", backup_claim) is None, 60)
+        c.check(not [j for j in c.kube.list("Job") if "backup" in j["metadata"]["name"]], "no backup Job was created")
+        c.check(c.kube.get("PersistentVolumeClaim", backup_claim) is not None, "the leftover claim was kept")
+        remove_claim(c, backup_claim)
 
-    failure_then_retry(case, inject, ["No space left on device", "ENOSPC"], remove)
-
-
-def case_upgrade_job_fails(case):
-    # The fault: the new data claim exists already and is 256 KiB, so initdb in the upgrade Job
-    # runs out of space (a real ENOSPC on a loop-mounted ext4). Removing the cause: delete it.
-    new_claim = f"{OLD_CLAIM}-pg15"
-
-    def inject(c):
-        c.kube.create(tiny_claim(new_claim))
-        c.wait_for("the tiny new claim to bind",
-                   lambda: (c.kube.get("PersistentVolumeClaim", new_claim).get("status") or {}).get("phase") == "Bound", 30)
-
-    def remove(c):
-        c.kube.delete("PersistentVolumeClaim", new_claim)
-        c.wait_for("the tiny new claim to go", lambda: c.kube.get("PersistentVolumeClaim", new_claim) is None, 60)
-
-    failure_then_retry(case, inject, ["No space left on device", "ENOSPC", "could not write"], remove)
+    failure_then_retry(case, inject, [f"{backup_claim} already exists with 256Ki, smaller than the 1Gi"], remove)
 
 
 def rogue_writer():
@@ -983,9 +1020,252 @@ def case_untouched(case, expect_status, expect_reason, message_has):
     case.check(ids_before <= case.logentry_ids(), "every row is still there")
 
 
+def case_revert(case):
+    """Manual revert (issue 6, item 6): a real 10 -> 15 upgrade, then a revert request naming the
+    wrong claim (refused, nothing touched), then the right one: the database runs PostgreSQL 10
+    again on its old claim with every row the app committed before the upgrade, the writes made
+    after the upgrade are in the revert's own backup claim (whose archive restores), the app runs
+    again, and the condition says plainly that those writes are not carried back."""
+    case.set_up()
+    case.start_controller()
+    run_upgrade(case)
+    pre_upgrade_pods = set(case.app_pods_before)
+    committed = case.committed()
+    pre_ids = sorted(i for p, ids in committed.items() if p in pre_upgrade_pods for i in ids)
+    upgraded_pods = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
+                     if "deletionTimestamp" not in p["metadata"]}
+    new_claim = f"{OLD_CLAIM}-pg15"
+
+    # 1. A value that is not the retained previous claim (here the NEW claim's name): refused.
+    pvcs = {p["metadata"]["name"] for p in case.kube.list("PersistentVolumeClaim")}
+    jobs = {j["metadata"]["name"] for j in case.kube.list("Job")}
+    db0, app0 = case.kube.get("Deployment", DB), case.kube.get("Deployment", APP)
+    db_pods0 = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=postgres")}
+    log(f"revert request with the wrong claim: {REVERT_ANNOTATION}={new_claim}")
+    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: new_claim}}})
+
+    def reason_is(r):
+        def pred():
+            c = cond(case.registry(), "PostgresUpgraded")
+            return c if c and c.get("reason") == r else None
+        return pred
+    try:
+        c = case.wait_for("PostgresUpgraded reason RevertRefused", reason_is("RevertRefused"), 60)
+    except Failure:
+        case.diagnose()
+        raise
+    case.report_conditions(case.registry(), "refusal")
+    msg = c.get("message") or ""
+    case.record_observed(msg)
+    case.check(c.get("status") == "True", f"PostgresUpgraded stays True on a refused revert ({c.get('status')})")
+    case.check(new_claim in msg and OLD_CLAIM + " (to revert" in msg and "nothing was changed" in msg,
+               "the refusal names the wrong value, the right claim, and says nothing was changed")
+    quiet_end = time.monotonic() + 6
+    case.wait_for("6 s of quiet", lambda: time.monotonic() >= quiet_end, 20)
+    now_pvcs = {p["metadata"]["name"] for p in case.kube.list("PersistentVolumeClaim")}
+    now_jobs = {j["metadata"]["name"] for j in case.kube.list("Job")}
+    case.check(now_pvcs == pvcs, f"no claim created by the refused request ({sorted(now_pvcs - pvcs)})")
+    case.check(now_jobs == jobs, f"no Job created by the refused request ({sorted(now_jobs - jobs)})")
+    db1, app1 = case.kube.get("Deployment", DB), case.kube.get("Deployment", APP)
+    case.check(db1["metadata"].get("generation") == db0["metadata"].get("generation") and claim_of(db1) == new_claim
+               and container(db1)["image"] == PG15_IMAGE, "the database Deployment is untouched (15, upgraded claim)")
+    case.check(app1["metadata"].get("generation") == app0["metadata"].get("generation"), "the app Deployment is untouched")
+    case.check({p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=postgres")} == db_pods0,
+               "the database pod is the same one")
+    case.check({p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")} == upgraded_pods,
+               "the app pod is the same one")
+    case.check(case.server_major() == 15, "the server still runs PostgreSQL 15")
+
+    # 2. The right value: the revert runs.
+    log(f"revert request: {REVERT_ANNOTATION}={OLD_CLAIM}")
+    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: OLD_CLAIM}}})
+
+    def ended():
+        reg = case.registry()
+        return reg if norm(upgrade_status(reg).get("phase")) in ("reverted", "revertfailed") else None
+    try:
+        reg = case.wait_for("the revert to end", ended, 300)
+    except Failure:
+        case.diagnose()
+        raise
+    case.report_conditions(reg, "revert")
+    c = cond(reg, "PostgresUpgraded")
+    st = upgrade_status(reg)
+    msg = c.get("message") or ""
+    case.record_observed(msg)
+    if not (c.get("status") == "False" and c.get("reason") == "Reverted"):
+        case.diagnose()
+        raise Failure(f"PostgresUpgraded is not False/Reverted: {c}")
+    log("ok: PostgresUpgraded False, reason Reverted")
+    revert_claim = f"{OLD_CLAIM}-backup-pg15-revert-1-1"
+    revert_job = "registry-pg15-revert-backup-1-1"
+    case.check(st.get("revertBackupClaim") == revert_claim, f"status revertBackupClaim {revert_claim} ({st.get('revertBackupClaim')})")
+    case.check("NOT carried back" in msg and "after the upgrade" in msg and revert_claim in msg,
+               "the condition says plainly that writes made after the upgrade are not carried back, and where they are")
+    case.check(case.job_done(revert_job) == "Complete", f"Job {revert_job} Complete")
+    events = [e for e in case.kube.list("Event") if e.get("reason") == "PostgresUpgradeReverted"]
+    case.check(events, "an Event PostgresUpgradeReverted was emitted")
+
+    # The database: PostgreSQL 10 again, on the old claim and image, every pre-upgrade row.
+    case.wait_db_ready("the reverted database to be ready", 60)
+    db = case.kube.get("Deployment", DB)
+    case.check(container(db)["image"] == container(case.orig_db)["image"], f"database image is the old one ({container(db)['image']})")
+    case.check(claim_of(db) == OLD_CLAIM, f"database claim is the old one ({claim_of(db)})")
+    case.check(db["spec"].get("replicas") == 1, "database replicas restored")
+    major = case.server_major()
+    case.check(major == 10, f"the server through the Service is PostgreSQL 10 again ({major})")
+    ids = case.logentry_ids()
+    missing = sorted(set(pre_ids) - ids)
+    case.check(pre_ids and not missing, f"every id the app committed before the upgrade ({len(pre_ids)}) is in the reverted database"
+               + (f"; MISSING {missing[:20]}" if missing else ""))
+    trgm = case.psql("SELECT extversion FROM pg_extension WHERE extname = 'pg_trgm'")
+    case.check(bool(trgm), f"pg_trgm is there ({trgm})")
+    for name in (OLD_CLAIM, new_claim, f"{OLD_CLAIM}-backup-pg10", revert_claim):
+        p = case.kube.get("PersistentVolumeClaim", name)
+        case.check(p is not None and (p.get("status") or {}).get("phase") == "Bound" and "deletionTimestamp" not in p["metadata"],
+                   f"claim {name} kept and Bound")
+    rc = case.kube.get("PersistentVolumeClaim", revert_claim)
+    case.check(not rc["metadata"].get("ownerReferences"), "the revert's backup claim has no owner reference (it outlives the registry)")
+
+    # The writes made after the upgrade: not in the reverted database, but in the revert's backup.
+    committed = case.committed()
+    post_ids = sorted(i for p, ids in committed.items() if p in upgraded_pods for i in ids)
+    case.check(post_ids, f"the app committed {len(post_ids)} rows on the upgraded database")
+    backup = case.backup_files(revert_claim)
+    manifest = case.read_manifest(backup["manifest"])
+
+    def post_ids_in_backup(sock):
+        got = {int(x) for x in case.psql("SELECT id FROM logentry", admin=True, host=sock).split()}
+        lost = sorted(set(post_ids) - got)
+        case.check(not lost, f"every id committed on the upgraded database ({len(post_ids)}) is in the revert's backup"
+                   + (f"; MISSING {lost[:20]}" if lost else ""))
+    case.restore_backup(backup, manifest, scratch="scratch-revert", inspect=post_ids_in_backup)
+
+    # The app runs again, in new pods, and commits on PostgreSQL 10.
+    case.wait_for("the app Deployment to be ready again",
+                  lambda: (case.kube.get("Deployment", APP).get("status") or {}).get("readyReplicas") == 1, 60)
+    app = case.kube.get("Deployment", APP)
+    case.check(app["spec"].get("replicas") == case.orig_app["spec"].get("replicas"), "app replicas restored")
+    current = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
+               if "deletionTimestamp" not in p["metadata"]}
+    case.check(current and not (current & upgraded_pods), f"the app runs in new pod(s) {sorted(current)}")
+    for p in upgraded_pods:
+        case.check("quay-app: stopped" in case.pod_logs(APP + "-", "quay-app").get(p, ""),
+                   f"the app pod {p} wrote until it was stopped (quiesce before the revert's backup)")
+    case.wait_for("the app to commit on the reverted database",
+                  lambda: all(len(case.committed().get(p, [])) >= 3 for p in current), 60)
+    log("ok: the app commits again on PostgreSQL 10")
+
+    # 3. The same annotation applied again (and any other change of the registry): no new revert.
+    gen = case.kube.get("Deployment", DB)["metadata"].get("generation")
+    jobs = {j["metadata"]["name"] for j in case.kube.list("Job")}
+    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: OLD_CLAIM,
+                                                                                  "e2e.quay-pg-upgrader.test/touch": "1"}}})
+    quiet_end = time.monotonic() + 8
+    case.wait_for("8 s of quiet", lambda: time.monotonic() >= quiet_end, 20)
+    st = upgrade_status(case.registry())
+    case.check(norm(st.get("phase")) == "reverted", f"still reverted after the annotation was applied again ({st.get('phase')})")
+    case.check(case.kube.get("Deployment", DB)["metadata"].get("generation") == gen, "the database Deployment was not touched again")
+    case.check({j["metadata"]["name"] for j in case.kube.list("Job")} == jobs, "no new Job")
+    case.check(case.server_major() == 10, "the server still runs PostgreSQL 10")
+    log(f"revert: observed message: {msg}")
+
+
+def case_revert_backup_fails(case):
+    """A revert that fails (its backup of the upgraded data hits ENOSPC on a 256 KiB leftover claim
+    of the revert claim's name) goes back to the upgraded claim and image with the real reason and
+    loses no acknowledged write; removing the annotation and setting it again (after deleting the
+    leftover) retries as revert 2 and succeeds."""
+    case.set_up()
+    case.start_controller()
+    run_upgrade(case)
+    new_claim = f"{OLD_CLAIM}-pg15"
+    tiny = f"{OLD_CLAIM}-backup-pg15-revert-1-1"
+    case.kube.create(tiny_claim(tiny))
+    case.wait_for("the tiny revert claim to bind",
+                  lambda: (case.kube.get("PersistentVolumeClaim", tiny).get("status") or {}).get("phase") == "Bound", 30)
+    upgraded_pods = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
+                     if "deletionTimestamp" not in p["metadata"]}
+    log(f"revert request: {REVERT_ANNOTATION}={OLD_CLAIM} (with a 256 KiB claim {tiny} in the way)")
+    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: OLD_CLAIM}}})
+
+    def phase_in(*phases):
+        def pred():
+            reg = case.registry()
+            return reg if norm(upgrade_status(reg).get("phase")) in phases else None
+        return pred
+    try:
+        reg = case.wait_for("the revert to end", phase_in("reverted", "revertfailed"), 300)
+    except Failure:
+        case.diagnose()
+        raise
+    case.report_conditions(reg, "failed revert")
+    c = cond(reg, "PostgresUpgraded")
+    msg = c.get("message") or ""
+    case.record_observed(msg)
+    if not (c.get("status") == "True" and c.get("reason") == "RevertFailed"):
+        case.diagnose()
+        raise Failure(f"PostgresUpgraded is not True/RevertFailed: {c}")
+    log("ok: PostgresUpgraded True, reason RevertFailed")
+    case.check(norm(upgrade_status(reg).get("lastError")) != "", "lastError carries the revert's failure")
+    case.wait_db_ready("the upgraded database to be ready again", 60)
+    db = case.kube.get("Deployment", DB)
+    case.check(container(db)["image"] == PG15_IMAGE and claim_of(db) == new_claim,
+               f"the database runs the upgraded image on the upgraded claim ({container(db)['image']}, {claim_of(db)})")
+    case.check(case.server_major() == 15, "the server is PostgreSQL 15")
+    case.wait_for("the app Deployment to be ready again",
+                  lambda: (case.kube.get("Deployment", APP).get("status") or {}).get("readyReplicas") == 1, 60)
+    current = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
+               if "deletionTimestamp" not in p["metadata"]}
+    case.check(current and not (current & upgraded_pods), f"the app runs again in new pod(s) {sorted(current)}")
+    case.wait_for("the app to commit again", lambda: all(len(case.committed().get(p, [])) >= 3 for p in current), 60)
+    ids = case.logentry_ids()
+    missing = sorted({i for v in case.committed().values() for i in v} - ids)
+    case.check(not missing, "every id the app saw committed (before and after the upgrade) is in the database"
+               + (f"; MISSING {missing[:20]}" if missing else ""))
+    hits = [w for w in ("No space left on device", "ENOSPC") if w in msg]
+    case.check(hits and "registry-pg15-revert-backup-1-1" in msg,
+               "the condition names the failed Job and the real reason (No space left on device)")
+
+    # Remove the cause, then ask again: remove the annotation and set it again.
+    case.kube.delete("PersistentVolumeClaim", tiny)
+    case.wait_for("the tiny claim to go", lambda: case.kube.get("PersistentVolumeClaim", tiny) is None, 60)
+    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: None}}})
+    case.wait_for("succeeded again once the annotation is removed", phase_in("succeeded"), 60)
+    log("ok: removing the annotation returns the registry to succeeded")
+    pre_post = {i for v in case.committed().values() for i in v}
+    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: OLD_CLAIM}}})
+    try:
+        reg = case.wait_for("the second revert to end", phase_in("reverted", "revertfailed"), 300)
+    except Failure:
+        case.diagnose()
+        raise
+    case.report_conditions(reg, "second revert")
+    c = cond(reg, "PostgresUpgraded")
+    case.record_observed(c.get("message") or "")
+    case.check(c.get("reason") == "Reverted", f"the second revert succeeds ({c.get('reason')})")
+    second = f"{OLD_CLAIM}-backup-pg15-revert-1-2"
+    case.check(upgrade_status(reg).get("revertBackupClaim") == second, f"revert 2 backs up into its own claim {second}")
+    case.wait_db_ready("the reverted database to be ready", 60)
+    case.check(case.server_major() == 10, "the server is PostgreSQL 10 again")
+    backup = case.backup_files(second)
+    manifest = case.read_manifest(backup["manifest"])
+
+    def all_ids_in_backup(sock):
+        got = {int(x) for x in case.psql("SELECT id FROM logentry", admin=True, host=sock).split()}
+        lost = sorted(pre_post - got)
+        case.check(not lost, f"every id committed before the second revert ({len(pre_post)}) is in its backup"
+                   + (f"; MISSING {lost[:20]}" if lost else ""))
+    case.restore_backup(backup, manifest, scratch="scratch-revert", inspect=all_ids_in_backup)
+
+
 CASES = {
     "logical-10-to-15": (case_happy, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
-    "logical-10-to-14": (case_happy, dict(from_=10, to=14, method="logical", target="postgres:14", check_old_claim=True)),
+    # Docker Hub's postgres:14 reads $PGDATA (default /var/lib/postgresql/data): the database
+    # container points it into the sclorg layout the upgrade writes (the PostgreSQL 10 image's own
+    # scripts ignore it), as an installation moving to that image must.
+    "logical-10-to-14": (case_happy, dict(from_=10, to=14, method="logical", target="postgres:14", check_old_claim=True,
+                                          db_env=[{"name": "PGDATA", "value": "/var/lib/pgsql/data/userdata"}])),
     "pg-upgrade-13-to-15": (case_happy, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE, target=PG15_IMAGE,
                                              upgrade_image=True, check_old_claim=True)),
     "logical-11-to-15": (case_happy, dict(from_=11, to=15, method="logical", db_image="centos/postgresql-11-centos7",
@@ -1002,15 +1282,23 @@ CASES = {
                                                      deadlines="quiesce=60,backup=90,stop=60,upgrade=120,switch=90,verify=60,resume=60,rollback=90")),
     "upgrade-job-fails": (case_upgrade_job_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                        deadlines="quiesce=60,backup=90,stop=60,upgrade=120,switch=90,verify=60,resume=60,rollback=90")),
+    "leftover-claim-too-small": (case_leftover_claim_too_small, dict(from_=10, to=15, method="logical", target=PG15_IMAGE,
+                                                                     check_old_claim=True)),
     "verification-mismatch": (case_verification_mismatch, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "new-claim-pending": (case_new_claim_pending, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                        deadlines="quiesce=60,backup=40,stop=60,upgrade=40,switch=90,verify=60,resume=60,rollback=90")),
     "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                              deadlines="quiesce=60,backup=90,stop=15,upgrade=120,switch=90,verify=60,resume=60,rollback=60")),
+    "revert-10-to-15": (case_revert, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
+    "revert-backup-fails": (case_revert_backup_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "up-to-date": (lambda c: case_untouched(c, "True", "UpToDate", ["15"]),
                    dict(from_=15, to=15, db_image=PG15_IMAGE, target=PG15_IMAGE)),
     "downgrade-refused": (lambda c: case_untouched(c, "False", "DowngradeRefused", ["15", "13"]),
                           dict(from_=15, to=13, db_image=PG15_IMAGE, target=PG13_IMAGE)),
+    # Without PGDATA, postgres:14 would look in /var/lib/postgresql/data and start empty after the
+    # switch: refused before anything is touched.
+    "target-layout-differs": (lambda c: case_untouched(c, "False", "Unsupported", ["/var/lib/postgresql/data", "PGDATA="]),
+                              dict(from_=10, to=14, target="postgres:14")),
 }
 
 

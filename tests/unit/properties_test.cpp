@@ -31,6 +31,14 @@ std::vector<scenario_options> all_scenarios() {
   o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
   o.upgrade_from = {13};
   out.push_back(o);
+  o = {};
+  o.revert_to_claim_after_success = "registry-quay-database";
+  out.push_back(o);
+  o.revert_verify_mismatch = true;
+  out.push_back(o);
+  o = {};
+  o.revert_to_claim_after_success = "registry-quay-database-pg15";
+  out.push_back(o);
   return out;
 }
 

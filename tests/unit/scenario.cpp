@@ -74,6 +74,14 @@ class driver {
         return modified(resource_kind::quay_registry, qr);
       });
     }
+    if (u && u->current == phase::succeeded && !o_.revert_to_claim_after_success.empty() && !revert_asked_) {
+      revert_asked_ = true;
+      at(30'000, [this] {  // once the app is back up
+        auto& qr = obj(resource_kind::quay_registry, o_.registry);
+        qr["metadata"]["annotations"]["quay-pg-upgrader.quay.io/revert-to-claim"] = o_.revert_to_claim_after_success;
+        return modified(resource_kind::quay_registry, qr);
+      });
+    }
   }
 
   const registry_upgrade* upgrade() const {
@@ -85,7 +93,9 @@ class driver {
   bool finished() const {
     const auto* u = upgrade();
     if (!u || !u->in_flight.empty()) return false;
-    const bool final_phase = u->current == phase::succeeded || u->current == phase::up_to_date ||
+    const bool final_phase = (u->current == phase::succeeded && (o_.revert_to_claim_after_success.empty() || revert_asked_)) ||
+                             u->current == phase::reverted || u->current == phase::revert_failed ||
+                             u->current == phase::revert_refused || u->current == phase::up_to_date ||
                              u->current == phase::refused || u->current == phase::unsupported ||
                              (u->current == phase::failed && (o_.retry_token_after_failure.empty() || retried_));
     if (!final_phase) return false;
@@ -187,6 +197,8 @@ class driver {
                                       env_from_secret("POSTGRESQL_PASSWORD", "database-password"),
                                       env_from_secret("POSTGRESQL_DATABASE", "database-name"),
                                       env_from_secret("POSTGRESQL_ADMIN_PASSWORD", "database-root-password")});
+      if (component == "postgres" && !o_.db_pgdata.empty())
+        container["env"].push_back({{"name", "PGDATA"}, {"value", o_.db_pgdata}});
       container["volumeMounts"] = json::array({{{"name", "postgres-data"}, {"mountPath", "/var/lib/pgsql/data"}}});
       volumes.push_back({{"name", "postgres-data"}, {"persistentVolumeClaim", {{"claimName", claim_name}}}});
     }
@@ -236,6 +248,9 @@ class driver {
     put(resource_kind::deployment, deployment_json(db_name(), "postgres", o_.db_image, 1, o_.registry + "-quay-database"));
     put(resource_kind::claim, claim_json(o_.registry + "-quay-database", 10 * gibibyte, "standard", true));
     claim_major_[o_.registry + "-quay-database"] = o_.db_major;
+    if (o_.leftover_backup_claim_bytes > 0)
+      put(resource_kind::claim, claim_json(o_.registry + "-quay-database-backup-pg" + std::to_string(o_.db_major),
+                                           o_.leftover_backup_claim_bytes, "standard", true));
     start_pods(db_name(), 1, false);
     put(resource_kind::deployment, deployment_json(o_.registry + "-quay-app", "quay-app", "quay.io/projectquay/quay:3.12", o_.app_replicas, ""));
     start_pods(o_.registry + "-quay-app", o_.app_replicas, false);
@@ -342,8 +357,10 @@ class driver {
   void perform(const create_job& e) {
     result(e.id);
     const bool first_attempt = e.key.name.ends_with("-1");
-    const bool fails = first_attempt && ((e.role == job_role::backup && o_.backup_fails) ||
-                                         ((e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) && o_.upgrade_fails));
+    const bool revert = e.key.name.find("-revert-") != std::string::npos;
+    const bool fails = revert ? o_.revert_backup_fails
+                              : first_attempt && ((e.role == job_role::backup && o_.backup_fails) ||
+                                                  ((e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) && o_.upgrade_fails));
     const bool stuck = o_.data_claim_never_binds && e.role != job_role::backup;
     const timestamp runtime = e.role == job_role::backup ? 20'000 : e.role == job_role::check ? 10'000 : 45'000;
     json labels{{"app.kubernetes.io/managed-by", "quay-pg-upgrader"}, {"quay-pg-upgrader.quay.io/role", to_string(e.role)}};
@@ -437,7 +454,10 @@ class driver {
       const bool upgraded = claim_name != o_.registry + "-quay-database";
       for (auto [table, rows] : std::initializer_list<std::pair<const char*, std::int64_t>>{
                {"public.imagestorage", 4200}, {"public.manifest", 5000}, {"public.repository", 340}, {"public.tag", 8000}, {"public.user", 120}}) {
-        const std::int64_t n = upgraded && o_.verify_mismatch && std::string(table) == "public.tag" ? rows - 1 : rows;
+        const bool reverted = e.id.find("/revert-") != std::string::npos && !upgraded;
+        const std::int64_t n = ((upgraded && o_.verify_mismatch) || (reverted && o_.revert_verify_mismatch)) && std::string(table) == "public.tag"
+                                   ? rows - 1
+                                   : rows;
         f.tables.push_back({table, n, "sum:" + std::to_string(rows * 7919 % 100003)});
       }
     }
@@ -539,6 +559,7 @@ class driver {
   std::vector<std::string> lines_;
   state state_;
   bool retried_ = false;
+  bool revert_asked_ = false;
 };
 
 }  // namespace

@@ -27,8 +27,18 @@ const named scenarios[] = {
        o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
        o.upgrade_from = {13};
      }},
+    // Docker Hub's postgres:14 reads $PGDATA: the database container points it into the sclorg
+    // layout the upgrade writes, as an installation that moves to that image must.
     {"logical-10-to-14",
-     [](scenario_options& o) { o.target_image = "postgres:14"; o.mirror_replicas = 0; }},
+     [](scenario_options& o) {
+       o.target_image = "postgres:14";
+       o.db_pgdata = "/var/lib/pgsql/data/userdata";
+       o.mirror_replicas = 0;
+     }},
+    // The same target without PGDATA would look in /var/lib/postgresql/data: refused, untouched.
+    {"target-layout-differs", [](scenario_options& o) { o.target_image = "postgres:14"; }},
+    // A claim of the backup's name left by an earlier attempt, too small: fails before the Job.
+    {"leftover-claim-too-small", [](scenario_options& o) { o.leftover_backup_claim_bytes = 256 * 1024; }},
     {"up-to-date",
      [](scenario_options& o) {
        o.db_image = "quay.io/sclorg/postgresql-15-c9s";
@@ -57,6 +67,23 @@ const named scenarios[] = {
      }},
     {"restart-mid-upgrade", [](scenario_options& o) { o.restart_after_seq = 45; }},
     {"malformed-lines", [](scenario_options& o) { o.malformed_lines = true; }},
+    // Manual revert (issue 6, item 6): after the upgrade, the annotation names the old claim.
+    {"revert-succeeds", [](scenario_options& o) { o.revert_to_claim_after_success = "registry-quay-database"; }},
+    // It names the NEW claim instead: refused, nothing touched.
+    {"revert-refused-wrong-claim",
+     [](scenario_options& o) { o.revert_to_claim_after_success = "registry-quay-database-pg15"; }},
+    // The backup of the upgraded data fails: the database never left the upgraded claim.
+    {"revert-backup-fails",
+     [](scenario_options& o) {
+       o.revert_to_claim_after_success = "registry-quay-database";
+       o.revert_backup_fails = true;
+     }},
+    // The old database, back on its claim, lacks a row: back to the upgraded claim and image.
+    {"revert-verification-mismatch",
+     [](scenario_options& o) {
+       o.revert_to_claim_after_success = "registry-quay-database";
+       o.revert_verify_mismatch = true;
+     }},
 };
 
 }  // namespace
