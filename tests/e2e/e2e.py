@@ -1172,21 +1172,19 @@ def case_revert(case):
 
 
 def case_revert_backup_fails(case):
-    """A revert that fails (its backup of the upgraded data hits ENOSPC on a 256 KiB leftover claim
-    of the revert claim's name) goes back to the upgraded claim and image with the real reason and
-    loses no acknowledged write; removing the annotation and setting it again (after deleting the
-    leftover) retries as revert 2 and succeeds."""
+    """A revert that fails (its backup of the upgraded data hits a real ENOSPC: a right-sized claim
+    of the revert claim's name exists, left nearly full, and is adopted) goes back to the upgraded
+    claim and image with the real reason and loses no acknowledged write; removing the annotation
+    and setting it again (after deleting the leftover) retries as revert 2 and succeeds."""
     case.set_up()
     case.start_controller()
     run_upgrade(case)
     new_claim = f"{OLD_CLAIM}-pg15"
     tiny = f"{OLD_CLAIM}-backup-pg15-revert-1-1"
-    case.kube.create(tiny_claim(tiny))
-    case.wait_for("the tiny revert claim to bind",
-                  lambda: (case.kube.get("PersistentVolumeClaim", tiny).get("status") or {}).get("phase") == "Bound", 30)
+    fill_claim(case, tiny)
     upgraded_pods = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
                      if "deletionTimestamp" not in p["metadata"]}
-    log(f"revert request: {REVERT_ANNOTATION}={OLD_CLAIM} (with a 256 KiB claim {tiny} in the way)")
+    log(f"revert request: {REVERT_ANNOTATION}={OLD_CLAIM} (with a full claim {tiny} in the way)")
     case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: OLD_CLAIM}}})
 
     def phase_in(*phases):
@@ -1228,8 +1226,7 @@ def case_revert_backup_fails(case):
                "the condition names the failed Job and the real reason (No space left on device)")
 
     # Remove the cause, then ask again: remove the annotation and set it again.
-    case.kube.delete("PersistentVolumeClaim", tiny)
-    case.wait_for("the tiny claim to go", lambda: case.kube.get("PersistentVolumeClaim", tiny) is None, 60)
+    remove_claim(case, tiny)
     case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: None}}})
     case.wait_for("succeeded again once the annotation is removed", phase_in("succeeded"), 60)
     log("ok: removing the annotation returns the registry to succeeded")
@@ -1257,6 +1254,65 @@ def case_revert_backup_fails(case):
         case.check(not lost, f"every id committed before the second revert ({len(pre_post)}) is in its backup"
                    + (f"; MISSING {lost[:20]}" if lost else ""))
     case.restore_backup(backup, manifest, scratch="scratch-revert", inspect=all_ids_in_backup)
+
+
+def case_revert_old_claim_damaged(case):
+    """A revert that fails AFTER the switch: the old claim was damaged after the upgrade (its
+    PG_VERSION says 9.6, so PostgreSQL 10 refuses to start on it). The switch back never becomes
+    ready, the phase deadline fires, and the controller puts the database back on the upgraded
+    claim and image: PostgreSQL 15 serves again with every acknowledged row, the app runs again,
+    the condition says the revert failed and where the database is."""
+    case.set_up()
+    case.start_controller()
+    run_upgrade(case)
+    new_claim = f"{OLD_CLAIM}-pg15"
+    root = case.claim_dir(OLD_CLAIM)
+    top = os.path.join(root, "userdata", "PG_VERSION")
+    case.check(os.path.exists(top), f"the old claim holds a data directory ({top})")
+    with open(top, "w") as f:
+        f.write("9.6\n")
+    log(f"damaged the old claim: {top} now says 9.6")
+    upgraded_pods = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
+                     if "deletionTimestamp" not in p["metadata"]}
+    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: OLD_CLAIM}}})
+
+    def ended():
+        reg = case.registry()
+        return reg if norm(upgrade_status(reg).get("phase")) in ("reverted", "revertfailed") else None
+    try:
+        reg = case.wait_for("the revert to end", ended, 300)
+    except Failure:
+        case.diagnose()
+        raise
+    case.report_conditions(reg, "failed revert")
+    phases = [p for _, _, p in case.phases]
+    case.check("revert_switching" in phases and "revert_rolling_back" in phases,
+               f"the revert switched, then rolled back ({phases[-6:]})")
+    c = cond(reg, "PostgresUpgraded")
+    msg = c.get("message") or ""
+    case.record_observed(msg)
+    if not (c.get("status") == "True" and c.get("reason") == "RevertFailed"):
+        case.diagnose()
+        raise Failure(f"PostgresUpgraded is not True/RevertFailed: {c}")
+    log("ok: PostgresUpgraded True, reason RevertFailed")
+    case.wait_db_ready("the upgraded database to be ready again", 60)
+    db = case.kube.get("Deployment", DB)
+    case.check(container(db)["image"] == PG15_IMAGE and claim_of(db) == new_claim,
+               f"the database runs the upgraded image on the upgraded claim again ({container(db)['image']}, {claim_of(db)})")
+    case.check(db["spec"].get("replicas") == 1, "database replicas restored")
+    case.check(case.server_major() == 15, "the server is PostgreSQL 15")
+    case.wait_for("the app Deployment to be ready again",
+                  lambda: (case.kube.get("Deployment", APP).get("status") or {}).get("readyReplicas") == 1, 60)
+    current = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
+               if "deletionTimestamp" not in p["metadata"]}
+    case.check(current and not (current & upgraded_pods), f"the app runs again in new pod(s) {sorted(current)}")
+    case.wait_for("the app to commit again", lambda: all(len(case.committed().get(p, [])) >= 3 for p in current), 60)
+    ids = case.logentry_ids()
+    missing = sorted({i for v in case.committed().values() for i in v} - ids)
+    case.check(not missing, "every id the app saw committed (before, after the upgrade, after the failed revert) is in the database"
+               + (f"; MISSING {missing[:20]}" if missing else ""))
+    case.check("revert_switching did not finish" in msg and new_claim in msg and "as before the revert" in msg,
+               "the condition says the switch back did not finish and that the database is on the upgraded claim again")
 
 
 CASES = {
@@ -1291,6 +1347,9 @@ CASES = {
                                                              deadlines="quiesce=60,backup=90,stop=15,upgrade=120,switch=90,verify=60,resume=60,rollback=60")),
     "revert-10-to-15": (case_revert, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "revert-backup-fails": (case_revert_backup_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
+    "revert-old-claim-damaged": (case_revert_old_claim_damaged, dict(
+        from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
+        deadlines="quiesce=60,backup=120,stop=60,upgrade=180,switch=30,verify=60,resume=60,rollback=120")),
     "up-to-date": (lambda c: case_untouched(c, "True", "UpToDate", ["15"]),
                    dict(from_=15, to=15, db_image=PG15_IMAGE, target=PG15_IMAGE)),
     "downgrade-refused": (lambda c: case_untouched(c, "False", "DowngradeRefused", ["15", "13"]),
