@@ -243,6 +243,8 @@ int main(int argc, char** argv) {
   rf.options.cfg.upgrade_image = env_or("RELATED_IMAGE_PG_UPGRADE", "");
   auto* run_cmd = app.add_subcommand("run", "Watch the cluster and upgrade every QuayRegistry's database that is older than the target");
   run_cmd->add_option("--kubeconfig", rf.options.kubeconfig, "Kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)");
+  run_cmd->add_flag("--allow-insecure-http", rf.options.allow_insecure_http,
+                    "Accept a plain http:// API server that is not on loopback (the token then crosses the network unencrypted)");
   run_cmd->add_option("--namespace", rf.options.cfg.watch_namespace, "Watch one namespace (default: all)");
   run_cmd->add_option("--event-log", rf.options.event_log, "The event log (JSON Lines); a restart continues it")->capture_default_str();
   run_cmd->add_option("--target-image", rf.options.cfg.target_image, "PostgreSQL image to upgrade to (default: $RELATED_IMAGE_COMPONENT_POSTGRES)");

@@ -296,7 +296,8 @@ std::expected<std::shared_ptr<http_client>, std::string> http_client::create(net
   if (!addr) return std::unexpected(cfg.origin + ": " + addr.error());
   if (!addr->tls && !is_loopback(addr->host) && !cfg.allow_insecure_http)
     return std::unexpected(cfg.origin + ": refusing plaintext " + cfg.server +
-                           " (tokens would cross the network unencrypted); use https or set allow_insecure_http");
+                           " (tokens would cross the network unencrypted); use https, or pass --allow-insecure-http "
+                           "(allow_insecure_http) to accept it");
   auto p = std::make_unique<impl>();
   p->ex = ex;
   p->opts = opts;

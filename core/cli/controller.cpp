@@ -114,6 +114,11 @@ controller::~controller() = default;
 std::expected<void, std::string> controller::start() {
   auto cfg = watch::load_default(options_.kubeconfig);
   if (!cfg) return std::unexpected("cluster configuration: " + cfg.error());
+  if (options_.allow_insecure_http) {
+    cfg->allow_insecure_http = true;
+    if (cfg->server.starts_with("http://"))
+      logger()->warn("--allow-insecure-http: talking plain HTTP to {}; the bearer token is sent unencrypted", cfg->server);
+  }
   auto client = watch::http_client::create(ioc_.get_executor(), *cfg);
   if (!client) return std::unexpected("API client: " + client.error());
   client_ = *client;

@@ -29,6 +29,10 @@ namespace qpu::cli {
 
 struct run_options {
   std::string kubeconfig;  // empty: in-cluster, $KUBECONFIG, ~/.kube/config
+  // Accept a plain http:// API server that is not a loopback address (--allow-insecure-http);
+  // without it such a server is refused before any request, since the bearer token would cross
+  // the network unencrypted (watch::kube_config::allow_insecure_http).
+  bool allow_insecure_http = false;
   std::string event_log = "quay-pg-upgrader-events.jsonl";
   config cfg;
   bool fsync = true;

@@ -3,7 +3,7 @@
 #   - a corrupted event log: `replay` exits 2 naming file:line; `run` refuses to start and leaves the
 #     log byte-identical (it would otherwise act on a history it cannot read);
 #   - plaintext HTTP to a non-loopback server is refused before any request (tokens would cross
-#     the network unencrypted);
+#     the network unencrypted), unless `run --allow-insecure-http` says otherwise;
 #   - a server whose certificate the kubeconfig's CA did not sign: TLS verification fails, the
 #     controller says so, and it reads nothing from that server.
 #   refusals.sh QUAY_PG_UPGRADER KUBE_SIM
@@ -13,8 +13,10 @@ sim=$2
 work=$(mktemp -d /tmp/qpu-refusals-XXXXXX)
 sim_pid=
 ctl_pid=
+plain_sim_pid=
 cleanup() {
   [ -n "$ctl_pid" ] && kill "$ctl_pid" 2>/dev/null || true
+  [ -n "$plain_sim_pid" ] && kill "$plain_sim_pid" 2>/dev/null && wait "$plain_sim_pid" 2>/dev/null || true
   [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -66,6 +68,43 @@ set -e
 [ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "plaintext to 192.0.2.10 was not refused (exit $rc): $out"
 grep -q "refusing plaintext" <<<"$out" || fail "the plaintext refusal does not say so: $out"
 ok "plaintext to a non-loopback server refused (exit $rc): $(tail -c 250 <<<"$out")"
+
+# ---- --allow-insecure-http lifts that refusal, and only that. Tests reach loopback only, so the
+# server is this machine's own host name when it resolves to 127.x: a name, which the loopback
+# check (an address, or "localhost") does not accept, served by a plain-HTTP kube-sim on loopback.
+host=$(hostname)
+host_addr=$(getent hosts "$host" | awk '{print $1; exit}' || true)
+if [[ "$host_addr" == 127.* ]]; then
+  "$sim" serve --listen 127.0.0.1:0 --kubeconfig-out "$work/plain.kubeconfig" --no-runtime > "$work/plain-sim.log" 2>&1 &
+  plain_sim_pid=$!
+  for _ in $(seq 100); do grep -q "listening on" "$work/plain-sim.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q "listening on" "$work/plain-sim.log" || fail "plain kube-sim did not start: $(cat "$work/plain-sim.log")"
+  grep -q "server: http://127.0.0.1:" "$work/plain.kubeconfig" || fail "plain kube-sim's kubeconfig: $(cat "$work/plain.kubeconfig")"
+  sed "s#server: http://127.0.0.1:#server: http://$host:#" "$work/plain.kubeconfig" > "$work/by-name.kubeconfig"
+  set +e
+  out=$(timeout 20 "$ctl" run --kubeconfig "$work/by-name.kubeconfig" --namespace quay --event-log "$work/n.jsonl" \
+        --target-image quay.io/sclorg/postgresql-15-c9s 2>&1); rc=$?
+  set -e
+  [ "$rc" != 0 ] && [ "$rc" != 124 ] || fail "plaintext to http://$host (not a loopback name) was not refused (exit $rc): $out"
+  grep -q "refusing plaintext" <<<"$out" && grep -q -- "--allow-insecure-http" <<<"$out" ||
+    fail "the refusal does not say so or does not name the flag: $out"
+  ok "without the flag, plaintext to http://$host:... is refused (exit $rc)"
+  "$ctl" run --allow-insecure-http --kubeconfig "$work/by-name.kubeconfig" --namespace quay --event-log "$work/a.jsonl" \
+    --target-image quay.io/sclorg/postgresql-15-c9s > "$work/allow.log" 2>&1 &
+  ctl_pid=$!
+  # The controller's first act on a server is to list what it watches; a relist in its event
+  # log is data read over the plain connection.
+  for _ in $(seq 200); do grep -q '"relist"' "$work/a.jsonl" 2>/dev/null && break; kill -0 "$ctl_pid" 2>/dev/null || break; sleep 0.1; done
+  kill "$ctl_pid" 2>/dev/null || true
+  wait "$ctl_pid" 2>/dev/null || true
+  ctl_pid=
+  if grep -q "refusing plaintext" "$work/allow.log"; then fail "--allow-insecure-http did not lift the refusal: $(tail -5 "$work/allow.log")"; fi
+  grep -q '"relist"' "$work/a.jsonl" 2>/dev/null || fail "with --allow-insecure-http nothing was listed: $(tail -5 "$work/allow.log")"
+  grep -q "allow-insecure-http: talking plain HTTP to http://$host:" "$work/allow.log" || fail "no warning about the plain connection: $(tail -5 "$work/allow.log")"
+  ok "with --allow-insecure-http the controller lists over plain HTTP from http://$host:... and warns: $(grep -m1 'allow-insecure-http' "$work/allow.log" | tail -c 200)"
+else
+  echo "skip: --allow-insecure-http: the host name $host does not resolve to loopback (${host_addr:-nothing}); tests reach loopback only"
+fi
 
 # ---- a wrong CA
 "$sim" serve --listen 127.0.0.1:0 --tls --kubeconfig-out "$work/sim.kubeconfig" --no-runtime > "$work/sim.log" 2>&1 &
