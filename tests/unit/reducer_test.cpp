@@ -1,6 +1,8 @@
 // The upgrade reducer, transition by transition: events in, state and effects out, no I/O.
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/unit/fold_helpers.hpp"
 
 using namespace qpu;
@@ -131,6 +133,65 @@ TEST_CASE("a downgrade is refused and nothing is touched") {
   CHECK(st.conditions[1].reason == "DowngradeRefused");
   CHECK_THAT(st.conditions[1].message, Catch::Contains("newer than the target 13"));
   CHECK(s.all<emit_event>().back().type == "Warning");
+}
+
+TEST_CASE("a target image that keeps its data elsewhere is refused before anything is touched") {
+  auto o = a_registry();
+  o.target_image = "postgres:14";  // the Docker library's image reads /var/lib/postgresql/data
+  auto s = fold(run_scenario(o));
+  CHECK(s.upgrade().current == phase::unsupported);
+  CHECK(s.all<create_claim>().empty());
+  CHECK(s.all<create_job>().empty());
+  CHECK(s.all<scale_deployment>().empty());
+  CHECK(s.all<patch_database_deployment>().empty());
+  const auto st = s.all<update_registry_status>().back();
+  CHECK(st.conditions[1].status == "False");
+  CHECK(st.conditions[1].reason == "Unsupported");
+  CHECK_THAT(st.conditions[1].message, Catch::Contains("looks for its data in /var/lib/postgresql/data"));
+  CHECK_THAT(st.conditions[1].message, Catch::Contains("PGDATA=/var/lib/pgsql/data/userdata"));
+  CHECK_THAT(st.conditions[1].message, Catch::Contains("nothing was changed"));
+
+  SECTION("setting PGDATA on the running database makes the controller look again") {
+    const auto lines = run_scenario(o);
+    nlohmann::json db;
+    for (const auto& l : lines) {
+      const auto j = nlohmann::json::parse(l);
+      if (j.contains("object") && j["object"]["kind"] == "Deployment" && j["object"]["metadata"]["name"] == "registry-quay-database")
+        db = j["object"];
+    }
+    REQUIRE(db.is_object());
+    db["metadata"]["resourceVersion"] = "99999";
+    db["metadata"]["generation"] = 2;
+    db["spec"]["template"]["spec"]["containers"][0]["env"].push_back({{"name", "PGDATA"}, {"value", "/var/lib/pgsql/data/userdata"}});
+    const auto inspections = s.all<inspect_database>().size();
+    s.feed(log_line_watch(s.next_seq(), s.now() + 1000, resource_kind::deployment,
+                          nlohmann::json{{"type", "MODIFIED"}, {"object", db}}.dump()));
+    CHECK(s.upgrade().current == phase::detecting);
+    CHECK(s.all<inspect_database>().size() == inspections + 1);  // the version is confirmed afresh
+    CHECK(s.all<create_claim>().empty());
+  }
+
+  SECTION("PGDATA on the database container pointing into the sclorg layout lets it go ahead") {
+    o.db_pgdata = "/var/lib/pgsql/data/userdata";
+    auto t = fold(run_scenario(o));
+    CHECK(t.upgrade().current == phase::succeeded);
+    CHECK(t.all<patch_database_deployment>().back().image == "postgres:14");
+  }
+}
+
+TEST_CASE("a leftover claim of the backup's name that is too small is not adopted") {
+  auto o = a_registry();
+  o.leftover_backup_claim_bytes = 256 * 1024;
+  auto s = fold(run_scenario(o));
+  CHECK(s.upgrade().current == phase::failed);
+  CHECK(s.all<create_claim>().empty());  // nothing created in its place, nothing deleted
+  CHECK(s.all<create_job>().empty());    // no backup Job on a claim that cannot hold the archive
+  CHECK_THAT(s.upgrade().last_error, Catch::Contains("quay/registry-quay-database-backup-pg10 already exists with 256Ki, smaller than the 5Gi"));
+  CHECK(s.upgrade().failed_in == phase::backing_up);
+  // The rollback brought the app back.
+  const auto ups = s.all<scale_deployment>();
+  REQUIRE_FALSE(ups.empty());
+  CHECK(ups.back().replicas > 0);
 }
 
 TEST_CASE("the server's version counts, not the image name") {
