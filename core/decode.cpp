@@ -185,6 +185,7 @@ struct container_info {
   std::string name, image;
   std::map<std::string, std::string> mounts;  // volume name -> mountPath
   db_credentials credentials;
+  std::string pgdata;  // env PGDATA, when given as a literal value
 };
 
 status read_container(od::value v, container_info& c) {
@@ -215,6 +216,7 @@ status read_container(od::value v, container_info& c) {
         else if (name == "POSTGRESQL_PASSWORD") c.credentials.password = src;
         else if (name == "POSTGRESQL_DATABASE") c.credentials.database = src;
         else if (name == "POSTGRESQL_ADMIN_PASSWORD") c.credentials.admin_password = src;
+        else if (name == "PGDATA") c.pgdata = src.value;
         return std::nullopt;
       });
     }
@@ -293,6 +295,7 @@ status read_deployment(od::object root, deployment& d) {
   if (chosen) {
     d.image = chosen->image;
     d.credentials = chosen->credentials;
+    d.pgdata = chosen->pgdata;
     for (const auto& [volume, path] : chosen->mounts) {
       if (path == "/var/lib/pgsql/data" || path == "/var/lib/pgsql/data/") {
         if (auto it = volume_claims.find(volume); it != volume_claims.end()) d.data_claim = it->second;
