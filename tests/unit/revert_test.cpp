@@ -245,3 +245,20 @@ TEST_CASE("a verification mismatch after the switch back returns to the upgraded
   CHECK(restore_db < restore_app);
   CHECK(restore_app != work.end());
 }
+
+TEST_CASE("a controller restart in the middle of a revert finishes it without doing any step twice") {
+  for (std::uint64_t at : {110u, 126u, 129u, 140u, 150u}) {
+    INFO("restart after seq " << at);
+    auto o = reverting(old_claim);
+    o.restart_after_seq = at;
+    auto s = fold(run_scenario(o));
+    CHECK(s.upgrade().current == phase::reverted);
+    const auto claims = s.all<create_claim>();
+    CHECK(std::count_if(claims.begin(), claims.end(), [](const create_claim& c) { return c.key.name == revert_claim; }) <= 1);
+    const auto jobs = s.all<create_job>();
+    CHECK(std::count_if(jobs.begin(), jobs.end(), [](const create_job& j) { return j.key.name == "registry-pg15-revert-backup-1-1"; }) <= 1);
+    const auto patches = s.all<patch_database_deployment>();
+    CHECK(std::count_if(patches.begin(), patches.end(), [](const auto& p) { return p.id.ends_with("/revert-1/switch"); }) == 1);
+    CHECK(upgraded_condition(s).reason == "Reverted");
+  }
+}
