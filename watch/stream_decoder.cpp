@@ -7,12 +7,16 @@ bool stream_decoder::feed(std::string_view bytes, const handler& on_input) {
   splitter_.feed(bytes, [&](const split_line& line) {
     if (stopped_) return;
     ++counters_.lines;
-    std::string where = std::string("watch/") + plural(kind_) + " line " + std::to_string(line.number) + " (stream byte " +
-                        std::to_string(line.offset) + ")";
+    // Built only for a line that failed: formatting it for every line was a visible share of
+    // decoding a stream.
+    auto where = [&] {
+      return std::string("watch/") + plural(kind_) + " line " + std::to_string(line.number) + " (stream byte " +
+             std::to_string(line.offset) + ")";
+    };
     if (line.oversized) {
       ++counters_.malformed;
       ++counters_.oversized;
-      std::string error = where + ": " + std::to_string(line.size) + " bytes, over the " +
+      std::string error = where() + ": " + std::to_string(line.size) + " bytes, over the " +
                           std::to_string(max_line_) + " byte line limit; dropped";
       const event e = malformed_input{std::string("watch/") + plural(kind_), error};
       if (!on_input(watch_input{kind_, input_origin::malformed, line.text, error, e})) stopped_ = true;
@@ -21,7 +25,7 @@ bool stream_decoder::feed(std::string_view bytes, const handler& on_input) {
     auto decoded = decoder_.decode_watch_line(kind_, line.text);
     if (!decoded) {
       ++counters_.malformed;
-      std::string error = where + ": " + decoded.error();
+      std::string error = where() + ": " + decoded.error();
       const event e = malformed_input{std::string("watch/") + plural(kind_), error};
       if (!on_input(watch_input{kind_, input_origin::malformed, line.text, error, e})) stopped_ = true;
       return;

@@ -114,3 +114,38 @@ TEST_CASE("bad watch lines become errors that say what and where") {
   // The decoder is reusable after errors.
   CHECK(d.decode_watch_line(resource_kind::job, R"({"type":"ADDED","object":{"metadata":{"name":"ok"}}})"));
 }
+
+TEST_CASE("managedFields is left out before parsing without changing what is decoded or where errors point") {
+  // A managedFields entry as the API server writes it: escaped quotes in keys, brackets and
+  // braces inside strings, and a string ending in an escaped backslash.
+  const std::string mf =
+      R"(,"managedFields":[{"manager":"kube-controller-manager","operation":"Update","fieldsType":"FieldsV1",)"
+      R"("fieldsV1":{"f:status":{"f:conditions":{"k:{\"type\":\"Complete\"}":{".":{},"f:reason":{}}}}},"note":"]}[{\\"}])";
+  const std::string head = R"({"type":"MODIFIED","object":{"metadata":{"name":"j","namespace":"n","resourceVersion":"7",)"
+                           R"("annotations":{"a":"text with ,\"managedFields\":[ inside"})";
+  const std::string tail = R"(},"status":{"active":1,"conditions":[{"type":"Failed","status":"True","reason":"DeadlineExceeded"}]}}})";
+  json_decoder d;
+  auto with = d.decode_watch_line(resource_kind::job, head + mf + tail);
+  auto without = d.decode_watch_line(resource_kind::job, head + tail);
+  REQUIRE(with);
+  REQUIRE(without);
+  CHECK(*with == *without);
+  const auto& j = std::get<job>(std::get<object_event>(*with).object);
+  CHECK(j.meta.rv == "7");
+  CHECK(j.has_failed);
+  CHECK(j.reason == "DeadlineExceeded");
+
+  // An error after the cut names the byte of the input, not of the shortened copy.
+  const std::string bad_tail = R"(},"status":{"active":"one"}}})";
+  auto bad_with = d.decode_watch_line(resource_kind::job, head + mf + bad_tail);
+  auto bad_without = d.decode_watch_line(resource_kind::job, head + bad_tail);
+  REQUIRE_FALSE(bad_with);
+  REQUIRE_FALSE(bad_without);
+  CHECK_THAT(bad_with.error(), Catch::Contains("status.active"));
+  const auto offset_of = [](const std::string& e) { return std::stoul(e.substr(e.find("at byte ") + 8)); };
+  CHECK(offset_of(bad_with.error()) == offset_of(bad_without.error()) + mf.size());
+
+  // An array that never closes is not cut: the parse reports the input as it came.
+  auto open = d.decode_watch_line(resource_kind::job, head + R"(,"managedFields":[{"a":1})");
+  REQUIRE_FALSE(open);
+}
