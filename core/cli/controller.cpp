@@ -181,16 +181,42 @@ void controller::stop() {
 // Append, fold, and queue the decided effects; they run once the log is on disk.
 void controller::ingest(std::string line, logged_event ev) {
   log_->append(std::move(line));
-  std::map<object_key, std::pair<phase, timestamp>> before;
-  for (const auto& [key, u] : state_.upgrades) before[key] = {u.current, u.phase_since};
+  // Phase changes feed the metrics. Relist steps, bookmarks and stream errors only fill the
+  // stores (reduce decides nothing on them), so no phase can move and no snapshot is taken; other
+  // events snapshot (phase, since) in key order and compare by position after the fold, or by key
+  // when the event may add or remove registries. A map of every registry built for every input
+  // was most of an initial sync's time across 1000 registries (docs/BENCHMARKS.md, item 4).
+  const bool may_move_phases = !std::holds_alternative<relist_item>(ev.body) && !std::holds_alternative<relist_started>(ev.body) &&
+                               !std::holds_alternative<bookmark_seen>(ev.body) && !std::holds_alternative<watch_error>(ev.body) &&
+                               !std::holds_alternative<malformed_input>(ev.body);
+  const auto* oe = std::get_if<object_event>(&ev.body);
+  const bool may_change_registries = std::holds_alternative<relist_done>(ev.body) || std::holds_alternative<controller_started>(ev.body) ||
+                                     (oe && kind_of(oe->object) == resource_kind::quay_registry);
+  thread_local std::vector<std::pair<phase, timestamp>> by_position;  // reused: no allocation per event
+  std::map<object_key, std::pair<phase, timestamp>> by_key;
+  by_position.clear();
+  if (may_move_phases && may_change_registries)
+    for (const auto& [key, u] : state_.upgrades) by_key[key] = {u.current, u.phase_since};
+  else if (may_move_phases)
+    for (const auto& [key, u] : state_.upgrades) by_position.emplace_back(u.current, u.phase_since);
   auto r = reducers::reduce(std::move(state_), ev);
   state_ = std::move(r.next);
+  // Only QuayRegistry events and their relists add or remove registries; were that ever to change,
+  // skip the metrics rather than pair the wrong registries.
+  const bool comparable = may_change_registries || by_position.size() == state_.upgrades.size();
+  std::size_t position = 0;
   for (const auto& [key, u] : state_.upgrades) {
-    auto was = before.find(key);
-    if (was != before.end() && was->second.first == u.current) continue;
-    if (was != before.end())
-      metrics_.phase_seconds.try_emplace(to_string(was->second.first), histogram{{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400}})
-          .first->second.observe(static_cast<double>(ev.ts - was->second.second) / 1000.0);
+    if (!may_move_phases || !comparable) break;
+    const std::pair<phase, timestamp>* was = nullptr;
+    if (!may_change_registries) {
+      was = &by_position[position++];
+    } else if (auto it = by_key.find(key); it != by_key.end()) {
+      was = &it->second;
+    }
+    if (was && was->first == u.current) continue;
+    if (was)
+      metrics_.phase_seconds.try_emplace(to_string(was->first), histogram{{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400}})
+          .first->second.observe(static_cast<double>(ev.ts - was->second) / 1000.0);
     if (u.current == phase::succeeded || u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported)
       ++metrics_.upgrades[to_string(u.current)];
   }
