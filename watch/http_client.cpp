@@ -9,7 +9,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <deque>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -103,6 +105,32 @@ struct http_client::impl {
   token_source tokens;
   std::vector<connection_ptr> idle;
   std::uint64_t opened = 0;
+  // The cap on plain requests in flight (client_options::max_requests_in_flight). One thread runs
+  // the client's executor, as for `idle`: no lock.
+  std::size_t in_flight = 0;
+  std::deque<std::shared_ptr<net::steady_timer>> waiting;
+
+  awaitable<void> acquire_slot() {
+    while (in_flight >= std::max<std::size_t>(opts.max_requests_in_flight, 1)) {
+      auto t = std::make_shared<net::steady_timer>(ex, net::steady_timer::time_point::max());
+      waiting.push_back(t);
+      beast::error_code ec;
+      co_await t->async_wait(net::redirect_error(use_awaitable, ec));  // cancelled by release_slot
+    }
+    ++in_flight;
+  }
+  void release_slot() {
+    --in_flight;
+    while (!waiting.empty()) {  // wake the first request still waiting (none was cancelled by its caller)
+      const auto t = std::move(waiting.front());
+      waiting.pop_front();
+      if (t->cancel() > 0) break;
+    }
+  }
+  struct slot {
+    impl* owner;
+    ~slot() { owner->release_slot(); }
+  };
 
   std::string where() const { return addr.host + ":" + addr.port; }
 
@@ -144,6 +172,11 @@ struct http_client::impl {
     c->lowest().expires_after(opts.connect_timeout);
     co_await c->lowest().async_connect(*eps, net::redirect_error(use_awaitable, ec));
     if (ec) co_return std::unexpected(transport_error(ec, "connecting to " + where()));
+    // Requests are small and latency-bound: without TCP_NODELAY a request written as more than
+    // one segment (TLS records, header then body) waits for the server's delayed ACK (40 ms on
+    // Linux) under Nagle's algorithm. Go's net/http, and so client-go, sets it on every connection.
+    beast::error_code nodelay_ec;  // failing to set it costs latency, not correctness
+    c->lowest().socket().set_option(tcp::no_delay(true), nodelay_ec);
     if (c->tls) {
       if (auto ok = prepare_tls_session(c->tls->native_handle(), addr.host, !cfg.insecure_skip_tls_verify); !ok)
         co_return std::unexpected(connection_error(ok.error()));
@@ -207,6 +240,8 @@ struct http_client::impl {
 
   awaitable<exchange_result> send_once(http::verb method, const std::string& target, const std::string& body,
                                        const std::string& content_type) {
+    co_await acquire_slot();
+    const slot held{this};
     for (int attempt = 0;; ++attempt) {
       connection_ptr c;
       bool reused = false;

@@ -32,7 +32,13 @@ namespace qpu::watch {
 struct client_options {
   std::chrono::milliseconds connect_timeout{10'000};  // resolve + connect + TLS handshake
   std::chrono::milliseconds request_timeout{30'000};  // each write and read of a plain request
-  std::size_t max_idle_connections = 4;
+  // Plain requests in flight at once; more wait their turn (watches hold their own connections
+  // and are not counted). Unbounded, the 2000 status writes and Events decided right after an
+  // initial sync across 1000 registries opened 2000 TLS connections at once: 170 MB of OpenSSL
+  // buffers and a handshake each (docs/BENCHMARKS.md, item 4). client-go bounds the same burst
+  // with its rate limiter and HTTP/2 multiplexing.
+  std::size_t max_requests_in_flight = 8;
+  std::size_t max_idle_connections = 8;  // as many as may be in flight: a burst reuses them
   std::size_t body_limit = 256u << 20;  // plain responses (a large list page)
   std::string user_agent = "quay-pg-upgrader/0.1";
 };
