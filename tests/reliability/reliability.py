@@ -7,13 +7,14 @@ finished upgrade: every committed row present, the old claim byte-identical sinc
 stopped, manifest row counts, pg_trgm, the backup restores) and adds:
   crash-*        SIGKILL-equivalent deaths of the controller (QPU_CRASH_AT, see
                  core/cli/controller.cpp) at every effect boundary of one upgrade, restarted each time;
+  pgu-crash-*    the same for the pg_upgrade method, 13 -> 15;
   sim-restart    kube-sim stopped (SIGTERM) mid-upgrade and restarted on the same port and state dir;
   sim-kill       the same with SIGKILL: its pods outlive it, the restarted kube-sim kills them and
                  starts them again;
   faults-*       API faults for a whole upgrade;
   baseline       the fault-free run, plus the security scan;
   missing-secret, job-killed, corrupt-log, wrong-ca, plaintext: bad input and security refusals.
-Every upgrade case ends with the same outcome summary (OUTCOME below), so "equal to the
+Every upgrade case ends with the same outcome summary (outcome_for below), so "equal to the
 fault-free run" is checked, not assumed. Exit status 0 = pass, 1 = fail.
 """
 import argparse
@@ -42,18 +43,30 @@ STEPS = ["inspect-version", "scale-down/registry-quay-app", "inspect-manifest", 
          "create-job/backup", "scale-down/database", "create-claim/data", "create-job/upgrade-logical",
          "/switch", "inspect-verify", "scale-up/registry-quay-app"]
 
-# What a finished fault-free upgrade of the scenario looks like (timestamps left out). Every
-# upgrade case must end exactly here.
-OUTCOME = {
-    "status": {"attempt": 1, "backupClaim": "registry-quay-database-backup-pg10", "from": "10", "method": "logical",
-               "newClaim": "registry-quay-database-pg15", "phase": "succeeded", "previousClaim": "registry-quay-database",
-               "to": "15"},
-    "conditions": {"PostgresUpgraded": ["True", "Succeeded"], "PostgresUpgradeProgressing": ["False", "Succeeded"]},
-    "jobs": ["registry-pg10-backup-1", "registry-pg15-upgrade-1", "registry-quay-seed"],
-    "claims": ["registry-quay-database", "registry-quay-database-backup-pg10", "registry-quay-database-pg15"],
-    "database": {"image": PG15_IMAGE, "claim": "registry-quay-database-pg15", "replicas": 1},
-    "app_replicas": 1,
-}
+# The pg_upgrade method, 13 -> 15 (the upgrade image carries both; e2e's pg-upgrade-13-to-15):
+# the same steps, but the upgrade Job runs pg_upgrade on a copy of the stopped old data directory.
+PGU_SPEC = dict(from_=13, to=15, method="pg_upgrade", db_image=e2e.PG13_IMAGE, target=PG15_IMAGE, upgrade_image=True,
+                check_old_claim=True)
+PGU_STEPS = [s.replace("create-job/upgrade-logical", "create-job/upgrade-pg-upgrade") for s in STEPS]
+
+
+def outcome_for(spec):
+    """What a finished fault-free upgrade of the scenario looks like (timestamps left out). Every
+    upgrade case must end exactly here."""
+    f, t = spec["from"], spec["to"]
+    return {
+        "status": {"attempt": 1, "backupClaim": f"registry-quay-database-backup-pg{f}", "from": str(f),
+                   "method": spec["method"], "newClaim": f"registry-quay-database-pg{t}", "phase": "succeeded",
+                   "previousClaim": "registry-quay-database", "to": str(t)},
+        "conditions": {"PostgresUpgraded": ["True", "Succeeded"], "PostgresUpgradeProgressing": ["False", "Succeeded"]},
+        "jobs": [f"registry-pg{f}-backup-1", f"registry-pg{t}-upgrade-1", "registry-quay-seed"],
+        "claims": ["registry-quay-database", f"registry-quay-database-backup-pg{f}", f"registry-quay-database-pg{t}"],
+        "database": {"image": spec["target"], "claim": f"registry-quay-database-pg{t}", "replicas": 1},
+        "app_replicas": 1,
+    }
+
+
+OUTCOME = outcome_for(dict(SPEC, **{"from": SPEC["from_"]}))
 
 
 class _Crashed:
@@ -120,7 +133,10 @@ class RCase(e2e.Case):
         self.ctl_log = os.path.join(self.tmp, "controller.log")
         argv = [self.controller_bin, "run", "--kubeconfig", self.kubeconfig, "--namespace", NS,
                 "--event-log", self.event_log, "--target-image", self.spec["target"],
-                "--requeue-seconds", "2", "--no-fsync", "--deadlines", e2e.HAPPY_DEADLINES] + list(extra)
+                "--requeue-seconds", "2", "--no-fsync", "--deadlines", e2e.HAPPY_DEADLINES]
+        if self.spec.get("upgrade_image"):
+            argv += ["--upgrade-image", e2e.UPGRADE_IMAGE, "--upgrade-image-from", "13"]
+        argv += list(extra)
         self.ctl_runs += 1
         with open(self.ctl_log, "a") as f:
             f.write(f"==== controller run {self.ctl_runs} env {env or {}}\n")
@@ -163,19 +179,20 @@ class RCase(e2e.Case):
         reg = self.wait_terminal(1, timeout)
         self.check_succeeded(reg, 1)
         got = self.outcome()
-        if got != OUTCOME:
+        want = outcome_for(self.spec)
+        if got != want:
             raise Failure("the final state differs from the fault-free run's:\n got " + json.dumps(got, sort_keys=True)
-                          + "\nwant " + json.dumps(OUTCOME, sort_keys=True))
+                          + "\nwant " + json.dumps(want, sort_keys=True))
         log("ok: outcome and final state equal the fault-free run's")
         self.check(not self.duplicates, f"no object was created twice (uids stable) {self.duplicates}")
-        self.check(self.jobs_seen == set(OUTCOME["jobs"]), f"no other Job ever existed ({sorted(self.jobs_seen)})")
-        self.check(self.pvcs_seen == set(OUTCOME["claims"]), f"no other claim ever existed ({sorted(self.pvcs_seen)})")
+        self.check(self.jobs_seen == set(want["jobs"]), f"no other Job ever existed ({sorted(self.jobs_seen)})")
+        self.check(self.pvcs_seen == set(want["claims"]), f"no other claim ever existed ({sorted(self.pvcs_seen)})")
         r = subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "-n", NS, "get", "jobs,pvc", "-o", "name"],
                            capture_output=True, text=True, timeout=60)
         names = sorted(r.stdout.split())
-        want = sorted([f"job.batch/{j}" for j in OUTCOME["jobs"]] + [f"persistentvolumeclaim/{c}" for c in OUTCOME["claims"]])
-        self.check(r.returncode == 0 and names == want, f"kubectl counts {len(names)} Jobs+PVCs, exactly the expected ones")
-        for j in ("registry-pg10-backup-1", "registry-pg15-upgrade-1"):
+        listed = sorted([f"job.batch/{j}" for j in want["jobs"]] + [f"persistentvolumeclaim/{c}" for c in want["claims"]])
+        self.check(r.returncode == 0 and names == listed, f"kubectl counts {len(names)} Jobs+PVCs, exactly the expected ones")
+        for j in (j for j in want["jobs"] if j != "registry-quay-seed"):
             pods = self.pod_logs(j + "-", self.kube.get("Job", j)["spec"]["template"]["spec"]["containers"][0]["name"])
             self.check(len(pods) == 1, f"Job {j} ran exactly one pod ({sorted(pods)})")
 
@@ -250,13 +267,13 @@ def case_baseline(c):
     c.security_scan()
 
 
-def crash_chain(c, point):
-    """One upgrade; the controller dies at `point` of each step in STEPS in turn and is restarted
+def crash_chain(c, point, steps=STEPS):
+    """One upgrade; the controller dies at `point` of each step in `steps` in turn and is restarted
     with the next step armed. Every step must be reached (a restart that never re-decides the
     interrupted effect would hang here)."""
     c.set_up()
     c.expect_crash = True
-    for step in STEPS:
+    for step in steps:
         c.ctl_env = {"QPU_CRASH_AT": f"{step}:{point}"}
         c.start_controller(env=c.ctl_env)
         n = len(c.crashes)
@@ -266,7 +283,7 @@ def crash_chain(c, point):
     c.ctl_env = {}
     c.start_controller()
     c.finish_upgrade()
-    c.check(len(c.crashes) == len(STEPS), f"{len(c.crashes)} crashes at {point}, one per effect step")
+    c.check(len(c.crashes) == len(steps), f"{len(c.crashes)} crashes at {point}, one per effect step")
     c.security_scan()
 
 
@@ -434,6 +451,9 @@ CASES = {
     "crash-before": lambda c: crash_chain(c, "before"),
     "crash-after-send": lambda c: crash_chain(c, "after-send"),
     "crash-after-log": lambda c: crash_chain(c, "after-log"),
+    "pgu-crash-before": lambda c: crash_chain(c, "before", PGU_STEPS),
+    "pgu-crash-after-send": lambda c: crash_chain(c, "after-send", PGU_STEPS),
+    "pgu-crash-after-log": lambda c: crash_chain(c, "after-log", PGU_STEPS),
     "sim-restart": case_sim_restart,
     "sim-kill": lambda c: case_sim_restart(c, signal.SIGKILL),
     "faults-streams": case_faults_streams,
@@ -459,7 +479,7 @@ def main():
     if os.geteuid() != 0:
         print("reliability: needs root (kube-sim loop-mounts claims and runs pods in mount namespaces)")
         return 1
-    spec = dict(SPEC)
+    spec = dict(PGU_SPEC if args.case.startswith("pgu-") else SPEC)
     spec["from"] = spec.pop("from_")
     case = RCase(args, args.case, spec)
 
