@@ -776,6 +776,14 @@ void finish_revert(upgrade_ctx& c) {
 void fail_revert_backup(upgrade_ctx& c) {
   fail(c, job_failure(c, *revert_job(c), "backup of the upgraded data") + unbound_claim_note(c, revert_backup_claim_name(c.u)));
 }
+// The old server never became ready on its claim: its pod's log holds the reason, which no
+// watched field carries (a crash-looping container is waiting, its exit in lastState).
+void fail_revert_switch_deadline(upgrade_ctx& c) {
+  fail(c, std::string("phase ") + to_string(c.u.current) + " did not finish within " +
+              std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s; at the deadline: " + waiting_for(c) +
+              "; the log of the database pod says why PostgreSQL " + to_string(*c.u.from) +
+              " did not become ready on the old claim (a changed or damaged data directory, for example)");
+}
 void fail_revert_verification(upgrade_ctx& c) {
   std::string text = "the old database differs from the manifest taken before the upgrade:";
   const auto diffs = revert_mismatches(c);
@@ -911,7 +919,7 @@ constexpr rule table[] = {
   {phase::revert_stopping, "no database pod remains",                        database_stopped,       phase::revert_switching, revert_switch},
   {phase::revert_stopping, "the upgraded database is being scaled to 0",     always,                 phase::revert_stopping, revert_stop_database},
   // revert switch: the database Deployment goes back to the old image and the old claim
-  {phase::revert_switching, "the phase deadline passed",                     deadline_passed,        phase::revert_rolling_back, fail_on_deadline},
+  {phase::revert_switching, "the phase deadline passed",                     deadline_passed,        phase::revert_rolling_back, fail_revert_switch_deadline},
   {phase::revert_switching, "the old database is ready on the old claim",    reverted_and_ready,     phase::revert_verifying, revert_verify},
   {phase::revert_switching, "the database Deployment is being switched back", always,                phase::revert_switching, revert_switch},
   // revert verify: the old claim still holds what the manifest before the upgrade counted
@@ -1007,8 +1015,8 @@ std::string summary_message(const upgrade_ctx& c) {
                "; every claim is kept" + retry;
       return "the revert to claim " + u.old_claim + " failed: " + u.revert.error + "; the database runs PostgreSQL " +
              to_string(*u.to) + " again on the upgraded claim " + data_claim_name(u) + " with image " + u.revert.new_image +
-             ", as before the revert; every claim is kept (the backup of the upgraded data in " +
-             revert_backup_claim_name(u) + ")" + retry;
+             ", as before the revert; every claim is kept, the revert's backup claim " + revert_backup_claim_name(u) +
+             " included" + retry;
     }
     case phase::revert_quiescing:
     case phase::revert_backing_up:
@@ -1045,9 +1053,28 @@ void announce(upgrade_ctx& c) {
 // The QuayRegistry's status, written when the phase or the error changed since the last write.
 void report_status(upgrade_ctx& c) {
   const auto& u = c.u;
-  std::string key = std::string(to_string(u.current)) + "|" + std::to_string(u.attempt) + "|" + u.last_error + "|" + u.rollback_incomplete;
+  // The key is built in a reused buffer: this runs for every registry an event may concern (all
+  // of a namespace's, on each watch line), and the temporaries of a concatenation were half of
+  // the fold's instructions (callgrind, docs/BENCHMARKS.md item 1). Same bytes as before.
+  thread_local std::string key;
+  key.assign(to_string(u.current));
+  key += '|';
+  key += std::to_string(u.attempt);
+  key += '|';
+  key += u.last_error;
+  key += '|';
+  key += u.rollback_incomplete;
   const auto& r = u.revert;
-  if (r.run > 0 || !r.refused.empty()) key += "|r" + std::to_string(r.run) + "|" + r.refused + "|" + r.error + "|" + r.restore_incomplete;
+  if (r.run > 0 || !r.refused.empty()) {
+    key += "|r";
+    key += std::to_string(r.run);
+    key += '|';
+    key += r.refused;
+    key += '|';
+    key += r.error;
+    key += '|';
+    key += r.restore_incomplete;
+  }
   if (u.status_written == key) return;
   c.u.status_written = key;
 

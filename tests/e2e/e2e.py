@@ -1311,8 +1311,10 @@ def case_revert_old_claim_damaged(case):
     missing = sorted({i for v in case.committed().values() for i in v} - ids)
     case.check(not missing, "every id the app saw committed (before, after the upgrade, after the failed revert) is in the database"
                + (f"; MISSING {missing[:20]}" if missing else ""))
-    case.check("revert_switching did not finish" in msg and new_claim in msg and "as before the revert" in msg,
-               "the condition says the switch back did not finish and that the database is on the upgraded claim again")
+    case.check("revert_switching did not finish" in msg and new_claim in msg and "as before the revert" in msg
+               and "log of the database pod" in msg,
+               "the condition says the switch back did not finish, where to read why, and that the database is on the "
+               "upgraded claim again")
 
 
 CASES = {
