@@ -227,6 +227,7 @@ struct container_info {
   std::string_view data_volume;  // the volume mounted at /var/lib/pgsql/data
   bool has_data_volume = false;
   env_view user, password, database, admin_password;
+  std::string_view pgdata;  // env PGDATA, when given as a literal value
 };
 
 status read_container(od::value v, container_info& c) {
@@ -257,6 +258,7 @@ status read_container(od::value v, container_info& c) {
         else if (name == "POSTGRESQL_PASSWORD") c.password = src;
         else if (name == "POSTGRESQL_DATABASE") c.database = src;
         else if (name == "POSTGRESQL_ADMIN_PASSWORD") c.admin_password = src;
+        else if (name == "PGDATA") c.pgdata = src.value;
         return std::nullopt;
       });
     }
@@ -344,6 +346,7 @@ status read_deployment(od::object root, deployment& d) {
     d.image = chosen->image;
     d.credentials = db_credentials{chosen->user.owned(), chosen->password.owned(), chosen->database.owned(),
                                    chosen->admin_password.owned()};
+    d.pgdata = chosen->pgdata;
     if (chosen->has_data_volume) {
       // As a map by volume name would: the last volume of that name decides.
       for (auto it = volume_claims.rbegin(); it != volume_claims.rend(); ++it) {
