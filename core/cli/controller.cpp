@@ -217,7 +217,8 @@ void controller::ingest(std::string line, logged_event ev) {
     if (was)
       metrics_.phase_seconds.try_emplace(to_string(was->first), histogram{{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400}})
           .first->second.observe(static_cast<double>(ev.ts - was->second) / 1000.0);
-    if (u.current == phase::succeeded || u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported)
+    if (u.current == phase::succeeded || u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported ||
+        u.current == phase::reverted || u.current == phase::revert_failed || u.current == phase::revert_refused)
       ++metrics_.upgrades[to_string(u.current)];
   }
   for (auto& e : r.effects) pending_effects_.push_back(std::move(e));

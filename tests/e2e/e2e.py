@@ -1020,6 +1020,56 @@ def case_untouched(case, expect_status, expect_reason, message_has):
     case.check(ids_before <= case.logentry_ids(), "every row is still there")
 
 
+def app_pods(case):
+    return {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
+            if "deletionTimestamp" not in p["metadata"]}
+
+
+def request_revert(case, what, annotations=None):
+    """Sets the revert annotation (to the old claim unless `annotations` says otherwise) and waits
+    for the revert to end (reverted or revert failed); returns the registry."""
+    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": annotations or {REVERT_ANNOTATION: OLD_CLAIM}}})
+
+    def ended():
+        reg = case.registry()
+        return reg if norm(upgrade_status(reg).get("phase")) in ("reverted", "revertfailed") else None
+    try:
+        reg = case.wait_for(f"the {what} to end", ended, 300)
+    except Failure:
+        case.diagnose()
+        raise
+    case.report_conditions(reg, what)
+    return reg
+
+
+def check_back_on_upgraded(case, reg, upgraded_pods):
+    """After a failed revert: RevertFailed, PostgreSQL 15 on the upgraded claim and image, the app
+    running again in new pods and committing, no acknowledged id lost. Returns the message."""
+    c = cond(reg, "PostgresUpgraded")
+    msg = c.get("message") or ""
+    case.record_observed(msg)
+    if not (c.get("status") == "True" and c.get("reason") == "RevertFailed"):
+        case.diagnose()
+        raise Failure(f"PostgresUpgraded is not True/RevertFailed: {c}")
+    log("ok: PostgresUpgraded True, reason RevertFailed")
+    case.wait_db_ready("the upgraded database to be ready again", 60)
+    db = case.kube.get("Deployment", DB)
+    new_claim = f"{OLD_CLAIM}-pg15"
+    case.check(container(db)["image"] == PG15_IMAGE and claim_of(db) == new_claim,
+               f"the database runs the upgraded image on the upgraded claim again ({container(db)['image']}, {claim_of(db)})")
+    case.check(db["spec"].get("replicas") == 1, "database replicas restored")
+    case.check(case.server_major() == 15, "the server is PostgreSQL 15")
+    case.wait_for("the app Deployment to be ready again",
+                  lambda: (case.kube.get("Deployment", APP).get("status") or {}).get("readyReplicas") == 1, 60)
+    current = app_pods(case)
+    case.check(current and not (current & upgraded_pods), f"the app runs again in new pod(s) {sorted(current)}")
+    case.wait_for("the app to commit again", lambda: all(len(case.committed().get(p, [])) >= 3 for p in current), 60)
+    missing = sorted({i for v in case.committed().values() for i in v} - case.logentry_ids())
+    case.check(not missing, "every id the app saw committed (before, after the upgrade, after the failed revert) is in the database"
+               + (f"; MISSING {missing[:20]}" if missing else ""))
+    return msg
+
+
 def case_revert(case):
     """Manual revert (issue 6, item 6): a real 10 -> 15 upgrade, then a revert request naming the
     wrong claim (refused, nothing touched), then the right one: the database runs PostgreSQL 10
@@ -1078,17 +1128,7 @@ def case_revert(case):
 
     # 2. The right value: the revert runs.
     log(f"revert request: {REVERT_ANNOTATION}={OLD_CLAIM}")
-    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: OLD_CLAIM}}})
-
-    def ended():
-        reg = case.registry()
-        return reg if norm(upgrade_status(reg).get("phase")) in ("reverted", "revertfailed") else None
-    try:
-        reg = case.wait_for("the revert to end", ended, 300)
-    except Failure:
-        case.diagnose()
-        raise
-    case.report_conditions(reg, "revert")
+    reg = request_revert(case, "revert")
     c = cond(reg, "PostgresUpgraded")
     st = upgrade_status(reg)
     msg = c.get("message") or ""
@@ -1179,48 +1219,13 @@ def case_revert_backup_fails(case):
     case.set_up()
     case.start_controller()
     run_upgrade(case)
-    new_claim = f"{OLD_CLAIM}-pg15"
     tiny = f"{OLD_CLAIM}-backup-pg15-revert-1-1"
     fill_claim(case, tiny)
-    upgraded_pods = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
-                     if "deletionTimestamp" not in p["metadata"]}
+    upgraded_pods = app_pods(case)
     log(f"revert request: {REVERT_ANNOTATION}={OLD_CLAIM} (with a full claim {tiny} in the way)")
-    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: OLD_CLAIM}}})
-
-    def phase_in(*phases):
-        def pred():
-            reg = case.registry()
-            return reg if norm(upgrade_status(reg).get("phase")) in phases else None
-        return pred
-    try:
-        reg = case.wait_for("the revert to end", phase_in("reverted", "revertfailed"), 300)
-    except Failure:
-        case.diagnose()
-        raise
-    case.report_conditions(reg, "failed revert")
-    c = cond(reg, "PostgresUpgraded")
-    msg = c.get("message") or ""
-    case.record_observed(msg)
-    if not (c.get("status") == "True" and c.get("reason") == "RevertFailed"):
-        case.diagnose()
-        raise Failure(f"PostgresUpgraded is not True/RevertFailed: {c}")
-    log("ok: PostgresUpgraded True, reason RevertFailed")
+    reg = request_revert(case, "failed revert")
     case.check(norm(upgrade_status(reg).get("lastError")) != "", "lastError carries the revert's failure")
-    case.wait_db_ready("the upgraded database to be ready again", 60)
-    db = case.kube.get("Deployment", DB)
-    case.check(container(db)["image"] == PG15_IMAGE and claim_of(db) == new_claim,
-               f"the database runs the upgraded image on the upgraded claim ({container(db)['image']}, {claim_of(db)})")
-    case.check(case.server_major() == 15, "the server is PostgreSQL 15")
-    case.wait_for("the app Deployment to be ready again",
-                  lambda: (case.kube.get("Deployment", APP).get("status") or {}).get("readyReplicas") == 1, 60)
-    current = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
-               if "deletionTimestamp" not in p["metadata"]}
-    case.check(current and not (current & upgraded_pods), f"the app runs again in new pod(s) {sorted(current)}")
-    case.wait_for("the app to commit again", lambda: all(len(case.committed().get(p, [])) >= 3 for p in current), 60)
-    ids = case.logentry_ids()
-    missing = sorted({i for v in case.committed().values() for i in v} - ids)
-    case.check(not missing, "every id the app saw committed (before and after the upgrade) is in the database"
-               + (f"; MISSING {missing[:20]}" if missing else ""))
+    msg = check_back_on_upgraded(case, reg, upgraded_pods)
     hits = [w for w in ("No space left on device", "ENOSPC") if w in msg]
     case.check(hits and "registry-pg15-revert-backup-1-1" in msg,
                "the condition names the failed Job and the real reason (No space left on device)")
@@ -1228,16 +1233,11 @@ def case_revert_backup_fails(case):
     # Remove the cause, then ask again: remove the annotation and set it again.
     remove_claim(case, tiny)
     case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: None}}})
-    case.wait_for("succeeded again once the annotation is removed", phase_in("succeeded"), 60)
+    case.wait_for("succeeded again once the annotation is removed",
+                  lambda: norm(upgrade_status(case.registry()).get("phase")) == "succeeded", 60)
     log("ok: removing the annotation returns the registry to succeeded")
     pre_post = {i for v in case.committed().values() for i in v}
-    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: OLD_CLAIM}}})
-    try:
-        reg = case.wait_for("the second revert to end", phase_in("reverted", "revertfailed"), 300)
-    except Failure:
-        case.diagnose()
-        raise
-    case.report_conditions(reg, "second revert")
+    reg = request_revert(case, "second revert")
     c = cond(reg, "PostgresUpgraded")
     case.record_observed(c.get("message") or "")
     case.check(c.get("reason") == "Reverted", f"the second revert succeeds ({c.get('reason')})")
@@ -1272,45 +1272,12 @@ def case_revert_old_claim_damaged(case):
     with open(top, "w") as f:
         f.write("9.6\n")
     log(f"damaged the old claim: {top} now says 9.6")
-    upgraded_pods = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
-                     if "deletionTimestamp" not in p["metadata"]}
-    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: OLD_CLAIM}}})
-
-    def ended():
-        reg = case.registry()
-        return reg if norm(upgrade_status(reg).get("phase")) in ("reverted", "revertfailed") else None
-    try:
-        reg = case.wait_for("the revert to end", ended, 300)
-    except Failure:
-        case.diagnose()
-        raise
-    case.report_conditions(reg, "failed revert")
+    upgraded_pods = app_pods(case)
+    reg = request_revert(case, "failed revert")
     phases = [p for _, _, p in case.phases]
     case.check("revert_switching" in phases and "revert_rolling_back" in phases,
                f"the revert switched, then rolled back ({phases[-6:]})")
-    c = cond(reg, "PostgresUpgraded")
-    msg = c.get("message") or ""
-    case.record_observed(msg)
-    if not (c.get("status") == "True" and c.get("reason") == "RevertFailed"):
-        case.diagnose()
-        raise Failure(f"PostgresUpgraded is not True/RevertFailed: {c}")
-    log("ok: PostgresUpgraded True, reason RevertFailed")
-    case.wait_db_ready("the upgraded database to be ready again", 60)
-    db = case.kube.get("Deployment", DB)
-    case.check(container(db)["image"] == PG15_IMAGE and claim_of(db) == new_claim,
-               f"the database runs the upgraded image on the upgraded claim again ({container(db)['image']}, {claim_of(db)})")
-    case.check(db["spec"].get("replicas") == 1, "database replicas restored")
-    case.check(case.server_major() == 15, "the server is PostgreSQL 15")
-    case.wait_for("the app Deployment to be ready again",
-                  lambda: (case.kube.get("Deployment", APP).get("status") or {}).get("readyReplicas") == 1, 60)
-    current = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
-               if "deletionTimestamp" not in p["metadata"]}
-    case.check(current and not (current & upgraded_pods), f"the app runs again in new pod(s) {sorted(current)}")
-    case.wait_for("the app to commit again", lambda: all(len(case.committed().get(p, [])) >= 3 for p in current), 60)
-    ids = case.logentry_ids()
-    missing = sorted({i for v in case.committed().values() for i in v} - ids)
-    case.check(not missing, "every id the app saw committed (before, after the upgrade, after the failed revert) is in the database"
-               + (f"; MISSING {missing[:20]}" if missing else ""))
+    msg = check_back_on_upgraded(case, reg, upgraded_pods)
     case.check("revert_switching did not finish" in msg and new_claim in msg and "as before the revert" in msg
                and "log of the database pod" in msg,
                "the condition says the switch back did not finish, where to read why, and that the database is on the "
