@@ -356,12 +356,21 @@ class Case:
             log(f"phase {phase} (attempt {attempt})")
         if (self.spec.get("check_old_claim") and attempt is not None and attempt not in self.snapshots
                 and norm(phase) in ("stopping", "upgrading")):
-            db_pods = self.kube.list("Pod", selector="quay-component=postgres")
-            if not db_pods:
+            if not self.kube.list("Pod", selector="quay-component=postgres"):
                 root = self.claim_dir(OLD_CLAIM)
-                self.snapshots[attempt] = (root, tree_digest(root))
-                log(f"old server gone (attempt {attempt}, phase {phase}): snapshot of {root}, "
-                    f"{len(self.snapshots[attempt][1])} entries")
+                # A failure path can roll back (and restart the old server on this claim) while
+                # the tree is read: then the snapshot is of a live directory and is not taken.
+                try:
+                    digest = tree_digest(root)
+                except FileNotFoundError as e:
+                    digest = None
+                    log(f"old claim changed while read (attempt {attempt}): {e.filename}; no snapshot")
+                if digest is not None and self.kube.list("Pod", selector="quay-component=postgres"):
+                    digest = None
+                    log(f"a database pod came back while the old claim was read (attempt {attempt}); no snapshot")
+                if digest is not None:
+                    self.snapshots[attempt] = (root, digest)
+                    log(f"old server gone (attempt {attempt}, phase {phase}): snapshot of {root}, {len(digest)} entries")
 
     # ----- host paths of claims and pod logs ---------------------------------------------------
     def claim_dir(self, pvc_name):

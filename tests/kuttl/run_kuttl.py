@@ -308,6 +308,10 @@ def run_test(args, suite, test_dir):
         log(f"PASS {name}")
     except Failure as e:
         log(f"FAIL {name}: {e}")
+        sim = getattr(cluster, "sim", None)
+        if sim is not None and sim.poll() is not None:
+            rc = sim.returncode
+            log(f"kube-sim is gone: " + (f"killed by signal {-rc}" if rc < 0 else f"exit status {rc}"))
         for f in ("controller.log", "kube-sim.log"):
             p = os.path.join(tmp, f)
             if os.path.exists(p):
