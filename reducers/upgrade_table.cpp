@@ -124,7 +124,13 @@ void issue(upgrade_ctx& c, effect e) {
   // result: adopt it instead of asking again.
   const auto* cc = std::get_if<create_claim>(&e);
   const auto* cj = std::get_if<create_job>(&e);
-  if ((cc && find_claim(c, cc->key.name)) || (cj && find_job(c, cj->key.name))) {
+  if (const claim* existing = cc ? find_claim(c, cc->key.name) : nullptr) {
+    // Adopted only when big enough; a smaller one is left for the phase's too-small row, which
+    // fails the phase before any Job is created on it.
+    if (std::max(existing->requested_bytes, existing->capacity_bytes) >= cc->size_bytes) c.u.done.insert(id);
+    return;
+  }
+  if (cj && find_job(c, cj->key.name)) {
     c.u.done.insert(id);
     return;
   }

@@ -194,6 +194,17 @@ TEST_CASE("a leftover claim of the backup's name that is too small is not adopte
   CHECK(ups.back().replicas > 0);
 }
 
+TEST_CASE("a leftover claim of the new data's name that is too small gets no upgrade Job") {
+  auto o = a_registry();
+  o.leftover_data_claim_bytes = 256 * 1024;
+  auto s = fold(run_scenario(o));
+  CHECK(s.upgrade().current == phase::failed);
+  CHECK(s.upgrade().failed_in == phase::upgrading);
+  CHECK_THAT(s.upgrade().last_error, Catch::Contains("quay/registry-quay-database-pg15 already exists with 256Ki"));
+  for (const auto& j : s.all<create_job>()) CHECK(j.role == job_role::backup);  // the backup ran, no upgrade Job
+  for (const auto& cl : s.all<create_claim>()) CHECK(cl.role == claim_role::backup);
+}
+
 TEST_CASE("the server's version counts, not the image name") {
   auto o = a_registry();
   o.db_image = "quay.io/sclorg/postgresql-13-c9s";  // says 13

@@ -251,6 +251,8 @@ class driver {
     if (o_.leftover_backup_claim_bytes > 0)
       put(resource_kind::claim, claim_json(o_.registry + "-quay-database-backup-pg" + std::to_string(o_.db_major),
                                            o_.leftover_backup_claim_bytes, "standard", true));
+    if (o_.leftover_data_claim_bytes > 0)
+      put(resource_kind::claim, claim_json(o_.registry + "-quay-database-pg15", o_.leftover_data_claim_bytes, "standard", true));
     start_pods(db_name(), 1, false);
     put(resource_kind::deployment, deployment_json(o_.registry + "-quay-app", "quay-app", "quay.io/projectquay/quay:3.12", o_.app_replicas, ""));
     start_pods(o_.registry + "-quay-app", o_.app_replicas, false);
