@@ -14,7 +14,7 @@
 QPU_FAILURE_REASON=CheckFailed
 require_env PGHOST PGUSER QPU_APP_DB
 newbin=${PG_NEW_BINDIR:-$(dirname "$(command -v initdb)")}
-sock=${QPU_SOCKET_DIR:-/tmp}
+sock=$(private_socket_dir)
 problems=()
 
 step "wait for the database at $PGHOST:${PGPORT:-5432}"

@@ -79,6 +79,13 @@ wait_for_server() {
   done
 }
 
+# A fresh directory for a temporary server's socket, below QPU_SOCKET_DIR (default /tmp): a
+# socket lock file left in /tmp by an earlier run of this pod (a killed container, a restarted
+# node) never stops the server from starting.
+private_socket_dir() {
+  mktemp -d "${QPU_SOCKET_DIR:-/tmp}/qpu.XXXXXX"
+}
+
 # A temporary server on a private unix socket only (no TCP), stopped again by stop_server or
 # by the exit trap (immediate) when a step fails.
 start_server() {

@@ -11,7 +11,7 @@
 QPU_FAILURE_REASON=UpgradeFailed
 require_env QPU_BACKUP_DIR QPU_PGDATA
 backup=$QPU_BACKUP_DIR
-sock=${QPU_SOCKET_DIR:-/tmp}
+sock=$(private_socket_dir)
 jobs=${QPU_JOBS:-2}
 bindir=${PG_SERVER_BINDIR:-$(dirname "$(command -v initdb)")}
 unset PGPASSWORD PGSERVICE PGDATABASE

@@ -297,8 +297,13 @@ def case_sim_restart(c, sig=signal.SIGTERM):
     their clusterIPs (a Service's address never changes in Kubernetes)."""
     c.set_up()
     c.start_controller()
+    server_running_at_kill = None
     for phase in ("backingup", "upgrading"):
         c.wait_for(f"phase {phase}", lambda: e2e.norm(e2e.upgrade_status(c.registry()).get("phase")) == phase, 120, tick=0.1)
+        if phase == "upgrading":
+            # The moment that once broke a restart: the upgrade pod's temporary server (which
+            # pg_ctl puts in a session of its own) is up and restoring.
+            server_running_at_kill = wait_for_upgrade_step(c, "restore globals", "stop the temporary server", 120)
         log(f"{signal.Signals(sig).name} to kube-sim in {phase}")
         c.sim.send_signal(sig)
         c.sim.wait(60)
@@ -314,7 +319,26 @@ def case_sim_restart(c, sig=signal.SIGTERM):
         killed = open(c.sim_log, errors="replace").read().count("left running by an earlier run")
         print(f"FAULT EVIDENCE [{c.name}]: {json.dumps({'leftover_containers_killed': killed})}", flush=True)
         c.check(killed >= 2, f"the restarted kube-sim found the pods its killed self left running ({killed} containers)")
+    c.check(server_running_at_kill, "kube-sim was stopped while the upgrade pod's temporary server ran")
     c.finish_upgrade(300)
+
+
+def wait_for_upgrade_step(c, step, later_step, timeout):
+    """Polls the upgrade pod's log (kube-sim's state dir) every 20 ms until it has begun `step`;
+    true when `later_step` had not begun yet (the window was hit)."""
+    pods = os.path.join(c.tmp, "state", "runtime", "pods")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        text = ""
+        for d in os.listdir(pods) if os.path.isdir(pods) else []:
+            if d.startswith(f"{NS}_") and "-upgrade-" in d:
+                for f in os.listdir(os.path.join(pods, d)):
+                    if f.endswith(".log") and not f.endswith(".probe.log"):
+                        text += open(os.path.join(pods, d, f), errors="replace").read()
+        if step in text:
+            return later_step not in text
+        time.sleep(0.02)
+    raise Failure(f"the upgrade pod did not begin '{step}' within {timeout} s")
 
 
 def port_holders(port):

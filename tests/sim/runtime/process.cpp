@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -48,6 +50,21 @@ void close_on_exec_above_stderr() {
   for (rlim_t fd = 3; fd < top; ++fd) (void)::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
 }
 
+// The layers of enter_pid_namespace never exec, so marking kube-sim's descriptors close-on-exec
+// does not reach them: they keep `keep` (moved to fd 3) and close everything else above stderr.
+void keep_only(int keep) {
+  if (keep != 3) {
+    ::dup2(keep, 3);
+    ::close(keep);
+  }
+  if (::close_range(4, ~0U, 0) == 0) return;
+  rlimit limit{};
+  const rlim_t top = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
+                         ? std::min<rlim_t>(limit.rlim_cur, 1 << 20)
+                         : 65536;
+  for (rlim_t fd = 4; fd < top; ++fd) (void)::close(static_cast<int>(fd));
+}
+
 // mkdir -p inside the child, one prefix at a time.
 void make_dirs(const std::vector<std::string>& prefixes) {
   for (const auto& p : prefixes) (void)::mkdir(p.c_str(), 0755);
@@ -78,6 +95,85 @@ std::vector<std::string> prefixes_of(const std::string& target, bool file) {
     if (acc != "/") out.push_back(acc.string());
   }
   return out;
+}
+
+
+// The signals a container's processes may be sent from outside (kubelet's SIGTERM, a test's
+// SIGINT or SIGHUP): each layer of the PID-namespace split passes them one level down.
+constexpr int forwarded_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+volatile pid_t forward_to = 0;
+
+void forward_signal(int sig) {
+  if (forward_to > 0) (void)::kill(forward_to, sig);
+}
+
+void forward_signals_to(pid_t pid) {
+  forward_to = pid;
+  struct sigaction sa{};
+  sa.sa_handler = forward_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int s : forwarded_signals) ::sigaction(s, &sa, nullptr);
+}
+
+// A container gets its own PID namespace, as under a real runtime, so that when it ends every
+// process it started ends with it: a server that pg_ctl put in a session of its own (setsid)
+// escapes kill(-pid) and would otherwise outlive its container, holding the data directory and
+// the socket lock, after a Job was deleted or a SIGKILLed kube-sim restarted (reliability/sim-kill
+// saw exactly that: the restarted upgrade pod could not start its temporary server).
+//
+// Three processes, so that the command keeps ordinary signal semantics (PID 1 of a namespace
+// ignores signals it has no handler for) and kube-sim keeps waiting for the pid fork returned:
+//   the outer process (kube-sim's child, outside the namespace) forwards signals to the init,
+//     waits for it, and ends the way the command ended (same exit code, same signal);
+//   the init (PID 1) forwards signals to the command, reaps orphans, and reports the command's
+//     wait status through a pipe; when it exits the kernel kills whatever is left inside;
+//   the command (PID 2) returns from this function and goes on to setuid and exec.
+// Only async-signal-safe calls: this runs between fork and exec.
+void enter_pid_namespace(int log) {
+  int status_pipe[2];
+  if (::pipe2(status_pipe, O_CLOEXEC) != 0) fail(log, "pipe", "");
+  if (::unshare(CLONE_NEWPID) != 0) fail(log, "unshare", "CLONE_NEWPID");
+  const pid_t init = ::fork();
+  if (init < 0) fail(log, "fork", "init");
+  if (init == 0) {
+    ::close(status_pipe[0]);
+    (void)::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the outer process gone: end the namespace
+    const pid_t command = ::fork();
+    if (command < 0) fail(log, "fork", "command");
+    if (command == 0) return;
+    keep_only(status_pipe[1]);
+    forward_signals_to(command);
+    for (;;) {
+      int status = 0;
+      const pid_t r = ::waitpid(-1, &status, 0);
+      if (r == command) {
+        (void)!::write(3, &status, sizeof status);
+        ::_exit(0);
+      }
+      if (r < 0 && errno == ECHILD) ::_exit(0);
+    }
+  }
+  ::close(status_pipe[1]);
+  keep_only(status_pipe[0]);
+  forward_signals_to(init);
+  int init_status = 0;
+  while (::waitpid(init, &init_status, 0) < 0 && errno == EINTR) {
+  }
+  int status = init_status;
+  int reported = 0;
+  ssize_t n = 0;
+  while ((n = ::read(3, &reported, sizeof reported)) < 0 && errno == EINTR) {
+  }
+  if (n == static_cast<ssize_t>(sizeof reported)) status = reported;
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const rlimit no_core{0, 0};
+    (void)::setrlimit(RLIMIT_CORE, &no_core);  // a core of this process would be kube-sim's memory
+    ::signal(sig, SIG_DFL);
+    (void)::kill(::getpid(), sig);
+    ::_exit(128 + sig);
+  }
+  ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 127);
 }
 
 }  // namespace
@@ -171,6 +267,7 @@ result<pid_t> launch(const launch_spec& spec) {
           ::mount(nullptr, m.target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr) != 0)
         fail(2, "read-only remount of", m.target.c_str());
     }
+    enter_pid_namespace(2);
   }
   if (privileged) {
     const gid_t groups[] = {spec.gid};

@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "object_meta.hpp"
@@ -588,4 +589,100 @@ spec:
   CHECK(c.get("persistentvolumeclaims", "t", "keep")->value("/status/phase"_json_pointer, std::string()) == "Bound");
   REQUIRE(c.run_until([&] { return deployment_ready(c, "t", "writer", 1); }, 20s));
   CHECK(c.pods("t", "app", "writer").size() == 1);
+}
+
+namespace {
+/// Processes whose command line holds `token` (read from /proc as root).
+int processes_with(const std::string& token) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const auto name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (slurp(e.path() / "cmdline").find(token) != std::string::npos) ++n;
+  }
+  return n;
+}
+}  // namespace
+
+TEST_CASE("a process that left its container's session ends with the container; exit codes and signals still show", "[e2e]") {
+  cluster c;
+  // pg_ctl starts its server this way: in a session of its own, out of reach of kill(-pid).
+  const auto token = "qpu-escaped-" + c.dir.filename().string();
+  std::string manifest = std::string(base_objects) + R"Y(
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: leaves-one-behind, namespace: t}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: main
+          image: busybox
+          command: ["sh", "-c", "setsid sh -c 'sleep 600; : TOKEN-job' & sleep 1; exit 0"]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: killed, namespace: t}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: main
+          image: busybox
+          command: ["sh", "-c", "kill -9 $$$$"]  # $$ is an escaped $ in a command
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: server, namespace: t}
+spec:
+  selector: {matchLabels: {app: server}}
+  template:
+    metadata: {labels: {app: server}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: main
+          image: busybox
+          command: ["sh", "-c", "setsid sh -c 'sleep 600; : TOKEN-deployment' & exec sleep 600"]
+)Y";
+  for (auto at = manifest.find("TOKEN"); at != std::string::npos; at = manifest.find("TOKEN", at)) manifest.replace(at, 5, token);
+  c.apply(manifest);
+
+  // The Job's command exits 0 while the process it started in a new session still runs: the
+  // container ends, and with it its PID namespace and everything in it, as under a real runtime.
+  REQUIRE(c.run_until([&] { return c.job_finished("t", "leaves-one-behind"); }, 30s));
+  CHECK_FALSE(c.job_condition("t", "leaves-one-behind", "Complete").empty());
+  CHECK(c.run_until([&] { return processes_with(token + "-job") == 0; }, 10s));
+
+  // A command killed by a signal is reported as such, through the layers of the namespace split.
+  REQUIRE(c.run_until([&] { return c.job_finished("t", "killed"); }, 30s));
+  const auto killed = c.pods("t", "job-name", "killed");
+  REQUIRE(killed.size() == 1);
+  CHECK(killed[0].value("/status/containerStatuses/0/state/terminated/exitCode"_json_pointer, 0) == 137);
+  CHECK(killed[0].value("/status/containerStatuses/0/state/terminated/signal"_json_pointer, 0) == SIGKILL);
+
+  // A pod deleted (scaled away): SIGTERM reaches the command, the command ends, the namespace goes.
+  REQUIRE(c.run_until([&] { return deployment_ready(c, "t", "server", 1); }, 20s));
+  REQUIRE(c.run_until([&] { return processes_with(token + "-deployment") == 1; }, 10s));
+  // The process kube-sim waits for never execs: it must hold none of kube-sim's descriptors (a
+  // listening socket kept open by it would outlive a SIGKILLed kube-sim), only stdio and the
+  // status pipe.
+  pid_t outer = 0;
+  std::error_code ec;
+  for (const auto& pod_dir : fs::directory_iterator(c.dir / "pods", ec))
+    if (pod_dir.path().filename().string().find("_server-") != std::string::npos)
+      std::ifstream(pod_dir.path() / "main.pid") >> outer;
+  REQUIRE(outer > 0);
+  std::set<std::string> fds;
+  for (const auto& e : fs::directory_iterator("/proc/" + std::to_string(outer) + "/fd", ec)) fds.insert(e.path().filename());
+  CHECK(fds == std::set<std::string>{"0", "1", "2", "3"});
+  c.patch("deployments.apps", "t", "server", {{"spec", {{"replicas", 0}}}});
+  REQUIRE(c.run_until([&] { return c.pods("t", "app", "server").empty(); }, 20s));
+  CHECK(c.run_until([&] { return processes_with(token + "-deployment") == 0; }, 10s));
 }
