@@ -1,6 +1,6 @@
 #pragma once
 // Starting a container's process without a container runtime (DESIGN.md section 5): a child
-// in its own session and mount namespace, the pod's volumes bind-mounted at their mountPaths,
+// in its own session, mount namespace and (as root) PID namespace, the pod's volumes bind-mounted at their mountPaths,
 // a private /tmp, a generated /etc/hosts, then setgid/setuid to an unprivileged user and exec.
 #include <sys/types.h>
 
