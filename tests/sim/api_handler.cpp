@@ -64,11 +64,11 @@ result<json> parse_body(const api_request& r) {
   return body;
 }
 
-json list_document(const resource_type& t, const list_page& page) {
+json list_document(const resource_type& t, list_page&& page) {
   json md = {{"resourceVersion", std::to_string(page.revision)}};
   if (!page.continue_token.empty()) md["continue"] = page.continue_token;
   if (page.remaining_item_count) md["remainingItemCount"] = *page.remaining_item_count;
-  return {{"kind", t.list_kind()}, {"apiVersion", t.api_version()}, {"metadata", md}, {"items", page.items}};
+  return {{"kind", t.list_kind()}, {"apiVersion", t.api_version()}, {"metadata", md}, {"items", std::move(page.items)}};
 }
 
 api_error invalid_list_options(std::string_view field, std::string_view detail) {
@@ -244,7 +244,7 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
       if (!options) return error_reply(options.error());
       auto page = store_.list(t, ns, *options);
       if (!page) return error_reply(page.error());
-      return reply(200, list_document(t, *page));
+      return reply(200, list_document(t, std::move(*page)));
     }
     if (request.method == "POST") {
       if (t.namespaced && ns.empty()) return error_reply(method_not_allowed());
@@ -265,7 +265,7 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
         if (gone) removed.items.push_back(gone->object);
       }
       removed.revision = store_.revision();
-      return reply(200, list_document(t, removed));
+      return reply(200, list_document(t, std::move(removed)));
     }
     return error_reply(method_not_allowed());
   }

@@ -383,19 +383,42 @@ void store::commit(change c) {
   }
 }
 
-std::map<std::pair<std::string, std::string>, json> store::snapshot(const std::string& type_id,
-                                                                     std::uint64_t at) const {
-  std::map<std::pair<std::string, std::string>, json> out;
-  for (auto it = objects_.lower_bound(key{type_id, "", ""}); it != objects_.end() && std::get<0>(it->first) == type_id; ++it)
-    out[{std::get<1>(it->first), std::get<2>(it->first)}] = it->second;
-  // Undo the newer changes: the history holds every state the objects had after `at`.
+void store::visit_at(const std::string& type_id, std::uint64_t at,
+                     const std::optional<std::pair<std::string, std::string>>& after,
+                     const std::function<bool(const std::string& ns, const json& object)>& visit) const {
+  // The state at `at` of each key changed after it: the `previous` of its earliest later change
+  // (absent when that change added it). Walking the history backwards, the earliest wins.
+  std::map<std::pair<std::string, std::string>, const json*> changed;
   for (auto it = history_.rbegin(); it != history_.rend() && it->rv > at; ++it) {
     if (it->type_id != type_id) continue;
-    std::pair<std::string, std::string> k{object_namespace(it->object), object_name(it->object)};
-    if (it->type == event_type::added) out.erase(k);
-    else out[k] = it->previous;
+    changed[{object_namespace(it->object), object_name(it->object)}] =
+        it->type == event_type::added ? nullptr : &it->previous;
   }
-  return out;
+  auto now = after ? objects_.upper_bound(key{type_id, after->first, after->second})
+                   : objects_.lower_bound(key{type_id, "", ""});
+  auto then = after ? changed.upper_bound(*after) : changed.begin();
+  for (;;) {
+    const bool have_now = now != objects_.end() && std::get<0>(now->first) == type_id;
+    const bool have_then = then != changed.end();
+    if (!have_now && !have_then) return;
+    const json* object = nullptr;
+    const std::string* ns = nullptr;
+    if (have_then && (!have_now || std::tie(then->first.first, then->first.second) <=
+                                       std::tie(std::get<1>(now->first), std::get<2>(now->first)))) {
+      if (have_now && std::tie(then->first.first, then->first.second) ==
+                          std::tie(std::get<1>(now->first), std::get<2>(now->first)))
+        ++now;  // changed since `at`: its state then wins over its state now
+      object = then->second;
+      ns = &then->first.first;
+      ++then;
+      if (!object) continue;  // did not exist yet at `at`
+    } else {
+      object = &now->second;
+      ns = &std::get<1>(now->first);
+      ++now;
+    }
+    if (!visit(*ns, *object)) return;
+  }
 }
 
 result<list_page> store::list(const resource_type& t, std::string_view ns, const list_options& options) const {
@@ -422,30 +445,32 @@ result<list_page> store::list(const resource_type& t, std::string_view ns, const
       at = *rv;
     }
   }
-  const auto objects = snapshot(t.id(), at);
   list_page page;
   page.revision = at;
-  auto it = after ? objects.upper_bound(*after) : objects.begin();
   const bool filtered = !options.labels.empty() || !options.fields.empty();
-  for (; it != objects.end(); ++it) {
-    if (t.namespaced && !ns.empty() && it->first.first != ns) continue;
-    if (!matches_labels(options.labels, it->second) || !matches_fields(options.fields, it->second)) continue;
+  std::int64_t remaining = 0;
+  bool full = false;
+  visit_at(t.id(), at, after, [&](const std::string& object_ns, const json& object) {
+    if (t.namespaced && !ns.empty() && object_ns != ns) return true;
+    if (full) {  // counting what remains after a full page (only without selectors)
+      ++remaining;
+      return true;
+    }
+    if (!matches_labels(options.labels, object) || !matches_fields(options.fields, object)) return true;
     if (options.limit > 0 && static_cast<std::int64_t>(page.items.size()) == options.limit) {
       // More remain: hand out a token pinned to this snapshot's revision.
       const auto& last = page.items.back();
       json token = {{"v", "meta.k8s.io/v1"}, {"rv", at},
                     {"start", json::array({object_namespace(last), object_name(last)})}};
       page.continue_token = base64_encode(token.dump());
-      if (!filtered) {
-        std::int64_t remaining = 0;
-        for (; it != objects.end(); ++it)
-          if (!t.namespaced || ns.empty() || it->first.first == ns) ++remaining;
-        page.remaining_item_count = remaining;
-      }
-      break;
+      full = true;
+      ++remaining;
+      return !filtered;
     }
-    page.items.push_back(it->second);
-  }
+    page.items.push_back(object);
+    return true;
+  });
+  if (full && !filtered) page.remaining_item_count = remaining;
   return page;
 }
 

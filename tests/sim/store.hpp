@@ -129,8 +129,13 @@ class store {
                   std::optional<json> stored_before);
   void commit(change c);
   void after_removal(const resource_type& t, const json& removed, const std::string& propagation);
-  std::map<std::pair<std::string, std::string>, json> snapshot(const std::string& type_id,
-                                                                std::uint64_t at) const;
+  /// Calls `visit(namespace, object)` in (namespace, name) order for every object of the type as it was at
+  /// revision `at`, starting after `after` when given, until `visit` returns false. Nothing is
+  /// copied: the current objects are read in place and only the keys changed since `at` are
+  /// looked up in the history (a list page used to copy every object of its type).
+  void visit_at(const std::string& type_id, std::uint64_t at,
+                const std::optional<std::pair<std::string, std::string>>& after,
+                const std::function<bool(const std::string& ns, const json& object)>& visit) const;
 
   resource_registry types_;
   std::map<key, json> objects_;

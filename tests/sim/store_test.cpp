@@ -127,6 +127,12 @@ TEST_CASE("pagination pins a snapshot and an expired continue token is 410") {
   // Changes after the first page do not show in later pages of the same list.
   REQUIRE(s.create(cms, "default", config_map("bb")));
   REQUIRE(s.remove(cms, "default", "d"));
+  auto e = *s.get(cms, "default", "e");
+  e["data"]["k"] = "changed";
+  auto once = s.update(cms, "default", "e", e);
+  REQUIRE(once);
+  (*once)["data"]["k"] = "changed twice";
+  REQUIRE(s.update(cms, "default", "e", *once));
   list_options next = first_page;
   next.continue_token = p1->continue_token;
   auto p2 = s.list(cms, "default", next);
@@ -140,7 +146,9 @@ TEST_CASE("pagination pins a snapshot and an expired continue token is 410") {
   REQUIRE(p3);
   REQUIRE(p3->items.size() == 1);
   CHECK(object_name(p3->items[0]) == "e");
+  CHECK(p3->items[0]["data"]["k"] == "v");  // as it was when the list began
   CHECK(p3->continue_token.empty());
+  CHECK(s.list(cms, "default")->items.back()["data"]["k"] == "changed twice");
 
   s.compact();
   next.continue_token = p2->continue_token;
