@@ -31,7 +31,8 @@ std::vector<std::string> revert_work(const session& s) {
   return out;
 }
 
-const condition& upgraded_condition(const session& s) { return s.all<update_registry_status>().back().conditions[1]; }
+// By value: all<>() returns a fresh vector, so a reference into it would dangle (ASan found it).
+condition upgraded_condition(const session& s) { return s.all<update_registry_status>().back().conditions[1]; }
 
 // The phases the status reported from `first` on.
 std::vector<std::string> phases_from(const session& s, const std::string& first) {

@@ -261,15 +261,17 @@ void runtime::arm_tick() {
 
 void runtime::arm_sigchld() {
   sigchld_.add(SIGCHLD);
-  auto wait = std::make_shared<std::function<void()>>();
-  *wait = [this, wait] {
-    sigchld_.async_wait([this, wait](boost::system::error_code ec, int) {
-      if (ec || stopped_) return;
-      reap();
-      (*wait)();
-    });
-  };
-  (*wait)();
+  wait_sigchld();
+}
+
+// Re-armed from its own handler. (It was a std::function holding a shared_ptr to itself: a
+// reference cycle that LeakSanitizer reported at every exit.)
+void runtime::wait_sigchld() {
+  sigchld_.async_wait([this](boost::system::error_code ec, int) {
+    if (ec || stopped_) return;
+    reap();
+    wait_sigchld();
+  });
 }
 
 void runtime::reap() {

@@ -121,6 +121,7 @@ class runtime {
   void pass();
   void arm_tick();
   void arm_sigchld();
+  void wait_sigchld();
   void reap();
   void on_exit(pid_t pid, int status);
 
