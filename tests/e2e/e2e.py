@@ -201,6 +201,26 @@ def tree_digest(root):
 
 # ---------------------------------------------------------------------------------------------
 
+SANITIZER_REPORT = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)|: runtime error: ")
+
+
+def sanitizer_reports(folder):
+    """The ASan/LSan/UBSan reports in the logs of the processes a case started (the *.log files
+    directly in its folder: kube-sim and the controllers; pods' logs are below state/ and come
+    from uninstrumented programs). Empty when there are none."""
+    out = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        path = os.path.join(folder, name)
+        if not name.endswith(".log") or not os.path.isfile(path):
+            continue
+        lines = open(path, errors="replace").read().splitlines()
+        for i, line in enumerate(lines):
+            if SANITIZER_REPORT.search(line):
+                out.append(f"---- sanitizer report in {name}:\n" + "\n".join(lines[i:i + 40]))
+                break
+    return "\n".join(out)
+
+
 class Case:
     def __init__(self, args, name, spec):
         self.args = args
@@ -281,9 +301,16 @@ class Case:
             proc.wait()
 
     def cleanup(self, passed):
+        """Stops everything and removes the folder of a passed case. Raises Failure (after the
+        cleanup, keeping the folder) when a sanitizer reported in a process we started: in an
+        ASan/UBSan build a leak or an error report at exit does not change what the test saw."""
         self.stop(self.ctl, "controller", 15)
         self.stop_scratch()
         self.stop(self.sim, "kube-sim", 60)
+        reports = sanitizer_reports(self.tmp)
+        if reports:
+            print(reports, flush=True)
+            passed = False
         # kube-sim unmounts its claims on SIGTERM; anything still mounted below our folder (a
         # killed kube-sim) is detached here so the folder can go.
         leftovers = [mp for mp in self.mount_points() if mp.startswith(self.tmp + "/")]
@@ -299,6 +326,8 @@ class Case:
                     if f == "disk.img" and not os.environ.get("QPU_E2E_KEEP"):
                         os.remove(os.path.join(dirpath, f))
             log(f"kept {self.tmp} (logs, event log, kube-sim state)")
+        if reports:
+            raise Failure("a sanitizer reported in a process of this case (above)")
 
     @staticmethod
     def mount_points(pid="self"):
@@ -1383,6 +1412,9 @@ def main():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             case.cleanup(passed)
+        except Failure as e:
+            log(f"FAIL {args.case}: {e}")
+            passed = False
         except Exception:  # noqa: BLE001
             traceback.print_exc()
     return 0 if passed else 1

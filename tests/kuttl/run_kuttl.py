@@ -40,7 +40,7 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-from e2e import Kube, Failure, die_with_parent  # noqa: E402
+from e2e import Kube, Failure, die_with_parent, sanitizer_reports  # noqa: E402
 
 STEP = re.compile(r"^(\d+)-([^.]+)\.ya?ml$")
 
@@ -318,6 +318,11 @@ def run_test(args, suite, test_dir):
                 print(f"--- last lines of {f}:\n" + "".join(open(p, errors="replace").readlines()[-25:]))
     finally:
         cluster.stop()
+        reports = sanitizer_reports(tmp)
+        if reports:
+            print(reports, flush=True)
+            log(f"FAIL {name}: a sanitizer reported in kube-sim or the controller (above)")
+            passed = False
         if passed and not os.environ.get("QPU_KUTTL_KEEP"):
             shutil.rmtree(tmp, ignore_errors=True)
         else:

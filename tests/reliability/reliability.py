@@ -591,6 +591,9 @@ def main():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             case.cleanup(passed)
+        except Failure as e:
+            log(f"FAIL {args.case}: {e}")
+            passed = False
         except Exception:  # noqa: BLE001
             traceback.print_exc()
     return 0 if passed else 1
