@@ -1,19 +1,43 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine (idempotently) and runs every test: unit tests, golden
-# replays, the simulator and client tests, and the real-PostgreSQL tests.
+# replays, the simulator and client tests, the real-PostgreSQL end-to-end, kuttl, reliability and
+# short fuzz runs.
 #   scripts/test.sh [extra ctest arguments]
-#   QPU_SANITIZE=ON scripts/test.sh   the one build with ASan + UBSan (-O1): the whole suite under the
-#                                     sanitizers (not CI's default yet: docs/RELIABILITY.md section 6)
+# Two trees, built once each:
+#   build-asan  ASan + UBSan (-O0): the WHOLE suite runs here, so every instrumented process
+#               (tests, kube-sim, the controllers the e2e tests start) stops at its first report
+#               and fails its test;
+#   build       the shipped flags (RelWithDebInfo, -O2, -Werror), as scripts/demo.sh builds it:
+#               the controller, kube-sim and the unit tests, then the unit tests and the golden
+#               replays again (the replays must give the same bytes in the optimised binary).
+#   QPU_SANITIZE=OFF scripts/test.sh   the whole suite in the plain tree only (faster at home)
+#   QPU_SANITIZE=ON  scripts/test.sh   the whole suite in the sanitized tree only
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
-build=${QPU_BUILD_DIR:-$root/build}
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQPU_SANITIZE="${QPU_SANITIZE:-OFF}"
-cmake --build "$build" -j "$(nproc)"
-cd "$build"
-# In a sanitized build every instrumented process (tests, kube-sim, the controllers the e2e tests
-# start) stops at its first report, with a stack trace, and its test fails. The pods' programs
-# (PostgreSQL, shells) are not instrumented and ignore these.
+mode=${QPU_SANITIZE:-BOTH}
+plain=${QPU_BUILD_DIR:-$root/build}
+sanitized=${QPU_ASAN_BUILD_DIR:-$root/build-asan}
+configure() { cmake -S "$root" -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQPU_SANITIZE="$2" >/dev/null; }
+# In a sanitized build every instrumented process stops at its first report, with a stack trace.
+# The pods' programs (PostgreSQL, shells) are not instrumented and ignore these.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest -j "$(nproc)" --output-on-failure --timeout 900 "$@"
+whole_suite() { (cd "$1" && ctest -j "$(nproc)" --output-on-failure --timeout 900 "${@:2}"); }
+
+case $mode in
+  OFF)
+    configure "$plain" OFF && cmake --build "$plain" -j "$(nproc)" && whole_suite "$plain" "$@" ;;
+  ON)
+    configure "$sanitized" ON && cmake --build "$sanitized" -j "$(nproc)" && whole_suite "$sanitized" "$@" ;;
+  BOTH)
+    configure "$sanitized" ON
+    configure "$plain" OFF
+    cmake --build "$sanitized" -j "$(nproc)"
+    cmake --build "$plain" -j "$(nproc)" --target quay-pg-upgrader kube-sim unit_tests reliability_bad_input_test
+    echo "== the whole suite under ASan + UBSan ($sanitized)"
+    whole_suite "$sanitized" "$@"
+    echo "== unit tests and golden replays in the shipped build ($plain)"
+    (cd "$plain" && ctest -j "$(nproc)" --output-on-failure --timeout 900 -L '^(unit|replay)$') ;;
+  *) echo "QPU_SANITIZE must be ON, OFF or unset (both trees), not '$mode'" >&2; exit 2 ;;
+esac
