@@ -95,7 +95,7 @@ json job_body(const create_job& j, const job_options& o) {
       env.push_back(plain("QPU_BACKUP_DIR", backup_dir(j)));
       env.push_back(plain("QPU_PGDATA", pgdata));
       env.push_back(plain("QPU_JOBS", std::to_string(o.parallel_jobs)));
-      env.push_back(plain("QPU_MANIFEST_SQL", manifest));
+      env.push_back(plain("QPU_COUNT_SQL", manifest_counts_psql_script()));
       volumes.push_back(claim_volume("backup", j.backup_claim, true));
       volumes.push_back(claim_volume("data", j.new_claim, false));
       mounts.push_back(mount("backup", backup_mount_path, true));

@@ -17,6 +17,19 @@ std::string session_settings_sql() {
          "SET search_path = pg_catalog;\n";
 }
 
+namespace {
+// The tables a manifest covers, in its order: the FROM ... ORDER BY both catalog queries share.
+constexpr const char* manifest_table_set = R"sql(
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r'
+  AND c.relpersistence <> 't'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname !~ '^pg_toast'
+  AND n.nspname !~ '^pg_temp_'
+ORDER BY n.nspname::text COLLATE "C", c.relname::text COLLATE "C")sql";
+}  // namespace
+
 std::string manifest_tables_query() {
   // Column rendering, by the column's type (a domain counts as its base type):
   //  - float4, float8 and the geometric types (whose text output is built from float8out):
@@ -45,25 +58,27 @@ std::string manifest_tables_query() {
       JOIN pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     ) || ')', '''()'''),
-    n.nspname, c.relname)
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind = 'r'
-  AND c.relpersistence <> 't'
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname !~ '^pg_toast'
-  AND n.nspname !~ '^pg_temp_'
-ORDER BY n.nspname::text COLLATE "C", c.relname::text COLLATE "C")sql";
+    n.nspname, c.relname))sql" + std::string(manifest_table_set);
 }
 
-std::string manifest_psql_script() {
-  return session_settings_sql() +
-         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n" +
-         manifest_tables_query() + "\n\\gexec\n" +
-         "COMMIT;\n";
+std::string manifest_counts_query() {
+  return R"sql(SELECT format('SELECT %L || E''\t'' || count(*) FROM ONLY %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname))sql" +
+         std::string(manifest_table_set);
 }
 
+namespace {
+// Settings, one REPEATABLE READ READ ONLY snapshot for every table, the catalog query run with
+// psql's \gexec, COMMIT.
+std::string psql_script_in_one_snapshot(const std::string& catalog_query) {
+  return session_settings_sql() + "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n" + catalog_query +
+         "\n\\gexec\n" + "COMMIT;\n";
+}
+}  // namespace
+
+std::string manifest_psql_script() { return psql_script_in_one_snapshot(manifest_tables_query()); }
 std::string manifest_sql() { return manifest_psql_script(); }
+
+std::string manifest_counts_psql_script() { return psql_script_in_one_snapshot(manifest_counts_query()); }
 
 std::optional<qpu::table_digest> parse_manifest_line(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);

@@ -59,7 +59,27 @@ open(out + ".env", "w").write("".join(f"{k}={v}\0" for k, v in env.items()))
 run_job() {
   local out=$1 envs=()
   while IFS= read -r -d '' kv; do envs+=("$kv"); done <"$out.env"
+  local began ended
+  began=$(date -u +%s)
   as_pg env -i HOME=/tmp "${envs[@]}" /bin/bash -c "$(cat "$out.sh")" qpu-job >"$out.out" 2>&1 || { tail -20 "$out.out" >&2; return 1; }
+  ended=$(date -u +%s)
+  job_steps "$(basename "$out")" "$out.out" "$ended"
+}
+# Where a Job's time goes: the scripts print `== <UTC time> <step>` as each step begins (1 s
+# resolution), so each step lasts until the next one begins (the last until the Job ended).
+job_steps() {
+  python3 - "$@" >&2 <<'PY'
+import datetime, re, sys
+name, log, ended = sys.argv[1], sys.argv[2], int(sys.argv[3])
+steps = []
+for line in open(log, errors="replace"):
+    m = re.match(r"== (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.*)", line)
+    if m:
+        at = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        steps.append((int(at.timestamp()), m.group(2).strip()))
+parts = [f"{step[:40]} {((steps[i + 1][0] if i + 1 < len(steps) else ended) - at)} s" for i, (at, step) in enumerate(steps)]
+print(f"steps of {name}: " + "; ".join(parts))
+PY
 }
 
 # --- the database ----------------------------------------------------------------------------------

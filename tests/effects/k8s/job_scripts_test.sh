@@ -137,6 +137,20 @@ rows=$(PGPASSWORD=quay-pw psql15 -h 127.0.0.1 -p "$port15" -U quay -d quay -c "S
 stop "$PG/15/bin" "$tmp/new15/userdata"
 ok "logical 10 -> 15: 5000 rows, trigram index, app login over TCP, pg_trgm 1.6; $(cat "$tmp/logical.termination")"
 
+# --- 3b. a restore whose row counts differ from the backup's manifest fails, saying so -----------
+cp -a "$b" "$tmp/backup-miscounted" && chmod -R u+w "$tmp/backup-miscounted"
+sed -i $'s/^public.repository\t5000\t/public.repository\t5001\t/' "$tmp/backup-miscounted/$n.manifest.tsv"
+mkdir -p "$tmp/new15c" "$tmp/sock-miscounted" && chown -R --reference="$tmp" "$tmp/new15c" "$tmp/sock-miscounted" "$tmp/backup-miscounted"
+extract upgrade-logical QPU_BACKUP_DIR="$tmp/backup-miscounted" QPU_PGDATA="$tmp/new15c/userdata" \
+  QPU_SOCKET_DIR="$tmp/sock-miscounted" QPU_TERMINATION_LOG="$tmp/miscounted.termination" QPU_LOG="$tmp/miscounted.log" \
+  PATH="$PG/15/bin:/usr/bin:/bin" QPU_EXTRA_CONFIG="$tmp/none.conf"
+mv "$tmp/upgrade-logical.sh" "$tmp/miscounted.sh"; mv "$tmp/upgrade-logical.env" "$tmp/miscounted.env"
+if run_job miscounted; then fail "a restore with a row count unlike the manifest's succeeded"; fi
+head -1 "$tmp/miscounted.termination" | grep -q "^UpgradeFailed: step 'compare row counts of quay with the manifest' failed" ||
+  fail "termination: $(cat "$tmp/miscounted.termination")"
+grep -q $'public.repository\t5001' "$tmp/miscounted.termination" || fail "the difference is not shown: $(cat "$tmp/miscounted.termination")"
+ok "restore with a miscounted manifest: $(head -1 "$tmp/miscounted.termination")"
+
 # --- 4. pg_upgrade 13 -> 15, the old directory read-only and untouched -----------------------------
 port13=$(free_port)
 mkdir -p "$tmp/old-claim" && chown --reference="$tmp" "$tmp/old-claim"
