@@ -15,6 +15,9 @@
 #include <array>
 #include <cstdio>
 #include <functional>
+#include <initializer_list>
+#include <string>
+#include <string_view>
 
 #include "core/image_ref.hpp"
 
@@ -1063,23 +1066,19 @@ void report_status(upgrade_ctx& c) {
   // of a namespace's, on each watch line), and the temporaries of a concatenation were half of
   // the fold's instructions (callgrind, docs/BENCHMARKS.md item 1). Same bytes as before.
   thread_local std::string key;
+  const auto append = [](std::initializer_list<std::string_view> fields) {
+    for (const auto f : fields) {
+      key += '|';
+      key += f;
+    }
+  };
   key.assign(to_string(u.current));
-  key += '|';
-  key += std::to_string(u.attempt);
-  key += '|';
-  key += u.last_error;
-  key += '|';
-  key += u.rollback_incomplete;
+  append({std::to_string(u.attempt), u.last_error, u.rollback_incomplete});
   const auto& r = u.revert;
   if (r.run > 0 || !r.refused.empty()) {
     key += "|r";
     key += std::to_string(r.run);
-    key += '|';
-    key += r.refused;
-    key += '|';
-    key += r.error;
-    key += '|';
-    key += r.restore_incomplete;
+    append({r.refused, r.error, r.restore_incomplete});
   }
   if (u.status_written == key) return;
   c.u.status_written = key;

@@ -366,17 +366,23 @@ def processes_on_claims(c):
     return found
 
 
+def proc_stat(pid):
+    """(state, start time) from /proc/PID/stat: after the ")" that ends the command name, state
+    is field 3 and starttime field 22 (start time + pid name one process across pid reuse)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return fields[0], fields[19]
+
+
 def proc_start_time(pid):
-    # /proc/PID/stat after the ")" that ends the command name: state is field 3, starttime 22.
-    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+    return proc_stat(pid)[1]
 
 
 def still_running(procs):
     alive = []
     for pid, start in procs:
         try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-            if fields[19] == start and fields[0] != "Z":
+            state, now = proc_stat(pid)
+            if now == start and state != "Z":
                 alive.append(pid)
         except OSError:
             continue

@@ -35,20 +35,27 @@ void say(int fd, const char* a, const char* b = "", const char* c = "") {
   ::_exit(127);
 }
 
-// Every descriptor above stderr is closed by the exec. kube-sim's own descriptors (its listening
-// socket, the Service proxies' listeners, client connections: Asio opens sockets without
-// SOCK_CLOEXEC) would otherwise live on in every pod, so a SIGKILLed kube-sim could not listen on
-// its port again while its pods run (docs/RELIABILITY.md). Marking rather than closing keeps
-// fd 2 and the mount sources usable until the exec. close_range needs Linux 5.11; older kernels
-// get the same flag one descriptor at a time (fcntl is async-signal-safe).
-void close_on_exec_above_stderr() {
-  if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+// close_range over [first, ~0U] with `flags` (Linux 5.9; CLOSE_RANGE_CLOEXEC 5.11); older
+// kernels get the same one descriptor at a time up to the descriptor limit (fcntl and close are
+// async-signal-safe).
+void close_range_or_each(unsigned first, unsigned flags) {
+  if (::close_range(first, ~0U, flags) == 0) return;
   rlimit limit{};
   const rlim_t top = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
                          ? std::min<rlim_t>(limit.rlim_cur, 1 << 20)
                          : 65536;
-  for (rlim_t fd = 3; fd < top; ++fd) (void)::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  for (rlim_t fd = first; fd < top; ++fd) {
+    if (flags & CLOSE_RANGE_CLOEXEC) (void)::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+    else (void)::close(static_cast<int>(fd));
+  }
 }
+
+// Every descriptor above stderr is closed by the exec. kube-sim's own descriptors (its listening
+// socket, the Service proxies' listeners, client connections: Asio opens sockets without
+// SOCK_CLOEXEC) would otherwise live on in every pod, so a SIGKILLed kube-sim could not listen on
+// its port again while its pods run (docs/RELIABILITY.md). Marking rather than closing keeps
+// fd 2 and the mount sources usable until the exec.
+void close_on_exec_above_stderr() { close_range_or_each(3, CLOSE_RANGE_CLOEXEC); }
 
 // The layers of enter_pid_namespace never exec, so marking kube-sim's descriptors close-on-exec
 // does not reach them: they keep `keep` (moved to fd 3) and close everything else above stderr.
@@ -57,12 +64,7 @@ void keep_only(int keep) {
     ::dup2(keep, 3);
     ::close(keep);
   }
-  if (::close_range(4, ~0U, 0) == 0) return;
-  rlimit limit{};
-  const rlim_t top = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY
-                         ? std::min<rlim_t>(limit.rlim_cur, 1 << 20)
-                         : 65536;
-  for (rlim_t fd = 4; fd < top; ++fd) (void)::close(static_cast<int>(fd));
+  close_range_or_each(4, 0);
 }
 
 // mkdir -p inside the child, one prefix at a time.
