@@ -348,6 +348,11 @@ json to_json(const state& s) {
         {"wakeup", opt_time(u.wakeup)},
     };
     if (!u.detected_pgdata.empty()) upgrades[to_string(key)]["detectedPgdata"] = u.detected_pgdata;
+    if (!u.unsent_events.empty()) {
+      json unsent = json::object();
+      for (const auto& [id, e] : u.unsent_events) unsent[id] = json{{"type", e.type}, {"reason", e.reason}, {"message", e.message}};
+      upgrades[to_string(key)]["unsentEvents"] = unsent;
+    }
     // The revert block appears once a revert was asked for, so logs without one keep their bytes.
     if (const auto& r = u.revert; r.run > 0 || !r.token.empty() || !r.refused.empty()) {
       json rapps = json::object();

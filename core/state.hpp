@@ -80,6 +80,16 @@ struct revert_record {
   bool operator==(const revert_record&) const = default;
 };
 
+// A Kubernetes Event sent and not yet acknowledged, kept so that a transient failure can send the
+// same Event again.
+struct unsent_event {
+  std::string type;  // Normal | Warning
+  std::string reason;
+  std::string message;
+  timestamp at = 0;
+  bool operator==(const unsent_event&) const = default;
+};
+
 // One registry's upgrade. Times are event timestamps.
 struct registry_upgrade {
   object_key registry;
@@ -111,6 +121,7 @@ struct registry_upgrade {
   std::map<std::string, timestamp> retry_at;                // transient failures wait until
   std::optional<timestamp> wakeup;  // the requeue armed for this registry
   std::string status_written;       // the status last sent (phase + error), to send each once
+  std::map<std::string, unsent_event> unsent_events;  // Events in flight or waiting to be sent again, by effect id
   bool operator==(const registry_upgrade&) const = default;
 };
 

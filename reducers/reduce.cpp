@@ -101,7 +101,13 @@ void on_effect_failed(state& s, registry_upgrade& u, const effect_failed& f, std
     u.retry_at[f.id] = s.now + backoff(failures);
     return;
   }
-  if (is_report(f.id)) return;  // a status or Event that could not be written never fails an upgrade
+  if (is_report(f.id)) {
+    // A status or Event that could not be written never fails an upgrade; given up, it is forgotten
+    // (the next status change writes the status again).
+    u.unsent_events.erase(f.id);
+    u.transient_failures.erase(f.id);
+    return;
+  }
   // "ns/name/aN/step": the step names what failed.
   std::size_t cut = 0;
   for (int i = 0; i < 3 && cut != std::string::npos; ++i) cut = f.id.find('/', cut == 0 && i == 0 ? 0 : cut + 1);
@@ -185,6 +191,7 @@ step_result reduce(state s, const logged_event& e) {
             if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;  // stale or foreign
             auto& u = it->second;
             u.in_flight.erase(ev.id);
+            u.unsent_events.erase(ev.id);
             u.done.insert(ev.id);
             u.transient_failures.erase(ev.id);
             if (ev.facts) {
@@ -213,6 +220,9 @@ step_result reduce(state s, const logged_event& e) {
             s.cluster.synced = {};
             s.cluster.relisting = {};
             for (auto& [key, u] : s.upgrades) {
+              // An Event in flight may have been written: sending it again could double it. One
+              // that failed and waits for its retry is sent again by the new process.
+              std::erase_if(u.unsent_events, [&](const auto& kv) { return u.in_flight.contains(kv.first); });
               u.in_flight.clear();
               u.wakeup.reset();
               u.status_written.clear();

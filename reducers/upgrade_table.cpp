@@ -1054,10 +1054,26 @@ void announce(upgrade_ctx& c) {
                        u.current == phase::rolling_back;
   const std::string id = effect_id(u, "event@" + std::to_string(c.seq) + "/" + to_string(u.current));
   if (issued_or_done(c, id)) return;
-  c.out.push_back(emit_event{id, owner(c), warning ? "Warning" : "Normal",
-                             std::string("PostgresUpgrade") + condition_reason(u.current), summary_message(c), c.now});
+  unsent_event e{warning ? "Warning" : "Normal", std::string("PostgresUpgrade") + condition_reason(u.current),
+                 summary_message(c), c.now};
+  c.out.push_back(emit_event{id, owner(c), e.type, e.reason, e.message, e.at});
+  c.u.unsent_events.emplace(id, std::move(e));
   c.u.in_flight.insert(id);
 }
+
+// Events whose write failed for a transient reason go out again, unchanged, once their back-off
+// has passed.
+void resend_events(upgrade_ctx& c) {
+  for (const auto& [id, e] : c.u.unsent_events) {
+    const auto retry = c.u.retry_at.find(id);
+    if (c.u.in_flight.contains(id) || retry == c.u.retry_at.end() || retry->second > c.now) continue;
+    c.u.retry_at.erase(retry);
+    c.out.push_back(emit_event{id, owner(c), e.type, e.reason, e.message, e.at});
+    c.u.in_flight.insert(id);
+  }
+}
+
+bool is_status_id(const std::string& id) { return id.find("/status@") != std::string::npos; }
 
 // The QuayRegistry's status, written when the phase or the error changed since the last write.
 void report_status(upgrade_ctx& c) {
@@ -1080,7 +1096,19 @@ void report_status(upgrade_ctx& c) {
     key += std::to_string(r.run);
     append({r.refused, r.error, r.restore_incomplete});
   }
-  if (u.status_written == key) return;
+  // A status write that failed for a transient reason waits out its back-off, then the status of
+  // that moment is written (a new id; the failure count carries over, so the back-off grows). A
+  // changed status is written at once.
+  std::int32_t failures = 0;
+  bool retry_due = false;
+  for (const auto& [id, at] : u.retry_at)
+    if (is_status_id(id)) {
+      retry_due = retry_due || at <= c.now;
+      if (const auto n = u.transient_failures.find(id); n != u.transient_failures.end()) failures = std::max(failures, n->second);
+    }
+  if (u.status_written == key && !retry_due) return;
+  std::erase_if(c.u.retry_at, [](const auto& kv) { return is_status_id(kv.first); });
+  std::erase_if(c.u.transient_failures, [&](const auto& kv) { return is_status_id(kv.first) && !u.in_flight.contains(kv.first); });
   c.u.status_written = key;
 
   const std::string message = summary_message(c);
@@ -1128,6 +1156,7 @@ void report_status(upgrade_ctx& c) {
   const std::string id = effect_id(u, "status@" + std::to_string(c.seq));
   c.out.push_back(update_registry_status{id, u.registry, std::move(conditions), std::move(summary)});
   c.u.in_flight.insert(id);
+  if (failures > 0) c.u.transient_failures[id] = failures;
 }
 
 bool waits_on_job(phase p) {
@@ -1144,8 +1173,12 @@ void arm_wakeup(upgrade_ctx& c) {
       consider(c.u.phase_since + limit * 1000);
     if (waits_on_job(c.u.current)) consider(c.now + c.cfg.requeue_s * 1000);
   }
+  // A back-off that has run out and whose effect this pass did not issue again is stale: the step
+  // it belonged to is over. Kept, it would arm a requeue in the past on every pass, and the
+  // controller would spin on its own timer events.
+  std::erase_if(c.u.retry_at, [&](const auto& kv) { return kv.second <= c.now; });
   for (const auto& [id, t] : c.u.retry_at) consider(t);
-  if (!want) return;
+  if (!want || *want <= c.now) return;
   if (c.u.wakeup && *c.u.wakeup > c.now && *c.u.wakeup <= *want) return;
   c.u.wakeup = *want;
   c.out.push_back(requeue_after::while_waiting(c.u.registry, *want - c.now));
@@ -1298,6 +1331,7 @@ void advance(upgrade_ctx& c) {
     if (c.u.current == phase::failed || c.u.current == phase::succeeded) c.u.finished = c.u.finished.value_or(c.now);
     announce(c);
   }
+  resend_events(c);
   report_status(c);
   arm_wakeup(c);
 }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <queue>
+#include <set>
 #include <stdexcept>
 
 #include "core/codec.hpp"
@@ -417,6 +418,7 @@ class driver {
   }
 
   void perform(const patch_database_deployment& e) {
+    if (fails_once(e.id, e.id, 429, "TooManyRequests")) return;
     result(e.id);
     auto& d = obj(resource_kind::deployment, e.key.name);
     auto& c = d["spec"]["template"]["spec"]["containers"][0];
@@ -431,7 +433,16 @@ class driver {
     roll(e.key.name, e.replicas, template_changed);
   }
 
+  // The first try of a write fails when the scenario asks for API errors: `what` names the write
+  // (an effect id, or a status by its phase: a status sent again carries a new id).
+  bool fails_once(const std::string& what, const std::string& id, int code, const char* reason) {
+    if (!o_.reports_fail_once || !failed_once_.insert(what).second) return false;
+    failure(id, code, reason, "injected by the scenario");
+    return true;
+  }
+
   void perform(const update_registry_status& e) {
+    if (fails_once("status " + e.summary.phase + " " + e.conditions[0].message, e.id, 503, "ServiceUnavailable")) return;
     result(e.id);
     at(40, [=, this] {
       auto& qr = obj(resource_kind::quay_registry, e.registry.name);
@@ -440,7 +451,9 @@ class driver {
     });
   }
 
-  void perform(const emit_event& e) { result(e.id); }
+  void perform(const emit_event& e) {
+    if (!fails_once(e.id, e.id, 503, "ServiceUnavailable")) result(e.id);
+  }
 
   void perform(const inspect_database& e) {
     auto& d = obj(resource_kind::deployment, db_name());
@@ -562,6 +575,7 @@ class driver {
   state state_;
   bool retried_ = false;
   bool revert_asked_ = false;
+  std::set<std::string> failed_once_;
 };
 
 }  // namespace

@@ -30,6 +30,7 @@ struct scenario_options {
   bool database_never_stops = false;
   std::uint64_t restart_after_seq = 0;  // a new controller process starts after this event
   bool malformed_lines = false;         // inject a wrong-typed watch line and an unparsable one
+  bool reports_fail_once = false;       // every status and Event write fails once (503), the switch once (429)
   std::string retry_token_after_failure;  // set the retry annotation once the upgrade failed
   std::string revert_to_claim_after_success;  // set the revert annotation once the upgrade succeeded
   bool revert_backup_fails = false;            // the revert's backup Job of the upgraded data fails

@@ -67,6 +67,9 @@ const named scenarios[] = {
      }},
     {"restart-mid-upgrade", [](scenario_options& o) { o.restart_after_seq = 45; }},
     {"malformed-lines", [](scenario_options& o) { o.malformed_lines = true; }},
+    // Every status and Event write fails once, the switch too: each is sent again after its
+    // back-off and the upgrade ends as the fault-free one does.
+    {"transient-api-errors", [](scenario_options& o) { o.reports_fail_once = true; }},
     // Manual revert (issue 6, item 6): after the upgrade, the annotation names the old claim.
     {"revert-succeeds", [](scenario_options& o) { o.revert_to_claim_after_success = "registry-quay-database"; }},
     // It names the NEW claim instead: refused, nothing touched.
