@@ -286,7 +286,7 @@ bool job_failed_and_reported(const upgrade_ctx& c, job_role role) {
 bool backup_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, job_role::backup); }
 bool backup_job_complete(const upgrade_ctx& c) {
   const auto* j = find_job(c, job_name(c.u, job_role::backup));
-  return j && j->complete;
+  return j && j->complete && c.u.before && c.u.before->has_manifest;
 }
 bool upgrade_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, upgrade_role(c.u)); }
 bool upgrade_job_complete(const upgrade_ctx& c) {
@@ -416,8 +416,11 @@ const claim* undersized(const upgrade_ctx& c, const std::string& name, std::int6
 }
 std::int64_t backup_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, 0); }
 std::int64_t data_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, old_claim_bytes(c)); }
+// Only a claim this attempt did not create or adopt: the size wanted follows the latest
+// measurement, and a database that grew past a rounding step while the claim was made must not
+// fail the backup on its own claim.
 bool backup_claim_too_small(const upgrade_ctx& c) {
-  return c.u.before && c.u.before->has_manifest && !find_job(c, job_name(c.u, job_role::backup)) &&
+  return c.u.before && !done(c, "create-claim/backup") && !find_job(c, job_name(c.u, job_role::backup)) &&
          undersized(c, backup_claim_name(c.u), backup_claim_bytes(c));
 }
 bool data_claim_too_small(const upgrade_ctx& c) {
@@ -430,8 +433,13 @@ void fail_claim_too_small(upgrade_ctx& c, const std::string& name, std::int64_t 
 void fail_backup_claim(upgrade_ctx& c) { fail_claim_too_small(c, backup_claim_name(c.u), backup_claim_bytes(c)); }
 void fail_data_claim(upgrade_ctx& c) { fail_claim_too_small(c, data_claim_name(c.u), data_claim_bytes(c)); }
 
+// The manifest of the quiet database (row counts and checksums: a full read of every table) is
+// taken beside the backup Job, not before it: both read the same quiesced data, and at scale the
+// manifest alone takes about as long as the dump. The claim is sized from the size detection
+// measured; the phase ends when both the Job and the manifest are done.
 void take_backup(upgrade_ctx& c) {
-  if (!c.u.before || !c.u.before->has_manifest) return inspect(c, "inspect-manifest", true);
+  if (!c.u.before) return inspect(c, "inspect-manifest", true);
+  if (!c.u.before->has_manifest) inspect(c, "inspect-manifest", true);
   issue(c, create_claim{effect_id(c.u, "create-claim/backup"), {c.u.registry.ns, backup_claim_name(c.u)}, owner(c),
                         claim_role::backup, backup_claim_bytes(c), storage_class(c)});
   if (!done(c, "create-claim/backup")) return;
@@ -874,10 +882,10 @@ constexpr rule table[] = {
   {phase::quiescing,   "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
   {phase::quiescing,   "no app pod remains",                                 apps_stopped,           phase::backing_up,  take_backup},
   {phase::quiescing,   "the app is being scaled to 0",                       always,                 phase::quiescing,   scale_apps_down},
-  // backup: manifest of the quiet database, then the target image's pg_dump into its own claim
+  // backup: the target image's pg_dump into its own claim, beside the manifest of the quiet database
   {phase::backing_up,  "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
   {phase::backing_up,  "the backup Job failed",                              backup_job_failed,      phase::rolling_back, fail_backup_job},
-  {phase::backing_up,  "the backup Job completed",                           backup_job_complete,    phase::stopping,    stop_database},
+  {phase::backing_up,  "the backup Job completed and the manifest is taken", backup_job_complete,    phase::stopping,    stop_database},
   {phase::backing_up,  "a claim of the backup's name is too small",          backup_claim_too_small, phase::rolling_back, fail_backup_claim},
   {phase::backing_up,  "the backup is being taken",                          always,                 phase::backing_up,  take_backup},
   // stop: the old server must be gone before its data is read for the upgrade
@@ -1248,10 +1256,10 @@ std::string waiting_for(const upgrade_ctx& c) {
       return text;
     }
     case phase::backing_up: {
-      if (!u.before || !u.before->has_manifest) return "measuring row counts and checksums of every table";
+      const std::string measuring = u.before && u.before->has_manifest ? "" : "measuring row counts and checksums of every table; ";
       const auto t = claim_text(backup_claim_name(u), "backup");
-      if (!t.empty() && !done(c, "create-claim/backup")) return t;
-      return t.empty() ? job_text(job_role::backup, "backup") : t + "; " + job_text(job_role::backup, "backup");
+      if (!t.empty() && !done(c, "create-claim/backup")) return measuring + t;
+      return measuring + (t.empty() ? job_text(job_role::backup, "backup") : t + "; " + job_text(job_role::backup, "backup"));
     }
     case phase::stopping:
       return "waiting for the database to stop: " + std::to_string(database_pods(c).size()) + " database pods remain";

@@ -337,6 +337,44 @@ TEST_CASE("terminating app pods hold the upgrade back (PROJQUAY-8092)") {
   CHECK(s.s.cluster.deployments.at({"quay", "registry-quay-app"}).status_replicas == 0);
 }
 
+TEST_CASE("the manifest is taken beside the backup Job, and the database stops only when both are done") {
+  auto lines = run_scenario(a_registry());
+  // The manifest's result is held back until the backup Job has completed.
+  const std::string manifest = "quay/registry/a1/inspect-manifest";
+  std::string held;
+  session s;
+  bool job_complete = false;
+  for (const auto& l : lines) {
+    if (held.empty() && l.find("effect_succeeded") != std::string::npos && l.find(manifest) != std::string::npos) {
+      held = l;
+      continue;
+    }
+    s.feed(l);
+    if (s.has_upgrade() && s.upgrade().current == phase::backing_up) {
+      const auto* j = [&]() -> const job* {
+        auto it = s.s.cluster.jobs.find({"quay", "registry-pg10-backup-1"});
+        return it == s.s.cluster.jobs.end() ? nullptr : &it->second;
+      }();
+      if (j && j->complete) {
+        job_complete = true;
+        break;
+      }
+    }
+  }
+  REQUIRE_FALSE(held.empty());
+  REQUIRE(job_complete);
+  // The claim and the Job were created while the manifest was still being measured ...
+  CHECK(s.upgrade().in_flight.contains(manifest));
+  CHECK_FALSE(ids_with(s, "create-job/backup").empty());
+  // ... and the database keeps running until the manifest is in.
+  CHECK(s.upgrade().current == phase::backing_up);
+  CHECK(ids_with(s, "scale-down/database").empty());
+  const auto seq_at = held.find(',');
+  s.feed("{\"seq\":" + std::to_string(s.next_seq()) + held.substr(seq_at));
+  CHECK(s.upgrade().current == phase::stopping);
+  CHECK(ids_with(s, "scale-down/database").size() == 1);
+}
+
 TEST_CASE("transient API failures back off and retry; persistent ones roll back") {
   auto lines = run_scenario(a_registry());
   std::size_t used = 0;
