@@ -39,9 +39,12 @@ SPEC = dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_clai
 # The effect steps of a fault-free logical 10 -> 15 upgrade, in the order the controller performs
 # them (ids are namespace/registry/a<attempt>/<step>; status and Event ids carry a sequence number
 # and are left out: they are re-decided on every transition anyway).
-STEPS = ["inspect-version", "scale-down/registry-quay-app", "inspect-manifest", "create-claim/backup",
-         "create-job/backup", "scale-down/database", "create-claim/data", "create-job/upgrade-logical",
+# The manifest is measured beside the backup's claim and Job: it comes after them here, and the
+# chain skips it when its result was logged before the crash at the Job (CONCURRENT_STEPS).
+STEPS = ["inspect-version", "scale-down/registry-quay-app", "create-claim/backup", "create-job/backup",
+         "inspect-manifest", "scale-down/database", "create-claim/data", "create-job/upgrade-logical",
          "/switch", "inspect-verify", "scale-up/registry-quay-app"]
+CONCURRENT_STEPS = {"inspect-manifest"}
 
 # The pg_upgrade method, 13 -> 15 (the upgrade image carries both; e2e's pg-upgrade-13-to-15):
 # the same steps, but the upgrade Job runs pg_upgrade on a copy of the stopped old data directory.
@@ -267,13 +270,34 @@ def case_baseline(c):
     c.security_scan()
 
 
+def step_logged(c, step):
+    """The result of the effect whose id contains `step` is in the event log."""
+    with open(c.event_log) as f:
+        for line in f:
+            if '"effect_succeeded"' not in line:
+                continue
+            try:
+                if step in json.loads(line)["event"].get("id", ""):
+                    return True
+            except ValueError:  # a line cut by a crash
+                continue
+    return False
+
+
 def crash_chain(c, point, steps=STEPS):
     """One upgrade; the controller dies at `point` of each step in `steps` in turn and is restarted
     with the next step armed. Every step must be reached (a restart that never re-decides the
     interrupted effect would hang here)."""
     c.set_up()
     c.expect_crash = True
+    skipped = []
     for step in steps:
+        if step in CONCURRENT_STEPS and step_logged(c, step):
+            # It ran beside the step the last process died at, and its result reached the log
+            # first: a restart does not perform it again, so there is no boundary left to die at.
+            skipped.append(step)
+            log(f"{step}: its result was logged before the last crash (it runs beside another step); not armed")
+            continue
         c.ctl_env = {"QPU_CRASH_AT": f"{step}:{point}"}
         c.start_controller(env=c.ctl_env)
         n = len(c.crashes)
@@ -283,7 +307,8 @@ def crash_chain(c, point, steps=STEPS):
     c.ctl_env = {}
     c.start_controller()
     c.finish_upgrade()
-    c.check(len(c.crashes) == len(steps), f"{len(c.crashes)} crashes at {point}, one per effect step")
+    c.check(len(c.crashes) == len(steps) - len(skipped),
+            f"{len(c.crashes)} crashes at {point}, one per effect step ({len(skipped)} done beside another: {skipped})")
     c.security_scan()
 
 
