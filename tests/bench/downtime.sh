@@ -2,7 +2,7 @@
 # Upgrade downtime on one PostgreSQL 13 database (pgbench -i -s SCALE plus a Quay-like table with
 # a pg_trgm index), upgraded to 15 four ways, each run RUNS times on fresh copies:
 #   hand_logical      pg_dump -Fd -j2 (15's tools) + initdb + pg_restore -j2: the best hand-run steps
-#   jobs_logical      the controller's backup Job script + logical upgrade Job script
+#   jobs_logical      the controller's backup Job script (beside the controller's manifest query) + logical upgrade Job script
 #   hand_pg_upgrade   initdb + pg_upgrade --jobs 2 (copy mode: 15 has no --copy flag, copy is its default)
 #   jobs_pg_upgrade   the controller's pg_upgrade Job script (copy of the stopped directory + --link)
 #   copy              cp -a of the stopped data directory (the copy-speed limit)
@@ -158,9 +158,24 @@ for r in $(seq 1 "$runs"); do
   extract upgrade-logical "$tmp/jl-u" QPU_BACKUP_DIR="$tmp/jl-backup/pg13" QPU_PGDATA="$tmp/jl-new/userdata" \
     QPU_SOCKET_DIR="$tmp/sock-jl" QPU_TERMINATION_LOG="$tmp/jlu.term" QPU_LOG="$tmp/jlu.log" \
     PATH="$PG/15/bin:/usr/bin:/bin" QPU_EXTRA_CONFIG="$tmp/none.conf"
-  a=$(now); run_job "$tmp/jl-b"; m=$(now); run_job "$tmp/jl-u"; sync; b=$(now)
+  # The controller's own manifest of the quiet database (the same SQL the backup Job carries; the
+  # controller sends it through libpq) runs beside the backup Job, as the controller does since
+  # 2026-11-24; the backing-up phase ends when both are done. Alone first, for the record.
+  python3 -c 'import sys; env = dict(kv.split("=", 1) for kv in open(sys.argv[1]).read().split("\0") if kv)
+open(sys.argv[2], "w").write(env["QPU_MANIFEST_SQL"])' "$tmp/jl-b.env" "$tmp/manifest.sql"
+  chmod 644 "$tmp/manifest.sql"
+  rm -f "$tmp/manifest.end"
+  a=$(now); psql15 -p "$p" -U postgres -d quay -f "$tmp/manifest.sql" >/dev/null; b=$(now)
+  record controller_manifest "$(echo "$b - $a" | bc)"
+  a=$(now)
+  (psql15 -p "$p" -U postgres -d quay -f "$tmp/manifest.sql" >/dev/null && now >"$tmp/manifest.end") &
+  manifest_pid=$!
+  run_job "$tmp/jl-b"
+  wait "$manifest_pid"
+  m=$(python3 -c 'import sys; print(max(float(sys.argv[1]), float(open(sys.argv[2]).read())))' "$(now)" "$tmp/manifest.end")
+  run_job "$tmp/jl-u"; sync; b=$(now)
   record jobs_logical "$(echo "$b - $a" | bc)"
-  echo "run $r: jobs_logical = backup Job $(echo "$m - $a" | bc) s + upgrade Job $(echo "$b - $m" | bc) s" >&2
+  echo "run $r: jobs_logical = backup Job beside the controller's manifest $(echo "$m - $a" | bc) s + upgrade Job $(echo "$b - $m" | bc) s (the manifest alone: ${t[controller_manifest]##* } s)" >&2
   rm -rf "$tmp/jl-backup" "$tmp/jl-new" "$tmp/sock-jl"
   stop "$PG/13/bin" "$tmp/live"
   rm -rf "$tmp/live" "$tmp/live.log"
@@ -171,7 +186,7 @@ stats() { python3 -c '
 import statistics, sys
 name, unit, v = sys.argv[1], sys.argv[2], sorted(float(x) for x in sys.argv[3:])
 print(f"metric {name} {statistics.median(v):.6g} {v[0]:.6g} {v[-1]:.6g} {unit}")' "$@"; }
-for k in copy hand_pg_upgrade jobs_pg_upgrade hand_logical jobs_logical; do
+for k in copy hand_pg_upgrade jobs_pg_upgrade hand_logical jobs_logical controller_manifest; do
   # shellcheck disable=SC2086
   stats "downtime_${k}_s" s ${t[$k]}
 done
