@@ -1,5 +1,8 @@
 #include "core/codec.hpp"
 
+#include <limits>
+#include <stdexcept>
+
 #include "core/quantity.hpp"
 
 namespace qpu {
@@ -7,6 +10,34 @@ namespace qpu {
 using nlohmann::json;
 
 namespace {
+
+// A field of a logged event that is not what the writer puts there.
+struct bad_field : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// An integer of a logged event: a value of another type, a fraction or one outside T's range is
+// refused by name. nlohmann's value()/get<T>() turn a number such as 3e25 into T with a plain
+// cast, which is undefined behaviour (found by fuzz/event_log in CI).
+template <class T>
+T integer_value(const json& v, const std::string& what) {
+  if (v.is_number_unsigned()) {
+    if (const auto n = v.get<std::uint64_t>(); n <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(n);
+  } else if (v.is_number_integer()) {
+    const auto n = v.get<std::int64_t>();
+    if (n >= std::numeric_limits<T>::min() && n <= std::numeric_limits<T>::max()) return static_cast<T>(n);
+  } else {
+    throw bad_field(what + " is not an integer");
+  }
+  throw bad_field(what + " is out of range");
+}
+
+// The same for an optional field: absent, it is `fallback`.
+template <class T>
+T integer_field(const json& object, const char* key, T fallback, const std::string& where) {
+  const auto it = object.find(key);
+  return it == object.end() ? fallback : integer_value<T>(*it, where + "." + key);
+}
 
 json key_json(const object_key& k) { return json{{"namespace", k.ns}, {"name", k.name}}; }
 
@@ -163,28 +194,30 @@ std::expected<config, std::string> config_from_json(const json& j) {
       c.upgrade_image_from.push_back(*v);
     }
     c.watch_namespace = j.value("namespace", "");
-    c.requeue_s = j.value("requeueSeconds", c.requeue_s);
+    c.requeue_s = integer_field(j, "requeueSeconds", c.requeue_s, "config");
     if (j.contains("deadlines")) {
       const auto& d = j["deadlines"];
       auto& o = c.deadlines;
-      o.detect_s = d.value("detect", o.detect_s);
-      o.preflight_s = d.value("preflight", o.preflight_s);
-      o.quiesce_s = d.value("quiesce", o.quiesce_s);
-      o.backup_s = d.value("backup", o.backup_s);
-      o.stop_s = d.value("stop", o.stop_s);
-      o.upgrade_s = d.value("upgrade", o.upgrade_s);
-      o.switch_s = d.value("switch", o.switch_s);
-      o.verify_s = d.value("verify", o.verify_s);
-      o.resume_s = d.value("resume", o.resume_s);
-      o.rollback_s = d.value("rollback", o.rollback_s);
+      o.detect_s = integer_field(d, "detect", o.detect_s, "config.deadlines");
+      o.preflight_s = integer_field(d, "preflight", o.preflight_s, "config.deadlines");
+      o.quiesce_s = integer_field(d, "quiesce", o.quiesce_s, "config.deadlines");
+      o.backup_s = integer_field(d, "backup", o.backup_s, "config.deadlines");
+      o.stop_s = integer_field(d, "stop", o.stop_s, "config.deadlines");
+      o.upgrade_s = integer_field(d, "upgrade", o.upgrade_s, "config.deadlines");
+      o.switch_s = integer_field(d, "switch", o.switch_s, "config.deadlines");
+      o.verify_s = integer_field(d, "verify", o.verify_s, "config.deadlines");
+      o.resume_s = integer_field(d, "resume", o.resume_s, "config.deadlines");
+      o.rollback_s = integer_field(d, "rollback", o.rollback_s, "config.deadlines");
     }
-    c.headroom_percent = j.value("headroomPercent", c.headroom_percent);
-    c.min_claim_bytes = j.value("minClaimBytes", c.min_claim_bytes);
+    c.headroom_percent = integer_field(j, "headroomPercent", c.headroom_percent, "config");
+    c.min_claim_bytes = integer_field(j, "minClaimBytes", c.min_claim_bytes, "config");
     c.storage_class = j.value("storageClass", "");
     c.preflight_check = j.value("preflightCheck", false);
-    c.max_transient_retries = j.value("maxTransientRetries", c.max_transient_retries);
+    c.max_transient_retries = integer_field(j, "maxTransientRetries", c.max_transient_retries, "config");
   } catch (const json::exception& e) {
     return std::unexpected(std::string("config: ") + e.what());
+  } catch (const bad_field& e) {
+    return std::unexpected(e.what());
   }
   return c;
 }
@@ -239,21 +272,23 @@ std::expected<event, std::string> event_from_payload(const json& j) {
       if (j.contains("facts")) {
         const auto& f = j["facts"];
         database_facts facts;
-        facts.server_version_num = f.value("serverVersionNum", 0);
-        facts.database_bytes = f.value("databaseBytes", std::int64_t{0});
+        facts.server_version_num = integer_field(f, "serverVersionNum", std::int32_t{0}, "facts");
+        facts.database_bytes = integer_field(f, "databaseBytes", std::int64_t{0}, "facts");
         facts.has_pg_trgm = f.value("pgTrgm", false);
         facts.has_manifest = f.value("hasManifest", false);
         for (const auto& t : f.value("tables", json::array()))
-          facts.tables.push_back({t.at("table").get<std::string>(), t.at("rows").get<std::int64_t>(),
+          facts.tables.push_back({t.at("table").get<std::string>(), integer_value<std::int64_t>(t.at("rows"), "facts.tables.rows"),
                                   t.at("checksum").get<std::string>()});
         s.facts = std::move(facts);
       }
       return s;
     }
     if (type == "effect_failed") {
-      return effect_failed{j.at("id").get<std::string>(), j.value("code", 0), j.value("reason", ""), j.value("message", "")};
+      return effect_failed{j.at("id").get<std::string>(), integer_field(j, "code", std::int32_t{0}, "effect_failed"), j.value("reason", ""), j.value("message", "")};
     }
   } catch (const json::exception& e) {
+    return std::unexpected(type + ": " + e.what());
+  } catch (const bad_field& e) {
     return std::unexpected(type + ": " + e.what());
   }
   return std::unexpected("unknown event type \"" + type + "\"");

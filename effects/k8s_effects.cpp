@@ -168,10 +168,19 @@ net::awaitable<std::expected<resolved_database, api_error>> resolve_database(k8s
     co_return std::unexpected(local_error(422, "NoClusterIP", "Service " + to_string(db.service) + " has no clusterIP"));
   out.port = static_cast<std::uint16_t>(db.port);
   const json ports = s.value("/spec/ports"_json_pointer, json::array());
+  // A port is an integer in 1..65535; anything else in the Service is passed over (a float read
+  // with value<int>() would be a plain cast out of range).
+  const auto port_of = [](const json& p) -> std::optional<std::uint16_t> {
+    const auto it = p.is_object() ? p.find("port") : p.end();
+    if (it == p.end() || !it->is_number_integer()) return std::nullopt;
+    const auto n = it->get<std::int64_t>();
+    if (n < 1 || n > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(n);
+  };
   bool found = false;
   for (const auto& p : ports)
-    if (p.value("port", 0) == db.port) found = true;
-  if (!found && !ports.empty()) out.port = static_cast<std::uint16_t>(ports[0].value("port", db.port));
+    if (port_of(p) == db.port) found = true;
+  if (!found && !ports.empty()) out.port = port_of(ports[0]).value_or(static_cast<std::uint16_t>(db.port));
 
   // Each Secret once, whatever the number of keys read from it.
   std::map<std::string, json> secrets;

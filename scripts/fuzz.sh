@@ -6,7 +6,8 @@
 # TARGET: watch_line, event_log, image_ref, kubeconfig (default: all). Each target runs N seconds
 # (default 300: the long run; CI runs 20 through CTest, label `fuzz`) on a corpus seeded from the
 # tests (tests/replay/*/events.jsonl lines and their watch payloads, the image references of
-# tests/unit/image_ref_test.cpp, the kubeconfigs of tests/watch/kube_config_test.cpp). The corpus
+# tests/unit/image_ref_test.cpp, the kubeconfigs of tests/watch/kube_config_test.cpp, and every
+# input that once failed, under tests/fuzz/regressions/<target>/). The corpus
 # grows in DIR/corpus/<target>; crashes land in DIR/artifacts/<target>/ and fail the script.
 #
 # The project build (g++ 12) cannot build these: libFuzzer needs clang. clang 14 cannot compile
@@ -94,6 +95,10 @@ elif t == "kubeconfig":
                  "  user:\n    token: abcdef0123456789\n")
 for s in seeds:
     b = s.encode()
+    open(os.path.join(d, hashlib.sha1(b).hexdigest()), "wb").write(b)
+# Inputs that once failed a target (kept as found, named crash-<sha1>): every run tries them again.
+for f in sorted(glob.glob(os.path.join(root, "tests/fuzz/regressions", t, "*"))):
+    b = open(f, "rb").read()
     open(os.path.join(d, hashlib.sha1(b).hexdigest()), "wb").write(b)
 print(f"fuzz.sh: {t}: {len(seeds)} seeds", file=sys.stderr)
 EOF

@@ -127,3 +127,33 @@ TEST_CASE("unknown fields in log lines are ignored") {
   REQUIRE(r.status.has_value());
   CHECK(r.events.size() == 1);
 }
+
+TEST_CASE("integers of logged events are checked: fractions, huge numbers and other types are refused by name") {
+  // A number beyond 64 bits parses as a float; reading it as an integer was undefined behaviour
+  // (fuzz/event_log found "switch":30666666666666666666666660 in CI).
+  auto error_of = [](const std::string& event) {
+    const auto r = parse_log_line(R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"controller","event":)" + event + "}");
+    REQUIRE_FALSE(r.has_value());
+    return r.error();
+  };
+  CHECK_THAT(error_of(R"({"type":"controller_started","config":{"deadlines":{"switch":30666666666666666666666660}}})"),
+             Catch::Contains("config.deadlines.switch is not an integer"));
+  CHECK_THAT(error_of(R"({"type":"controller_started","config":{"requeueSeconds":2.5}})"),
+             Catch::Contains("config.requeueSeconds is not an integer"));
+  CHECK_THAT(error_of(R"({"type":"controller_started","config":{"headroomPercent":9999999999}})"),
+             Catch::Contains("config.headroomPercent is out of range"));
+  CHECK_THAT(error_of(R"({"type":"controller_started","config":{"minClaimBytes":18446744073709551615}})"),
+             Catch::Contains("config.minClaimBytes is out of range"));
+  CHECK_THAT(error_of(R"({"type":"effect_failed","id":"a/b/a1/x","code":1e40})"), Catch::Contains("effect_failed.code is not an integer"));
+  CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/x","facts":{"databaseBytes":"big"}})"),
+             Catch::Contains("facts.databaseBytes is not an integer"));
+  CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/x","facts":{"tables":[{"table":"t","rows":-1.5,"checksum":"c"}]}})"),
+             Catch::Contains("facts.tables.rows is not an integer"));
+  // In range, they read as before.
+  const auto ok = parse_log_line(R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"controller","event":{"type":"controller_started","config":{"requeueSeconds":7,"headroomPercent":20,"deadlines":{"switch":30}}}})");
+  REQUIRE(ok.has_value());
+  const auto& c = std::get<controller_started>(ok->body).cfg;
+  CHECK(c.requeue_s == 7);
+  CHECK(c.headroom_percent == 20);
+  CHECK(c.deadlines.switch_s == 30);
+}
