@@ -21,15 +21,10 @@ struct bad_field : std::runtime_error {
 // cast, which is undefined behaviour (found by fuzz/event_log in CI).
 template <class T>
 T integer_value(const json& v, const std::string& what) {
-  if (v.is_number_unsigned()) {
-    if (const auto n = v.get<std::uint64_t>(); n <= static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return static_cast<T>(n);
-  } else if (v.is_number_integer()) {
-    const auto n = v.get<std::int64_t>();
-    if (n >= std::numeric_limits<T>::min() && n <= std::numeric_limits<T>::max()) return static_cast<T>(n);
-  } else {
-    throw bad_field(what + " is not an integer");
-  }
-  throw bad_field(what + " is out of range");
+  if (!v.is_number_integer()) throw bad_field(what + " is not an integer");
+  const auto n = json_integer(v);
+  if (!n || *n < std::numeric_limits<T>::min() || *n > std::numeric_limits<T>::max()) throw bad_field(what + " is out of range");
+  return static_cast<T>(*n);
 }
 
 // The same for an optional field: absent, it is `fallback`.
@@ -420,5 +415,15 @@ json to_json(const state& s) {
 }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::optional<std::int64_t> json_integer(const json& v) {
+  if (v.is_number_unsigned()) {
+    const auto n = v.get<std::uint64_t>();
+    if (n > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+    return static_cast<std::int64_t>(n);
+  }
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  return std::nullopt;
+}
 
 }  // namespace qpu

@@ -6,6 +6,8 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <cstdint>
+#include <optional>
 
 #include "core/config.hpp"
 #include "core/effects.hpp"
@@ -28,5 +30,10 @@ std::expected<event, std::string> event_from_payload(const nlohmann::json& j);
 
 // Compact, stable text: what `replay` prints and golden files hold.
 std::string dump(const nlohmann::json& j);
+
+// A JSON value as a 64-bit integer when it is one (an integer that fits; never a fraction, a float
+// or another type). nlohmann's get<int64_t>() and value(key, int) cast floats such as 3e25 with a
+// plain conversion, which is undefined behaviour: read integers others wrote through this.
+std::optional<std::int64_t> json_integer(const nlohmann::json& v);
 
 }  // namespace qpu

@@ -11,6 +11,7 @@
 
 #include <map>
 
+#include "core/codec.hpp"
 #include "core/quantity.hpp"
 #include "effects/claim_specs.hpp"
 #include "effects/write_specs.hpp"
@@ -171,11 +172,9 @@ net::awaitable<std::expected<resolved_database, api_error>> resolve_database(k8s
   // A port is an integer in 1..65535; anything else in the Service is passed over (a float read
   // with value<int>() would be a plain cast out of range).
   const auto port_of = [](const json& p) -> std::optional<std::uint16_t> {
-    const auto it = p.is_object() ? p.find("port") : p.end();
-    if (it == p.end() || !it->is_number_integer()) return std::nullopt;
-    const auto n = it->get<std::int64_t>();
-    if (n < 1 || n > 65535) return std::nullopt;
-    return static_cast<std::uint16_t>(n);
+    const auto n = p.is_object() && p.contains("port") ? json_integer(p["port"]) : std::nullopt;
+    if (!n || *n < 1 || *n > 65535) return std::nullopt;
+    return static_cast<std::uint16_t>(*n);
   };
   bool found = false;
   for (const auto& p : ports)

@@ -3,6 +3,8 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include "core/cli/leader_election.hpp"
 
+#include "core/codec.hpp"
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
@@ -54,10 +56,12 @@ lease_record record_of(const json& lease) {
   const json spec = lease.value("spec", json::object());
   lease_record r;
   r.holder = spec.value("holderIdentity", "");
-  r.lease_duration_s = spec.value("leaseDurationSeconds", std::int64_t{0});
+  // Absent or not an integer (the API server validates int32): 0, as client-go reads a nil one.
+  const auto integer = [&](const char* key) { return spec.contains(key) ? json_integer(spec[key]).value_or(0) : 0; };
+  r.lease_duration_s = integer("leaseDurationSeconds");
   r.acquire_time = spec.value("acquireTime", "");
   r.renew_time = spec.value("renewTime", "");
-  r.transitions = spec.value("leaseTransitions", std::int64_t{0});
+  r.transitions = integer("leaseTransitions");
   return r;
 }
 
