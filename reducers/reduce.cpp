@@ -58,8 +58,18 @@ bool synced(const state& s) {
   return s.cfg && std::all_of(s.cluster.synced.begin(), s.cluster.synced.end(), [](bool b) { return b; });
 }
 
-// Backing off a transient failure: 1 s, 2 s, 4 s ... at most 60 s.
-duration_ms backoff(std::int32_t failures) { return std::min<duration_ms>(60'000, 1000LL << std::min(failures - 1, 6)); }
+// Backing off a transient failure: 1 s, 2 s, 4 s ... 60 s, each plus up to half as much again.
+// The spread comes from the effect id and the failure's time (both in the log, so a replay gives
+// the same delays; no random numbers): without it, retries timed only from the failure marched in
+// step with a server's periodic trouble and met it every time (CI's faults-errors: 8 of 8
+// retries of one create failed, 1 s to 60 s apart).
+duration_ms backoff(std::int32_t failures, const std::string& id, timestamp now) {
+  const duration_ms base = std::min<duration_ms>(60'000, 1000LL << std::min(failures - 1, 6));
+  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
+  for (const unsigned char ch : id) h = (h ^ ch) * 1099511628211ULL;
+  h = (h ^ static_cast<std::uint64_t>(now)) * 1099511628211ULL;
+  return base + static_cast<duration_ms>(h % static_cast<std::uint64_t>(base / 2 + 1));
+}
 
 bool is_report(const std::string& id) {
   return id.find("/status@") != std::string::npos || id.find("/event@") != std::string::npos;
@@ -98,7 +108,7 @@ void on_effect_failed(state& s, registry_upgrade& u, const effect_failed& f, std
   const std::int32_t failures = ++u.transient_failures[f.id];
   const std::int64_t max_retries = s.cfg ? s.cfg->max_transient_retries : 8;
   if (is_transient(f) && failures <= max_retries) {
-    u.retry_at[f.id] = s.now + backoff(failures);
+    u.retry_at[f.id] = s.now + backoff(failures, f.id, s.now);
     return;
   }
   if (is_report(f.id)) {

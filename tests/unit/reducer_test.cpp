@@ -383,16 +383,30 @@ TEST_CASE("transient API failures back off and retry; persistent ones roll back"
   REQUIRE(s.upgrade().in_flight.contains(id));
   timestamp t = s.now();
   s.feed(log_line_event(s.next_seq(), t + 10, "effect", effect_failed{id, 503, "ServiceUnavailable", "etcd leader changed"}));
-  CHECK(s.upgrade().retry_at.at(id) == t + 10 + 1000);
+  // 1 s, plus up to half as much again (spread by the id and the failure's time)
+  const auto first = s.upgrade().retry_at.at(id);
+  CHECK(first >= t + 10 + 1000);
+  CHECK(first <= t + 10 + 1500);
   CHECK(s.upgrade().current == phase::backing_up);
   const auto before = s.all<create_claim>().size();
-  s.feed(log_line_event(s.next_seq(), t + 1010, "timer", timer_fired{{"quay", "registry"}}));
+  s.feed(log_line_event(s.next_seq(), first - 1, "timer", timer_fired{{"quay", "registry"}}));
+  CHECK(s.all<create_claim>().size() == before);  // not before its time
+  s.feed(log_line_event(s.next_seq(), first, "timer", timer_fired{{"quay", "registry"}}));
   CHECK(s.all<create_claim>().size() == before + 1);  // the same id, issued again
+  std::set<duration_ms> extras;
   for (int i = 2; i <= 9; ++i) {
-    t += 70'000;
+    t = s.now() + 100;
     s.feed(log_line_event(s.next_seq(), t, "effect", effect_failed{id, 429, "TooManyRequests", "slow down"}));
-    s.feed(log_line_event(s.next_seq(), t + 65'000, "timer", timer_fired{{"quay", "registry"}}));
+    if (i <= 8) {
+      const duration_ms base = std::min<duration_ms>(60'000, 1000LL << (i - 1));
+      const auto at = s.upgrade().retry_at.at(id);
+      CHECK(at >= t + base);
+      CHECK(at <= t + base + base / 2);
+      extras.insert((at - t - base) * 1000 / base);
+      s.feed(log_line_event(s.next_seq(), at, "timer", timer_fired{{"quay", "registry"}}));
+    }
   }
+  CHECK(extras.size() > 1);  // the spread differs from one failure to the next
   CHECK(s.upgrade().current == phase::rolling_back);
   CHECK_THAT(s.upgrade().last_error, Catch::Contains("create-claim/backup failed with HTTP 429 TooManyRequests: slow down"));
 }
@@ -428,12 +442,14 @@ TEST_CASE("a status write that fails for a transient reason is written again aft
   REQUIRE(s.upgrade().in_flight.contains(first));
   const timestamp t = s.now();
   s.feed(log_line_event(s.next_seq(), t + 10, "effect", effect_failed{first, 503, "ServiceUnavailable", "etcd leader changed"}));
-  CHECK(s.upgrade().retry_at.at(first) == t + 1010);
+  const auto retry = s.upgrade().retry_at.at(first);
+  CHECK(retry >= t + 1010);
+  CHECK(retry <= t + 1510);
   // Not before its back-off ...
   s.feed(log_line_event(s.next_seq(), t + 500, "timer", timer_fired{{"quay", "registry"}}));
   CHECK(s.all<update_registry_status>().size() == written.size());
   // ... then the status of that moment, under a new id; the failure count carries over.
-  s.feed(log_line_event(s.next_seq(), t + 1010, "timer", timer_fired{{"quay", "registry"}}));
+  s.feed(log_line_event(s.next_seq(), retry, "timer", timer_fired{{"quay", "registry"}}));
   const auto again = s.all<update_registry_status>();
   REQUIRE(again.size() == written.size() + 1);
   CHECK(again.back().id != first);
@@ -442,12 +458,15 @@ TEST_CASE("a status write that fails for a transient reason is written again aft
   CHECK(s.upgrade().retry_at.empty());
   CHECK(s.upgrade().transient_failures.at(again.back().id) == 1);
   // A second failure backs off longer (2 s).
-  s.feed(log_line_event(s.next_seq(), t + 1020, "effect", effect_failed{again.back().id, 500, "InternalError", "boom"}));
-  CHECK(s.upgrade().retry_at.at(again.back().id) == t + 1020 + 2000);
-  s.feed(log_line_event(s.next_seq(), t + 3020, "timer", timer_fired{{"quay", "registry"}}));
+  const timestamp t2 = retry + 10;
+  s.feed(log_line_event(s.next_seq(), t2, "effect", effect_failed{again.back().id, 500, "InternalError", "boom"}));
+  const auto retry2 = s.upgrade().retry_at.at(again.back().id);
+  CHECK(retry2 >= t2 + 2000);
+  CHECK(retry2 <= t2 + 3000);
+  s.feed(log_line_event(s.next_seq(), retry2, "timer", timer_fired{{"quay", "registry"}}));
   const auto third = s.all<update_registry_status>().back();
   CHECK(third.id != again.back().id);
-  s.feed(log_line_event(s.next_seq(), t + 3030, "effect", effect_succeeded{third.id, std::nullopt}));
+  s.feed(log_line_event(s.next_seq(), retry2 + 10, "effect", effect_succeeded{third.id, std::nullopt}));
   CHECK(s.upgrade().transient_failures.empty());
   CHECK(s.upgrade().retry_at.empty());
 }
@@ -459,16 +478,16 @@ TEST_CASE("an Event that fails for a transient reason is sent again unchanged; g
   REQUIRE(s.upgrade().unsent_events.contains(sent.id));
   const timestamp t = s.now();
   s.feed(log_line_event(s.next_seq(), t + 10, "effect", effect_failed{sent.id, 429, "TooManyRequests", "slow down"}));
-  s.feed(log_line_event(s.next_seq(), t + 1010, "timer", timer_fired{{"quay", "registry"}}));
+  s.feed(log_line_event(s.next_seq(), s.upgrade().retry_at.at(sent.id), "timer", timer_fired{{"quay", "registry"}}));
   const auto again = s.all<emit_event>().back();
   CHECK(again == sent);  // the same id, reason, message and time
   CHECK(s.upgrade().in_flight.contains(sent.id));
   // A permanent refusal drops it: no further retry, nothing left behind.
   const auto count = s.all<emit_event>().size();
-  s.feed(log_line_event(s.next_seq(), t + 1020, "effect", effect_failed{sent.id, 403, "Forbidden", "events is forbidden"}));
+  s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect", effect_failed{sent.id, 403, "Forbidden", "events is forbidden"}));
   CHECK_FALSE(s.upgrade().unsent_events.contains(sent.id));
   CHECK_FALSE(s.upgrade().retry_at.contains(sent.id));
-  s.feed(log_line_event(s.next_seq(), t + 70'000, "timer", timer_fired{{"quay", "registry"}}));
+  s.feed(log_line_event(s.next_seq(), s.now() + 100'000, "timer", timer_fired{{"quay", "registry"}}));
   CHECK(s.all<emit_event>().size() == count);
   CHECK(s.upgrade().current == phase::quiescing);
 }
