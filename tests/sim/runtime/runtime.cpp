@@ -27,6 +27,9 @@ runtime::runtime(net::io_context& io, store& s, runtime_options options)
 runtime::~runtime() {
   stop(std::chrono::milliseconds(2000));
   if (block_lock_fd_ >= 0) ::close(block_lock_fd_);
+  // A handler already queued on the io_context (a SIGCHLD that arrived, a tick that expired) runs
+  // after this object is gone when the context keeps running; it checks this first.
+  *alive_ = false;
 }
 
 result<void> runtime::start() {
@@ -227,7 +230,8 @@ fs::path runtime::pod_log(const std::string& ns, const std::string& pod, const s
 void runtime::schedule_pass() {
   if (pass_scheduled_ || stopped_) return;
   pass_scheduled_ = true;
-  net::post(io_, [this] {
+  net::post(io_, [this, alive = alive_] {
+    if (!*alive) return;
     pass_scheduled_ = false;
     if (!stopped_) pass();
   });
@@ -251,8 +255,8 @@ void runtime::pass() {
 
 void runtime::arm_tick() {
   tick_.expires_after(options_.tick);
-  tick_.async_wait([this](boost::system::error_code ec) {
-    if (ec || stopped_) return;
+  tick_.async_wait([this, alive = alive_](boost::system::error_code ec) {
+    if (!*alive || ec || stopped_) return;
     reap();
     pass();
     arm_tick();
@@ -267,8 +271,8 @@ void runtime::arm_sigchld() {
 // Re-armed from its own handler. (It was a std::function holding a shared_ptr to itself: a
 // reference cycle that LeakSanitizer reported at every exit.)
 void runtime::wait_sigchld() {
-  sigchld_.async_wait([this](boost::system::error_code ec, int) {
-    if (ec || stopped_) return;
+  sigchld_.async_wait([this, alive = alive_](boost::system::error_code ec, int) {
+    if (!*alive || ec || stopped_) return;
     reap();
     wait_sigchld();
   });

@@ -177,6 +177,7 @@ class runtime {
   bool pass_scheduled_ = false;
   bool services_changed_ = true;
   bool stopped_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed (see ~runtime)
   boost::asio::steady_timer tick_;
   boost::asio::signal_set sigchld_;
   std::map<std::string, pod_run> pods_;              // by pod uid
