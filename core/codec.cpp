@@ -2,6 +2,7 @@
 
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 #include "core/quantity.hpp"
 
@@ -33,6 +34,14 @@ T integer_field(const json& object, const char* key, T fallback, const std::stri
   const auto it = object.find(key);
   return it == object.end() ? fallback : integer_value<T>(*it, where + "." + key);
 }
+
+// The phase deadlines by their names in the log, for writing and reading alike.
+constexpr std::pair<const char*, std::int64_t phase_deadlines::*> deadline_fields[] = {
+    {"detect", &phase_deadlines::detect_s},   {"preflight", &phase_deadlines::preflight_s},
+    {"quiesce", &phase_deadlines::quiesce_s}, {"backup", &phase_deadlines::backup_s},
+    {"stop", &phase_deadlines::stop_s},       {"upgrade", &phase_deadlines::upgrade_s},
+    {"switch", &phase_deadlines::switch_s},   {"verify", &phase_deadlines::verify_s},
+    {"resume", &phase_deadlines::resume_s},   {"rollback", &phase_deadlines::rollback_s}};
 
 json key_json(const object_key& k) { return json{{"namespace", k.ns}, {"name", k.name}}; }
 
@@ -155,17 +164,15 @@ json to_json(const effect& e) { return std::visit(effect_to_json{}, e); }
 json to_json(const config& c) {
   json from = json::array();
   for (auto m : c.upgrade_image_from) from.push_back(to_string(m));
-  const auto& d = c.deadlines;
+  json deadlines = json::object();
+  for (const auto& [name, member] : deadline_fields) deadlines[name] = c.deadlines.*member;
   return json{{"targetImage", c.target_image},
               {"targetVersion", c.target_major ? json(to_string(*c.target_major)) : json(nullptr)},
               {"upgradeImage", c.upgrade_image},
               {"upgradeImageFrom", from},
               {"namespace", c.watch_namespace},
               {"requeueSeconds", c.requeue_s},
-              {"deadlines",
-               {{"detect", d.detect_s}, {"preflight", d.preflight_s}, {"quiesce", d.quiesce_s}, {"backup", d.backup_s},
-                {"stop", d.stop_s}, {"upgrade", d.upgrade_s}, {"switch", d.switch_s}, {"verify", d.verify_s},
-                {"resume", d.resume_s}, {"rollback", d.rollback_s}}},
+              {"deadlines", deadlines},
               {"headroomPercent", c.headroom_percent},
               {"minClaimBytes", c.min_claim_bytes},
               {"storageClass", c.storage_class},
@@ -192,17 +199,8 @@ std::expected<config, std::string> config_from_json(const json& j) {
     c.requeue_s = integer_field(j, "requeueSeconds", c.requeue_s, "config");
     if (j.contains("deadlines")) {
       const auto& d = j["deadlines"];
-      auto& o = c.deadlines;
-      o.detect_s = integer_field(d, "detect", o.detect_s, "config.deadlines");
-      o.preflight_s = integer_field(d, "preflight", o.preflight_s, "config.deadlines");
-      o.quiesce_s = integer_field(d, "quiesce", o.quiesce_s, "config.deadlines");
-      o.backup_s = integer_field(d, "backup", o.backup_s, "config.deadlines");
-      o.stop_s = integer_field(d, "stop", o.stop_s, "config.deadlines");
-      o.upgrade_s = integer_field(d, "upgrade", o.upgrade_s, "config.deadlines");
-      o.switch_s = integer_field(d, "switch", o.switch_s, "config.deadlines");
-      o.verify_s = integer_field(d, "verify", o.verify_s, "config.deadlines");
-      o.resume_s = integer_field(d, "resume", o.resume_s, "config.deadlines");
-      o.rollback_s = integer_field(d, "rollback", o.rollback_s, "config.deadlines");
+      for (const auto& [name, member] : deadline_fields)
+        c.deadlines.*member = integer_field(d, name, c.deadlines.*member, "config.deadlines");
     }
     c.headroom_percent = integer_field(j, "headroomPercent", c.headroom_percent, "config");
     c.min_claim_bytes = integer_field(j, "minClaimBytes", c.min_claim_bytes, "config");

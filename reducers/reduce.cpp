@@ -72,7 +72,7 @@ duration_ms backoff(std::int32_t failures, const std::string& id, timestamp now)
 }
 
 bool is_report(const std::string& id) {
-  return id.find("/status@") != std::string::npos || id.find("/event@") != std::string::npos;
+  return is_status_id(id) || id.find("/event@") != std::string::npos;
 }
 
 // Which registries an event may concern: none, one, a namespace's, or all.

@@ -1081,7 +1081,6 @@ void resend_events(upgrade_ctx& c) {
   }
 }
 
-bool is_status_id(const std::string& id) { return id.find("/status@") != std::string::npos; }
 
 // The QuayRegistry's status, written when the phase or the error changed since the last write.
 void report_status(upgrade_ctx& c) {
@@ -1193,6 +1192,8 @@ void arm_wakeup(upgrade_ctx& c) {
 }
 
 }  // namespace
+
+bool is_status_id(const std::string& id) { return id.find("/status@") != std::string::npos; }
 
 std::string database_deployment_name(const object_key& registry) { return registry.name + "-quay-database"; }
 std::string backup_claim_name(const registry_upgrade& u) {

@@ -39,4 +39,8 @@ std::string data_claim_name(const registry_upgrade& u);
 std::string revert_backup_claim_name(const registry_upgrade& u);
 std::string database_deployment_name(const object_key& registry);
 
+// Effect ids of status writes (".../status@SEQ"): one per status sent, retried as the status of
+// the moment.
+bool is_status_id(const std::string& id);
+
 }  // namespace qpu::reducers
