@@ -1,5 +1,7 @@
 #include "core/codec.hpp"
 
+#include <set>
+
 #include <limits>
 #include <stdexcept>
 #include <utility>
@@ -33,6 +35,21 @@ template <class T>
 T integer_field(const json& object, const char* key, T fallback, const std::string& where) {
   const auto it = object.find(key);
   return it == object.end() ? fallback : integer_value<T>(*it, where + "." + key);
+}
+
+// An effect result's "id": the text form of an id this controller issues (core/effect_id.hpp).
+effect_id effect_id_field(const json& j) {
+  const auto text = j.at("id").get<std::string>();
+  auto id = parse_effect_id(text);
+  if (!id) throw bad_field("id \"" + text + "\" is not an effect id this controller issues");
+  return std::move(*id);
+}
+
+// Ids in their text order, as the state dump has always listed them.
+json sorted_ids(const std::set<effect_id>& ids) {
+  std::set<std::string> text;
+  for (const auto& id : ids) text.insert(to_string(id));
+  return text;
 }
 
 // The phase deadlines by their names in the log, for writing and reading alike.
@@ -90,12 +107,12 @@ json summary_json(const upgrade_summary& s) {
 
 struct effect_to_json {
   json operator()(const create_claim& e) const {
-    return json{{"effect", "create_claim"}, {"id", e.id},       {"claim", key_json(e.key)},
+    return json{{"effect", "create_claim"}, {"id", to_string(e.id)},       {"claim", key_json(e.key)},
                 {"registry", owner_json(e.registry)}, {"role", to_string(e.role)},
                 {"size", format_quantity(e.size_bytes)},  {"storageClass", e.storage_class}};
   }
   json operator()(const create_job& e) const {
-    return json{{"effect", "create_job"},      {"id", e.id},
+    return json{{"effect", "create_job"},      {"id", to_string(e.id)},
                 {"job", key_json(e.key)},      {"registry", owner_json(e.registry)},
                 {"role", to_string(e.role)},   {"image", e.image},
                 {"from", to_string(e.from)},   {"to", to_string(e.to)},
@@ -104,34 +121,34 @@ struct effect_to_json {
                 {"deadlineSeconds", e.deadline_s}};
   }
   json operator()(const scale_deployment& e) const {
-    return json{{"effect", "scale_deployment"}, {"id", e.id}, {"deployment", key_json(e.key)}, {"replicas", e.replicas},
+    return json{{"effect", "scale_deployment"}, {"id", to_string(e.id)}, {"deployment", key_json(e.key)}, {"replicas", e.replicas},
                 {"recordOriginal", e.record_original ? json(*e.record_original) : json(nullptr)},
                 {"clearRecord", e.clear_record}};
   }
   json operator()(const patch_database_deployment& e) const {
-    return json{{"effect", "patch_database_deployment"}, {"id", e.id}, {"deployment", key_json(e.key)},
+    return json{{"effect", "patch_database_deployment"}, {"id", to_string(e.id)}, {"deployment", key_json(e.key)},
                 {"image", e.image}, {"claim", e.claim}, {"replicas", e.replicas}};
   }
   json operator()(const update_registry_status& e) const {
     json conditions = json::array();
     for (const auto& c : e.conditions) conditions.push_back(condition_json(c));
-    return json{{"effect", "update_registry_status"}, {"id", e.id}, {"registry", key_json(e.registry)},
+    return json{{"effect", "update_registry_status"}, {"id", to_string(e.id)}, {"registry", key_json(e.registry)},
                 {"conditions", conditions}, {"postgresUpgrade", summary_json(e.summary)}};
   }
   json operator()(const emit_event& e) const {
-    return json{{"effect", "emit_event"}, {"id", e.id},         {"registry", owner_json(e.registry)},
+    return json{{"effect", "emit_event"}, {"id", to_string(e.id)},         {"registry", owner_json(e.registry)},
                 {"type", e.type},         {"reason", e.reason}, {"message", e.message},
                 {"at", format_rfc3339(e.at)}};
   }
   json operator()(const inspect_database& e) const {
-    return json{{"effect", "inspect_database"}, {"id", e.id}, {"registry", key_json(e.registry)},
+    return json{{"effect", "inspect_database"}, {"id", to_string(e.id)}, {"registry", key_json(e.registry)},
                 {"database", endpoint_json(e.db)}, {"withManifest", e.with_manifest}};
   }
   json operator()(const delete_job& e) const {
-    return json{{"effect", "delete_job"}, {"id", e.id}, {"job", key_json(e.key)}};
+    return json{{"effect", "delete_job"}, {"id", to_string(e.id)}, {"job", key_json(e.key)}};
   }
   json operator()(const requeue_after& e) const {
-    return json{{"effect", "requeue_after"}, {"id", e.id}, {"registry", key_json(e.registry)}, {"afterMs", e.after}};
+    return json{{"effect", "requeue_after"}, {"id", to_string(e.id)}, {"registry", key_json(e.registry)}, {"afterMs", e.after}};
   }
 };
 
@@ -234,11 +251,11 @@ json event_payload(const event& e) {
         } else if constexpr (std::is_same_v<T, timer_fired>) {
           return json{{"type", "timer_fired"}, {"registry", to_string(v.registry)}};
         } else if constexpr (std::is_same_v<T, effect_succeeded>) {
-          json j{{"type", "effect_succeeded"}, {"id", v.id}};
+          json j{{"type", "effect_succeeded"}, {"id", to_string(v.id)}};
           if (v.facts) j["facts"] = to_json(*v.facts);
           return j;
         } else if constexpr (std::is_same_v<T, effect_failed>) {
-          return json{{"type", "effect_failed"}, {"id", v.id}, {"code", v.code}, {"reason", v.reason}, {"message", v.message}};
+          return json{{"type", "effect_failed"}, {"id", to_string(v.id)}, {"code", v.code}, {"reason", v.reason}, {"message", v.message}};
         } else {
           return nullptr;  // watch input is stored as the API server sent it, not through here
         }
@@ -261,7 +278,7 @@ std::expected<event, std::string> event_from_payload(const json& j) {
       return timer_fired{*k};
     }
     if (type == "effect_succeeded") {
-      effect_succeeded s{j.at("id").get<std::string>(), std::nullopt};
+      effect_succeeded s{effect_id_field(j), std::nullopt};
       if (j.contains("facts")) {
         const auto& f = j["facts"];
         database_facts facts;
@@ -277,7 +294,7 @@ std::expected<event, std::string> event_from_payload(const json& j) {
       return s;
     }
     if (type == "effect_failed") {
-      return effect_failed{j.at("id").get<std::string>(), integer_field(j, "code", std::int32_t{0}, "effect_failed"), j.value("reason", ""), j.value("message", "")};
+      return effect_failed{effect_id_field(j), integer_field(j, "code", std::int32_t{0}, "effect_failed"), j.value("reason", ""), j.value("message", "")};
     }
   } catch (const json::exception& e) {
     return std::unexpected(type + ": " + e.what());
@@ -348,7 +365,7 @@ json to_json(const state& s) {
     json apps = json::object();
     for (const auto& [name, n] : u.app_replicas) apps[name] = n;
     json retries = json::object();
-    for (const auto& [id, n] : u.transient_failures) retries[id] = n;
+    for (const auto& [id, n] : u.transient_failures) retries[to_string(id)] = n;
     upgrades[to_string(key)] = json{
         {"phase", to_string(u.current)},
         {"attempt", u.attempt},
@@ -370,15 +387,15 @@ json to_json(const state& s) {
         {"failedIn", u.last_error.empty() ? json(nullptr) : json(to_string(u.failed_in))},
         {"rollbackIncomplete", u.rollback_incomplete},
         {"retryToken", u.retry_token},
-        {"inFlight", u.in_flight},
-        {"done", u.done},
+        {"inFlight", sorted_ids(u.in_flight)},
+        {"done", sorted_ids(u.done)},
         {"transientFailures", retries},
         {"wakeup", opt_time(u.wakeup)},
     };
     if (!u.detected_pgdata.empty()) upgrades[to_string(key)]["detectedPgdata"] = u.detected_pgdata;
     if (!u.unsent_events.empty()) {
       json unsent = json::object();
-      for (const auto& [id, e] : u.unsent_events) unsent[id] = json{{"type", e.type}, {"reason", e.reason}, {"message", e.message}};
+      for (const auto& [id, e] : u.unsent_events) unsent[to_string(id)] = json{{"type", e.type}, {"reason", e.reason}, {"message", e.message}};
       upgrades[to_string(key)]["unsentEvents"] = unsent;
     }
     // The revert block appears once a revert was asked for, so logs without one keep their bytes.

@@ -16,8 +16,8 @@ const char* to_string(job_role r) {
   return "unknown";
 }
 
-const std::string& id_of(const effect& e) {
-  return std::visit([](const auto& v) -> const std::string& { return v.id; }, e);
+const effect_id& id_of(const effect& e) {
+  return std::visit([](const auto& v) -> const effect_id& { return v.id; }, e);
 }
 
 std::string claim_too_small_message(const object_key& claim, std::int64_t have_bytes, std::int64_t wanted_bytes) {

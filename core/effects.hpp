@@ -1,14 +1,15 @@
 #pragma once
 // Effects: imperative commands the reducers decide and the effects layer performs. Plain data, so
-// they compare, print and sit in golden files. Every effect has a stable `id` (derived from the
-// registry, the attempt and the step, never from a clock or a counter) so its result event can be
-// matched, and so that issuing it again after a restart names the same object.
+// they compare, print and sit in golden files. Every effect has a stable `id` (core/effect_id.hpp:
+// the registry, the attempt and the step, never a clock or a counter) so its result event is
+// routed back by it, and so that issuing it again after a restart names the same object.
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "core/effect_id.hpp"
 #include "core/pg_version.hpp"
 #include "core/resources.hpp"
 #include "core/time.hpp"
@@ -36,7 +37,7 @@ struct owner_ref {
 };
 
 struct create_claim {
-  std::string id;
+  effect_id id;
   object_key key;
   owner_ref registry;  // labels always; an owner reference only for the data claim
   claim_role role{};
@@ -50,7 +51,7 @@ struct create_claim {
 std::string claim_too_small_message(const object_key& claim, std::int64_t have_bytes, std::int64_t wanted_bytes);
 
 struct create_job {
-  std::string id;
+  effect_id id;
   object_key key;
   owner_ref registry;
   job_role role{};
@@ -68,7 +69,7 @@ struct create_job {
 // Scale a Deployment. `record_original` also writes the annotation that keeps the replica count
 // to restore in the cluster itself; `clear_record` removes it when restoring.
 struct scale_deployment {
-  std::string id;
+  effect_id id;
   object_key key;
   std::int32_t replicas = 0;
   std::optional<std::int32_t> record_original;
@@ -78,7 +79,7 @@ struct scale_deployment {
 
 // Point the database Deployment at an image and a data claim, with a replica count.
 struct patch_database_deployment {
-  std::string id;
+  effect_id id;
   object_key key;
   std::string image;
   std::string claim;
@@ -115,7 +116,7 @@ struct upgrade_summary {
 };
 
 struct update_registry_status {
-  std::string id;
+  effect_id id;
   object_key registry;
   std::vector<condition> conditions;
   upgrade_summary summary;
@@ -124,7 +125,7 @@ struct update_registry_status {
 
 // A Kubernetes Event on the QuayRegistry.
 struct emit_event {
-  std::string id;
+  effect_id id;
   owner_ref registry;
   std::string type;  // Normal | Warning
   std::string reason;
@@ -135,7 +136,7 @@ struct emit_event {
 
 // Connect with libpq and report version, size, pg_trgm and (optionally) the per-table manifest.
 struct inspect_database {
-  std::string id;
+  effect_id id;
   object_key registry;
   database_endpoint db;
   bool with_manifest = false;
@@ -143,7 +144,7 @@ struct inspect_database {
 };
 
 struct delete_job {
-  std::string id;
+  effect_id id;
   object_key key;
   bool operator==(const delete_job&) const = default;
 };
@@ -151,7 +152,7 @@ struct delete_job {
 // Wake this registry's reducer after a while. Built only through the named constructors; the
 // effects layer keeps one timer per registry and the earliest deadline wins.
 struct requeue_after {
-  std::string id;
+  effect_id id;
   object_key registry;
   duration_ms after = 0;
   bool operator==(const requeue_after&) const = default;
@@ -162,13 +163,13 @@ struct requeue_after {
 
  private:
   static requeue_after make(const object_key& registry, duration_ms d) {
-    return requeue_after{to_string(registry) + "/requeue", registry, d < 0 ? 0 : d};
+    return requeue_after{requeue_id(registry), registry, d < 0 ? 0 : d};
   }
 };
 
 using effect = std::variant<create_claim, create_job, scale_deployment, patch_database_deployment,
                             update_registry_status, emit_event, inspect_database, delete_job, requeue_after>;
 
-const std::string& id_of(const effect& e);
+const effect_id& id_of(const effect& e);
 
 }  // namespace qpu

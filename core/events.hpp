@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/effect_id.hpp"
 #include "core/resources.hpp"
 #include "core/time.hpp"
 
@@ -87,14 +88,14 @@ struct database_facts {
 };
 
 struct effect_succeeded {
-  std::string id;
+  effect_id id;
   std::optional<database_facts> facts;  // for inspect_database
   bool operator==(const effect_succeeded&) const = default;
 };
 
 // code: the HTTP status for API calls; 0 for a connection, database or local failure.
 struct effect_failed {
-  std::string id;
+  effect_id id;
   std::int32_t code = 0;
   std::string reason;  // Kubernetes Status reason (AlreadyExists, Forbidden, ...) or our own
   std::string message;

@@ -115,13 +115,13 @@ struct registry_upgrade {
   std::string rollback_incomplete;  // set when the rollback ran out of time: what did not come back
   std::string retry_token;     // the retry annotation value this attempt consumed
   revert_record revert;        // a manual revert after success (none while run == 0)
-  std::set<std::string> in_flight;  // effect ids issued, result not yet seen
-  std::set<std::string> done;       // effect ids that succeeded
-  std::map<std::string, std::int32_t> transient_failures;  // by effect id
-  std::map<std::string, timestamp> retry_at;                // transient failures wait until
+  std::set<effect_id> in_flight;  // effects issued, result not yet seen
+  std::set<effect_id> done;       // effects that succeeded
+  std::map<effect_id, std::int32_t> transient_failures;
+  std::map<effect_id, timestamp> retry_at;  // transient failures wait until
   std::optional<timestamp> wakeup;  // the requeue armed for this registry
   std::string status_written;       // the status last sent (phase + error), to send each once
-  std::map<std::string, unsent_event> unsent_events;  // Events in flight or waiting to be sent again, by effect id
+  std::map<effect_id, unsent_event> unsent_events;  // Events in flight or waiting to be sent again
   bool operator==(const registry_upgrade&) const = default;
 };
 

@@ -1,7 +1,8 @@
 #pragma once
 // Performs one decided effect and returns its outcome as an event (effect_succeeded or
 // effect_failed). Never throws for API, network or database trouble: those are results.
-// requeue_after is not performed here: the controller keeps the timers.
+// requeue_after is performed by effects::requeue_timers (effects/requeue_timers.hpp), which keeps
+// one timer per registry for as long as the process runs.
 // Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
 #include <utility>
 

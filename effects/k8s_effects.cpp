@@ -20,36 +20,36 @@ namespace qpu::effects {
 
 namespace net = boost::asio;
 using nlohmann::json;
-using watch::api_error;
-using watch::api_error_kind;
-using watch::path_of;
+using kube::api_error;
+using kube::api_error_kind;
+using kube::path_of;
 
-effect_failed failure(const std::string& id, const api_error& e) {
+effect_failed failure(const effect_id& id, const api_error& e) {
   std::string reason = e.reason;
   if (reason.empty()) reason = e.code == 0 ? (e.kind == api_error_kind::timeout ? "Timeout" : "ConnectionFailed")
-                                           : watch::to_string(e.kind);
+                                           : kube::to_string(e.kind);
   return effect_failed{id, e.code, reason, describe(e)};
 }
 
 namespace {
 
-event succeeded(const std::string& id) { return effect_succeeded{id, std::nullopt}; }
+event succeeded(const effect_id& id) { return effect_succeeded{id, std::nullopt}; }
 
 // POST; 409 AlreadyExists is success: the name is deterministic, so the object that exists is the
 // one an earlier run (or a restarted controller) created for this very effect.
-net::awaitable<event> create(k8s_context& ctx, const std::string& id, watch::resource_path collection, const json& body) {
+net::awaitable<event> create(k8s_context& ctx, const effect_id& id, kube::resource_path collection, const json& body) {
   auto r = co_await ctx.api->create(std::move(collection), body.dump());
   if (r || r.error().kind == api_error_kind::already_exists) co_return succeeded(id);
   co_return failure(id, r.error());
 }
 
-watch::resource_path service_path(const object_key& k) {
+kube::resource_path service_path(const object_key& k) {
   return {"", "v1", "services", k.ns, k.name, ""};
 }
-watch::resource_path secret_path(const std::string& ns, const std::string& name) {
+kube::resource_path secret_path(const std::string& ns, const std::string& name) {
   return {"", "v1", "secrets", ns, name, ""};
 }
-watch::resource_path event_path(const std::string& ns) { return {"", "v1", "events", ns, "", ""}; }
+kube::resource_path event_path(const std::string& ns) { return {"", "v1", "events", ns, "", ""}; }
 
 std::string base64_decode(std::string_view in) {
   static const auto table = [] {
@@ -112,7 +112,7 @@ net::awaitable<event> perform(k8s_context& ctx, const create_job& e) {
 }
 
 net::awaitable<event> perform(k8s_context& ctx, const scale_deployment& e) {
-  auto r = co_await ctx.api->patch(path_of(resource_kind::deployment, e.key.ns, e.key.name), watch::patch_type::merge,
+  auto r = co_await ctx.api->patch(path_of(resource_kind::deployment, e.key.ns, e.key.name), kube::patch_type::merge,
                                    scale_patch(e).dump());
   if (!r) co_return failure(e.id, r.error());
   co_return succeeded(e.id);
@@ -126,7 +126,7 @@ net::awaitable<event> perform(k8s_context& ctx, const patch_database_deployment&
   if (d.is_discarded()) co_return effect_failed{e.id, 0, "InvalidResponse", "GET " + to_string(e.key) + " returned no JSON"};
   auto patch = database_deployment_patch(e, d);
   if (!patch) co_return effect_failed{e.id, 0, "NoDataVolume", patch.error()};
-  auto r = co_await ctx.api->patch(path, watch::patch_type::json, patch->dump());
+  auto r = co_await ctx.api->patch(path, kube::patch_type::json, patch->dump());
   if (!r) co_return failure(e.id, r.error());
   co_return succeeded(e.id);
 }
@@ -153,7 +153,7 @@ net::awaitable<event> perform(k8s_context& ctx, const emit_event& e) {
 }
 
 net::awaitable<event> perform(k8s_context& ctx, const delete_job& e) {
-  auto r = co_await ctx.api->remove(path_of(resource_kind::job, e.key.ns, e.key.name), watch::propagation::background);
+  auto r = co_await ctx.api->remove(path_of(resource_kind::job, e.key.ns, e.key.name), kube::propagation::background);
   if (r || r.error().kind == api_error_kind::not_found) co_return succeeded(e.id);
   co_return failure(e.id, r.error());
 }

@@ -17,13 +17,13 @@
 #include "core/effects.hpp"
 #include "core/events.hpp"
 #include "effects/job_specs.hpp"
-#include "watch/api_client.hpp"
-#include "watch/api_error.hpp"
+#include "kube/api_client.hpp"
+#include "kube/api_error.hpp"
 
 namespace qpu::effects {
 
 struct k8s_context {
-  std::shared_ptr<watch::api_client> api;
+  std::shared_ptr<kube::api_client> api;
   job_options jobs;
   int conflict_retries = 4;  // update_registry_status: re-read and re-apply on 409 Conflict
 };
@@ -48,10 +48,10 @@ struct resolved_database {
   std::string admin_password;  // empty when the Deployment has none
 };
 
-boost::asio::awaitable<std::expected<resolved_database, watch::api_error>> resolve_database(
+boost::asio::awaitable<std::expected<resolved_database, kube::api_error>> resolve_database(
     k8s_context& ctx, const database_endpoint& db);
 
 // The effect_failed for an API error (code, reason, the server's message).
-effect_failed failure(const std::string& id, const watch::api_error& e);
+effect_failed failure(const effect_id& id, const kube::api_error& e);
 
 }  // namespace qpu::effects

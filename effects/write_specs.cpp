@@ -126,7 +126,7 @@ json registry_status_patch(const update_registry_status& u, const json& registry
 
 std::string event_name(const emit_event& e) {
   std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : e.id) {
+  for (unsigned char c : to_string(e.id)) {
     h ^= c;
     h *= 1099511628211ull;
   }

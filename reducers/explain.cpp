@@ -1,8 +1,12 @@
 // `plan`: the state in plain words, from the same table the reducer runs.
+#include <map>
+#include <set>
 #include <sstream>
 
 #include "reducers/reduce.hpp"
-#include "reducers/upgrade_table.hpp"
+#include "reducers/names.hpp"
+#include "reducers/report.hpp"
+#include "reducers/table.hpp"
 
 namespace qpu::reducers {
 
@@ -31,7 +35,7 @@ std::string explain(const state& folded) {
   for (auto& [key, u] : s.upgrades) {
     const auto reg = s.cluster.registries.find(key);
     if (reg == s.cluster.registries.end()) continue;
-    upgrade_ctx c{s, u, reg->second, cfg, scratch, s.now, s.last_seq};
+    upgrade_ctx c{s, u, reg->second, cfg, scratch, s.now, s.last_seq, std::nullopt, false};
     text << "\nQuayRegistry " << to_string(key) << ": " << to_string(u.current) << " since "
          << format_rfc3339(u.phase_since) << " (attempt " << u.attempt << ")\n";
     if (u.from && u.to)
@@ -50,8 +54,13 @@ std::string explain(const state& folded) {
     }
     text << "  now: " << waiting_for(c) << "\n";
     for (const auto& row : upcoming(c)) text << "  " << row << "\n";
-    for (const auto& id : u.in_flight) text << "  awaiting the result of " << id << "\n";
-    for (const auto& [id, at] : u.retry_at) text << "  will retry " << id << " at " << format_rfc3339(at) << "\n";
+    // In the order of the ids' text, as the log shows them.
+    std::set<std::string> awaiting;
+    for (const auto& id : u.in_flight) awaiting.insert(to_string(id));
+    for (const auto& id : awaiting) text << "  awaiting the result of " << id << "\n";
+    std::map<std::string, timestamp> retries;
+    for (const auto& [id, at] : u.retry_at) retries.emplace(to_string(id), at);
+    for (const auto& [id, at] : retries) text << "  will retry " << id << " at " << format_rfc3339(at) << "\n";
     if (u.wakeup) text << "  next re-check at " << format_rfc3339(*u.wakeup) << "\n";
   }
   return text.str();

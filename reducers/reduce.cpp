@@ -4,7 +4,8 @@
 
 #include <algorithm>
 
-#include "reducers/upgrade_table.hpp"
+#include "reducers/issue.hpp"
+#include "reducers/table.hpp"
 
 namespace qpu::reducers {
 
@@ -58,23 +59,6 @@ bool synced(const state& s) {
   return s.cfg && std::all_of(s.cluster.synced.begin(), s.cluster.synced.end(), [](bool b) { return b; });
 }
 
-// Backing off a transient failure: 1 s, 2 s, 4 s ... 60 s, each plus up to half as much again.
-// The spread comes from the effect id and the failure's time (both in the log, so a replay gives
-// the same delays; no random numbers): without it, retries timed only from the failure marched in
-// step with a server's periodic trouble and met it every time (CI's faults-errors: 8 of 8
-// retries of one create failed, 1 s to 60 s apart).
-duration_ms backoff(std::int32_t failures, const std::string& id, timestamp now) {
-  const duration_ms base = std::min<duration_ms>(60'000, 1000LL << std::min(failures - 1, 6));
-  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
-  for (const unsigned char ch : id) h = (h ^ ch) * 1099511628211ULL;
-  h = (h ^ static_cast<std::uint64_t>(now)) * 1099511628211ULL;
-  return base + static_cast<duration_ms>(h % static_cast<std::uint64_t>(base / 2 + 1));
-}
-
-bool is_report(const std::string& id) {
-  return is_status_id(id) || id.find("/event@") != std::string::npos;
-}
-
 // Which registries an event may concern: none, one, a namespace's, or all.
 struct scope {
   enum { none, one, ns, all } what = none;
@@ -103,58 +87,11 @@ void track_all_registries(state& s) {
   std::erase_if(s.upgrades, [&](const auto& kv) { return !s.cluster.registries.contains(kv.first); });
 }
 
-void on_effect_failed(state& s, registry_upgrade& u, const effect_failed& f, std::vector<effect>& out, std::uint64_t seq) {
-  u.in_flight.erase(f.id);
-  const std::int32_t failures = ++u.transient_failures[f.id];
-  const std::int64_t max_retries = s.cfg ? s.cfg->max_transient_retries : 8;
-  if (is_transient(f) && failures <= max_retries) {
-    u.retry_at[f.id] = s.now + backoff(failures, f.id, s.now);
-    return;
-  }
-  if (is_report(f.id)) {
-    // A status or Event that could not be written never fails an upgrade; given up, it is forgotten
-    // (the next status change writes the status again).
-    u.unsent_events.erase(f.id);
-    u.transient_failures.erase(f.id);
-    return;
-  }
-  // "ns/name/aN/step": the step names what failed.
-  std::size_t cut = 0;
-  for (int i = 0; i < 3 && cut != std::string::npos; ++i) cut = f.id.find('/', cut == 0 && i == 0 ? 0 : cut + 1);
-  const std::string what = cut == std::string::npos ? f.id : f.id.substr(cut + 1);
-  const std::string reason = what + " failed" + (f.code ? " with HTTP " + std::to_string(f.code) : std::string()) +
-                             (f.reason.empty() ? "" : " " + f.reason) + (f.message.empty() ? "" : ": " + f.message);
-  const std::int64_t requeue = s.cfg ? s.cfg->requeue_s * 1000 : 60'000;
-  if (u.current == phase::revert_rolling_back) {
-    // Going back to the upgraded claim must not give up either.
-    u.revert.error = u.revert.error.empty() ? reason : u.revert.error;
-    u.retry_at[f.id] = s.now + requeue;
-    return;
-  }
-  if (u.current == phase::detecting || u.current == phase::rolling_back) {
-    // Detection touched nothing and a rollback must not give up: keep trying, say why.
-    u.last_error = reason;
-    u.retry_at[f.id] = s.now + requeue;
-    return;
-  }
-  if (!is_active(u.current) || !s.cfg) return;
-  const auto reg = s.cluster.registries.find(u.registry);
-  if (reg == s.cluster.registries.end()) return;
-  upgrade_ctx c{s, u, reg->second, *s.cfg, out, s.now, seq};
-  fail(c, reason);
-}
-
 }  // namespace
-
-std::optional<object_key> registry_of_effect(const std::string& id) {
-  const auto first = id.find('/');
-  if (first == std::string::npos) return std::nullopt;
-  const auto second = id.find('/', first + 1);
-  return object_key{id.substr(0, first), id.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1)};
-}
 
 step_result reduce(state s, const logged_event& e) {
   std::vector<effect> out;
+  std::optional<step_failure> failure;  // a step that failed for good, for the table's every-phase rows
   s.last_seq = e.seq;
   s.now = std::max(s.now, e.ts);  // time never runs backwards inside the fold
   scope sc;
@@ -196,31 +133,16 @@ step_result reduce(state s, const logged_event& e) {
             sc = {scope::one, ev.registry};
           },
           [&](const effect_succeeded& ev) {
-            const auto key = registry_of_effect(ev.id);
-            auto it = key ? s.upgrades.find(*key) : s.upgrades.end();
+            auto it = s.upgrades.find(ev.id.registry);
             if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;  // stale or foreign
-            auto& u = it->second;
-            u.in_flight.erase(ev.id);
-            u.unsent_events.erase(ev.id);
-            u.done.insert(ev.id);
-            u.transient_failures.erase(ev.id);
-            if (ev.facts) {
-              // A revert's inspections (".../revert-N/inspect-...") keep the upgrade's facts intact.
-              const bool revert = ev.id.find("/revert-") != std::string::npos;
-              const bool verify = ev.id.find("/inspect-verify") != std::string::npos;
-              if (revert) (verify ? u.revert.verified : u.revert.measured) = ev.facts;
-              else if (verify) u.after = ev.facts;
-              else u.before = ev.facts;
-              if (u.current == phase::detecting) u.last_error.clear();
-            }
-            sc = {scope::one, *key};
+            note_succeeded(it->second, ev);
+            sc = {scope::one, ev.id.registry};
           },
           [&](const effect_failed& ev) {
-            const auto key = registry_of_effect(ev.id);
-            auto it = key ? s.upgrades.find(*key) : s.upgrades.end();
+            auto it = s.upgrades.find(ev.id.registry);
             if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;
-            on_effect_failed(s, it->second, ev, out, e.seq);
-            sc = {scope::one, *key};
+            failure = note_failed(it->second, ev, s.cfg, s.now);
+            sc = {scope::one, ev.id.registry};
           },
           [&](const controller_started& ev) {
             const bool target_changed = !s.cfg || s.cfg->target_image != ev.cfg.target_image ||
@@ -230,21 +152,11 @@ step_result reduce(state s, const logged_event& e) {
             s.cluster.synced = {};
             s.cluster.relisting = {};
             for (auto& [key, u] : s.upgrades) {
-              // An Event in flight may have been written: sending it again could double it. One
-              // that failed and waits for its retry is sent again by the new process.
-              std::erase_if(u.unsent_events, [&](const auto& kv) { return u.in_flight.contains(kv.first); });
-              u.in_flight.clear();
-              u.wakeup.reset();
-              u.status_written.clear();
-              // A reverted registry stays so: a person went back on purpose, and a person (a new
-              // database image, or the retry annotation) decides when to upgrade again.
-              const bool idle = u.current == phase::up_to_date || u.current == phase::refused ||
-                                u.current == phase::unsupported || u.current == phase::succeeded ||
-                                u.current == phase::revert_failed || u.current == phase::revert_refused;
-              if (idle && target_changed) {
-                u.current = phase::detecting;
-                u.phase_since = s.now;
-              }
+              forget_in_flight(u);
+              const auto reg = s.cluster.registries.find(key);
+              if (reg == s.cluster.registries.end()) continue;
+              upgrade_ctx c{s, u, reg->second, *s.cfg, out, s.now, e.seq, std::nullopt, target_changed};
+              restart(c);
             }
           },
       },
@@ -270,7 +182,7 @@ step_result reduce(state s, const logged_event& e) {
   for (auto it = first; it != last; ++it) {
     while (reg != s.cluster.registries.end() && reg->first < it->first) ++reg;
     if (reg == s.cluster.registries.end() || reg->first != it->first) continue;
-    upgrade_ctx c{s, it->second, reg->second, *s.cfg, out, s.now, e.seq};
+    upgrade_ctx c{s, it->second, reg->second, *s.cfg, out, s.now, e.seq, failure, false};
     advance(c);
   }
   return {std::move(s), std::move(out)};

@@ -26,7 +26,7 @@ B=${QPU_BENCH_BUILD:-build-bench}
 scripts/setup.sh >&2
 if [ $build = 1 ]; then
   # -Wno-error=restrict: GCC 12 at -O3 reports a false -Wrestrict inside std::string in
-  # watch/resource_url.cpp (a known GCC 12 bug); it stays a warning in this Release build only.
+  # kube/resource_url.cpp (a known GCC 12 bug); it stays a warning in this Release build only.
   cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS=-Wno-error=restrict >/dev/null
   cmake --build "$B" -j"$(nproc)" --target bench >/dev/null
 fi

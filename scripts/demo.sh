@@ -10,4 +10,4 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${QPU_BUILD_DIR:-$root/build}
 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" --target quay-pg-upgrader kube-sim -j "$(nproc)"
-exec "$build/quay-pg-upgrader" demo --kube-sim "$build/tests/sim/kube-sim" "$@"
+exec "$build/quay-pg-upgrader" demo "$@"

@@ -39,15 +39,15 @@ mkdir -p "$objdir"
 
 # The sources the targets need: core (decoder, event log, image refs and what they use) and the
 # kubeconfig loader. Compiled once with coverage; rebuilt when a source is newer than its object.
-sources=("$root"/core/codec.cpp "$root"/core/config.cpp "$root"/core/decode.cpp "$root"/core/effects.cpp
+sources=("$root"/core/codec.cpp "$root"/core/config.cpp "$root"/core/decode.cpp "$root"/core/effect_id.cpp "$root"/core/effects.cpp
          "$root"/core/event_log.cpp "$root"/core/image_ref.cpp "$root"/core/pg_version.cpp "$root"/core/quantity.cpp
-         "$root"/core/resources.cpp "$root"/core/state.cpp "$root"/core/time.cpp "$root"/watch/kube_config.cpp)
+         "$root"/core/resources.cpp "$root"/core/state.cpp "$root"/core/time.cpp "$root"/kube/kube_config.cpp)
 objs=()
 pids=()
 for src in "${sources[@]}"; do
   obj="$objdir/$(basename "$(dirname "$src")")_$(basename "${src%.cpp}").o"
   objs+=("$obj")
-  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find "$root/core" "$root/watch" "$root/tests/fuzz/compat" -name '*.hpp' -newer "$obj" -o -name expected -newer "$obj" | head -1)" ]; then
+  if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find "$root/core" "$root/kube" "$root/tests/fuzz/compat" -name '*.hpp' -newer "$obj" -o -name expected -newer "$obj" | head -1)" ]; then
     "$cxx" "${flags[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj" &
     pids+=($!)
     if [ ${#pids[@]} -ge "$(nproc)" ]; then wait "${pids[0]}"; pids=("${pids[@]:1}"); fi

@@ -9,7 +9,7 @@
 
 #include "watch/list_page.hpp"
 #include "watch/log.hpp"
-#include "watch/resource_url.hpp"
+#include "kube/resource_url.hpp"
 #include "watch/stream_decoder.hpp"
 
 namespace qpu::watch {
@@ -23,8 +23,8 @@ namespace {
 
 // Failures no retry can cure: an operator must act (RBAC, credentials, the cluster's CA), so they
 // are logged as warnings; the rest is transient and stays at debug.
-bool needs_operator(const api_error& e) {
-  return e.kind == api_error_kind::forbidden || e.kind == api_error_kind::unauthorized ||
+bool needs_operator(const kube::api_error& e) {
+  return e.kind == kube::api_error_kind::forbidden || e.kind == kube::api_error_kind::unauthorized ||
          e.message.find("certificate verify failed") != std::string::npos;
 }
 
@@ -40,7 +40,7 @@ timestamp system_now() {
 
 }  // namespace
 
-reflector_driver::reflector_driver(std::shared_ptr<http_client> client, reflector_spec spec, input_sink sink,
+reflector_driver::reflector_driver(std::shared_ptr<kube::http_client> client, reflector_spec spec, input_sink sink,
                                    clock_fn clock, random_fn random)
     : client_(std::move(client)), spec_(std::move(spec)), sink_(std::move(sink)), clock_(std::move(clock)),
       random_(std::move(random)) {
@@ -90,28 +90,28 @@ awaitable<void> reflector_driver::run() {
 
 awaitable<void> reflector_driver::do_list(const send_list& cmd) {
   if (cmd.continue_token.empty()) relist_items_.clear();
-  query_params q{{"limit", std::to_string(cmd.limit)}};
+  kube::query_params q{{"limit", std::to_string(cmd.limit)}};
   if (!cmd.continue_token.empty()) q.emplace_back("continue", cmd.continue_token);
   if (!spec_.label_selector.empty()) q.emplace_back("labelSelector", spec_.label_selector);
   const std::string what = std::string("list ") + plural(spec_.kind);
-  auto res = co_await client_->request(http::verb::get, target(path_of(spec_.kind, spec_.ns), q));
+  auto res = co_await client_->request(http::verb::get, kube::target(kube::path_of(spec_.kind, spec_.ns), q));
   if (!res) {
     ++stats_.failures;
     if (needs_operator(res.error()))
-      log().warn("{} refused: {}", what, describe(res.error()));
+      log().warn("{} refused: {}", what, kube::describe(res.error()));
     else
-      log().debug("{} failed: {}", what, describe(res.error()));
+      log().debug("{} failed: {}", what, kube::describe(res.error()));
     apply(list_failed{0});
     co_return;
   }
   if (res->status != 200) {
     ++stats_.failures;
-    auto err = error_from_response(static_cast<std::int32_t>(res->status), res->body, res->retry_after);
+    auto err = kube::error_from_response(static_cast<std::int32_t>(res->status), res->body, res->retry_after);
     // 403 means RBAC is wrong: an operator must act, so it is a warning; the rest is transient.
     if (needs_operator(err))
-      log().warn("{} refused: {}", what, describe(err));
+      log().warn("{} refused: {}", what, kube::describe(err));
     else
-      log().debug("{} failed: {}", what, describe(err));
+      log().debug("{} failed: {}", what, kube::describe(err));
     apply(list_failed{err.code});
     co_return;
   }
@@ -153,7 +153,7 @@ void reflector_driver::publish(const std::string& rv) {
 }
 
 awaitable<void> reflector_driver::do_watch(const send_watch& cmd) {
-  query_params q{{"watch", "1"},
+  kube::query_params q{{"watch", "1"},
                  {"resourceVersion", cmd.rv},
                  {"allowWatchBookmarks", "true"},
                  {"timeoutSeconds", std::to_string(cmd.timeout_seconds)}};
@@ -187,7 +187,7 @@ awaitable<void> reflector_driver::do_watch(const send_watch& cmd) {
   // The server ends the stream after timeoutSeconds; a read idle well past that is a dead peer.
   const auto idle = std::chrono::milliseconds(seconds(cmd.timeout_seconds) + seconds(30));
   auto res = co_await client_->stream(
-      target(path_of(spec_.kind, spec_.ns), q),
+      kube::target(kube::path_of(spec_.kind, spec_.ns), q),
       [&](std::string_view bytes) {
         stats_.bytes += bytes.size();
         return decoder.feed(bytes, on_input);
@@ -196,18 +196,18 @@ awaitable<void> reflector_driver::do_watch(const send_watch& cmd) {
   if (close_requested_ || stopping_) co_return;
   if (!res) {
     ++stats_.failures;
-    log().debug("watch {} failed: {}", plural(spec_.kind), describe(res.error()));
+    log().debug("watch {} failed: {}", plural(spec_.kind), kube::describe(res.error()));
     apply(watch_failed{0});
     co_return;
   }
   if (res->status != 200) {
     ++stats_.failures;
-    auto err = error_from_response(static_cast<std::int32_t>(res->status), res->error_body, res->retry_after);
-    log().debug("watch {} failed: {}", plural(spec_.kind), describe(err));
+    auto err = kube::error_from_response(static_cast<std::int32_t>(res->status), res->error_body, res->retry_after);
+    log().debug("watch {} failed: {}", plural(spec_.kind), kube::describe(err));
     apply(watch_failed{err.code});
     co_return;
   }
-  if (res->end != stream_end::complete) log().debug("watch {} ended: {}", plural(spec_.kind), res->detail);
+  if (res->end != kube::stream_end::complete) log().debug("watch {} ended: {}", plural(spec_.kind), res->detail);
   if (decoder.pending_bytes() > 0)
     log().debug("watch {} ended inside a line; {} bytes dropped", plural(spec_.kind), decoder.pending_bytes());
   apply(watch_ended{});

@@ -1,10 +1,10 @@
 #pragma once
 // Runs one reflector (watch/reflector.hpp) against the API server: performs its commands with
-// http_client, decodes list pages and watch streams, hands every input to the sink, and feeds
+// kube::http_client, decodes list pages and watch streams, hands every input to the sink, and feeds
 // what happened back into the state machine with the time and a random number.
 //
 // Usage (one io_context thread):
-//   auto client = http_client::create(ioc.get_executor(), cfg).value();
+//   auto client = kube::http_client::create(ioc.get_executor(), cfg).value();
 //   reflector_driver jobs(client, spec, [&](const watch_input& in) {
 //     log.append(log_line(in, log.next_seq(), now_ms()));
 //     fold(in.body);
@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "core/decode.hpp"
-#include "watch/http_client.hpp"
+#include "kube/http_client.hpp"
 #include "watch/reflector.hpp"
 #include "watch/watch_input.hpp"
 
@@ -54,7 +54,7 @@ class reflector_driver {
   using clock_fn = std::function<timestamp()>;
   using random_fn = std::function<double()>;  // uniform in [0, 1)
 
-  reflector_driver(std::shared_ptr<http_client> client, reflector_spec spec, input_sink sink, clock_fn clock = {},
+  reflector_driver(std::shared_ptr<kube::http_client> client, reflector_spec spec, input_sink sink, clock_fn clock = {},
                    random_fn random = {});
   ~reflector_driver();
 
@@ -74,7 +74,7 @@ class reflector_driver {
   boost::asio::awaitable<void> do_wait(const wait_for& cmd);
   void publish(const std::string& rv);
 
-  std::shared_ptr<http_client> client_;
+  std::shared_ptr<kube::http_client> client_;
   reflector_spec spec_;
   input_sink sink_;
   clock_fn clock_;

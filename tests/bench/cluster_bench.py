@@ -164,7 +164,7 @@ class Cluster:
         self.build, self.tmp = build, tmp
         self.kubeconfig = os.path.join(tmp, "kubeconfig")
         self.sim_log = os.path.join(tmp, "kube-sim.log")
-        argv = [os.path.join(build, "tests", "sim", "kube-sim"), "serve", "--listen", "127.0.0.1:0", "--tls",
+        argv = [os.path.join(build, "kube-sim", "kube-sim"), "serve", "--listen", "127.0.0.1:0", "--tls",
                 "--no-runtime", "--kubeconfig-out", self.kubeconfig, "--history", "100000"]
         if apply_dir:
             argv += ["--apply", apply_dir]

@@ -24,9 +24,9 @@ from harness import e2e
 STATIC = {
     ("delete", "batch", "jobs"): "effects/k8s_effects.cpp perform(delete_job): a failed Job is removed before a retry",
     ("get", "", "persistentvolumeclaims"): "effects/k8s_effects.cpp perform(create_claim): on 409 AlreadyExists, the existing claim's size is read",
-    ("get", "coordination.k8s.io", "leases"): "core/cli/leader_election.cpp try_acquire_or_renew (observed too)",
-    ("create", "coordination.k8s.io", "leases"): "core/cli/leader_election.cpp: the first candidate creates the Lease",
-    ("update", "coordination.k8s.io", "leases"): "core/cli/leader_election.cpp: renew / take over / release (PUT with resourceVersion)",
+    ("get", "coordination.k8s.io", "leases"): "app/leader_election.cpp try_acquire_or_renew (observed too)",
+    ("create", "coordination.k8s.io", "leases"): "app/leader_election.cpp: the first candidate creates the Lease",
+    ("update", "coordination.k8s.io", "leases"): "app/leader_election.cpp: renew / take over / release (PUT with resourceVersion)",
 }
 
 

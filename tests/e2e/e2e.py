@@ -245,7 +245,7 @@ class Case:
         self.spec = spec
         self.build = os.path.abspath(args.build)
         self.source = os.path.abspath(args.source)
-        self.kube_sim_bin = args.kube_sim or os.path.join(self.build, "tests", "sim", "kube-sim")
+        self.kube_sim_bin = args.kube_sim or os.path.join(self.build, "kube-sim", "kube-sim")
         self.controller_bin = args.controller or os.path.join(self.build, "quay-pg-upgrader")
         self.tmp = tempfile.mkdtemp(prefix=f"qpu-e2e-{name}-")
         os.chmod(self.tmp, 0o755)  # the scratch server runs as qpu-pg and must traverse it
@@ -470,7 +470,7 @@ class Case:
 
     # ----- scenario ------------------------------------------------------------------------
     def load_scenario(self):
-        d = os.path.join(self.source, "tests", "scenario", "quay-pg10")
+        d = os.path.join(self.source, "kube-sim", "scenarios", "quay-pg10")
         objs = []
         for f in sorted(os.listdir(d)):
             if f.endswith((".yaml", ".yml")):
@@ -1394,7 +1394,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True)
     ap.add_argument("--source", required=True)
-    ap.add_argument("--kube-sim", help="the kube-sim binary (default: BUILD/tests/sim/kube-sim)")
+    ap.add_argument("--kube-sim", help="the kube-sim binary (default: BUILD/kube-sim/kube-sim)")
     ap.add_argument("--controller", help="the quay-pg-upgrader binary (default: BUILD/quay-pg-upgrader)")
     ap.add_argument("--timeout", type=int, default=540, help="give up (and clean up) after this many seconds")
     ap.add_argument("case", choices=sorted(CASES) + ["list"])

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "watch/kube_config.hpp"
+#include "kube/kube_config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const std::string path = std::string(std::getenv("QPU_FUZZ_TMP") ? std::getenv("QPU_FUZZ_TMP") : "/tmp") +
@@ -18,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!f) return 0;
   std::fwrite(data, 1, size, f);
   std::fclose(f);
-  auto cfg = qpu::watch::load_kubeconfig(path);
+  auto cfg = qpu::kube::load_kubeconfig(path);
   if (!cfg && cfg.error().empty()) __builtin_trap();
   return 0;
 }

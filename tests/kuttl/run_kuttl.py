@@ -202,7 +202,7 @@ class Cluster:
     def image_map(self):
         """kube-sim's image map plus postgres:16 (a server from the provisioned cache, 15's client
         tools), so that the downgrade case can run a database newer than the target."""
-        src = os.path.join(self.args.source, "tests", "sim", "images", "image-map.json")
+        src = os.path.join(self.args.source, "kube-sim", "images", "image-map.json")
         doc = json.load(open(src))
         images_dir = os.path.dirname(os.path.abspath(src))
         text = json.dumps(doc).replace("{images}", images_dir)

@@ -12,7 +12,7 @@
 #include "core/decode.hpp"
 #include "core/event_log.hpp"
 #include "core/image_ref.hpp"
-#include "watch/kube_config.hpp"
+#include "kube/kube_config.hpp"
 #include "watch/stream_decoder.hpp"
 
 using namespace qpu;
@@ -200,7 +200,7 @@ TEST_CASE("a kubeconfig that is not YAML, or lacks a server, is an error naming 
   for (const std::string& text : {std::string("{{{not yaml"), std::string("apiVersion: v1\nclusters: 5\n"),
                                   std::string("apiVersion: v1\nkind: Config\ncurrent-context: x\n"), std::string("\xff\xfe\x00", 3)}) {
     f.write(text);
-    auto cfg = watch::load_kubeconfig(f.path.string());
+    auto cfg = kube::load_kubeconfig(f.path.string());
     REQUIRE_FALSE(cfg);
     CHECK_THAT(cfg.error(), Catch::Contains(f.path.string()));
   }

@@ -6,7 +6,7 @@ It reuses the end-to-end driver (tests/e2e/e2e.py: the scenario, the REST client
 finished upgrade: every committed row present, the old claim byte-identical since its server
 stopped, manifest row counts, pg_trgm, the backup restores) and adds:
   crash-*        SIGKILL-equivalent deaths of the controller (QPU_CRASH_AT, see
-                 core/cli/controller.cpp) at every effect boundary of one upgrade, restarted each time;
+                 app/controller.cpp) at every effect boundary of one upgrade, restarted each time;
   pgu-crash-*    the same for the pg_upgrade method, 13 -> 15;
   sim-restart    kube-sim stopped (SIGTERM) mid-upgrade and restarted on the same port and state dir;
   sim-kill       the same with SIGKILL: its pods outlive it, the restarted kube-sim kills them and

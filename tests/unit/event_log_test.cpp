@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/event_log.hpp"
+#include "tests/support/effect_ids.hpp"
 
 using namespace qpu;
 
@@ -45,9 +46,9 @@ TEST_CASE("every kind of log line round-trips through the reader") {
   text += log_line_relist_done(4, 1003, resource_kind::job, "77");
   text += log_line_watch(5, 1004, resource_kind::job, job_raw);
   text += log_line_event(6, 1005, "timer", timer_fired{{"n", "r"}});
-  text += log_line_event(7, 1006, "effect", effect_failed{"n/r/a1/x", 409, "AlreadyExists", "exists"});
+  text += log_line_event(7, 1006, "effect", effect_failed{qpu::testing::eid("n/r/a1/create-job/backup"), 409, "AlreadyExists", "exists"});
   database_facts facts{150004, 123, true, true, {{"public.t", 3, "abc"}}};
-  text += log_line_event(8, 1007, "effect", effect_succeeded{"n/r/a1/inspect", facts});
+  text += log_line_event(8, 1007, "effect", effect_succeeded{qpu::testing::eid("n/r/a1/inspect-manifest"), facts});
   text += log_line_malformed(9, 1008, resource_kind::pod, "{oops", "not JSON");
   f.write(text);
   auto r = read_all(f.path);
@@ -144,11 +145,14 @@ TEST_CASE("integers of logged events are checked: fractions, huge numbers and ot
              Catch::Contains("config.headroomPercent is out of range"));
   CHECK_THAT(error_of(R"({"type":"controller_started","config":{"minClaimBytes":18446744073709551615}})"),
              Catch::Contains("config.minClaimBytes is out of range"));
-  CHECK_THAT(error_of(R"({"type":"effect_failed","id":"a/b/a1/x","code":1e40})"), Catch::Contains("effect_failed.code is not an integer"));
-  CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/x","facts":{"databaseBytes":"big"}})"),
+  CHECK_THAT(error_of(R"({"type":"effect_failed","id":"a/b/a1/switch","code":1e40})"), Catch::Contains("effect_failed.code is not an integer"));
+  CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/switch","facts":{"databaseBytes":"big"}})"),
              Catch::Contains("facts.databaseBytes is not an integer"));
-  CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/x","facts":{"tables":[{"table":"t","rows":-1.5,"checksum":"c"}]}})"),
+  CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/switch","facts":{"tables":[{"table":"t","rows":-1.5,"checksum":"c"}]}})"),
              Catch::Contains("facts.tables.rows is not an integer"));
+  // An effect result names an effect this controller issues, or the line is refused by that name.
+  CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/x"})"),
+             Catch::Contains("id \"a/b/a1/x\" is not an effect id this controller issues"));
   // In range, they read as before.
   const auto ok = parse_log_line(R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"controller","event":{"type":"controller_started","config":{"requeueSeconds":7,"headroomPercent":20,"deadlines":{"switch":30}}}})");
   REQUIRE(ok.has_value());

@@ -8,6 +8,7 @@
 #include "core/codec.hpp"
 #include "core/event_log.hpp"
 #include "reducers/reduce.hpp"
+#include "tests/support/effect_ids.hpp"
 #include "tests/unit/scenario.hpp"
 
 namespace qpu::testing {
@@ -53,7 +54,7 @@ struct session {
     for (const auto& d : effects)
       if (!std::holds_alternative<update_registry_status>(d.e) && !std::holds_alternative<emit_event>(d.e) &&
           !std::holds_alternative<requeue_after>(d.e))
-        ids.push_back(id_of(d.e));
+        ids.push_back(to_string(id_of(d.e)));
     return ids;
   }
   std::vector<std::string> phases() const {

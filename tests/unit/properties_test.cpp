@@ -116,7 +116,7 @@ TEST_CASE("every effect id is issued once per attempt, whatever the scenario") {
     auto s = fold(run_scenario(o));
     std::map<std::string, int> seen;
     for (const auto& d : s.effects)
-      if (!std::holds_alternative<requeue_after>(d.e)) ++seen[id_of(d.e)];
+      if (!std::holds_alternative<requeue_after>(d.e)) ++seen[to_string(id_of(d.e))];
     for (const auto& [id, n] : seen) {
       INFO(id);
       CHECK(n == 1);

@@ -364,7 +364,7 @@ TEST_CASE("the manifest is taken beside the backup Job, and the database stops o
   REQUIRE_FALSE(held.empty());
   REQUIRE(job_complete);
   // The claim and the Job were created while the manifest was still being measured ...
-  CHECK(s.upgrade().in_flight.contains(manifest));
+  CHECK(s.upgrade().in_flight.contains(eid(manifest)));
   CHECK_FALSE(ids_with(s, "create-job/backup").empty());
   // ... and the database keeps running until the manifest is in.
   CHECK(s.upgrade().current == phase::backing_up);
@@ -379,7 +379,7 @@ TEST_CASE("transient API failures back off and retry; persistent ones roll back"
   auto lines = run_scenario(a_registry());
   std::size_t used = 0;
   auto s = fold_until(lines, [](const session& x) { return !x.all<create_claim>().empty(); }, &used);
-  const std::string id = "quay/registry/a1/create-claim/backup";
+  const effect_id id = eid("quay/registry/a1/create-claim/backup");
   REQUIRE(s.upgrade().in_flight.contains(id));
   timestamp t = s.now();
   s.feed(log_line_event(s.next_seq(), t + 10, "effect", effect_failed{id, 503, "ServiceUnavailable", "etcd leader changed"}));
@@ -415,7 +415,7 @@ TEST_CASE("a Forbidden create fails the phase at once, with the server's words")
   auto lines = run_scenario(a_registry());
   auto s = fold_until(lines, [](const session& x) { return !x.all<create_claim>().empty(); });
   s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect",
-                        effect_failed{"quay/registry/a1/create-claim/backup", 403, "Forbidden",
+                        effect_failed{eid("quay/registry/a1/create-claim/backup"), 403, "Forbidden",
                                       "persistentvolumeclaims is forbidden: exceeded quota"}));
   CHECK(s.upgrade().current == phase::rolling_back);
   CHECK(s.upgrade().failed_in == phase::backing_up);
@@ -425,11 +425,11 @@ TEST_CASE("a Forbidden create fails the phase at once, with the server's words")
 TEST_CASE("a status that cannot be written never fails an upgrade") {
   auto lines = run_scenario(a_registry());
   auto s = fold_until(lines, [](const session& x) { return x.has_upgrade() && x.upgrade().current == phase::quiescing; });
-  std::string status_id;
+  std::optional<effect_id> status_id;
   for (const auto& id : s.upgrade().in_flight)
-    if (id.find("/status@") != std::string::npos) status_id = id;
-  REQUIRE_FALSE(status_id.empty());
-  s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect", effect_failed{status_id, 422, "Invalid", "status is invalid"}));
+    if (id.step == step_kind::status) status_id = id;
+  REQUIRE(status_id.has_value());
+  s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect", effect_failed{*status_id, 422, "Invalid", "status is invalid"}));
   CHECK(s.upgrade().current == phase::quiescing);
   CHECK(s.upgrade().last_error.empty());
 }
@@ -438,7 +438,7 @@ TEST_CASE("a status write that fails for a transient reason is written again aft
   auto lines = run_scenario(a_registry());
   auto s = fold_until(lines, [](const session& x) { return x.has_upgrade() && x.upgrade().current == phase::quiescing; });
   const auto written = s.all<update_registry_status>();
-  const std::string first = written.back().id;
+  const effect_id first = written.back().id;
   REQUIRE(s.upgrade().in_flight.contains(first));
   const timestamp t = s.now();
   s.feed(log_line_event(s.next_seq(), t + 10, "effect", effect_failed{first, 503, "ServiceUnavailable", "etcd leader changed"}));
@@ -518,7 +518,7 @@ TEST_CASE("failed status and Event writes are retried, and the controller never 
   CHECK(failed == statuses.size() + clean.all<emit_event>().size() + 1);
   CHECK(s.all<emit_event>().size() == 2 * clean.all<emit_event>().size());
   CHECK(s.upgrade().unsent_events.empty());
-  for (const auto& [id, at] : s.upgrade().retry_at) UNSCOPED_INFO("left: " << id << " at " << at - s.now());
+  for (const auto& [id, at] : s.upgrade().retry_at) UNSCOPED_INFO("left: " << to_string(id) << " at " << at - s.now());
   CHECK(s.upgrade().retry_at.empty());
   // No timer in the past, and a handful of timer events, not a loop: a requeue of 0 ms fed back
   // into the fold would fire again and again (the CI run that found it logged 215k events).
@@ -530,7 +530,7 @@ TEST_CASE("failed status and Event writes are retried, and the controller never 
 TEST_CASE("detection keeps trying while the database cannot be reached, and says why") {
   auto lines = run_scenario(a_registry());
   auto s = fold_until(lines, [](const session& x) { return !x.all<inspect_database>().empty(); });
-  const std::string id = s.all<inspect_database>()[0].id;
+  const effect_id id = s.all<inspect_database>()[0].id;
   s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect", effect_failed{id, 0, "AuthFailed", "password authentication failed for user \"quay\""}));
   CHECK(s.upgrade().current == phase::detecting);
   CHECK_THAT(s.upgrade().last_error, Catch::Contains("password authentication failed"));
@@ -622,4 +622,34 @@ TEST_CASE("a rollback that runs out of time still gives the app back and says wh
   const auto st = s.all<update_registry_status>().back();
   CHECK_THAT(st.conditions[1].message, Catch::Contains("check the database Deployment registry-quay-database by hand"));
   CHECK_THAT(st.conditions[1].message, !Catch::Contains("the database runs on its old claim"));
+}
+
+TEST_CASE("a step that fails for good announces the rollback like every other phase change") {
+  auto lines = run_scenario(a_registry());
+  auto s = fold_until(lines, [](const session& x) { return !x.all<create_claim>().empty(); });
+  const auto events_before = s.all<emit_event>().size();
+  s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect",
+                        effect_failed{eid("quay/registry/a1/create-claim/backup"), 403, "Forbidden", "exceeded quota"}));
+  REQUIRE(s.upgrade().current == phase::rolling_back);
+  const auto events = s.all<emit_event>();
+  REQUIRE(events.size() > events_before);
+  CHECK(events[events_before].reason == "PostgresUpgradeRollingBack");
+  CHECK(events[events_before].type == "Warning");
+  CHECK_THAT(events[events_before].message, Catch::Contains("exceeded quota"));
+}
+
+TEST_CASE("a controller started with another target after a success detects again under a new attempt") {
+  auto lines = run_scenario(a_registry());
+  auto s = fold(lines);
+  REQUIRE(s.upgrade().current == phase::succeeded);
+  REQUIRE(s.upgrade().attempt == 1);
+  // The same controller, restarted with PostgreSQL 16 as its target.
+  config next = *s.s.cfg;
+  next.target_image = "quay.io/sclorg/postgresql-16-c9s";
+  s.feed(log_line_event(s.next_seq(), s.now() + 1000, "controller", controller_started{next, "0.1.0"}));
+  CHECK(s.upgrade().current == phase::detecting);
+  // A new attempt: nothing the first one did (its "a1/..." effects) can be taken as done for it.
+  CHECK(s.upgrade().attempt == 2);
+  CHECK(s.upgrade().done.empty());
+  CHECK_FALSE(s.upgrade().started.has_value());
 }

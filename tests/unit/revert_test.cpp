@@ -99,7 +99,7 @@ TEST_CASE("a revert naming the old claim backs up the upgraded data, then goes b
   // The switch back: the old image, the old claim, the recorded replica count.
   const auto patches = s.all<patch_database_deployment>();
   REQUIRE(patches.size() == 2);
-  CHECK(patches[1].id == "quay/registry/a1/revert-1/switch");
+  CHECK(to_string(patches[1].id) == "quay/registry/a1/revert-1/switch");
   CHECK(patches[1].image == old_image);
   CHECK(patches[1].claim == old_claim);
   CHECK(patches[1].replicas == 1);
@@ -219,9 +219,9 @@ TEST_CASE("a failed backup of the upgraded data leaves the database on the upgra
   CHECK_THAT(c.message, Catch::Contains("again on the upgraded claim registry-quay-database-pg15"));
   const auto scales = s.all<scale_deployment>();
   REQUIRE(scales.size() >= 2);
-  CHECK(scales[scales.size() - 2].id == "quay/registry/a1/revert-1/restore/registry-quay-app");
+  CHECK(to_string(scales[scales.size() - 2].id) == "quay/registry/a1/revert-1/restore/registry-quay-app");
   CHECK(scales[scales.size() - 2].replicas == 2);
-  CHECK(scales.back().id == "quay/registry/a1/revert-1/restore/registry-quay-mirror");
+  CHECK(to_string(scales.back().id) == "quay/registry/a1/revert-1/restore/registry-quay-mirror");
 }
 
 TEST_CASE("a verification mismatch after the switch back returns to the upgraded claim and image") {
@@ -233,7 +233,7 @@ TEST_CASE("a verification mismatch after the switch back returns to the upgraded
   CHECK(u.revert.failed_in == phase::revert_verifying);
   const auto patches = s.all<patch_database_deployment>();
   REQUIRE(patches.size() == 3);
-  CHECK(patches[2].id == "quay/registry/a1/revert-1/restore/database");
+  CHECK(to_string(patches[2].id) == "quay/registry/a1/revert-1/restore/database");
   CHECK(patches[2].image == "quay.io/sclorg/postgresql-15-c9s");
   CHECK(patches[2].claim == new_claim);
   const auto& c = upgraded_condition(s);
@@ -259,7 +259,7 @@ TEST_CASE("a controller restart in the middle of a revert finishes it without do
     const auto jobs = s.all<create_job>();
     CHECK(std::count_if(jobs.begin(), jobs.end(), [](const create_job& j) { return j.key.name == "registry-pg15-revert-backup-1-1"; }) <= 1);
     const auto patches = s.all<patch_database_deployment>();
-    CHECK(std::count_if(patches.begin(), patches.end(), [](const auto& p) { return p.id.ends_with("/revert-1/switch"); }) == 1);
+    CHECK(std::count_if(patches.begin(), patches.end(), [](const auto& p) { return to_string(p.id).ends_with("/revert-1/switch"); }) == 1);
     CHECK(upgraded_condition(s).reason == "Reverted");
   }
 }

@@ -123,13 +123,13 @@ class driver {
     return log_line_watch(lines_.size() + 1, now_, kind, raw);
   }
 
-  void result(const std::string& id, std::optional<database_facts> facts = std::nullopt) {
+  void result(const effect_id& id, std::optional<database_facts> facts = std::nullopt) {
     schedule(now_ + 30, true, [=](std::uint64_t seq, timestamp ts) {
       return log_line_event(seq, ts, "effect", effect_succeeded{id, facts});
     });
   }
 
-  void failure(const std::string& id, int code, std::string reason, std::string message) {
+  void failure(const effect_id& id, int code, std::string reason, std::string message) {
     schedule(now_ + 30, true, [=](std::uint64_t seq, timestamp ts) {
       return log_line_event(seq, ts, "effect", effect_failed{id, code, reason, message});
     });
@@ -418,7 +418,7 @@ class driver {
   }
 
   void perform(const patch_database_deployment& e) {
-    if (fails_once(e.id, e.id, 429, "TooManyRequests")) return;
+    if (fails_once(to_string(e.id), e.id, 429, "TooManyRequests")) return;
     result(e.id);
     auto& d = obj(resource_kind::deployment, e.key.name);
     auto& c = d["spec"]["template"]["spec"]["containers"][0];
@@ -435,7 +435,7 @@ class driver {
 
   // The first try of a write fails when the scenario asks for API errors: `what` names the write
   // (an effect id, or a status by its phase: a status sent again carries a new id).
-  bool fails_once(const std::string& what, const std::string& id, int code, const char* reason) {
+  bool fails_once(const std::string& what, const effect_id& id, int code, const char* reason) {
     if (!o_.reports_fail_once || !failed_once_.insert(what).second) return false;
     failure(id, code, reason, "injected by the scenario");
     return true;
@@ -452,7 +452,7 @@ class driver {
   }
 
   void perform(const emit_event& e) {
-    if (!fails_once(e.id, e.id, 503, "ServiceUnavailable")) result(e.id);
+    if (!fails_once(to_string(e.id), e.id, 503, "ServiceUnavailable")) result(e.id);
   }
 
   void perform(const inspect_database& e) {
@@ -469,7 +469,7 @@ class driver {
       const bool upgraded = claim_name != o_.registry + "-quay-database";
       for (auto [table, rows] : std::initializer_list<std::pair<const char*, std::int64_t>>{
                {"public.imagestorage", 4200}, {"public.manifest", 5000}, {"public.repository", 340}, {"public.tag", 8000}, {"public.user", 120}}) {
-        const bool reverted = e.id.find("/revert-") != std::string::npos && !upgraded;
+        const bool reverted = e.id.revert_run > 0 && !upgraded;
         const std::int64_t n = ((upgraded && o_.verify_mismatch) || (reverted && o_.revert_verify_mismatch)) && std::string(table) == "public.tag"
                                    ? rows - 1
                                    : rows;

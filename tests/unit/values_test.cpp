@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include "core/effect_id.hpp"
 #include "core/pg_version.hpp"
 #include "core/quantity.hpp"
 
@@ -40,4 +41,36 @@ TEST_CASE("Kubernetes quantities become bytes") {
   CHECK(format_quantity(1536 * mebibyte) == "1536Mi");
   CHECK(format_quantity(1000) == "1000");
   CHECK(format_quantity(256 * 1024) == "256Ki");
+}
+
+TEST_CASE("effect ids read back exactly as they are written, and nothing else reads as one") {
+  for (const char* text :
+       {"quay/registry/a1/create-job/backup", "quay/registry/a12/create-claim/data", "ns/r/a1/inspect-version/g7",
+        "ns/r/a1/inspect-manifest", "ns/r/a2/revert-3/inspect-verify", "ns/r/a1/revert-1/restore/registry-quay-app",
+        "ns/r/a1/scale-down/database", "ns/r/a1/switch", "ns/r/a1/status@45", "ns/r/a1/event@45/backing_up",
+        "ns/r/a1/revert-2/create-job/backup", "ns/r/requeue", "ns/r/a1/delete-job/upgrade-logical",
+        "ns/r/a1/revert-1/inspect-size", "ns/r/a1/scale-up/registry-quay-mirror"}) {
+    const auto id = parse_effect_id(text);
+    INFO(text);
+    REQUIRE(id.has_value());
+    CHECK(to_string(*id) == text);
+  }
+  const auto id = *parse_effect_id("ns/r/a2/revert-3/create-job/backup");
+  CHECK(id.registry == object_key{"ns", "r"});
+  CHECK(id.attempt == 2);
+  CHECK(id.revert_run == 3);
+  CHECK(id.step == step_kind::create_job);
+  CHECK(id.target == "backup");
+  CHECK(step_text(id) == "revert-3/create-job/backup");
+  const auto status = *parse_effect_id("ns/r/a1/status@45");
+  CHECK(status.step == step_kind::status);
+  CHECK(status.seq == 45);
+  CHECK(status.is_report());
+  for (const char* text : {"", "ns", "ns/r", "ns/r/a1", "ns/r/a0/switch", "ns/r/a01/switch", "ns/r/x1/switch", "ns/r/a1/x",
+                           "ns/r/a1/switch/extra", "ns/r/a1/create-job", "ns/r/a1/status@", "ns/r/a1/status@+4",
+                           "ns/r/a1/event@4", "ns/r/a1/revert-0/switch", "ns/r/a1/revert-1", "ns/r/a1/inspect-version/g",
+                           "/r/a1/switch", "ns//a1/switch", "ns/r/requeue/x", "ns/r/a1/requeue"}) {
+    INFO(text);
+    CHECK_FALSE(parse_effect_id(text).has_value());
+  }
 }

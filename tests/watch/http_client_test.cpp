@@ -9,10 +9,11 @@
 #include "fixtures.hpp"
 #include "run_sync.hpp"
 #include "test_server.hpp"
-#include "watch/api_client.hpp"
-#include "watch/http_client.hpp"
+#include "kube/api_client.hpp"
+#include "kube/http_client.hpp"
 
 using namespace qpu::watch;
+using namespace qpu::kube;
 using namespace qpu::watch::testing;
 namespace http = boost::beast::http;
 namespace net = boost::asio;

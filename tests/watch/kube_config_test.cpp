@@ -5,10 +5,11 @@
 #include <filesystem>
 
 #include "test_server.hpp"
-#include "watch/kube_config.hpp"
-#include "watch/token_source.hpp"
+#include "kube/kube_config.hpp"
+#include "kube/token_source.hpp"
 
 using namespace qpu::watch;
+using namespace qpu::kube;
 using namespace qpu::watch::testing;
 
 namespace {

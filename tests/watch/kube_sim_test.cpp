@@ -1,4 +1,4 @@
-// The client against kube-sim (tests/sim): a reflector's view must end equal to the server's
+// The client against kube-sim (kube-sim): a reflector's view must end equal to the server's
 // list after creates, updates, deletes and every fault kube-sim can inject. Skipped (with a
 // warning) when the kube-sim binary has not been built.
 #include <catch2/catch.hpp>
@@ -21,13 +21,14 @@
 
 #include "core/decode.hpp"
 #include "test_server.hpp"
-#include "watch/api_client.hpp"
+#include "kube/api_client.hpp"
 #include "watch/list_page.hpp"
 #include "watch/reflector_driver.hpp"
 
 extern char** environ;
 
 using namespace qpu::watch;
+using namespace qpu::kube;
 using namespace qpu::watch::testing;
 namespace net = boost::asio;
 namespace http = boost::beast::http;

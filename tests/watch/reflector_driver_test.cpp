@@ -13,6 +13,7 @@
 #include "watch/reflector_driver.hpp"
 
 using namespace qpu::watch;
+using namespace qpu::kube;
 using namespace qpu::watch::testing;
 namespace net = boost::asio;
 

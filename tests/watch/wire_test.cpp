@@ -2,12 +2,13 @@
 #include <catch2/catch.hpp>
 
 #include "fixtures.hpp"
-#include "watch/api_error.hpp"
-#include "watch/http_client.hpp"
+#include "kube/api_error.hpp"
+#include "kube/http_client.hpp"
 #include "watch/list_page.hpp"
-#include "watch/resource_url.hpp"
+#include "kube/resource_url.hpp"
 
 using namespace qpu::watch;
+using namespace qpu::kube;
 using namespace qpu::watch::testing;
 
 TEST_CASE("targets for core and grouped resources, namespaced or not, with subresources", "[wire]") {

@@ -7,6 +7,7 @@
 using namespace qpu;
 using namespace qpu::effects;
 using namespace qpu::effects::testing;
+using qpu::testing::eid;
 namespace net = boost::asio;
 using nlohmann::json;
 
@@ -14,7 +15,7 @@ TEST_CASE("creating a claim and a Job twice: the second 409 AlreadyExists is suc
   if (skip()) return;
   sim s;
   make_namespace(s);
-  create_claim c{"quay/registry/a1/create-claim/backup", {"quay", "registry-quay-database-backup-pg10"}, a_registry(),
+  create_claim c{eid("quay/registry/a1/create-claim/backup"), {"quay", "registry-quay-database-backup-pg10"}, a_registry(),
                  claim_role::backup, 1 << 30, ""};
   check_succeeded(s.perform(c), c.id);
   check_succeeded(s.perform(c), c.id);
@@ -25,7 +26,7 @@ TEST_CASE("creating a claim and a Job twice: the second 409 AlreadyExists is suc
   const auto j = a_job(job_role::backup);
   check_succeeded(s.perform(j), j.id);
   check_succeeded(s.perform(j), j.id);
-  const auto job = s.get(watch::path_of(resource_kind::job, "quay", j.key.name));
+  const auto job = s.get(kube::path_of(resource_kind::job, "quay", j.key.name));
   CHECK(job["spec"]["backoffLimit"] == 0);
   CHECK(job["metadata"]["ownerReferences"][0]["kind"] == "QuayRegistry");
 
@@ -46,20 +47,20 @@ TEST_CASE("scale down recording the original replicas, then restore clearing the
   auto d = database_deployment();
   d["metadata"]["name"] = "registry-quay-app";
   d["spec"]["replicas"] = 3;
-  s.create(watch::path_of(resource_kind::deployment, "quay"), d);
-  const auto path = watch::path_of(resource_kind::deployment, "quay", "registry-quay-app");
+  s.create(kube::path_of(resource_kind::deployment, "quay"), d);
+  const auto path = kube::path_of(resource_kind::deployment, "quay", "registry-quay-app");
 
-  check_succeeded(s.perform(scale_deployment{"down", {"quay", "registry-quay-app"}, 0, 3, false}), "down");
+  check_succeeded(s.perform(scale_deployment{eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 0, 3, false}), eid("quay/registry/a1/scale-down/registry-quay-app"));
   auto now = s.get(path);
   CHECK(now["spec"]["replicas"] == 0);
   CHECK(now["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] == "3");
 
-  check_succeeded(s.perform(scale_deployment{"up", {"quay", "registry-quay-app"}, 3, std::nullopt, true}), "up");
+  check_succeeded(s.perform(scale_deployment{eid("quay/registry/a1/scale-up/registry-quay-app"), {"quay", "registry-quay-app"}, 3, std::nullopt, true}), eid("quay/registry/a1/scale-up/registry-quay-app"));
   now = s.get(path);
   CHECK(now["spec"]["replicas"] == 3);
   CHECK_FALSE(now["metadata"].value("annotations", json::object()).contains("quay-pg-upgrader.quay.io/original-replicas"));
 
-  const auto missing = s.perform(scale_deployment{"gone", {"quay", "nothing"}, 0, std::nullopt, false});
+  const auto missing = s.perform(scale_deployment{eid("quay/registry/a1/scale-down/nothing"), {"quay", "nothing"}, 0, std::nullopt, false});
   REQUIRE(std::holds_alternative<effect_failed>(missing));
   CHECK(std::get<effect_failed>(missing).code == 404);
 }
@@ -70,11 +71,11 @@ TEST_CASE("the database switch changes image and claim, and a concurrent change 
   make_namespace(s);
   auto d = database_deployment();
   d["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] = "1";
-  s.create(watch::path_of(resource_kind::deployment, "quay"), d);
-  const auto path = watch::path_of(resource_kind::deployment, "quay", "registry-quay-database");
-  patch_database_deployment p{"switch", {"quay", "registry-quay-database"}, "quay.io/sclorg/postgresql-15-c9s",
+  s.create(kube::path_of(resource_kind::deployment, "quay"), d);
+  const auto path = kube::path_of(resource_kind::deployment, "quay", "registry-quay-database");
+  patch_database_deployment p{eid("quay/registry/a1/switch"), {"quay", "registry-quay-database"}, "quay.io/sclorg/postgresql-15-c9s",
                               "registry-quay-database-pg15", 1};
-  check_succeeded(s.perform(p), "switch");
+  check_succeeded(s.perform(p), eid("quay/registry/a1/switch"));
   const auto now = s.get(path);
   CHECK(now["spec"]["template"]["spec"]["containers"][0]["image"] == "quay.io/sclorg/postgresql-15-c9s");
   CHECK(now["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == "registry-quay-database-pg15");
@@ -85,8 +86,8 @@ TEST_CASE("the database switch changes image and claim, and a concurrent change 
   // stale read must be refused, not applied over their change.
   auto stale = database_deployment_patch(p, now);
   REQUIRE(stale);
-  REQUIRE(s.run(s.ctx.api->patch(path, watch::patch_type::merge, R"({"metadata":{"labels":{"touched":"yes"}}})")));
-  auto r = s.run(s.ctx.api->patch(path, watch::patch_type::json, stale->dump()));
+  REQUIRE(s.run(s.ctx.api->patch(path, kube::patch_type::merge, R"({"metadata":{"labels":{"touched":"yes"}}})")));
+  auto r = s.run(s.ctx.api->patch(path, kube::patch_type::json, stale->dump()));
   REQUIRE_FALSE(r);
   CHECK(r.error().code == 409);
   CHECK(r.error().reason == "Conflict");
@@ -96,13 +97,13 @@ TEST_CASE("status: a foreign condition stays, lastTransitionTime is kept while t
   if (skip()) return;
   sim s;
   make_namespace(s);
-  s.create(watch::path_of(resource_kind::quay_registry, "quay"), the_registry());
-  const auto path = watch::path_of(resource_kind::quay_registry, "quay", "registry");
+  s.create(kube::path_of(resource_kind::quay_registry, "quay"), the_registry());
+  const auto path = kube::path_of(resource_kind::quay_registry, "quay", "registry");
   REQUIRE(s.run(s.ctx.api->patch_status(path, R"({"status":{"conditions":[{"type":"Available","status":"True",
       "reason":"ComponentsCreated","message":"all good","lastTransitionTime":"2026-01-01T00:00:00Z"}]}})")));
 
   update_registry_status u;
-  u.id = "quay/registry/a1/status@10";
+  u.id = qpu::testing::eid("quay/registry/a1/status@10");
   u.registry = {"quay", "registry"};
   u.conditions = {{"PostgresUpgradeProgressing", "True", "BackingUp", "backing up", 1790000000000, 1}};
   u.summary.phase = "backing_up";
@@ -110,7 +111,7 @@ TEST_CASE("status: a foreign condition stays, lastTransitionTime is kept while t
   u.summary.to = "15";
   check_succeeded(s.perform(u), u.id);
 
-  u.id = "quay/registry/a1/status@11";
+  u.id = qpu::testing::eid("quay/registry/a1/status@11");
   u.conditions = {{"PostgresUpgradeProgressing", "True", "Upgrading", "upgrading", 1790000060000, 1},
                   {"PostgresUpgraded", "False", "InProgress", "", 1790000060000, 1}};
   u.summary.phase = "upgrading";
@@ -132,7 +133,7 @@ TEST_CASE("an Event is created once; emitting it again is success", "[sim]") {
   if (skip()) return;
   sim s;
   make_namespace(s);
-  emit_event e{"quay/registry/a1/event/BackupStarted@12", a_registry(), "Normal", "BackupStarted",
+  emit_event e{eid("quay/registry/a1/event@12/backing_up"), a_registry(), "Normal", "BackupStarted",
                "backing up PostgreSQL 10", 1790000000000};
   check_succeeded(s.perform(e), e.id);
   check_succeeded(s.perform(e), e.id);
@@ -148,8 +149,8 @@ TEST_CASE("deleting a Job that is gone is success", "[sim]") {
   make_namespace(s);
   const auto j = a_job(job_role::backup);
   check_succeeded(s.perform(j), j.id);
-  check_succeeded(s.perform(delete_job{"del", j.key}), "del");
-  check_succeeded(s.perform(delete_job{"del", j.key}), "del");
+  check_succeeded(s.perform(delete_job{eid("quay/registry/a1/delete-job/backup"), j.key}), eid("quay/registry/a1/delete-job/backup"));
+  check_succeeded(s.perform(delete_job{eid("quay/registry/a1/delete-job/backup"), j.key}), eid("quay/registry/a1/delete-job/backup"));
 }
 
 TEST_CASE("resolve_database reads the Service's clusterIP and the credentials from the Secret", "[sim]") {

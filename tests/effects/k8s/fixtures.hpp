@@ -1,7 +1,8 @@
 // Builders of the effects the tests send (a QuayRegistry "registry" in namespace "quay", as the
-// scenario in tests/scenario/quay-pg10 lays it out).
+// scenario in kube-sim/scenarios/quay-pg10 lays it out).
 #pragma once
 #include "core/effects.hpp"
+#include "tests/support/effect_ids.hpp"
 
 namespace qpu::effects::testing {
 
@@ -18,7 +19,7 @@ inline db_credentials scenario_credentials() {
 
 inline create_job a_job(job_role role) {
   create_job j;
-  j.id = std::string("quay/registry/a1/create-job/") + to_string(role);
+  j.id = qpu::testing::eid(std::string("quay/registry/a1/create-job/") + to_string(role));
   j.key = {"quay", std::string("registry-pg15-") + to_string(role) + "-1"};
   j.registry = a_registry();
   j.role = role;

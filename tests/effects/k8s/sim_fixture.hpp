@@ -22,9 +22,9 @@
 
 #include "effects/k8s_effects.hpp"
 #include "fixtures.hpp"
-#include "watch/api_client.hpp"
-#include "watch/http_client.hpp"
-#include "watch/kube_config.hpp"
+#include "kube/api_client.hpp"
+#include "kube/http_client.hpp"
+#include "kube/kube_config.hpp"
 
 extern char** environ;
 
@@ -54,11 +54,11 @@ struct sim {
                                                                      kubeconfig, "--state-dir", (dir / "state").string()});
     pid = spawned.pid;
     REQUIRE_FALSE(spawned.url.empty());
-    auto cfg = watch::load_kubeconfig(kubeconfig);
+    auto cfg = kube::load_kubeconfig(kubeconfig);
     REQUIRE(cfg);
-    auto client = watch::http_client::create(ioc.get_executor(), *cfg);
+    auto client = kube::http_client::create(ioc.get_executor(), *cfg);
     REQUIRE(client);
-    ctx.api = std::make_shared<watch::api_client>(*client);
+    ctx.api = std::make_shared<kube::api_client>(*client);
   }
   ~sim() {
     ctx.api.reset();
@@ -87,23 +87,23 @@ struct sim {
     return run(effects::perform(ctx, e));
   }
 
-  json get(watch::resource_path p) {
+  json get(kube::resource_path p) {
     auto r = run(ctx.api->get(std::move(p)));
     REQUIRE(r);
     return json::parse(r->body);
   }
-  json create(watch::resource_path p, const json& body) {
+  json create(kube::resource_path p, const json& body) {
     auto r = run(ctx.api->create(std::move(p), body.dump()));
-    if (!r) FAIL(watch::describe(r.error()));
+    if (!r) FAIL(kube::describe(r.error()));
     return json::parse(r->body);
   }
 };
 
-inline watch::resource_path core(const char* plural, std::string ns, std::string name = "") {
+inline kube::resource_path core(const char* plural, std::string ns, std::string name = "") {
   return {"", "v1", plural, std::move(ns), std::move(name), ""};
 }
 
-inline void check_succeeded(const event& e, const std::string& id) {
+inline void check_succeeded(const event& e, const effect_id& id) {
   INFO((std::holds_alternative<effect_failed>(e) ? std::get<effect_failed>(e).message : std::string()));
   REQUIRE(std::holds_alternative<effect_succeeded>(e));
   CHECK(std::get<effect_succeeded>(e).id == id);

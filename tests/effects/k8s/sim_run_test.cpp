@@ -15,6 +15,7 @@
 using namespace qpu;
 using namespace qpu::effects;
 using namespace qpu::effects::testing;
+using qpu::testing::eid;
 namespace net = boost::asio;
 using nlohmann::json;
 
@@ -43,7 +44,7 @@ json scenario_database() {
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 // Polls until `done(object)` or the deadline; returns the last object read.
-json wait_for(sim& s, const watch::resource_path& p, const std::function<bool(const json&)>& done, int seconds,
+json wait_for(sim& s, const kube::resource_path& p, const std::function<bool(const json&)>& done, int seconds,
               const char* what) {
   json last;
   for (int i = 0; i < seconds * 5; ++i) {
@@ -76,7 +77,7 @@ bool job_complete(const json& j) {
 
 // The termination message of the Job's (only) pod.
 std::string termination_message(sim& s, const std::string& job) {
-  watch::resource_path pods = core("pods", "quay");
+  kube::resource_path pods = core("pods", "quay");
   auto r = s.run(s.ctx.api->get(pods));
   if (!r) return {};
   for (const auto& p : json::parse(r->body)["items"])
@@ -122,8 +123,8 @@ TEST_CASE("on kube-sim: backup Job on 15, logical upgrade Job, the database swit
   s.create(core("services", "quay"), json::parse(R"({"apiVersion": "v1", "kind": "Service",
     "metadata": {"name": "registry-quay-database", "namespace": "quay"},
     "spec": {"selector": {"quay-component": "postgres"}, "ports": [{"name": "postgres", "port": 5432, "targetPort": 5432}]}})"));
-  s.create(watch::path_of(resource_kind::deployment, "quay"), scenario_database());
-  const auto db_path = watch::path_of(resource_kind::deployment, "quay", "registry-quay-database");
+  s.create(kube::path_of(resource_kind::deployment, "quay"), scenario_database());
+  const auto db_path = kube::path_of(resource_kind::deployment, "quay", "registry-quay-database");
   wait_for(s, db_path, [](const json& d) { return d.value("/status/readyReplicas"_json_pointer, 0) == 1; }, 90,
            "the PostgreSQL 10 database to be ready");
 
@@ -140,16 +141,16 @@ TEST_CASE("on kube-sim: backup Job on 15, logical upgrade Job, the database swit
   // Backup on the 15 image.
   auto backup = a_job(job_role::backup);
   backup.key.name = "registry-pg10-backup-1";
-  check_succeeded(s.perform(create_claim{"claim/backup", {"quay", backup.backup_claim}, a_registry(), claim_role::backup,
-                                         256 << 20, ""}), "claim/backup");
+  check_succeeded(s.perform(create_claim{eid("quay/registry/a1/create-claim/backup"), {"quay", backup.backup_claim}, a_registry(), claim_role::backup,
+                                         256 << 20, ""}), eid("quay/registry/a1/create-claim/backup"));
   check_succeeded(s.perform(backup), backup.id);
-  auto job = wait_for(s, watch::path_of(resource_kind::job, "quay", backup.key.name), job_finished, 180, "the backup Job");
+  auto job = wait_for(s, kube::path_of(resource_kind::job, "quay", backup.key.name), job_finished, 180, "the backup Job");
   INFO(termination_message(s, backup.key.name));
   REQUIRE(job_complete(job));
   CHECK(termination_message(s, backup.key.name).starts_with("BackupComplete: 3 database(s)"));
 
   // Stop the database, upgrade into a new claim.
-  check_succeeded(s.perform(scale_deployment{"stop", {"quay", "registry-quay-database"}, 0, 1, false}), "stop");
+  check_succeeded(s.perform(scale_deployment{eid("quay/registry/a1/scale-down/database"), {"quay", "registry-quay-database"}, 0, 1, false}), eid("quay/registry/a1/scale-down/database"));
   wait_for(s, core("pods", "quay"), [](const json& l) {
     for (const auto& p : l["items"])
       if (p.value("/metadata/labels/quay-component"_json_pointer, std::string()) == "postgres") return false;
@@ -157,17 +158,17 @@ TEST_CASE("on kube-sim: backup Job on 15, logical upgrade Job, the database swit
   }, 60, "the database pod to be gone");
   auto upgrade = a_job(job_role::upgrade_logical);
   upgrade.key.name = "registry-pg15-upgrade-1";
-  check_succeeded(s.perform(create_claim{"claim/data", {"quay", upgrade.new_claim}, a_registry(), claim_role::data,
-                                         256 << 20, ""}), "claim/data");
+  check_succeeded(s.perform(create_claim{eid("quay/registry/a1/create-claim/data"), {"quay", upgrade.new_claim}, a_registry(), claim_role::data,
+                                         256 << 20, ""}), eid("quay/registry/a1/create-claim/data"));
   check_succeeded(s.perform(upgrade), upgrade.id);
-  job = wait_for(s, watch::path_of(resource_kind::job, "quay", upgrade.key.name), job_finished, 180, "the upgrade Job");
+  job = wait_for(s, kube::path_of(resource_kind::job, "quay", upgrade.key.name), job_finished, 180, "the upgrade Job");
   INFO(termination_message(s, upgrade.key.name));
   REQUIRE(job_complete(job));
   CHECK(termination_message(s, upgrade.key.name).starts_with("UpgradeComplete: restored 3 database(s) into 15"));
 
   // Switch: 15 on the new claim serves every row, the trigram index, and the app's login.
-  check_succeeded(s.perform(patch_database_deployment{"switch", {"quay", "registry-quay-database"},
-                                                      "quay.io/sclorg/postgresql-15-c9s", upgrade.new_claim, 1}), "switch");
+  check_succeeded(s.perform(patch_database_deployment{eid("quay/registry/a1/switch"), {"quay", "registry-quay-database"},
+                                                      "quay.io/sclorg/postgresql-15-c9s", upgrade.new_claim, 1}), eid("quay/registry/a1/switch"));
   wait_for(s, db_path, [](const json& d) {
     return d.value("/status/readyReplicas"_json_pointer, 0) == 1 && d.value("/status/updatedReplicas"_json_pointer, 0) == 1;
   }, 90, "PostgreSQL 15 on the new claim to be ready");

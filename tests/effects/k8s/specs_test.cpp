@@ -13,11 +13,12 @@ using nlohmann::json;
 using namespace qpu;
 using namespace qpu::effects;
 using namespace qpu::effects::testing;
+using qpu::testing::eid;
 
 namespace {
 
 create_claim a_claim(claim_role role) {
-  return create_claim{std::string("quay/registry/a1/create-claim/") + to_string(role),
+  return create_claim{eid(std::string("quay/registry/a1/create-claim/") + to_string(role)),
                       {"quay", role == claim_role::backup ? "registry-quay-database-backup-pg10" : "registry-quay-database-pg15"},
                       a_registry(), role, 2147483648, ""};
 }
@@ -168,13 +169,13 @@ TEST_CASE("job options: a fixed user and no fsGroup", "[specs]") {
 }
 
 TEST_CASE("scale: records the original replicas, and clears the record on restore", "[specs]") {
-  CHECK(scale_patch({"id", {"quay", "registry-quay-app"}, 0, 3, false}) ==
+  CHECK(scale_patch({eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 0, 3, false}) ==
         json::parse(R"({"spec": {"replicas": 0},
                         "metadata": {"annotations": {"quay-pg-upgrader.quay.io/original-replicas": "3"}}})"));
-  CHECK(scale_patch({"id", {"quay", "registry-quay-app"}, 3, std::nullopt, true}) ==
+  CHECK(scale_patch({eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 3, std::nullopt, true}) ==
         json::parse(R"({"spec": {"replicas": 3},
                         "metadata": {"annotations": {"quay-pg-upgrader.quay.io/original-replicas": null}}})"));
-  CHECK(scale_patch({"id", {"quay", "registry-quay-app"}, 1, std::nullopt, false}) == json::parse(R"({"spec": {"replicas": 1}})"));
+  CHECK(scale_patch({eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 1, std::nullopt, false}) == json::parse(R"({"spec": {"replicas": 1}})"));
 }
 
 TEST_CASE("database switch: a conditional JSON patch of the postgres container and its data volume", "[specs]") {
@@ -187,7 +188,7 @@ TEST_CASE("database switch: a conditional JSON patch of the postgres container a
       "containers": [{"name": "sidecar", "image": "busybox"},
                      {"name": "postgres", "image": "centos/postgresql-10-centos7",
                       "volumeMounts": [{"name": "postgres-data", "mountPath": "/var/lib/pgsql/data"}]}]}}}})");
-  auto p = database_deployment_patch({"id", {"quay", "registry-quay-database"}, "quay.io/sclorg/postgresql-15-c9s",
+  auto p = database_deployment_patch({eid("quay/registry/a1/switch"), {"quay", "registry-quay-database"}, "quay.io/sclorg/postgresql-15-c9s",
                                       "registry-quay-database-pg15", 1}, d);
   REQUIRE(p);
   CHECK(*p == json::parse(R"([
@@ -198,7 +199,7 @@ TEST_CASE("database switch: a conditional JSON patch of the postgres container a
     {"op": "remove", "path": "/metadata/annotations/quay-pg-upgrader.quay.io~1original-replicas"}])"));
   json no_volume = d;
   no_volume["spec"]["template"]["spec"]["containers"][1].erase("volumeMounts");
-  CHECK_FALSE(database_deployment_patch({"id", {"quay", "registry-quay-database"}, "i", "c", 1}, no_volume));
+  CHECK_FALSE(database_deployment_patch({eid("quay/registry/a1/switch"), {"quay", "registry-quay-database"}, "i", "c", 1}, no_volume));
 }
 
 TEST_CASE("status: our conditions merge by type, others stay, lastTransitionTime kept when unchanged", "[specs]") {
@@ -233,13 +234,13 @@ TEST_CASE("status: our conditions merge by type, others stay, lastTransitionTime
 }
 
 TEST_CASE("events: deterministic name, involvedObject, message truncated on a UTF-8 boundary", "[specs]") {
-  emit_event e{"quay/registry/a1/event/BackupStarted@12", a_registry(), "Normal", "BackupStarted", "", 1790000000000};
+  emit_event e{eid("quay/registry/a1/event@12/backing_up"), a_registry(), "Normal", "BackupStarted", "", 1790000000000};
   e.message = std::string(1023, 'x') + "\xc3\xa9" + "tail";  // 'é' straddles byte 1024
   const auto body = event_body(e);
   CHECK(body["metadata"]["name"] == event_name(e));
   CHECK(event_name(e).starts_with("registry."));
   CHECK(event_name(e).size() == std::string("registry.").size() + 16);
-  CHECK(event_name(e) != event_name({"quay/registry/a1/event/BackupStarted@13", a_registry(), "", "", "", 0}));
+  CHECK(event_name(e) != event_name({eid("quay/registry/a1/event@13/backing_up"), a_registry(), "", "", "", 0}));
   CHECK(body["message"].get<std::string>().size() == 1023);
   CHECK(body["involvedObject"] == json::parse(R"({"apiVersion": "quay.redhat.com/v1", "kind": "QuayRegistry",
     "name": "registry", "namespace": "quay", "uid": "6f1c2d3e-0000-4000-8000-000000000001"})"));

@@ -1,0 +1,124 @@
+#pragma once
+// The running controller: reflectors feed the event log, every logged input is folded by the
+// reducers, and the decided effects are performed once the log lines that caused them are on
+// disk; their results come back as events. One io_context thread runs all of it.
+#include <utility>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/effects.hpp"
+#include "core/event_log.hpp"
+#include "core/state.hpp"
+
+namespace qpu::watch {
+class reflector_driver;
+}  // namespace qpu::watch
+namespace qpu::effects {
+class requeue_timers;
+}  // namespace qpu::effects
+namespace qpu::kube {
+class http_client;
+class api_client;
+}  // namespace qpu::kube
+
+namespace qpu::app {
+
+struct run_options {
+  std::string kubeconfig;  // empty: in-cluster, $KUBECONFIG, ~/.kube/config
+  // Accept a plain http:// API server that is not a loopback address (--allow-insecure-http);
+  // without it such a server is refused before any request, since the bearer token would cross
+  // the network unencrypted (kube::kube_config::allow_insecure_http).
+  bool allow_insecure_http = false;
+  std::string event_log = "quay-pg-upgrader-events.jsonl";
+  config cfg;
+  bool fsync = true;
+  std::string version = "0.1.0";
+  // Called after each folded event (the demo's progress display).
+  std::function<void(const state&, const logged_event&)> on_fold;
+  // The leader election gate (app/leader_election.hpp): while it returns false, decided
+  // effects are dropped, not performed (a new leader re-decides them). Unset: always perform.
+  std::function<bool()> may_perform;
+};
+
+// A Prometheus histogram: `counts[i]` observations <= bounds[i] (not cumulative), + Inf overflow.
+struct histogram {
+  std::vector<double> bounds;
+  std::vector<std::uint64_t> counts = std::vector<std::uint64_t>(bounds.size() + 1);
+  double sum = 0;
+  std::uint64_t count = 0;
+  void observe(double v) {
+    std::size_t i = 0;
+    while (i < bounds.size() && v > bounds[i]) ++i;
+    ++counts[i];
+    sum += v;
+    ++count;
+  }
+};
+
+// Counters for /metrics (app/http_endpoint.cpp): what this process folded and performed.
+// Not part of the state: a replay does not rebuild them, and they reset with the process.
+struct controller_metrics {
+  std::map<std::string, std::uint64_t> upgrades;                              // by result phase
+  std::map<std::string, histogram> phase_seconds;                              // by phase left
+  std::map<std::pair<std::string, std::string>, std::uint64_t> watch_events;  // (resource, type)
+  std::map<std::string, std::uint64_t> relists;                               // by resource
+  std::map<std::pair<std::string, std::string>, std::uint64_t> requests;      // effects' (verb, code)
+  std::map<std::string, histogram> effect_seconds;                            // by effect
+  std::uint64_t effects_gated = 0;  // dropped by may_perform
+};
+
+class controller {
+ public:
+  controller(boost::asio::io_context& ioc, run_options options);
+  ~controller();
+
+  // Loads the cluster config, refolds an existing log, logs the start and starts the reflectors.
+  std::expected<void, std::string> start();
+  // Stops watching and performing; the log is flushed. In-flight effects are re-decided after a
+  // restart (they are idempotent).
+  void stop();
+
+  const state& current() const { return state_; }
+  std::uint64_t effects_performed() const { return performed_; }
+  const controller_metrics& metrics() const { return metrics_; }
+  const run_options& options() const { return options_; }
+  const std::vector<std::unique_ptr<watch::reflector_driver>>& drivers() const { return drivers_; }
+  std::uint64_t event_log_bytes() const { return log_ ? log_->bytes_written() : 0; }
+
+ private:
+  void ingest(std::string line, logged_event ev);
+  void flush_and_perform();
+  void perform(const effect& e);
+  boost::asio::awaitable<void> run_effect(effect e);
+  void status_written(const object_key& registry);
+  void record_result(const std::string& source, event body);
+
+  boost::asio::io_context& ioc_;
+  run_options options_;
+  state state_;
+  std::optional<event_log_writer> log_;
+  std::shared_ptr<kube::http_client> client_;
+  std::shared_ptr<kube::api_client> api_;
+  std::vector<std::unique_ptr<watch::reflector_driver>> drivers_;
+  std::vector<effect> pending_effects_;
+  bool flush_posted_ = false;
+  bool stopping_ = false;
+  std::uint64_t performed_ = 0;
+  controller_metrics metrics_;
+  std::unique_ptr<effects::requeue_timers> timers_;  // requeue_after, one timer per registry
+  std::map<object_key, std::deque<effect>> status_queues_;  // per registry, the running write first
+};
+
+// Milliseconds since the epoch from the system clock: the only clock reading in the program.
+timestamp now_ms();
+
+}  // namespace qpu::app

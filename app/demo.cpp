@@ -1,0 +1,324 @@
+// `quay-pg-upgrader demo`: a real PostgreSQL 10 -> 15 upgrade on the embedded simulated cluster.
+// It starts kube-sim (which runs pods as local processes on real PostgreSQL), loads the Quay-like
+// scenario, runs the controller in this process, shows its progress, and ends with a summary.
+#include "app/demo.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <expected>
+#include <string_view>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "app/controller.hpp"
+#include <spdlog/spdlog.h>
+#include "core/image_ref.hpp"
+#include "reducers/names.hpp"
+
+extern char** environ;
+
+namespace qpu::app {
+
+namespace fs = std::filesystem;
+namespace net = boost::asio;
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+double seconds_since(clock::time_point t) { return std::chrono::duration<double>(clock::now() - t).count(); }
+
+// Runs a command, returns its exit status and (optionally) its stdout.
+int run_command(const std::vector<std::string>& argv, std::string* out = nullptr) {
+  int pipefd[2] = {-1, -1};
+  if (out && ::pipe(pipefd) != 0) return -1;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  if (out) {
+    posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&actions, pipefd[0]);
+  } else {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  }
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (out) ::close(pipefd[1]);
+  if (rc != 0) {
+    if (out) ::close(pipefd[0]);
+    return -1;
+  }
+  if (out) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) out->append(buf, static_cast<std::size_t>(n));
+    ::close(pipefd[0]);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// kube-sim as a child process, stopped with SIGTERM (it saves state and stops its pods).
+struct kube_sim_process {
+  pid_t pid = -1;
+  std::string kubeconfig;
+
+  std::expected<void, std::string> start(const std::string& binary, const fs::path& work) {
+    kubeconfig = (work / "kubeconfig").string();
+    const std::string log = (work / "kube-sim.log").string();
+    std::vector<std::string> argv{binary, "serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out", kubeconfig,
+                                  "--state-dir", (work / "state").string()};
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    const int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) return std::unexpected("cannot start " + binary + ": " + std::strerror(rc));
+    for (int i = 0; i < 200; ++i) {
+      if (fs::exists(kubeconfig)) {
+        std::ifstream in(log);
+        std::string text((std::istreambuf_iterator<char>(in)), {});
+        if (text.find("listening on") != std::string::npos) return {};
+      }
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
+        pid = -1;
+        return std::unexpected("kube-sim exited at start; see " + log);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::unexpected("kube-sim did not start within 10 s; see " + log);
+  }
+
+  ~kube_sim_process() {
+    if (pid <= 0) return;
+    ::kill(pid, SIGTERM);
+    for (int i = 0; i < 300; ++i) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
+std::string kubectl_get(const std::string& kubeconfig, const std::string& what, const std::string& jsonpath) {
+  std::string out;
+  run_command({"kubectl", "--kubeconfig", kubeconfig, "-n", "quay", "get", what, "-o", "jsonpath=" + jsonpath}, &out);
+  return out;
+}
+
+// Waits until `ready()` or the deadline; prints a dot per second to show life.
+bool wait_for(const std::function<bool()>& ready, double seconds) {
+  const auto start = clock::now();
+  while (seconds_since(start) < seconds) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  return false;
+}
+
+// One line per phase for a newcomer: what the controller does in it.
+std::string what_happens(const registry_upgrade& u) {
+  const std::string versions = u.from && u.to ? "PostgreSQL " + to_string(*u.from) + " -> " + to_string(*u.to) : "";
+  switch (u.current) {
+    case phase::detecting: return "reading the server's version through the database Service";
+    case phase::preflight: return versions + " by " + to_string(u.method) + "; sizing the new claims";
+    case phase::quiescing: return "scaling the Quay app to 0 and waiting until no app pod remains";
+    case phase::backing_up: return "row counts + checksums of every table, then pg_dump (15) into " + reducers::backup_claim_name(u);
+    case phase::stopping: return "stopping the old database; its claim " + u.old_claim + " will not be written again";
+    case phase::upgrading: return "filling the NEW claim " + reducers::data_claim_name(u) + " (" + to_string(u.method) + ")";
+    case phase::switching: return "pointing the database Deployment at the target image and the new claim";
+    case phase::verifying: return "comparing every table's row count and checksum with the manifest";
+    case phase::resuming: return "scaling the Quay app back to its recorded replicas";
+    case phase::succeeded: return "done";
+    case phase::rolling_back: return "rolling back: " + u.last_error;
+    case phase::failed: return u.last_error;
+    default: return u.last_error;
+  }
+}
+
+// The kube-sim binary: the flag, else beside this binary (an installation puts both in one folder;
+// a build tree has it in kube-sim/), else the first on PATH. Nothing is compiled in.
+std::expected<fs::path, std::string> find_kube_sim(const std::string& flag) {
+  if (!flag.empty()) return fs::path(flag);
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  auto runnable = [](const fs::path& p) { return fs::is_regular_file(p) && ::access(p.c_str(), X_OK) == 0; };
+  for (const fs::path& beside : {self / "kube-sim", self / "kube-sim" / "kube-sim"})
+    if (!ec && runnable(beside)) return beside;
+  if (const char* path = std::getenv("PATH")) {
+    std::string_view rest(path);
+    while (!rest.empty()) {
+      const auto colon = rest.find(':');
+      const fs::path candidate = fs::path(std::string(rest.substr(0, colon))) / "kube-sim";
+      if (runnable(candidate)) return candidate;
+      rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    }
+  }
+  return std::unexpected(std::string("kube-sim was not found beside this binary (") + self.string() +
+                         ") nor on PATH; pass --kube-sim PATH (scripts/demo.sh builds it)");
+}
+
+}  // namespace
+
+int run_demo(const demo_options& options) {
+  demo_options o = options;
+  const auto kube_sim = find_kube_sim(o.kube_sim);
+  if (!kube_sim) {
+    std::fprintf(stderr, "error: %s\n", kube_sim.error().c_str());
+    return 2;
+  }
+  o.kube_sim = kube_sim->string();
+  if (o.scenario_dir.empty()) o.scenario_dir = (kube_sim->parent_path() / "scenarios" / "quay-pg10").string();
+  if (!fs::is_directory(o.scenario_dir)) {
+    std::fprintf(stderr, "error: the scenario folder %s does not exist; pass --scenario DIR\n", o.scenario_dir.c_str());
+    return 2;
+  }
+  const auto t0 = clock::now();
+  std::printf("quay-pg-upgrader demo: PostgreSQL 10 -> 15 on a simulated cluster with real PostgreSQL\n\n");
+  const fs::path work = o.work_dir.empty() ? fs::temp_directory_path() / ("quay-pg-upgrader-demo-" + std::to_string(::getpid()))
+                                           : fs::path(o.work_dir);
+  fs::remove_all(work);
+  fs::create_directories(work);
+
+  kube_sim_process sim;
+  if (auto ok = sim.start(o.kube_sim, work); !ok) {
+    std::fprintf(stderr, "error: %s\n", ok.error().c_str());
+    return 1;
+  }
+  std::printf("[%6.1fs] kube-sim is serving the Kubernetes API over TLS (kubeconfig %s)\n", seconds_since(t0), sim.kubeconfig.c_str());
+
+  // The Quay-like installation: PostgreSQL 10 with a seeded schema, and an app that keeps writing.
+  const fs::path manifests = work / "scenario";
+  fs::create_directories(manifests);
+  for (const auto& entry : fs::directory_iterator(o.scenario_dir)) {
+    std::ifstream in(entry.path());
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    for (std::size_t at; (at = text.find("{name: ROWS, value: \"1000\"}")) != std::string::npos;)
+      text.replace(at, 27, "{name: ROWS, value: \"" + std::to_string(o.rows) + "\"}");
+    std::ofstream(manifests / entry.path().filename()) << text;
+  }
+  if (run_command({"kubectl", "--kubeconfig", sim.kubeconfig, "apply", "-f", manifests.string()}) != 0) {
+    std::fprintf(stderr, "error: kubectl apply of the scenario failed (see %s)\n", (work / "kube-sim.log").c_str());
+    return 1;
+  }
+  std::printf("[%6.1fs] loaded the scenario: QuayRegistry quay/registry on centos/postgresql-10-centos7, %d rows per table\n",
+              seconds_since(t0), o.rows);
+  const bool seeded = wait_for([&] { return kubectl_get(sim.kubeconfig, "job/registry-quay-seed", "{.status.succeeded}") == "1"; }, 120);
+  if (!seeded) {
+    std::fprintf(stderr, "error: the seeding Job did not complete within 120 s\n");
+    return 1;
+  }
+  wait_for([&] { return kubectl_get(sim.kubeconfig, "deployment/registry-quay-app", "{.status.readyReplicas}") == "1"; }, 60);
+  std::printf("[%6.1fs] the database is seeded and the app stand-in is writing\n\n", seconds_since(t0));
+
+  // The controller, in this process; its own log lines stay quiet unless something goes wrong.
+  spdlog::set_level(spdlog::level::warn);
+  run_options ro;
+  ro.kubeconfig = sim.kubeconfig;
+  ro.event_log = (work / "events.jsonl").string();
+  ro.cfg.target_image = o.target_image;
+  ro.cfg.watch_namespace = "quay";
+  ro.cfg.requeue_s = 5;
+  std::map<std::string, double> phase_started;
+  std::vector<std::pair<std::string, double>> phases;
+  phase current = phase::detecting;
+  bool done = false, ok = false;
+  const auto controller_start = clock::now();
+  net::io_context ioc(1);
+  ro.on_fold = [&](const state& s, const logged_event&) {
+    auto it = s.upgrades.find({"quay", "registry"});
+    if (it == s.upgrades.end()) return;
+    const auto& u = it->second;
+    if (u.current != current || phases.empty()) {
+      current = u.current;
+      phases.emplace_back(to_string(u.current), seconds_since(controller_start));
+      std::printf("[%6.1fs] %-13s %s\n", seconds_since(t0), to_string(u.current), what_happens(u).c_str());
+      std::fflush(stdout);
+    }
+    // Finished once the phase is final and its status and Event were written.
+    if ((u.current == phase::succeeded || u.current == phase::failed || u.current == phase::up_to_date ||
+         u.current == phase::refused || u.current == phase::unsupported) &&
+        u.in_flight.empty()) {
+      if (!done) {
+        done = true;
+        ok = u.current == phase::succeeded;
+        net::post(ioc, [&] { ioc.stop(); });
+      }
+    }
+  };
+  controller ctl(ioc, ro);
+  if (auto started = ctl.start(); !started) {
+    std::fprintf(stderr, "error: %s\n", started.error().c_str());
+    return 1;
+  }
+  net::steady_timer limit(ioc, std::chrono::seconds(o.timeout_s));
+  limit.async_wait([&](const boost::system::error_code& ec) {
+    if (!ec) {
+      std::fprintf(stderr, "error: the upgrade did not finish within %d s\n", o.timeout_s);
+      ioc.stop();
+    }
+  });
+  ioc.run();
+  ctl.stop();
+
+  // The summary.
+  const state& s = ctl.current();
+  auto it = s.upgrades.find({"quay", "registry"});
+  std::printf("\n== Summary\n");
+  if (it == s.upgrades.end()) {
+    std::printf("no upgrade state for quay/registry\n");
+    return 1;
+  }
+  const auto& u = it->second;
+  std::printf("result:        %s%s%s\n", to_string(u.current), u.last_error.empty() ? "" : ": ", u.last_error.c_str());
+  if (u.from && u.to) std::printf("versions:      PostgreSQL %s -> %s, method %s\n", to_string(*u.from).c_str(), to_string(*u.to).c_str(), to_string(u.method));
+  std::printf("time per phase:\n");
+  double quiesce_at = -1, resumed_at = -1;
+  for (std::size_t i = 0; i < phases.size(); ++i) {
+    const double end = i + 1 < phases.size() ? phases[i + 1].second : seconds_since(controller_start);
+    std::printf("  %-13s %6.1f s\n", phases[i].first.c_str(), end - phases[i].second);
+    if (phases[i].first == "quiescing" && quiesce_at < 0) quiesce_at = phases[i].second;
+    if (phases[i].first == "succeeded") resumed_at = phases[i].second;
+  }
+  if (quiesce_at >= 0 && resumed_at >= 0) std::printf("downtime:      %.1f s (app scaled to 0 until it was scaled back)\n", resumed_at - quiesce_at);
+  if (u.after) {
+    std::int64_t rows = 0;
+    for (const auto& t : u.after->tables) rows += t.rows;
+    std::printf("verified:      %zu tables, %lld rows, row counts and checksums equal to the manifest\n", u.after->tables.size(),
+                static_cast<long long>(rows));
+  }
+  if (u.started) {
+    std::printf("claims:        old data in quay/%s (kept, untouched), backup in quay/%s, new data in quay/%s\n",
+                u.old_claim.c_str(), reducers::backup_claim_name(u).c_str(), reducers::data_claim_name(u).c_str());
+  }
+  std::printf("event log:     %s (replay it: quay-pg-upgrader replay %s)\n", ro.event_log.c_str(), ro.event_log.c_str());
+  std::printf("total:         %.1f s\n", seconds_since(t0));
+  return ok ? 0 : 1;
+}
+
+}  // namespace qpu::app

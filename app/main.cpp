@@ -1,0 +1,286 @@
+// quay-pg-upgrader: the one place that sees every layer and wires them together.
+#include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "app/controller.hpp"
+#include "app/demo.hpp"
+#include "app/http_endpoint.hpp"
+#include "app/leader_election.hpp"
+#include "app/log_format.hpp"
+#include "kube/http_client.hpp"
+#include "kube/kube_config.hpp"
+#include "core/image_ref.hpp"
+
+#include "core/codec.hpp"
+#include "core/event_log.hpp"
+#include "reducers/reduce.hpp"
+
+namespace {
+
+constexpr int exit_bad_input = 2;
+
+struct fold_options {
+  std::string log;
+  std::uint64_t until = 0;  // 0: the whole log
+};
+
+// Folds a log; calls on_effects for each event's decided effects. Errors name file:line.
+int fold_log(const fold_options& o, qpu::state& s,
+             const std::function<void(const qpu::logged_event&, const std::vector<qpu::effect>&)>& on_effects) {
+  bool stopped = false;
+  auto read = qpu::read_event_log(
+      o.log,
+      [&](qpu::logged_event&& e) {
+        if (stopped || (o.until && e.seq > o.until)) {
+          stopped = true;
+          return;
+        }
+        auto r = qpu::reducers::reduce(std::move(s), e);
+        s = std::move(r.next);
+        on_effects(e, r.effects);
+      },
+      [](const std::string& warning) { std::fprintf(stderr, "warning: %s\n", warning.c_str()); });
+  if (!read) {
+    std::fprintf(stderr, "error: %s\n", read.error().c_str());
+    return exit_bad_input;
+  }
+  return 0;
+}
+
+int replay(const fold_options& o, bool state_json) {
+  qpu::state s;
+  std::string out;
+  const int rc = fold_log(o, s, [&](const qpu::logged_event& e, const std::vector<qpu::effect>& effects) {
+    if (state_json) return;
+    for (const auto& eff : effects) {
+      auto j = qpu::to_json(eff);
+      j["seq"] = e.seq;
+      out += qpu::dump(j);
+      out += '\n';
+      if (out.size() > (1u << 20)) {
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        out.clear();
+      }
+    }
+  });
+  if (rc != 0) return rc;
+  if (state_json) out = qpu::to_json(s).dump(2) + "\n";
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+int plan(const fold_options& o) {
+  qpu::state s;
+  const int rc = fold_log(o, s, [](const qpu::logged_event&, const std::vector<qpu::effect>&) {});
+  if (rc != 0) return rc;
+  std::cout << qpu::reducers::explain(s);
+  return 0;
+}
+
+struct run_flags {
+  qpu::app::run_options options;
+  std::string target_version;
+  std::vector<std::string> upgrade_from;
+  std::string deadlines;
+  std::string metrics_bind_address;  // "" : no HTTP endpoint
+  bool leader_elect = false;
+  qpu::app::leader_election_options election;
+  std::string log_format = "text";
+};
+
+// "backup=600,upgrade=3600": phase deadlines in seconds.
+std::expected<void, std::string> apply_deadlines(const std::string& text, qpu::phase_deadlines& d) {
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    if (eq == std::string::npos) return std::unexpected("--deadlines: \"" + item + "\" is not phase=seconds");
+    const std::string phase = item.substr(0, eq);
+    char* end = nullptr;
+    const long long v = std::strtoll(item.c_str() + eq + 1, &end, 10);
+    if (*end != '\0' || v <= 0) return std::unexpected("--deadlines: " + phase + " needs a positive number of seconds");
+    std::int64_t* slot = phase == "detect" ? &d.detect_s : phase == "preflight" ? &d.preflight_s : phase == "quiesce" ? &d.quiesce_s
+                       : phase == "backup" ? &d.backup_s : phase == "stop" ? &d.stop_s : phase == "upgrade" ? &d.upgrade_s
+                       : phase == "switch" ? &d.switch_s : phase == "verify" ? &d.verify_s : phase == "resume" ? &d.resume_s
+                       : phase == "rollback" ? &d.rollback_s : nullptr;
+    if (!slot) return std::unexpected("--deadlines: unknown phase \"" + phase + "\"");
+    *slot = v;
+  }
+  return {};
+}
+
+// Validates the configuration before anything is watched: a bad target is refused at start.
+std::expected<void, std::string> finish_config(run_flags& f) {
+  auto& c = f.options.cfg;
+  if (c.target_image.empty())
+    return std::unexpected("no target image: set RELATED_IMAGE_COMPONENT_POSTGRES or --target-image");
+  if (auto ref = qpu::parse_image_ref(c.target_image); !ref) return std::unexpected("--target-image: " + ref.error());
+  if (!f.target_version.empty()) {
+    c.target_major = qpu::parse_pg_major(f.target_version);
+    if (!c.target_major) return std::unexpected("--target-version \"" + f.target_version + "\" is not a PostgreSQL major");
+  }
+  if (!qpu::effective_target(c))
+    return std::unexpected("the target image \"" + c.target_image + "\" names no PostgreSQL version: add --target-version");
+  if (!c.upgrade_image.empty()) {
+    if (auto ref = qpu::parse_image_ref(c.upgrade_image); !ref) return std::unexpected("--upgrade-image: " + ref.error());
+  }
+  for (const auto& m : f.upgrade_from) {
+    auto v = qpu::parse_pg_major(m);
+    if (!v) return std::unexpected("--upgrade-image-from: \"" + m + "\" is not a PostgreSQL major");
+    c.upgrade_image_from.push_back(*v);
+  }
+  if (!c.upgrade_image.empty() && c.upgrade_image_from.empty())
+    return std::unexpected("--upgrade-image needs --upgrade-image-from (the old majors the image carries)");
+  return apply_deadlines(f.deadlines, c.deadlines);
+}
+
+int run(run_flags& f) {
+  if (auto ok = finish_config(f); !ok) {
+    std::fprintf(stderr, "error: %s\n", ok.error().c_str());
+    return exit_bad_input;
+  }
+  if (auto ok = qpu::app::set_log_format(f.log_format); !ok) {
+    std::fprintf(stderr, "error: %s\n", ok.error().c_str());
+    return exit_bad_input;
+  }
+  boost::asio::io_context ioc(1);
+  std::unique_ptr<qpu::app::leader_elector> elector;
+  f.options.may_perform = [&] { return !elector || elector->is_leader(); };
+  qpu::app::controller ctl(ioc, f.options);
+  std::unique_ptr<qpu::app::http_endpoint> endpoint;
+  if (!f.metrics_bind_address.empty()) {
+    auto made = qpu::app::http_endpoint::start(ioc, f.metrics_bind_address, {&ctl, [&] { return elector.get(); }});
+    if (!made) {
+      std::fprintf(stderr, "error: %s\n", made.error().c_str());
+      return exit_bad_input;
+    }
+    endpoint = std::move(*made);
+    spdlog::info("serving /healthz /readyz /metrics /debug/state on port {}", endpoint->port());
+  }
+  int rc = 0;
+  if (f.leader_elect) {
+    // The controller starts only once elected; losing the Lease stops effects at once (the gate
+    // above) and ends the process, so that a restart joins as a follower (leader_election.hpp).
+    auto cfg = qpu::kube::load_default(f.options.kubeconfig);
+    if (!cfg) return std::fprintf(stderr, "error: cluster configuration: %s\n", cfg.error().c_str()), 1;
+    qpu::kube::client_options co;
+    co.request_timeout = f.election.retry_period * 2;
+    auto client = qpu::kube::http_client::create(ioc.get_executor(), *cfg, co);
+    if (!client) return std::fprintf(stderr, "error: API client: %s\n", client.error().c_str()), 1;
+    if (f.election.ns.empty()) f.election.ns = qpu::app::default_lease_namespace(cfg->default_namespace);
+    if (f.election.identity.empty()) f.election.identity = qpu::app::default_identity();
+    qpu::app::leader_elector::callbacks cb;
+    cb.started_leading = [&] {
+      if (auto started = ctl.start(); !started) {
+        spdlog::critical("{}", started.error());
+        rc = 1;
+        ioc.stop();
+      }
+    };
+    cb.stopped_leading = [&] {
+      spdlog::critical("leader election lost: stopping (a restart joins as a follower)");
+      ctl.stop();
+      rc = 1;
+      ioc.stop();
+    };
+    cb.new_leader = [](const std::string& who) { spdlog::info("the leader is now \"{}\"", who); };
+    elector = std::make_unique<qpu::app::leader_elector>(ioc, *client, f.election, cb);
+    boost::asio::co_spawn(ioc, elector->run(), boost::asio::detached);
+  } else if (auto started = ctl.start(); !started) {
+    std::fprintf(stderr, "error: %s\n", started.error().c_str());
+    return 1;
+  }
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping (the event log is flushed; a restart carries on)", sig);
+    ctl.stop();
+    if (!elector) return ioc.stop();
+    elector->stop();
+    // Give the Lease up so that a follower takes over now rather than after its 15 s.
+    boost::asio::co_spawn(ioc, elector->release(), [&](std::exception_ptr) { ioc.stop(); });
+  });
+  ioc.run();
+  return rc;
+}
+
+const char* env_or(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"quay-pg-upgrader: upgrades the PostgreSQL database behind Quay to a newer major version"};
+  app.require_subcommand(1);
+
+  fold_options replay_opts;
+  bool state_json = false;
+  auto* replay_cmd = app.add_subcommand("replay", "Fold an event log and print the decided effects, one JSON object per line");
+  replay_cmd->add_option("log", replay_opts.log, "Event log (JSON Lines)")->required()->check(CLI::ExistingFile);
+  replay_cmd->add_option("--until", replay_opts.until, "Stop after the event with this sequence number");
+  replay_cmd->add_flag("--state-json", state_json, "Print the state after the last folded event instead of the effects");
+
+  fold_options plan_opts;
+  auto* plan_cmd = app.add_subcommand("plan", "Explain in plain words what the controller would do next, and why (a dry run)");
+  plan_cmd->add_option("log", plan_opts.log, "Event log (JSON Lines)")->required()->check(CLI::ExistingFile);
+  plan_cmd->add_option("--until", plan_opts.until, "Stop after the event with this sequence number");
+
+  run_flags rf;
+  rf.options.cfg.target_image = env_or("RELATED_IMAGE_COMPONENT_POSTGRES", "");
+  rf.options.cfg.upgrade_image = env_or("RELATED_IMAGE_PG_UPGRADE", "");
+  auto* run_cmd = app.add_subcommand("run", "Watch the cluster and upgrade every QuayRegistry's database that is older than the target");
+  run_cmd->add_option("--kubeconfig", rf.options.kubeconfig, "Kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)");
+  run_cmd->add_flag("--allow-insecure-http", rf.options.allow_insecure_http,
+                    "Accept a plain http:// API server that is not on loopback (the token then crosses the network unencrypted)");
+  run_cmd->add_option("--namespace", rf.options.cfg.watch_namespace, "Watch one namespace (default: all)");
+  run_cmd->add_option("--event-log", rf.options.event_log, "The event log (JSON Lines); a restart continues it")->capture_default_str();
+  run_cmd->add_option("--target-image", rf.options.cfg.target_image, "PostgreSQL image to upgrade to (default: $RELATED_IMAGE_COMPONENT_POSTGRES)");
+  run_cmd->add_option("--target-version", rf.target_version, "Target major version, when the image name carries none");
+  run_cmd->add_option("--upgrade-image", rf.options.cfg.upgrade_image, "Image holding old and new binaries, for the pg_upgrade method (default: $RELATED_IMAGE_PG_UPGRADE)");
+  run_cmd->add_option("--upgrade-image-from", rf.upgrade_from, "Old majors the upgrade image carries (repeatable)");
+  run_cmd->add_option("--storage-class", rf.options.cfg.storage_class, "StorageClass for new claims (default: the old claim's)");
+  run_cmd->add_option("--headroom-percent", rf.options.cfg.headroom_percent, "Claim size headroom over the measured database size")->capture_default_str();
+  run_cmd->add_option("--requeue-seconds", rf.options.cfg.requeue_s, "Re-check period while a Job runs")->capture_default_str();
+  run_cmd->add_option("--deadlines", rf.deadlines, "Phase deadlines in seconds, e.g. backup=14400,upgrade=28800");
+  run_cmd->add_flag("--preflight-check", rf.options.cfg.preflight_check, "Run pg_upgrade --check in a Job before quiescing (pg_upgrade method)");
+  run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
+  run_cmd->add_option("--metrics-bind-address", rf.metrics_bind_address, "Serve /healthz, /readyz, /metrics and /debug/state on HOST:PORT (\":8080\": every address)");
+  run_cmd->add_flag("--leader-elect", rf.leader_elect, "Elect a leader with a coordination.k8s.io Lease; only the leader acts");
+  run_cmd->add_option("--leader-election-namespace", rf.election.ns, "Namespace of the Lease (default: $POD_NAMESPACE, the service account's, the kubeconfig's)");
+  run_cmd->add_option("--leader-election-id", rf.election.name, "Name of the Lease")->capture_default_str();
+  run_cmd->add_option("--log-format", rf.log_format, "text (human) or json")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
+
+  qpu::app::demo_options demo;
+  auto* demo_cmd = app.add_subcommand("demo", "A real PostgreSQL 10 -> 15 upgrade on the embedded simulated cluster, with live progress");
+  demo_cmd->add_option("--kube-sim", demo.kube_sim, "The kube-sim binary (default: beside this binary, else on PATH)");
+  demo_cmd->add_option("--scenario", demo.scenario_dir, "Manifests of the Quay-like installation (default: scenarios/quay-pg10 beside kube-sim)");
+  demo_cmd->add_option("--rows", demo.rows, "Rows per main table in the seeded database")->capture_default_str();
+  demo_cmd->add_option("--target-image", demo.target_image, "The image to upgrade to")->capture_default_str();
+  demo_cmd->add_option("--work-dir", demo.work_dir, "Folder for kube-sim's state, the kubeconfig and the event log (default: a new temporary one)");
+  demo_cmd->add_option("--timeout", demo.timeout_s, "Give up after this many seconds")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : exit_bad_input;
+  }
+  if (*replay_cmd) return replay(replay_opts, state_json);
+  if (*plan_cmd) return plan(plan_opts);
+  if (*run_cmd) return run(rf);
+  if (*demo_cmd) return qpu::app::run_demo(demo);
+  return exit_bad_input;
+}

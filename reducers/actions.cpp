@@ -1,0 +1,269 @@
+#include "reducers/actions.hpp"
+
+#include <algorithm>
+
+#include "core/image_ref.hpp"
+#include "reducers/guards.hpp"
+#include "reducers/issue.hpp"
+#include "reducers/names.hpp"
+#include "reducers/observe.hpp"
+#include "reducers/report.hpp"
+
+namespace qpu::reducers {
+
+namespace {
+
+effect_id inspect_version_step(const upgrade_ctx& c) {
+  const auto* db = database(c);
+  return inspect_version_id(c.u, db ? db->meta.generation : 0);
+}
+
+void fail_claim_too_small(upgrade_ctx& c, const std::string& name, std::int64_t wanted) {
+  const auto* cl = find_claim(c, name);
+  record_failure(c, claim_too_small_message(cl->meta.key, std::max(cl->requested_bytes, cl->capacity_bytes), wanted));
+}
+
+}  // namespace
+
+// Records why the step or phase failed (the revert keeps its own record); the row that calls it
+// names where the table goes next.
+void record_failure(upgrade_ctx& c, std::string reason) {
+  if (is_reverting(c.u.current)) {
+    c.u.revert.error = std::move(reason);
+    c.u.revert.failed_in = c.u.current;
+    return;
+  }
+  c.u.last_error = std::move(reason);
+  c.u.failed_in = c.u.current;
+}
+
+// A step failed for good (the every-phase rows): the failure is the reason.
+void fail_step(upgrade_ctx& c) { record_failure(c, std::move(c.failure->reason)); c.failure.reset(); }
+
+// A step failed for good where giving up is no option (detection touched nothing; a rollback
+// must not stop half-way): say why, and issue it again after the requeue period.
+void keep_trying_step(upgrade_ctx& c) {
+  auto& f = *c.failure;
+  if (c.u.current == phase::revert_rolling_back) {
+    if (c.u.revert.error.empty()) c.u.revert.error = std::move(f.reason);
+  } else {
+    c.u.last_error = std::move(f.reason);
+  }
+  c.u.retry_at[f.id] = c.now + c.cfg.requeue_s * 1000;
+  c.failure.reset();
+}
+
+void nothing(upgrade_ctx&) {}
+
+void inspect_version(upgrade_ctx& c) { inspect(c, inspect_version_step(c), false); }
+
+// Detection decided to upgrade: fix the plan for this attempt.
+void plan_upgrade(upgrade_ctx& c) {
+  const auto* db = database(c);
+  c.u.from = confirmed(c);
+  c.u.to = effective_target(c.cfg);
+  c.u.old_image = db->image;
+  c.u.old_claim = db->data_claim;
+  c.u.started = c.now;
+  c.u.finished.reset();
+  c.u.last_error.clear();
+  const bool image_can =
+      !c.cfg.upgrade_image.empty() &&
+      std::find(c.cfg.upgrade_image_from.begin(), c.cfg.upgrade_image_from.end(), *c.u.from) != c.cfg.upgrade_image_from.end();
+  c.u.method = image_can && c.registry.method_override != "logical" ? upgrade_method::pg_upgrade : upgrade_method::logical;
+}
+
+void note_unmanaged(upgrade_ctx& c) { c.u.last_error.clear(); }
+
+void note_no_target(upgrade_ctx& c) {
+  if (const auto* db = database(c)) {
+    c.u.detected_image = db->image;
+    c.u.detected_pgdata = db->pgdata;
+  }
+  c.u.last_error = "the target image \"" + c.cfg.target_image +
+                   "\" names no PostgreSQL version: set --target-version (or an image whose name carries it)";
+}
+
+void note_detected(upgrade_ctx& c) {
+  c.u.last_error.clear();
+  if (const auto* db = database(c)) {
+    c.u.detected_image = db->image;
+    c.u.detected_pgdata = db->pgdata;
+  }
+}
+
+void note_refused(upgrade_ctx& c) {
+  note_detected(c);
+  c.u.last_error = "the database runs PostgreSQL " + to_string(*confirmed(c)) + ", newer than the target " +
+                   to_string(*effective_target(c.cfg)) + "; downgrades are refused and nothing was changed";
+}
+
+void note_too_old(upgrade_ctx& c) {
+  note_detected(c);
+  c.u.last_error = "the database runs PostgreSQL " + to_string(*confirmed(c)) + ", older than " +
+                   to_string(oldest_supported_source) + ", which pg_dump and pg_upgrade no longer read";
+}
+
+void note_layout(upgrade_ctx& c) {
+  note_detected(c);
+  c.u.last_error = "the target image \"" + c.cfg.target_image + "\" looks for its data in " +
+                   data_directory_of(c.cfg.target_image, database(c)->pgdata) +
+                   ", but the upgrade writes the new cluster where the Quay operator's (sclorg) images keep it, " +
+                   std::string(sclorg_pgdata) +
+                   " on the claim mounted at /var/lib/pgsql/data: after the switch the server would start on an empty "
+                   "directory. Use a target image of the sclorg family (such as quay.io/sclorg/postgresql-15-c9s) or set "
+                   "PGDATA=" + std::string(sclorg_pgdata) + " on the database container; nothing was changed";
+}
+
+void note_no_claim(upgrade_ctx& c) {
+  note_detected(c);
+  c.u.last_error = "the database Deployment mounts no PersistentVolumeClaim at /var/lib/pgsql/data; nothing to upgrade";
+}
+
+// A new attempt: everything of the last one is forgotten but its number; the row moves it on.
+void start_retry(upgrade_ctx& c) {
+  registry_upgrade fresh;
+  fresh.registry = c.u.registry;
+  fresh.current = c.u.current;
+  fresh.phase_since = c.u.phase_since;
+  fresh.attempt = c.u.attempt + 1;
+  fresh.retry_token = c.registry.retry_token;
+  fresh.revert.token = c.registry.revert_to_claim;  // present when the attempt began: not a request for it
+  c.u = std::move(fresh);
+}
+
+// Something changed under an idle registry: detect afresh. After a finished upgrade that is a new
+// attempt, so no name or effect id of the last one is reused.
+void redetect(upgrade_ctx& c) {
+  if (c.u.started) return start_retry(c);
+  c.u.before.reset();
+  c.u.after.reset();
+}
+
+void start_check_job(upgrade_ctx& c) { create_job_for(c, job_role::check, c.cfg.deadlines.preflight_s); }
+
+void scale_apps_down(upgrade_ctx& c) {
+  for (const auto* d : app_deployments(c)) {
+    const std::string& name = d->meta.key.name;
+    if (!c.u.app_replicas.contains(name)) c.u.app_replicas[name] = d->recorded_replicas.value_or(d->replicas);
+    issue(c, scale_deployment{step_id(c.u, step_kind::scale_down, name), d->meta.key, 0, c.u.app_replicas[name], false});
+  }
+}
+
+// The manifest of the quiet database (row counts and checksums: a full read of every table) is
+// taken beside the backup Job, not before it: both read the same quiesced data, and at scale the
+// manifest alone takes about as long as the dump. The claim is sized from the size detection
+// measured; the phase ends when both the Job and the manifest are done.
+void take_backup(upgrade_ctx& c) {
+  if (!c.u.before) return inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
+  if (!c.u.before->has_manifest) inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
+  issue(c, create_claim{step_id(c.u, step_kind::create_claim, "backup"), {c.u.registry.ns, backup_claim_name(c.u)}, owner(c),
+                        claim_role::backup, backup_claim_bytes(c), storage_class(c)});
+  if (!done(c, step_kind::create_claim, "backup")) return;
+  create_job_for(c, job_role::backup, c.cfg.deadlines.backup_s);
+}
+
+void stop_database(upgrade_ctx& c) {
+  const auto* db = database(c);
+  if (!db) return;
+  if (!c.u.db_replicas) c.u.db_replicas = db->recorded_replicas.value_or(db->replicas);
+  issue(c, scale_deployment{step_id(c.u, step_kind::scale_down, "database"), db->meta.key, 0, c.u.db_replicas, false});
+}
+
+void run_upgrade(upgrade_ctx& c) {
+  issue(c, create_claim{step_id(c.u, step_kind::create_claim, "data"), {c.u.registry.ns, data_claim_name(c.u)}, owner(c),
+                        claim_role::data, data_claim_bytes(c), storage_class(c)});
+  if (!done(c, step_kind::create_claim, "data")) return;
+  create_job_for(c, upgrade_role(c.u), c.cfg.deadlines.upgrade_s);
+}
+
+void switch_database(upgrade_ctx& c) {
+  const auto* db = database(c);
+  if (!db) return;
+  c.u.switched = true;
+  issue(c, patch_database_deployment{step_id(c.u, step_kind::switch_database), db->meta.key, c.cfg.target_image, data_claim_name(c.u),
+                                     std::max(1, c.u.db_replicas.value_or(1))});
+}
+
+void verify(upgrade_ctx& c) { inspect(c, step_id(c.u, step_kind::inspect_verify), true); }
+
+void resume_apps(upgrade_ctx& c) {
+  for (const auto& [name, n] : c.u.app_replicas)
+    issue(c, scale_deployment{step_id(c.u, step_kind::scale_up, name), {c.u.registry.ns, name}, n, std::nullopt, true});
+}
+
+// Success: the database now runs the target image, which is what detection compares against.
+void finish_success(upgrade_ctx& c) {
+  c.u.finished = c.now;
+  c.u.detected_image = c.cfg.target_image;
+  if (const auto* db = database(c)) c.u.detected_pgdata = db->pgdata;
+}
+
+void fail_on_deadline(upgrade_ctx& c) {
+  record_failure(c, std::string("phase ") + to_string(c.u.current) + " did not finish within " +
+              std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s; at the deadline: " + waiting_for(c));
+}
+
+void fail_no_claim(upgrade_ctx& c) {
+  record_failure(c, "the database claim " + c.u.registry.ns + "/" + c.u.old_claim + " was not found; nothing was changed");
+}
+
+void fail_check_job(upgrade_ctx& c) {
+  record_failure(c, job_failure(c, *find_job(c, job_name(c.u, job_role::check)), "pg_upgrade --check"));
+}
+
+void fail_backup_job(upgrade_ctx& c) {
+  record_failure(c, job_failure(c, *find_job(c, job_name(c.u, job_role::backup)), "backup") + unbound_claim_note(c, backup_claim_name(c.u)));
+}
+
+void fail_backup_claim(upgrade_ctx& c) { fail_claim_too_small(c, backup_claim_name(c.u), backup_claim_bytes(c)); }
+
+void fail_upgrade_job(upgrade_ctx& c) {
+  record_failure(c, job_failure(c, *find_job(c, job_name(c.u, upgrade_role(c.u))), "upgrade") + unbound_claim_note(c, data_claim_name(c.u)));
+}
+
+void fail_data_claim(upgrade_ctx& c) { fail_claim_too_small(c, data_claim_name(c.u), data_claim_bytes(c)); }
+
+void fail_verification(upgrade_ctx& c) {
+  std::string text = "verification found differences:";
+  const auto diffs = mismatches(c);
+  for (std::size_t i = 0; i < diffs.size() && i < 5; ++i) text += (i ? "; " : " ") + diffs[i];
+  if (diffs.size() > 5) text += "; and " + std::to_string(diffs.size() - 5) + " more";
+  record_failure(c, text);
+}
+
+// Undo, in order: stop Jobs still running, put the database back on its old claim and image,
+// then bring the app back once the old database serves again. Every claim is kept.
+void roll_back(upgrade_ctx& c) {
+  for (job_role role : {job_role::backup, upgrade_role(c.u)}) {
+    const auto* j = c.u.from && c.u.to ? find_job(c, job_name(c.u, role)) : nullptr;
+    if (j && !j->complete && !j->has_failed) issue(c, delete_job{step_id(c.u, step_kind::delete_job, to_string(role)), j->meta.key});
+  }
+  const bool db_touched = c.u.switched || c.u.db_replicas.has_value();
+  if (db_touched) {
+    const auto* db = database(c);
+    if (db) {
+      issue(c, patch_database_deployment{step_id(c.u, step_kind::restore, "database"), db->meta.key, c.u.old_image, c.u.old_claim,
+                                         std::max(1, c.u.db_replicas.value_or(1))});
+    }
+    if (!database_serving(c, c.u.old_image, c.u.old_claim)) return;
+  }
+  for (const auto& [name, n] : c.u.app_replicas)
+    issue(c, scale_deployment{step_id(c.u, step_kind::restore, name), {c.u.registry.ns, name}, n, std::nullopt, true});
+}
+
+void finish(upgrade_ctx& c) { c.u.finished = c.now; }
+
+// The rollback ran out of time: the app still comes back at its recorded replicas (the state
+// before the upgrade began), and the message says plainly what did not come back.
+void give_up_rollback(upgrade_ctx& c) {
+  const std::string what = waiting_for(c);
+  for (const auto& [name, n] : c.u.app_replicas)
+    issue(c, scale_deployment{step_id(c.u, step_kind::restore, name), {c.u.registry.ns, name}, n, std::nullopt, true});
+  c.u.rollback_incomplete = "the rollback did not complete within " + std::to_string(phase_deadline_s(c.cfg, phase::rolling_back)) +
+                            " s (" + what + "): check the database Deployment " + database_deployment_name(c.u.registry) +
+                            " by hand; the app was scaled back to its recorded replicas";
+  c.u.finished = c.now;
+}
+
+}  // namespace qpu::reducers

@@ -1,0 +1,53 @@
+#pragma once
+// The upgrade's actions: what a row of the table does when it fires. They issue effects (through
+// issue(), so issuing twice is harmless) and record what the upgrade learned; they never change
+// the phase: the row's target does.
+#include <string>
+
+#include "reducers/context.hpp"
+
+namespace qpu::reducers {
+
+void nothing(upgrade_ctx& c);
+
+// detecting
+void inspect_version(upgrade_ctx& c);
+void plan_upgrade(upgrade_ctx& c);
+void note_unmanaged(upgrade_ctx& c);
+void note_no_target(upgrade_ctx& c);
+void note_detected(upgrade_ctx& c);
+void note_refused(upgrade_ctx& c);
+void note_too_old(upgrade_ctx& c);
+void note_layout(upgrade_ctx& c);
+void note_no_claim(upgrade_ctx& c);
+// idle phases: a new attempt, or a fresh detection
+void start_retry(upgrade_ctx& c);
+void redetect(upgrade_ctx& c);
+// the way through
+void start_check_job(upgrade_ctx& c);
+void scale_apps_down(upgrade_ctx& c);
+void take_backup(upgrade_ctx& c);
+void stop_database(upgrade_ctx& c);
+void run_upgrade(upgrade_ctx& c);
+void switch_database(upgrade_ctx& c);
+void verify(upgrade_ctx& c);
+void resume_apps(upgrade_ctx& c);
+void finish_success(upgrade_ctx& c);
+// failures: each records why; its row says where the upgrade goes
+void record_failure(upgrade_ctx& c, std::string reason);
+void fail_on_deadline(upgrade_ctx& c);
+void fail_no_claim(upgrade_ctx& c);
+void fail_check_job(upgrade_ctx& c);
+void fail_backup_job(upgrade_ctx& c);
+void fail_backup_claim(upgrade_ctx& c);
+void fail_upgrade_job(upgrade_ctx& c);
+void fail_data_claim(upgrade_ctx& c);
+void fail_verification(upgrade_ctx& c);
+void fail_step(upgrade_ctx& c);
+void keep_trying_step(upgrade_ctx& c);
+// rolling back
+void roll_back(upgrade_ctx& c);
+void finish(upgrade_ctx& c);
+void give_up_rollback(upgrade_ctx& c);
+
+}  // namespace qpu::reducers

@@ -1,0 +1,150 @@
+#include "reducers/guards.hpp"
+
+#include <algorithm>
+
+#include "core/image_ref.hpp"
+#include "reducers/issue.hpp"
+#include "reducers/names.hpp"
+#include "reducers/observe.hpp"
+
+namespace qpu::reducers {
+
+namespace {
+
+bool job_failed_and_reported(const upgrade_ctx& c, job_role role) {
+  const auto* j = find_job(c, job_name(c.u, role));
+  return j && j->has_failed && pods_reported(c, *j);
+}
+
+bool verified(const upgrade_ctx& c) { return c.u.after.has_value(); }
+
+// A claim of the name this attempt creates that exists already and is smaller than wanted: a
+// leftover of an earlier or a manual attempt. Adopting it would fail half-way for lack of space, so
+// the phase fails before its Job, naming the claim (the controller never deletes or shrinks one).
+const claim* undersized(const upgrade_ctx& c, const std::string& name, std::int64_t wanted) {
+  const auto* cl = find_claim(c, name);
+  return cl && std::max(cl->requested_bytes, cl->capacity_bytes) < wanted ? cl : nullptr;
+}
+
+}  // namespace
+
+bool always(const upgrade_ctx&) { return true; }
+
+bool deadline_passed(const upgrade_ctx& c) {
+  const std::int64_t limit = phase_deadline_s(c.cfg, c.u.current);
+  return limit > 0 && c.now >= c.u.phase_since + limit * 1000;
+}
+
+bool unmanaged(const upgrade_ctx& c) { return !c.registry.postgres_managed; }
+
+bool managed(const upgrade_ctx& c) { return c.registry.postgres_managed; }
+
+bool no_target(const upgrade_ctx& c) { return !effective_target(c.cfg).has_value(); }
+
+bool db_missing(const upgrade_ctx& c) { return database(c) == nullptr; }
+
+bool db_not_ready(const upgrade_ctx& c) { return database(c)->ready_replicas < 1; }
+
+bool same_version(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) == *effective_target(c.cfg); }
+
+bool newer_version(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) > *effective_target(c.cfg); }
+
+bool too_old(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) < oldest_supported_source; }
+
+bool no_data_claim(const upgrade_ctx& c) { return confirmed(c) && database(c)->data_claim.empty(); }
+
+// The upgraded cluster is written in the sclorg layout; a target image that looks elsewhere (the
+// Docker library's postgres without PGDATA pointing there) would start on an empty directory.
+bool target_layout_differs(const upgrade_ctx& c) {
+  return confirmed(c) && data_directory_of(c.cfg.target_image, database(c)->pgdata) != sclorg_pgdata;
+}
+
+bool older_version(const upgrade_ctx& c) { return confirmed(c).has_value(); }
+
+bool image_changed(const upgrade_ctx& c) {
+  const auto* db = database(c);
+  return db && (db->image != c.u.detected_image || db->pgdata != c.u.detected_pgdata);
+}
+
+bool image_changed_or_unmanaged(const upgrade_ctx& c) { return image_changed(c) || unmanaged(c); }
+
+bool retry_requested(const upgrade_ctx& c) {
+  return !c.registry.retry_token.empty() && c.registry.retry_token != c.u.retry_token;
+}
+
+bool old_claim_missing(const upgrade_ctx& c) { return find_claim(c, c.u.old_claim) == nullptr; }
+
+bool check_wanted(const upgrade_ctx& c) { return c.cfg.preflight_check && c.u.method == upgrade_method::pg_upgrade; }
+
+bool check_job_failed(const upgrade_ctx& c) { return check_wanted(c) && job_failed_and_reported(c, job_role::check); }
+
+bool check_pending(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, job_role::check));
+  return check_wanted(c) && !(j && j->complete);
+}
+
+bool apps_stopped(const upgrade_ctx& c) {
+  for (const auto* d : app_deployments(c))
+    if (d->replicas != 0 || d->status_replicas != 0) return false;
+  return app_pods(c).empty();
+}
+
+bool database_stopped(const upgrade_ctx& c) {
+  const auto* db = database(c);
+  return db && db->replicas == 0 && db->status_replicas == 0 && database_pods(c).empty();
+}
+
+bool apps_resumed(const upgrade_ctx& c) {
+  for (const auto& [name, n] : c.u.app_replicas)
+    if (!done(c, step_kind::scale_up, name)) return false;
+  return true;
+}
+
+bool backup_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, job_role::backup); }
+
+bool backup_job_complete(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, job_role::backup));
+  return j && j->complete && c.u.before && c.u.before->has_manifest;
+}
+
+std::int64_t backup_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, 0); }
+
+std::int64_t data_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, old_claim_bytes(c)); }
+
+// Only a claim this attempt did not create or adopt: the size wanted follows the latest
+// measurement, and a database that grew past a rounding step while the claim was made must not
+// fail the backup on its own claim.
+bool backup_claim_too_small(const upgrade_ctx& c) {
+  return c.u.before && !done(c, step_kind::create_claim, "backup") && !find_job(c, job_name(c.u, job_role::backup)) &&
+         undersized(c, backup_claim_name(c.u), backup_claim_bytes(c));
+}
+
+bool upgrade_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, upgrade_role(c.u)); }
+
+bool upgrade_job_complete(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, upgrade_role(c.u)));
+  return j && j->complete;
+}
+
+bool data_claim_too_small(const upgrade_ctx& c) {
+  return !find_job(c, job_name(c.u, upgrade_role(c.u))) && undersized(c, data_claim_name(c.u), data_claim_bytes(c));
+}
+
+bool switched_and_ready(const upgrade_ctx& c) { return database_serving(c, c.cfg.target_image, data_claim_name(c.u)); }
+
+// The upgraded database against the manifest taken before the backup.
+std::vector<std::string> mismatches(const upgrade_ctx& c) { return differences(*c.u.before, *c.u.after, *c.u.to); }
+
+bool verification_mismatch(const upgrade_ctx& c) { return verified(c) && !mismatches(c).empty(); }
+
+bool verification_matches(const upgrade_ctx& c) { return verified(c) && mismatches(c).empty(); }
+
+bool rollback_complete(const upgrade_ctx& c) {
+  const bool db_touched = c.u.switched || c.u.db_replicas.has_value();
+  if (db_touched && !database_serving(c, c.u.old_image, c.u.old_claim)) return false;
+  for (const auto& [name, n] : c.u.app_replicas)
+    if (!done(c, step_kind::restore, name)) return false;
+  return true;
+}
+
+}  // namespace qpu::reducers

@@ -1,0 +1,60 @@
+#pragma once
+// The upgrade's guards: small named questions about the observed cluster and the reported facts,
+// each one a column entry of the table (upgrade_table.cpp). Pure reads.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "reducers/context.hpp"
+
+namespace qpu::reducers {
+
+bool always(const upgrade_ctx& c);
+bool deadline_passed(const upgrade_ctx& c);
+
+// detecting
+bool unmanaged(const upgrade_ctx& c);
+bool managed(const upgrade_ctx& c);
+bool no_target(const upgrade_ctx& c);
+bool db_missing(const upgrade_ctx& c);
+bool db_not_ready(const upgrade_ctx& c);
+bool same_version(const upgrade_ctx& c);
+bool newer_version(const upgrade_ctx& c);
+bool too_old(const upgrade_ctx& c);
+bool no_data_claim(const upgrade_ctx& c);
+bool target_layout_differs(const upgrade_ctx& c);
+bool older_version(const upgrade_ctx& c);
+// idle phases
+bool image_changed(const upgrade_ctx& c);
+bool image_changed_or_unmanaged(const upgrade_ctx& c);
+bool retry_requested(const upgrade_ctx& c);
+// preflight
+bool old_claim_missing(const upgrade_ctx& c);
+bool check_wanted(const upgrade_ctx& c);
+bool check_job_failed(const upgrade_ctx& c);
+bool check_pending(const upgrade_ctx& c);
+// quiescing, stopping, resuming
+bool apps_stopped(const upgrade_ctx& c);
+bool database_stopped(const upgrade_ctx& c);
+bool apps_resumed(const upgrade_ctx& c);
+// backing_up
+bool backup_job_failed(const upgrade_ctx& c);
+bool backup_job_complete(const upgrade_ctx& c);
+bool backup_claim_too_small(const upgrade_ctx& c);
+// upgrading
+bool upgrade_job_failed(const upgrade_ctx& c);
+bool upgrade_job_complete(const upgrade_ctx& c);
+bool data_claim_too_small(const upgrade_ctx& c);
+// switching, verifying
+bool switched_and_ready(const upgrade_ctx& c);
+bool verification_mismatch(const upgrade_ctx& c);
+bool verification_matches(const upgrade_ctx& c);
+// rolling_back
+bool rollback_complete(const upgrade_ctx& c);
+
+// Shared with the actions: the sizes the claims are created with, and what verification found.
+std::int64_t backup_claim_bytes(const upgrade_ctx& c);
+std::int64_t data_claim_bytes(const upgrade_ctx& c);
+std::vector<std::string> mismatches(const upgrade_ctx& c);
+
+}  // namespace qpu::reducers

@@ -1,0 +1,162 @@
+#include "reducers/issue.hpp"
+
+#include <algorithm>
+
+#include "reducers/names.hpp"
+#include "reducers/observe.hpp"
+
+namespace qpu::reducers {
+
+namespace {
+
+// Backing off a transient failure: 1 s, 2 s, 4 s ... 60 s, each plus up to half as much again.
+// The spread comes from the effect id and the failure's time (both in the log, so a replay gives
+// the same delays; no random numbers): without it, retries timed only from the failure marched in
+// step with a server's periodic trouble and met it every time (CI's faults-errors: 8 of 8
+// retries of one create failed, 1 s to 60 s apart).
+duration_ms backoff(std::int32_t failures, const effect_id& id, timestamp now) {
+  const duration_ms base = std::min<duration_ms>(60'000, 1000LL << std::min(failures - 1, 6));
+  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
+  for (const unsigned char ch : to_string(id)) h = (h ^ ch) * 1099511628211ULL;  // the id as the log writes it
+  h = (h ^ static_cast<std::uint64_t>(now)) * 1099511628211ULL;
+  return base + static_cast<duration_ms>(h % static_cast<std::uint64_t>(base / 2 + 1));
+}
+
+bool waits_on_job(phase p) {
+  return p == phase::backing_up || p == phase::upgrading || p == phase::preflight || p == phase::revert_backing_up;
+}
+
+}  // namespace
+
+bool issued_or_done(const upgrade_ctx& c, const effect_id& id) {
+  return c.u.in_flight.contains(id) || c.u.done.contains(id);
+}
+
+// Issues an effect unless it is under way, done, or waiting out a transient failure.
+void issue(upgrade_ctx& c, effect e) {
+  const effect_id& id = id_of(e);
+  if (issued_or_done(c, id)) return;
+  // An object already in the cluster was created by this attempt before a restart lost the
+  // result: adopt it instead of asking again.
+  const auto* cc = std::get_if<create_claim>(&e);
+  const auto* cj = std::get_if<create_job>(&e);
+  if (const claim* existing = cc ? find_claim(c, cc->key.name) : nullptr) {
+    // Adopted only when big enough; a smaller one is left for the phase's too-small row, which
+    // fails the phase before any Job is created on it.
+    if (std::max(existing->requested_bytes, existing->capacity_bytes) >= cc->size_bytes) c.u.done.insert(id);
+    return;
+  }
+  if (cj && find_job(c, cj->key.name)) {
+    c.u.done.insert(id);
+    return;
+  }
+  if (auto it = c.u.retry_at.find(id); it != c.u.retry_at.end()) {
+    if (it->second > c.now) return;
+    c.u.retry_at.erase(it);
+  }
+  c.u.in_flight.insert(id);
+  c.out.push_back(std::move(e));
+}
+
+bool done(const upgrade_ctx& c, step_kind step, std::string target) {
+  return c.u.done.contains(step_id(c.u, step, std::move(target)));
+}
+
+void inspect(upgrade_ctx& c, effect_id id, bool with_manifest) {
+  issue(c, inspect_database{std::move(id), c.u.registry, endpoint(c), with_manifest});
+}
+
+void create_job_for(upgrade_ctx& c, job_role role, std::int64_t deadline_s) {
+  create_job j;
+  j.id = step_id(c.u, step_kind::create_job, to_string(role));
+  j.key = {c.u.registry.ns, job_name(c.u, role)};
+  j.registry = owner(c);
+  j.role = role;
+  j.image = (role == job_role::upgrade_pg_upgrade || role == job_role::check) ? c.cfg.upgrade_image : c.cfg.target_image;
+  j.from = *c.u.from;
+  j.to = *c.u.to;
+  j.old_claim = c.u.old_claim;
+  j.backup_claim = backup_claim_name(c.u);
+  j.new_claim = data_claim_name(c.u);
+  j.db = endpoint(c);
+  j.deadline_s = deadline_s;
+  issue(c, std::move(j));
+}
+
+void note_succeeded(registry_upgrade& u, const effect_succeeded& r) {
+  u.in_flight.erase(r.id);
+  u.unsent_events.erase(r.id);
+  u.done.insert(r.id);
+  u.transient_failures.erase(r.id);
+  if (!r.facts) return;
+  // A revert's inspections keep the upgrade's facts intact.
+  const bool revert = r.id.revert_run > 0;
+  const bool verify = r.id.step == step_kind::inspect_verify;
+  if (revert) (verify ? u.revert.verified : u.revert.measured) = r.facts;
+  else if (verify) u.after = r.facts;
+  else u.before = r.facts;
+  if (u.current == phase::detecting) u.last_error.clear();
+}
+
+std::optional<step_failure> note_failed(registry_upgrade& u, const effect_failed& f, const std::optional<config>& cfg, timestamp now) {
+  u.in_flight.erase(f.id);
+  const std::int32_t failures = ++u.transient_failures[f.id];
+  const std::int64_t max_retries = cfg ? cfg->max_transient_retries : 8;
+  if (is_transient(f) && failures <= max_retries) {
+    u.retry_at[f.id] = now + backoff(failures, f.id, now);
+    return std::nullopt;
+  }
+  if (f.id.is_report()) {
+    // A status or Event that could not be written never fails an upgrade; given up, it is forgotten
+    // (the next status change writes the status again).
+    u.unsent_events.erase(f.id);
+    u.transient_failures.erase(f.id);
+    return std::nullopt;
+  }
+  return step_failure{f.id, step_text(f.id) + " failed" + (f.code ? " with HTTP " + std::to_string(f.code) : std::string()) +
+                                (f.reason.empty() ? "" : " " + f.reason) + (f.message.empty() ? "" : ": " + f.message)};
+}
+
+void forget_in_flight(registry_upgrade& u) {
+  // An Event in flight may have been written: sending it again could double it. One that failed
+  // and waits for its retry is sent again by the new process.
+  std::erase_if(u.unsent_events, [&](const auto& kv) { return u.in_flight.contains(kv.first); });
+  u.in_flight.clear();
+  u.wakeup.reset();
+  u.status_written.clear();
+}
+
+// Events whose write failed for a transient reason go out again, unchanged, once their back-off
+// has passed.
+void resend_events(upgrade_ctx& c) {
+  for (const auto& [id, e] : c.u.unsent_events) {
+    const auto retry = c.u.retry_at.find(id);
+    if (c.u.in_flight.contains(id) || retry == c.u.retry_at.end() || retry->second > c.now) continue;
+    c.u.retry_at.erase(retry);
+    c.out.push_back(emit_event{id, owner(c), e.type, e.reason, e.message, e.at});
+    c.u.in_flight.insert(id);
+  }
+}
+
+// One requeue per registry, the earliest wins: the phase deadline, the 60 s Job re-check, and
+// the end of a transient failure's back-off.
+void arm_wakeup(upgrade_ctx& c) {
+  std::optional<timestamp> want;
+  auto consider = [&](timestamp t) { want = want ? std::min(*want, t) : t; };
+  if (is_active(c.u.current) || c.u.current == phase::detecting) {
+    if (const auto limit = phase_deadline_s(c.cfg, c.u.current); limit > 0 && c.u.current != phase::detecting)
+      consider(c.u.phase_since + limit * 1000);
+    if (waits_on_job(c.u.current)) consider(c.now + c.cfg.requeue_s * 1000);
+  }
+  // A back-off that has run out and whose effect this pass did not issue again is stale: the step
+  // it belonged to is over. Kept, it would arm a requeue in the past on every pass, and the
+  // controller would spin on its own timer events.
+  std::erase_if(c.u.retry_at, [&](const auto& kv) { return kv.second <= c.now; });
+  for (const auto& [id, t] : c.u.retry_at) consider(t);
+  if (!want || *want <= c.now) return;
+  if (c.u.wakeup && *c.u.wakeup > c.now && *c.u.wakeup <= *want) return;
+  c.u.wakeup = *want;
+  c.out.push_back(requeue_after::while_waiting(c.u.registry, *want - c.now));
+}
+
+}  // namespace qpu::reducers

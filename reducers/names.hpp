@@ -1,0 +1,31 @@
+#pragma once
+// The names the controller gives what it creates, derived from the registry, the versions and the
+// attempt only (never a clock or a counter): a restarted controller finds what it already made.
+#include <string>
+#include <string_view>
+
+#include "core/effects.hpp"
+#include "core/state.hpp"
+
+namespace qpu::reducers {
+
+std::string database_deployment_name(const object_key& registry);
+std::string backup_claim_name(const registry_upgrade& u);
+std::string data_claim_name(const registry_upgrade& u);
+// The claim a manual revert backs the upgraded data up into (never owner-referenced: it is kept).
+std::string revert_backup_claim_name(const registry_upgrade& u);
+
+std::string job_name(const registry_upgrade& u, job_role role);
+std::string revert_job_name(const registry_upgrade& u);
+// The upgrade Job's role for the attempt's method.
+job_role upgrade_role(const registry_upgrade& u);
+
+// Effect ids (core/effect_id.hpp): a step of this attempt, a step of the revert under way in it,
+// and the reports decided by the folded event `seq`.
+effect_id step_id(const registry_upgrade& u, step_kind step, std::string target = {});
+effect_id revert_step_id(const registry_upgrade& u, step_kind step, std::string target = {});
+effect_id inspect_version_id(const registry_upgrade& u, std::int64_t generation);
+effect_id status_id(const registry_upgrade& u, std::uint64_t seq);
+effect_id event_id(const registry_upgrade& u, std::uint64_t seq, phase entered);
+
+}  // namespace qpu::reducers

@@ -1,0 +1,198 @@
+#include "reducers/observe.hpp"
+
+#include <algorithm>
+#include <initializer_list>
+#include <map>
+
+#include "reducers/names.hpp"
+
+namespace qpu::reducers {
+
+namespace {
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+// Pods of one of the registry's workloads, terminating ones included (PROJQUAY-8092: an upgrade
+// must not start while an old pod is still shutting down).
+std::vector<const pod*> pods_of(const upgrade_ctx& c, std::initializer_list<std::string_view> components,
+                                std::initializer_list<std::string_view> name_suffixes) {
+  std::vector<const pod*> found;
+  const auto& pods = c.s.cluster.pods;
+  for (auto it = pods.lower_bound({c.u.registry.ns, ""}); it != pods.end() && it->first.ns == c.u.registry.ns; ++it) {
+    const pod& p = it->second;
+    bool match = false;
+    if (!p.component.empty() && (p.registry.empty() || p.registry == c.u.registry.name)) {
+      for (auto comp : components) match = match || p.component == comp;
+    } else if (p.component.empty() && p.job_name.empty()) {
+      for (auto suffix : name_suffixes) match = match || starts_with(p.meta.key.name, c.u.registry.name + std::string(suffix) + "-");
+    }
+    if (match) found.push_back(&p);
+  }
+  return found;
+}
+
+}  // namespace
+
+const deployment* find_deployment(const upgrade_ctx& c, const std::string& name) {
+  auto it = c.s.cluster.deployments.find({c.u.registry.ns, name});
+  return it == c.s.cluster.deployments.end() ? nullptr : &it->second;
+}
+
+const deployment* database(const upgrade_ctx& c) { return find_deployment(c, database_deployment_name(c.u.registry)); }
+
+// The Quay workloads that use the database and are stopped during the upgrade.
+std::vector<const deployment*> app_deployments(const upgrade_ctx& c) {
+  std::vector<const deployment*> apps;
+  for (const char* suffix : {"-quay-app", "-quay-mirror"})
+    if (const auto* d = find_deployment(c, c.u.registry.name + suffix)) apps.push_back(d);
+  return apps;
+}
+
+const job* find_job(const upgrade_ctx& c, const std::string& name) {
+  auto it = c.s.cluster.jobs.find({c.u.registry.ns, name});
+  return it == c.s.cluster.jobs.end() ? nullptr : &it->second;
+}
+
+const claim* find_claim(const upgrade_ctx& c, const std::string& name) {
+  auto it = c.s.cluster.claims.find({c.u.registry.ns, name});
+  return it == c.s.cluster.claims.end() ? nullptr : &it->second;
+}
+
+std::vector<const pod*> app_pods(const upgrade_ctx& c) {
+  return pods_of(c, {"quay-app", "quay-mirror"}, {"-quay-app", "-quay-mirror"});
+}
+
+std::vector<const pod*> database_pods(const upgrade_ctx& c) { return pods_of(c, {"postgres"}, {"-quay-database"}); }
+
+std::optional<pg_major> confirmed(const upgrade_ctx& c) {
+  if (!c.u.before || c.u.before->server_version_num <= 0) return std::nullopt;
+  return pg_major::from_server_version_num(c.u.before->server_version_num);
+}
+
+// A failed Job is acted on once its pods have said why: the Job's Failed condition and its
+// pod's termination message arrive on two watch streams in either order, and the reason is what
+// a person needs. A pod that is gone or has ended without a message counts as having said all.
+bool pods_reported(const upgrade_ctx& c, const job& j) {
+  const auto& pods = c.s.cluster.pods;
+  for (auto it = pods.lower_bound({j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it) {
+    const pod& p = it->second;
+    if (p.job_name != j.meta.key.name) continue;
+    if (p.termination_message.empty() && p.phase != "Failed" && p.phase != "Succeeded") return false;
+  }
+  return true;
+}
+
+// The database Deployment runs `image` on `claim`, rolled out and ready.
+bool serving_with(const upgrade_ctx& c, const std::string& image, const std::string& claim_name, std::int32_t replicas) {
+  const auto* db = database(c);
+  if (!db || db->image != image || db->data_claim != claim_name) return false;
+  const std::int32_t want = std::max(1, replicas);
+  return db->observed_generation >= db->meta.generation && db->ready_replicas >= want && db->updated_replicas >= want;
+}
+
+bool database_serving(const upgrade_ctx& c, const std::string& image, const std::string& claim_name) {
+  return serving_with(c, image, claim_name, c.u.db_replicas.value_or(1));
+}
+
+// Why a Job failed, in the words of its condition and of its pod's termination message.
+std::string job_failure(const upgrade_ctx& c, const job& j, std::string_view what) {
+  std::string text = std::string(what) + " Job " + to_string(j.meta.key) + " failed";
+  if (!j.reason.empty()) text += ": " + j.reason;
+  if (!j.message.empty()) text += " (" + j.message + ")";
+  const auto& pods = c.s.cluster.pods;
+  std::string last;
+  for (auto it = pods.lower_bound({j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it)
+    if (it->second.job_name == j.meta.key.name && !it->second.termination_message.empty()) last = it->second.termination_message;
+  if (!last.empty()) text += "; the pod reported: " + last;
+  return text;
+}
+
+// A Job that waited on a claim that never bound failed for that reason: say so.
+std::string unbound_claim_note(const upgrade_ctx& c, const std::string& claim_name) {
+  const auto* cl = find_claim(c, claim_name);
+  if (!cl || cl->phase == "Bound") return "";
+  return "; claim " + claim_name + " is " + (cl->phase.empty() ? std::string("not bound") : cl->phase) +
+         (cl->storage_class.empty() ? std::string() : " (storage class " + cl->storage_class + ")");
+}
+
+std::int64_t phase_deadline_s(const config& cfg, phase p) {
+  const auto& d = cfg.deadlines;
+  switch (p) {
+    case phase::detecting: return d.detect_s;
+    case phase::preflight: return d.preflight_s;
+    case phase::quiescing: return d.quiesce_s;
+    case phase::backing_up: return d.backup_s;
+    case phase::stopping: return d.stop_s;
+    case phase::upgrading: return d.upgrade_s;
+    case phase::switching: return d.switch_s;
+    case phase::verifying: return d.verify_s;
+    case phase::resuming: return d.resume_s;
+    case phase::revert_quiescing: return d.quiesce_s;
+    case phase::revert_backing_up: return d.backup_s;
+    case phase::revert_stopping: return d.stop_s;
+    case phase::revert_switching: return d.switch_s;
+    case phase::revert_verifying: return d.verify_s;
+    case phase::revert_resuming: return d.resume_s;
+    case phase::revert_rolling_back: return d.rollback_s;
+    case phase::rolling_back: return d.rollback_s;
+    default: return 0;
+  }
+}
+
+// Claim sizes from the measured database size: headroom on top, whole GiB, never below the
+// configured minimum (and, for the data claim, never smaller than the old claim).
+std::int64_t sized_for(const upgrade_ctx& c, std::int64_t measured, std::int64_t floor_bytes) {
+  const std::int64_t wanted = measured + measured / 100 * c.cfg.headroom_percent;
+  constexpr std::int64_t gib = 1LL << 30;
+  const std::int64_t rounded = (wanted + gib - 1) / gib * gib;
+  return std::max({rounded, c.cfg.min_claim_bytes, floor_bytes});
+}
+
+std::int64_t sized_claim(const upgrade_ctx& c, std::int64_t floor_bytes) {
+  return sized_for(c, c.u.before ? c.u.before->database_bytes : 0, floor_bytes);
+}
+
+std::string storage_class(const upgrade_ctx& c) {
+  if (!c.cfg.storage_class.empty()) return c.cfg.storage_class;
+  const auto* old = find_claim(c, c.u.old_claim);
+  return old ? old->storage_class : std::string{};
+}
+
+std::int64_t old_claim_bytes(const upgrade_ctx& c) {
+  const auto* old = find_claim(c, c.u.old_claim);
+  if (!old) return 0;
+  return std::max(old->capacity_bytes, old->requested_bytes);
+}
+
+// Differences between the manifest taken before the backup and a database inspected later that
+// must hold the same rows on PostgreSQL `expected`.
+std::vector<std::string> differences(const database_facts& before, const database_facts& after, pg_major expected) {
+  std::vector<std::string> out;
+  const pg_major got = pg_major::from_server_version_num(after.server_version_num);
+  if (got != expected) out.push_back("server reports PostgreSQL " + to_string(got) + ", expected " + to_string(expected));
+  if (before.has_pg_trgm && !after.has_pg_trgm) out.push_back("extension pg_trgm is missing");
+  std::map<std::string, const table_digest*> now;
+  for (const auto& t : after.tables) now[t.table] = &t;
+  for (const auto& t : before.tables) {
+    auto it = now.find(t.table);
+    if (it == now.end()) {
+      out.push_back("table " + t.table + " is missing");
+    } else if (it->second->rows != t.rows) {
+      out.push_back("table " + t.table + " has " + std::to_string(it->second->rows) + " rows, expected " + std::to_string(t.rows));
+    } else if (it->second->checksum != t.checksum) {
+      out.push_back("table " + t.table + " content differs (checksum " + it->second->checksum + ", expected " + t.checksum + ")");
+    }
+  }
+  return out;
+}
+
+owner_ref owner(const upgrade_ctx& c) { return owner_ref{c.u.registry, c.registry.meta.uid}; }
+
+database_endpoint endpoint(const upgrade_ctx& c) {
+  database_endpoint e;
+  e.service = {c.u.registry.ns, database_deployment_name(c.u.registry)};
+  if (const auto* db = database(c)) e.credentials = db->credentials;
+  return e;
+}
+
+}  // namespace qpu::reducers

@@ -1,0 +1,52 @@
+#pragma once
+// What a registry's table reads of the observed cluster (the reflector stores) and of the facts
+// the effects reported. Reads only: nothing here changes the state.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "reducers/context.hpp"
+
+namespace qpu::reducers {
+
+const deployment* find_deployment(const upgrade_ctx& c, const std::string& name);
+const deployment* database(const upgrade_ctx& c);
+// The Quay workloads that use the database and are stopped during the upgrade.
+std::vector<const deployment*> app_deployments(const upgrade_ctx& c);
+const job* find_job(const upgrade_ctx& c, const std::string& name);
+const claim* find_claim(const upgrade_ctx& c, const std::string& name);
+// Pods of the app and of the database, terminating ones included.
+std::vector<const pod*> app_pods(const upgrade_ctx& c);
+std::vector<const pod*> database_pods(const upgrade_ctx& c);
+
+// The major version the running server reported, once inspected.
+std::optional<pg_major> confirmed(const upgrade_ctx& c);
+// A failed Job's pods have said why (or are gone, or ended without a message).
+bool pods_reported(const upgrade_ctx& c, const job& j);
+// The database Deployment runs `image` on `claim`, rolled out and ready.
+bool serving_with(const upgrade_ctx& c, const std::string& image, const std::string& claim_name, std::int32_t replicas);
+bool database_serving(const upgrade_ctx& c, const std::string& image, const std::string& claim_name);
+
+// Why a Job failed, in the words of its condition and of its pod's termination message.
+std::string job_failure(const upgrade_ctx& c, const job& j, std::string_view what);
+// "; claim X is Pending (storage class Y)" when a Job waited on a claim that never bound, else "".
+std::string unbound_claim_note(const upgrade_ctx& c, const std::string& claim_name);
+
+std::int64_t phase_deadline_s(const config& cfg, phase p);
+// Claim sizes from the measured database size: headroom on top, whole GiB, never below the
+// configured minimum nor `floor_bytes`.
+std::int64_t sized_for(const upgrade_ctx& c, std::int64_t measured, std::int64_t floor_bytes);
+std::int64_t sized_claim(const upgrade_ctx& c, std::int64_t floor_bytes);
+std::string storage_class(const upgrade_ctx& c);
+std::int64_t old_claim_bytes(const upgrade_ctx& c);
+
+// Differences between the manifest taken before the backup and a database inspected later that
+// must hold the same rows on PostgreSQL `expected`.
+std::vector<std::string> differences(const database_facts& before, const database_facts& after, pg_major expected);
+
+owner_ref owner(const upgrade_ctx& c);
+database_endpoint endpoint(const upgrade_ctx& c);
+
+}  // namespace qpu::reducers

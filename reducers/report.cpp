@@ -1,0 +1,302 @@
+#include "reducers/report.hpp"
+
+#include <algorithm>
+#include <initializer_list>
+#include <string_view>
+
+#include "core/image_ref.hpp"
+#include "reducers/guards.hpp"
+#include "reducers/issue.hpp"
+#include "reducers/names.hpp"
+#include "reducers/observe.hpp"
+#include "reducers/revert.hpp"
+
+namespace qpu::reducers {
+
+namespace {
+
+// When the image name suggested another version than the server reported (the server counts).
+std::string hint_note(const registry_upgrade& u) {
+  if (!u.from) return "";
+  const auto ref = parse_image_ref(u.old_image);
+  const auto hint = ref ? pg_major_hint(*ref) : std::nullopt;
+  if (!hint || *hint == *u.from) return "";
+  return " [the image name suggests PostgreSQL " + to_string(*hint) + ", the server reports " + to_string(*u.from) + ", which counts]";
+}
+
+}  // namespace
+
+std::string summary_message(const upgrade_ctx& c) {
+  const auto& u = c.u;
+  const std::string versions =
+      u.from && u.to ? "PostgreSQL " + to_string(*u.from) + " -> " + to_string(*u.to) + " (" + to_string(u.method) + ")" + hint_note(u)
+                     : "";
+  switch (u.current) {
+    case phase::up_to_date:
+      return "the database runs PostgreSQL " + (confirmed(c) ? to_string(*confirmed(c)) : std::string("?")) + ", the target";
+    case phase::succeeded: {
+      std::int64_t rows = 0;
+      if (u.after)
+        for (const auto& t : u.after->tables) rows += t.rows;
+      return "upgraded " + versions + "; verified " + std::to_string(u.after ? u.after->tables.size() : 0) + " tables, " +
+             std::to_string(rows) + " rows; the old data stays in claim " + u.old_claim + ", the backup in claim " +
+             backup_claim_name(u);
+    }
+    case phase::failed:
+      if (!u.rollback_incomplete.empty())
+        return u.last_error + "; " + u.rollback_incomplete + "; every claim is kept; set annotation " + annotation_retry +
+               " to a new value to try again";
+      return u.last_error + (u.started ? "; the database runs on its old claim " + u.old_claim + " and image " + u.old_image +
+                                             ", every claim is kept; set annotation " + annotation_retry +
+                                             " to a new value to try again"
+                                       : std::string("; set annotation ") + annotation_retry + " to a new value to try again");
+    case phase::refused:
+    case phase::unsupported: return u.last_error;
+    case phase::unmanaged: return "spec.components postgres is unmanaged: the controller leaves this database alone";
+    case phase::rolling_back: return "rolling back: " + u.last_error;
+    case phase::reverted: {
+      std::int64_t rows = 0;
+      const auto& v = u.revert.verified;
+      if (v)
+        for (const auto& t : v->tables) rows += t.rows;
+      return "reverted on request (annotation " + std::string(annotation_revert) + "): the database runs PostgreSQL " +
+             to_string(*u.from) + " again on its previous claim " + u.old_claim + " with image " + u.old_image +
+             "; verified " + std::to_string(v ? v->tables.size() : 0) + " tables, " + std::to_string(rows) +
+             " rows against the manifest taken before the upgrade. Writes made after the upgrade are NOT carried back: "
+             "they are in claim " + revert_backup_claim_name(u) +
+             " (a backup of the upgraded database taken just before the revert, kept) and in the upgraded claim " +
+             data_claim_name(u) + ". To upgrade again, change the database image or set annotation " + annotation_retry +
+             " to a new value";
+    }
+    case phase::revert_refused:
+      return "revert refused: " + u.revert.refused + "; nothing was changed: the database still runs PostgreSQL " +
+             (u.to ? to_string(*u.to) : std::string("?")) + " on claim " + data_claim_name(u);
+    case phase::revert_rolling_back:
+      return "the revert failed, returning to the upgraded claim " + data_claim_name(u) + ": " + u.revert.error;
+    case phase::revert_failed: {
+      const std::string retry = "; remove annotation " + std::string(annotation_revert) + " and set it again to retry the revert";
+      if (!u.revert.restore_incomplete.empty())
+        return "the revert to claim " + u.old_claim + " failed: " + u.revert.error + "; " + u.revert.restore_incomplete +
+               "; every claim is kept" + retry;
+      return "the revert to claim " + u.old_claim + " failed: " + u.revert.error + "; the database runs PostgreSQL " +
+             to_string(*u.to) + " again on the upgraded claim " + data_claim_name(u) + " with image " + u.revert.new_image +
+             ", as before the revert; every claim is kept, the revert's backup claim " + revert_backup_claim_name(u) +
+             " included" + retry;
+    }
+    case phase::revert_quiescing:
+    case phase::revert_backing_up:
+    case phase::revert_stopping:
+    case phase::revert_switching:
+    case phase::revert_verifying:
+    case phase::revert_resuming:
+      return "reverting to PostgreSQL " + to_string(*u.from) + " on claim " + u.old_claim +
+             " (writes made after the upgrade are not carried back; they are backed up into claim " +
+             revert_backup_claim_name(u) + "): " + waiting_for(c);
+    default: {
+      std::string text = versions.empty() ? std::string() : versions + ": ";
+      text += waiting_for(c);
+      if (!u.last_error.empty()) text += " (last error: " + u.last_error + ")";
+      return text;
+    }
+  }
+}
+
+std::string waiting_for(const upgrade_ctx& c) {
+  const auto& u = c.u;
+  auto job_text = [&](job_role role, const char* what) {
+    const auto* j = u.from && u.to ? find_job(c, job_name(u, role)) : nullptr;
+    if (!j) return std::string("waiting for the ") + what + " Job " + (u.from && u.to ? job_name(u, role) : "") + " to be created";
+    return std::string("waiting for the ") + what + " Job " + to_string(j->meta.key) + " (active " + std::to_string(j->active) +
+           ", failed pods " + std::to_string(j->failed) + ")";
+  };
+  auto claim_text = [&](const std::string& name, const char* what) -> std::string {
+    const auto* cl = find_claim(c, name);
+    if (!cl) return std::string("waiting for the ") + what + " claim " + name + " to be created";
+    if (cl->phase != "Bound")
+      return std::string("the ") + what + " claim " + name + " is " + (cl->phase.empty() ? "not bound" : cl->phase) +
+             (cl->storage_class.empty() ? std::string() : " (storage class " + cl->storage_class + ")");
+    return "";
+  };
+  switch (u.current) {
+    case phase::detecting: {
+      const auto* db = database(c);
+      if (!db) return "waiting for the database Deployment " + database_deployment_name(u.registry);
+      if (db->ready_replicas < 1) return "waiting for the database to be ready to confirm its version";
+      return "confirming the server version of " + database_deployment_name(u.registry);
+    }
+    case phase::preflight: return check_wanted(c) ? job_text(job_role::check, "pg_upgrade --check") : "checking";
+    case phase::quiescing: {
+      std::string text = "waiting for the app to stop:";
+      for (const auto* d : app_deployments(c))
+        text += " " + d->meta.key.name + " has " + std::to_string(d->status_replicas) + " replicas;";
+      text += " " + std::to_string(app_pods(c).size()) + " app pods remain";
+      return text;
+    }
+    case phase::backing_up: {
+      const std::string measuring = u.before && u.before->has_manifest ? "" : "measuring row counts and checksums of every table; ";
+      const auto t = claim_text(backup_claim_name(u), "backup");
+      if (!t.empty() && !done(c, step_kind::create_claim, "backup")) return measuring + t;
+      return measuring + (t.empty() ? job_text(job_role::backup, "backup") : t + "; " + job_text(job_role::backup, "backup"));
+    }
+    case phase::stopping:
+      return "waiting for the database to stop: " + std::to_string(database_pods(c).size()) + " database pods remain";
+    case phase::upgrading: {
+      const auto t = claim_text(data_claim_name(u), "new data");
+      if (!t.empty() && !done(c, step_kind::create_claim, "data")) return t;
+      return t.empty() ? job_text(upgrade_role(u), "upgrade") : t + "; " + job_text(upgrade_role(u), "upgrade");
+    }
+    case phase::switching: {
+      const auto* db = database(c);
+      return "waiting for " + database_deployment_name(u.registry) + " to run " + c.cfg.target_image + " on claim " +
+             data_claim_name(u) + " (ready " + std::to_string(db ? db->ready_replicas : 0) + ")";
+    }
+    case phase::verifying: return "comparing the upgraded database with the manifest";
+    case phase::resuming: return "scaling the app back to its replica counts";
+    case phase::rolling_back: return "restoring the old database and the app";
+    case phase::failed: return std::string("waiting for a person: fix the cause, then set annotation ") + annotation_retry + " to a new value";
+    case phase::revert_quiescing: {
+      std::string text = "waiting for the app to stop:";
+      for (const auto* d : app_deployments(c))
+        text += " " + d->meta.key.name + " has " + std::to_string(d->status_replicas) + " replicas;";
+      text += " " + std::to_string(app_pods(c).size()) + " app pods remain";
+      return text;
+    }
+    case phase::revert_backing_up: {
+      if (!u.revert.measured) return "measuring the size of the upgraded database";
+      const auto t = claim_text(revert_backup_claim_name(u), "backup");
+      if (!t.empty() && !revert_done(c, step_kind::create_claim, "backup")) return t;
+      const auto* j = revert_job(c);
+      const std::string jt = !j ? "waiting for the backup Job " + revert_job_name(u) + " to be created"
+                                : "waiting for the backup Job " + to_string(j->meta.key) + " (active " + std::to_string(j->active) +
+                                      ", failed pods " + std::to_string(j->failed) + ")";
+      return t.empty() ? jt : t + "; " + jt;
+    }
+    case phase::revert_stopping:
+      return "waiting for the upgraded database to stop: " + std::to_string(database_pods(c).size()) + " database pods remain";
+    case phase::revert_switching: {
+      const auto* db = database(c);
+      return "waiting for " + database_deployment_name(u.registry) + " to run " + u.old_image + " on claim " + u.old_claim +
+             " (ready " + std::to_string(db ? db->ready_replicas : 0) + ")";
+    }
+    case phase::revert_verifying: return "comparing the old database with the manifest taken before the upgrade";
+    case phase::revert_resuming: return "scaling the app back to its replica counts";
+    case phase::revert_rolling_back: {
+      const auto* db = database(c);
+      return "restoring the upgraded database (" + u.revert.new_image + " on claim " + data_claim_name(u) + ", ready " +
+             std::to_string(db ? db->ready_replicas : 0) + ") and the app";
+    }
+    case phase::reverted:
+      return std::string("nothing: the database was reverted on request; change its image or set annotation ") +
+             annotation_retry + " to a new value to upgrade again";
+    case phase::revert_failed:
+      return std::string("waiting for a person: fix the cause, then remove annotation ") + annotation_revert +
+             " and set it again to retry the revert";
+    case phase::revert_refused:
+      return std::string("waiting for a person: set annotation ") + annotation_revert + " to " + u.old_claim +
+             " to revert, or remove it";
+    case phase::refused: return "nothing: a downgrade needs a person (restore from a backup by hand)";
+    default: return "nothing: the database needs no upgrade";
+  }
+}
+
+// The Kubernetes Event for a phase just entered.
+void announce(upgrade_ctx& c) {
+  const auto& u = c.u;
+  const bool warning = u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported ||
+                       u.current == phase::revert_rolling_back || u.current == phase::revert_failed ||
+                       u.current == phase::revert_refused ||
+                       u.current == phase::rolling_back;
+  const effect_id id = event_id(u, c.seq, u.current);
+  if (issued_or_done(c, id)) return;
+  unsent_event e{warning ? "Warning" : "Normal", std::string("PostgresUpgrade") + condition_reason(u.current),
+                 summary_message(c), c.now};
+  c.out.push_back(emit_event{id, owner(c), e.type, e.reason, e.message, e.at});
+  c.u.unsent_events.emplace(id, std::move(e));
+  c.u.in_flight.insert(id);
+}
+
+// The QuayRegistry's status, written when the phase or the error changed since the last write.
+void report_status(upgrade_ctx& c) {
+  const auto& u = c.u;
+  // The key is built in a reused buffer: this runs for every registry an event may concern (all
+  // of a namespace's, on each watch line), and the temporaries of a concatenation were half of
+  // the fold's instructions (callgrind, docs/BENCHMARKS.md item 1). Same bytes as before.
+  thread_local std::string key;
+  const auto append = [](std::initializer_list<std::string_view> fields) {
+    for (const auto f : fields) {
+      key += '|';
+      key += f;
+    }
+  };
+  key.assign(to_string(u.current));
+  append({std::to_string(u.attempt), u.last_error, u.rollback_incomplete});
+  const auto& r = u.revert;
+  if (r.run > 0 || !r.refused.empty()) {
+    key += "|r";
+    key += std::to_string(r.run);
+    append({r.refused, r.error, r.restore_incomplete});
+  }
+  // A status write that failed for a transient reason waits out its back-off, then the status of
+  // that moment is written (a new id; the failure count carries over, so the back-off grows). A
+  // changed status is written at once.
+  std::int32_t failures = 0;
+  bool retry_due = false;
+  for (const auto& [id, at] : u.retry_at)
+    if (id.step == step_kind::status) {
+      retry_due = retry_due || at <= c.now;
+      if (const auto n = u.transient_failures.find(id); n != u.transient_failures.end()) failures = std::max(failures, n->second);
+    }
+  if (u.status_written == key && !retry_due) return;
+  std::erase_if(c.u.retry_at, [](const auto& kv) { return kv.first.step == step_kind::status; });
+  std::erase_if(c.u.transient_failures, [&](const auto& kv) { return kv.first.step == step_kind::status && !u.in_flight.contains(kv.first); });
+  c.u.status_written = key;
+
+  const std::string message = summary_message(c);
+  std::vector<condition> conditions;
+  const std::int64_t generation = c.registry.meta.generation;
+  conditions.push_back({"PostgresUpgradeProgressing", is_active(u.current) ? "True" : "False", condition_reason(u.current),
+                        message, u.phase_since, generation});
+  std::string done_status = "Unknown", done_reason = "InProgress";
+  switch (u.current) {
+    case phase::succeeded: done_status = "True"; done_reason = "Succeeded"; break;
+    case phase::up_to_date: done_status = "True"; done_reason = "UpToDate"; break;
+    case phase::failed: done_status = "False"; done_reason = "Failed"; break;
+    case phase::refused: done_status = "False"; done_reason = "DowngradeRefused"; break;
+    case phase::unsupported: done_status = "False"; done_reason = "Unsupported"; break;
+    case phase::unmanaged: done_status = "False"; done_reason = "Unmanaged"; break;
+    case phase::detecting: done_reason = "Detecting"; break;
+    // After a revert the database no longer runs the upgraded version; a refused or failed
+    // revert leaves it upgraded.
+    case phase::reverted: done_status = "False"; done_reason = "Reverted"; break;
+    case phase::revert_failed: done_status = "True"; done_reason = "RevertFailed"; break;
+    case phase::revert_refused: done_status = "True"; done_reason = "RevertRefused"; break;
+    default:
+      if (is_reverting(u.current)) done_reason = "Reverting";
+      break;
+  }
+  conditions.push_back({"PostgresUpgraded", done_status, done_reason, message, u.phase_since, generation});
+
+  upgrade_summary summary;
+  summary.phase = to_string(u.current);
+  if (u.from) summary.from = to_string(*u.from);
+  if (u.to) summary.to = to_string(*u.to);
+  if (u.started) summary.method = to_string(u.method);
+  summary.attempt = u.attempt;
+  summary.started = u.started;
+  summary.finished = u.finished;
+  if (u.started) {
+    summary.backup_claim = backup_claim_name(u);
+    summary.previous_claim = u.old_claim;
+    summary.new_claim = data_claim_name(u);
+  }
+  summary.last_error = u.last_error;
+  if (r.run > 0) summary.revert_backup_claim = revert_backup_claim_name(u);
+  if (u.current == phase::revert_refused) summary.last_error = r.refused;
+  if (u.current == phase::revert_rolling_back || u.current == phase::revert_failed) summary.last_error = r.error;
+  const effect_id id = status_id(u, c.seq);
+  c.out.push_back(update_registry_status{id, u.registry, std::move(conditions), std::move(summary)});
+  c.u.in_flight.insert(id);
+  if (failures > 0) c.u.transient_failures[id] = failures;
+}
+
+}  // namespace qpu::reducers
