@@ -132,8 +132,7 @@ std::expected<void, std::string> controller::start() {
   // present state. The decided effects of the past are not performed again.
   if (::access(options_.event_log.c_str(), F_OK) == 0) {
     auto read = read_event_log(
-        options_.event_log,
-        [&](logged_event&& e) { state_ = reducers::reduce(std::move(state_), e).next; },
+        options_.event_log, [&](logged_event&& e) { state_ = reducers::reduce(std::move(state_), e).next; },
         [](const std::string& w) { logger()->warn("{}", w); });
     if (!read) return std::unexpected(read.error());
     logger()->info("refolded {} events from {}", *read, options_.event_log);
@@ -153,23 +152,27 @@ std::expected<void, std::string> controller::start() {
     watch::reflector_spec spec;
     spec.kind = kind;
     spec.ns = options_.cfg.watch_namespace;
-    drivers_.push_back(std::make_unique<watch::reflector_driver>(client_, spec, [this](const watch::watch_input& in) {
-      if (stopping_) return;
-      if (in.origin == watch::input_origin::watch_line) ++metrics_.watch_events[{plural(in.kind), watch_type_name(in.body)}];
-      if (in.origin == watch::input_origin::relist_done) ++metrics_.relists[plural(in.kind)];
-      const timestamp now = now_ms();
-      const std::uint64_t seq = log_->next_seq();
-      std::string line = watch::log_line(in, seq, now);
-      if (in.origin == watch::input_origin::malformed) {
-        // Fold exactly what a replay of this line will see.
-        auto parsed = parse_log_line(std::string_view(line).substr(0, line.size() - 1));
-        if (parsed) return ingest(std::move(line), std::move(*parsed));
-      }
-      ingest(std::move(line), logged_event{seq, now, std::string("watch/") + plural(in.kind), in.body});
-    }, now_ms));
+    drivers_.push_back(std::make_unique<watch::reflector_driver>(
+        client_, spec,
+        [this](const watch::watch_input& in) {
+          if (stopping_) return;
+          if (in.origin == watch::input_origin::watch_line) ++metrics_.watch_events[{plural(in.kind), watch_type_name(in.body)}];
+          if (in.origin == watch::input_origin::relist_done) ++metrics_.relists[plural(in.kind)];
+          const timestamp now = now_ms();
+          const std::uint64_t seq = log_->next_seq();
+          std::string line = watch::log_line(in, seq, now);
+          if (in.origin == watch::input_origin::malformed) {
+            // Fold exactly what a replay of this line will see.
+            auto parsed = parse_log_line(std::string_view(line).substr(0, line.size() - 1));
+            if (parsed) return ingest(std::move(line), std::move(*parsed));
+          }
+          ingest(std::move(line), logged_event{seq, now, std::string("watch/") + plural(in.kind), in.body});
+        },
+        now_ms));
     net::co_spawn(ioc_, drivers_.back()->run(), net::detached);
   }
-  logger()->info("watching {} for QuayRegistries; target {}", options_.cfg.watch_namespace.empty() ? "all namespaces" : "namespace " + options_.cfg.watch_namespace,
+  logger()->info("watching {} for QuayRegistries; target {}",
+                 options_.cfg.watch_namespace.empty() ? "all namespaces" : "namespace " + options_.cfg.watch_namespace,
                  options_.cfg.target_image);
   return {};
 }
@@ -192,11 +195,13 @@ void controller::ingest(std::string line, logged_event ev) {
   // events snapshot (phase, since) in key order and compare by position after the fold, or by key
   // when the event may add or remove registries. A map of every registry built for every input
   // was most of an initial sync's time across 1000 registries (docs/BENCHMARKS.md, item 4).
-  const bool may_move_phases = !std::holds_alternative<relist_item>(ev.body) && !std::holds_alternative<relist_started>(ev.body) &&
+  const bool may_move_phases = !std::holds_alternative<relist_item>(ev.body) &&
+                               !std::holds_alternative<relist_started>(ev.body) &&
                                !std::holds_alternative<bookmark_seen>(ev.body) && !std::holds_alternative<watch_error>(ev.body) &&
                                !std::holds_alternative<malformed_input>(ev.body);
   const auto* oe = std::get_if<object_event>(&ev.body);
-  const bool may_change_registries = std::holds_alternative<relist_done>(ev.body) || std::holds_alternative<controller_started>(ev.body) ||
+  const bool may_change_registries = std::holds_alternative<relist_done>(ev.body) ||
+                                     std::holds_alternative<controller_started>(ev.body) ||
                                      (oe && kind_of(oe->object) == resource_kind::quay_registry);
   thread_local std::vector<std::pair<phase, timestamp>> by_position;  // reused: no allocation per event
   std::map<object_key, std::pair<phase, timestamp>> by_key;
@@ -223,8 +228,9 @@ void controller::ingest(std::string line, logged_event ev) {
     if (was)
       metrics_.phase_seconds.try_emplace(to_string(was->first), histogram{{1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 14400}})
           .first->second.observe(static_cast<double>(ev.ts - was->second) / 1000.0);
-    if (u.current == phase::succeeded || u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported ||
-        u.current == phase::reverted || u.current == phase::revert_failed || u.current == phase::revert_refused)
+    if (u.current == phase::succeeded || u.current == phase::failed || u.current == phase::refused ||
+        u.current == phase::unsupported || u.current == phase::reverted || u.current == phase::revert_failed ||
+        u.current == phase::revert_refused)
       ++metrics_.upgrades[to_string(u.current)];
   }
   for (auto& e : r.effects) pending_effects_.push_back(std::move(e));
@@ -287,10 +293,10 @@ net::awaitable<void> controller::run_effect(effect e) {
       .first->second.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   const auto* failed = std::get_if<effect_failed>(&result);
   ++metrics_.requests[{effect_verb(e), failed ? (failed->code ? std::to_string(failed->code) : "error")
-                                              : std::holds_alternative<create_claim>(e) || std::holds_alternative<create_job>(e) ||
-                                                        std::holds_alternative<emit_event>(e)
-                                                    ? "201"
-                                                    : "200"}];
+                                       : std::holds_alternative<create_claim>(e) || std::holds_alternative<create_job>(e) ||
+                                               std::holds_alternative<emit_event>(e)
+                                           ? "201"
+                                           : "200"}];
   if (const auto* f = std::get_if<effect_failed>(&result))
     logger()->warn("{} failed: {} {} {}", to_string(f->id), f->code, f->reason, f->message);
   maybe_crash(id_of(e), "after-send");

@@ -67,12 +67,12 @@ struct histogram {
 // Counters for /metrics (app/http_endpoint.cpp): what this process folded and performed.
 // Not part of the state: a replay does not rebuild them, and they reset with the process.
 struct controller_metrics {
-  std::map<std::string, std::uint64_t> upgrades;                              // by result phase
-  std::map<std::string, histogram> phase_seconds;                              // by phase left
+  std::map<std::string, std::uint64_t> upgrades;  // by result phase
+  std::map<std::string, histogram> phase_seconds;  // by phase left
   std::map<std::pair<std::string, std::string>, std::uint64_t> watch_events;  // (resource, type)
-  std::map<std::string, std::uint64_t> relists;                               // by resource
-  std::map<std::pair<std::string, std::string>, std::uint64_t> requests;      // effects' (verb, code)
-  std::map<std::string, histogram> effect_seconds;                            // by effect
+  std::map<std::string, std::uint64_t> relists;  // by resource
+  std::map<std::pair<std::string, std::string>, std::uint64_t> requests;  // effects' (verb, code)
+  std::map<std::string, histogram> effect_seconds;  // by effect
   std::uint64_t effects_gated = 0;  // dropped by may_perform
 };
 

@@ -84,8 +84,9 @@ struct kube_sim_process {
   std::expected<void, std::string> start(const std::string& binary, const fs::path& work) {
     kubeconfig = (work / "kubeconfig").string();
     const std::string log = (work / "kube-sim.log").string();
-    std::vector<std::string> argv{binary, "serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out", kubeconfig,
-                                  "--state-dir", (work / "state").string()};
+    std::vector<std::string> argv{binary,        "serve",       "--listen",
+                                  "127.0.0.1:0", "--tls",       "--kubeconfig-out",
+                                  kubeconfig,    "--state-dir", (work / "state").string()};
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -148,7 +149,8 @@ std::string what_happens(const registry_upgrade& u) {
     case phase::detecting: return "reading the server's version through the database Service";
     case phase::preflight: return versions + " by " + to_string(u.method) + "; sizing the new claims";
     case phase::quiescing: return "scaling the Quay app to 0 and waiting until no app pod remains";
-    case phase::backing_up: return "row counts + checksums of every table, then pg_dump (15) into " + reducers::backup_claim_name(u);
+    case phase::backing_up:
+      return "row counts + checksums of every table, then pg_dump (15) into " + reducers::backup_claim_name(u);
     case phase::stopping: return "stopping the old database; its claim " + u.old_claim + " will not be written again";
     case phase::upgrading: return "filling the NEW claim " + reducers::data_claim_name(u) + " (" + to_string(u.method) + ")";
     case phase::switching: return "pointing the database Deployment at the target image and the new claim";
@@ -210,7 +212,8 @@ int run_demo(const demo_options& options) {
     std::fprintf(stderr, "error: %s\n", ok.error().c_str());
     return 1;
   }
-  std::printf("[%6.1fs] kube-sim is serving the Kubernetes API over TLS (kubeconfig %s)\n", seconds_since(t0), sim.kubeconfig.c_str());
+  std::printf("[%6.1fs] kube-sim is serving the Kubernetes API over TLS (kubeconfig %s)\n", seconds_since(t0),
+              sim.kubeconfig.c_str());
 
   // The Quay-like installation: PostgreSQL 10 with a seeded schema, and an app that keeps writing.
   const fs::path manifests = work / "scenario";
@@ -228,7 +231,8 @@ int run_demo(const demo_options& options) {
   }
   std::printf("[%6.1fs] loaded the scenario: QuayRegistry quay/registry on centos/postgresql-10-centos7, %d rows per table\n",
               seconds_since(t0), o.rows);
-  const bool seeded = wait_for([&] { return kubectl_get(sim.kubeconfig, "job/registry-quay-seed", "{.status.succeeded}") == "1"; }, 120);
+  const bool seeded =
+      wait_for([&] { return kubectl_get(sim.kubeconfig, "job/registry-quay-seed", "{.status.succeeded}") == "1"; }, 120);
   if (!seeded) {
     std::fprintf(stderr, "error: the seeding Job did not complete within 120 s\n");
     return 1;
@@ -296,7 +300,9 @@ int run_demo(const demo_options& options) {
   }
   const auto& u = it->second;
   std::printf("result:        %s%s%s\n", to_string(u.current), u.last_error.empty() ? "" : ": ", u.last_error.c_str());
-  if (u.from && u.to) std::printf("versions:      PostgreSQL %s -> %s, method %s\n", to_string(*u.from).c_str(), to_string(*u.to).c_str(), to_string(u.method));
+  if (u.from && u.to)
+    std::printf("versions:      PostgreSQL %s -> %s, method %s\n", to_string(*u.from).c_str(), to_string(*u.to).c_str(),
+                to_string(u.method));
   std::printf("time per phase:\n");
   double quiesce_at = -1, resumed_at = -1;
   for (std::size_t i = 0; i < phases.size(); ++i) {
@@ -305,7 +311,8 @@ int run_demo(const demo_options& options) {
     if (phases[i].first == "quiescing" && quiesce_at < 0) quiesce_at = phases[i].second;
     if (phases[i].first == "succeeded") resumed_at = phases[i].second;
   }
-  if (quiesce_at >= 0 && resumed_at >= 0) std::printf("downtime:      %.1f s (app scaled to 0 until it was scaled back)\n", resumed_at - quiesce_at);
+  if (quiesce_at >= 0 && resumed_at >= 0)
+    std::printf("downtime:      %.1f s (app scaled to 0 until it was scaled back)\n", resumed_at - quiesce_at);
   if (u.after) {
     std::int64_t rows = 0;
     for (const auto& t : u.after->tables) rows += t.rows;

@@ -5,11 +5,11 @@
 namespace qpu::app {
 
 struct demo_options {
-  std::string kube_sim;      // the kube-sim binary; empty: beside this binary, else on PATH
+  std::string kube_sim;  // the kube-sim binary; empty: beside this binary, else on PATH
   std::string scenario_dir;  // empty: scenarios/quay-pg10 beside the kube-sim binary
   std::string target_image = "quay.io/sclorg/postgresql-15-c9s";
-  std::string work_dir;      // empty: a fresh temporary folder
-  int rows = 20000;          // rows per main table of the seed: about 100k rows in all
+  std::string work_dir;  // empty: a fresh temporary folder
+  int rows = 20000;  // rows per main table of the seed: about 100k rows in all
   int timeout_s = 300;
 };
 

@@ -87,10 +87,12 @@ std::string render_metrics(const endpoint_sources& s) {
   const auto& m = c->metrics();
   const state& st = c->current();
 
-  w.family("qpu_upgrades_total", "counter", "Upgrades that reached a result (succeeded, failed, refused, unsupported) in this process");
+  w.family("qpu_upgrades_total", "counter",
+           "Upgrades that reached a result (succeeded, failed, refused, unsupported) in this process");
   for (const char* r : {"succeeded", "failed", "refused", "unsupported"}) {
     auto it = m.upgrades.find(r);
-    w.sample("qpu_upgrades_total", std::string("result=\"") + r + "\"", it == m.upgrades.end() ? 0 : static_cast<double>(it->second));
+    w.sample("qpu_upgrades_total", std::string("result=\"") + r + "\"",
+             it == m.upgrades.end() ? 0 : static_cast<double>(it->second));
   }
   w.family("qpu_upgrade_phase", "gauge", "The current phase of each QuayRegistry's upgrade (1 for the phase it is in)");
   w.family("qpu_upgrade_attempt", "gauge", "The attempt number of each QuayRegistry's upgrade");
@@ -154,7 +156,8 @@ std::pair<bool, std::string> readiness(const endpoint_sources& s) {
   if (!s.ctl) return {false, "not started\n"};
   std::string missing;
   for (auto kind : all_resource_kinds)
-    if (!s.ctl->current().cluster.synced[static_cast<std::size_t>(kind)]) missing += std::string(missing.empty() ? "" : ", ") + plural(kind);
+    if (!s.ctl->current().cluster.synced[static_cast<std::size_t>(kind)])
+      missing += std::string(missing.empty() ? "" : ", ") + plural(kind);
   if (!missing.empty()) return {false, "not synced: " + missing + "\n"};
   return {true, "ok\n"};
 }
@@ -240,7 +243,7 @@ void http_endpoint::stop() {
 unsigned short http_endpoint::port() const { return impl_->acceptor.local_endpoint().port(); }
 
 std::expected<std::unique_ptr<http_endpoint>, std::string> http_endpoint::start(net::io_context& ioc, const std::string& bind,
-                                                                               endpoint_sources s) {
+                                                                                endpoint_sources s) {
   const auto colon = bind.rfind(':');
   if (colon == std::string::npos) return std::unexpected("--metrics-bind-address wants HOST:PORT or :PORT, got \"" + bind + "\"");
   std::string host = bind.substr(0, colon);

@@ -37,8 +37,8 @@ std::pair<bool, std::string> readiness(const endpoint_sources& s);
 class http_endpoint {
  public:
   // Binds HOST:PORT (":8080" binds every address; port 0 picks one) and starts serving.
-  static std::expected<std::unique_ptr<http_endpoint>, std::string> start(boost::asio::io_context& ioc,
-                                                                          const std::string& bind, endpoint_sources s);
+  static std::expected<std::unique_ptr<http_endpoint>, std::string> start(boost::asio::io_context& ioc, const std::string& bind,
+                                                                          endpoint_sources s);
   ~http_endpoint();
   unsigned short port() const;
   void stop();

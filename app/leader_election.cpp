@@ -74,8 +74,8 @@ json spec_of(const lease_record& r) {
 
 }  // namespace
 
-leader_elector::leader_elector(net::io_context& ioc, std::shared_ptr<kube::http_client> client,
-                               leader_election_options o, callbacks cb)
+leader_elector::leader_elector(net::io_context& ioc, std::shared_ptr<kube::http_client> client, leader_election_options o,
+                               callbacks cb)
     : ioc_(ioc), api_(std::make_shared<kube::api_client>(std::move(client))), o_(std::move(o)), cb_(std::move(cb)) {}
 leader_elector::~leader_elector() = default;
 
@@ -106,8 +106,10 @@ net::awaitable<bool> leader_elector::try_acquire_or_renew() {
       logger()->debug("reading Lease {}/{}: {} {}", o_.ns, o_.name, got.error().code, got.error().message);
       co_return false;
     }
-    json lease = {{"apiVersion", "coordination.k8s.io/v1"}, {"kind", "Lease"},
-                  {"metadata", {{"name", o_.name}, {"namespace", o_.ns}}}, {"spec", spec_of(mine)}};
+    json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                  {"kind", "Lease"},
+                  {"metadata", {{"name", o_.name}, {"namespace", o_.ns}}},
+                  {"spec", spec_of(mine)}};
     kube::resource_path collection = path;
     collection.name.clear();
     auto made = co_await api_->create(collection, lease.dump());

@@ -34,7 +34,7 @@ class api_client;
 namespace qpu::app {
 
 struct leader_election_options {
-  std::string ns;        // the Lease's namespace
+  std::string ns;  // the Lease's namespace
   std::string name = "quay-pg-upgrader";
   std::string identity;  // unique per process: "<pod or host>_<random>"
   std::chrono::milliseconds lease_duration{15'000};

@@ -110,10 +110,17 @@ std::expected<void, std::string> apply_deadlines(const std::string& text, qpu::p
     char* end = nullptr;
     const long long v = std::strtoll(item.c_str() + eq + 1, &end, 10);
     if (*end != '\0' || v <= 0) return std::unexpected("--deadlines: " + phase + " needs a positive number of seconds");
-    std::int64_t* slot = phase == "detect" ? &d.detect_s : phase == "preflight" ? &d.preflight_s : phase == "quiesce" ? &d.quiesce_s
-                       : phase == "backup" ? &d.backup_s : phase == "stop" ? &d.stop_s : phase == "upgrade" ? &d.upgrade_s
-                       : phase == "switch" ? &d.switch_s : phase == "verify" ? &d.verify_s : phase == "resume" ? &d.resume_s
-                       : phase == "rollback" ? &d.rollback_s : nullptr;
+    std::int64_t* slot = phase == "detect"      ? &d.detect_s
+                         : phase == "preflight" ? &d.preflight_s
+                         : phase == "quiesce"   ? &d.quiesce_s
+                         : phase == "backup"    ? &d.backup_s
+                         : phase == "stop"      ? &d.stop_s
+                         : phase == "upgrade"   ? &d.upgrade_s
+                         : phase == "switch"    ? &d.switch_s
+                         : phase == "verify"    ? &d.verify_s
+                         : phase == "resume"    ? &d.resume_s
+                         : phase == "rollback"  ? &d.rollback_s
+                                                : nullptr;
     if (!slot) return std::unexpected("--deadlines: unknown phase \"" + phase + "\"");
     *slot = v;
   }
@@ -123,8 +130,7 @@ std::expected<void, std::string> apply_deadlines(const std::string& text, qpu::p
 // Validates the configuration before anything is watched: a bad target is refused at start.
 std::expected<void, std::string> finish_config(run_flags& f) {
   auto& c = f.options.cfg;
-  if (c.target_image.empty())
-    return std::unexpected("no target image: set RELATED_IMAGE_COMPONENT_POSTGRES or --target-image");
+  if (c.target_image.empty()) return std::unexpected("no target image: set RELATED_IMAGE_COMPONENT_POSTGRES or --target-image");
   if (auto ref = qpu::parse_image_ref(c.target_image); !ref) return std::unexpected("--target-image: " + ref.error());
   if (!f.target_version.empty()) {
     c.target_major = qpu::parse_pg_major(f.target_version);
@@ -241,35 +247,50 @@ int main(int argc, char** argv) {
   run_flags rf;
   rf.options.cfg.target_image = env_or("RELATED_IMAGE_COMPONENT_POSTGRES", "");
   rf.options.cfg.upgrade_image = env_or("RELATED_IMAGE_PG_UPGRADE", "");
-  auto* run_cmd = app.add_subcommand("run", "Watch the cluster and upgrade every QuayRegistry's database that is older than the target");
-  run_cmd->add_option("--kubeconfig", rf.options.kubeconfig, "Kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)");
+  auto* run_cmd =
+      app.add_subcommand("run", "Watch the cluster and upgrade every QuayRegistry's database that is older than the target");
+  run_cmd->add_option("--kubeconfig", rf.options.kubeconfig,
+                      "Kubeconfig file (default: in-cluster, then $KUBECONFIG, then ~/.kube/config)");
   run_cmd->add_flag("--allow-insecure-http", rf.options.allow_insecure_http,
                     "Accept a plain http:// API server that is not on loopback (the token then crosses the network unencrypted)");
   run_cmd->add_option("--namespace", rf.options.cfg.watch_namespace, "Watch one namespace (default: all)");
-  run_cmd->add_option("--event-log", rf.options.event_log, "The event log (JSON Lines); a restart continues it")->capture_default_str();
-  run_cmd->add_option("--target-image", rf.options.cfg.target_image, "PostgreSQL image to upgrade to (default: $RELATED_IMAGE_COMPONENT_POSTGRES)");
+  run_cmd->add_option("--event-log", rf.options.event_log, "The event log (JSON Lines); a restart continues it")
+      ->capture_default_str();
+  run_cmd->add_option("--target-image", rf.options.cfg.target_image,
+                      "PostgreSQL image to upgrade to (default: $RELATED_IMAGE_COMPONENT_POSTGRES)");
   run_cmd->add_option("--target-version", rf.target_version, "Target major version, when the image name carries none");
-  run_cmd->add_option("--upgrade-image", rf.options.cfg.upgrade_image, "Image holding old and new binaries, for the pg_upgrade method (default: $RELATED_IMAGE_PG_UPGRADE)");
+  run_cmd->add_option("--upgrade-image", rf.options.cfg.upgrade_image,
+                      "Image holding old and new binaries, for the pg_upgrade method (default: $RELATED_IMAGE_PG_UPGRADE)");
   run_cmd->add_option("--upgrade-image-from", rf.upgrade_from, "Old majors the upgrade image carries (repeatable)");
   run_cmd->add_option("--storage-class", rf.options.cfg.storage_class, "StorageClass for new claims (default: the old claim's)");
-  run_cmd->add_option("--headroom-percent", rf.options.cfg.headroom_percent, "Claim size headroom over the measured database size")->capture_default_str();
+  run_cmd
+      ->add_option("--headroom-percent", rf.options.cfg.headroom_percent, "Claim size headroom over the measured database size")
+      ->capture_default_str();
   run_cmd->add_option("--requeue-seconds", rf.options.cfg.requeue_s, "Re-check period while a Job runs")->capture_default_str();
   run_cmd->add_option("--deadlines", rf.deadlines, "Phase deadlines in seconds, e.g. backup=14400,upgrade=28800");
-  run_cmd->add_flag("--preflight-check", rf.options.cfg.preflight_check, "Run pg_upgrade --check in a Job before quiescing (pg_upgrade method)");
+  run_cmd->add_flag("--preflight-check", rf.options.cfg.preflight_check,
+                    "Run pg_upgrade --check in a Job before quiescing (pg_upgrade method)");
   run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
-  run_cmd->add_option("--metrics-bind-address", rf.metrics_bind_address, "Serve /healthz, /readyz, /metrics and /debug/state on HOST:PORT (\":8080\": every address)");
+  run_cmd->add_option("--metrics-bind-address", rf.metrics_bind_address,
+                      "Serve /healthz, /readyz, /metrics and /debug/state on HOST:PORT (\":8080\": every address)");
   run_cmd->add_flag("--leader-elect", rf.leader_elect, "Elect a leader with a coordination.k8s.io Lease; only the leader acts");
-  run_cmd->add_option("--leader-election-namespace", rf.election.ns, "Namespace of the Lease (default: $POD_NAMESPACE, the service account's, the kubeconfig's)");
+  run_cmd->add_option("--leader-election-namespace", rf.election.ns,
+                      "Namespace of the Lease (default: $POD_NAMESPACE, the service account's, the kubeconfig's)");
   run_cmd->add_option("--leader-election-id", rf.election.name, "Name of the Lease")->capture_default_str();
-  run_cmd->add_option("--log-format", rf.log_format, "text (human) or json")->capture_default_str()->check(CLI::IsMember({"text", "json"}));
+  run_cmd->add_option("--log-format", rf.log_format, "text (human) or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
 
   qpu::app::demo_options demo;
-  auto* demo_cmd = app.add_subcommand("demo", "A real PostgreSQL 10 -> 15 upgrade on the embedded simulated cluster, with live progress");
+  auto* demo_cmd =
+      app.add_subcommand("demo", "A real PostgreSQL 10 -> 15 upgrade on the embedded simulated cluster, with live progress");
   demo_cmd->add_option("--kube-sim", demo.kube_sim, "The kube-sim binary (default: beside this binary, else on PATH)");
-  demo_cmd->add_option("--scenario", demo.scenario_dir, "Manifests of the Quay-like installation (default: scenarios/quay-pg10 beside kube-sim)");
+  demo_cmd->add_option("--scenario", demo.scenario_dir,
+                       "Manifests of the Quay-like installation (default: scenarios/quay-pg10 beside kube-sim)");
   demo_cmd->add_option("--rows", demo.rows, "Rows per main table in the seeded database")->capture_default_str();
   demo_cmd->add_option("--target-image", demo.target_image, "The image to upgrade to")->capture_default_str();
-  demo_cmd->add_option("--work-dir", demo.work_dir, "Folder for kube-sim's state, the kubeconfig and the event log (default: a new temporary one)");
+  demo_cmd->add_option("--work-dir", demo.work_dir,
+                       "Folder for kube-sim's state, the kubeconfig and the event log (default: a new temporary one)");
   demo_cmd->add_option("--timeout", demo.timeout_s, "Give up after this many seconds")->capture_default_str();
 
   try {

@@ -94,11 +94,16 @@ json condition_json(const condition& c) {
 }
 
 json summary_json(const upgrade_summary& s) {
-  json j{{"phase", s.phase},           {"from", s.from},
-         {"to", s.to},                 {"method", s.method},
-         {"attempt", s.attempt},       {"started", opt_time(s.started)},
-         {"finished", opt_time(s.finished)}, {"backupClaim", s.backup_claim},
-         {"previousClaim", s.previous_claim}, {"newClaim", s.new_claim},
+  json j{{"phase", s.phase},
+         {"from", s.from},
+         {"to", s.to},
+         {"method", s.method},
+         {"attempt", s.attempt},
+         {"started", opt_time(s.started)},
+         {"finished", opt_time(s.finished)},
+         {"backupClaim", s.backup_claim},
+         {"previousClaim", s.previous_claim},
+         {"newClaim", s.new_claim},
          {"lastError", s.last_error}};
   // Only after a revert began, so that every log without one keeps its bytes.
   if (!s.revert_backup_claim.empty()) j["revertBackupClaim"] = s.revert_backup_claim;
@@ -107,42 +112,54 @@ json summary_json(const upgrade_summary& s) {
 
 struct effect_to_json {
   json operator()(const create_claim& e) const {
-    return json{{"effect", "create_claim"}, {"id", to_string(e.id)},       {"claim", key_json(e.key)},
-                {"registry", owner_json(e.registry)}, {"role", to_string(e.role)},
-                {"size", format_quantity(e.size_bytes)},  {"storageClass", e.storage_class}};
+    return json{{"effect", "create_claim"},           {"id", to_string(e.id)},     {"claim", key_json(e.key)},
+                {"registry", owner_json(e.registry)}, {"role", to_string(e.role)}, {"size", format_quantity(e.size_bytes)},
+                {"storageClass", e.storage_class}};
   }
   json operator()(const create_job& e) const {
-    return json{{"effect", "create_job"},      {"id", to_string(e.id)},
-                {"job", key_json(e.key)},      {"registry", owner_json(e.registry)},
-                {"role", to_string(e.role)},   {"image", e.image},
-                {"from", to_string(e.from)},   {"to", to_string(e.to)},
-                {"oldClaim", e.old_claim},     {"backupClaim", e.backup_claim},
-                {"newClaim", e.new_claim},     {"database", endpoint_json(e.db)},
+    return json{{"effect", "create_job"},         {"id", to_string(e.id)},
+                {"job", key_json(e.key)},         {"registry", owner_json(e.registry)},
+                {"role", to_string(e.role)},      {"image", e.image},
+                {"from", to_string(e.from)},      {"to", to_string(e.to)},
+                {"oldClaim", e.old_claim},        {"backupClaim", e.backup_claim},
+                {"newClaim", e.new_claim},        {"database", endpoint_json(e.db)},
                 {"deadlineSeconds", e.deadline_s}};
   }
   json operator()(const scale_deployment& e) const {
-    return json{{"effect", "scale_deployment"}, {"id", to_string(e.id)}, {"deployment", key_json(e.key)}, {"replicas", e.replicas},
+    return json{{"effect", "scale_deployment"},
+                {"id", to_string(e.id)},
+                {"deployment", key_json(e.key)},
+                {"replicas", e.replicas},
                 {"recordOriginal", e.record_original ? json(*e.record_original) : json(nullptr)},
                 {"clearRecord", e.clear_record}};
   }
   json operator()(const patch_database_deployment& e) const {
-    return json{{"effect", "patch_database_deployment"}, {"id", to_string(e.id)}, {"deployment", key_json(e.key)},
-                {"image", e.image}, {"claim", e.claim}, {"replicas", e.replicas}};
+    return json{{"effect", "patch_database_deployment"},
+                {"id", to_string(e.id)},
+                {"deployment", key_json(e.key)},
+                {"image", e.image},
+                {"claim", e.claim},
+                {"replicas", e.replicas}};
   }
   json operator()(const update_registry_status& e) const {
     json conditions = json::array();
     for (const auto& c : e.conditions) conditions.push_back(condition_json(c));
-    return json{{"effect", "update_registry_status"}, {"id", to_string(e.id)}, {"registry", key_json(e.registry)},
-                {"conditions", conditions}, {"postgresUpgrade", summary_json(e.summary)}};
+    return json{{"effect", "update_registry_status"},
+                {"id", to_string(e.id)},
+                {"registry", key_json(e.registry)},
+                {"conditions", conditions},
+                {"postgresUpgrade", summary_json(e.summary)}};
   }
   json operator()(const emit_event& e) const {
-    return json{{"effect", "emit_event"}, {"id", to_string(e.id)},         {"registry", owner_json(e.registry)},
-                {"type", e.type},         {"reason", e.reason}, {"message", e.message},
-                {"at", format_rfc3339(e.at)}};
+    return json{{"effect", "emit_event"}, {"id", to_string(e.id)}, {"registry", owner_json(e.registry)}, {"type", e.type},
+                {"reason", e.reason},     {"message", e.message},  {"at", format_rfc3339(e.at)}};
   }
   json operator()(const inspect_database& e) const {
-    return json{{"effect", "inspect_database"}, {"id", to_string(e.id)}, {"registry", key_json(e.registry)},
-                {"database", endpoint_json(e.db)}, {"withManifest", e.with_manifest}};
+    return json{{"effect", "inspect_database"},
+                {"id", to_string(e.id)},
+                {"registry", key_json(e.registry)},
+                {"database", endpoint_json(e.db)},
+                {"withManifest", e.with_manifest}};
   }
   json operator()(const delete_job& e) const {
     return json{{"effect", "delete_job"}, {"id", to_string(e.id)}, {"job", key_json(e.key)}};
@@ -255,7 +272,8 @@ json event_payload(const event& e) {
           if (v.facts) j["facts"] = to_json(*v.facts);
           return j;
         } else if constexpr (std::is_same_v<T, effect_failed>) {
-          return json{{"type", "effect_failed"}, {"id", to_string(v.id)}, {"code", v.code}, {"reason", v.reason}, {"message", v.message}};
+          return json{
+              {"type", "effect_failed"}, {"id", to_string(v.id)}, {"code", v.code}, {"reason", v.reason}, {"message", v.message}};
         } else {
           return nullptr;  // watch input is stored as the API server sent it, not through here
         }
@@ -287,14 +305,16 @@ std::expected<event, std::string> event_from_payload(const json& j) {
         facts.has_pg_trgm = f.value("pgTrgm", false);
         facts.has_manifest = f.value("hasManifest", false);
         for (const auto& t : f.value("tables", json::array()))
-          facts.tables.push_back({t.at("table").get<std::string>(), integer_value<std::int64_t>(t.at("rows"), "facts.tables.rows"),
+          facts.tables.push_back({t.at("table").get<std::string>(),
+                                  integer_value<std::int64_t>(t.at("rows"), "facts.tables.rows"),
                                   t.at("checksum").get<std::string>()});
         s.facts = std::move(facts);
       }
       return s;
     }
     if (type == "effect_failed") {
-      return effect_failed{effect_id_field(j), integer_field(j, "code", std::int32_t{0}, "effect_failed"), j.value("reason", ""), j.value("message", "")};
+      return effect_failed{effect_id_field(j), integer_field(j, "code", std::int32_t{0}, "effect_failed"), j.value("reason", ""),
+                           j.value("message", "")};
     }
   } catch (const json::exception& e) {
     return std::unexpected(type + ": " + e.what());
@@ -306,51 +326,56 @@ std::expected<event, std::string> event_from_payload(const json& j) {
 
 json to_json(const state& s) {
   json cluster{
-      {"quayregistries", objects_json(s.cluster.registries, [](const quay_registry& r) {
-         json j = meta_json(r.meta);
-         j["postgresManaged"] = r.postgres_managed;
-         if (!r.retry_token.empty()) j["retryToken"] = r.retry_token;
-         if (!r.method_override.empty()) j["method"] = r.method_override;
-         if (!r.revert_to_claim.empty()) j["revertToClaim"] = r.revert_to_claim;
-         return j;
-       })},
-      {"deployments", objects_json(s.cluster.deployments, [](const deployment& d) {
-         json j = meta_json(d.meta);
-         j["replicas"] = d.replicas;
-         j["statusReplicas"] = d.status_replicas;
-         j["readyReplicas"] = d.ready_replicas;
-         j["updatedReplicas"] = d.updated_replicas;
-         j["observedGeneration"] = d.observed_generation;
-         j["image"] = d.image;
-         if (!d.data_claim.empty()) j["dataClaim"] = d.data_claim;
-         if (!d.pgdata.empty()) j["pgdata"] = d.pgdata;
-         if (d.recorded_replicas) j["recordedReplicas"] = *d.recorded_replicas;
-         return j;
-       })},
-      {"pods", objects_json(s.cluster.pods, [](const pod& p) {
-         json j = meta_json(p.meta);
-         j["phase"] = p.phase;
-         if (!p.component.empty()) j["component"] = p.component;
-         if (!p.job_name.empty()) j["job"] = p.job_name;
-         return j;
-       })},
-      {"jobs", objects_json(s.cluster.jobs, [](const job& jb) {
-         json j = meta_json(jb.meta);
-         j["active"] = jb.active;
-         j["succeeded"] = jb.succeeded;
-         j["failed"] = jb.failed;
-         if (jb.complete) j["complete"] = true;
-         if (jb.has_failed) j["failedCondition"] = json{{"reason", jb.reason}, {"message", jb.message}};
-         return j;
-       })},
-      {"persistentvolumeclaims", objects_json(s.cluster.claims, [](const claim& c) {
-         json j = meta_json(c.meta);
-         j["phase"] = c.phase;
-         j["requested"] = format_quantity(c.requested_bytes);
-         j["capacity"] = format_quantity(c.capacity_bytes);
-         j["storageClass"] = c.storage_class;
-         return j;
-       })},
+      {"quayregistries", objects_json(s.cluster.registries,
+                                      [](const quay_registry& r) {
+                                        json j = meta_json(r.meta);
+                                        j["postgresManaged"] = r.postgres_managed;
+                                        if (!r.retry_token.empty()) j["retryToken"] = r.retry_token;
+                                        if (!r.method_override.empty()) j["method"] = r.method_override;
+                                        if (!r.revert_to_claim.empty()) j["revertToClaim"] = r.revert_to_claim;
+                                        return j;
+                                      })},
+      {"deployments", objects_json(s.cluster.deployments,
+                                   [](const deployment& d) {
+                                     json j = meta_json(d.meta);
+                                     j["replicas"] = d.replicas;
+                                     j["statusReplicas"] = d.status_replicas;
+                                     j["readyReplicas"] = d.ready_replicas;
+                                     j["updatedReplicas"] = d.updated_replicas;
+                                     j["observedGeneration"] = d.observed_generation;
+                                     j["image"] = d.image;
+                                     if (!d.data_claim.empty()) j["dataClaim"] = d.data_claim;
+                                     if (!d.pgdata.empty()) j["pgdata"] = d.pgdata;
+                                     if (d.recorded_replicas) j["recordedReplicas"] = *d.recorded_replicas;
+                                     return j;
+                                   })},
+      {"pods", objects_json(s.cluster.pods,
+                            [](const pod& p) {
+                              json j = meta_json(p.meta);
+                              j["phase"] = p.phase;
+                              if (!p.component.empty()) j["component"] = p.component;
+                              if (!p.job_name.empty()) j["job"] = p.job_name;
+                              return j;
+                            })},
+      {"jobs", objects_json(s.cluster.jobs,
+                            [](const job& jb) {
+                              json j = meta_json(jb.meta);
+                              j["active"] = jb.active;
+                              j["succeeded"] = jb.succeeded;
+                              j["failed"] = jb.failed;
+                              if (jb.complete) j["complete"] = true;
+                              if (jb.has_failed) j["failedCondition"] = json{{"reason", jb.reason}, {"message", jb.message}};
+                              return j;
+                            })},
+      {"persistentvolumeclaims", objects_json(s.cluster.claims,
+                                              [](const claim& c) {
+                                                json j = meta_json(c.meta);
+                                                j["phase"] = c.phase;
+                                                j["requested"] = format_quantity(c.requested_bytes);
+                                                j["capacity"] = format_quantity(c.capacity_bytes);
+                                                j["storageClass"] = c.storage_class;
+                                                return j;
+                                              })},
   };
   json rvs = json::object(), synced = json::object();
   for (auto k : all_resource_kinds) {
@@ -395,7 +420,8 @@ json to_json(const state& s) {
     if (!u.detected_pgdata.empty()) upgrades[to_string(key)]["detectedPgdata"] = u.detected_pgdata;
     if (!u.unsent_events.empty()) {
       json unsent = json::object();
-      for (const auto& [id, e] : u.unsent_events) unsent[to_string(id)] = json{{"type", e.type}, {"reason", e.reason}, {"message", e.message}};
+      for (const auto& [id, e] : u.unsent_events)
+        unsent[to_string(id)] = json{{"type", e.type}, {"reason", e.reason}, {"message", e.message}};
       upgrades[to_string(key)]["unsentEvents"] = unsent;
     }
     // The revert block appears once a revert was asked for, so logs without one keep their bytes.

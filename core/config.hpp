@@ -27,18 +27,18 @@ struct phase_deadlines {
 };
 
 struct config {
-  std::string target_image;                 // RELATED_IMAGE_COMPONENT_POSTGRES or --target-image
-  std::optional<pg_major> target_major;     // --target-version, else the target image's hint
-  std::string upgrade_image;                // image holding old and new binaries; empty: logical only
-  std::vector<pg_major> upgrade_image_from; // the old majors the upgrade image carries
-  std::string watch_namespace;              // empty: all namespaces
-  std::int64_t requeue_s = 60;              // re-check while a Job runs (the original proposal's 60 s)
+  std::string target_image;  // RELATED_IMAGE_COMPONENT_POSTGRES or --target-image
+  std::optional<pg_major> target_major;  // --target-version, else the target image's hint
+  std::string upgrade_image;  // image holding old and new binaries; empty: logical only
+  std::vector<pg_major> upgrade_image_from;  // the old majors the upgrade image carries
+  std::string watch_namespace;  // empty: all namespaces
+  std::int64_t requeue_s = 60;  // re-check while a Job runs (the original proposal's 60 s)
   phase_deadlines deadlines;
-  std::int32_t headroom_percent = 50;       // claim size = measured size * (1 + headroom)
+  std::int32_t headroom_percent = 50;  // claim size = measured size * (1 + headroom)
   std::int64_t min_claim_bytes = 1LL << 30;
-  std::string storage_class;                // empty: the old claim's class
-  bool preflight_check = false;             // run `pg_upgrade --check` in a Job before quiescing
-  std::int32_t max_transient_retries = 8;   // 429/5xx/connection failures of one effect
+  std::string storage_class;  // empty: the old claim's class
+  bool preflight_check = false;  // run `pg_upgrade --check` in a Job before quiescing
+  std::int32_t max_transient_retries = 8;  // 429/5xx/connection failures of one effect
   bool operator==(const config&) const = default;
 };
 

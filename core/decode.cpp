@@ -33,13 +33,14 @@ struct failure {
 
 using status = std::optional<failure>;
 
-#define QPU_TRY(expr)                        \
-  do {                                       \
+#define QPU_TRY(expr)                            \
+  do {                                           \
     if (status qpu_st_ = (expr)) return qpu_st_; \
   } while (0)
 
 inline status check(simdjson::error_code code, const char* path) {
-  if (code == simdjson::SUCCESS) [[likely]] return std::nullopt;
+  if (code == simdjson::SUCCESS) [[likely]]
+    return std::nullopt;
   return failure{path, code};
 }
 
@@ -344,8 +345,8 @@ status read_deployment(od::object root, deployment& d) {
   const container_info* chosen = have_postgres ? &postgres : have_first ? &first : nullptr;
   if (chosen) {
     d.image = chosen->image;
-    d.credentials = db_credentials{chosen->user.owned(), chosen->password.owned(), chosen->database.owned(),
-                                   chosen->admin_password.owned()};
+    d.credentials =
+        db_credentials{chosen->user.owned(), chosen->password.owned(), chosen->database.owned(), chosen->admin_password.owned()};
     d.pgdata = chosen->pgdata;
     if (chosen->has_data_volume) {
       // As a map by volume name would: the last volume of that name decides.
@@ -525,13 +526,14 @@ status read_bookmark_rv(od::object v, std::string& rv) {
 // Returns {offset, length} of the member, or {0, 0}.
 struct bracket_scan {
   static constexpr std::uint64_t odd_bits = 0xAAAAAAAAAAAAAAAAull;
-  std::uint64_t next_escaped = 0;    // the first byte of the next block is escaped
+  std::uint64_t next_escaped = 0;  // the first byte of the next block is escaped
   std::uint64_t prev_in_string = 0;  // all ones when the previous block ended inside a string
 
   static std::uint64_t prefix_xor(std::uint64_t x) {
 #if defined(__PCLMUL__)
     const __m128i all_ones = _mm_set1_epi8(static_cast<char>(0xFF));
-    return static_cast<std::uint64_t>(_mm_cvtsi128_si64(_mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<std::int64_t>(x)), all_ones, 0)));
+    return static_cast<std::uint64_t>(
+        _mm_cvtsi128_si64(_mm_clmulepi64_si128(_mm_set_epi64x(0, static_cast<std::int64_t>(x)), all_ones, 0)));
 #else
     x ^= x << 1;
     x ^= x << 2;
@@ -559,8 +561,9 @@ struct bracket_scan {
   std::uint64_t in_string(const char* p, std::uint64_t* opens = nullptr, std::uint64_t* closes = nullptr) {
     std::uint64_t quote = 0, backslash = 0, open = 0, close = 0;
 #if defined(__SSE2__)
-    const __m128i v[4] = {_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)),
-                          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48))};
+    const __m128i v[4] = {
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)),
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 32)), _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 48))};
     quote = eq_mask(v, _mm_set1_epi8('"'));
     backslash = eq_mask(v, _mm_set1_epi8('\\'));
     if (opens) {
@@ -652,7 +655,7 @@ std::pair<std::size_t, std::size_t> managed_fields_span(std::string_view json) {
 struct json_decoder::impl {
   od::parser parser{max_line_bytes + 64};
   std::vector<char> buffer;
-  std::size_t cut_at = 0;   // where managedFields was taken out of `buffer` (0: nothing was)
+  std::size_t cut_at = 0;  // where managedFields was taken out of `buffer` (0: nothing was)
   std::size_t cut_len = 0;  // how many bytes of the input were taken out there
 
   // Copies `json` into the reused padded buffer (simdjson reads a few bytes past the end),
@@ -685,11 +688,14 @@ json_decoder::json_decoder() : impl_(std::make_unique<impl>()) {}
 json_decoder::~json_decoder() = default;
 
 std::expected<object_view, std::string> json_decoder::decode_object(resource_kind kind, std::string_view json) {
-  if (json.size() > max_line_bytes) return std::unexpected("object larger than the " + std::to_string(max_line_bytes) + " byte limit");
+  if (json.size() > max_line_bytes)
+    return std::unexpected("object larger than the " + std::to_string(max_line_bytes) + " byte limit");
   od::document doc;
-  if (auto err = impl_->parser.iterate(impl_->pad(json)).get(doc)) return std::unexpected(std::string("not JSON: ") + simdjson::error_message(err));
+  if (auto err = impl_->parser.iterate(impl_->pad(json)).get(doc))
+    return std::unexpected(std::string("not JSON: ") + simdjson::error_message(err));
   od::object root;
-  if (auto err = doc.get_object().get(root)) return std::unexpected(std::string("object is not a JSON object: ") + simdjson::error_message(err));
+  if (auto err = doc.get_object().get(root))
+    return std::unexpected(std::string("object is not a JSON object: ") + simdjson::error_message(err));
   object_view out;
   if (auto f = read_object(kind, root, out)) return std::unexpected(impl_->describe(*f, doc));
   if (meta_of(out).key.name.empty()) return std::unexpected("metadata.name missing");
@@ -697,11 +703,14 @@ std::expected<object_view, std::string> json_decoder::decode_object(resource_kin
 }
 
 std::expected<event, std::string> json_decoder::decode_watch_line(resource_kind kind, std::string_view line) {
-  if (line.size() > max_line_bytes) return std::unexpected("watch line larger than the " + std::to_string(max_line_bytes) + " byte limit");
+  if (line.size() > max_line_bytes)
+    return std::unexpected("watch line larger than the " + std::to_string(max_line_bytes) + " byte limit");
   od::document doc;
-  if (auto err = impl_->parser.iterate(impl_->pad(line)).get(doc)) return std::unexpected(std::string("not JSON: ") + simdjson::error_message(err));
+  if (auto err = impl_->parser.iterate(impl_->pad(line)).get(doc))
+    return std::unexpected(std::string("not JSON: ") + simdjson::error_message(err));
   od::object top;
-  if (auto err = doc.get_object().get(top)) return std::unexpected(std::string("watch line is not a JSON object: ") + simdjson::error_message(err));
+  if (auto err = doc.get_object().get(top))
+    return std::unexpected(std::string("watch line is not a JSON object: ") + simdjson::error_message(err));
   // Kubernetes writes "type" before "object", but JSON does not promise it: keep the object's raw
   // bytes when it comes first and decode it once the type is known.
   std::string_view type;  // into the parser's string buffer
@@ -710,7 +719,8 @@ std::expected<event, std::string> json_decoder::decode_watch_line(resource_kind 
   bool have_object = false;
   for (auto field : top) {
     std::string_view key;
-    if (auto err = field.unescaped_key().get(key)) return std::unexpected(std::string("watch line: ") + simdjson::error_message(err));
+    if (auto err = field.unescaped_key().get(key))
+      return std::unexpected(std::string("watch line: ") + simdjson::error_message(err));
     od::value value;
     if (auto err = field.value().get(value)) return std::unexpected(std::string("watch line: ") + simdjson::error_message(err));
     if (key == "type") {
@@ -719,8 +729,10 @@ std::expected<event, std::string> json_decoder::decode_watch_line(resource_kind 
       have_object = true;
       if (type.empty()) {
         od::object obj;
-        if (auto err = value.get_object().get(obj)) return std::unexpected(std::string("object: ") + simdjson::error_message(err));
-        if (auto err = obj.raw_json().get(deferred)) return std::unexpected(std::string("object: ") + simdjson::error_message(err));
+        if (auto err = value.get_object().get(obj))
+          return std::unexpected(std::string("object: ") + simdjson::error_message(err));
+        if (auto err = obj.raw_json().get(deferred))
+          return std::unexpected(std::string("object: ") + simdjson::error_message(err));
         continue;
       }
       od::object obj;

@@ -13,11 +13,16 @@ struct step_name {
   bool has_target;
 };
 constexpr step_name step_names[] = {
-    {step_kind::inspect_manifest, "inspect-manifest", false}, {step_kind::inspect_verify, "inspect-verify", false},
-    {step_kind::inspect_size, "inspect-size", false},         {step_kind::create_claim, "create-claim", true},
-    {step_kind::create_job, "create-job", true},              {step_kind::scale_down, "scale-down", true},
-    {step_kind::scale_up, "scale-up", true},                  {step_kind::switch_database, "switch", false},
-    {step_kind::restore, "restore", true},                    {step_kind::delete_job, "delete-job", true},
+    {step_kind::inspect_manifest, "inspect-manifest", false},
+    {step_kind::inspect_verify, "inspect-verify", false},
+    {step_kind::inspect_size, "inspect-size", false},
+    {step_kind::create_claim, "create-claim", true},
+    {step_kind::create_job, "create-job", true},
+    {step_kind::scale_down, "scale-down", true},
+    {step_kind::scale_up, "scale-up", true},
+    {step_kind::switch_database, "switch", false},
+    {step_kind::restore, "restore", true},
+    {step_kind::delete_job, "delete-job", true},
 };
 
 template <class Int>

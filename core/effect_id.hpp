@@ -19,30 +19,30 @@
 namespace qpu {
 
 enum class step_kind : std::uint8_t {
-  inspect_version,   // inspect-version/g<generation>: confirm the server's version
+  inspect_version,  // inspect-version/g<generation>: confirm the server's version
   inspect_manifest,  // inspect-manifest: size, pg_trgm and every table's rows and checksum
-  inspect_verify,    // inspect-verify: the same, after the switch
-  inspect_size,      // inspect-size: a revert measures the upgraded database
-  create_claim,      // create-claim/<backup|data>
-  create_job,        // create-job/<role>
-  scale_down,        // scale-down/<Deployment name|database>
-  scale_up,          // scale-up/<Deployment name>
-  switch_database,   // switch
-  restore,           // restore/<database|Deployment name>: a rollback's undo
-  delete_job,        // delete-job/<role>
-  status,            // status@<seq>: a status write
-  event,             // event@<seq>/<phase>: a Kubernetes Event
-  requeue,           // the registry's requeue timer (no attempt)
+  inspect_verify,  // inspect-verify: the same, after the switch
+  inspect_size,  // inspect-size: a revert measures the upgraded database
+  create_claim,  // create-claim/<backup|data>
+  create_job,  // create-job/<role>
+  scale_down,  // scale-down/<Deployment name|database>
+  scale_up,  // scale-up/<Deployment name>
+  switch_database,  // switch
+  restore,  // restore/<database|Deployment name>: a rollback's undo
+  delete_job,  // delete-job/<role>
+  status,  // status@<seq>: a status write
+  event,  // event@<seq>/<phase>: a Kubernetes Event
+  requeue,  // the registry's requeue timer (no attempt)
 };
 
 struct effect_id {
   object_key registry;
-  std::int32_t attempt = 0;     // 1, 2, ...; 0 only for requeue
+  std::int32_t attempt = 0;  // 1, 2, ...; 0 only for requeue
   std::int32_t revert_run = 0;  // > 0: a step of that manual revert ("revert-N/...")
   step_kind step{};
-  std::string target;           // what the step acts on: "backup", "registry-quay-app", a phase name
+  std::string target;  // what the step acts on: "backup", "registry-quay-app", a phase name
   std::int64_t generation = 0;  // inspect_version: the database Deployment's generation
-  std::uint64_t seq = 0;        // status and event: the folded event that decided them
+  std::uint64_t seq = 0;  // status and event: the folded event that decided them
   auto operator<=>(const effect_id&) const = default;
   bool operator==(const effect_id&) const = default;
 

@@ -58,7 +58,7 @@ struct create_job {
   std::string image;
   pg_major from;
   pg_major to;
-  std::string old_claim;     // mounted read-only
+  std::string old_claim;  // mounted read-only
   std::string backup_claim;
   std::string new_claim;
   database_endpoint db;
@@ -167,8 +167,8 @@ struct requeue_after {
   }
 };
 
-using effect = std::variant<create_claim, create_job, scale_deployment, patch_database_deployment,
-                            update_registry_status, emit_event, inspect_database, delete_job, requeue_after>;
+using effect = std::variant<create_claim, create_job, scale_deployment, patch_database_deployment, update_registry_status,
+                            emit_event, inspect_database, delete_job, requeue_after>;
 
 const effect_id& id_of(const effect& e);
 

@@ -21,7 +21,9 @@ std::string to_string(const log_position& p) { return p.file + ":" + std::to_str
 
 namespace {
 
-std::string quoted(std::string_view s) { return nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+std::string quoted(std::string_view s) {
+  return nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 std::string head(std::uint64_t seq, timestamp ts, std::string_view source) {
   std::string line;
@@ -51,7 +53,8 @@ struct line_parser {
     if (auto err = parser.iterate(simdjson::padded_string_view(buffer.data(), line.size(), buffer.size())).get(doc))
       return std::unexpected(std::string("not JSON: ") + simdjson::error_message(err));
     od::object top;
-    if (auto err = doc.get_object().get(top)) return std::unexpected(std::string("not a JSON object: ") + simdjson::error_message(err));
+    if (auto err = doc.get_object().get(top))
+      return std::unexpected(std::string("not a JSON object: ") + simdjson::error_message(err));
     logged_event out;
     bool have_seq = false, have_ts = false;
     std::string_view watch_raw, object_raw, event_raw, relist, rv, malformed, error;
@@ -175,14 +178,16 @@ std::expected<std::uint64_t, std::string> read_event_log(const std::string& path
     auto ev = parse_log_line(line);
     if (!ev) {
       if (!terminated) {
-        on_warning(to_string(pos) + ": dropped a truncated last line (" + ev.error() + "); an interrupted write, nothing after it is lost");
+        on_warning(to_string(pos) + ": dropped a truncated last line (" + ev.error() +
+                   "); an interrupted write, nothing after it is lost");
         break;
       }
       result = std::unexpected(to_string(pos) + ": " + ev.error());
       break;
     }
     if (ev->seq <= last_seq) {
-      result = std::unexpected(to_string(pos) + ": seq " + std::to_string(ev->seq) + " does not follow " + std::to_string(last_seq));
+      result =
+          std::unexpected(to_string(pos) + ": seq " + std::to_string(ev->seq) + " does not follow " + std::to_string(last_seq));
       break;
     }
     last_seq = ev->seq;
@@ -235,7 +240,8 @@ std::expected<event_log_writer, std::string> event_log_writer::open(const std::s
   w.fsync_ = fsync_each_batch;
   std::uint64_t last = 0;
   if (::access(path.c_str(), F_OK) == 0) {
-    auto read = read_event_log(path, [&](logged_event&& e) { last = e.seq; }, [](const std::string&) {});
+    auto read = read_event_log(
+        path, [&](logged_event&& e) { last = e.seq; }, [](const std::string&) {});
     if (!read) return std::unexpected("cannot continue the event log: " + read.error());
   }
   w.next_seq_ = last + 1;
@@ -274,8 +280,12 @@ std::expected<event_log_writer, std::string> event_log_writer::open(const std::s
 }
 
 event_log_writer::event_log_writer(event_log_writer&& o) noexcept
-    : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)), buffer_(std::move(o.buffer_)),
-      next_seq_(o.next_seq_), bytes_(o.bytes_), fsync_(o.fsync_) {}
+    : fd_(std::exchange(o.fd_, -1)),
+      path_(std::move(o.path_)),
+      buffer_(std::move(o.buffer_)),
+      next_seq_(o.next_seq_),
+      bytes_(o.bytes_),
+      fsync_(o.fsync_) {}
 
 event_log_writer& event_log_writer::operator=(event_log_writer&& o) noexcept {
   if (this != &o) {

@@ -32,9 +32,9 @@ std::string to_string(const log_position& p);  // "file:line"
 // lines skipped (a truncated tail, a watch payload the decoder rejected: the latter still
 // reaches on_event as malformed_input, as it did live). Returns the number of events read, or
 // "file:line: what is wrong" for the first invalid line.
-std::expected<std::uint64_t, std::string> read_event_log(
-    const std::string& path, const std::function<void(logged_event&&)>& on_event,
-    const std::function<void(const std::string&)>& on_warning);
+std::expected<std::uint64_t, std::string> read_event_log(const std::string& path,
+                                                         const std::function<void(logged_event&&)>& on_event,
+                                                         const std::function<void(const std::string&)>& on_warning);
 
 // Parses one log line (no trailing newline).
 std::expected<logged_event, std::string> parse_log_line(std::string_view line);

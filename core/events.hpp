@@ -71,7 +71,7 @@ struct timer_fired {
 };
 
 struct table_digest {
-  std::string table;     // "public.manifest"
+  std::string table;  // "public.manifest"
   std::int64_t rows = 0;
   std::string checksum;  // order-independent digest of every row's text
   bool operator==(const table_digest&) const = default;
@@ -82,7 +82,7 @@ struct database_facts {
   std::int32_t server_version_num = 0;
   std::int64_t database_bytes = 0;  // sum of pg_database_size over user databases
   bool has_pg_trgm = false;
-  bool has_manifest = false;        // `tables` was measured (it may legitimately be empty)
+  bool has_manifest = false;  // `tables` was measured (it may legitimately be empty)
   std::vector<table_digest> tables;
   bool operator==(const database_facts&) const = default;
 };
@@ -108,8 +108,8 @@ struct controller_started {
   bool operator==(const controller_started&) const = default;
 };
 
-using event = std::variant<object_event, bookmark_seen, watch_error, relist_started, relist_item, relist_done,
-                           malformed_input, timer_fired, effect_succeeded, effect_failed, controller_started>;
+using event = std::variant<object_event, bookmark_seen, watch_error, relist_started, relist_item, relist_done, malformed_input,
+                           timer_fired, effect_succeeded, effect_failed, controller_started>;
 
 // One line of the event log.
 struct logged_event {

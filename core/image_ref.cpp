@@ -15,8 +15,7 @@ bool valid_component(std::string_view c) {
 }
 
 bool valid_tag(std::string_view t) {
-  if (t.empty() || t.size() > 128 || !(std::isalnum(static_cast<unsigned char>(t.front())) || t.front() == '_'))
-    return false;
+  if (t.empty() || t.size() > 128 || !(std::isalnum(static_cast<unsigned char>(t.front())) || t.front() == '_')) return false;
   return std::all_of(t.begin(), t.end(),
                      [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '.' || ch == '-'; });
 }
@@ -26,9 +25,8 @@ bool valid_digest(std::string_view d) {
   if (colon == std::string_view::npos || colon == 0) return false;
   const auto hex = d.substr(colon + 1);
   if (d.substr(0, colon) == "sha256" && hex.size() != 64) return false;
-  return hex.size() >= 32 && std::all_of(hex.begin(), hex.end(), [](char ch) {
-           return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
-         });
+  return hex.size() >= 32 &&
+         std::all_of(hex.begin(), hex.end(), [](char ch) { return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'); });
 }
 
 // Leading decimal number of `s`, with how many characters it took.
@@ -66,7 +64,8 @@ std::expected<image_ref, std::string> parse_image_ref(std::string_view text) {
   }
   // A tag is a ':' after the last '/', so "localhost:5000/postgres" keeps its port.
   const auto last_slash = rest.rfind('/');
-  if (const auto colon = rest.rfind(':'); colon != std::string_view::npos && (last_slash == std::string_view::npos || colon > last_slash)) {
+  if (const auto colon = rest.rfind(':');
+      colon != std::string_view::npos && (last_slash == std::string_view::npos || colon > last_slash)) {
     ref.tag = rest.substr(colon + 1);
     rest = rest.substr(0, colon);
     if (!valid_tag(ref.tag)) return std::unexpected("invalid tag in image reference \"" + std::string(text) + "\"");

@@ -12,8 +12,8 @@ namespace qpu {
 
 struct image_ref {
   std::string domain;  // "quay.io", "localhost:5000"; empty for Docker Hub short names
-  std::string path;    // "sclorg/postgresql-13-c9s", "postgres"
-  std::string tag;     // "14.5-alpine"; empty when absent
+  std::string path;  // "sclorg/postgresql-13-c9s", "postgres"
+  std::string tag;  // "14.5-alpine"; empty when absent
   std::string digest;  // "sha256:<64 hex>"; empty when absent
   bool operator==(const image_ref&) const = default;
 

@@ -7,9 +7,19 @@
 namespace qpu {
 
 std::optional<std::int64_t> parse_quantity(std::string_view text) {
-  static constexpr std::pair<std::string_view, double> suffixes[] = {
-      {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}, {"Pi", 1125899906842624.0},
-      {"Ei", 1152921504606846976.0}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"P", 1e15}, {"E", 1e18}, {"m", 1e-3}};
+  static constexpr std::pair<std::string_view, double> suffixes[] = {{"Ki", 1024.0},
+                                                                     {"Mi", 1048576.0},
+                                                                     {"Gi", 1073741824.0},
+                                                                     {"Ti", 1099511627776.0},
+                                                                     {"Pi", 1125899906842624.0},
+                                                                     {"Ei", 1152921504606846976.0},
+                                                                     {"k", 1e3},
+                                                                     {"M", 1e6},
+                                                                     {"G", 1e9},
+                                                                     {"T", 1e12},
+                                                                     {"P", 1e15},
+                                                                     {"E", 1e18},
+                                                                     {"m", 1e-3}};
   if (text.empty() || text.size() > 64) return std::nullopt;
   double scale = 1.0;
   std::string_view number = text;

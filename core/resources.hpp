@@ -11,7 +11,7 @@ namespace qpu {
 
 enum class resource_kind : std::uint8_t { quay_registry, deployment, pod, job, claim };
 inline constexpr resource_kind all_resource_kinds[] = {resource_kind::quay_registry, resource_kind::deployment,
-                                                      resource_kind::pod, resource_kind::job, resource_kind::claim};
+                                                       resource_kind::pod, resource_kind::job, resource_kind::claim};
 
 // "quayregistries", "deployments", "pods", "jobs", "persistentvolumeclaims": the API's plural.
 const char* plural(resource_kind k);
@@ -56,10 +56,10 @@ struct db_credentials {
 // quay.redhat.com/v1 QuayRegistry.
 struct quay_registry {
   object_meta meta;
-  bool postgres_managed = true;   // spec.components[kind=postgres].managed (default true)
-  std::string retry_token;        // annotation quay-pg-upgrader.quay.io/retry
-  std::string method_override;    // annotation quay-pg-upgrader.quay.io/method
-  std::string revert_to_claim;    // annotation quay-pg-upgrader.quay.io/revert-to-claim
+  bool postgres_managed = true;  // spec.components[kind=postgres].managed (default true)
+  std::string retry_token;  // annotation quay-pg-upgrader.quay.io/retry
+  std::string method_override;  // annotation quay-pg-upgrader.quay.io/method
+  std::string revert_to_claim;  // annotation quay-pg-upgrader.quay.io/revert-to-claim
   bool operator==(const quay_registry&) const = default;
 };
 
@@ -71,9 +71,9 @@ struct deployment {
   std::int32_t ready_replicas = 0;
   std::int32_t updated_replicas = 0;
   std::int64_t observed_generation = 0;
-  std::string image;       // the postgres container's image, else the first container's
+  std::string image;  // the postgres container's image, else the first container's
   std::string data_claim;  // claim of the volume mounted at /var/lib/pgsql/data
-  std::string pgdata;      // the container's env PGDATA (literal value), if it sets one
+  std::string pgdata;  // the container's env PGDATA (literal value), if it sets one
   std::optional<std::int32_t> recorded_replicas;  // annotation quay-pg-upgrader.quay.io/original-replicas
   db_credentials credentials;
   bool operator==(const deployment&) const = default;
@@ -83,8 +83,8 @@ struct deployment {
 struct pod {
   object_meta meta;
   std::string component;  // label quay-component
-  std::string registry;   // label quay-operator/quayregistry
-  std::string job_name;   // label job-name
+  std::string registry;  // label quay-operator/quayregistry
+  std::string job_name;  // label job-name
   std::string phase;
   std::string termination_message;  // last terminated container's message
   bool operator==(const pod&) const = default;
@@ -96,9 +96,9 @@ struct job {
   std::int32_t active = 0;
   std::int32_t succeeded = 0;
   std::int32_t failed = 0;
-  bool complete = false;    // condition Complete=True
+  bool complete = false;  // condition Complete=True
   bool has_failed = false;  // condition Failed=True
-  std::string reason;       // of the terminal condition: BackoffLimitExceeded, DeadlineExceeded, ...
+  std::string reason;  // of the terminal condition: BackoffLimitExceeded, DeadlineExceeded, ...
   std::string message;
   bool operator==(const job&) const = default;
 };

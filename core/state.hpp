@@ -50,10 +50,10 @@ enum class phase : std::uint8_t {
   revert_failed,
   revert_refused,
 };
-const char* to_string(phase p);        // snake_case, as in the state dump
+const char* to_string(phase p);  // snake_case, as in the state dump
 const char* condition_reason(phase p);  // CamelCase, as in conditions
-bool is_active(phase p);                // between preflight and rolling_back, or a revert under way: the controller owns the database
-bool is_reverting(phase p);             // a revert under way (revert_quiescing .. revert_resuming, revert_rolling_back)
+bool is_active(phase p);  // between preflight and rolling_back, or a revert under way: the controller owns the database
+bool is_reverting(phase p);  // a revert under way (revert_quiescing .. revert_resuming, revert_rolling_back)
 
 enum class upgrade_method : std::uint8_t { logical, pg_upgrade };
 const char* to_string(upgrade_method m);
@@ -64,17 +64,17 @@ const char* to_string(upgrade_method m);
 // first one's objects.
 struct revert_record {
   std::int32_t run = 0;
-  std::string token;    // the annotation value last acted on (a revert or a refusal), cleared when it is removed
+  std::string token;  // the annotation value last acted on (a revert or a refusal), cleared when it is removed
   std::string refused;  // why the last request was refused
   std::string new_image;  // the image the database ran when the revert began (and returns to on failure)
   std::optional<timestamp> started;
   std::optional<timestamp> finished;
   std::optional<database_facts> measured;  // the upgraded database's size, to size its backup claim
   std::optional<database_facts> verified;  // the old database after the switch back
-  std::optional<std::int32_t> db_replicas;           // recorded before stopping the upgraded database
+  std::optional<std::int32_t> db_replicas;  // recorded before stopping the upgraded database
   std::map<std::string, std::int32_t> app_replicas;  // recorded before quiescing, by Deployment name
-  bool switched = false;     // the database Deployment was patched to the old claim
-  std::string error;         // why the revert failed
+  bool switched = false;  // the database Deployment was patched to the old claim
+  std::string error;  // why the revert failed
   phase failed_in = phase::detecting;
   std::string restore_incomplete;  // the return to the upgraded claim ran out of time: what did not come back
   bool operator==(const revert_record&) const = default;
@@ -96,7 +96,7 @@ struct registry_upgrade {
   phase current = phase::detecting;
   std::int32_t attempt = 1;
   timestamp phase_since = 0;
-  std::optional<timestamp> started;   // entered preflight
+  std::optional<timestamp> started;  // entered preflight
   std::optional<timestamp> finished;  // reached succeeded or failed
   std::optional<pg_major> from;
   std::optional<pg_major> to;
@@ -104,23 +104,23 @@ struct registry_upgrade {
   std::string old_image;
   std::string old_claim;
   std::string detected_image;  // the database image the last detection looked at
-  std::string detected_pgdata; // and its container's env PGDATA (usually unset)
+  std::string detected_pgdata;  // and its container's env PGDATA (usually unset)
   std::optional<database_facts> before;  // facts of the old database (manifest once measured)
-  std::optional<database_facts> after;   // facts of the upgraded database (verification)
-  std::optional<std::int32_t> db_replicas;            // recorded before stopping the database
-  std::map<std::string, std::int32_t> app_replicas;   // recorded before quiescing, by Deployment name
-  bool switched = false;       // the database Deployment was patched to the new claim
-  std::string last_error;      // why the upgrade failed, or why detection cannot go on
+  std::optional<database_facts> after;  // facts of the upgraded database (verification)
+  std::optional<std::int32_t> db_replicas;  // recorded before stopping the database
+  std::map<std::string, std::int32_t> app_replicas;  // recorded before quiescing, by Deployment name
+  bool switched = false;  // the database Deployment was patched to the new claim
+  std::string last_error;  // why the upgrade failed, or why detection cannot go on
   phase failed_in = phase::detecting;
   std::string rollback_incomplete;  // set when the rollback ran out of time: what did not come back
-  std::string retry_token;     // the retry annotation value this attempt consumed
-  revert_record revert;        // a manual revert after success (none while run == 0)
+  std::string retry_token;  // the retry annotation value this attempt consumed
+  revert_record revert;  // a manual revert after success (none while run == 0)
   std::set<effect_id> in_flight;  // effects issued, result not yet seen
-  std::set<effect_id> done;       // effects that succeeded
+  std::set<effect_id> done;  // effects that succeeded
   std::map<effect_id, std::int32_t> transient_failures;
   std::map<effect_id, timestamp> retry_at;  // transient failures wait until
   std::optional<timestamp> wakeup;  // the requeue armed for this registry
-  std::string status_written;       // the status last sent (phase + error), to send each once
+  std::string status_written;  // the status last sent (phase + error), to send each once
   std::map<effect_id, unsent_event> unsent_events;  // Events in flight or waiting to be sent again
   bool operator==(const registry_upgrade&) const = default;
 };
@@ -132,8 +132,8 @@ struct cluster_state {
   std::map<object_key, pod> pods;
   std::map<object_key, job> jobs;
   std::map<object_key, claim> claims;
-  std::array<std::string, 5> rv{};       // last resourceVersion seen, by resource_kind
-  std::array<bool, 5> synced{};           // a relist completed since the controller started
+  std::array<std::string, 5> rv{};  // last resourceVersion seen, by resource_kind
+  std::array<bool, 5> synced{};  // a relist completed since the controller started
   std::array<std::optional<std::vector<object_view>>, 5> relisting{};  // between Init and InitDone
   bool operator==(const cluster_state&) const = default;
 };

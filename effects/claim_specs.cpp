@@ -7,8 +7,8 @@
 namespace qpu::effects {
 
 nlohmann::json claim_body(const create_claim& c) {
-  nlohmann::json metadata = {{"name", c.key.name}, {"namespace", c.key.ns},
-                             {"labels", managed_labels(c.registry, to_string(c.role))}};
+  nlohmann::json metadata = {
+      {"name", c.key.name}, {"namespace", c.key.ns}, {"labels", managed_labels(c.registry, to_string(c.role))}};
   if (c.role == claim_role::data) metadata["ownerReferences"] = nlohmann::json::array({registry_owner_reference(c.registry)});
   nlohmann::json spec = {{"accessModes", {"ReadWriteOnce"}},
                          {"resources", {{"requests", {{"storage", std::to_string(c.size_bytes)}}}}}};

@@ -107,9 +107,8 @@ class session {
     // Keywords, not a conninfo string: the password is never formatted into text, and
     // expand_dbname=0 keeps a dbname like "host=... password=..." from being parsed.
     std::vector<const char*> keys{"host", "port", "user", "dbname", "sslmode", "application_name"};
-    std::vector<const char*> values{spec_.host.c_str(), port.c_str(), spec_.user.c_str(),
-                                    spec_.dbname.c_str(), spec_.sslmode.c_str(),
-                                    "quay-pg-upgrader"};
+    std::vector<const char*> values{spec_.host.c_str(),   port.c_str(),          spec_.user.c_str(),
+                                    spec_.dbname.c_str(), spec_.sslmode.c_str(), "quay-pg-upgrader"};
     if (!spec_.password.empty()) {
       keys.push_back("password");
       values.push_back(spec_.password.c_str());
@@ -117,10 +116,8 @@ class session {
     keys.push_back(nullptr);
     values.push_back(nullptr);
 
-    const bool connect_bounded = spec_.connect_timeout.count() > 0 &&
-                                 steady::now() + spec_.connect_timeout < deadline_;
-    arm(connect_bounded ? steady::now() + spec_.connect_timeout : deadline_,
-        connect_bounded ? spec_.connect_timeout : timeout_);
+    const bool connect_bounded = spec_.connect_timeout.count() > 0 && steady::now() + spec_.connect_timeout < deadline_;
+    arm(connect_bounded ? steady::now() + spec_.connect_timeout : deadline_, connect_bounded ? spec_.connect_timeout : timeout_);
 
     conn_.reset(PQconnectStartParams(keys.data(), values.data(), 0));
     if (!conn_) co_return fail(db_error_kind::connection_failed, "connecting to", "libpq: out of memory");
@@ -144,8 +141,7 @@ class session {
   }
 
   // Runs sql (simple protocol) and returns the rows of the last result that had rows.
-  net::awaitable<std::expected<text_rows, db_error>> exec(const std::string& sql,
-                                                         std::string_view phase) {
+  net::awaitable<std::expected<text_rows, db_error>> exec(const std::string& sql, std::string_view phase) {
     PGconn* c = conn_.get();
     if (!PQsendQuery(c, sql.c_str())) co_return query_failure(nullptr, phase);
     in_query_ = true;
@@ -201,9 +197,7 @@ class session {
     const int fd = PQsocket(conn_.get());
     if (fd < 0) co_return fail(db_error_kind::connection_failed, phase, "the connection has no socket");
     struct borrowed {
-      borrowed(const net::any_io_executor& ex, int fd, deadline_state& s) : sd(ex, fd), st(s) {
-        st.waiting = &sd;
-      }
+      borrowed(const net::any_io_executor& ex, int fd, deadline_state& s) : sd(ex, fd), st(s) { st.waiting = &sd; }
       ~borrowed() {
         st.waiting = nullptr;
         sd.release();
@@ -232,8 +226,8 @@ class session {
   }
 
   std::string where() const {
-    return "postgres at " + spec_.host + ":" + std::to_string(spec_.port) + " (database " +
-           spec_.dbname + ", user " + spec_.user + ")";
+    return "postgres at " + spec_.host + ":" + std::to_string(spec_.port) + " (database " + spec_.dbname + ", user " +
+           spec_.user + ")";
   }
 
   // The password never leaves this object: libpq does not echo it, and this makes sure.
@@ -252,8 +246,7 @@ class session {
 
   std::unexpected<db_error> timed_out(std::string_view phase) const {
     return fail(db_error_kind::timeout, phase,
-                "no answer within " + std::to_string(state_->limit.count()) +
-                    " ms; check that the server is up and reachable");
+                "no answer within " + std::to_string(state_->limit.count()) + " ms; check that the server is up and reachable");
   }
 
   std::unexpected<db_error> connect_failure() const {
@@ -261,15 +254,13 @@ class session {
     // 28P01 invalid_password, 28000 invalid_authorization_specification (no pg_hba.conf entry,
     // role does not exist), as verbose messages print them: "FATAL:  28P01: ...".
     const bool auth = msg.find(" 28P01: ") != std::string::npos || msg.find(" 28000: ") != std::string::npos;
-    return fail(auth ? db_error_kind::auth_failed : db_error_kind::connection_failed, "connecting to",
-                without_location(msg));
+    return fail(auth ? db_error_kind::auth_failed : db_error_kind::connection_failed, "connecting to", without_location(msg));
   }
 
   std::unexpected<db_error> query_failure(const PGresult* r, std::string_view phase) const {
     if (!r || PQstatus(conn_.get()) == CONNECTION_BAD) {
       const std::string msg = r ? PQresultErrorMessage(r) : PQerrorMessage(conn_.get());
-      const auto kind = PQstatus(conn_.get()) == CONNECTION_BAD ? db_error_kind::connection_failed
-                                                                : db_error_kind::query_failed;
+      const auto kind = PQstatus(conn_.get()) == CONNECTION_BAD ? db_error_kind::connection_failed : db_error_kind::query_failed;
       return fail(kind, phase, "connection lost: " + trimmed(msg));
     }
     const char* code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -326,13 +317,11 @@ std::string_view to_string(db_error_kind k) {
 
 db_failure to_failure(const db_error& e) { return {std::string(to_string(e.kind)), e.message}; }
 
-bool is_transient(const db_error& e) {
-  return e.kind == db_error_kind::connection_failed || e.kind == db_error_kind::timeout;
-}
+bool is_transient(const db_error& e) { return e.kind == db_error_kind::connection_failed || e.kind == db_error_kind::timeout; }
 
-net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(
-    net::any_io_executor ex, connection_spec spec, bool with_manifest,
-    std::chrono::milliseconds timeout) {
+net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
+                                                                              bool with_manifest,
+                                                                              std::chrono::milliseconds timeout) {
   session s(ex, spec, timeout);
   if (auto r = co_await s.connect(); !r) co_return std::unexpected(r.error());
   if (auto r = co_await s.exec(session_settings_sql(), "pinning settings on"); !r) {
@@ -354,8 +343,7 @@ net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(
   if (!with_manifest) co_return facts;
 
   // One snapshot for every table, as the psql script takes it.
-  if (auto r = co_await s.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the manifest on");
-      !r) {
+  if (auto r = co_await s.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the manifest on"); !r) {
     co_return std::unexpected(r.error());
   }
   auto queries = co_await s.exec(manifest_tables_query(), "listing tables on");
@@ -374,8 +362,7 @@ net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(
   co_return facts;
 }
 
-net::awaitable<std::expected<text_rows, db_error>> query_rows(net::any_io_executor ex, connection_spec spec,
-                                                              std::string sql,
+net::awaitable<std::expected<text_rows, db_error>> query_rows(net::any_io_executor ex, connection_spec spec, std::string sql,
                                                               std::chrono::milliseconds timeout) {
   session s(ex, spec, timeout);
   if (auto r = co_await s.connect(); !r) co_return std::unexpected(r.error());

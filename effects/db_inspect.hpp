@@ -40,9 +40,9 @@ struct connection_spec {
 
 enum class db_error_kind {
   connection_failed,  // refused, unreachable, lost mid-query, server shutting down: transient
-  auth_failed,        // SQLSTATE 28P01 (wrong password) or 28000 (no pg_hba entry, no role)
-  timeout,            // the deadline passed: transient
-  query_failed,       // the server rejected a query (message carries the SQLSTATE)
+  auth_failed,  // SQLSTATE 28P01 (wrong password) or 28000 (no pg_hba entry, no role)
+  timeout,  // the deadline passed: transient
+  query_failed,  // the server rejected a query (message carries the SQLSTATE)
 };
 
 // A failed database operation. message names the server (host:port, database, user), the phase
@@ -73,18 +73,16 @@ std::string_view to_string(db_error_kind k);
 // same lines manifest_psql_script prints, in one REPEATABLE READ snapshot), has_manifest=true.
 // timeout bounds the whole operation, connection included. spec is taken by value: an Asio
 // awaitable starts only when awaited, after the caller's temporaries are gone.
-net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(
-    net::any_io_executor ex, connection_spec spec, bool with_manifest,
-    std::chrono::milliseconds timeout);
+net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
+                                                                              bool with_manifest,
+                                                                              std::chrono::milliseconds timeout);
 
 // Rows of a query result, as text (NULL as the empty string).
 using text_rows = std::vector<std::vector<std::string>>;
 
 // Connects, runs sql (the simple protocol: several statements allowed) and returns the rows of
 // the last result that had rows. Same deadline and error rules as inspect_database.
-net::awaitable<std::expected<text_rows, db_error>> query_rows(net::any_io_executor ex,
-                                                              connection_spec spec,
-                                                              std::string sql,
+net::awaitable<std::expected<text_rows, db_error>> query_rows(net::any_io_executor ex, connection_spec spec, std::string sql,
                                                               std::chrono::milliseconds timeout);
 
 }  // namespace qpu::effects

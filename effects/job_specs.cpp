@@ -120,15 +120,14 @@ json job_body(const create_job& j, const job_options& o) {
   json pod_security = {{"runAsNonRoot", true}};
   if (o.run_as_user) pod_security["runAsUser"] = *o.run_as_user;
   if (o.fs_group) pod_security["fsGroup"] = *o.fs_group;
-  json container = {
-      {"name", role},
-      {"image", j.image},
-      {"command", {"/bin/bash", "-c", job_script(j.role), std::string("qpu-") + role}},
-      {"env", env},
-      {"volumeMounts", mounts},
-      {"terminationMessagePath", "/dev/termination-log"},
-      {"terminationMessagePolicy", "File"},
-      {"securityContext", {{"allowPrivilegeEscalation", false}, {"capabilities", {{"drop", {"ALL"}}}}}}};
+  json container = {{"name", role},
+                    {"image", j.image},
+                    {"command", {"/bin/bash", "-c", job_script(j.role), std::string("qpu-") + role}},
+                    {"env", env},
+                    {"volumeMounts", mounts},
+                    {"terminationMessagePath", "/dev/termination-log"},
+                    {"terminationMessagePolicy", "File"},
+                    {"securityContext", {{"allowPrivilegeEscalation", false}, {"capabilities", {{"drop", {"ALL"}}}}}}};
   json pod_spec = {{"restartPolicy", "Never"},
                    {"securityContext", pod_security},
                    {"containers", json::array({container})},

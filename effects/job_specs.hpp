@@ -37,8 +37,8 @@ struct job_options {
   // OpenShift, whose restricted SCC assigns one.
   std::optional<std::int64_t> fs_group = 26;
   std::string data_subdir = "userdata";  // PGDATA below the mount (sclorg convention)
-  std::int32_t parallel_jobs = 2;        // pg_restore -j / pg_upgrade --jobs
-  std::int32_t wait_seconds = 120;       // how long the backup/check wait for the server
+  std::int32_t parallel_jobs = 2;  // pg_restore -j / pg_upgrade --jobs
+  std::int32_t wait_seconds = 120;  // how long the backup/check wait for the server
   // The psql manifest script; empty: effects::manifest_psql_script().
   std::string manifest_sql;
 };

@@ -19,15 +19,15 @@
 namespace qpu::effects {
 
 namespace net = boost::asio;
-using nlohmann::json;
 using kube::api_error;
 using kube::api_error_kind;
 using kube::path_of;
+using nlohmann::json;
 
 effect_failed failure(const effect_id& id, const api_error& e) {
   std::string reason = e.reason;
-  if (reason.empty()) reason = e.code == 0 ? (e.kind == api_error_kind::timeout ? "Timeout" : "ConnectionFailed")
-                                           : kube::to_string(e.kind);
+  if (reason.empty())
+    reason = e.code == 0 ? (e.kind == api_error_kind::timeout ? "Timeout" : "ConnectionFailed") : kube::to_string(e.kind);
   return effect_failed{id, e.code, reason, describe(e)};
 }
 
@@ -43,12 +43,8 @@ net::awaitable<event> create(k8s_context& ctx, const effect_id& id, kube::resour
   co_return failure(id, r.error());
 }
 
-kube::resource_path service_path(const object_key& k) {
-  return {"", "v1", "services", k.ns, k.name, ""};
-}
-kube::resource_path secret_path(const std::string& ns, const std::string& name) {
-  return {"", "v1", "secrets", ns, name, ""};
-}
+kube::resource_path service_path(const object_key& k) { return {"", "v1", "services", k.ns, k.name, ""}; }
+kube::resource_path secret_path(const std::string& ns, const std::string& name) { return {"", "v1", "secrets", ns, name, ""}; }
 kube::resource_path event_path(const std::string& ns) { return {"", "v1", "events", ns, "", ""}; }
 
 std::string base64_decode(std::string_view in) {
@@ -158,8 +154,7 @@ net::awaitable<event> perform(k8s_context& ctx, const delete_job& e) {
   co_return failure(e.id, r.error());
 }
 
-net::awaitable<std::expected<resolved_database, api_error>> resolve_database(k8s_context& ctx,
-                                                                            const database_endpoint& db) {
+net::awaitable<std::expected<resolved_database, api_error>> resolve_database(k8s_context& ctx, const database_endpoint& db) {
   resolved_database out;
   auto svc = co_await ctx.api->get(service_path(db.service));
   if (!svc) co_return std::unexpected(svc.error());
@@ -194,14 +189,14 @@ net::awaitable<std::expected<resolved_database, api_error>> resolve_database(k8s
     const json data = secret.is_discarded() ? json::object() : secret.value("data", json::object());
     if (!data.contains(src.secret_key) || !data[src.secret_key].is_string())
       co_return std::unexpected(local_error(404, "SecretKeyNotFound",
-                                            std::string("Secret ") + db.service.ns + "/" + src.secret_name +
-                                                " has no key " + src.secret_key + " (for the database " + what + ")"));
+                                            std::string("Secret ") + db.service.ns + "/" + src.secret_name + " has no key " +
+                                                src.secret_key + " (for the database " + what + ")"));
     co_return base64_decode(data[src.secret_key].get<std::string>());
   };
   const auto& c = db.credentials;
-  for (auto [src, dest, what] : {std::tuple{&c.user, &out.user, "user"}, std::tuple{&c.password, &out.password, "password"},
-                                 std::tuple{&c.database, &out.dbname, "name"},
-                                 std::tuple{&c.admin_password, &out.admin_password, "admin password"}}) {
+  for (auto [src, dest, what] :
+       {std::tuple{&c.user, &out.user, "user"}, std::tuple{&c.password, &out.password, "password"},
+        std::tuple{&c.database, &out.dbname, "name"}, std::tuple{&c.admin_password, &out.admin_password, "admin password"}}) {
     if (src->empty()) continue;
     auto v = co_await value_of(*src, what);
     if (!v) co_return std::unexpected(v.error());

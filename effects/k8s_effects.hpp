@@ -48,8 +48,8 @@ struct resolved_database {
   std::string admin_password;  // empty when the Deployment has none
 };
 
-boost::asio::awaitable<std::expected<resolved_database, kube::api_error>> resolve_database(
-    k8s_context& ctx, const database_endpoint& db);
+boost::asio::awaitable<std::expected<resolved_database, kube::api_error>> resolve_database(k8s_context& ctx,
+                                                                                           const database_endpoint& db);
 
 // The effect_failed for an API error (code, reason, the server's message).
 effect_failed failure(const effect_id& id, const kube::api_error& e);

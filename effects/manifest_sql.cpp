@@ -58,7 +58,8 @@ std::string manifest_tables_query() {
       JOIN pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     ) || ')', '''()'''),
-    n.nspname, c.relname))sql" + std::string(manifest_table_set);
+    n.nspname, c.relname))sql" +
+         std::string(manifest_table_set);
 }
 
 std::string manifest_counts_query() {
@@ -70,8 +71,8 @@ namespace {
 // Settings, one REPEATABLE READ READ ONLY snapshot for every table, the catalog query run with
 // psql's \gexec, COMMIT.
 std::string psql_script_in_one_snapshot(const std::string& catalog_query) {
-  return session_settings_sql() + "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n" + catalog_query +
-         "\n\\gexec\n" + "COMMIT;\n";
+  return session_settings_sql() + "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n" + catalog_query + "\n\\gexec\n" +
+         "COMMIT;\n";
 }
 }  // namespace
 

@@ -20,7 +20,7 @@ namespace qpu::effects {
 
 class requeue_timers {
  public:
-  using clock_fn = std::function<timestamp()>;        // milliseconds since the epoch
+  using clock_fn = std::function<timestamp()>;  // milliseconds since the epoch
   using fired_fn = std::function<void(timer_fired)>;  // called on the executor
 
   requeue_timers(boost::asio::any_io_executor ex, clock_fn now, fired_fn fired);

@@ -14,8 +14,7 @@ json scale_patch(const scale_deployment& s) {
   json patch = {{"spec", {{"replicas", s.replicas}}}};
   if (s.record_original)
     patch["metadata"]["annotations"][std::string(original_replicas_annotation)] = std::to_string(*s.record_original);
-  else if (s.clear_record)
-    patch["metadata"]["annotations"][std::string(original_replicas_annotation)] = nullptr;
+  else if (s.clear_record) patch["metadata"]["annotations"][std::string(original_replicas_annotation)] = nullptr;
   return patch;
 }
 
@@ -60,15 +59,13 @@ std::expected<json, std::string> database_deployment_patch(const patch_database_
   // Kubernetes makes a write carrying metadata.resourceVersion conditional on it (409 Conflict
   // when stale), for patches as for PUT. A JSON-patch "test" op would fail as 422 Invalid instead.
   patch.push_back({{"op", "replace"}, {"path", "/metadata/resourceVersion"}, {"value", rv}});
-  patch.push_back({{"op", containers[ci].contains("image") ? "replace" : "add"},
-                   {"path", container_path + "/image"},
-                   {"value", p.image}});
+  patch.push_back(
+      {{"op", containers[ci].contains("image") ? "replace" : "add"}, {"path", container_path + "/image"}, {"value", p.image}});
   patch.push_back({{"op", "replace"},
                    {"path", "/spec/template/spec/volumes/" + std::to_string(*vi) + "/persistentVolumeClaim/claimName"},
                    {"value", p.claim}});
-  patch.push_back({{"op", d.contains("/spec/replicas"_json_pointer) ? "replace" : "add"},
-                   {"path", "/spec/replicas"},
-                   {"value", p.replicas}});
+  patch.push_back(
+      {{"op", d.contains("/spec/replicas"_json_pointer) ? "replace" : "add"}, {"path", "/spec/replicas"}, {"value", p.replicas}});
   if (d.contains(json::json_pointer("/metadata/annotations/" + pointer_token(original_replicas_annotation))))
     patch.push_back({{"op", "remove"}, {"path", "/metadata/annotations/" + pointer_token(original_replicas_annotation)}});
   return patch;
@@ -80,9 +77,8 @@ json merge_conditions(const json& existing, const std::vector<condition>& ours) 
     std::string since = rfc3339(c.last_transition);
     if (old && old->value("status", "") == c.status && old->contains("lastTransitionTime"))
       since = (*old)["lastTransitionTime"].get<std::string>();
-    return json{{"type", c.type},         {"status", c.status},   {"reason", c.reason},
-                {"message", c.message},   {"lastTransitionTime", since},
-                {"observedGeneration", c.observed_generation}};
+    return json{{"type", c.type},       {"status", c.status},          {"reason", c.reason},
+                {"message", c.message}, {"lastTransitionTime", since}, {"observedGeneration", c.observed_generation}};
   };
   std::vector<bool> used(ours.size(), false);
   if (existing.is_array()) {

@@ -40,13 +40,18 @@ result<void> admit_crd(json& object, const json* old) {
   set_default(names, "/singular"_json_pointer, type->singular);
   set_default(names, "/listKind"_json_pointer, type->list_kind());
   const auto now = now_rfc3339();
-  object["status"] = {
-      {"acceptedNames", names},
-      {"storedVersions", json::array({type->version})},
-      {"conditions", json::array({{{"type", "NamesAccepted"}, {"status", "True"}, {"reason", "NoConflicts"},
-                                   {"message", "no conflicts found"}, {"lastTransitionTime", now}},
-                                  {{"type", "Established"}, {"status", "True"}, {"reason", "InitialNamesAccepted"},
-                                   {"message", "the initial names have been accepted"}, {"lastTransitionTime", now}}})}};
+  object["status"] = {{"acceptedNames", names},
+                      {"storedVersions", json::array({type->version})},
+                      {"conditions", json::array({{{"type", "NamesAccepted"},
+                                                   {"status", "True"},
+                                                   {"reason", "NoConflicts"},
+                                                   {"message", "no conflicts found"},
+                                                   {"lastTransitionTime", now}},
+                                                  {{"type", "Established"},
+                                                   {"status", "True"},
+                                                   {"reason", "InitialNamesAccepted"},
+                                                   {"message", "the initial names have been accepted"},
+                                                   {"lastTransitionTime", now}}})}};
   return {};
 }
 

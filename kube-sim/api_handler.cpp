@@ -37,8 +37,7 @@ std::map<std::string, std::string> parse_query(std::string_view q) {
     auto part = q.substr(start, amp - start);
     auto eq = part.find('=');
     if (!part.empty())
-      out[url_decode(part.substr(0, eq), true)] =
-          eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1), true);
+      out[url_decode(part.substr(0, eq), true)] = eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1), true);
     start = amp + 1;
     if (amp == q.size()) break;
   }
@@ -56,11 +55,11 @@ bool truthy(const std::string& v) { return v == "1" || v == "t" || v == "T" || v
 result<json> parse_body(const api_request& r) {
   // kube-sim speaks JSON (and YAML) only; client-go retries in JSON when protobuf gets a 415.
   if (r.content_type.find("protobuf") != std::string::npos || r.content_type.find("cbor") != std::string::npos)
-    return std::unexpected(unsupported_media_type("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"));
+    return std::unexpected(unsupported_media_type(
+        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"));
   if (r.content_type.find("yaml") != std::string::npos) return yaml_to_json(r.body);
   auto body = json::parse(r.body, nullptr, false);
-  if (body.is_discarded())
-    return std::unexpected(bad_request("the body of the request could not be decoded as JSON"));
+  if (body.is_discarded()) return std::unexpected(bad_request("the body of the request could not be decoded as JSON"));
   return body;
 }
 
@@ -72,9 +71,12 @@ json list_document(const resource_type& t, list_page&& page) {
 }
 
 api_error invalid_list_options(std::string_view field, std::string_view detail) {
-  return {422, "Invalid", std::string("ListOptions.meta.k8s.io \"\" is invalid: ") + std::string(field) + ": Forbidden: " + std::string(detail),
-          json{{"kind", "ListOptions"}, {"group", "meta.k8s.io"},
-               {"causes", json::array({{{"reason", "FieldValueForbidden"}, {"field", field},
+  return {422, "Invalid",
+          std::string("ListOptions.meta.k8s.io \"\" is invalid: ") + std::string(field) + ": Forbidden: " + std::string(detail),
+          json{{"kind", "ListOptions"},
+               {"group", "meta.k8s.io"},
+               {"causes", json::array({{{"reason", "FieldValueForbidden"},
+                                        {"field", field},
                                         {"message", std::string("Forbidden: ") + std::string(detail)}}})}}};
 }
 
@@ -136,7 +138,8 @@ std::variant<api_reply, watch_request> api_handler::handle(const api_request& re
   if (discovery && request.method != "GET") return error_reply(method_not_allowed());
   if (path == "/openapi/v3") return reply(200, openapi_v3_index(store_.types()));
   if (path.starts_with("/openapi/v3/")) {
-    if (auto doc = openapi_v3_document(store_.types(), path.substr(std::string_view("/openapi/v3/").size()))) return reply(200, *doc);
+    if (auto doc = openapi_v3_document(store_.types(), path.substr(std::string_view("/openapi/v3/").size())))
+      return reply(200, *doc);
     return error_reply(not_found_path(path));
   }
   if (segments.size() == 1 && segments[0] == "api") return reply(200, core_versions_document(settings_.server_address));
@@ -194,7 +197,8 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
   // Split "[namespaces/<ns>/]<plural>[/<name>[/<subresource>]]"; namespaces/<name>[/status] is
   // the Namespace object itself.
   std::string ns, plural, name, sub;
-  if (rest[0] == "namespaces" && rest.size() >= 3 && !(group.empty() && rest.size() == 3 && (rest[2] == "status" || rest[2] == "finalize"))) {
+  if (rest[0] == "namespaces" && rest.size() >= 3 &&
+      !(group.empty() && rest.size() == 3 && (rest[2] == "status" || rest[2] == "finalize"))) {
     ns = rest[1];
     plural = rest[2];
     if (rest.size() > 3) name = rest[3];
@@ -212,23 +216,32 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
   if (!t.namespaced && !ns.empty()) return error_reply(not_found_path(path));
   if (!sub.empty() && (sub != "status" || !t.has_status)) return error_reply(not_found_path(path));
   const auto sr = sub == "status" ? subresource::status : subresource::main;
-  if (get(q, "dryRun") == "All")
-    return error_reply(bad_request("kube-sim does not implement dryRun; drop --dry-run=server"));
+  if (get(q, "dryRun") == "All") return error_reply(bad_request("kube-sim does not implement dryRun; drop --dry-run=server"));
 
   if (name.empty()) {
     if (request.method == "GET" && watch) {
       auto options = read_list_options(q);
       if (!options) return error_reply(options.error());
-      watch_request w{t, ns, options->labels, options->fields, options->resource_version, truthy(get(q, "allowWatchBookmarks")),
-                      std::nullopt, std::chrono::seconds{1800}, path};
+      watch_request w{t,
+                      ns,
+                      options->labels,
+                      options->fields,
+                      options->resource_version,
+                      truthy(get(q, "allowWatchBookmarks")),
+                      std::nullopt,
+                      std::chrono::seconds{1800},
+                      path};
       if (q.contains("sendInitialEvents")) {
         w.send_initial_events = truthy(get(q, "sendInitialEvents"));
         if (options->resource_version_match != "NotOlderThan")
-          return error_reply(invalid_list_options("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
+          return error_reply(invalid_list_options("resourceVersionMatch",
+                                                  "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
         if (!w.allow_bookmarks)
-          return error_reply(invalid_list_options("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"));
+          return error_reply(
+              invalid_list_options("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"));
       } else if (!options->resource_version_match.empty()) {
-        return error_reply(invalid_list_options("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"));
+        return error_reply(invalid_list_options(
+            "resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"));
       }
       if (!w.resource_version.empty() && !parse_rv(w.resource_version))
         return error_reply(bad_request("invalid resource version: " + w.resource_version));
@@ -273,8 +286,15 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
   if (t.namespaced && ns.empty()) return error_reply(not_found_path(path));
   if (request.method == "GET") {
     if (watch) {
-      watch_request w{t, ns, {}, *parse_field_selector("metadata.name=" + name), get(q, "resourceVersion"),
-                      truthy(get(q, "allowWatchBookmarks")), std::nullopt, std::chrono::seconds{1800}, path};
+      watch_request w{t,
+                      ns,
+                      {},
+                      *parse_field_selector("metadata.name=" + name),
+                      get(q, "resourceVersion"),
+                      truthy(get(q, "allowWatchBookmarks")),
+                      std::nullopt,
+                      std::chrono::seconds{1800},
+                      path};
       return w;
     }
     auto object = store_.get(t, ns, name);
@@ -291,7 +311,8 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
   if (request.method == "PATCH") {
     auto kind = patch_kind_from_content_type(request.content_type);
     if (!kind) return error_reply(kind.error());
-    auto body = *kind == patch_kind::apply ? yaml_to_json(request.body) : parse_body(api_request{{}, {}, "application/json", {}, {}, request.body});
+    auto body = *kind == patch_kind::apply ? yaml_to_json(request.body)
+                                           : parse_body(api_request{{}, {}, "application/json", {}, {}, request.body});
     if (!body) return error_reply(body.error());
     auto patched = store_.patch(t, ns, name, *kind, *body, sr, get(q, "fieldManager"));
     if (!patched) return error_reply(patched.error());
@@ -306,8 +327,10 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
       if (body.is_discarded() || !body.is_object()) return error_reply(bad_request("DeleteOptions must be a JSON object"));
       if (body.contains("propagationPolicy") && body["propagationPolicy"].is_string())
         options.propagation_policy = body["propagationPolicy"].get<std::string>();
-      if (auto uid = body.value("/preconditions/uid"_json_pointer, json()); uid.is_string()) options.precondition_uid = uid.get<std::string>();
-      if (auto rv = body.value("/preconditions/resourceVersion"_json_pointer, json()); rv.is_string()) options.precondition_rv = rv.get<std::string>();
+      if (auto uid = body.value("/preconditions/uid"_json_pointer, json()); uid.is_string())
+        options.precondition_uid = uid.get<std::string>();
+      if (auto rv = body.value("/preconditions/resourceVersion"_json_pointer, json()); rv.is_string())
+        options.precondition_rv = rv.get<std::string>();
     }
     auto gone = store_.remove(t, ns, name, options);
     if (!gone) return error_reply(gone.error());

@@ -34,7 +34,7 @@ struct api_reply {
 /// Settings of the running server the handler needs.
 struct api_settings {
   std::optional<std::string> token;  // when set, every API request needs "Bearer <token>"
-  std::string server_address;        // host:port, for /api's serverAddressByClientCIDRs
+  std::string server_address;  // host:port, for /api's serverAddressByClientCIDRs
 };
 
 class api_handler {
@@ -53,8 +53,7 @@ class api_handler {
   using query = std::map<std::string, std::string>;
   api_reply admin(const api_request& request, const std::string& path);
   std::variant<api_reply, watch_request> resource(const api_request& request, const std::string& group,
-                                                  const std::string& version,
-                                                  std::vector<std::string> rest, const query& q);
+                                                  const std::string& version, std::vector<std::string> rest, const query& q);
 
   store& store_;
   fault_injector& faults_;

@@ -28,8 +28,7 @@ json version_document() {
 json core_versions_document(std::string_view server_address) {
   return {{"kind", "APIVersions"},
           {"versions", json::array({"v1"})},
-          {"serverAddressByClientCIDRs",
-           json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", server_address}}})}};
+          {"serverAddressByClientCIDRs", json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", server_address}}})}};
 }
 
 json group_list_document(const resource_registry& types) {
@@ -50,8 +49,7 @@ std::optional<json> group_document(const resource_registry& types, std::string_v
   return std::nullopt;
 }
 
-std::optional<json> resource_list_document(const resource_registry& types, std::string_view group,
-                                           std::string_view version) {
+std::optional<json> resource_list_document(const resource_registry& types, std::string_view group, std::string_view version) {
   auto served = types.in_group_version(group, version);
   if (served.empty()) return std::nullopt;
   json resources = json::array();
@@ -60,8 +58,7 @@ std::optional<json> resource_list_document(const resource_registry& types, std::
               {"singularName", t->singular},
               {"namespaced", t->namespaced},
               {"kind", t->kind},
-              {"verbs", json::array({"create", "delete", "deletecollection", "get", "list", "patch",
-                                     "update", "watch"})}};
+              {"verbs", json::array({"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"})}};
     if (!t->short_names.empty()) r["shortNames"] = t->short_names;
     if (!t->categories.empty()) r["categories"] = t->categories;
     resources.push_back(r);

@@ -16,7 +16,6 @@ json core_versions_document(std::string_view server_address);
 json group_list_document(const resource_registry& types);
 /// nullopt when the group is not served.
 std::optional<json> group_document(const resource_registry& types, std::string_view group);
-std::optional<json> resource_list_document(const resource_registry& types, std::string_view group,
-                                           std::string_view version);
+std::optional<json> resource_list_document(const resource_registry& types, std::string_view group, std::string_view version);
 
 }  // namespace kube_sim

@@ -12,11 +12,11 @@ namespace kube_sim {
 /// The fault knobs; zero means off for every one of them.
 struct fault_settings {
   std::int64_t drop_watch_after_events = 0;  // close each watch stream abruptly after N events
-  std::int64_t fail_next = 0;                // fail the next N API requests ...
-  double fail_rate = 0.0;                    // ... and this share of the rest
-  int fail_code = 429;                       // with 429 (Retry-After) or 500
+  std::int64_t fail_next = 0;  // fail the next N API requests ...
+  double fail_rate = 0.0;  // ... and this share of the rest
+  int fail_code = 429;  // with 429 (Retry-After) or 500
   int retry_after_seconds = 1;
-  std::int64_t chunk_bytes = 0;     // split each watch event into chunks of this many bytes
+  std::int64_t chunk_bytes = 0;  // split each watch event into chunks of this many bytes
   std::int64_t event_delay_ms = 0;  // hold each watch event this long before sending it
 
   bool operator==(const fault_settings&) const = default;

@@ -136,9 +136,8 @@ struct http_server::impl {
   template <class Stream>
   net::awaitable<bool> write_event(Stream& stream, const std::string& line) {
     beast::error_code ec;
-    const auto piece = handler.faults().settings.chunk_bytes > 0
-                           ? static_cast<std::size_t>(handler.faults().settings.chunk_bytes)
-                           : line.size();
+    const auto piece =
+        handler.faults().settings.chunk_bytes > 0 ? static_cast<std::size_t>(handler.faults().settings.chunk_bytes) : line.size();
     for (std::size_t at = 0; at < line.size(); at += piece) {
       const auto n = std::min(piece, line.size() - at);
       beast::get_lowest_layer(stream).expires_after(io_timeout);
@@ -227,8 +226,8 @@ result<tcp::endpoint> http_server::listen(const tcp::endpoint& at) {
   auto& i = *impl_;
   if (i.options.tls) {
     i.tls_context.emplace(ssl::context::tls_server);
-    i.tls_context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                               ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    i.tls_context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                               ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     beast::error_code ec;
     i.tls_context->use_certificate_chain(net::buffer(i.options.tls->server_cert_pem), ec);
     if (!ec) i.tls_context->use_private_key(net::buffer(i.options.tls->server_key_pem), ssl::context::pem, ec);
@@ -239,8 +238,9 @@ result<tcp::endpoint> http_server::listen(const tcp::endpoint& at) {
   if (!ec) i.acceptor.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) i.acceptor.bind(at, ec);
   if (!ec) i.acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec) return std::unexpected(internal_error("cannot listen on " + at.address().to_string() + ":" +
-                                                std::to_string(at.port()) + ": " + ec.message()));
+  if (ec)
+    return std::unexpected(
+        internal_error("cannot listen on " + at.address().to_string() + ":" + std::to_string(at.port()) + ": " + ec.message()));
   return i.acceptor.local_endpoint();
 }
 

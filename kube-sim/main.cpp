@@ -114,8 +114,8 @@ int serve(const serve_flags& f) {
       std::cerr << "kube-sim: runtime: " << started.error().message << "\n";
       return 1;
     }
-    std::cerr << "kube-sim: runtime in " << o.work_dir.string() << ", claims as "
-              << runtime::to_string(workloads->storage_mode()) << "\n";
+    std::cerr << "kube-sim: runtime in " << o.work_dir.string() << ", claims as " << runtime::to_string(workloads->storage_mode())
+              << "\n";
   }
   for (const auto& path : f.apply) {
     auto applied = runtime::apply_manifests(data, path);
@@ -158,12 +158,14 @@ int main(int argc, char** argv) {
   cmd->add_option("--runtime-dir", f.runtime_dir, "pod logs and claim disks (default: STATE_DIR/runtime, else a temp folder)");
   cmd->add_option("--apply", f.apply, "create the objects of these manifest files or folders at start (kubectl create -f)");
   cmd->add_option("--history", f.history, "watch history length; older RVs get 410 Expired")->capture_default_str();
-  cmd->add_option("--bookmark-interval-ms", f.bookmark_interval_ms, "period of BOOKMARK events when allowWatchBookmarks")->capture_default_str();
+  cmd->add_option("--bookmark-interval-ms", f.bookmark_interval_ms, "period of BOOKMARK events when allowWatchBookmarks")
+      ->capture_default_str();
   cmd->add_option("--record-watch", f.record_watch, "append every watch event sent to this JSON Lines file");
   cmd->add_option("--drop-watch-after", f.faults.drop_watch_after_events, "fault: drop each watch stream after N events");
   cmd->add_option("--fail-next", f.faults.fail_next, "fault: fail the next N API requests");
   cmd->add_option("--fail-rate", f.faults.fail_rate, "fault: fail this share (0..1) of API requests");
-  cmd->add_option("--fail-code", f.faults.fail_code, "fault: status of failed requests (429, 500, 503, 504)")->capture_default_str();
+  cmd->add_option("--fail-code", f.faults.fail_code, "fault: status of failed requests (429, 500, 503, 504)")
+      ->capture_default_str();
   cmd->add_option("--retry-after", f.faults.retry_after_seconds, "fault: Retry-After seconds on 429")->capture_default_str();
   cmd->add_option("--chunk-bytes", f.faults.chunk_bytes, "fault: split each watch event into chunks of N bytes");
   cmd->add_option("--event-delay-ms", f.faults.event_delay_ms, "fault: delay each watch event by D ms");

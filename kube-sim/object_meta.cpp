@@ -42,13 +42,12 @@ std::string now_rfc3339() {
 
 std::string new_uid() {
   auto hi = random_bits()(), lo = random_bits()();
-  hi = (hi & ~0xf000ULL) | 0x4000ULL;                 // version 4
-  lo = (lo & ~(3ULL << 62)) | (2ULL << 62);           // RFC 4122 variant
+  hi = (hi & ~0xf000ULL) | 0x4000ULL;  // version 4
+  lo = (lo & ~(3ULL << 62)) | (2ULL << 62);  // RFC 4122 variant
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx",
-                static_cast<unsigned long long>(hi >> 32), static_cast<unsigned long long>(hi >> 16 & 0xffff),
-                static_cast<unsigned long long>(hi & 0xffff), static_cast<unsigned long long>(lo >> 48),
-                static_cast<unsigned long long>(lo & 0xffffffffffffULL));
+  std::snprintf(buf, sizeof buf, "%08llx-%04llx-%04llx-%04llx-%012llx", static_cast<unsigned long long>(hi >> 32),
+                static_cast<unsigned long long>(hi >> 16 & 0xffff), static_cast<unsigned long long>(hi & 0xffff),
+                static_cast<unsigned long long>(lo >> 48), static_cast<unsigned long long>(lo & 0xffffffffffffULL));
   return buf;
 }
 

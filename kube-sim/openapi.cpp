@@ -15,7 +15,8 @@ json openapi_v3_index(const resource_registry& types) {
     for (const auto& version : versions) {
       const auto p = gv_path(group, version);
       // The hash lets clients cache; kube-sim documents only change when CRDs do.
-      paths[p] = {{"serverRelativeURL", "/openapi/v3/" + p + "?hash=" + std::to_string(types.in_group_version(group, version).size())}};
+      paths[p] = {
+          {"serverRelativeURL", "/openapi/v3/" + p + "?hash=" + std::to_string(types.in_group_version(group, version).size())}};
     }
   return {{"paths", paths}};
 }
@@ -26,14 +27,16 @@ std::optional<json> openapi_v3_document(const resource_registry& types, std::str
       if (gv_path(group, version) != group_version_path) continue;
       json paths = json::object();
       for (const auto* t : types.in_group_version(group, version)) {
-        const std::string base = "/" + gv_path(group, version) + (t->namespaced ? "/namespaces/{namespace}/" : "/") + t->plural + "/{name}";
+        const std::string base =
+            "/" + gv_path(group, version) + (t->namespaced ? "/namespaces/{namespace}/" : "/") + t->plural + "/{name}";
         json gvk = {{"group", t->group}, {"version", t->version}, {"kind", t->kind}};
-        json patch = {{"operationId", "patch" + t->kind},
-                      {"x-kubernetes-action", "patch"},
-                      {"x-kubernetes-group-version-kind", gvk},
-                      {"parameters", json::array({{{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}}},
-                                                  {{"name", "fieldManager"}, {"in", "query"}, {"schema", {{"type", "string"}}}}})},
-                      {"responses", {{"200", {{"description", "OK"}}}}}};
+        json patch = {
+            {"operationId", "patch" + t->kind},
+            {"x-kubernetes-action", "patch"},
+            {"x-kubernetes-group-version-kind", gvk},
+            {"parameters", json::array({{{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}}},
+                                        {{"name", "fieldManager"}, {"in", "query"}, {"schema", {{"type", "string"}}}}})},
+            {"responses", {{"200", {{"description", "OK"}}}}}};
         paths[base] = {{"patch", patch}};
       }
       return json{{"openapi", "3.0.0"},

@@ -13,8 +13,8 @@ constexpr std::string_view delete_primitive_prefix = "$deleteFromPrimitiveList/"
 // The patchMergeKey of list fields in the Kubernetes Go types, by field name; the item itself
 // decides for "ports" because containers key them by containerPort and services by port.
 std::optional<std::string> merge_key(std::string_view field, const json& item) {
-  if (field == "containers" || field == "initContainers" || field == "ephemeralContainers" ||
-      field == "volumes" || field == "env" || field == "imagePullSecrets")
+  if (field == "containers" || field == "initContainers" || field == "ephemeralContainers" || field == "volumes" ||
+      field == "env" || field == "imagePullSecrets")
     return "name";
   if (field == "volumeMounts") return "mountPath";
   if (field == "volumeDevices") return "devicePath";
@@ -41,9 +41,8 @@ void strip_directives(json& j) {
 json strategic_map(json target, const json& patch);
 
 json::iterator find_keyed(json& list, const std::string& key, const json& value) {
-  return std::find_if(list.begin(), list.end(), [&](const json& item) {
-    return item.is_object() && item.contains(key) && item[key] == value;
-  });
+  return std::find_if(list.begin(), list.end(),
+                      [&](const json& item) { return item.is_object() && item.contains(key) && item[key] == value; });
 }
 
 json strategic_list(json target, const json& patch, std::string_view field) {
@@ -71,9 +70,8 @@ void reorder(json& list, const json& order, std::string_view field) {
   auto key = merge_key(field, order.front());
   json sorted = json::array();
   for (const auto& want : order) {
-    json::iterator found = key && want.is_object() && want.contains(*key)
-                               ? find_keyed(list, *key, want[*key])
-                               : std::find(list.begin(), list.end(), want);
+    json::iterator found = key && want.is_object() && want.contains(*key) ? find_keyed(list, *key, want[*key])
+                                                                          : std::find(list.begin(), list.end(), want);
     if (found != list.end()) {
       sorted.push_back(*found);
       list.erase(found);
@@ -144,12 +142,11 @@ result<patch_kind> patch_kind_from_content_type(std::string_view content_type) {
   if (media == "application/merge-patch+json") return patch_kind::merge;
   if (media == "application/json-patch+json") return patch_kind::json_patch;
   if (media == "application/strategic-merge-patch+json") return patch_kind::strategic;
-  if (media == "application/apply-patch+yaml" || media == "application/apply-patch+json")
-    return patch_kind::apply;
-  return std::unexpected(unsupported_media_type(
-      "the body of the request was in an unknown format - accepted media types include: "
-      "application/json-patch+json, application/merge-patch+json, "
-      "application/apply-patch+yaml, application/strategic-merge-patch+json"));
+  if (media == "application/apply-patch+yaml" || media == "application/apply-patch+json") return patch_kind::apply;
+  return std::unexpected(
+      unsupported_media_type("the body of the request was in an unknown format - accepted media types include: "
+                             "application/json-patch+json, application/merge-patch+json, "
+                             "application/apply-patch+yaml, application/strategic-merge-patch+json"));
 }
 
 json merge_patch(json target, const json& patch) {
@@ -158,19 +155,18 @@ json merge_patch(json target, const json& patch) {
 }
 
 result<json> json_patch(const json& target, const json& patch) {
-  if (!patch.is_array())
-    return std::unexpected(bad_request("json patch must be an array of operations"));
+  if (!patch.is_array()) return std::unexpected(bad_request("json patch must be an array of operations"));
   try {
     return target.patch(patch);
   } catch (const json::exception& e) {
-    return std::unexpected(api_error{422, "Invalid", std::string("the server rejected our request "
-                                                                 "due to an error in our request: ") + e.what()});
+    return std::unexpected(api_error{422, "Invalid",
+                                     std::string("the server rejected our request "
+                                                 "due to an error in our request: ") +
+                                         e.what()});
   }
 }
 
-json strategic_merge_patch(json target, const json& patch) {
-  return strategic_map(std::move(target), patch);
-}
+json strategic_merge_patch(json target, const json& patch) { return strategic_map(std::move(target), patch); }
 
 json apply_merge(json live, const json& applied, bool custom) {
   if (custom) return merge_patch(std::move(live), applied);

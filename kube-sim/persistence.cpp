@@ -12,7 +12,8 @@ result<void> load_state(store& s, const std::filesystem::path& dir) {
   std::stringstream text;
   text << in.rdbuf();
   auto saved = json::parse(text.str(), nullptr, false);
-  if (saved.is_discarded()) return std::unexpected(internal_error(file.string() + " is not valid JSON; move it away to start empty"));
+  if (saved.is_discarded())
+    return std::unexpected(internal_error(file.string() + " is not valid JSON; move it away to start empty"));
   return s.load(saved);
 }
 

@@ -6,9 +6,7 @@
 namespace kube_sim {
 namespace {
 
-std::string quoted_resource(const resource_type& t, std::string_view name) {
-  return t.id() + " \"" + std::string(name) + "\"";
-}
+std::string quoted_resource(const resource_type& t, std::string_view name) { return t.id() + " \"" + std::string(name) + "\""; }
 
 json details_for(const resource_type& t, std::string_view name) {
   json d = {{"name", name}, {"kind", t.plural}};
@@ -16,9 +14,8 @@ json details_for(const resource_type& t, std::string_view name) {
   return d;
 }
 
-resource_type builtin(std::string group, std::string version, std::string plural,
-                      std::string singular, std::string kind, bool namespaced, bool has_status,
-                      std::vector<std::string> short_names) {
+resource_type builtin(std::string group, std::string version, std::string plural, std::string singular, std::string kind,
+                      bool namespaced, bool has_status, std::vector<std::string> short_names) {
   resource_type t;
   t.group = std::move(group);
   t.version = std::move(version);
@@ -50,17 +47,13 @@ api_error conflict(const resource_type& t, std::string_view name) {
           details_for(t, name)};
 }
 
-api_error invalid(const resource_type& t, std::string_view name, std::string_view field,
-                  std::string_view detail) {
+api_error invalid(const resource_type& t, std::string_view name, std::string_view field, std::string_view detail) {
   json d = {{"name", name}, {"kind", t.kind}};
   if (!t.group.empty()) d["group"] = t.group;
-  d["causes"] = json::array({{{"reason", "FieldValueInvalid"},
-                              {"message", std::string(field) + ": " + std::string(detail)},
-                              {"field", field}}});
+  d["causes"] = json::array(
+      {{{"reason", "FieldValueInvalid"}, {"message", std::string(field) + ": " + std::string(detail)}, {"field", field}}});
   return {422, "Invalid",
-          t.kind + " \"" + std::string(name) + "\" is invalid: " + std::string(field) + ": " +
-              std::string(detail),
-          d};
+          t.kind + " \"" + std::string(name) + "\" is invalid: " + std::string(field) + ": " + std::string(detail), d};
 }
 
 resource_registry resource_registry::builtins() {
@@ -70,8 +63,7 @@ resource_registry resource_registry::builtins() {
   r.add(builtin("", "v1", "services", "service", "Service", true, true, {"svc"}));
   r.add(builtin("", "v1", "secrets", "secret", "Secret", true, false, {}));
   r.add(builtin("", "v1", "configmaps", "configmap", "ConfigMap", true, false, {"cm"}));
-  r.add(builtin("", "v1", "persistentvolumeclaims", "persistentvolumeclaim",
-                "PersistentVolumeClaim", true, true, {"pvc"}));
+  r.add(builtin("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true, true, {"pvc"}));
   r.add(builtin("", "v1", "events", "event", "Event", true, false, {"ev"}));
   r.add(builtin("apps", "v1", "deployments", "deployment", "Deployment", true, true, {"deploy"}));
   r.add(builtin("batch", "v1", "jobs", "job", "Job", true, true, {}));
@@ -83,11 +75,9 @@ resource_registry resource_registry::builtins() {
         std::tuple{"clusterroles", "clusterrole", "ClusterRole", false},
         std::tuple{"clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false}})
     r.add(builtin("rbac.authorization.k8s.io", "v1", plural, singular, kind, namespaced, false, {}));
-  r.add(builtin("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false,
-                false, {"sc"}));
-  r.add(builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                "customresourcedefinition", "CustomResourceDefinition", false, true,
-                {"crd", "crds"}));
+  r.add(builtin("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false, false, {"sc"}));
+  r.add(builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition", "CustomResourceDefinition",
+                false, true, {"crd", "crds"}));
   // `kubectl get all` lists the workload kinds of the "all" category, not every kind.
   for (const char* id : {"pods", "services", "deployments.apps", "jobs.batch"}) r.by_id_[id].categories = {"all"};
   // Namespaces have a status but no spec a user changes; the apiserver does not count them.
@@ -95,8 +85,7 @@ resource_registry resource_registry::builtins() {
   return r;
 }
 
-const resource_type* resource_registry::find(std::string_view group, std::string_view version,
-                                             std::string_view plural) const {
+const resource_type* resource_registry::find(std::string_view group, std::string_view version, std::string_view plural) const {
   for (const auto& [id, t] : by_id_)
     if (t.group == group && t.version == version && t.plural == plural) return &t;
   return nullptr;
@@ -107,15 +96,13 @@ const resource_type* resource_registry::find_id(std::string_view id) const {
   return it == by_id_.end() ? nullptr : &it->second;
 }
 
-const resource_type* resource_registry::find_kind(std::string_view api_version,
-                                                  std::string_view kind) const {
+const resource_type* resource_registry::find_kind(std::string_view api_version, std::string_view kind) const {
   for (const auto& [id, t] : by_id_)
     if (t.api_version() == api_version && t.kind == kind) return &t;
   return nullptr;
 }
 
-std::vector<const resource_type*> resource_registry::in_group_version(
-    std::string_view group, std::string_view version) const {
+std::vector<const resource_type*> resource_registry::in_group_version(std::string_view group, std::string_view version) const {
   std::vector<const resource_type*> out;
   for (const auto& [id, t] : by_id_)
     if (t.group == group && t.version == version) out.push_back(&t);
@@ -127,16 +114,14 @@ std::vector<std::pair<std::string, std::vector<std::string>>> resource_registry:
   for (const auto& g : group_order_) {
     std::vector<std::string> versions;
     for (const auto& [id, t] : by_id_)
-      if (t.group == g && std::find(versions.begin(), versions.end(), t.version) == versions.end())
-        versions.push_back(t.version);
+      if (t.group == g && std::find(versions.begin(), versions.end(), t.version) == versions.end()) versions.push_back(t.version);
     if (!versions.empty()) out.emplace_back(g, std::move(versions));
   }
   return out;
 }
 
 void resource_registry::add(resource_type t) {
-  if (std::find(group_order_.begin(), group_order_.end(), t.group) == group_order_.end())
-    group_order_.push_back(t.group);
+  if (std::find(group_order_.begin(), group_order_.end(), t.group) == group_order_.end()) group_order_.push_back(t.group);
   auto id = t.id();
   by_id_[id] = std::move(t);
 }
@@ -166,13 +151,13 @@ result<resource_type> type_from_crd(const json& crd) {
   if (names.contains("categories")) t.categories = names["categories"].get<std::vector<std::string>>();
   const std::string name = crd.value("/metadata/name"_json_pointer, "");
   if (t.group.empty() || t.plural.empty() || t.kind.empty())
-    return std::unexpected(bad_request("CustomResourceDefinition \"" + name +
-                                       "\" needs spec.group, spec.names.plural and spec.names.kind"));
+    return std::unexpected(
+        bad_request("CustomResourceDefinition \"" + name + "\" needs spec.group, spec.names.plural and spec.names.kind"));
   if (name != t.plural + "." + t.group)
-    return std::unexpected(api_error{
-        422, "Invalid",
-        "CustomResourceDefinition.apiextensions.k8s.io \"" + name +
-            "\" is invalid: metadata.name: Invalid value: \"" + name + "\": must be spec.names.plural+\".\"+spec.group"});
+    return std::unexpected(api_error{422, "Invalid",
+                                     "CustomResourceDefinition.apiextensions.k8s.io \"" + name +
+                                         "\" is invalid: metadata.name: Invalid value: \"" + name +
+                                         "\": must be spec.names.plural+\".\"+spec.group"});
   // Serve the storage version; a simulator does not need conversion between versions.
   for (const auto& v : spec.value("versions", json::array())) {
     if (v.value("served", true) && (v.value("storage", false) || t.version.empty())) {
@@ -180,8 +165,7 @@ result<resource_type> type_from_crd(const json& crd) {
       t.has_status = v.contains("/subresources/status"_json_pointer);
     }
   }
-  if (t.version.empty())
-    return std::unexpected(bad_request("CustomResourceDefinition \"" + name + "\" serves no version"));
+  if (t.version.empty()) return std::unexpected(bad_request("CustomResourceDefinition \"" + name + "\" serves no version"));
   return t;
 }
 

@@ -18,8 +18,8 @@ struct resource_type {
   std::string singular;
   std::string kind;
   bool namespaced = true;
-  bool custom = false;             // served from a CRD: no strategic merge, PUT needs an RV
-  bool has_status = false;         // has the /status subresource
+  bool custom = false;  // served from a CRD: no strategic merge, PUT needs an RV
+  bool has_status = false;  // has the /status subresource
   bool tracks_generation = false;  // metadata.generation counts spec changes
   std::vector<std::string> short_names;
   std::vector<std::string> categories;
@@ -36,8 +36,7 @@ api_error not_found(const resource_type& t, std::string_view name);
 api_error already_exists(const resource_type& t, std::string_view name);
 api_error conflict(const resource_type& t, std::string_view name);
 /// 422 Invalid with one cause, worded as the apiserver's field errors are.
-api_error invalid(const resource_type& t, std::string_view name, std::string_view field,
-                  std::string_view detail);
+api_error invalid(const resource_type& t, std::string_view name, std::string_view field, std::string_view detail);
 
 /// Served resource types keyed by id; CRDs add and remove entries while the server runs.
 class resource_registry {
@@ -45,12 +44,10 @@ class resource_registry {
   /// The built-in kinds the controller and kubectl need.
   static resource_registry builtins();
 
-  const resource_type* find(std::string_view group, std::string_view version,
-                            std::string_view plural) const;
+  const resource_type* find(std::string_view group, std::string_view version, std::string_view plural) const;
   const resource_type* find_id(std::string_view id) const;
   const resource_type* find_kind(std::string_view api_version, std::string_view kind) const;
-  std::vector<const resource_type*> in_group_version(std::string_view group,
-                                                     std::string_view version) const;
+  std::vector<const resource_type*> in_group_version(std::string_view group, std::string_view version) const;
   /// group -> versions, groups in a stable order (core first, built-ins before CRDs).
   std::vector<std::pair<std::string, std::vector<std::string>>> groups() const;
 

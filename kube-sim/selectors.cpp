@@ -31,18 +31,15 @@ std::vector<std::string_view> split_requirements(std::string_view text) {
 
 bool valid_key(std::string_view k) {
   return !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
-           c == '/';
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '/';
   });
 }
 
-result<requirement> parse_set_requirement(std::string_view part, std::size_t op_at,
-                                          std::size_t op_len, requirement::op op) {
+result<requirement> parse_set_requirement(std::string_view part, std::size_t op_at, std::size_t op_len, requirement::op op) {
   requirement r{std::string(trim(part.substr(0, op_at))), op, {}};
   auto rest = trim(part.substr(op_at + op_len));
   if (rest.size() < 2 || rest.front() != '(' || rest.back() != ')')
-    return std::unexpected(bad_request("unable to parse requirement: found '" + std::string(rest) +
-                                       "', expected: '('"));
+    return std::unexpected(bad_request("unable to parse requirement: found '" + std::string(rest) + "', expected: '('"));
   rest = rest.substr(1, rest.size() - 2);
   std::size_t start = 0;
   for (std::size_t i = 0; i <= rest.size(); ++i) {
@@ -66,14 +63,15 @@ result<requirement> parse_one(std::string_view part, bool fields) {
     if (auto at = find_word(part, "notin ")) return parse_set_requirement(part, *at, 6, requirement::op::not_in);
     if (auto at = find_word(part, "in ")) return parse_set_requirement(part, *at, 3, requirement::op::in);
   }
-  struct candidate { std::string_view token; requirement::op op; };
-  for (auto [token, op] : {candidate{"!=", requirement::op::not_equals},
-                           candidate{"==", requirement::op::equals},
+  struct candidate {
+    std::string_view token;
+    requirement::op op;
+  };
+  for (auto [token, op] : {candidate{"!=", requirement::op::not_equals}, candidate{"==", requirement::op::equals},
                            candidate{"=", requirement::op::equals}}) {
     auto at = part.find(token);
     if (at == std::string_view::npos) continue;
-    requirement r{std::string(trim(part.substr(0, at))), op,
-                  {std::string(trim(part.substr(at + token.size())))}};
+    requirement r{std::string(trim(part.substr(0, at))), op, {std::string(trim(part.substr(at + token.size())))}};
     if (!valid_key(r.key)) return std::unexpected(bad_request("invalid selector key: " + r.key));
     return r;
   }
@@ -99,9 +97,7 @@ result<selector> parse(std::string_view text, bool fields) {
 }
 
 bool holds(const requirement& r, const std::optional<std::string>& value) {
-  auto listed = [&] {
-    return value && std::find(r.values.begin(), r.values.end(), *value) != r.values.end();
-  };
+  auto listed = [&] { return value && std::find(r.values.begin(), r.values.end(), *value) != r.values.end(); };
   switch (r.operation) {
     case requirement::op::equals: return value && *value == r.values.front();
     case requirement::op::not_equals: return !value || *value != r.values.front();
@@ -136,8 +132,7 @@ result<selector> parse_field_selector(std::string_view text) { return parse(text
 
 bool matches_labels(const selector& s, const json& object) {
   const json* labels = nullptr;
-  if (object.contains("metadata") && object["metadata"].contains("labels"))
-    labels = &object["metadata"]["labels"];
+  if (object.contains("metadata") && object["metadata"].contains("labels")) labels = &object["metadata"]["labels"];
   return std::all_of(s.requirements.begin(), s.requirements.end(), [&](const requirement& r) {
     std::optional<std::string> value;
     if (labels && labels->is_object() && labels->contains(r.key) && (*labels)[r.key].is_string())

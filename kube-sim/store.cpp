@@ -38,8 +38,8 @@ result<void> check_type_meta(const resource_type& t, json& object) {
     return std::unexpected(bad_request("the API version in the data (" + object["apiVersion"].dump() +
                                        ") does not match the expected API version (" + t.api_version() + ")"));
   if (object.contains("kind") && object["kind"] != t.kind)
-    return std::unexpected(bad_request("the kind in the data (" + object["kind"].dump() +
-                                       ") does not match the expected kind (" + t.kind + ")"));
+    return std::unexpected(
+        bad_request("the kind in the data (" + object["kind"].dump() + ") does not match the expected kind (" + t.kind + ")"));
   object["apiVersion"] = t.api_version();
   object["kind"] = t.kind;
   if (!object.contains("metadata") || !object["metadata"].is_object()) object["metadata"] = json::object();
@@ -50,8 +50,8 @@ result<void> check_type_meta(const resource_type& t, json& object) {
 void keep_system_fields(json& next, const json& old) {
   auto& md = next["metadata"];
   const auto& old_md = old["metadata"];
-  for (const char* field : {"name", "namespace", "uid", "creationTimestamp", "deletionTimestamp",
-                            "deletionGracePeriodSeconds", "generation", "resourceVersion"}) {
+  for (const char* field : {"name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                            "generation", "resourceVersion"}) {
     if (old_md.contains(field)) md[field] = old_md[field];
     else md.erase(field);
   }
@@ -85,14 +85,14 @@ result<json> store::create(const resource_type& t, std::string_view ns, json obj
   if (t.namespaced) {
     if (ns.empty()) return std::unexpected(bad_request("a namespace is required to create " + t.id()));
     if (md.contains("namespace") && md["namespace"] != ns)
-      return std::unexpected(bad_request(
-          "the namespace of the provided object does not match the namespace sent on the request"));
+      return std::unexpected(
+          bad_request("the namespace of the provided object does not match the namespace sent on the request"));
     md["namespace"] = ns;
     auto owner = objects_.find(key{std::string(namespaces_id), "", std::string(ns)});
     if (owner == objects_.end()) return std::unexpected(not_found(*types_.find_id(namespaces_id), ns));
     if (is_terminating(owner->second))
-      return std::unexpected(forbidden(t.id() + " is forbidden: unable to create new content in namespace " +
-                                       std::string(ns) + " because it is being terminated"));
+      return std::unexpected(forbidden(t.id() + " is forbidden: unable to create new content in namespace " + std::string(ns) +
+                                       " because it is being terminated"));
   } else {
     md.erase("namespace");
     ns = {};
@@ -111,9 +111,10 @@ result<json> store::create(const resource_type& t, std::string_view ns, json obj
   }
   if (!valid_object_name(name))
     return std::unexpected(invalid(t, name, "metadata.name",
-                                   "Invalid value: \"" + name + "\": a lowercase RFC 1123 subdomain must "
-                                   "consist of lower case alphanumeric characters, '-' or '.', and must "
-                                   "start and end with an alphanumeric character"));
+                                   "Invalid value: \"" + name +
+                                       "\": a lowercase RFC 1123 subdomain must "
+                                       "consist of lower case alphanumeric characters, '-' or '.', and must "
+                                       "start and end with an alphanumeric character"));
   const key k{t.id(), std::string(ns), name};
   if (objects_.contains(k)) return std::unexpected(already_exists(t, name));
 
@@ -150,8 +151,7 @@ result<json> store::get(const resource_type& t, std::string_view ns, std::string
   return it->second;
 }
 
-result<json> store::update(const resource_type& t, std::string_view ns, std::string_view name,
-                           json object, subresource sub) {
+result<json> store::update(const resource_type& t, std::string_view ns, std::string_view name, json object, subresource sub) {
   const key k{t.id(), t.namespaced ? std::string(ns) : "", std::string(name)};
   auto it = objects_.find(k);
   if (it == objects_.end()) return std::unexpected(not_found(t, name));
@@ -164,8 +164,7 @@ result<json> store::update(const resource_type& t, std::string_view ns, std::str
   const std::string sent_rv = md.value("resourceVersion", "");
   if (sent_rv.empty()) {
     if (t.custom)
-      return std::unexpected(invalid(t, name, "metadata.resourceVersion",
-                                     "Invalid value: 0x0: must be specified for an update"));
+      return std::unexpected(invalid(t, name, "metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update"));
   } else if (sent_rv != meta_string(old, "resourceVersion")) {
     return std::unexpected(conflict(t, name));
   }
@@ -185,16 +184,16 @@ result<json> store::update(const resource_type& t, std::string_view ns, std::str
   return commit_update(t, k, old, std::move(next));
 }
 
-result<write_outcome> store::patch(const resource_type& t, std::string_view ns, std::string_view name,
-                                   patch_kind kind, const json& body, subresource sub,
-                                   std::string_view field_manager) {
+result<write_outcome> store::patch(const resource_type& t, std::string_view ns, std::string_view name, patch_kind kind,
+                                   const json& body, subresource sub, std::string_view field_manager) {
   if (kind == patch_kind::strategic && t.custom)
-    return std::unexpected(unsupported_media_type(
-        "the body of the request was in an unknown format - accepted media types include: "
-        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"));
+    return std::unexpected(
+        unsupported_media_type("the body of the request was in an unknown format - accepted media types include: "
+                               "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"));
   if (kind == patch_kind::apply && field_manager.empty())
-    return std::unexpected(bad_request("PATCH requests with apply content type require a fieldManager "
-                                       "query parameter (fieldManager is required for apply requests)"));
+    return std::unexpected(
+        bad_request("PATCH requests with apply content type require a fieldManager "
+                    "query parameter (fieldManager is required for apply requests)"));
   if (kind == patch_kind::apply) {
     if (!body.is_object()) return std::unexpected(bad_request("apply configuration must be an object"));
     if (!object_name(body).empty() && object_name(body) != name)
@@ -228,8 +227,7 @@ result<write_outcome> store::patch(const resource_type& t, std::string_view ns, 
   }
   if (!patched.is_object()) return std::unexpected(bad_request("the patch removed the whole object"));
   // A patch that names a resourceVersion is a precondition, as with PUT.
-  if (meta_string(patched, "resourceVersion") != meta_string(old, "resourceVersion"))
-    return std::unexpected(conflict(t, name));
+  if (meta_string(patched, "resourceVersion") != meta_string(old, "resourceVersion")) return std::unexpected(conflict(t, name));
   patched["apiVersion"] = t.api_version();
   patched["kind"] = t.kind;
   json next;
@@ -282,9 +280,8 @@ result<write_outcome> store::remove(const resource_type& t, std::string_view ns,
                                          ", UID in object meta: " + meta_string(object, "uid")});
   if (options.precondition_rv && *options.precondition_rv != meta_string(object, "resourceVersion"))
     return std::unexpected(api_error{409, "Conflict",
-                                     "Precondition failed: ResourceVersion in precondition: " +
-                                         *options.precondition_rv + ", ResourceVersion in object meta: " +
-                                         meta_string(object, "resourceVersion")});
+                                     "Precondition failed: ResourceVersion in precondition: " + *options.precondition_rv +
+                                         ", ResourceVersion in object meta: " + meta_string(object, "resourceVersion")});
   if (is_terminating(object)) return write_outcome{object, false, false};
   const bool is_namespace = t.id() == namespaces_id;
   if (has_finalizers(object) || is_namespace) {
@@ -310,8 +307,7 @@ result<write_outcome> store::remove(const resource_type& t, std::string_view ns,
   return write_outcome{remove_now(t, k, options.propagation_policy, std::nullopt), false, true};
 }
 
-json store::remove_now(const resource_type& t, const key& k, const std::string& propagation,
-                       std::optional<json> stored_before) {
+json store::remove_now(const resource_type& t, const key& k, const std::string& propagation, std::optional<json> stored_before) {
   json last = objects_.at(k);
   json previous = stored_before ? std::move(*stored_before) : last;
   objects_.erase(k);
@@ -329,8 +325,7 @@ void store::after_removal(const resource_type& t, const json& removed, const std
     for (const auto& [k, o] : objects_) {
       if (t.namespaced && std::get<1>(k) != object_namespace(removed)) continue;
       const auto refs = o.value("/metadata/ownerReferences"_json_pointer, json::array());
-      if (std::any_of(refs.begin(), refs.end(), [&](const json& r) { return r.value("uid", "") == uid; }))
-        doomed.push_back(k);
+      if (std::any_of(refs.begin(), refs.end(), [&](const json& r) { return r.value("uid", "") == uid; })) doomed.push_back(k);
     }
   }
   if (t.id() == crd_id) {
@@ -391,11 +386,9 @@ void store::visit_at(const std::string& type_id, std::uint64_t at,
   std::map<std::pair<std::string, std::string>, const json*> changed;
   for (auto it = history_.rbegin(); it != history_.rend() && it->rv > at; ++it) {
     if (it->type_id != type_id) continue;
-    changed[{object_namespace(it->object), object_name(it->object)}] =
-        it->type == event_type::added ? nullptr : &it->previous;
+    changed[{object_namespace(it->object), object_name(it->object)}] = it->type == event_type::added ? nullptr : &it->previous;
   }
-  auto now = after ? objects_.upper_bound(key{type_id, after->first, after->second})
-                   : objects_.lower_bound(key{type_id, "", ""});
+  auto now = after ? objects_.upper_bound(key{type_id, after->first, after->second}) : objects_.lower_bound(key{type_id, "", ""});
   auto then = after ? changed.upper_bound(*after) : changed.begin();
   for (;;) {
     const bool have_now = now != objects_.end() && std::get<0>(now->first) == type_id;
@@ -405,8 +398,8 @@ void store::visit_at(const std::string& type_id, std::uint64_t at,
     const std::string* ns = nullptr;
     if (have_then && (!have_now || std::tie(then->first.first, then->first.second) <=
                                        std::tie(std::get<1>(now->first), std::get<2>(now->first)))) {
-      if (have_now && std::tie(then->first.first, then->first.second) ==
-                          std::tie(std::get<1>(now->first), std::get<2>(now->first)))
+      if (have_now &&
+          std::tie(then->first.first, then->first.second) == std::tie(std::get<1>(now->first), std::get<2>(now->first)))
         ++now;  // changed since `at`: its state then wins over its state now
       object = then->second;
       ns = &then->first.first;
@@ -436,12 +429,12 @@ result<list_page> store::list(const resource_type& t, std::string_view ns, const
     auto rv = parse_rv(options.resource_version);
     if (!rv) return std::unexpected(bad_request("invalid resource version: " + options.resource_version));
     if (*rv > revision_)
-      return std::unexpected(api_error{504, "Timeout", "Too large resource version: " + options.resource_version +
-                                                           ", current: " + std::to_string(revision_)});
+      return std::unexpected(api_error{
+          504, "Timeout", "Too large resource version: " + options.resource_version + ", current: " + std::to_string(revision_)});
     if (options.resource_version_match == "Exact") {
       if (*rv < compacted_)
-        return std::unexpected(expired("too old resource version: " + options.resource_version + " (" +
-                                       std::to_string(compacted_ + 1) + ")"));
+        return std::unexpected(
+            expired("too old resource version: " + options.resource_version + " (" + std::to_string(compacted_ + 1) + ")"));
       at = *rv;
     }
   }
@@ -460,8 +453,7 @@ result<list_page> store::list(const resource_type& t, std::string_view ns, const
     if (options.limit > 0 && static_cast<std::int64_t>(page.items.size()) == options.limit) {
       // More remain: hand out a token pinned to this snapshot's revision.
       const auto& last = page.items.back();
-      json token = {{"v", "meta.k8s.io/v1"}, {"rv", at},
-                    {"start", json::array({object_namespace(last), object_name(last)})}};
+      json token = {{"v", "meta.k8s.io/v1"}, {"rv", at}, {"start", json::array({object_namespace(last), object_name(last)})}};
       page.continue_token = base64_encode(token.dump());
       full = true;
       ++remaining;
@@ -476,8 +468,8 @@ result<list_page> store::list(const resource_type& t, std::string_view ns, const
 
 result<std::vector<change>> store::changes_since(const resource_type& t, std::uint64_t after_rv) const {
   if (after_rv < compacted_)
-    return std::unexpected(expired("too old resource version: " + std::to_string(after_rv) + " (" +
-                                   std::to_string(compacted_ + 1) + ")"));
+    return std::unexpected(
+        expired("too old resource version: " + std::to_string(after_rv) + " (" + std::to_string(compacted_ + 1) + ")"));
   std::vector<change> out;
   for (const auto& c : history_)
     if (c.rv > after_rv && c.type_id == t.id()) out.push_back(c);
@@ -553,8 +545,7 @@ json quay_registry_crd() {
 store seeded_store(std::size_t history_limit) {
   store s(history_limit);
   const auto& ns_type = *s.types().find_id(namespaces_id);
-  for (const char* name : {"default", "kube-system"})
-    (void)s.create(ns_type, "", json{{"metadata", {{"name", name}}}});
+  for (const char* name : {"default", "kube-system"}) (void)s.create(ns_type, "", json{{"metadata", {{"name", name}}}});
   (void)s.create(*s.types().find_id(crd_id), "", quay_registry_crd());
   return s;
 }

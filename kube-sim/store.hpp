@@ -43,7 +43,7 @@ struct list_options {
   selector fields;
   std::int64_t limit = 0;  // 0: no paging
   std::string continue_token;
-  std::string resource_version;        // "" / "0": latest
+  std::string resource_version;  // "" / "0": latest
   std::string resource_version_match;  // "", "NotOlderThan" or "Exact"
 };
 
@@ -84,20 +84,18 @@ class store {
   result<json> get(const resource_type& t, std::string_view ns, std::string_view name) const;
   /// PUT: 409 Conflict on a stale metadata.resourceVersion; custom resources must send one
   /// (422). The main resource ignores .status, /status changes only .status. No-op: no event.
-  result<json> update(const resource_type& t, std::string_view ns, std::string_view name,
-                      json object, subresource sub = subresource::main);
+  result<json> update(const resource_type& t, std::string_view ns, std::string_view name, json object,
+                      subresource sub = subresource::main);
   /// PATCH with an already decoded body (JSON, or YAML turned into JSON for apply).
   /// Strategic merge on a custom resource is 415; apply without a field manager is 400.
-  result<write_outcome> patch(const resource_type& t, std::string_view ns, std::string_view name,
-                              patch_kind kind, const json& body, subresource sub,
-                              std::string_view field_manager = {});
+  result<write_outcome> patch(const resource_type& t, std::string_view ns, std::string_view name, patch_kind kind,
+                              const json& body, subresource sub, std::string_view field_manager = {});
   /// DELETE: with finalizers the object gets a deletionTimestamp and stays until an update
   /// empties them; otherwise it is removed (and its owned dependents with it).
   result<write_outcome> remove(const resource_type& t, std::string_view ns, std::string_view name,
                                const delete_options& options = {});
   /// `ns` empty lists across all namespaces (and is required for cluster-scoped types).
-  result<list_page> list(const resource_type& t, std::string_view ns,
-                         const list_options& options = {}) const;
+  result<list_page> list(const resource_type& t, std::string_view ns, const list_options& options = {}) const;
   /// Changes of type `t` committed after `after_rv`, oldest first; 410 Expired when the
   /// history no longer reaches back that far.
   result<std::vector<change>> changes_since(const resource_type& t, std::uint64_t after_rv) const;
@@ -125,16 +123,14 @@ class store {
   using key = std::tuple<std::string, std::string, std::string>;  // type id, namespace, name
 
   result<json> commit_update(const resource_type& t, const key& k, const json& old, json next);
-  json remove_now(const resource_type& t, const key& k, const std::string& propagation,
-                  std::optional<json> stored_before);
+  json remove_now(const resource_type& t, const key& k, const std::string& propagation, std::optional<json> stored_before);
   void commit(change c);
   void after_removal(const resource_type& t, const json& removed, const std::string& propagation);
   /// Calls `visit(namespace, object)` in (namespace, name) order for every object of the type as it was at
   /// revision `at`, starting after `after` when given, until `visit` returns false. Nothing is
   /// copied: the current objects are read in place and only the keys changed since `at` are
   /// looked up in the history (a list page used to copy every object of its type).
-  void visit_at(const std::string& type_id, std::uint64_t at,
-                const std::optional<std::pair<std::string, std::string>>& after,
+  void visit_at(const std::string& type_id, std::uint64_t at, const std::optional<std::pair<std::string, std::string>>& after,
                 const std::function<bool(const std::string& ns, const json& object)>& visit) const;
 
   resource_registry types_;

@@ -107,8 +107,7 @@ result<tls_identity> make_tls_identity(const std::string& host) {
        add_extension(server.get(), ca.get(), NID_subject_alt_name, san.c_str()) &&
        X509_sign(server.get(), ca_key.get(), EVP_sha256()) > 0;
   if (!ok) return std::unexpected(internal_error("could not build the kube-sim certificates"));
-  return tls_identity{pem_of(ca.get()), pem_of(ca_key.get()), pem_of(server.get()), pem_of(server_key.get()),
-                      random_token()};
+  return tls_identity{pem_of(ca.get()), pem_of(ca_key.get()), pem_of(server.get()), pem_of(server_key.get()), random_token()};
 }
 
 result<tls_identity> load_or_make_tls_identity(const std::filesystem::path& dir, const std::string& host) {
@@ -123,8 +122,8 @@ result<tls_identity> load_or_make_tls_identity(const std::filesystem::path& dir,
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return std::unexpected(internal_error("cannot create " + dir.string() + ": " + ec.message()));
-  const std::string* texts[] = {&made->ca_cert_pem, &made->ca_key_pem, &made->server_cert_pem,
-                                &made->server_key_pem, &made->token};
+  const std::string* texts[] = {&made->ca_cert_pem, &made->ca_key_pem, &made->server_cert_pem, &made->server_key_pem,
+                                &made->token};
   int i = 0;
   for (const auto* n : names) {
     std::ofstream out(dir / n, std::ios::trunc);

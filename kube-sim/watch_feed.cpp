@@ -25,8 +25,7 @@ json error_event(const api_error& e) { return event("ERROR", to_status(e)); }
 watch_start begin_watch(const store& s, const watch_request& w) {
   watch_start start;
   // sendInitialEvents, when given, decides alone: =false with no RV watches from "now".
-  const bool from_state =
-      w.send_initial_events.value_or(w.resource_version.empty() || w.resource_version == "0");
+  const bool from_state = w.send_initial_events.value_or(w.resource_version.empty() || w.resource_version == "0");
   if (from_state) {
     list_options everything;
     everything.labels = w.labels;
@@ -39,8 +38,7 @@ watch_start begin_watch(const store& s, const watch_request& w) {
     }
     for (auto& item : page->items) start.events.push_back(event("ADDED", item));
     start.after_rv = page->revision;
-    if (w.send_initial_events.value_or(false))
-      start.events.push_back(bookmark_event(w.type, page->revision, true));
+    if (w.send_initial_events.value_or(false)) start.events.push_back(bookmark_event(w.type, page->revision, true));
     return start;
   }
   const auto rv = w.resource_version.empty() ? s.revision() : parse_rv(w.resource_version).value_or(0);

@@ -28,8 +28,8 @@ struct api_result {
 };
 
 enum class patch_type : std::uint8_t {
-  merge,            // application/merge-patch+json (RFC 7386)
-  json,             // application/json-patch+json (RFC 6902)
+  merge,  // application/merge-patch+json (RFC 7386)
+  json,  // application/json-patch+json (RFC 6902)
   strategic_merge,  // application/strategic-merge-patch+json: built-in types only (415 on CRs)
 };
 const char* content_type(patch_type t);

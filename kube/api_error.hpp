@@ -10,19 +10,19 @@
 namespace qpu::kube {
 
 enum class api_error_kind : std::uint8_t {
-  already_exists,          // 409 AlreadyExists (a create that already happened: treat as done)
-  conflict,                // 409 Conflict (stale resourceVersion)
-  not_found,               // 404
-  invalid,                 // 422
-  expired,                 // 410 Expired / Gone (watch history or continue token compacted)
-  too_many_requests,       // 429, with Retry-After
-  unauthorized,            // 401
-  forbidden,               // 403
-  bad_request,             // 400 and other 4xx
+  already_exists,  // 409 AlreadyExists (a create that already happened: treat as done)
+  conflict,  // 409 Conflict (stale resourceVersion)
+  not_found,  // 404
+  invalid,  // 422
+  expired,  // 410 Expired / Gone (watch history or continue token compacted)
+  too_many_requests,  // 429, with Retry-After
+  unauthorized,  // 401
+  forbidden,  // 403
+  bad_request,  // 400 and other 4xx
   unsupported_media_type,  // 415 (strategic merge patch on a custom resource)
-  server_error,            // 5xx
-  connection,              // resolve/connect/TLS/read failure
-  timeout,                 // a step took longer than its deadline
+  server_error,  // 5xx
+  connection,  // resolve/connect/TLS/read failure
+  timeout,  // a step took longer than its deadline
 };
 
 const char* to_string(api_error_kind k);
@@ -30,8 +30,8 @@ const char* to_string(api_error_kind k);
 struct api_error {
   api_error_kind kind = api_error_kind::connection;
   std::int32_t code = 0;  // HTTP status; 0 for transport failures
-  std::string reason;     // the Status reason ("AlreadyExists") or ours ("ConnectionFailed", "Timeout")
-  std::string message;    // the server's message, or what failed in transport (OpenSSL's reason)
+  std::string reason;  // the Status reason ("AlreadyExists") or ours ("ConnectionFailed", "Timeout")
+  std::string message;  // the server's message, or what failed in transport (OpenSSL's reason)
   std::optional<std::chrono::seconds> retry_after;
   bool operator==(const api_error&) const = default;
 

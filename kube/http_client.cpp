@@ -199,8 +199,7 @@ struct http_client::impl {
     req.set(http::field::host, default_port ? host : host + ":" + addr.port);
     req.set(http::field::user_agent, opts.user_agent);
     req.set(http::field::accept, "application/json");
-    if (const std::string& token = tokens.current(); !token.empty())
-      req.set(http::field::authorization, "Bearer " + token);
+    if (const std::string& token = tokens.current(); !token.empty()) req.set(http::field::authorization, "Bearer " + token);
     if (!content_type.empty()) req.set(http::field::content_type, content_type);
     req.keep_alive(true);
     req.body() = std::move(body);
@@ -226,8 +225,7 @@ struct http_client::impl {
     std::size_t n = co_await http::async_read(s, c.buffer, p, net::redirect_error(use_awaitable, ec));
     if (ec) {
       bool retry = reused && n == 0 && stale_connection(ec);
-      co_return exchange_result{std::unexpected(transport_error(ec, "reading the response from " + where())), false,
-                                retry};
+      co_return exchange_result{std::unexpected(transport_error(ec, "reading the response from " + where())), false, retry};
     }
     auto& res = p.get();
     http_response out;
@@ -257,10 +255,8 @@ struct http_client::impl {
       auto req = make_request(method, target, body, content_type);
       // if/else, not ?:, around co_await: g++ 12 miscompiles co_await inside a conditional expression.
       exchange_result r;
-      if (c->tls)
-        r = co_await exchange(*c->tls, *c, req, reused);
-      else
-        r = co_await exchange(*c->plain, *c, req, reused);
+      if (c->tls) r = co_await exchange(*c->tls, *c, req, reused);
+      else r = co_await exchange(*c->plain, *c, req, reused);
       if (r.retry_fresh && attempt == 0) continue;
       if (r.keep && r.response && idle.size() < opts.max_idle_connections) {
         idle.push_back(std::move(c));
@@ -273,8 +269,8 @@ struct http_client::impl {
 
   template <class Stream>
   awaitable<std::expected<stream_result, api_error>> stream_on(Stream& s, connection& c, const std::string& target,
-                                                                const std::function<bool(std::string_view)>& on_bytes,
-                                                                std::chrono::milliseconds idle_timeout) {
+                                                               const std::function<bool(std::string_view)>& on_bytes,
+                                                               std::chrono::milliseconds idle_timeout) {
     beast::error_code ec;
     auto req = make_request(http::verb::get, target, {}, {});
     c.lowest().expires_after(opts.request_timeout);
@@ -347,8 +343,8 @@ std::expected<std::shared_ptr<http_client>, std::string> http_client::create(net
   return std::shared_ptr<http_client>(new http_client(std::move(p)));
 }
 
-awaitable<std::expected<http_response, api_error>> http_client::request(http::verb method, std::string target,
-                                                                        std::string body, std::string content_type) {
+awaitable<std::expected<http_response, api_error>> http_client::request(http::verb method, std::string target, std::string body,
+                                                                        std::string content_type) {
   auto r = co_await impl_->send_once(method, target, body, content_type);
   // A 401 with a token file: the token may have rotated under us. Re-read it and try once more.
   if (r.response && r.response->status == 401 && impl_->tokens.invalidate())
@@ -364,10 +360,8 @@ awaitable<std::expected<stream_result, api_error>> http_client::stream(std::stri
     if (!c) co_return std::unexpected(c.error());
     connection& conn = **c;
     std::expected<stream_result, api_error> r;
-    if (conn.tls)
-      r = co_await impl_->stream_on(*conn.tls, conn, target, on_bytes, idle_timeout);
-    else
-      r = co_await impl_->stream_on(*conn.plain, conn, target, on_bytes, idle_timeout);
+    if (conn.tls) r = co_await impl_->stream_on(*conn.tls, conn, target, on_bytes, idle_timeout);
+    else r = co_await impl_->stream_on(*conn.plain, conn, target, on_bytes, idle_timeout);
     conn.close();
     if (attempt == 0 && r && r->status == 401 && impl_->tokens.invalidate()) continue;
     co_return r;

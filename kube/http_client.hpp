@@ -52,10 +52,10 @@ struct http_response {
 
 // How a streamed GET ended.
 enum class stream_end : std::uint8_t {
-  complete,      // the server ended the body (timeoutSeconds expired, or a final chunk)
-  truncated,     // the connection closed or broke mid-body
+  complete,  // the server ended the body (timeoutSeconds expired, or a final chunk)
+  truncated,  // the connection closed or broke mid-body
   idle_timeout,  // nothing arrived within the idle deadline
-  stopped,       // the consumer asked to stop
+  stopped,  // the consumer asked to stop
 };
 
 struct stream_result {
@@ -79,22 +79,22 @@ bool is_loopback(const std::string& host);
 class http_client {
  public:
   // Fails on an unusable config (bad URL, unusable PEM, plaintext to a non-loopback host).
-  static std::expected<std::shared_ptr<http_client>, std::string> create(boost::asio::any_io_executor ex,
-                                                                         kube_config cfg, client_options opts = {});
+  static std::expected<std::shared_ptr<http_client>, std::string> create(boost::asio::any_io_executor ex, kube_config cfg,
+                                                                         client_options opts = {});
   ~http_client();
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;
 
   // One request; any HTTP status is a response (the caller maps >= 400 to api_error), transport
   // and TLS failures are errors. `target` is the path and query, without the base path.
-  boost::asio::awaitable<std::expected<http_response, api_error>> request(boost::beast::http::verb method,
-                                                                         std::string target, std::string body = {},
-                                                                         std::string content_type = {});
+  boost::asio::awaitable<std::expected<http_response, api_error>> request(boost::beast::http::verb method, std::string target,
+                                                                          std::string body = {}, std::string content_type = {});
 
   // A streamed GET: `on_bytes` receives body bytes as they arrive (chunk framing removed) and
   // returns false to stop. `idle_timeout` bounds the wait for each read.
-  boost::asio::awaitable<std::expected<stream_result, api_error>> stream(
-      std::string target, std::function<bool(std::string_view)> on_bytes, std::chrono::milliseconds idle_timeout);
+  boost::asio::awaitable<std::expected<stream_result, api_error>> stream(std::string target,
+                                                                         std::function<bool(std::string_view)> on_bytes,
+                                                                         std::chrono::milliseconds idle_timeout);
 
   const kube_config& config() const;
   const server_address& address() const;

@@ -156,8 +156,7 @@ std::expected<kube_config, std::string> load_kubeconfig(const std::string& path,
     if (!ctx) return std::unexpected(ctx.error());
     std::string cluster_name = str(*ctx, "cluster");
     std::string user_name = str(*ctx, "user");
-    if (cluster_name.empty())
-      return std::unexpected("kubeconfig " + path + ": context \"" + ctx_name + "\" names no cluster");
+    if (cluster_name.empty()) return std::unexpected("kubeconfig " + path + ": context \"" + ctx_name + "\" names no cluster");
 
     kube_config c;
     c.origin = path;

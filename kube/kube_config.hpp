@@ -14,12 +14,12 @@ struct kube_config {
   std::string server;  // "https://10.0.0.1:443", no trailing slash
   std::string ca_pem;  // empty: the system's trust store
   bool insecure_skip_tls_verify = false;
-  std::string token;       // a literal bearer token (kubeconfig `token`)
+  std::string token;  // a literal bearer token (kubeconfig `token`)
   std::string token_file;  // re-read periodically and after a 401 (in-cluster, `tokenFile`)
   std::string client_cert_pem;
   std::string client_key_pem;
   std::string default_namespace;  // the service account's namespace or the context's
-  std::string origin;             // "in-cluster" or the kubeconfig path, for messages
+  std::string origin;  // "in-cluster" or the kubeconfig path, for messages
   // Plain http:// is refused for anything but loopback unless this is set (a test cluster).
   bool allow_insecure_http = false;
 };
@@ -28,8 +28,7 @@ struct kube_config {
 // `dir` (token, ca.crt, namespace). `env` overrides the process environment (tests).
 inline constexpr const char* service_account_dir = "/var/run/secrets/kubernetes.io/serviceaccount";
 std::expected<kube_config, std::string> load_in_cluster(
-    const std::string& dir = service_account_dir,
-    const std::optional<std::map<std::string, std::string>>& env = std::nullopt);
+    const std::string& dir = service_account_dir, const std::optional<std::map<std::string, std::string>>& env = std::nullopt);
 
 // A kubeconfig file: its current-context (or `context` when given), that context's cluster and
 // user. Relative paths inside it are resolved against the file's directory.

@@ -7,8 +7,8 @@ std::string percent_encode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (unsigned char c : s) {
-    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '.' || c == '_' || c == '~';
+    bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                      c == '_' || c == '~';
     if (unreserved) {
       out.push_back(static_cast<char>(c));
     } else {
@@ -44,9 +44,18 @@ resource_path path_of(resource_kind kind, std::string ns, std::string name) {
   p.ns = std::move(ns);
   p.name = std::move(name);
   switch (kind) {
-    case resource_kind::quay_registry: p.group = "quay.redhat.com"; p.version = "v1"; break;
-    case resource_kind::deployment: p.group = "apps"; p.version = "v1"; break;
-    case resource_kind::job: p.group = "batch"; p.version = "v1"; break;
+    case resource_kind::quay_registry:
+      p.group = "quay.redhat.com";
+      p.version = "v1";
+      break;
+    case resource_kind::deployment:
+      p.group = "apps";
+      p.version = "v1";
+      break;
+    case resource_kind::job:
+      p.group = "batch";
+      p.version = "v1";
+      break;
     case resource_kind::pod:
     case resource_kind::claim: p.version = "v1"; break;
   }

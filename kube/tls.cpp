@@ -17,8 +17,8 @@ bool is_ip_literal(const std::string& host) {
 
 std::expected<ssl::context, std::string> make_tls_context(const kube_config& cfg) {
   ssl::context ctx(ssl::context::tls_client);
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                  ssl::context::no_tlsv1_1);
   boost::system::error_code ec;
   if (cfg.insecure_skip_tls_verify) {
     ctx.set_verify_mode(ssl::verify_none);
@@ -43,8 +43,7 @@ std::expected<ssl::context, std::string> make_tls_context(const kube_config& cfg
 
 std::expected<void, std::string> prepare_tls_session(SSL* ssl, const std::string& host, bool verify) {
   const bool ip = is_ip_literal(host);
-  if (!ip && !SSL_set_tlsext_host_name(ssl, host.c_str()))
-    return std::unexpected("cannot set TLS SNI to " + host);
+  if (!ip && !SSL_set_tlsext_host_name(ssl, host.c_str())) return std::unexpected("cannot set TLS SNI to " + host);
   if (!verify) return {};
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
   X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);

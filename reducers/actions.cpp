@@ -38,7 +38,10 @@ void record_failure(upgrade_ctx& c, std::string reason) {
 }
 
 // A step failed for good (the every-phase rows): the failure is the reason.
-void fail_step(upgrade_ctx& c) { record_failure(c, std::move(c.failure->reason)); c.failure.reset(); }
+void fail_step(upgrade_ctx& c) {
+  record_failure(c, std::move(c.failure->reason));
+  c.failure.reset();
+}
 
 // A step failed for good where giving up is no option (detection touched nothing; a rollback
 // must not stop half-way): say why, and issue it again after the requeue period.
@@ -112,7 +115,8 @@ void note_layout(upgrade_ctx& c) {
                    std::string(sclorg_pgdata) +
                    " on the claim mounted at /var/lib/pgsql/data: after the switch the server would start on an empty "
                    "directory. Use a target image of the sclorg family (such as quay.io/sclorg/postgresql-15-c9s) or set "
-                   "PGDATA=" + std::string(sclorg_pgdata) + " on the database container; nothing was changed";
+                   "PGDATA=" +
+                   std::string(sclorg_pgdata) + " on the database container; nothing was changed";
 }
 
 void note_no_claim(upgrade_ctx& c) {
@@ -157,8 +161,12 @@ void scale_apps_down(upgrade_ctx& c) {
 void take_backup(upgrade_ctx& c) {
   if (!c.u.before) return inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
   if (!c.u.before->has_manifest) inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
-  issue(c, create_claim{step_id(c.u, step_kind::create_claim, "backup"), {c.u.registry.ns, backup_claim_name(c.u)}, owner(c),
-                        claim_role::backup, backup_claim_bytes(c), storage_class(c)});
+  issue(c, create_claim{step_id(c.u, step_kind::create_claim, "backup"),
+                        {c.u.registry.ns, backup_claim_name(c.u)},
+                        owner(c),
+                        claim_role::backup,
+                        backup_claim_bytes(c),
+                        storage_class(c)});
   if (!done(c, step_kind::create_claim, "backup")) return;
   create_job_for(c, job_role::backup, c.cfg.deadlines.backup_s);
 }
@@ -171,8 +179,12 @@ void stop_database(upgrade_ctx& c) {
 }
 
 void run_upgrade(upgrade_ctx& c) {
-  issue(c, create_claim{step_id(c.u, step_kind::create_claim, "data"), {c.u.registry.ns, data_claim_name(c.u)}, owner(c),
-                        claim_role::data, data_claim_bytes(c), storage_class(c)});
+  issue(c, create_claim{step_id(c.u, step_kind::create_claim, "data"),
+                        {c.u.registry.ns, data_claim_name(c.u)},
+                        owner(c),
+                        claim_role::data,
+                        data_claim_bytes(c),
+                        storage_class(c)});
   if (!done(c, step_kind::create_claim, "data")) return;
   create_job_for(c, upgrade_role(c.u), c.cfg.deadlines.upgrade_s);
 }
@@ -181,8 +193,8 @@ void switch_database(upgrade_ctx& c) {
   const auto* db = database(c);
   if (!db) return;
   c.u.switched = true;
-  issue(c, patch_database_deployment{step_id(c.u, step_kind::switch_database), db->meta.key, c.cfg.target_image, data_claim_name(c.u),
-                                     std::max(1, c.u.db_replicas.value_or(1))});
+  issue(c, patch_database_deployment{step_id(c.u, step_kind::switch_database), db->meta.key, c.cfg.target_image,
+                                     data_claim_name(c.u), std::max(1, c.u.db_replicas.value_or(1))});
 }
 
 void verify(upgrade_ctx& c) { inspect(c, step_id(c.u, step_kind::inspect_verify), true); }
@@ -201,7 +213,7 @@ void finish_success(upgrade_ctx& c) {
 
 void fail_on_deadline(upgrade_ctx& c) {
   record_failure(c, std::string("phase ") + to_string(c.u.current) + " did not finish within " +
-              std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s; at the deadline: " + waiting_for(c));
+                        std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s; at the deadline: " + waiting_for(c));
 }
 
 void fail_no_claim(upgrade_ctx& c) {
@@ -213,13 +225,15 @@ void fail_check_job(upgrade_ctx& c) {
 }
 
 void fail_backup_job(upgrade_ctx& c) {
-  record_failure(c, job_failure(c, *find_job(c, job_name(c.u, job_role::backup)), "backup") + unbound_claim_note(c, backup_claim_name(c.u)));
+  record_failure(
+      c, job_failure(c, *find_job(c, job_name(c.u, job_role::backup)), "backup") + unbound_claim_note(c, backup_claim_name(c.u)));
 }
 
 void fail_backup_claim(upgrade_ctx& c) { fail_claim_too_small(c, backup_claim_name(c.u), backup_claim_bytes(c)); }
 
 void fail_upgrade_job(upgrade_ctx& c) {
-  record_failure(c, job_failure(c, *find_job(c, job_name(c.u, upgrade_role(c.u))), "upgrade") + unbound_claim_note(c, data_claim_name(c.u)));
+  record_failure(
+      c, job_failure(c, *find_job(c, job_name(c.u, upgrade_role(c.u))), "upgrade") + unbound_claim_note(c, data_claim_name(c.u)));
 }
 
 void fail_data_claim(upgrade_ctx& c) { fail_claim_too_small(c, data_claim_name(c.u), data_claim_bytes(c)); }
@@ -237,7 +251,8 @@ void fail_verification(upgrade_ctx& c) {
 void roll_back(upgrade_ctx& c) {
   for (job_role role : {job_role::backup, upgrade_role(c.u)}) {
     const auto* j = c.u.from && c.u.to ? find_job(c, job_name(c.u, role)) : nullptr;
-    if (j && !j->complete && !j->has_failed) issue(c, delete_job{step_id(c.u, step_kind::delete_job, to_string(role)), j->meta.key});
+    if (j && !j->complete && !j->has_failed)
+      issue(c, delete_job{step_id(c.u, step_kind::delete_job, to_string(role)), j->meta.key});
   }
   const bool db_touched = c.u.switched || c.u.db_replicas.has_value();
   if (db_touched) {
@@ -260,8 +275,9 @@ void give_up_rollback(upgrade_ctx& c) {
   const std::string what = waiting_for(c);
   for (const auto& [name, n] : c.u.app_replicas)
     issue(c, scale_deployment{step_id(c.u, step_kind::restore, name), {c.u.registry.ns, name}, n, std::nullopt, true});
-  c.u.rollback_incomplete = "the rollback did not complete within " + std::to_string(phase_deadline_s(c.cfg, phase::rolling_back)) +
-                            " s (" + what + "): check the database Deployment " + database_deployment_name(c.u.registry) +
+  c.u.rollback_incomplete = "the rollback did not complete within " +
+                            std::to_string(phase_deadline_s(c.cfg, phase::rolling_back)) + " s (" + what +
+                            "): check the database Deployment " + database_deployment_name(c.u.registry) +
                             " by hand; the app was scaled back to its recorded replicas";
   c.u.finished = c.now;
 }

@@ -17,7 +17,7 @@ inline constexpr const char* annotation_revert = "quay-pg-upgrader.quay.io/rever
 // in words. Set by the fold for the one evaluation that follows the failure; the every-phase rows
 // of the table consume it.
 struct step_failure {
-  effect_id id;        // the effect that failed
+  effect_id id;  // the effect that failed
   std::string reason;  // "create-job/backup failed with HTTP 403 Forbidden: ..."
 };
 

@@ -36,12 +36,12 @@ std::string explain(const state& folded) {
     const auto reg = s.cluster.registries.find(key);
     if (reg == s.cluster.registries.end()) continue;
     upgrade_ctx c{s, u, reg->second, cfg, scratch, s.now, s.last_seq, std::nullopt, false};
-    text << "\nQuayRegistry " << to_string(key) << ": " << to_string(u.current) << " since "
-         << format_rfc3339(u.phase_since) << " (attempt " << u.attempt << ")\n";
+    text << "\nQuayRegistry " << to_string(key) << ": " << to_string(u.current) << " since " << format_rfc3339(u.phase_since)
+         << " (attempt " << u.attempt << ")\n";
     if (u.from && u.to)
       text << "  plan: PostgreSQL " << to_string(*u.from) << " -> " << to_string(*u.to) << " by " << to_string(u.method)
-           << ", old claim " << u.old_claim << " -> new claim " << data_claim_name(u) << ", backup claim "
-           << backup_claim_name(u) << "\n";
+           << ", old claim " << u.old_claim << " -> new claim " << data_claim_name(u) << ", backup claim " << backup_claim_name(u)
+           << "\n";
     if (!u.last_error.empty()) text << "  last error: " << u.last_error << "\n";
     if (const auto& r = u.revert; r.run > 0 || !r.refused.empty()) {
       if (r.run > 0)

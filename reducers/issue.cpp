@@ -28,9 +28,7 @@ bool waits_on_job(phase p) {
 
 }  // namespace
 
-bool issued_or_done(const upgrade_ctx& c, const effect_id& id) {
-  return c.u.in_flight.contains(id) || c.u.done.contains(id);
-}
+bool issued_or_done(const upgrade_ctx& c, const effect_id& id) { return c.u.in_flight.contains(id) || c.u.done.contains(id); }
 
 // Issues an effect unless it is under way, done, or waiting out a transient failure.
 void issue(upgrade_ctx& c, effect e) {
@@ -98,7 +96,8 @@ void note_succeeded(registry_upgrade& u, const effect_succeeded& r) {
   if (u.current == phase::detecting) u.last_error.clear();
 }
 
-std::optional<step_failure> note_failed(registry_upgrade& u, const effect_failed& f, const std::optional<config>& cfg, timestamp now) {
+std::optional<step_failure> note_failed(registry_upgrade& u, const effect_failed& f, const std::optional<config>& cfg,
+                                        timestamp now) {
   u.in_flight.erase(f.id);
   const std::int32_t failures = ++u.transient_failures[f.id];
   const std::int64_t max_retries = cfg ? cfg->max_transient_retries : 8;

@@ -24,7 +24,8 @@ void create_job_for(upgrade_ctx& c, job_role role, std::int64_t deadline_s);
 void note_succeeded(registry_upgrade& u, const effect_succeeded& r);
 // A failure: transient ones wait out a back-off (up to cfg's retries), reports are given up; a
 // failure for good of a step is returned, in words, for the table to act on.
-std::optional<step_failure> note_failed(registry_upgrade& u, const effect_failed& f, const std::optional<config>& cfg, timestamp now);
+std::optional<step_failure> note_failed(registry_upgrade& u, const effect_failed& f, const std::optional<config>& cfg,
+                                        timestamp now);
 // A new controller process: nothing it had in flight will report back.
 void forget_in_flight(registry_upgrade& u);
 

@@ -24,7 +24,8 @@ std::vector<const pod*> pods_of(const upgrade_ctx& c, std::initializer_list<std:
     if (!p.component.empty() && (p.registry.empty() || p.registry == c.u.registry.name)) {
       for (auto comp : components) match = match || p.component == comp;
     } else if (p.component.empty() && p.job_name.empty()) {
-      for (auto suffix : name_suffixes) match = match || starts_with(p.meta.key.name, c.u.registry.name + std::string(suffix) + "-");
+      for (auto suffix : name_suffixes)
+        match = match || starts_with(p.meta.key.name, c.u.registry.name + std::string(suffix) + "-");
     }
     if (match) found.push_back(&p);
   }
@@ -178,7 +179,8 @@ std::vector<std::string> differences(const database_facts& before, const databas
     if (it == now.end()) {
       out.push_back("table " + t.table + " is missing");
     } else if (it->second->rows != t.rows) {
-      out.push_back("table " + t.table + " has " + std::to_string(it->second->rows) + " rows, expected " + std::to_string(t.rows));
+      out.push_back("table " + t.table + " has " + std::to_string(it->second->rows) + " rows, expected " +
+                    std::to_string(t.rows));
     } else if (it->second->checksum != t.checksum) {
       out.push_back("table " + t.table + " content differs (checksum " + it->second->checksum + ", expected " + t.checksum + ")");
     }

@@ -96,71 +96,68 @@ step_result reduce(state s, const logged_event& e) {
   s.now = std::max(s.now, e.ts);  // time never runs backwards inside the fold
   scope sc;
 
-  std::visit(
-      overloaded{
-          [&](const object_event& ev) {
-            const auto kind = kind_of(ev.object);
-            s.cluster.rv[index(kind)] = meta_of(ev.object).rv;
-            if (ev.type == watch_type::deleted) erase(s.cluster, ev.object);
-            else put(s.cluster, ev.object);
-            if (kind == resource_kind::quay_registry) track_registry(s, meta_of(ev.object).key);
-            sc = {scope::ns, meta_of(ev.object).key};
-          },
-          [&](const bookmark_seen& ev) { s.cluster.rv[index(ev.kind)] = ev.rv; },
-          [&](const watch_error&) { ++s.watch_errors; },
-          [&](const relist_started& ev) {
-            s.cluster.relisting[index(ev.kind)].emplace();
-          },
-          [&](const relist_item& ev) {
-            auto& buffer = s.cluster.relisting[index(kind_of(ev.object))];
-            if (!buffer) buffer.emplace();  // an item without its start marker still counts
-            buffer->push_back(ev.object);
-          },
-          [&](const relist_done& ev) {
-            auto& buffer = s.cluster.relisting[index(ev.kind)];
-            swap_in(s.cluster, ev.kind, buffer ? std::move(*buffer) : std::vector<object_view>{});
-            buffer.reset();
-            s.cluster.rv[index(ev.kind)] = ev.rv;
-            s.cluster.synced[index(ev.kind)] = true;
-            if (ev.kind == resource_kind::quay_registry) track_all_registries(s);
-            sc.what = scope::all;
-          },
-          [&](const malformed_input&) { ++s.malformed_inputs; },
-          [&](const timer_fired& ev) {
-            auto it = s.upgrades.find(ev.registry);
-            if (it == s.upgrades.end()) return;
-            if (it->second.wakeup && *it->second.wakeup <= s.now) it->second.wakeup.reset();
-            sc = {scope::one, ev.registry};
-          },
-          [&](const effect_succeeded& ev) {
-            auto it = s.upgrades.find(ev.id.registry);
-            if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;  // stale or foreign
-            note_succeeded(it->second, ev);
-            sc = {scope::one, ev.id.registry};
-          },
-          [&](const effect_failed& ev) {
-            auto it = s.upgrades.find(ev.id.registry);
-            if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;
-            failure = note_failed(it->second, ev, s.cfg, s.now);
-            sc = {scope::one, ev.id.registry};
-          },
-          [&](const controller_started& ev) {
-            const bool target_changed = !s.cfg || s.cfg->target_image != ev.cfg.target_image ||
-                                        effective_target(*s.cfg) != effective_target(ev.cfg);
-            s.cfg = ev.cfg;
-            // A new process: its caches start empty and nothing it had in flight will report back.
-            s.cluster.synced = {};
-            s.cluster.relisting = {};
-            for (auto& [key, u] : s.upgrades) {
-              forget_in_flight(u);
-              const auto reg = s.cluster.registries.find(key);
-              if (reg == s.cluster.registries.end()) continue;
-              upgrade_ctx c{s, u, reg->second, *s.cfg, out, s.now, e.seq, std::nullopt, target_changed};
-              restart(c);
-            }
-          },
-      },
-      e.body);
+  std::visit(overloaded{
+                 [&](const object_event& ev) {
+                   const auto kind = kind_of(ev.object);
+                   s.cluster.rv[index(kind)] = meta_of(ev.object).rv;
+                   if (ev.type == watch_type::deleted) erase(s.cluster, ev.object);
+                   else put(s.cluster, ev.object);
+                   if (kind == resource_kind::quay_registry) track_registry(s, meta_of(ev.object).key);
+                   sc = {scope::ns, meta_of(ev.object).key};
+                 },
+                 [&](const bookmark_seen& ev) { s.cluster.rv[index(ev.kind)] = ev.rv; },
+                 [&](const watch_error&) { ++s.watch_errors; },
+                 [&](const relist_started& ev) { s.cluster.relisting[index(ev.kind)].emplace(); },
+                 [&](const relist_item& ev) {
+                   auto& buffer = s.cluster.relisting[index(kind_of(ev.object))];
+                   if (!buffer) buffer.emplace();  // an item without its start marker still counts
+                   buffer->push_back(ev.object);
+                 },
+                 [&](const relist_done& ev) {
+                   auto& buffer = s.cluster.relisting[index(ev.kind)];
+                   swap_in(s.cluster, ev.kind, buffer ? std::move(*buffer) : std::vector<object_view>{});
+                   buffer.reset();
+                   s.cluster.rv[index(ev.kind)] = ev.rv;
+                   s.cluster.synced[index(ev.kind)] = true;
+                   if (ev.kind == resource_kind::quay_registry) track_all_registries(s);
+                   sc.what = scope::all;
+                 },
+                 [&](const malformed_input&) { ++s.malformed_inputs; },
+                 [&](const timer_fired& ev) {
+                   auto it = s.upgrades.find(ev.registry);
+                   if (it == s.upgrades.end()) return;
+                   if (it->second.wakeup && *it->second.wakeup <= s.now) it->second.wakeup.reset();
+                   sc = {scope::one, ev.registry};
+                 },
+                 [&](const effect_succeeded& ev) {
+                   auto it = s.upgrades.find(ev.id.registry);
+                   if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;  // stale or foreign
+                   note_succeeded(it->second, ev);
+                   sc = {scope::one, ev.id.registry};
+                 },
+                 [&](const effect_failed& ev) {
+                   auto it = s.upgrades.find(ev.id.registry);
+                   if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;
+                   failure = note_failed(it->second, ev, s.cfg, s.now);
+                   sc = {scope::one, ev.id.registry};
+                 },
+                 [&](const controller_started& ev) {
+                   const bool target_changed = !s.cfg || s.cfg->target_image != ev.cfg.target_image ||
+                                               effective_target(*s.cfg) != effective_target(ev.cfg);
+                   s.cfg = ev.cfg;
+                   // A new process: its caches start empty and nothing it had in flight will report back.
+                   s.cluster.synced = {};
+                   s.cluster.relisting = {};
+                   for (auto& [key, u] : s.upgrades) {
+                     forget_in_flight(u);
+                     const auto reg = s.cluster.registries.find(key);
+                     if (reg == s.cluster.registries.end()) continue;
+                     upgrade_ctx c{s, u, reg->second, *s.cfg, out, s.now, e.seq, std::nullopt, target_changed};
+                     restart(c);
+                   }
+                 },
+             },
+             e.body);
 
   // Nothing is decided before every store has synced: a half-known cluster would re-create what
   // already exists.

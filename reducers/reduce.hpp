@@ -19,7 +19,6 @@ struct step_result {
 // Folds one event. Takes the state by value: callers move it in.
 step_result reduce(state s, const logged_event& e);
 
-
 // Plain words for a person: where each registry's upgrade stands, what the controller waits for,
 // and what it will do next. Derived from the same table the reducer runs.
 std::string explain(const state& s);

@@ -21,16 +21,17 @@ std::string hint_note(const registry_upgrade& u) {
   const auto ref = parse_image_ref(u.old_image);
   const auto hint = ref ? pg_major_hint(*ref) : std::nullopt;
   if (!hint || *hint == *u.from) return "";
-  return " [the image name suggests PostgreSQL " + to_string(*hint) + ", the server reports " + to_string(*u.from) + ", which counts]";
+  return " [the image name suggests PostgreSQL " + to_string(*hint) + ", the server reports " + to_string(*u.from) +
+         ", which counts]";
 }
 
 }  // namespace
 
 std::string summary_message(const upgrade_ctx& c) {
   const auto& u = c.u;
-  const std::string versions =
-      u.from && u.to ? "PostgreSQL " + to_string(*u.from) + " -> " + to_string(*u.to) + " (" + to_string(u.method) + ")" + hint_note(u)
-                     : "";
+  const std::string versions = u.from && u.to ? "PostgreSQL " + to_string(*u.from) + " -> " + to_string(*u.to) + " (" +
+                                                    to_string(u.method) + ")" + hint_note(u)
+                                              : "";
   switch (u.current) {
     case phase::up_to_date:
       return "the database runs PostgreSQL " + (confirmed(c) ? to_string(*confirmed(c)) : std::string("?")) + ", the target";
@@ -46,10 +47,10 @@ std::string summary_message(const upgrade_ctx& c) {
       if (!u.rollback_incomplete.empty())
         return u.last_error + "; " + u.rollback_incomplete + "; every claim is kept; set annotation " + annotation_retry +
                " to a new value to try again";
-      return u.last_error + (u.started ? "; the database runs on its old claim " + u.old_claim + " and image " + u.old_image +
-                                             ", every claim is kept; set annotation " + annotation_retry +
-                                             " to a new value to try again"
-                                       : std::string("; set annotation ") + annotation_retry + " to a new value to try again");
+      return u.last_error +
+             (u.started ? "; the database runs on its old claim " + u.old_claim + " and image " + u.old_image +
+                              ", every claim is kept; set annotation " + annotation_retry + " to a new value to try again"
+                        : std::string("; set annotation ") + annotation_retry + " to a new value to try again");
     case phase::refused:
     case phase::unsupported: return u.last_error;
     case phase::unmanaged: return "spec.components postgres is unmanaged: the controller leaves this database alone";
@@ -60,10 +61,11 @@ std::string summary_message(const upgrade_ctx& c) {
       if (v)
         for (const auto& t : v->tables) rows += t.rows;
       return "reverted on request (annotation " + std::string(annotation_revert) + "): the database runs PostgreSQL " +
-             to_string(*u.from) + " again on its previous claim " + u.old_claim + " with image " + u.old_image +
-             "; verified " + std::to_string(v ? v->tables.size() : 0) + " tables, " + std::to_string(rows) +
+             to_string(*u.from) + " again on its previous claim " + u.old_claim + " with image " + u.old_image + "; verified " +
+             std::to_string(v ? v->tables.size() : 0) + " tables, " + std::to_string(rows) +
              " rows against the manifest taken before the upgrade. Writes made after the upgrade are NOT carried back: "
-             "they are in claim " + revert_backup_claim_name(u) +
+             "they are in claim " +
+             revert_backup_claim_name(u) +
              " (a backup of the upgraded database taken just before the revert, kept) and in the upgraded claim " +
              data_claim_name(u) + ". To upgrade again, change the database image or set annotation " + annotation_retry +
              " to a new value";
@@ -105,7 +107,8 @@ std::string waiting_for(const upgrade_ctx& c) {
   const auto& u = c.u;
   auto job_text = [&](job_role role, const char* what) {
     const auto* j = u.from && u.to ? find_job(c, job_name(u, role)) : nullptr;
-    if (!j) return std::string("waiting for the ") + what + " Job " + (u.from && u.to ? job_name(u, role) : "") + " to be created";
+    if (!j)
+      return std::string("waiting for the ") + what + " Job " + (u.from && u.to ? job_name(u, role) : "") + " to be created";
     return std::string("waiting for the ") + what + " Job " + to_string(j->meta.key) + " (active " + std::to_string(j->active) +
            ", failed pods " + std::to_string(j->failed) + ")";
   };
@@ -133,7 +136,8 @@ std::string waiting_for(const upgrade_ctx& c) {
       return text;
     }
     case phase::backing_up: {
-      const std::string measuring = u.before && u.before->has_manifest ? "" : "measuring row counts and checksums of every table; ";
+      const std::string measuring =
+          u.before && u.before->has_manifest ? "" : "measuring row counts and checksums of every table; ";
       const auto t = claim_text(backup_claim_name(u), "backup");
       if (!t.empty() && !done(c, step_kind::create_claim, "backup")) return measuring + t;
       return measuring + (t.empty() ? job_text(job_role::backup, "backup") : t + "; " + job_text(job_role::backup, "backup"));
@@ -153,7 +157,8 @@ std::string waiting_for(const upgrade_ctx& c) {
     case phase::verifying: return "comparing the upgraded database with the manifest";
     case phase::resuming: return "scaling the app back to its replica counts";
     case phase::rolling_back: return "restoring the old database and the app";
-    case phase::failed: return std::string("waiting for a person: fix the cause, then set annotation ") + annotation_retry + " to a new value";
+    case phase::failed:
+      return std::string("waiting for a person: fix the cause, then set annotation ") + annotation_retry + " to a new value";
     case phase::revert_quiescing: {
       std::string text = "waiting for the app to stop:";
       for (const auto* d : app_deployments(c))
@@ -167,8 +172,8 @@ std::string waiting_for(const upgrade_ctx& c) {
       if (!t.empty() && !revert_done(c, step_kind::create_claim, "backup")) return t;
       const auto* j = revert_job(c);
       const std::string jt = !j ? "waiting for the backup Job " + revert_job_name(u) + " to be created"
-                                : "waiting for the backup Job " + to_string(j->meta.key) + " (active " + std::to_string(j->active) +
-                                      ", failed pods " + std::to_string(j->failed) + ")";
+                                : "waiting for the backup Job " + to_string(j->meta.key) + " (active " +
+                                      std::to_string(j->active) + ", failed pods " + std::to_string(j->failed) + ")";
       return t.empty() ? jt : t + "; " + jt;
     }
     case phase::revert_stopping:
@@ -204,12 +209,11 @@ void announce(upgrade_ctx& c) {
   const auto& u = c.u;
   const bool warning = u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported ||
                        u.current == phase::revert_rolling_back || u.current == phase::revert_failed ||
-                       u.current == phase::revert_refused ||
-                       u.current == phase::rolling_back;
+                       u.current == phase::revert_refused || u.current == phase::rolling_back;
   const effect_id id = event_id(u, c.seq, u.current);
   if (issued_or_done(c, id)) return;
-  unsent_event e{warning ? "Warning" : "Normal", std::string("PostgresUpgrade") + condition_reason(u.current),
-                 summary_message(c), c.now};
+  unsent_event e{warning ? "Warning" : "Normal", std::string("PostgresUpgrade") + condition_reason(u.current), summary_message(c),
+                 c.now};
   c.out.push_back(emit_event{id, owner(c), e.type, e.reason, e.message, e.at});
   c.u.unsent_events.emplace(id, std::move(e));
   c.u.in_flight.insert(id);
@@ -248,7 +252,8 @@ void report_status(upgrade_ctx& c) {
     }
   if (u.status_written == key && !retry_due) return;
   std::erase_if(c.u.retry_at, [](const auto& kv) { return kv.first.step == step_kind::status; });
-  std::erase_if(c.u.transient_failures, [&](const auto& kv) { return kv.first.step == step_kind::status && !u.in_flight.contains(kv.first); });
+  std::erase_if(c.u.transient_failures,
+                [&](const auto& kv) { return kv.first.step == step_kind::status && !u.in_flight.contains(kv.first); });
   c.u.status_written = key;
 
   const std::string message = summary_message(c);
@@ -258,18 +263,45 @@ void report_status(upgrade_ctx& c) {
                         message, u.phase_since, generation});
   std::string done_status = "Unknown", done_reason = "InProgress";
   switch (u.current) {
-    case phase::succeeded: done_status = "True"; done_reason = "Succeeded"; break;
-    case phase::up_to_date: done_status = "True"; done_reason = "UpToDate"; break;
-    case phase::failed: done_status = "False"; done_reason = "Failed"; break;
-    case phase::refused: done_status = "False"; done_reason = "DowngradeRefused"; break;
-    case phase::unsupported: done_status = "False"; done_reason = "Unsupported"; break;
-    case phase::unmanaged: done_status = "False"; done_reason = "Unmanaged"; break;
+    case phase::succeeded:
+      done_status = "True";
+      done_reason = "Succeeded";
+      break;
+    case phase::up_to_date:
+      done_status = "True";
+      done_reason = "UpToDate";
+      break;
+    case phase::failed:
+      done_status = "False";
+      done_reason = "Failed";
+      break;
+    case phase::refused:
+      done_status = "False";
+      done_reason = "DowngradeRefused";
+      break;
+    case phase::unsupported:
+      done_status = "False";
+      done_reason = "Unsupported";
+      break;
+    case phase::unmanaged:
+      done_status = "False";
+      done_reason = "Unmanaged";
+      break;
     case phase::detecting: done_reason = "Detecting"; break;
     // After a revert the database no longer runs the upgraded version; a refused or failed
     // revert leaves it upgraded.
-    case phase::reverted: done_status = "False"; done_reason = "Reverted"; break;
-    case phase::revert_failed: done_status = "True"; done_reason = "RevertFailed"; break;
-    case phase::revert_refused: done_status = "True"; done_reason = "RevertRefused"; break;
+    case phase::reverted:
+      done_status = "False";
+      done_reason = "Reverted";
+      break;
+    case phase::revert_failed:
+      done_status = "True";
+      done_reason = "RevertFailed";
+      break;
+    case phase::revert_refused:
+      done_status = "True";
+      done_reason = "RevertRefused";
+      break;
     default:
       if (is_reverting(u.current)) done_reason = "Reverting";
       break;

@@ -36,9 +36,9 @@ std::string revert_refusal(const upgrade_ctx& c) {
   return "";
 }
 
-
-
-std::vector<std::string> revert_mismatches(const upgrade_ctx& c) { return differences(*c.u.before, *c.u.revert.verified, *c.u.from); }
+std::vector<std::string> revert_mismatches(const upgrade_ctx& c) {
+  return differences(*c.u.before, *c.u.revert.verified, *c.u.from);
+}
 
 bool back_on_upgraded_claim(const upgrade_ctx& c) {
   const auto& r = c.u.revert;
@@ -134,8 +134,12 @@ void begin_revert(upgrade_ctx& c) {
 void take_revert_backup(upgrade_ctx& c) {
   auto& r = c.u.revert;
   if (!r.measured) return inspect(c, revert_step_id(c.u, step_kind::inspect_size), false);
-  issue(c, create_claim{revert_step_id(c.u, step_kind::create_claim, "backup"), {c.u.registry.ns, revert_backup_claim_name(c.u)}, owner(c),
-                        claim_role::backup, sized_for(c, r.measured->database_bytes, 0), storage_class(c)});
+  issue(c, create_claim{revert_step_id(c.u, step_kind::create_claim, "backup"),
+                        {c.u.registry.ns, revert_backup_claim_name(c.u)},
+                        owner(c),
+                        claim_role::backup,
+                        sized_for(c, r.measured->database_bytes, 0),
+                        storage_class(c)});
   if (!revert_done(c, step_kind::create_claim, "backup")) return;
   create_job j;
   j.id = revert_step_id(c.u, step_kind::create_job, "backup");
@@ -183,16 +187,17 @@ void finish_revert(upgrade_ctx& c) {
 }
 
 void fail_revert_backup(upgrade_ctx& c) {
-  record_failure(c, job_failure(c, *revert_job(c), "backup of the upgraded data") + unbound_claim_note(c, revert_backup_claim_name(c.u)));
+  record_failure(
+      c, job_failure(c, *revert_job(c), "backup of the upgraded data") + unbound_claim_note(c, revert_backup_claim_name(c.u)));
 }
 
 // The old server never became ready on its claim: its pod's log holds the reason, which no
 // watched field carries (a crash-looping container is waiting, its exit in lastState).
 void fail_revert_switch_deadline(upgrade_ctx& c) {
   record_failure(c, std::string("phase ") + to_string(c.u.current) + " did not finish within " +
-              std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s; at the deadline: " + waiting_for(c) +
-              "; the log of the database pod says why PostgreSQL " + to_string(*c.u.from) +
-              " did not become ready on the old claim (a changed or damaged data directory, for example)");
+                        std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s; at the deadline: " + waiting_for(c) +
+                        "; the log of the database pod says why PostgreSQL " + to_string(*c.u.from) +
+                        " did not become ready on the old claim (a changed or damaged data directory, for example)");
 }
 
 void fail_revert_verification(upgrade_ctx& c) {
@@ -211,8 +216,8 @@ void revert_roll_back(upgrade_ctx& c) {
     issue(c, delete_job{revert_step_id(c.u, step_kind::delete_job, "backup"), j->meta.key});
   if (r.switched || r.db_replicas) {
     if (const auto* db = database(c))
-      issue(c, patch_database_deployment{revert_step_id(c.u, step_kind::restore, "database"), db->meta.key, r.new_image, data_claim_name(c.u),
-                                         std::max(1, r.db_replicas.value_or(1))});
+      issue(c, patch_database_deployment{revert_step_id(c.u, step_kind::restore, "database"), db->meta.key, r.new_image,
+                                         data_claim_name(c.u), std::max(1, r.db_replicas.value_or(1))});
     if (!back_on_upgraded_claim(c)) return;
   }
   for (const auto& [name, n] : r.app_replicas)

@@ -16,10 +16,10 @@
 namespace qpu::watch {
 
 struct split_line {
-  std::string_view text;     // the line without '\n' (and without a trailing '\r'); a prefix when oversized
+  std::string_view text;  // the line without '\n' (and without a trailing '\r'); a prefix when oversized
   std::uint64_t number = 0;  // 1-based line number in the stream
   std::uint64_t offset = 0;  // byte offset of the line's start in the stream
-  std::uint64_t size = 0;    // the line's full size in bytes
+  std::uint64_t size = 0;  // the line's full size in bytes
   bool oversized = false;
 };
 

@@ -51,8 +51,7 @@ std::expected<list_page, std::string> parse_list_page(std::string_view body) {
     }
   }
   // Every page carries the snapshot's RV; only the last one's is used, so only it is required.
-  if (page.rv.empty() && page.continue_token.empty())
-    return std::unexpected("list response has no metadata.resourceVersion");
+  if (page.rv.empty() && page.continue_token.empty()) return std::unexpected("list response has no metadata.resourceVersion");
   return page;
 }
 

@@ -10,7 +10,7 @@
 namespace qpu::watch {
 
 struct list_page {
-  std::string rv;              // metadata.resourceVersion: the snapshot's store revision
+  std::string rv;  // metadata.resourceVersion: the snapshot's store revision
   std::string continue_token;  // metadata.continue: empty on the last page
   std::vector<std::string> items;
 };

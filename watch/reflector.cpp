@@ -60,74 +60,73 @@ duration_ms backoff_delay(std::uint32_t failures, double random, const reflector
   return std::min<duration_ms>(o.max_backoff, static_cast<duration_ms>(jittered));
 }
 
-step_result step(const reflector_state& s, const reflector_input& in, const step_context& ctx,
-                 const reflector_options& o) {
+step_result step(const reflector_state& s, const reflector_input& in, const step_context& ctx, const reflector_options& o) {
   using P = reflector_phase;
-  step_result r = std::visit(
-      overloaded{
-          [&](const start&) { return begin_list(s); },
-          [&](const list_page_received& page) -> step_result {
-            if (s.phase != P::listing) return {s, {}};
-            reflector_state n = s;
-            if (!page.continue_token.empty()) {
-              n.continue_token = page.continue_token;
-              return {std::move(n), {send_list{page.continue_token, 0}}};
-            }
-            n.rv = page.rv;
-            n.continue_token.clear();
-            auto w = begin_watch(std::move(n), ctx, o);
-            w.commands.insert(w.commands.begin(), publish_relist{page.rv});
-            return w;
-          },
-          [&](const list_failed& f) -> step_result {
-            if (s.phase != P::listing) return {s, {}};
-            // An expired continue token: the snapshot is gone, start the list over at once.
-            if (f.code == 410 && !s.continue_token.empty()) return begin_list(s);
-            return fail(s, true, ctx, o);
-          },
-          [&](const watch_event_seen& e) -> step_result {
-            if (s.phase != P::watching) return {s, {}};
-            reflector_state n = s;
-            if (!e.rv.empty()) n.rv = e.rv;
-            n.watch_saw_event = true;
-            return {std::move(n), {}};
-          },
-          [&](const watch_error_seen& e) -> step_result {
-            if (s.phase != P::watching) return {s, {}};
-            if (e.code == 410) {
-              reflector_state n = s;
-              n.rv.clear();
-              auto l = begin_list(std::move(n));
-              l.commands.insert(l.commands.begin(), close_watch{});
-              return l;
-            }
-            auto f = fail(s, false, ctx, o);
-            f.commands.insert(f.commands.begin(), close_watch{});
-            return f;
-          },
-          [&](const watch_ended&) -> step_result {
-            if (s.phase != P::watching) return {s, {}};
-            // client-go's "very short watch": the server closing at once, with nothing to say,
-            // is a sign of trouble (a proxy, an overloaded apiserver), not a normal rollover.
-            if (!s.watch_saw_event && ctx.now - s.watch_started_at < o.short_watch) return fail(s, false, ctx, o);
-            return begin_watch(s, ctx, o);
-          },
-          [&](const watch_failed& f) -> step_result {
-            if (s.phase != P::watching) return {s, {}};
-            if (f.code == 410) {
-              reflector_state n = s;
-              n.rv.clear();
-              return begin_list(std::move(n));
-            }
-            return fail(s, false, ctx, o);
-          },
-          [&](const backoff_elapsed&) -> step_result {
-            if (s.phase != P::backing_off) return {s, {}};
-            if (s.relist_pending || s.rv.empty()) return begin_list(s);
-            return begin_watch(s, ctx, o);
-          },
-      },
-      in);
+  step_result r = std::visit(overloaded{
+                                 [&](const start&) { return begin_list(s); },
+                                 [&](const list_page_received& page) -> step_result {
+                                   if (s.phase != P::listing) return {s, {}};
+                                   reflector_state n = s;
+                                   if (!page.continue_token.empty()) {
+                                     n.continue_token = page.continue_token;
+                                     return {std::move(n), {send_list{page.continue_token, 0}}};
+                                   }
+                                   n.rv = page.rv;
+                                   n.continue_token.clear();
+                                   auto w = begin_watch(std::move(n), ctx, o);
+                                   w.commands.insert(w.commands.begin(), publish_relist{page.rv});
+                                   return w;
+                                 },
+                                 [&](const list_failed& f) -> step_result {
+                                   if (s.phase != P::listing) return {s, {}};
+                                   // An expired continue token: the snapshot is gone, start the list over at once.
+                                   if (f.code == 410 && !s.continue_token.empty()) return begin_list(s);
+                                   return fail(s, true, ctx, o);
+                                 },
+                                 [&](const watch_event_seen& e) -> step_result {
+                                   if (s.phase != P::watching) return {s, {}};
+                                   reflector_state n = s;
+                                   if (!e.rv.empty()) n.rv = e.rv;
+                                   n.watch_saw_event = true;
+                                   return {std::move(n), {}};
+                                 },
+                                 [&](const watch_error_seen& e) -> step_result {
+                                   if (s.phase != P::watching) return {s, {}};
+                                   if (e.code == 410) {
+                                     reflector_state n = s;
+                                     n.rv.clear();
+                                     auto l = begin_list(std::move(n));
+                                     l.commands.insert(l.commands.begin(), close_watch{});
+                                     return l;
+                                   }
+                                   auto f = fail(s, false, ctx, o);
+                                   f.commands.insert(f.commands.begin(), close_watch{});
+                                   return f;
+                                 },
+                                 [&](const watch_ended&) -> step_result {
+                                   if (s.phase != P::watching) return {s, {}};
+                                   // client-go's "very short watch": the server closing at once, with nothing to say,
+                                   // is a sign of trouble (a proxy, an overloaded apiserver), not a normal rollover.
+                                   if (!s.watch_saw_event && ctx.now - s.watch_started_at < o.short_watch)
+                                     return fail(s, false, ctx, o);
+                                   return begin_watch(s, ctx, o);
+                                 },
+                                 [&](const watch_failed& f) -> step_result {
+                                   if (s.phase != P::watching) return {s, {}};
+                                   if (f.code == 410) {
+                                     reflector_state n = s;
+                                     n.rv.clear();
+                                     return begin_list(std::move(n));
+                                   }
+                                   return fail(s, false, ctx, o);
+                                 },
+                                 [&](const backoff_elapsed&) -> step_result {
+                                   if (s.phase != P::backing_off) return {s, {}};
+                                   if (s.relist_pending || s.rv.empty()) return begin_list(s);
+                                   return begin_watch(s, ctx, o);
+                                 },
+                             },
+                             in);
   with_limit(r, o);
   return r;
 }

@@ -34,7 +34,7 @@ enum class reflector_phase : std::uint8_t { empty, listing, watching, backing_of
 
 struct reflector_state {
   reflector_phase phase = reflector_phase::empty;
-  std::string rv;              // last resourceVersion seen (a list's, or any watch event's)
+  std::string rv;  // last resourceVersion seen (a list's, or any watch event's)
   std::string continue_token;  // while listing past the first page
   bool relist_pending = true;  // after backoff: list (true) or watch from `rv` (false)
   std::uint32_t failures = 0;  // consecutive, for the backoff exponent
@@ -66,12 +66,12 @@ struct watch_error_seen {  // an in-band ERROR event's Status code
   std::int32_t code = 0;
 };
 struct watch_ended {};  // the stream closed (EOF, timeoutSeconds, cut mid-body)
-struct watch_failed {   // the watch request got an error status or did not connect
+struct watch_failed {  // the watch request got an error status or did not connect
   std::int32_t code = 0;
 };
 struct backoff_elapsed {};
-using reflector_input = std::variant<start, list_page_received, list_failed, watch_event_seen, watch_error_seen,
-                                     watch_ended, watch_failed, backoff_elapsed>;
+using reflector_input = std::variant<start, list_page_received, list_failed, watch_event_seen, watch_error_seen, watch_ended,
+                                     watch_failed, backoff_elapsed>;
 
 // Commands: what the driver must do next.
 struct send_list {

@@ -34,15 +34,17 @@ struct overloaded : F... {
 };
 
 timestamp system_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
 
 reflector_driver::reflector_driver(std::shared_ptr<kube::http_client> client, reflector_spec spec, input_sink sink,
                                    clock_fn clock, random_fn random)
-    : client_(std::move(client)), spec_(std::move(spec)), sink_(std::move(sink)), clock_(std::move(clock)),
+    : client_(std::move(client)),
+      spec_(std::move(spec)),
+      sink_(std::move(sink)),
+      clock_(std::move(clock)),
       random_(std::move(random)) {
   if (!clock_) clock_ = system_now;
   if (!random_) {
@@ -97,10 +99,8 @@ awaitable<void> reflector_driver::do_list(const send_list& cmd) {
   auto res = co_await client_->request(http::verb::get, kube::target(kube::path_of(spec_.kind, spec_.ns), q));
   if (!res) {
     ++stats_.failures;
-    if (needs_operator(res.error()))
-      log().warn("{} refused: {}", what, kube::describe(res.error()));
-    else
-      log().debug("{} failed: {}", what, kube::describe(res.error()));
+    if (needs_operator(res.error())) log().warn("{} refused: {}", what, kube::describe(res.error()));
+    else log().debug("{} failed: {}", what, kube::describe(res.error()));
     apply(list_failed{0});
     co_return;
   }
@@ -108,10 +108,8 @@ awaitable<void> reflector_driver::do_list(const send_list& cmd) {
     ++stats_.failures;
     auto err = kube::error_from_response(static_cast<std::int32_t>(res->status), res->body, res->retry_after);
     // 403 means RBAC is wrong: an operator must act, so it is a warning; the rest is transient.
-    if (needs_operator(err))
-      log().warn("{} refused: {}", what, kube::describe(err));
-    else
-      log().debug("{} failed: {}", what, kube::describe(err));
+    if (needs_operator(err)) log().warn("{} refused: {}", what, kube::describe(err));
+    else log().debug("{} failed: {}", what, kube::describe(err));
     apply(list_failed{err.code});
     co_return;
   }
@@ -154,9 +152,9 @@ void reflector_driver::publish(const std::string& rv) {
 
 awaitable<void> reflector_driver::do_watch(const send_watch& cmd) {
   kube::query_params q{{"watch", "1"},
-                 {"resourceVersion", cmd.rv},
-                 {"allowWatchBookmarks", "true"},
-                 {"timeoutSeconds", std::to_string(cmd.timeout_seconds)}};
+                       {"resourceVersion", cmd.rv},
+                       {"allowWatchBookmarks", "true"},
+                       {"timeoutSeconds", std::to_string(cmd.timeout_seconds)}};
   if (!spec_.label_selector.empty()) q.emplace_back("labelSelector", spec_.label_selector);
   ++stats_.watches;
   close_requested_ = false;
@@ -175,8 +173,7 @@ awaitable<void> reflector_driver::do_watch(const send_watch& cmd) {
                    [&](const object_event& e) { apply(watch_event_seen{meta_of(e.object).rv}); },
                    [&](const bookmark_seen& b) { apply(watch_event_seen{b.rv}); },
                    [&](const watch_error& w) {
-                     log().info("watch {} ended by the server: {} {}: {}", plural(spec_.kind), w.code, w.reason,
-                                w.message);
+                     log().info("watch {} ended by the server: {} {}: {}", plural(spec_.kind), w.code, w.reason, w.message);
                      apply(watch_error_seen{w.code});
                    },
                    [](const auto&) {},

@@ -33,7 +33,7 @@ namespace qpu::watch {
 
 struct reflector_spec {
   resource_kind kind{};
-  std::string ns;              // "" watches all namespaces
+  std::string ns;  // "" watches all namespaces
   std::string label_selector;  // "" for none
   reflector_options options;
   std::size_t max_line = max_line_bytes;
@@ -43,10 +43,10 @@ struct reflector_stats {
   std::uint64_t lists = 0;  // completed relists
   std::uint64_t pages = 0;
   std::uint64_t watches = 0;  // watch requests sent
-  std::uint64_t events = 0;   // decoded watch lines (incl. bookmarks and errors)
+  std::uint64_t events = 0;  // decoded watch lines (incl. bookmarks and errors)
   std::uint64_t malformed = 0;
   std::uint64_t failures = 0;  // requests that failed (backoff followed)
-  std::uint64_t bytes = 0;     // watch body bytes
+  std::uint64_t bytes = 0;  // watch body bytes
 };
 
 class reflector_driver {

@@ -16,8 +16,8 @@ bool stream_decoder::feed(std::string_view bytes, const handler& on_input) {
     if (line.oversized) {
       ++counters_.malformed;
       ++counters_.oversized;
-      std::string error = where() + ": " + std::to_string(line.size) + " bytes, over the " +
-                          std::to_string(max_line_) + " byte line limit; dropped";
+      std::string error = where() + ": " + std::to_string(line.size) + " bytes, over the " + std::to_string(max_line_) +
+                          " byte line limit; dropped";
       const event e = malformed_input{std::string("watch/") + plural(kind_), error};
       if (!on_input(watch_input{kind_, input_origin::malformed, line.text, error, e})) stopped_ = true;
       return;

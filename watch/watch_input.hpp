@@ -14,11 +14,11 @@
 namespace qpu::watch {
 
 enum class input_origin : std::uint8_t {
-  watch_line,    // raw: the watch line as received; event: object_event, bookmark_seen or watch_error
+  watch_line,  // raw: the watch line as received; event: object_event, bookmark_seen or watch_error
   relist_start,  // raw: empty; event: relist_started
-  relist_item,   // raw: the list item's JSON; event: relist_item
-  relist_done,   // raw: the list's resourceVersion; event: relist_done
-  malformed,     // raw: the line (a prefix when oversized); error: where and why; event: malformed_input
+  relist_item,  // raw: the list item's JSON; event: relist_item
+  relist_done,  // raw: the list's resourceVersion; event: relist_done
+  malformed,  // raw: the line (a prefix when oversized); error: where and why; event: malformed_input
 };
 
 // The views point into the driver's buffers: valid only during the callback.

@@ -49,7 +49,7 @@ std::time_t parse_time(const std::string& rfc3339) {
 }
 
 json owner_ref(const json& owner, const std::string& api_version, const std::string& kind) {
-  return {{"apiVersion", api_version}, {"kind", kind}, {"name", object_name(owner)},
+  return {{"apiVersion", api_version},        {"kind", kind},       {"name", object_name(owner)},
           {"uid", meta_string(owner, "uid")}, {"controller", true}, {"blockOwnerDeletion", true}};
 }
 
@@ -65,8 +65,12 @@ void set_condition(json& conditions, const std::string& type, const std::string&
       c["message"] = message;
       return;
     }
-  conditions.push_back({{"type", type}, {"status", status}, {"reason", reason}, {"message", message},
-                        {"lastProbeTime", now}, {"lastTransitionTime", now}});
+  conditions.push_back({{"type", type},
+                        {"status", status},
+                        {"reason", reason},
+                        {"message", message},
+                        {"lastProbeTime", now},
+                        {"lastTransitionTime", now}});
 }
 
 bool has_condition(const json& conditions, const std::string& type) {
@@ -107,8 +111,10 @@ void runtime::sync_deployments() {
       if (!terminating(p)) live.push_back(p);
     if (old_alive == 0 && !d["spec"].value("paused", false)) {
       for (int i = static_cast<int>(live.size()); i < replicas; ++i) {
-        json pod = {{"apiVersion", "v1"}, {"kind", "Pod"},
-                    {"metadata", tmpl.value("metadata", json::object())}, {"spec", tmpl.value("spec", json::object())}};
+        json pod = {{"apiVersion", "v1"},
+                    {"kind", "Pod"},
+                    {"metadata", tmpl.value("metadata", json::object())},
+                    {"spec", tmpl.value("spec", json::object())}};
         pod["metadata"]["labels"]["pod-template-hash"] = hash;
         pod["metadata"]["name"] = name + "-" + hash + "-" + random_name_suffix();
         pod["metadata"]["namespace"] = ns;
@@ -198,7 +204,8 @@ void runtime::sync_jobs() {
     if (!failing && !succeeding) {
       const auto deadline = spec.value("activeDeadlineSeconds", 0);
       if (succeeded >= completions) {
-        set_condition(conditions, "SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods");
+        set_condition(conditions, "SuccessCriteriaMet", "True", "CompletionsReached",
+                      "Reached expected number of succeeded pods");
       } else if (failures > backoff_limit) {
         set_condition(conditions, "FailureTarget", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit");
       } else if (deadline > 0 && now_wall - parse_time(status["startTime"]) >= deadline) {
@@ -229,8 +236,10 @@ void runtime::sync_jobs() {
       }
       const auto& tmpl = spec["template"];
       for (int i = active; i < parallelism && succeeded + i < completions && clock::now() >= not_before; ++i) {
-        json pod = {{"apiVersion", "v1"}, {"kind", "Pod"},
-                    {"metadata", tmpl.value("metadata", json::object())}, {"spec", tmpl.value("spec", json::object())}};
+        json pod = {{"apiVersion", "v1"},
+                    {"kind", "Pod"},
+                    {"metadata", tmpl.value("metadata", json::object())},
+                    {"spec", tmpl.value("spec", json::object())}};
         auto& labels = pod["metadata"]["labels"];
         labels["job-name"] = name;
         labels["batch.kubernetes.io/job-name"] = name;

@@ -39,9 +39,8 @@ image_ref parse_image_ref(std::string_view reference) {
   // Docker's normalisation: the first component is a registry only when it looks like a host.
   const auto first_slash = rest.find('/');
   const std::string first = rest.substr(0, first_slash);
-  const bool has_registry = first_slash != std::string::npos &&
-                            (first.find('.') != std::string::npos || first.find(':') != std::string::npos ||
-                             first == "localhost");
+  const bool has_registry = first_slash != std::string::npos && (first.find('.') != std::string::npos ||
+                                                                 first.find(':') != std::string::npos || first == "localhost");
   if (!has_registry) rest = "docker.io/" + (first_slash == std::string::npos ? "library/" + rest : rest);
   if (rest.starts_with("index.docker.io/")) rest = "docker.io/" + rest.substr(16);
   out.repository = rest;
@@ -91,12 +90,12 @@ result<image_install> image_map::resolve(std::string_view reference) const {
   for (const auto& e : entries_)
     for (const auto& p : e.patterns)
       if (p.repository == ref.repository && tag_matches(p.tag, ref.tag)) return e.install;
-  return std::unexpected(api_error{
-      404, "ErrImagePull",
-      "Failed to pull image \"" + std::string(reference) + "\": kube-sim's image map has no entry for repository " +
-          ref.repository + (ref.tag.empty() ? "" : " with tag " + ref.tag) +
-          "; add one to kube-sim/images/image-map.json (or the file given with --image-map)",
-      nullptr, 0});
+  return std::unexpected(api_error{404, "ErrImagePull",
+                                   "Failed to pull image \"" + std::string(reference) +
+                                       "\": kube-sim's image map has no entry for repository " + ref.repository +
+                                       (ref.tag.empty() ? "" : " with tag " + ref.tag) +
+                                       "; add one to kube-sim/images/image-map.json (or the file given with --image-map)",
+                                   nullptr, 0});
 }
 
 }  // namespace kube_sim::runtime

@@ -97,8 +97,7 @@ std::string read_file_tail(const fs::path& file, std::size_t max_bytes) {
 }
 
 json condition(const std::string& type, bool status, const std::string& since, const std::string& reason = {}) {
-  json c = {{"type", type}, {"status", status ? "True" : "False"}, {"lastProbeTime", nullptr},
-            {"lastTransitionTime", since}};
+  json c = {{"type", type}, {"status", status ? "True" : "False"}, {"lastProbeTime", nullptr}, {"lastTransitionTime", since}};
   if (!reason.empty()) c["reason"] = reason;
   return c;
 }
@@ -185,18 +184,21 @@ void runtime::admit(const json& pod) {
       const auto claim_name = v["persistentVolumeClaim"].value("claimName", "");
       auto claim = get("persistentvolumeclaims", ns, claim_name);
       if (!claim || claim->value("/status/phase"_json_pointer, std::string()) != "Bound") {
-        pending_status(pod, {{"conditions", json::array({{{"type", "PodScheduled"}, {"status", "False"},
-                                                           {"lastProbeTime", nullptr}, {"lastTransitionTime", now},
-                                                           {"reason", "Unschedulable"},
-                                                           {"message", claim ? "persistentvolumeclaim \"" + claim_name + "\" is not bound"
-                                                                             : "persistentvolumeclaim \"" + claim_name + "\" not found"}}})}});
+        pending_status(pod, {{"conditions",
+                              json::array({{{"type", "PodScheduled"},
+                                            {"status", "False"},
+                                            {"lastProbeTime", nullptr},
+                                            {"lastTransitionTime", now},
+                                            {"reason", "Unschedulable"},
+                                            {"message", claim ? "persistentvolumeclaim \"" + claim_name + "\" is not bound"
+                                                              : "persistentvolumeclaim \"" + claim_name + "\" not found"}}})}});
         return;
       }
       const auto bytes = parse_quantity_bytes(claim->value("/status/capacity/storage"_json_pointer, std::string("0")));
       auto mounted = volumes_->ensure(meta_string(*claim, "uid"), ns + "/" + claim_name, bytes.value_or(0));
       if (!mounted) {
-        pending_status(pod, {{"conditions", json::array({scheduled_ok})},
-                             {"message", mounted.error().message}, {"reason", "FailedMount"}});
+        pending_status(
+            pod, {{"conditions", json::array({scheduled_ok})}, {"message", mounted.error().message}, {"reason", "FailedMount"}});
         return;
       }
       sources[vname] = {mounted->string(), v["persistentVolumeClaim"].value("readOnly", false), true};
@@ -215,8 +217,8 @@ void runtime::admit(const json& pod) {
                              {"reason", "FailedMount"}});
         return;
       }
-      config_volumes.push_back({{"name", vname}, {"secret", secret}, {"object", object ? *object : json::object()},
-                                {"source", src}});
+      config_volumes.push_back(
+          {{"name", vname}, {"secret", secret}, {"object", object ? *object : json::object()}, {"source", src}});
       sources[vname] = {(p.dir / "volumes" / vname).string(), true, false};
     } else {
       pending_status(pod, {{"conditions", json::array({scheduled_ok})},
@@ -230,10 +232,13 @@ void runtime::admit(const json& pod) {
   p.ip = pod.value("/status/podIP"_json_pointer, std::string());
   if (p.ip.empty() || used_ips_.contains(p.ip)) p.ip = allocate_pod_ip();
   used_ips_.insert(p.ip);
-  std::map<std::string, std::string> field_values = {
-      {"metadata.name", name}, {"metadata.namespace", ns}, {"metadata.uid", uid},
-      {"status.podIP", p.ip}, {"status.hostIP", "127.0.0.1"}, {"spec.nodeName", "kube-sim"},
-      {"spec.serviceAccountName", spec.value("serviceAccountName", "default")}};
+  std::map<std::string, std::string> field_values = {{"metadata.name", name},
+                                                     {"metadata.namespace", ns},
+                                                     {"metadata.uid", uid},
+                                                     {"status.podIP", p.ip},
+                                                     {"status.hostIP", "127.0.0.1"},
+                                                     {"spec.nodeName", "kube-sim"},
+                                                     {"spec.serviceAccountName", spec.value("serviceAccountName", "default")}};
   std::vector<container_run> containers;
   for (const auto& c : spec.value("containers", json::array())) {
     container_run run;
@@ -243,14 +248,20 @@ void runtime::admit(const json& pod) {
     if (!install) {
       // No registry to retry against: an image the map does not know fails the pod for good.
       json next = pod;
-      next["status"] = {{"phase", "Failed"}, {"reason", "ErrImagePull"}, {"message", install.error().message},
-                        {"conditions", json::array({scheduled_ok, condition("Ready", false, now, "ContainersNotReady")})},
-                        {"startTime", now},
-                        {"containerStatuses", json::array({{{"name", run.name}, {"image", c.value("image", "")},
-                                                            {"imageID", ""}, {"ready", false}, {"restartCount", 0},
-                                                            {"started", false},
-                                                            {"state", {{"waiting", {{"reason", "ErrImagePull"},
-                                                                                    {"message", install.error().message}}}}}}})}};
+      next["status"] = {
+          {"phase", "Failed"},
+          {"reason", "ErrImagePull"},
+          {"message", install.error().message},
+          {"conditions", json::array({scheduled_ok, condition("Ready", false, now, "ContainersNotReady")})},
+          {"startTime", now},
+          {"containerStatuses",
+           json::array({{{"name", run.name},
+                         {"image", c.value("image", "")},
+                         {"imageID", ""},
+                         {"ready", false},
+                         {"restartCount", 0},
+                         {"started", false},
+                         {"state", {{"waiting", {{"reason", "ErrImagePull"}, {"message", install.error().message}}}}}}})}};
       (void)store_.update(type("pods"), ns, name, next, subresource::status);
       used_ips_.erase(p.ip);
       return;
@@ -308,12 +319,17 @@ void runtime::admit(const json& pod) {
     }
     if (!config_error.empty()) {
       used_ips_.erase(p.ip);
-      pending_status(pod, {{"conditions", json::array({scheduled_ok})},
-                           {"containerStatuses",
-                            json::array({{{"name", run.name}, {"image", c.value("image", "")}, {"imageID", ""},
-                                          {"ready", false}, {"restartCount", 0}, {"started", false},
-                                          {"state", {{"waiting", {{"reason", "CreateContainerConfigError"},
-                                                                  {"message", config_error}}}}}}})}});
+      pending_status(
+          pod,
+          {{"conditions", json::array({scheduled_ok})},
+           {"containerStatuses",
+            json::array({{{"name", run.name},
+                          {"image", c.value("image", "")},
+                          {"imageID", ""},
+                          {"ready", false},
+                          {"restartCount", 0},
+                          {"started", false},
+                          {"state", {{"waiting", {{"reason", "CreateContainerConfigError"}, {"message", config_error}}}}}}})}});
       return;
     }
 
@@ -330,7 +346,8 @@ void runtime::admit(const json& pod) {
     const bool custom_user = security.contains("runAsUser") || pod_security.contains("runAsUser");
     l.uid = custom_user ? security.value("runAsUser", pod_security.value("runAsUser", 0)) : default_uid_;
     const passwd* pw = custom_user ? ::getpwuid(l.uid) : nullptr;
-    l.gid = security.value("runAsGroup", pod_security.value("runAsGroup", custom_user ? (pw ? pw->pw_gid : l.uid) : default_gid_));
+    l.gid =
+        security.value("runAsGroup", pod_security.value("runAsGroup", custom_user ? (pw ? pw->pw_gid : l.uid) : default_gid_));
     if (argv.empty()) argv.push_back("");
     if (auto exe = find_executable(argv[0], path)) l.argv[0] = *exe;
 
@@ -419,8 +436,12 @@ void runtime::start_container(pod_run& p, container_run& c) {
   auto started = launch(c.launch);
   c.started_at = now_rfc3339();
   if (!started) {
-    c.state = {{"terminated", {{"exitCode", 128}, {"reason", "StartError"}, {"message", started.error().message},
-                               {"startedAt", c.started_at}, {"finishedAt", c.started_at}}}};
+    c.state = {{"terminated",
+                {{"exitCode", 128},
+                 {"reason", "StartError"},
+                 {"message", started.error().message},
+                 {"startedAt", c.started_at},
+                 {"finishedAt", c.started_at}}}};
     container_exited(p, c, -1);
     return;
   }
@@ -448,8 +469,10 @@ void runtime::container_exited(pod_run& p, container_run& c, int status) {
     std::string message = read_file_tail(c.termination_file, 4096);
     if (message.empty() && code != 0 && c.spec.value("terminationMessagePolicy", "File") == "FallbackToLogsOnError")
       message = read_file_tail(c.log, 2048);
-    json terminated = {{"exitCode", code}, {"reason", code == 0 ? "Completed" : "Error"},
-                       {"startedAt", c.started_at}, {"finishedAt", finished_at},
+    json terminated = {{"exitCode", code},
+                       {"reason", code == 0 ? "Completed" : "Error"},
+                       {"startedAt", c.started_at},
+                       {"finishedAt", finished_at},
                        {"containerID", "kube-sim://" + std::to_string(c.started.time_since_epoch().count())}};
     if (signal) terminated["signal"] = signal;
     if (!message.empty()) terminated["message"] = message;
@@ -463,12 +486,13 @@ void runtime::container_exited(pod_run& p, container_run& c, int status) {
     if (delay > options_.backoff_cap) delay = options_.backoff_cap;
     c.restart_at = clock::now() + delay;
     c.last_state = c.state;
-    c.state = {{"waiting", {{"reason", "CrashLoopBackOff"},
-                            {"message", "back-off " + std::to_string(delay.count() / 1000) + "s restarting failed container=" +
-                                            c.name + " pod=" + p.name + "_" + p.ns + "(" + p.uid + ")"}}}};
+    c.state = {{"waiting",
+                {{"reason", "CrashLoopBackOff"},
+                 {"message", "back-off " + std::to_string(delay.count() / 1000) + "s restarting failed container=" + c.name +
+                                 " pod=" + p.name + "_" + p.ns + "(" + p.uid + ")"}}}};
   }
-  const bool all_done = std::all_of(p.containers.begin(), p.containers.end(),
-                                    [](const container_run& x) { return x.pid == 0 && !x.restart_at; });
+  const bool all_done =
+      std::all_of(p.containers.begin(), p.containers.end(), [](const container_run& x) { return x.pid == 0 && !x.restart_at; });
   if (all_done && !p.terminating) p.finished = true;
   write_pod_status(p);
   if (p.finished) set_finalizer(p.ns, p.name, false);
@@ -592,9 +616,13 @@ void runtime::write_pod_status(pod_run& p) {
   }
   json statuses = json::array();
   for (const auto& c : p.containers) {
-    statuses.push_back({{"name", c.name}, {"image", c.spec.value("image", "")},
-                        {"imageID", "kube-sim://" + c.spec.value("image", "")}, {"ready", c.ready},
-                        {"started", c.pid > 0}, {"restartCount", c.restart_count}, {"state", c.state},
+    statuses.push_back({{"name", c.name},
+                        {"image", c.spec.value("image", "")},
+                        {"imageID", "kube-sim://" + c.spec.value("image", "")},
+                        {"ready", c.ready},
+                        {"started", c.pid > 0},
+                        {"restartCount", c.restart_count},
+                        {"state", c.state},
                         {"lastState", c.last_state}});
   }
   const bool ready = all_ready && !p.finished;
@@ -603,9 +631,13 @@ void runtime::write_pod_status(pod_run& p) {
       {"conditions", json::array({condition("PodScheduled", true, p.start_time), condition("Initialized", true, p.start_time),
                                   condition("ContainersReady", ready, p.ready_since, ready ? "" : "ContainersNotReady"),
                                   condition("Ready", ready, p.ready_since, ready ? "" : "ContainersNotReady")})},
-      {"hostIP", "127.0.0.1"}, {"hostIPs", json::array({{{"ip", "127.0.0.1"}}})},
-      {"podIP", p.ip}, {"podIPs", json::array({{{"ip", p.ip}}})},
-      {"startTime", p.start_time}, {"containerStatuses", statuses}, {"qosClass", "BestEffort"}};
+      {"hostIP", "127.0.0.1"},
+      {"hostIPs", json::array({{{"ip", "127.0.0.1"}}})},
+      {"podIP", p.ip},
+      {"podIPs", json::array({{{"ip", p.ip}}})},
+      {"startTime", p.start_time},
+      {"containerStatuses", statuses},
+      {"qosClass", "BestEffort"}};
   if (pod->value("status", json::object()) == status) return;
   (*pod)["status"] = status;
   (void)store_.update(type("pods"), p.ns, p.name, *pod, subresource::status);

@@ -99,7 +99,6 @@ std::vector<std::string> prefixes_of(const std::string& target, bool file) {
   return out;
 }
 
-
 // The signals a container's processes may be sent from outside (kubelet's SIGTERM, a test's
 // SIGINT or SIGHUP): each layer of the PID-namespace split passes them one level down.
 constexpr int forwarded_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
@@ -111,7 +110,7 @@ void forward_signal(int sig) {
 
 void forward_signals_to(pid_t pid) {
   forward_to = pid;
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = forward_signal;
   sigemptyset(&sa.sa_mask);
   for (int s : forwarded_signals) ::sigaction(s, &sa, nullptr);
@@ -186,14 +185,14 @@ result<std::string> find_executable(const std::string& name, const std::vector<s
     const auto candidate = std::filesystem::path(dir) / name;
     if (::access(candidate.c_str(), X_OK) == 0 && !std::filesystem::is_directory(candidate)) return candidate.string();
   }
-  return std::unexpected(api_error{500, "StartError",
-                                   "exec: \"" + name + "\": executable file not found in $PATH", nullptr, 0});
+  return std::unexpected(api_error{500, "StartError", "exec: \"" + name + "\": executable file not found in $PATH", nullptr, 0});
 }
 
 result<pid_t> launch(const launch_spec& spec) {
   if (spec.argv.empty()) return std::unexpected(internal_error("a container needs a command"));
   const int log = ::open(spec.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log < 0) return std::unexpected(internal_error("cannot open the log " + spec.log_file.string() + ": " + std::strerror(errno)));
+  if (log < 0)
+    return std::unexpected(internal_error("cannot open the log " + spec.log_file.string() + ": " + std::strerror(errno)));
   int ns_fd = -1;
   if (spec.join_mount_namespace_of > 0) {
     const auto ns_path = "/proc/" + std::to_string(spec.join_mount_namespace_of) + "/ns/mnt";
@@ -265,8 +264,7 @@ result<pid_t> launch(const launch_spec& spec) {
       }
       if (::mount(source_paths[i].data(), m.target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0)
         fail(2, "bind mount to", m.target.c_str());
-      if (m.read_only &&
-          ::mount(nullptr, m.target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr) != 0)
+      if (m.read_only && ::mount(nullptr, m.target.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, nullptr) != 0)
         fail(2, "read-only remount of", m.target.c_str());
     }
     enter_pid_namespace(2);

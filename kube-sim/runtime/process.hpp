@@ -23,7 +23,7 @@ struct bind_mount {
 /// Everything one process start needs, resolved in the parent (the child only makes syscalls).
 struct launch_spec {
   std::vector<std::string> argv;  // argv[0] an absolute path (see find_executable)
-  std::vector<std::string> env;   // "NAME=value"
+  std::vector<std::string> env;  // "NAME=value"
   std::vector<bind_mount> mounts;  // applied in order: parents before children
   std::string working_dir = "/";
   uid_t uid = 0;

@@ -8,12 +8,20 @@
 namespace kube_sim::runtime {
 
 std::optional<std::uint64_t> parse_quantity_bytes(std::string_view text) {
-  static constexpr std::pair<std::string_view, double> suffixes[] = {
-      {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
-      {"Pi", 1125899906842624.0}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"P", 1e15}, {"", 1.0}};
+  static constexpr std::pair<std::string_view, double> suffixes[] = {{"Ki", 1024.0},
+                                                                     {"Mi", 1048576.0},
+                                                                     {"Gi", 1073741824.0},
+                                                                     {"Ti", 1099511627776.0},
+                                                                     {"Pi", 1125899906842624.0},
+                                                                     {"k", 1e3},
+                                                                     {"M", 1e6},
+                                                                     {"G", 1e9},
+                                                                     {"T", 1e12},
+                                                                     {"P", 1e15},
+                                                                     {"", 1.0}};
   std::size_t end = 0;
-  while (end < text.size() && (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.' ||
-                               (end == 0 && text[end] == '+')))
+  while (end < text.size() &&
+         (std::isdigit(static_cast<unsigned char>(text[end])) || text[end] == '.' || (end == 0 && text[end] == '+')))
     ++end;
   if (end == 0) return std::nullopt;
   const std::string number(text.substr(0, end));

@@ -43,8 +43,8 @@ result<void> runtime::start() {
     default_uid_ = pw->pw_uid;
     default_gid_ = pw->pw_gid;
   } else if (::geteuid() == 0) {
-    return std::unexpected(internal_error("user " + options_.run_as_user +
-                                          " does not exist; run scripts/provision-postgres.sh, which creates it"));
+    return std::unexpected(
+        internal_error("user " + options_.run_as_user + " does not exist; run scripts/provision-postgres.sh, which creates it"));
   } else {
     default_uid_ = ::geteuid();
     default_gid_ = ::getegid();
@@ -403,8 +403,8 @@ result<std::vector<std::string>> apply_manifests(store& s, const fs::path& path,
       if (!object) return std::unexpected(bad_request(file.string() + ": " + object.error().message));
       const auto* t = s.types().find_kind(object->value("apiVersion", ""), object->value("kind", ""));
       if (!t)
-        return std::unexpected(bad_request(file.string() + ": no resource serves " + object->value("apiVersion", "") +
-                                           " " + object->value("kind", "")));
+        return std::unexpected(bad_request(file.string() + ": no resource serves " + object->value("apiVersion", "") + " " +
+                                           object->value("kind", "")));
       const std::string ns = t->namespaced ? object->value("/metadata/namespace"_json_pointer, std::string("default")) : "";
       const std::string name = object->value("/metadata/name"_json_pointer, std::string());
       const bool had_status = object->contains("status");
@@ -414,7 +414,8 @@ result<std::vector<std::string>> apply_manifests(store& s, const fs::path& path,
         done.push_back(t->singular + "/" + name + " unchanged");
         continue;
       }
-      if (!created) return std::unexpected(bad_request(file.string() + ": " + t->kind + " " + name + ": " + created.error().message));
+      if (!created)
+        return std::unexpected(bad_request(file.string() + ": " + t->kind + " " + name + ": " + created.error().message));
       if (had_status && t->has_status) {
         auto with_status = *created;
         with_status["status"] = status;

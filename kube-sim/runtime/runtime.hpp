@@ -35,10 +35,10 @@ using clock = std::chrono::steady_clock;
 
 /// How the runtime runs. The defaults suit `kube-sim serve`; tests shorten the timings.
 struct runtime_options {
-  std::filesystem::path work_dir;       // volumes/ and pods/ (logs) live here
+  std::filesystem::path work_dir;  // volumes/ and pods/ (logs) live here
   std::filesystem::path image_map_file = default_image_map_file();
   std::filesystem::path pg_cache = default_pg_cache();
-  std::string run_as_user = "qpu-pg";   // pods without securityContext.runAsUser
+  std::string run_as_user = "qpu-pg";  // pods without securityContext.runAsUser
   std::string default_storage_class = "standard";
   std::optional<volume_mode> force_volume_mode;  // skip detection
   /// Second octet of the addresses used: clusterIPs 127.B.0.x-127.B.63.x, pod IPs from
@@ -62,7 +62,7 @@ struct container_run {
   int restart_count = 0;
   std::string started_at;
   clock::time_point started{};
-  json state;       // the containerStatuses[].state value
+  json state;  // the containerStatuses[].state value
   json last_state = json::object();
   std::optional<clock::time_point> restart_at;
   bool ready = false;
@@ -180,7 +180,7 @@ class runtime {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed (see ~runtime)
   boost::asio::steady_timer tick_;
   boost::asio::signal_set sigchld_;
-  std::map<std::string, pod_run> pods_;              // by pod uid
+  std::map<std::string, pod_run> pods_;  // by pod uid
   std::map<pid_t, std::pair<std::string, std::size_t>> pids_;  // container pid -> pod uid, index
   std::map<pid_t, std::pair<std::string, std::size_t>> probe_pids_;
   std::map<std::string, std::shared_ptr<service_proxy>> proxies_;  // "svc uid/port"

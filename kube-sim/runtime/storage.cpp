@@ -34,15 +34,18 @@ void runtime::sync_claims() {
       continue;
     }
     merge_main("persistentvolumeclaims", ns, name,
-               {{"metadata", {{"annotations", {{"pv.kubernetes.io/bind-completed", "yes"},
-                                               {"pv.kubernetes.io/bound-by-controller", "yes"},
-                                               {"volume.kubernetes.io/storage-provisioner", "kube-sim.io/local"},
-                                               {"kube-sim.io/volume-mode", std::string(to_string(volumes_->mode()))}}}}},
+               {{"metadata",
+                 {{"annotations",
+                   {{"pv.kubernetes.io/bind-completed", "yes"},
+                    {"pv.kubernetes.io/bound-by-controller", "yes"},
+                    {"volume.kubernetes.io/storage-provisioner", "kube-sim.io/local"},
+                    {"kube-sim.io/volume-mode", std::string(to_string(volumes_->mode()))}}}}},
                 {"spec", {{"volumeName", "pvc-" + uid}, {"storageClassName", sc}, {"volumeMode", "Filesystem"}}}});
     merge_status("persistentvolumeclaims", ns, name,
-                 {{"status", {{"phase", "Bound"},
-                              {"accessModes", pvc.value("/spec/accessModes"_json_pointer, json::array({"ReadWriteOnce"}))},
-                              {"capacity", {{"storage", request}}}}}});
+                 {{"status",
+                   {{"phase", "Bound"},
+                    {"accessModes", pvc.value("/spec/accessModes"_json_pointer, json::array({"ReadWriteOnce"}))},
+                    {"capacity", {{"storage", request}}}}}});
   }
   // reclaimPolicy Delete: a claim's disk goes with the claim once no running pod has it mounted.
   for (const auto& uid : volumes_->on_disk()) {

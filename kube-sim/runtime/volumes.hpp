@@ -27,8 +27,7 @@ class volume_set {
 
   /// The mounted folder of the claim, creating and mounting its disk when needed (also after a
   /// restart: an existing image is mounted again, never re-formatted).
-  result<std::filesystem::path> ensure(const std::string& uid, const std::string& description,
-                                       std::uint64_t bytes);
+  result<std::filesystem::path> ensure(const std::string& uid, const std::string& description, std::uint64_t bytes);
   /// Unmounts and deletes the claim's disk (reclaimPolicy Delete).
   void release(const std::string& uid);
   /// Claim uids with a disk on file.

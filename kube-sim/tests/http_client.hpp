@@ -16,7 +16,7 @@ struct http_result {
   nlohmann::json json() const { return nlohmann::json::parse(body, nullptr, false); }
 };
 
-http_result send(unsigned short port, const std::string& method, const std::string& target,
-                 const std::string& body = {}, const std::string& content_type = "application/json");
+http_result send(unsigned short port, const std::string& method, const std::string& target, const std::string& body = {},
+                 const std::string& content_type = "application/json");
 
 }  // namespace kube_sim::testing

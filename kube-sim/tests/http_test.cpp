@@ -105,8 +105,7 @@ TEST_CASE("HTTP: a watch from RV 0 starts with ADDED, then streams changes as ch
   CHECK(events[1]["type"] == "MODIFIED");
   CHECK(events[1]["object"]["data"]["k"] == "w");
   CHECK(events[2]["type"] == "DELETED");
-  CHECK(std::stoull(events[2]["object"]["metadata"]["resourceVersion"].get<std::string>()) >
-        std::stoull(rv_of(changed)));
+  CHECK(std::stoull(events[2]["object"]["metadata"]["resourceVersion"].get<std::string>()) > std::stoull(rv_of(changed)));
 }
 
 TEST_CASE("HTTP: a watch from RV X sends exactly the changes after X") {
@@ -155,15 +154,19 @@ TEST_CASE("HTTP: watch-list needs resourceVersionMatch=NotOlderThan and ends its
   CHECK(refused.status == 422);
   CHECK(refused.json()["reason"] == "Invalid");
   CHECK(send(sim.port(), "GET", cms + "?watch=1&resourceVersionMatch=NotOlderThan").status == 422);
-  auto result = send(sim.port(), "GET", cms + "?watch=1&sendInitialEvents=true&allowWatchBookmarks=true"
-                                              "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1");
+  auto result = send(sim.port(), "GET",
+                     cms +
+                         "?watch=1&sendInitialEvents=true&allowWatchBookmarks=true"
+                         "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1");
   auto events = lines_of(result.body);
   REQUIRE(events.size() >= 2);
   CHECK(events[0]["type"] == "ADDED");
   CHECK(events[1]["type"] == "BOOKMARK");
   CHECK(events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"] == "true");
-  auto without = send(sim.port(), "GET", cms + "?watch=1&sendInitialEvents=false&allowWatchBookmarks=true"
-                                               "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1");
+  auto without = send(sim.port(), "GET",
+                      cms +
+                          "?watch=1&sendInitialEvents=false&allowWatchBookmarks=true"
+                          "&resourceVersionMatch=NotOlderThan&timeoutSeconds=1");
   for (const auto& e : lines_of(without.body)) CHECK(e["type"] == "BOOKMARK");
 }
 
@@ -177,7 +180,9 @@ TEST_CASE("HTTP: selectors filter lists and watches") {
   CHECK(send(sim.port(), "GET", cms + "?labelSelector=app+in+quay").status == 400);
   auto watch = watch_async(sim.port(), cms + "?watch=1&labelSelector=app%3Dquay&timeoutSeconds=1");
   // b starts matching: for this watch it is ADDED, not MODIFIED.
-  REQUIRE(send(sim.port(), "PATCH", cms + "/b", R"({"metadata":{"labels":{"app":"quay"}}})", "application/merge-patch+json").status == 200);
+  REQUIRE(
+      send(sim.port(), "PATCH", cms + "/b", R"({"metadata":{"labels":{"app":"quay"}}})", "application/merge-patch+json").status ==
+      200);
   auto events = lines_of(watch.get().body);
   REQUIRE(events.size() == 2);
   CHECK(events[0]["object"]["metadata"]["name"] == "a");
@@ -196,7 +201,9 @@ TEST_CASE("HTTP: PUT conflicts, custom resources and the status subresource") {
   CHECK(conflict.json()["reason"] == "Conflict");
 
   const std::string quay = "/apis/quay.redhat.com/v1/namespaces/default/quayregistries";
-  auto r = send(sim.port(), "POST", quay, R"({"apiVersion":"quay.redhat.com/v1","kind":"QuayRegistry","metadata":{"name":"r"},"spec":{"x":1},"status":{"ignored":true}})");
+  auto r = send(
+      sim.port(), "POST", quay,
+      R"({"apiVersion":"quay.redhat.com/v1","kind":"QuayRegistry","metadata":{"name":"r"},"spec":{"x":1},"status":{"ignored":true}})");
   REQUIRE(r.status == 201);
   CHECK(!r.json().contains("status"));
   CHECK(send(sim.port(), "PUT", quay + "/r", R"({"metadata":{"name":"r"},"spec":{"x":2}})").status == 422);
@@ -208,8 +215,8 @@ TEST_CASE("HTTP: PUT conflicts, custom resources and the status subresource") {
   CHECK(status.json()["status"]["phase"] == "Upgrading");
   CHECK(status.json()["spec"]["x"] == 1);
   CHECK(status.json()["metadata"]["generation"] == 1);
-  auto spec = send(sim.port(), "PATCH", quay + "/r", R"([{"op":"replace","path":"/spec/x","value":5}])",
-                   "application/json-patch+json");
+  auto spec =
+      send(sim.port(), "PATCH", quay + "/r", R"([{"op":"replace","path":"/spec/x","value":5}])", "application/json-patch+json");
   REQUIRE(spec.status == 200);
   CHECK(spec.json()["metadata"]["generation"] == 2);
   CHECK(spec.json()["status"]["phase"] == "Upgrading");
@@ -231,7 +238,8 @@ TEST_CASE("HTTP: deletion waits for finalizers and answers 202 meanwhile") {
   CHECK(marked.status == 202);
   CHECK(marked.json()["metadata"].contains("deletionTimestamp"));
   CHECK(send(sim.port(), "GET", cms + "/a").status == 200);
-  REQUIRE(send(sim.port(), "PATCH", cms + "/a", R"({"metadata":{"finalizers":null}})", "application/merge-patch+json").status == 200);
+  REQUIRE(send(sim.port(), "PATCH", cms + "/a", R"({"metadata":{"finalizers":null}})", "application/merge-patch+json").status ==
+          200);
   CHECK(send(sim.port(), "GET", cms + "/a").status == 404);
 }
 
@@ -260,7 +268,8 @@ TEST_CASE("HTTP: fault knobs: dropped watch streams, tiny chunks and delayed eve
   CHECK(!dropped.complete);
   CHECK(lines_of(dropped.body).size() == 2);
 
-  REQUIRE(send(sim.port(), "POST", "/_sim/faults", R"({"dropWatchAfterEvents":0,"chunkBytes":3,"eventDelayMs":100})").status == 200);
+  REQUIRE(send(sim.port(), "POST", "/_sim/faults", R"({"dropWatchAfterEvents":0,"chunkBytes":3,"eventDelayMs":100})").status ==
+          200);
   const auto started = std::chrono::steady_clock::now();
   auto split = send(sim.port(), "GET", cms + "?watch=1&timeoutSeconds=1");
   CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(300));
@@ -318,5 +327,7 @@ TEST_CASE("HTTP: a POSTed CRD is served at once") {
             "versions":[{"name":"v1alpha1","served":true,"storage":true}]}})";
   REQUIRE(send(sim.port(), "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).status == 201);
   CHECK(send(sim.port(), "GET", "/apis/example.com/v1alpha1").status == 200);
-  CHECK(send(sim.port(), "POST", "/apis/example.com/v1alpha1/namespaces/default/widgets", R"({"metadata":{"name":"w"}})").status == 201);
+  CHECK(
+      send(sim.port(), "POST", "/apis/example.com/v1alpha1/namespaces/default/widgets", R"({"metadata":{"name":"w"}})").status ==
+      201);
 }

@@ -18,7 +18,7 @@ std::filesystem::path make_temp_dir() {
 
 sim_process::sim_process(std::vector<std::string> extra, std::filesystem::path dir)
     : dir_(dir.empty() ? make_temp_dir() : std::move(dir)) {
-  std::vector<std::string> args = {KUBE_SIM_BINARY, "serve", "--listen", "127.0.0.1:0", "--kubeconfig-out",
+  std::vector<std::string> args = {KUBE_SIM_BINARY,      "serve", "--listen", "127.0.0.1:0", "--kubeconfig-out",
                                    kubeconfig().string()};
   args.insert(args.end(), extra.begin(), extra.end());
   int out[2];

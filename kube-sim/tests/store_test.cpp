@@ -74,8 +74,7 @@ TEST_CASE("create refuses duplicates, missing namespaces and missing names") {
 
 TEST_CASE("generateName appends five random characters") {
   auto s = seeded_store(100);
-  auto made = s.create(type_of(s, "configmaps"), "default",
-                       json{{"metadata", {{"generateName", "backup-"}}}});
+  auto made = s.create(type_of(s, "configmaps"), "default", json{{"metadata", {{"generateName", "backup-"}}}});
   REQUIRE(made);
   const auto name = object_name(*made);
   CHECK(name.starts_with("backup-"));
@@ -193,8 +192,7 @@ TEST_CASE("a stale resourceVersion on update is 409 Conflict") {
   CHECK(refused.error().code == 409);
   CHECK(refused.error().reason == "Conflict");
   auto stale_patch = s.patch(cms, "default", "a", patch_kind::merge,
-                             json{{"metadata", {{"resourceVersion", meta_string(*made, "resourceVersion")}}}},
-                             subresource::main);
+                             json{{"metadata", {{"resourceVersion", meta_string(*made, "resourceVersion")}}}}, subresource::main);
   REQUIRE(!stale_patch);
   CHECK(stale_patch.error().code == 409);
 }
@@ -219,8 +217,8 @@ TEST_CASE("generation counts spec changes only and status is its own subresource
   REQUIRE(made);
   CHECK(made->at("metadata").at("generation") == 1);
 
-  auto labelled = s.patch(deps, "default", "db", patch_kind::merge,
-                          json{{"metadata", {{"labels", {{"a", "b"}}}}}}, subresource::main);
+  auto labelled =
+      s.patch(deps, "default", "db", patch_kind::merge, json{{"metadata", {{"labels", {{"a", "b"}}}}}}, subresource::main);
   REQUIRE(labelled);
   CHECK(labelled->object["metadata"]["generation"] == 1);
 
@@ -256,8 +254,8 @@ TEST_CASE("finalizers keep a deleted object until they are removed") {
   REQUIRE(seen.size() == 1);
   CHECK(seen[0].type == event_type::modified);
 
-  auto released = s.patch(cms, "default", "guarded", patch_kind::merge,
-                          json{{"metadata", {{"finalizers", nullptr}}}}, subresource::main);
+  auto released =
+      s.patch(cms, "default", "guarded", patch_kind::merge, json{{"metadata", {{"finalizers", nullptr}}}}, subresource::main);
   REQUIRE(released);
   CHECK(!s.get(cms, "default", "guarded"));
   REQUIRE(seen.size() == 2);
@@ -287,9 +285,11 @@ TEST_CASE("deleting an owner deletes its dependents") {
   auto job = s.create(type_of(s, "jobs.batch"), "default",
                       json{{"metadata", {{"name", "backup"}}}, {"spec", {{"template", json::object()}}}});
   REQUIRE(job);
-  auto pod = json{{"metadata", {{"name", "backup-x"},
-                                {"ownerReferences", json::array({{{"apiVersion", "batch/v1"}, {"kind", "Job"},
-                                                                  {"name", "backup"}, {"uid", meta_string(*job, "uid")}}})}}}};
+  auto pod = json{
+      {"metadata",
+       {{"name", "backup-x"},
+        {"ownerReferences",
+         json::array({{{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"name", "backup"}, {"uid", meta_string(*job, "uid")}}})}}}};
   REQUIRE(s.create(type_of(s, "pods"), "default", pod));
   REQUIRE(s.remove(type_of(s, "jobs.batch"), "default", "backup"));
   CHECK(!s.get(type_of(s, "pods"), "default", "backup-x"));
@@ -331,8 +331,7 @@ TEST_CASE("server-side apply needs a field manager, creates, then merges") {
   auto created = s.patch(cms, "default", "a", patch_kind::apply, config_map("a"), subresource::main, "test");
   REQUIRE(created);
   CHECK(created->created);
-  auto merged = s.patch(cms, "default", "a", patch_kind::apply, config_map("a", {{"k2", "v2"}}),
-                        subresource::main, "test");
+  auto merged = s.patch(cms, "default", "a", patch_kind::apply, config_map("a", {{"k2", "v2"}}), subresource::main, "test");
   REQUIRE(merged);
   CHECK(!merged->created);
   CHECK(merged->object["data"] == json{{"k", "v"}, {"k2", "v2"}});
@@ -376,8 +375,7 @@ TEST_CASE("subscribers see changes in commit order even when they write") {
   std::vector<std::uint64_t> first, second;
   s.subscribe([&](const change& c) {
     first.push_back(c.rv);
-    if (object_name(c.object) == "a" && c.type == event_type::added)
-      (void)s.create(cms, "default", config_map("echo"));
+    if (object_name(c.object) == "a" && c.type == event_type::added) (void)s.create(cms, "default", config_map("echo"));
   });
   s.subscribe([&](const change& c) { second.push_back(c.rv); });
   REQUIRE(s.create(cms, "default", config_map("a")));

@@ -29,9 +29,7 @@ namespace {
 
 using qpu::resource_kind;
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 struct spread {
   double median = 0, min = 0, max = 0;
@@ -74,7 +72,9 @@ qpu::state synced_state() {
   qpu::config cfg;
   cfg.target_image = "quay.io/sclorg/postgresql-15-c9s:latest";
   std::uint64_t seq = 0;
-  auto fold = [&](qpu::event e) { st = qpu::reducers::reduce(std::move(st), qpu::logged_event{++seq, 1, "bench", std::move(e)}).next; };
+  auto fold = [&](qpu::event e) {
+    st = qpu::reducers::reduce(std::move(st), qpu::logged_event{++seq, 1, "bench", std::move(e)}).next;
+  };
   fold(qpu::controller_started{cfg, "bench"});
   for (auto k : qpu::all_resource_kinds) {
     fold(qpu::relist_started{k});
@@ -148,7 +148,8 @@ int throughput(std::uint64_t events, int runs) {
 
     std::uint64_t decoded = 0;
     t0 = now_s();
-    feed_all(s, decoder, [&](const qpu::watch::watch_input& in) { decoded += in.origin == qpu::watch::input_origin::watch_line; });
+    feed_all(s, decoder,
+             [&](const qpu::watch::watch_input& in) { decoded += in.origin == qpu::watch::input_origin::watch_line; });
     const double dec_t = now_s() - t0;
 
     auto st = synced_state();
@@ -206,7 +207,8 @@ int memory(std::uint64_t objects, int fields) {
     const auto kind = qpu::bench::fixture_kinds[k];
     st = qpu::reducers::reduce(std::move(st), qpu::logged_event{++seq, 1000, "bench", qpu::relist_started{kind}}).next;
     for (std::uint64_t i = k; i < objects; i += nk) {
-      json = qpu::bench::object_json(kind, "namespace-" + std::to_string(i / 10), "object-" + std::to_string(i), 1000 + i, fields);
+      json =
+          qpu::bench::object_json(kind, "namespace-" + std::to_string(i / 10), "object-" + std::to_string(i), 1000 + i, fields);
       raw += json.size();
       auto o = decoder.decode_object(kind, json);
       if (!o) {
@@ -219,18 +221,20 @@ int memory(std::uint64_t objects, int fields) {
   }
   ::malloc_trim(0);
   const std::size_t after = heap_in_use();
-  const std::size_t tracked = st.cluster.registries.size() + st.cluster.deployments.size() + st.cluster.jobs.size() +
-                              st.cluster.claims.size();
+  const std::size_t tracked =
+      st.cluster.registries.size() + st.cluster.deployments.size() + st.cluster.jobs.size() + st.cluster.claims.size();
   const double per = static_cast<double>(after - before) / static_cast<double>(tracked);
-  std::printf("objects %zu (managedFields entries %d): heap %.0f bytes/object, raw JSON %.0f bytes/object, upgrades tracked %zu\n",
-              tracked, fields, per, static_cast<double>(raw) / static_cast<double>(objects), st.upgrades.size());
+  std::printf(
+      "objects %zu (managedFields entries %d): heap %.0f bytes/object, raw JSON %.0f bytes/object, upgrades tracked %zu\n",
+      tracked, fields, per, static_cast<double>(raw) / static_cast<double>(objects), st.upgrades.size());
   std::printf("sizeof: deployment %zu, job %zu, claim %zu, quay_registry %zu, object_view %zu, registry_upgrade %zu\n",
-              sizeof(qpu::deployment), sizeof(qpu::job), sizeof(qpu::claim), sizeof(qpu::quay_registry),
-              sizeof(qpu::object_view), sizeof(qpu::registry_upgrade));
-  std::printf("metric bytes_per_object_%llu_f%d %.6g %.6g %.6g bytes\n", static_cast<unsigned long long>(objects), fields, per, per, per);
+              sizeof(qpu::deployment), sizeof(qpu::job), sizeof(qpu::claim), sizeof(qpu::quay_registry), sizeof(qpu::object_view),
+              sizeof(qpu::registry_upgrade));
+  std::printf("metric bytes_per_object_%llu_f%d %.6g %.6g %.6g bytes\n", static_cast<unsigned long long>(objects), fields, per,
+              per, per);
   const double rawper = static_cast<double>(raw) / static_cast<double>(objects);
-  std::printf("metric raw_json_bytes_per_object_%llu_f%d %.6g %.6g %.6g bytes\n", static_cast<unsigned long long>(objects), fields,
-              rawper, rawper, rawper);
+  std::printf("metric raw_json_bytes_per_object_%llu_f%d %.6g %.6g %.6g bytes\n", static_cast<unsigned long long>(objects),
+              fields, rawper, rawper, rawper);
   return tracked == objects ? 0 : 1;
 }
 
@@ -300,7 +304,6 @@ int main(int argc, char** argv) {
   if (mode == "throughput" && n > 0) return throughput(n, std::max(third, 1));
   if (mode == "memory" && n > 0) return memory(n, third > 0 ? third : 3);
   if (mode == "log" && n > 0) return log_bench(n, std::max(third, 1));
-  std::fprintf(stderr,
-               "usage: bench_fold throughput EVENTS RUNS | memory OBJECTS [MANAGED_FIELDS] | log EVENTS RUNS\n");
+  std::fprintf(stderr, "usage: bench_fold throughput EVENTS RUNS | memory OBJECTS [MANAGED_FIELDS] | log EVENTS RUNS\n");
   return 2;
 }

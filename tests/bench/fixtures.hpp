@@ -18,7 +18,8 @@ inline std::string managed_fields(int n) {
   std::string s = R"("managedFields":[)";
   for (int i = 0; i < n; ++i) {
     s += (i ? "," : "");
-    s += R"({"manager":"kube-controller-manager","operation":"Update","apiVersion":"batch/v1","time":"2026-11-24T04:13:42Z","fieldsType":"FieldsV1","fieldsV1":{"f:status":{"f:active":{},"f:conditions":{".":{},"k:{\"type\":\"Complete\"}":{".":{},"f:lastProbeTime":{},"f:lastTransitionTime":{},"f:message":{},"f:reason":{},"f:status":{},"f:type":{}}},"f:ready":{},"f:startTime":{},"f:terminating":{},"f:uncountedTerminatedPods":{}}}})";
+    s +=
+        R"({"manager":"kube-controller-manager","operation":"Update","apiVersion":"batch/v1","time":"2026-11-24T04:13:42Z","fieldsType":"FieldsV1","fieldsV1":{"f:status":{"f:active":{},"f:conditions":{".":{},"k:{\"type\":\"Complete\"}":{".":{},"f:lastProbeTime":{},"f:lastTransitionTime":{},"f:message":{},"f:reason":{},"f:status":{},"f:type":{}}},"f:ready":{},"f:startTime":{},"f:terminating":{},"f:uncountedTerminatedPods":{}}}})";
   }
   return s + "]";
 }

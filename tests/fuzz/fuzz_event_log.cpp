@@ -24,12 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     start = nl + 1;
   }
   static const std::string path = std::string(std::getenv("QPU_FUZZ_TMP") ? std::getenv("QPU_FUZZ_TMP") : "/tmp") +
-                                 "/qpu-fuzz-event-log-" + std::to_string(::getpid()) + ".jsonl";
+                                  "/qpu-fuzz-event-log-" + std::to_string(::getpid()) + ".jsonl";
   if (FILE* f = std::fopen(path.c_str(), "wb")) {
     std::fwrite(data, 1, size, f);
     std::fclose(f);
     std::uint64_t n = 0;
-    auto r = qpu::read_event_log(path, [&](qpu::logged_event&&) { ++n; }, [](const std::string&) {});
+    auto r = qpu::read_event_log(
+        path, [&](qpu::logged_event&&) { ++n; }, [](const std::string&) {});
     if (!r && r.error().find(path) == std::string::npos) __builtin_trap();  // errors name the file
     if (r && *r != n) __builtin_trap();
   }

@@ -13,7 +13,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static const std::string path = std::string(std::getenv("QPU_FUZZ_TMP") ? std::getenv("QPU_FUZZ_TMP") : "/tmp") +
-                                 "/qpu-fuzz-kubeconfig-" + std::to_string(::getpid()) + ".yaml";
+                                  "/qpu-fuzz-kubeconfig-" + std::to_string(::getpid()) + ".yaml";
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) return 0;
   std::fwrite(data, 1, size, f);

@@ -43,8 +43,9 @@ struct folded {
 
 folded read_all(const temp_file& f) {
   folded r;
-  r.status = read_event_log(f.path.string(), [&](logged_event&& e) { r.events.push_back(std::move(e)); },
-                            [&](const std::string& w) { r.warnings.push_back(w); });
+  r.status = read_event_log(
+      f.path.string(), [&](logged_event&& e) { r.events.push_back(std::move(e)); },
+      [&](const std::string& w) { r.warnings.push_back(w); });
   return r;
 }
 
@@ -71,9 +72,7 @@ std::vector<input> feed_all(const std::string& body, std::size_t chunk, std::siz
   return out;
 }
 
-std::string name_of(const input& in) {
-  return meta_of(std::get<object_event>(in.body).object).key.name;
-}
+std::string name_of(const input& in) { return meta_of(std::get<object_event>(in.body).object).key.name; }
 
 }  // namespace
 
@@ -118,15 +117,17 @@ TEST_CASE("unknown event types are refused by name; unknown fields and kinds ins
   auto unknown_type = d.decode_watch_line(resource_kind::job, R"({"type":"SYNC","object":{"metadata":{"name":"j"}}})");
   REQUIRE_FALSE(unknown_type);
   CHECK_THAT(unknown_type.error(), Catch::Contains("SYNC"));
-  auto extra = d.decode_watch_line(resource_kind::job,
-                                   R"({"type":"ADDED","future":{"x":[1,{"y":null}]},"object":{"kind":"CronJobV9","apiVersion":"batch/v9",)"
-                                   R"("metadata":{"name":"j","newField":true},"spec":{"podFailurePolicy":{"rules":[]}},"status":{"x":1e400}}})");
+  auto extra = d.decode_watch_line(
+      resource_kind::job,
+      R"({"type":"ADDED","future":{"x":[1,{"y":null}]},"object":{"kind":"CronJobV9","apiVersion":"batch/v9",)"
+      R"("metadata":{"name":"j","newField":true},"spec":{"podFailurePolicy":{"rules":[]}},"status":{"x":1e400}}})");
   CHECK(extra);
 }
 
 TEST_CASE("image references that carry no version give no hint, and bad ones say why") {
-  for (const char* text : {"quay.io/sclorg/postgresql-c9s@sha256:47783d0838e814e5c541e16dafded5753991db4d436794f7345005f8886a044f",
-                           "postgres:latest", "registry.example.com/db/postgres", "postgres:1-109", "quay.io/x/database:stable"}) {
+  for (const char* text :
+       {"quay.io/sclorg/postgresql-c9s@sha256:47783d0838e814e5c541e16dafded5753991db4d436794f7345005f8886a044f",
+        "postgres:latest", "registry.example.com/db/postgres", "postgres:1-109", "quay.io/x/database:stable"}) {
     INFO(text);
     auto ref = parse_image_ref(text);
     REQUIRE(ref);
@@ -144,9 +145,11 @@ TEST_CASE("a corrupted event log names file:line, and the reader keeps nothing a
   temp_file f("corrupt.jsonl");
   const std::string good1 = log_line_watch(1, 1'700'000'000'000, resource_kind::job, job_line("a", "1"));
   const std::string good3 = log_line_watch(3, 1'700'000'000'002, resource_kind::job, job_line("c", "3"));
-  for (const std::string& bad : {std::string("{\"seq\":2,\"ts\":\"2023-11-14T22:13:20.001Z\",\"source\":\"watch/jobs\",\"watch\":{\"ty\n"),
-                                 std::string("\x00\x01\x02garbage\n", 11), std::string("{\"seq\":\"2\"}\n"),
-                                 std::string("{\"seq\":1,\"ts\":\"2023-11-14T22:13:20.001Z\",\"source\":\"timer\",\"event\":{\"type\":\"timer_fired\",\"registry\":\"q/r\"}}\n")}) {  // seq goes back
+  for (const std::string& bad :
+       {std::string("{\"seq\":2,\"ts\":\"2023-11-14T22:13:20.001Z\",\"source\":\"watch/jobs\",\"watch\":{\"ty\n"),
+        std::string("\x00\x01\x02garbage\n", 11), std::string("{\"seq\":\"2\"}\n"),
+        std::string("{\"seq\":1,\"ts\":\"2023-11-14T22:13:20.001Z\",\"source\":\"timer\",\"event\":{\"type\":\"timer_fired\","
+                    "\"registry\":\"q/r\"}}\n")}) {  // seq goes back
     f.write(good1 + bad + good3);
     auto r = read_all(f);
     REQUIRE_FALSE(r.status);
@@ -197,8 +200,9 @@ TEST_CASE("a crash mid-write, then two restarts: the log stays readable and noth
 
 TEST_CASE("a kubeconfig that is not YAML, or lacks a server, is an error naming the file") {
   temp_file f("kubeconfig");
-  for (const std::string& text : {std::string("{{{not yaml"), std::string("apiVersion: v1\nclusters: 5\n"),
-                                  std::string("apiVersion: v1\nkind: Config\ncurrent-context: x\n"), std::string("\xff\xfe\x00", 3)}) {
+  for (const std::string& text :
+       {std::string("{{{not yaml"), std::string("apiVersion: v1\nclusters: 5\n"),
+        std::string("apiVersion: v1\nkind: Config\ncurrent-context: x\n"), std::string("\xff\xfe\x00", 3)}) {
     f.write(text);
     auto cfg = kube::load_kubeconfig(f.path.string());
     REQUIRE_FALSE(cfg);
@@ -208,16 +212,18 @@ TEST_CASE("a kubeconfig that is not YAML, or lacks a server, is an error naming 
 
 TEST_CASE("a container killed by a signal, with no termination message, still says how it ended") {
   json_decoder d;
-  auto killed = d.decode_watch_line(resource_kind::pod,
-                                    R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"registry-pg10-backup-1-x","namespace":"quay",)"
-                                    R"("labels":{"job-name":"registry-pg10-backup-1"}},"status":{"phase":"Failed","containerStatuses":[{"name":"backup",)"
-                                    R"("state":{"terminated":{"exitCode":137,"reason":"Error"}}}]}}})");
+  auto killed = d.decode_watch_line(
+      resource_kind::pod,
+      R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"registry-pg10-backup-1-x","namespace":"quay",)"
+      R"("labels":{"job-name":"registry-pg10-backup-1"}},"status":{"phase":"Failed","containerStatuses":[{"name":"backup",)"
+      R"("state":{"terminated":{"exitCode":137,"reason":"Error"}}}]}}})");
   REQUIRE(killed);
   const auto& p = std::get<pod>(std::get<object_event>(*killed).object);
   CHECK_THAT(p.termination_message, Catch::Contains("exit code 137") && Catch::Contains("signal 9") && Catch::Contains("Error"));
-  auto reported = d.decode_watch_line(resource_kind::pod,
-                                      R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"p","namespace":"quay"},"status":)"
-                                      R"({"containerStatuses":[{"state":{"terminated":{"exitCode":1,"message":"BackupFailed: disk full"}}}]}}})");
+  auto reported = d.decode_watch_line(
+      resource_kind::pod,
+      R"({"type":"MODIFIED","object":{"kind":"Pod","metadata":{"name":"p","namespace":"quay"},"status":)"
+      R"({"containerStatuses":[{"state":{"terminated":{"exitCode":1,"message":"BackupFailed: disk full"}}}]}}})");
   REQUIRE(reported);
   CHECK(std::get<pod>(std::get<object_event>(*reported).object).termination_message == "BackupFailed: disk full");
 }

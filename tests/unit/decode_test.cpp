@@ -35,7 +35,7 @@ TEST_CASE("a Deployment watch line decodes into the view the reducers need") {
   CHECK(dep.ready_replicas == 1);
   CHECK(dep.observed_generation == 2);
   CHECK(dep.image == "centos/postgresql-10-centos7");  // the container named postgres, not the first
-  CHECK(dep.data_claim == "registry-quay-database");   // volumes listed before containers still resolve
+  CHECK(dep.data_claim == "registry-quay-database");  // volumes listed before containers still resolve
   CHECK(dep.recorded_replicas == 1);
   CHECK(dep.credentials.user.secret_name == "registry-quay-postgres-config");
   CHECK(dep.credentials.user.secret_key == "database-username");
@@ -63,7 +63,8 @@ TEST_CASE("Job, PVC, Pod and QuayRegistry views decode their fields") {
   CHECK(c.storage_class == "fast");
   CHECK(c.phase == "Bound");
 
-  auto p = d.decode_object(resource_kind::pod, R"({"metadata":{"name":"p","namespace":"n","deletionTimestamp":"2026-01-01T00:00:00Z",
+  auto p =
+      d.decode_object(resource_kind::pod, R"({"metadata":{"name":"p","namespace":"n","deletionTimestamp":"2026-01-01T00:00:00Z",
     "labels":{"quay-component":"quay-app","quay-operator/quayregistry":"r"}},"status":{"phase":"Running",
     "containerStatuses":[{"state":{"terminated":{"exitCode":1,"message":"disk full"}}}]}})");
   REQUIRE(p);
@@ -82,10 +83,14 @@ TEST_CASE("Job, PVC, Pod and QuayRegistry views decode their fields") {
 
 TEST_CASE("BOOKMARK and ERROR lines decode to their own events") {
   json_decoder d;
-  auto b = d.decode_watch_line(resource_kind::job, R"({"type":"BOOKMARK","object":{"kind":"Job","apiVersion":"batch/v1","metadata":{"resourceVersion":"99"}}})");
+  auto b = d.decode_watch_line(
+      resource_kind::job,
+      R"({"type":"BOOKMARK","object":{"kind":"Job","apiVersion":"batch/v1","metadata":{"resourceVersion":"99"}}})");
   REQUIRE(b);
   CHECK(std::get<bookmark_seen>(*b).rv == "99");
-  auto e = d.decode_watch_line(resource_kind::pod, R"x({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}})x");
+  auto e = d.decode_watch_line(
+      resource_kind::pod,
+      R"x({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (5)","reason":"Expired","code":410}})x");
   REQUIRE(e);
   CHECK(std::get<watch_error>(*e).code == 410);
   CHECK(std::get<watch_error>(*e).reason == "Expired");
@@ -100,14 +105,16 @@ TEST_CASE("the object may come before the type") {
 
 TEST_CASE("bad watch lines become errors that say what and where") {
   json_decoder d;
-  auto wrong_type = d.decode_watch_line(resource_kind::deployment, R"({"type":"ADDED","object":{"metadata":{"name":"x"},"spec":{"replicas":"two"}}})");
+  auto wrong_type = d.decode_watch_line(resource_kind::deployment,
+                                        R"({"type":"ADDED","object":{"metadata":{"name":"x"},"spec":{"replicas":"two"}}})");
   REQUIRE_FALSE(wrong_type);
   CHECK_THAT(wrong_type.error(), Catch::Contains("spec.replicas"));
   CHECK_THAT(wrong_type.error(), Catch::Contains("at byte"));
   CHECK_FALSE(d.decode_watch_line(resource_kind::job, R"({"type":"ADDED","object":{"metadata":{"name":)"));
   CHECK_THAT(d.decode_watch_line(resource_kind::job, R"({"type":"WHATEVER","object":{}})").error(), Catch::Contains("WHATEVER"));
   CHECK_THAT(d.decode_watch_line(resource_kind::job, R"({"type":"ADDED"})").error(), Catch::Contains("no \"object\""));
-  CHECK_THAT(d.decode_watch_line(resource_kind::job, R"({"type":"ADDED","object":{"metadata":{}}})").error(), Catch::Contains("name"));
+  CHECK_THAT(d.decode_watch_line(resource_kind::job, R"({"type":"ADDED","object":{"metadata":{}}})").error(),
+             Catch::Contains("name"));
   CHECK_THAT(d.decode_watch_line(resource_kind::job, R"([1,2])").error(), Catch::Contains("not a JSON object"));
   const std::string huge = R"({"type":"ADDED","object":{"metadata":{"name":")" + std::string(max_line_bytes, 'x') + "\"}}}";
   CHECK_THAT(d.decode_watch_line(resource_kind::job, huge).error(), Catch::Contains("limit"));
@@ -123,7 +130,8 @@ TEST_CASE("managedFields is left out before parsing without changing what is dec
       R"("fieldsV1":{"f:status":{"f:conditions":{"k:{\"type\":\"Complete\"}":{".":{},"f:reason":{}}}}},"note":"]}[{\\"}])";
   const std::string head = R"({"type":"MODIFIED","object":{"metadata":{"name":"j","namespace":"n","resourceVersion":"7",)"
                            R"("annotations":{"a":"text with ,\"managedFields\":[ inside"})";
-  const std::string tail = R"(},"status":{"active":1,"conditions":[{"type":"Failed","status":"True","reason":"DeadlineExceeded"}]}}})";
+  const std::string tail =
+      R"(},"status":{"active":1,"conditions":[{"type":"Failed","status":"True","reason":"DeadlineExceeded"}]}}})";
   json_decoder d;
   auto with = d.decode_watch_line(resource_kind::job, head + mf + tail);
   auto without = d.decode_watch_line(resource_kind::job, head + tail);

@@ -28,8 +28,9 @@ struct read_result {
 
 read_result read_all(const std::filesystem::path& p) {
   read_result r;
-  r.status = read_event_log(p.string(), [&](logged_event&& e) { r.events.push_back(std::move(e)); },
-                            [&](const std::string& w) { r.warnings.push_back(w); });
+  r.status = read_event_log(
+      p.string(), [&](logged_event&& e) { r.events.push_back(std::move(e)); },
+      [&](const std::string& w) { r.warnings.push_back(w); });
   return r;
 }
 
@@ -46,7 +47,8 @@ TEST_CASE("every kind of log line round-trips through the reader") {
   text += log_line_relist_done(4, 1003, resource_kind::job, "77");
   text += log_line_watch(5, 1004, resource_kind::job, job_raw);
   text += log_line_event(6, 1005, "timer", timer_fired{{"n", "r"}});
-  text += log_line_event(7, 1006, "effect", effect_failed{qpu::testing::eid("n/r/a1/create-job/backup"), 409, "AlreadyExists", "exists"});
+  text += log_line_event(7, 1006, "effect",
+                         effect_failed{qpu::testing::eid("n/r/a1/create-job/backup"), 409, "AlreadyExists", "exists"});
   database_facts facts{150004, 123, true, true, {{"public.t", 3, "abc"}}};
   text += log_line_event(8, 1007, "effect", effect_succeeded{qpu::testing::eid("n/r/a1/inspect-manifest"), facts});
   text += log_line_malformed(9, 1008, resource_kind::pod, "{oops", "not JSON");
@@ -68,7 +70,8 @@ TEST_CASE("every kind of log line round-trips through the reader") {
 
 TEST_CASE("a truncated last line is dropped with a warning and nothing else is lost") {
   temp_file f("truncated.jsonl");
-  const std::string full = log_line_watch(1, 1000, resource_kind::job, job_raw) + log_line_watch(2, 1001, resource_kind::job, job_raw);
+  const std::string full =
+      log_line_watch(1, 1000, resource_kind::job, job_raw) + log_line_watch(2, 1001, resource_kind::job, job_raw);
   const std::string partial = log_line_watch(3, 1002, resource_kind::job, job_raw);
   f.write(full + partial.substr(0, partial.size() / 2));
   auto r = read_all(f.path);
@@ -96,7 +99,8 @@ TEST_CASE("a truncated last line is dropped with a warning and nothing else is l
 
 TEST_CASE("an invalid line in the middle is an error naming file and line") {
   temp_file f("corrupt.jsonl");
-  f.write(log_line_watch(1, 1000, resource_kind::job, job_raw) + "this is not json\n" + log_line_watch(3, 1002, resource_kind::job, job_raw));
+  f.write(log_line_watch(1, 1000, resource_kind::job, job_raw) + "this is not json\n" +
+          log_line_watch(3, 1002, resource_kind::job, job_raw));
   auto r = read_all(f.path);
   REQUIRE_FALSE(r.status.has_value());
   CHECK_THAT(r.status.error(), Catch::StartsWith(f.path.string() + ":2: "));
@@ -113,17 +117,22 @@ TEST_CASE("log lines are validated: sequence, time, source") {
   };
   CHECK_THAT(first_error(log_line_watch(2, 1, resource_kind::job, job_raw) + log_line_watch(2, 2, resource_kind::job, job_raw)),
              Catch::Contains("does not follow"));
-  CHECK_THAT(first_error(R"({"seq":1,"ts":"yesterday","source":"timer","event":{"type":"timer_fired","registry":"a/b"}})" "\n"),
+  CHECK_THAT(first_error(R"({"seq":1,"ts":"yesterday","source":"timer","event":{"type":"timer_fired","registry":"a/b"}})"
+                         "\n"),
              Catch::Contains("RFC 3339"));
-  CHECK_THAT(first_error(R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"watch/secrets","watch":{}})" "\n"),
+  CHECK_THAT(first_error(R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"watch/secrets","watch":{}})"
+                         "\n"),
              Catch::Contains("watch/secrets"));
-  CHECK_THAT(first_error(R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"timer","event":{"type":"nope"}})" "\n"),
+  CHECK_THAT(first_error(R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"timer","event":{"type":"nope"}})"
+                         "\n"),
              Catch::Contains("nope"));
 }
 
 TEST_CASE("unknown fields in log lines are ignored") {
   temp_file f("unknown.jsonl");
-  f.write(R"({"seq":1,"future":{"x":[1,2]},"ts":"2026-11-24T00:00:00Z","source":"timer","event":{"type":"timer_fired","registry":"a/b","later":true}})" "\n");
+  f.write(
+      R"({"seq":1,"future":{"x":[1,2]},"ts":"2026-11-24T00:00:00Z","source":"timer","event":{"type":"timer_fired","registry":"a/b","later":true}})"
+      "\n");
   auto r = read_all(f.path);
   REQUIRE(r.status.has_value());
   CHECK(r.events.size() == 1);
@@ -145,16 +154,20 @@ TEST_CASE("integers of logged events are checked: fractions, huge numbers and ot
              Catch::Contains("config.headroomPercent is out of range"));
   CHECK_THAT(error_of(R"({"type":"controller_started","config":{"minClaimBytes":18446744073709551615}})"),
              Catch::Contains("config.minClaimBytes is out of range"));
-  CHECK_THAT(error_of(R"({"type":"effect_failed","id":"a/b/a1/switch","code":1e40})"), Catch::Contains("effect_failed.code is not an integer"));
+  CHECK_THAT(error_of(R"({"type":"effect_failed","id":"a/b/a1/switch","code":1e40})"),
+             Catch::Contains("effect_failed.code is not an integer"));
   CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/switch","facts":{"databaseBytes":"big"}})"),
              Catch::Contains("facts.databaseBytes is not an integer"));
-  CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/switch","facts":{"tables":[{"table":"t","rows":-1.5,"checksum":"c"}]}})"),
-             Catch::Contains("facts.tables.rows is not an integer"));
+  CHECK_THAT(
+      error_of(
+          R"({"type":"effect_succeeded","id":"a/b/a1/switch","facts":{"tables":[{"table":"t","rows":-1.5,"checksum":"c"}]}})"),
+      Catch::Contains("facts.tables.rows is not an integer"));
   // An effect result names an effect this controller issues, or the line is refused by that name.
   CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/x"})"),
              Catch::Contains("id \"a/b/a1/x\" is not an effect id this controller issues"));
   // In range, they read as before.
-  const auto ok = parse_log_line(R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"controller","event":{"type":"controller_started","config":{"requeueSeconds":7,"headroomPercent":20,"deadlines":{"switch":30}}}})");
+  const auto ok = parse_log_line(
+      R"({"seq":1,"ts":"2026-11-24T00:00:00Z","source":"controller","event":{"type":"controller_started","config":{"requeueSeconds":7,"headroomPercent":20,"deadlines":{"switch":30}}}})");
   REQUIRE(ok.has_value());
   const auto& c = std::get<controller_started>(ok->body).cfg;
   CHECK(c.requeue_s == 7);

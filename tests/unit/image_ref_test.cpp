@@ -49,7 +49,7 @@ TEST_CASE("the PostgreSQL major an image reference hints at") {
       {"docker.io/library/postgres:latest", std::nullopt},
       {"localhost:5000/postgres:12", pg_major::of(12)},
       {"quay.io/sclorg/postgresql-15-c9s@" + digest, pg_major::of(15)},  // repository name carries it
-      {"postgres@" + digest, std::nullopt},                               // a digest carries no version
+      {"postgres@" + digest, std::nullopt},  // a digest carries no version
       {"centos/postgresql-96-centos7", pg_major{906}},
       {"postgres:9.6.24", pg_major{906}},
       {"quay.io/projectquay/quay:3.12", std::nullopt},

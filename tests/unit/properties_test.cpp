@@ -98,9 +98,11 @@ TEST_CASE("a relist in the middle is equivalent to the watch events it summarise
       if (i % 25 != 24 || i < 40) continue;
       for (auto kind : all_resource_kinds) {
         const std::string source = std::string("watch/") + plural(kind);
-        with_relists.push_back(log_line_relist_start(0, j.contains("ts") ? parse_rfc3339(j["ts"].get<std::string>()).value() : 0, kind));
+        with_relists.push_back(
+            log_line_relist_start(0, j.contains("ts") ? parse_rfc3339(j["ts"].get<std::string>()).value() : 0, kind));
         for (const auto& [k, raw] : objects)
-          if (k.first == source) with_relists.push_back(log_line_relist_item(0, parse_rfc3339(j["ts"].get<std::string>()).value(), kind, raw));
+          if (k.first == source)
+            with_relists.push_back(log_line_relist_item(0, parse_rfc3339(j["ts"].get<std::string>()).value(), kind, raw));
         with_relists.push_back(log_line_relist_done(0, parse_rfc3339(j["ts"].get<std::string>()).value(), kind, "0"));
       }
     }

@@ -31,14 +31,14 @@ TEST_CASE("logical 10 -> 15 walks every phase in order and succeeds") {
   CHECK(u.from == pg_major::of(10));
   CHECK(u.to == pg_major::of(15));
   CHECK(u.method == upgrade_method::logical);
-  CHECK(s.work() == std::vector<std::string>{
-                        "quay/registry/a1/inspect-version/g1", "quay/registry/a1/scale-down/registry-quay-app",
-                        "quay/registry/a1/scale-down/registry-quay-mirror", "quay/registry/a1/inspect-manifest",
-                        "quay/registry/a1/create-claim/backup", "quay/registry/a1/create-job/backup",
-                        "quay/registry/a1/scale-down/database", "quay/registry/a1/create-claim/data",
-                        "quay/registry/a1/create-job/upgrade-logical", "quay/registry/a1/switch",
-                        "quay/registry/a1/inspect-verify", "quay/registry/a1/scale-up/registry-quay-app",
-                        "quay/registry/a1/scale-up/registry-quay-mirror"});
+  CHECK(s.work() ==
+        std::vector<std::string>{"quay/registry/a1/inspect-version/g1", "quay/registry/a1/scale-down/registry-quay-app",
+                                 "quay/registry/a1/scale-down/registry-quay-mirror", "quay/registry/a1/inspect-manifest",
+                                 "quay/registry/a1/create-claim/backup", "quay/registry/a1/create-job/backup",
+                                 "quay/registry/a1/scale-down/database", "quay/registry/a1/create-claim/data",
+                                 "quay/registry/a1/create-job/upgrade-logical", "quay/registry/a1/switch",
+                                 "quay/registry/a1/inspect-verify", "quay/registry/a1/scale-up/registry-quay-app",
+                                 "quay/registry/a1/scale-up/registry-quay-mirror"});
   const auto final_status = s.all<update_registry_status>().back();
   CHECK(final_status.conditions[1].type == "PostgresUpgraded");
   CHECK(final_status.conditions[1].status == "True");
@@ -54,7 +54,7 @@ TEST_CASE("the objects it creates carry deterministic names, sizes and the targe
   REQUIRE(claims.size() == 2);
   CHECK(claims[0].key.name == "registry-quay-database-backup-pg10");
   CHECK(claims[0].role == claim_role::backup);
-  CHECK(claims[0].size_bytes == 5LL << 30);   // 3.1 GiB measured + 50 % headroom, whole GiB
+  CHECK(claims[0].size_bytes == 5LL << 30);  // 3.1 GiB measured + 50 % headroom, whole GiB
   CHECK(claims[0].storage_class == "standard");  // the old claim's class
   CHECK(claims[1].key.name == "registry-quay-database-pg15");
   CHECK(claims[1].size_bytes == 10LL << 30);  // never smaller than the old 10 GiB claim
@@ -157,13 +157,15 @@ TEST_CASE("a target image that keeps its data elsewhere is refused before anythi
     nlohmann::json db;
     for (const auto& l : lines) {
       const auto j = nlohmann::json::parse(l);
-      if (j.contains("object") && j["object"]["kind"] == "Deployment" && j["object"]["metadata"]["name"] == "registry-quay-database")
+      if (j.contains("object") && j["object"]["kind"] == "Deployment" &&
+          j["object"]["metadata"]["name"] == "registry-quay-database")
         db = j["object"];
     }
     REQUIRE(db.is_object());
     db["metadata"]["resourceVersion"] = "99999";
     db["metadata"]["generation"] = 2;
-    db["spec"]["template"]["spec"]["containers"][0]["env"].push_back({{"name", "PGDATA"}, {"value", "/var/lib/pgsql/data/userdata"}});
+    db["spec"]["template"]["spec"]["containers"][0]["env"].push_back(
+        {{"name", "PGDATA"}, {"value", "/var/lib/pgsql/data/userdata"}});
     const auto inspections = s.all<inspect_database>().size();
     s.feed(log_line_watch(s.next_seq(), s.now() + 1000, resource_kind::deployment,
                           nlohmann::json{{"type", "MODIFIED"}, {"object", db}}.dump()));
@@ -186,8 +188,9 @@ TEST_CASE("a leftover claim of the backup's name that is too small is not adopte
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().current == phase::failed);
   CHECK(s.all<create_claim>().empty());  // nothing created in its place, nothing deleted
-  CHECK(s.all<create_job>().empty());    // no backup Job on a claim that cannot hold the archive
-  CHECK_THAT(s.upgrade().last_error, Catch::Contains("quay/registry-quay-database-backup-pg10 already exists with 256Ki, smaller than the 5Gi"));
+  CHECK(s.all<create_job>().empty());  // no backup Job on a claim that cannot hold the archive
+  CHECK_THAT(s.upgrade().last_error,
+             Catch::Contains("quay/registry-quay-database-backup-pg10 already exists with 256Ki, smaller than the 5Gi"));
   CHECK(s.upgrade().failed_in == phase::backing_up);
   // The rollback brought the app back.
   const auto ups = s.all<scale_deployment>();
@@ -209,7 +212,7 @@ TEST_CASE("a leftover claim of the new data's name that is too small gets no upg
 TEST_CASE("the server's version counts, not the image name") {
   auto o = a_registry();
   o.db_image = "quay.io/sclorg/postgresql-13-c9s";  // says 13
-  o.db_major = 10;                                   // runs 10
+  o.db_major = 10;  // runs 10
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().from == pg_major::of(10));
   CHECK(s.all<create_claim>()[0].key.name == "registry-quay-database-backup-pg10");
@@ -225,11 +228,15 @@ TEST_CASE("failures before the switch roll back to the old claim and restore the
     bool database_restored;
   };
   const row rows[] = {
-      {"backup Job fails", [](scenario_options& o) { o.backup_fails = true; }, "backing_up", "backup Job quay/registry-pg10-backup-1 failed: BackoffLimitExceeded", false},
+      {"backup Job fails", [](scenario_options& o) { o.backup_fails = true; }, "backing_up",
+       "backup Job quay/registry-pg10-backup-1 failed: BackoffLimitExceeded", false},
       {"upgrade Job fails", [](scenario_options& o) { o.upgrade_fails = true; }, "upgrading", "No space left on device", true},
-      {"verification mismatch", [](scenario_options& o) { o.verify_mismatch = true; }, "verifying", "table public.tag has 7999 rows, expected 8000", true},
-      {"new claim stays Pending", [](scenario_options& o) { o.data_claim_never_binds = true; }, "upgrading", "registry-quay-database-pg15 is Pending", true},
-      {"database pod never stops", [](scenario_options& o) { o.database_never_stops = true; }, "stopping", "did not finish within 120 s", true},
+      {"verification mismatch", [](scenario_options& o) { o.verify_mismatch = true; }, "verifying",
+       "table public.tag has 7999 rows, expected 8000", true},
+      {"new claim stays Pending", [](scenario_options& o) { o.data_claim_never_binds = true; }, "upgrading",
+       "registry-quay-database-pg15 is Pending", true},
+      {"database pod never stops", [](scenario_options& o) { o.database_never_stops = true; }, "stopping",
+       "did not finish within 120 s", true},
   };
   for (const auto& r : rows) {
     INFO(r.name);
@@ -245,7 +252,8 @@ TEST_CASE("failures before the switch roll back to the old claim and restore the
     CHECK(ph[ph.size() - 2] == "rolling_back");
     // The app comes back at its recorded counts.
     const auto restores = ids_with(s, "/restore/registry-quay-");
-    CHECK(restores == std::vector<std::string>{"quay/registry/a1/restore/registry-quay-app", "quay/registry/a1/restore/registry-quay-mirror"});
+    CHECK(restores == std::vector<std::string>{"quay/registry/a1/restore/registry-quay-app",
+                                               "quay/registry/a1/restore/registry-quay-mirror"});
     // The database goes back to the old claim and image when it was touched.
     const auto patches = s.all<patch_database_deployment>();
     if (r.database_restored) {
@@ -378,7 +386,8 @@ TEST_CASE("the manifest is taken beside the backup Job, and the database stops o
 TEST_CASE("transient API failures back off and retry; persistent ones roll back") {
   auto lines = run_scenario(a_registry());
   std::size_t used = 0;
-  auto s = fold_until(lines, [](const session& x) { return !x.all<create_claim>().empty(); }, &used);
+  auto s = fold_until(
+      lines, [](const session& x) { return !x.all<create_claim>().empty(); }, &used);
   const effect_id id = eid("quay/registry/a1/create-claim/backup");
   REQUIRE(s.upgrade().in_flight.contains(id));
   timestamp t = s.now();
@@ -531,7 +540,8 @@ TEST_CASE("detection keeps trying while the database cannot be reached, and says
   auto lines = run_scenario(a_registry());
   auto s = fold_until(lines, [](const session& x) { return !x.all<inspect_database>().empty(); });
   const effect_id id = s.all<inspect_database>()[0].id;
-  s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect", effect_failed{id, 0, "AuthFailed", "password authentication failed for user \"quay\""}));
+  s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect",
+                        effect_failed{id, 0, "AuthFailed", "password authentication failed for user \"quay\""}));
   CHECK(s.upgrade().current == phase::detecting);
   CHECK_THAT(s.upgrade().last_error, Catch::Contains("password authentication failed"));
   const auto retry = s.upgrade().retry_at.at(id);
@@ -571,8 +581,9 @@ TEST_CASE("a registry whose postgres is unmanaged is left alone") {
 TEST_CASE("a deleted QuayRegistry drops its upgrade state") {
   auto lines = run_scenario(a_registry());
   auto s = fold_until(lines, [](const session& x) { return x.s.upgrades.size() == 1; });
-  s.feed(log_line_watch(s.next_seq(), s.now() + 1, resource_kind::quay_registry,
-                        R"({"type":"DELETED","object":{"metadata":{"name":"registry","namespace":"quay","resourceVersion":"9999"}}})"));
+  s.feed(log_line_watch(
+      s.next_seq(), s.now() + 1, resource_kind::quay_registry,
+      R"({"type":"DELETED","object":{"metadata":{"name":"registry","namespace":"quay","resourceVersion":"9999"}}})"));
   CHECK(s.s.upgrades.empty());
 }
 
@@ -583,8 +594,8 @@ TEST_CASE("a failed Job is acted on once its pod has said why, whichever stream 
   // Move every pod line of the backup Job's pod after the Job's Failed line, as kube-sim can order them.
   std::vector<std::string> reordered, held;
   for (const auto& l : lines) {
-    const bool pod_of_job = l.find("\"source\":\"watch/pods\"") != std::string::npos && l.find("registry-pg10-backup-1-") != std::string::npos &&
-                            l.find("\"Failed\"") != std::string::npos;
+    const bool pod_of_job = l.find("\"source\":\"watch/pods\"") != std::string::npos &&
+                            l.find("registry-pg10-backup-1-") != std::string::npos && l.find("\"Failed\"") != std::string::npos;
     if (pod_of_job) {
       held.push_back(l);
       continue;
@@ -604,7 +615,8 @@ TEST_CASE("a failed Job is acted on once its pod has said why, whichever stream 
   }
   CHECK(saw_failed_job_before_pod);  // it waited for the pod
   CHECK(s.upgrade().current == phase::failed);
-  CHECK_THAT(s.upgrade().last_error, Catch::Contains("the pod reported: pg_restore: error: could not write to file: No space left on device"));
+  CHECK_THAT(s.upgrade().last_error,
+             Catch::Contains("the pod reported: pg_restore: error: could not write to file: No space left on device"));
 }
 
 TEST_CASE("a rollback that runs out of time still gives the app back and says what did not come back") {
@@ -618,7 +630,8 @@ TEST_CASE("a rollback that runs out of time still gives the app back and says wh
   CHECK(s.upgrade().current == phase::failed);
   CHECK_THAT(s.upgrade().rollback_incomplete, Catch::Contains("the rollback did not complete within 300 s"));
   const auto restores = ids_with(s, "/restore/registry-quay-");
-  CHECK(restores == std::vector<std::string>{"quay/registry/a1/restore/registry-quay-app", "quay/registry/a1/restore/registry-quay-mirror"});
+  CHECK(restores ==
+        std::vector<std::string>{"quay/registry/a1/restore/registry-quay-app", "quay/registry/a1/restore/registry-quay-mirror"});
   const auto st = s.all<update_registry_status>().back();
   CHECK_THAT(st.conditions[1].message, Catch::Contains("check the database Deployment registry-quay-database by hand"));
   CHECK_THAT(st.conditions[1].message, !Catch::Contains("the database runs on its old claim"));

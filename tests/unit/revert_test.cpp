@@ -57,7 +57,8 @@ std::string changed_object(const std::vector<std::string>& lines, resource_kind 
   }
   REQUIRE(!last.is_null());
   edit(last);
-  last["metadata"]["resourceVersion"] = std::to_string(std::stoll(last["metadata"]["resourceVersion"].get<std::string>()) + 100000);
+  last["metadata"]["resourceVersion"] =
+      std::to_string(std::stoll(last["metadata"]["resourceVersion"].get<std::string>()) + 100000);
   return log_line_watch(lines.size() + 1, ts + after_ms, kind, json{{"type", "MODIFIED"}, {"object", last}}.dump());
 }
 
@@ -68,14 +69,13 @@ TEST_CASE("a revert naming the old claim backs up the upgraded data, then goes b
   CHECK(phases_from(s, "revert_quiescing") == std::vector<std::string>{"revert_quiescing", "revert_backing_up", "revert_stopping",
                                                                        "revert_switching", "revert_verifying", "revert_resuming",
                                                                        "reverted"});
-  CHECK(revert_work(s) == std::vector<std::string>{
-                              "quay/registry/a1/revert-1/scale-down/registry-quay-app",
-                              "quay/registry/a1/revert-1/scale-down/registry-quay-mirror",
-                              "quay/registry/a1/revert-1/inspect-size", "quay/registry/a1/revert-1/create-claim/backup",
-                              "quay/registry/a1/revert-1/create-job/backup", "quay/registry/a1/revert-1/scale-down/database",
-                              "quay/registry/a1/revert-1/switch", "quay/registry/a1/revert-1/inspect-verify",
-                              "quay/registry/a1/revert-1/scale-up/registry-quay-app",
-                              "quay/registry/a1/revert-1/scale-up/registry-quay-mirror"});
+  CHECK(revert_work(s) ==
+        std::vector<std::string>{
+            "quay/registry/a1/revert-1/scale-down/registry-quay-app", "quay/registry/a1/revert-1/scale-down/registry-quay-mirror",
+            "quay/registry/a1/revert-1/inspect-size", "quay/registry/a1/revert-1/create-claim/backup",
+            "quay/registry/a1/revert-1/create-job/backup", "quay/registry/a1/revert-1/scale-down/database",
+            "quay/registry/a1/revert-1/switch", "quay/registry/a1/revert-1/inspect-verify",
+            "quay/registry/a1/revert-1/scale-up/registry-quay-app", "quay/registry/a1/revert-1/scale-up/registry-quay-mirror"});
   const auto& u = s.upgrade();
   CHECK(u.current == phase::reverted);
   CHECK(u.attempt == 1);
@@ -257,9 +257,11 @@ TEST_CASE("a controller restart in the middle of a revert finishes it without do
     const auto claims = s.all<create_claim>();
     CHECK(std::count_if(claims.begin(), claims.end(), [](const create_claim& c) { return c.key.name == revert_claim; }) <= 1);
     const auto jobs = s.all<create_job>();
-    CHECK(std::count_if(jobs.begin(), jobs.end(), [](const create_job& j) { return j.key.name == "registry-pg15-revert-backup-1-1"; }) <= 1);
+    CHECK(std::count_if(jobs.begin(), jobs.end(),
+                        [](const create_job& j) { return j.key.name == "registry-pg15-revert-backup-1-1"; }) <= 1);
     const auto patches = s.all<patch_database_deployment>();
-    CHECK(std::count_if(patches.begin(), patches.end(), [](const auto& p) { return to_string(p.id).ends_with("/revert-1/switch"); }) == 1);
+    CHECK(std::count_if(patches.begin(), patches.end(),
+                        [](const auto& p) { return to_string(p.id).ends_with("/revert-1/switch"); }) == 1);
     CHECK(upgraded_condition(s).reason == "Reverted");
   }
 }

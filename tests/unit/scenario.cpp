@@ -24,7 +24,7 @@ constexpr timestamp t0 = 1'795'478'400'000;  // 2026-11-24T00:00:00Z
 struct pending {
   timestamp at;
   std::uint64_t order;
-  int epoch;              // the controller process that scheduled it (results and timers die with it)
+  int epoch;  // the controller process that scheduled it (results and timers die with it)
   bool dies_with_process;
   std::function<std::optional<std::string>(std::uint64_t seq, timestamp now)> make;
   bool operator>(const pending& o) const { return at != o.at ? at > o.at : order > o.order; }
@@ -176,16 +176,13 @@ class driver {
   }
 
   json meta(const std::string& name, json labels = json::object(), const std::string& ns = "") {
-    return json{{"name", name},
-                {"namespace", ns.empty() ? o_.ns : ns},
-                {"uid", "uid-" + name},
-                {"generation", 1},
-                {"creationTimestamp", "2026-11-20T10:00:00Z"},
-                {"labels", labels}};
+    return json{{"name", name},    {"namespace", ns.empty() ? o_.ns : ns},        {"uid", "uid-" + name},
+                {"generation", 1}, {"creationTimestamp", "2026-11-20T10:00:00Z"}, {"labels", labels}};
   }
 
   json env_from_secret(const std::string& name, const std::string& key) {
-    return json{{"name", name}, {"valueFrom", {{"secretKeyRef", {{"name", o_.registry + "-quay-postgres-config"}, {"key", key}}}}}};
+    return json{{"name", name},
+                {"valueFrom", {{"secretKeyRef", {{"name", o_.registry + "-quay-postgres-config"}, {"key", key}}}}}};
   }
 
   json deployment_json(const std::string& name, const std::string& component, const std::string& image, int replicas,
@@ -203,16 +200,21 @@ class driver {
       container["volumeMounts"] = json::array({{{"name", "postgres-data"}, {"mountPath", "/var/lib/pgsql/data"}}});
       volumes.push_back({{"name", "postgres-data"}, {"persistentVolumeClaim", {{"claimName", claim_name}}}});
     }
-    return json{{"apiVersion", "apps/v1"},
-                {"kind", "Deployment"},
-                {"metadata", meta(name, labels)},
-                {"spec",
-                 {{"replicas", replicas},
-                  {"strategy", {{"type", component == "postgres" ? "Recreate" : "RollingUpdate"}}},
-                  {"selector", {{"matchLabels", labels}}},
-                  {"template", {{"metadata", {{"labels", labels}}}, {"spec", {{"containers", {container}}, {"volumes", volumes}}}}}}},
-                {"status", {{"observedGeneration", 1}, {"replicas", replicas}, {"readyReplicas", replicas},
-                            {"updatedReplicas", replicas}, {"availableReplicas", replicas}}}};
+    return json{
+        {"apiVersion", "apps/v1"},
+        {"kind", "Deployment"},
+        {"metadata", meta(name, labels)},
+        {"spec",
+         {{"replicas", replicas},
+          {"strategy", {{"type", component == "postgres" ? "Recreate" : "RollingUpdate"}}},
+          {"selector", {{"matchLabels", labels}}},
+          {"template", {{"metadata", {{"labels", labels}}}, {"spec", {{"containers", {container}}, {"volumes", volumes}}}}}}},
+        {"status",
+         {{"observedGeneration", 1},
+          {"replicas", replicas},
+          {"readyReplicas", replicas},
+          {"updatedReplicas", replicas},
+          {"availableReplicas", replicas}}}};
   }
 
   json pod_json(const std::string& name, const json& labels, const std::string& phase_name) {
@@ -227,8 +229,10 @@ class driver {
     json o{{"apiVersion", "v1"},
            {"kind", "PersistentVolumeClaim"},
            {"metadata", meta(name, {{"app.kubernetes.io/managed-by", "quay-pg-upgrader"}})},
-           {"spec", {{"accessModes", {"ReadWriteOnce"}}, {"resources", {{"requests", {{"storage", format_quantity(bytes)}}}}},
-                     {"storageClassName", storage_class}}},
+           {"spec",
+            {{"accessModes", {"ReadWriteOnce"}},
+             {"resources", {{"requests", {{"storage", format_quantity(bytes)}}}}},
+             {"storageClassName", storage_class}}},
            {"status", {{"phase", bound ? "Bound" : "Pending"}}}};
     if (bound) o["status"]["capacity"] = {{"storage", format_quantity(bytes)}};
     return o;
@@ -241,11 +245,12 @@ class driver {
       stores_[k].kind = k;
       stores_[k].objects[key] = o;
     };
-    put(resource_kind::quay_registry,
-        json{{"apiVersion", "quay.redhat.com/v1"},
-             {"kind", "QuayRegistry"},
-             {"metadata", meta(o_.registry)},
-             {"spec", {{"components", json::array({{{"kind", "postgres"}, {"managed", true}}, {{"kind", "clair"}, {"managed", true}}})}}}});
+    put(resource_kind::quay_registry, json{{"apiVersion", "quay.redhat.com/v1"},
+                                           {"kind", "QuayRegistry"},
+                                           {"metadata", meta(o_.registry)},
+                                           {"spec",
+                                            {{"components", json::array({{{"kind", "postgres"}, {"managed", true}},
+                                                                         {{"kind", "clair"}, {"managed", true}}})}}}});
     put(resource_kind::deployment, deployment_json(db_name(), "postgres", o_.db_image, 1, o_.registry + "-quay-database"));
     put(resource_kind::claim, claim_json(o_.registry + "-quay-database", 10 * gibibyte, "standard", true));
     claim_major_[o_.registry + "-quay-database"] = o_.db_major;
@@ -255,10 +260,12 @@ class driver {
     if (o_.leftover_data_claim_bytes > 0)
       put(resource_kind::claim, claim_json(o_.registry + "-quay-database-pg15", o_.leftover_data_claim_bytes, "standard", true));
     start_pods(db_name(), 1, false);
-    put(resource_kind::deployment, deployment_json(o_.registry + "-quay-app", "quay-app", "quay.io/projectquay/quay:3.12", o_.app_replicas, ""));
+    put(resource_kind::deployment,
+        deployment_json(o_.registry + "-quay-app", "quay-app", "quay.io/projectquay/quay:3.12", o_.app_replicas, ""));
     start_pods(o_.registry + "-quay-app", o_.app_replicas, false);
     if (o_.mirror_replicas > 0) {
-      put(resource_kind::deployment, deployment_json(o_.registry + "-quay-mirror", "quay-mirror", "quay.io/projectquay/quay:3.12", o_.mirror_replicas, ""));
+      put(resource_kind::deployment,
+          deployment_json(o_.registry + "-quay-mirror", "quay-mirror", "quay.io/projectquay/quay:3.12", o_.mirror_replicas, ""));
       start_pods(o_.registry + "-quay-mirror", o_.mirror_replicas, false);
     }
     // Noise: objects of another namespace that no rule may touch.
@@ -361,9 +368,11 @@ class driver {
     result(e.id);
     const bool first_attempt = e.key.name.ends_with("-1");
     const bool revert = e.key.name.find("-revert-") != std::string::npos;
-    const bool fails = revert ? o_.revert_backup_fails
-                              : first_attempt && ((e.role == job_role::backup && o_.backup_fails) ||
-                                                  ((e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) && o_.upgrade_fails));
+    const bool fails =
+        revert ? o_.revert_backup_fails
+               : first_attempt &&
+                     ((e.role == job_role::backup && o_.backup_fails) ||
+                      ((e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) && o_.upgrade_fails));
     const bool stuck = o_.data_claim_never_binds && e.role != job_role::backup;
     const timestamp runtime = e.role == job_role::backup ? 20'000 : e.role == job_role::check ? 10'000 : 45'000;
     json labels{{"app.kubernetes.io/managed-by", "quay-pg-upgrader"}, {"quay-pg-upgrader.quay.io/role", to_string(e.role)}};
@@ -381,23 +390,39 @@ class driver {
       if (!has(resource_kind::pod, pod_name)) return std::nullopt;
       auto& p = obj(resource_kind::pod, pod_name);
       p["status"]["phase"] = fails ? "Failed" : "Succeeded";
-      p["status"]["containerStatuses"] = json::array({{{"name", "main"},
-                                                       {"state", {{"terminated", {{"exitCode", fails ? 3 : 0},
-                                                                                  {"message", fails ? "pg_restore: error: could not write to file: No space left on device" : ""}}}}}}});
+      p["status"]["containerStatuses"] = json::array(
+          {{{"name", "main"},
+            {"state",
+             {{"terminated",
+               {{"exitCode", fails ? 3 : 0},
+                {"message", fails ? "pg_restore: error: could not write to file: No space left on device" : ""}}}}}}});
       return modified(resource_kind::pod, p);
     });
     at(runtime + 200, [=, this]() -> std::optional<std::string> {
       if (!has(resource_kind::job, e.key.name)) return std::nullopt;
       auto& live = obj(resource_kind::job, e.key.name);
       if (fails) {
-        live["status"] = {{"active", 0}, {"failed", 1}, {"startTime", "2026-11-24T00:00:00Z"},
-                          {"conditions", json::array({{{"type", "FailureTarget"}, {"status", "True"}, {"reason", "BackoffLimitExceeded"}, {"message", "Job has reached the specified backoff limit"}},
-                                                      {{"type", "Failed"}, {"status", "True"}, {"reason", "BackoffLimitExceeded"}, {"message", "Job has reached the specified backoff limit"}}})}};
+        live["status"] = {{"active", 0},
+                          {"failed", 1},
+                          {"startTime", "2026-11-24T00:00:00Z"},
+                          {"conditions", json::array({{{"type", "FailureTarget"},
+                                                       {"status", "True"},
+                                                       {"reason", "BackoffLimitExceeded"},
+                                                       {"message", "Job has reached the specified backoff limit"}},
+                                                      {{"type", "Failed"},
+                                                       {"status", "True"},
+                                                       {"reason", "BackoffLimitExceeded"},
+                                                       {"message", "Job has reached the specified backoff limit"}}})}};
       } else {
-        if (e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) claim_major_[e.new_claim] = e.to.code / 100;
-        live["status"] = {{"active", 0}, {"succeeded", 1}, {"startTime", "2026-11-24T00:00:00Z"}, {"completionTime", "2026-11-24T00:01:00Z"},
-                          {"conditions", json::array({{{"type", "SuccessCriteriaMet"}, {"status", "True"}, {"reason", "CompletionsReached"}},
-                                                      {{"type", "Complete"}, {"status", "True"}, {"reason", "CompletionsReached"}}})}};
+        if (e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade)
+          claim_major_[e.new_claim] = e.to.code / 100;
+        live["status"] = {
+            {"active", 0},
+            {"succeeded", 1},
+            {"startTime", "2026-11-24T00:00:00Z"},
+            {"completionTime", "2026-11-24T00:01:00Z"},
+            {"conditions", json::array({{{"type", "SuccessCriteriaMet"}, {"status", "True"}, {"reason", "CompletionsReached"}},
+                                        {{"type", "Complete"}, {"status", "True"}, {"reason", "CompletionsReached"}}})}};
       }
       return modified(resource_kind::job, live);
     });
@@ -408,8 +433,10 @@ class driver {
     auto& d = obj(resource_kind::deployment, e.key.name);
     d["spec"]["replicas"] = e.replicas;
     d["metadata"]["generation"] = d["metadata"]["generation"].get<int>() + 1;
-    if (e.record_original) d["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] = std::to_string(*e.record_original);
-    if (e.clear_record && d["metadata"].contains("annotations")) d["metadata"]["annotations"].erase("quay-pg-upgrader.quay.io/original-replicas");
+    if (e.record_original)
+      d["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] = std::to_string(*e.record_original);
+    if (e.clear_record && d["metadata"].contains("annotations"))
+      d["metadata"]["annotations"].erase("quay-pg-upgrader.quay.io/original-replicas");
     at(40, [=, this] {
       auto& live = obj(resource_kind::deployment, e.key.name);
       return modified(resource_kind::deployment, live);
@@ -422,8 +449,8 @@ class driver {
     result(e.id);
     auto& d = obj(resource_kind::deployment, e.key.name);
     auto& c = d["spec"]["template"]["spec"]["containers"][0];
-    const bool template_changed = c["image"] != e.image ||
-                                  d["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] != e.claim;
+    const bool template_changed =
+        c["image"] != e.image || d["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] != e.claim;
     c["image"] = e.image;
     d["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] = e.claim;
     d["spec"]["replicas"] = e.replicas;
@@ -467,12 +494,16 @@ class driver {
     if (e.with_manifest) {
       f.has_manifest = true;
       const bool upgraded = claim_name != o_.registry + "-quay-database";
-      for (auto [table, rows] : std::initializer_list<std::pair<const char*, std::int64_t>>{
-               {"public.imagestorage", 4200}, {"public.manifest", 5000}, {"public.repository", 340}, {"public.tag", 8000}, {"public.user", 120}}) {
+      for (auto [table, rows] : std::initializer_list<std::pair<const char*, std::int64_t>>{{"public.imagestorage", 4200},
+                                                                                            {"public.manifest", 5000},
+                                                                                            {"public.repository", 340},
+                                                                                            {"public.tag", 8000},
+                                                                                            {"public.user", 120}}) {
         const bool reverted = e.id.revert_run > 0 && !upgraded;
-        const std::int64_t n = ((upgraded && o_.verify_mismatch) || (reverted && o_.revert_verify_mismatch)) && std::string(table) == "public.tag"
-                                   ? rows - 1
-                                   : rows;
+        const std::int64_t n =
+            ((upgraded && o_.verify_mismatch) || (reverted && o_.revert_verify_mismatch)) && std::string(table) == "public.tag"
+                ? rows - 1
+                : rows;
         f.tables.push_back({table, n, "sum:" + std::to_string(rows * 7919 % 100003)});
       }
     }
@@ -541,16 +572,19 @@ class driver {
           return log_line_relist_item(seq, ts, kind, item.dump());
         });
       }
-      schedule(t + 3, true, [this, kind](std::uint64_t seq, timestamp ts) { return log_line_relist_done(seq, ts, kind, list_rv_); });
+      schedule(t + 3, true,
+               [this, kind](std::uint64_t seq, timestamp ts) { return log_line_relist_done(seq, ts, kind, list_rv_); });
       t += 10;
     }
     if (o_.malformed_lines) {
       schedule(t + 5, true, [](std::uint64_t seq, timestamp ts) {
-        return log_line_watch(seq, ts, resource_kind::job,
-                              R"({"type":"MODIFIED","object":{"metadata":{"name":"broken","namespace":"quay"},"status":{"active":"two"}}})");
+        return log_line_watch(
+            seq, ts, resource_kind::job,
+            R"({"type":"MODIFIED","object":{"metadata":{"name":"broken","namespace":"quay"},"status":{"active":"two"}}})");
       });
       schedule(t + 6, true, [](std::uint64_t seq, timestamp ts) {
-        return log_line_malformed(seq, ts, resource_kind::pod, R"({"type":"ADDED","object":{"metadata":)", "not JSON: TAPE_ERROR: truncated");
+        return log_line_malformed(seq, ts, resource_kind::pod, R"({"type":"ADDED","object":{"metadata":)",
+                                  "not JSON: TAPE_ERROR: truncated");
       });
     }
   }

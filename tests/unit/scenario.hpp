@@ -16,25 +16,25 @@ struct scenario_options {
   std::string db_image = "centos/postgresql-10-centos7@sha256:8a2b5f3e9c7d1a4b6e0f2c8d9a7b3e5f1c4d6a8b0e2f4c6d8a0b2c4d6e8f0a1b";
   int db_major = 10;  // what the server really runs (the image may say otherwise)
   std::string target_image = "quay.io/sclorg/postgresql-15-c9s";
-  std::string db_pgdata;            // env PGDATA on the database container (unset when empty)
+  std::string db_pgdata;  // env PGDATA on the database container (unset when empty)
   std::int64_t leftover_backup_claim_bytes = 0;  // a claim of the backup's name exists already
-  std::int64_t leftover_data_claim_bytes = 0;    // a claim of the new data's name (target 15) exists already
-  std::string upgrade_image;        // set for the pg_upgrade method
-  std::vector<int> upgrade_from;    // majors the upgrade image carries
+  std::int64_t leftover_data_claim_bytes = 0;  // a claim of the new data's name (target 15) exists already
+  std::string upgrade_image;  // set for the pg_upgrade method
+  std::vector<int> upgrade_from;  // majors the upgrade image carries
   int app_replicas = 2;
-  int mirror_replicas = 1;          // 0: no mirror Deployment
+  int mirror_replicas = 1;  // 0: no mirror Deployment
   bool backup_fails = false;
   bool upgrade_fails = false;
   bool verify_mismatch = false;
   bool data_claim_never_binds = false;
   bool database_never_stops = false;
   std::uint64_t restart_after_seq = 0;  // a new controller process starts after this event
-  bool malformed_lines = false;         // inject a wrong-typed watch line and an unparsable one
-  bool reports_fail_once = false;       // every status and Event write fails once (503), the switch once (429)
+  bool malformed_lines = false;  // inject a wrong-typed watch line and an unparsable one
+  bool reports_fail_once = false;  // every status and Event write fails once (503), the switch once (429)
   std::string retry_token_after_failure;  // set the retry annotation once the upgrade failed
   std::string revert_to_claim_after_success;  // set the revert annotation once the upgrade succeeded
-  bool revert_backup_fails = false;            // the revert's backup Job of the upgraded data fails
-  bool revert_verify_mismatch = false;         // the old database, back on its claim, misses a row
+  bool revert_backup_fails = false;  // the revert's backup Job of the upgraded data fails
+  bool revert_verify_mismatch = false;  // the old database, back on its claim, misses a row
   std::uint64_t max_events = 5000;
 };
 

@@ -73,8 +73,7 @@ const named scenarios[] = {
     // Manual revert (issue 6, item 6): after the upgrade, the annotation names the old claim.
     {"revert-succeeds", [](scenario_options& o) { o.revert_to_claim_after_success = "registry-quay-database"; }},
     // It names the NEW claim instead: refused, nothing touched.
-    {"revert-refused-wrong-claim",
-     [](scenario_options& o) { o.revert_to_claim_after_success = "registry-quay-database-pg15"; }},
+    {"revert-refused-wrong-claim", [](scenario_options& o) { o.revert_to_claim_after_success = "registry-quay-database-pg15"; }},
     // The backup of the upgraded data fails: the database never left the upgraded claim.
     {"revert-backup-fails",
      [](scenario_options& o) {

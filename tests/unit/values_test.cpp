@@ -66,10 +66,26 @@ TEST_CASE("effect ids read back exactly as they are written, and nothing else re
   CHECK(status.step == step_kind::status);
   CHECK(status.seq == 45);
   CHECK(status.is_report());
-  for (const char* text : {"", "ns", "ns/r", "ns/r/a1", "ns/r/a0/switch", "ns/r/a01/switch", "ns/r/x1/switch", "ns/r/a1/x",
-                           "ns/r/a1/switch/extra", "ns/r/a1/create-job", "ns/r/a1/status@", "ns/r/a1/status@+4",
-                           "ns/r/a1/event@4", "ns/r/a1/revert-0/switch", "ns/r/a1/revert-1", "ns/r/a1/inspect-version/g",
-                           "/r/a1/switch", "ns//a1/switch", "ns/r/requeue/x", "ns/r/a1/requeue"}) {
+  for (const char* text : {"",
+                           "ns",
+                           "ns/r",
+                           "ns/r/a1",
+                           "ns/r/a0/switch",
+                           "ns/r/a01/switch",
+                           "ns/r/x1/switch",
+                           "ns/r/a1/x",
+                           "ns/r/a1/switch/extra",
+                           "ns/r/a1/create-job",
+                           "ns/r/a1/status@",
+                           "ns/r/a1/status@+4",
+                           "ns/r/a1/event@4",
+                           "ns/r/a1/revert-0/switch",
+                           "ns/r/a1/revert-1",
+                           "ns/r/a1/inspect-version/g",
+                           "/r/a1/switch",
+                           "ns//a1/switch",
+                           "ns/r/requeue/x",
+                           "ns/r/a1/requeue"}) {
     INFO(text);
     CHECK_FALSE(parse_effect_id(text).has_value());
   }

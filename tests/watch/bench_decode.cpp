@@ -23,7 +23,8 @@ std::string managed_fields(int n) {
   std::string s = R"("managedFields":[)";
   for (int i = 0; i < n; ++i) {
     s += (i ? "," : "");
-    s += R"({"manager":"kube-controller-manager","operation":"Update","apiVersion":"batch/v1","time":"2026-11-24T04:13:42Z","fieldsType":"FieldsV1","fieldsV1":{"f:status":{"f:active":{},"f:conditions":{".":{},"k:{\"type\":\"Complete\"}":{".":{},"f:lastProbeTime":{},"f:lastTransitionTime":{},"f:message":{},"f:reason":{},"f:status":{},"f:type":{}}},"f:ready":{},"f:startTime":{},"f:terminating":{},"f:uncountedTerminatedPods":{}}}})";
+    s +=
+        R"({"manager":"kube-controller-manager","operation":"Update","apiVersion":"batch/v1","time":"2026-11-24T04:13:42Z","fieldsType":"FieldsV1","fieldsV1":{"f:status":{"f:active":{},"f:conditions":{".":{},"k:{\"type\":\"Complete\"}":{".":{},"f:lastProbeTime":{},"f:lastTransitionTime":{},"f:message":{},"f:reason":{},"f:status":{},"f:type":{}}},"f:ready":{},"f:startTime":{},"f:terminating":{},"f:uncountedTerminatedPods":{}}}})";
   }
   return s + "]";
 }
@@ -37,17 +38,21 @@ std::string meta(const std::string& name, std::uint64_t rv) {
 
 std::string job_line(std::uint64_t rv) {
   return R"({"type":"MODIFIED","object":{"kind":"Job","apiVersion":"batch/v1",)" + meta("registry-pg-backup-10", rv) +
-         R"(,"spec":{"parallelism":1,"completions":1,"backoffLimit":0,"template":{"spec":{"containers":[{"name":"backup","image":"quay.io/sclorg/postgresql-15-c9s:latest","command":["/bin/sh","-c","pg_dump"],"env":[{"name":"PGPASSWORD","valueFrom":{"secretKeyRef":{"name":"db","key":"database-password"}}}],"volumeMounts":[{"name":"backup","mountPath":"/backup"}]}],"restartPolicy":"Never","volumes":[{"name":"backup","persistentVolumeClaim":{"claimName":"registry-quay-database-backup-pg10"}}]}}},"status":{"active":1,"startTime":"2026-11-24T04:13:42Z","conditions":[{"type":"Complete","status":"False","lastProbeTime":"2026-11-24T04:13:42Z","lastTransitionTime":"2026-11-24T04:13:42Z","reason":"Running","message":"still going"}]}}})" "\n";
+         R"(,"spec":{"parallelism":1,"completions":1,"backoffLimit":0,"template":{"spec":{"containers":[{"name":"backup","image":"quay.io/sclorg/postgresql-15-c9s:latest","command":["/bin/sh","-c","pg_dump"],"env":[{"name":"PGPASSWORD","valueFrom":{"secretKeyRef":{"name":"db","key":"database-password"}}}],"volumeMounts":[{"name":"backup","mountPath":"/backup"}]}],"restartPolicy":"Never","volumes":[{"name":"backup","persistentVolumeClaim":{"claimName":"registry-quay-database-backup-pg10"}}]}}},"status":{"active":1,"startTime":"2026-11-24T04:13:42Z","conditions":[{"type":"Complete","status":"False","lastProbeTime":"2026-11-24T04:13:42Z","lastTransitionTime":"2026-11-24T04:13:42Z","reason":"Running","message":"still going"}]}}})"
+         "\n";
 }
 
 std::string deployment_line(std::uint64_t rv) {
   return R"({"type":"MODIFIED","object":{"kind":"Deployment","apiVersion":"apps/v1",)" + meta("registry-quay-database", rv) +
-         R"(,"spec":{"replicas":1,"strategy":{"type":"Recreate"},"selector":{"matchLabels":{"quay-component":"postgres"}},"template":{"metadata":{"labels":{"quay-component":"postgres"}},"spec":{"containers":[{"name":"postgres","image":"quay.io/sclorg/postgresql-10-c8s:latest","env":[{"name":"POSTGRESQL_USER","valueFrom":{"secretKeyRef":{"name":"registry-postgres-config-secret","key":"database-username"}}},{"name":"POSTGRESQL_PASSWORD","valueFrom":{"secretKeyRef":{"name":"registry-postgres-config-secret","key":"database-password"}}},{"name":"POSTGRESQL_DATABASE","valueFrom":{"secretKeyRef":{"name":"registry-postgres-config-secret","key":"database-name"}}},{"name":"POSTGRESQL_ADMIN_PASSWORD","valueFrom":{"secretKeyRef":{"name":"registry-postgres-config-secret","key":"database-root-password"}}}],"volumeMounts":[{"name":"postgres-data","mountPath":"/var/lib/pgsql/data"}],"resources":{"requests":{"cpu":"500m","memory":"2Gi"}}}],"volumes":[{"name":"postgres-data","persistentVolumeClaim":{"claimName":"registry-quay-database"}}]}}},"status":{"observedGeneration":3,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}}})" "\n";
+         R"(,"spec":{"replicas":1,"strategy":{"type":"Recreate"},"selector":{"matchLabels":{"quay-component":"postgres"}},"template":{"metadata":{"labels":{"quay-component":"postgres"}},"spec":{"containers":[{"name":"postgres","image":"quay.io/sclorg/postgresql-10-c8s:latest","env":[{"name":"POSTGRESQL_USER","valueFrom":{"secretKeyRef":{"name":"registry-postgres-config-secret","key":"database-username"}}},{"name":"POSTGRESQL_PASSWORD","valueFrom":{"secretKeyRef":{"name":"registry-postgres-config-secret","key":"database-password"}}},{"name":"POSTGRESQL_DATABASE","valueFrom":{"secretKeyRef":{"name":"registry-postgres-config-secret","key":"database-name"}}},{"name":"POSTGRESQL_ADMIN_PASSWORD","valueFrom":{"secretKeyRef":{"name":"registry-postgres-config-secret","key":"database-root-password"}}}],"volumeMounts":[{"name":"postgres-data","mountPath":"/var/lib/pgsql/data"}],"resources":{"requests":{"cpu":"500m","memory":"2Gi"}}}],"volumes":[{"name":"postgres-data","persistentVolumeClaim":{"claimName":"registry-quay-database"}}]}}},"status":{"observedGeneration":3,"replicas":1,"updatedReplicas":1,"readyReplicas":1,"availableReplicas":1}}})"
+         "\n";
 }
 
 std::string claim_line(std::uint64_t rv) {
-  return R"({"type":"MODIFIED","object":{"kind":"PersistentVolumeClaim","apiVersion":"v1",)" + meta("registry-quay-database-pg15", rv) +
-         R"(,"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"50Gi"}},"storageClassName":"gp3-csi","volumeMode":"Filesystem","volumeName":"pvc-6f1c7f0e"},"status":{"phase":"Bound","accessModes":["ReadWriteOnce"],"capacity":{"storage":"50Gi"}}}})" "\n";
+  return R"({"type":"MODIFIED","object":{"kind":"PersistentVolumeClaim","apiVersion":"v1",)" +
+         meta("registry-quay-database-pg15", rv) +
+         R"(,"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"50Gi"}},"storageClassName":"gp3-csi","volumeMode":"Filesystem","volumeName":"pvc-6f1c7f0e"},"status":{"phase":"Bound","accessModes":["ReadWriteOnce"],"capacity":{"storage":"50Gi"}}}})"
+         "\n";
 }
 
 // Visits every value, so that the whole document is read (on-demand otherwise stops early).
@@ -78,9 +83,7 @@ std::uint64_t walk(od::value v) {
   return n;
 }
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 }  // namespace
 
@@ -169,7 +172,7 @@ int main(int argc, char** argv) {
   std::printf("bare simdjson on-demand (every value):     %10.0f events/s  %8.1f MB/s  (%llu lines, %llu values)\n",
               static_cast<double>(walked) / walk_s, mb / walk_s, static_cast<unsigned long long>(walked),
               static_cast<unsigned long long>(values));
-  std::printf("ratio of times: client / bare(type,name,RV) = %.2fx, client / bare(every value) = %.2fx\n",
-              client_s / bare_s, client_s / walk_s);
+  std::printf("ratio of times: client / bare(type,name,RV) = %.2fx, client / bare(every value) = %.2fx\n", client_s / bare_s,
+              client_s / walk_s);
   return bad == 0 && decoded == lines ? 0 : 1;
 }

@@ -9,8 +9,7 @@ inline std::string job_json(const std::string& name, const std::string& rv, cons
                             bool with_kind = true) {
   std::string kind = with_kind ? R"("kind":"Job","apiVersion":"batch/v1",)" : "";
   return "{" + kind + R"("metadata":{"name":")" + name + R"(","namespace":")" + ns + R"(","uid":"u-)" + name +
-         R"(","resourceVersion":")" + rv +
-         R"(","labels":{"app":"x"}},"spec":{"backoffLimit":0},"status":{"active":1}})";
+         R"(","resourceVersion":")" + rv + R"(","labels":{"app":"x"}},"spec":{"backoffLimit":0},"status":{"active":1}})";
 }
 
 inline std::string watch_line(const std::string& type, const std::string& object) {
@@ -22,8 +21,9 @@ inline std::string bookmark_line(const std::string& rv) {
 }
 
 inline std::string expired_line() {
-  return watch_line("ERROR",
-                    R"j({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (50)","reason":"Expired","code":410})j");
+  return watch_line(
+      "ERROR",
+      R"j({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 1 (50)","reason":"Expired","code":410})j");
 }
 
 inline std::string job_list(const std::string& rv, const std::vector<std::string>& items, const std::string& cont = "") {

@@ -103,8 +103,8 @@ TEST_CASE("TLS: the right CA works, a wrong CA is refused clearly, insecure-skip
   auto bad = run_sync(ioc, make_client(ioc, c)->request(http::verb::get, "/version"));
   REQUIRE_FALSE(bad);
   CHECK(bad.error().kind == api_error_kind::connection);
-  CHECK_THAT(bad.error().message, Catch::Contains("certificate verify failed") &&
-                                      Catch::Contains("unable to get local issuer certificate"));
+  CHECK_THAT(bad.error().message,
+             Catch::Contains("certificate verify failed") && Catch::Contains("unable to get local issuer certificate"));
 
   c.insecure_skip_tls_verify = true;
   CHECK(run_sync(ioc, make_client(ioc, c)->request(http::verb::get, "/version")));
@@ -113,8 +113,7 @@ TEST_CASE("TLS: the right CA works, a wrong CA is refused clearly, insecure-skip
 TEST_CASE("TLS: a certificate for another name is refused even from the right CA", "[http]") {
   temp_dir d;
   test_pki pki(d);
-  test_server server([](const test_request&) { return ok(); },
-                     tls_files{pki.wrong_name_cert_pem, pki.wrong_name_key_pem, ""});
+  test_server server([](const test_request&) { return ok(); }, tls_files{pki.wrong_name_cert_pem, pki.wrong_name_key_pem, ""});
   net::io_context ioc;
   auto c = config_for(server);
   c.ca_pem = pki.ca_pem;
@@ -126,8 +125,7 @@ TEST_CASE("TLS: a certificate for another name is refused even from the right CA
 TEST_CASE("TLS: a client certificate from the kubeconfig is presented", "[http]") {
   temp_dir d;
   test_pki pki(d);
-  test_server server([](const test_request&) { return ok(); },
-                     tls_files{pki.server_cert_pem, pki.server_key_pem, pki.ca_pem});
+  test_server server([](const test_request&) { return ok(); }, tls_files{pki.server_cert_pem, pki.server_key_pem, pki.ca_pem});
   net::io_context ioc;
   auto c = config_for(server);
   c.ca_pem = pki.ca_pem;
@@ -181,7 +179,10 @@ TEST_CASE("a silent server costs a timeout, not a hang", "[http]") {
 
 TEST_CASE("connection refused is a connection error", "[http]") {
   unsigned short port = 0;
-  { test_server s([](const test_request&) { return ok(); }); port = s.port(); }
+  {
+    test_server s([](const test_request&) { return ok(); });
+    port = s.port();
+  }
   net::io_context ioc;
   kube_config c;
   c.server = "http://127.0.0.1:" + std::to_string(port);
@@ -230,7 +231,8 @@ TEST_CASE("a stream that goes quiet ends at the idle deadline", "[http]") {
   });
   net::io_context ioc;
   auto r = run_sync(ioc, make_client(ioc, config_for(server))
-                             ->stream("/w", [](std::string_view) { return true; }, std::chrono::milliseconds(150)));
+                             ->stream(
+                                 "/w", [](std::string_view) { return true; }, std::chrono::milliseconds(150)));
   REQUIRE(r);
   CHECK(r->end == stream_end::idle_timeout);
 }
@@ -243,8 +245,9 @@ TEST_CASE("a stream's error status comes back with its body", "[http]") {
     return r;
   });
   net::io_context ioc;
-  auto r = run_sync(ioc, make_client(ioc, config_for(server))->stream("/w", [](std::string_view) { return true; },
-                                                                      std::chrono::seconds(5)));
+  auto r = run_sync(ioc, make_client(ioc, config_for(server))
+                             ->stream(
+                                 "/w", [](std::string_view) { return true; }, std::chrono::seconds(5)));
   INFO((r ? "" : describe(r.error())));
   REQUIRE(r);
   CHECK(r->status == 410);
@@ -256,7 +259,8 @@ TEST_CASE("writes: create, get, patches with their content types, status patch, 
     test_response res;
     if (r.method == "POST" && r.body.find("\"exists\"") != std::string::npos) {
       res.status = 409;
-      res.body = R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"jobs.batch \"exists\" already exists","reason":"AlreadyExists","code":409})";
+      res.body =
+          R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"jobs.batch \"exists\" already exists","reason":"AlreadyExists","code":409})";
       return res;
     }
     if (r.method == "POST") res.status = 201;

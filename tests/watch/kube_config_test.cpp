@@ -35,12 +35,14 @@ std::string b64(const std::string& in) {
 std::string two_contexts(const std::string& current) {
   return R"(apiVersion: v1
 kind: Config
-current-context: )" + current + R"(
+current-context: )" +
+         current + R"(
 clusters:
 - name: prod
   cluster:
     server: https://prod.example.com:6443/
-    certificate-authority-data: )" + b64("PROD CA PEM") + R"(
+    certificate-authority-data: )" +
+         b64("PROD CA PEM") + R"(
 - name: dev
   cluster:
     server: https://127.0.0.1:8443
@@ -54,8 +56,10 @@ contexts:
 users:
 - name: admin
   user:
-    client-certificate-data: )" + b64("CLIENT CERT") + R"(
-    client-key-data: )" + b64("CLIENT KEY") + R"(
+    client-certificate-data: )" +
+         b64("CLIENT CERT") + R"(
+    client-key-data: )" +
+         b64("CLIENT KEY") + R"(
 - name: robot
   user:
     tokenFile: token
@@ -184,7 +188,8 @@ TEST_CASE("kubeconfig path: explicit, then the first entry of $KUBECONFIG, then 
   ::setenv("HOME", "/home/someone", 1);
   CHECK(kubeconfig_path() == "/home/someone/.kube/config");
   if (old_kc) ::setenv("KUBECONFIG", saved_kc.c_str(), 1);
-  if (old_home) ::setenv("HOME", saved_home.c_str(), 1); else ::unsetenv("HOME");
+  if (old_home) ::setenv("HOME", saved_home.c_str(), 1);
+  else ::unsetenv("HOME");
 }
 
 TEST_CASE("in-cluster: server from the service env, token/CA/namespace from the directory", "[config]") {
@@ -207,8 +212,7 @@ TEST_CASE("in-cluster: server from the service env, token/CA/namespace from the 
 
 TEST_CASE("in-cluster: missing env or files are clear errors", "[config]") {
   temp_dir d;
-  CHECK_THAT(load_in_cluster(d.path, std::map<std::string, std::string>{}).error(),
-             Catch::Contains("KUBERNETES_SERVICE_HOST"));
+  CHECK_THAT(load_in_cluster(d.path, std::map<std::string, std::string>{}).error(), Catch::Contains("KUBERNETES_SERVICE_HOST"));
   std::map<std::string, std::string> env{{"KUBERNETES_SERVICE_HOST", "h"}, {"KUBERNETES_SERVICE_PORT", "1"}};
   CHECK_THAT(load_in_cluster(d.path, env).error(), Catch::Contains(d.file("token")));
   d.write("token", "t");

@@ -48,7 +48,8 @@ struct kube_sim_process {
 
   kube_sim_process(const temp_dir& dir, std::vector<std::string> extra) {
     kubeconfig = dir.file("kubeconfig");
-    std::vector<std::string> args{"serve", "--listen", "127.0.0.1:0", "--kubeconfig-out", kubeconfig, "--state-dir", dir.file("state")};
+    std::vector<std::string> args{"serve",    "--listen",    "127.0.0.1:0",    "--kubeconfig-out",
+                                  kubeconfig, "--state-dir", dir.file("state")};
     args.insert(args.end(), extra.begin(), extra.end());
     auto spawned = qpu::testing::spawn_kube_sim(kube_sim_binary(), std::move(args));
     pid = spawned.pid;
@@ -68,8 +69,7 @@ using view = std::map<std::string, std::string>;  // name -> resourceVersion
 
 std::string deployment(const std::string& name, int generation_label) {
   return R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":")" + name + R"(","labels":{"gen":")" +
-         std::to_string(generation_label) +
-         R"("}},"spec":{"replicas":0,"selector":{"matchLabels":{"app":")" + name +
+         std::to_string(generation_label) + R"("}},"spec":{"replicas":0,"selector":{"matchLabels":{"app":")" + name +
          R"("}},"template":{"metadata":{"labels":{"app":")" + name +
          R"("}},"spec":{"containers":[{"name":"c","image":"registry.example/none:1"}]}}}})";
 }
@@ -203,7 +203,9 @@ TEST_CASE("against kube-sim over TLS: the reflector's view equals the server's l
     // returns on its own, so no coroutine outlives the objects it refers to.
     driver.stop();
   };
-  net::co_spawn(ioc, script(), [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  net::co_spawn(ioc, script(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
   ioc.run();
   INFO(last_diff);
   CHECK(converged);

@@ -50,8 +50,8 @@ TEST_CASE("list pages, watch, bookmark, in-band 410 relist, 500 backoff, delete:
     ++watches;
     switch (watches) {
       case 1:
-        return chunked(watch_line("ADDED", job_json("d", "101")) + watch_line("MODIFIED", job_json("a", "102")) +
-                           "garbage\n" + bookmark_line("110"),
+        return chunked(watch_line("ADDED", job_json("d", "101")) + watch_line("MODIFIED", job_json("a", "102")) + "garbage\n" +
+                           bookmark_line("110"),
                        1);
       case 2: return chunked(expired_line(), 7);
       case 3:
@@ -84,7 +84,9 @@ TEST_CASE("list pages, watch, bookmark, in-band 410 relist, 500 backoff, delete:
         if (auto* e = std::get_if<qpu::object_event>(&in.body); e && e->type == qpu::watch_type::deleted) driver->stop();
       },
       [] { return qpu::timestamp{1'700'000'000'000}; }, [] { return 0.5; });
-  net::co_spawn(ioc, driver->run(), [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  net::co_spawn(ioc, driver->run(), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
   ioc.run();
 
   // relist 1 (two pages), watch 1 (3 events + 1 malformed), ERROR 410, relist 2, DELETED.
@@ -110,7 +112,7 @@ TEST_CASE("list pages, watch, bookmark, in-band 410 relist, 500 backoff, delete:
   CHECK(query_value(reqs[2].target, "allowWatchBookmarks") == "true");
   CHECK(query_value(reqs[2].target, "timeoutSeconds") == "450");
   CHECK(query_value(reqs[3].target, "resourceVersion") == "110");  // EOF: re-watch from the bookmark
-  CHECK(query_value(reqs[4].target, "continue").empty());           // 410: a fresh list
+  CHECK(query_value(reqs[4].target, "continue").empty());  // 410: a fresh list
   CHECK(query_value(reqs[5].target, "resourceVersion") == "120");
   CHECK(query_value(reqs[6].target, "resourceVersion") == "120");  // after the 500 and a backoff
   CHECK(driver->stats().failures == 1);

@@ -43,7 +43,8 @@ TEST_CASE("start lists the first page with the configured limit", "[reflector]")
   CHECK(m.s.phase == reflector_phase::listing);
 }
 
-TEST_CASE("list pages follow continue tokens, then the relist is published and the watch starts at the list's RV", "[reflector]") {
+TEST_CASE("list pages follow continue tokens, then the relist is published and the watch starts at the list's RV",
+          "[reflector]") {
   machine m;
   m.feed(start{});
   auto p2 = only<send_list>(m.feed(list_page_received{"", "tok-1"}));

@@ -33,8 +33,8 @@ collected decode_in_chunks(const std::string& body, std::size_t chunk, std::size
 }
 
 std::string three_events() {
-  return watch_line("ADDED", job_json("a", "10")) + watch_line("MODIFIED", job_json("a", "11")) +
-         bookmark_line("12") + watch_line("DELETED", job_json("a", "13"));
+  return watch_line("ADDED", job_json("a", "10")) + watch_line("MODIFIED", job_json("a", "11")) + bookmark_line("12") +
+         watch_line("DELETED", job_json("a", "13"));
 }
 
 }  // namespace

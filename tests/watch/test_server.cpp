@@ -183,8 +183,8 @@ test_pki::test_pki(const temp_dir& d) {
   const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   const std::string cmd =
       "(cd " + p + " && openssl req -x509" + key + " -keyout ca.key -out ca.crt -days 2 -subj /CN=test-ca" +
-      " && openssl req -x509" + key + " -keyout other.key -out other.crt -days 2 -subj /CN=other-ca" +
-      " && openssl req" + key + " -keyout server.key -out server.csr -subj /CN=127.0.0.1" +
+      " && openssl req -x509" + key + " -keyout other.key -out other.crt -days 2 -subj /CN=other-ca" + " && openssl req" + key +
+      " -keyout server.key -out server.csr -subj /CN=127.0.0.1" +
       " && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext" +
       " && openssl req" + key + " -keyout wrong.key -out wrong.csr -subj /CN=elsewhere" +
       " && echo subjectAltName=DNS:elsewhere.example > wrong.ext" +

@@ -26,10 +26,10 @@ struct test_request {
 struct test_response {
   unsigned status = 200;
   std::string content_type = "application/json";
-  std::string body;                 // used when `chunks` is empty
+  std::string body;  // used when `chunks` is empty
   std::vector<std::string> chunks;  // chunked body, written one chunk per write
   std::chrono::milliseconds chunk_delay{0};
-  bool cut = false;    // close the connection before the final chunk
+  bool cut = false;  // close the connection before the final chunk
   bool close = false;  // Connection: close after this response
   std::map<std::string, std::string> headers;
 };
@@ -73,7 +73,8 @@ std::string read_text(const std::string& path);
 // CA, server certificate for 127.0.0.1/localhost signed by it, and a second unrelated CA.
 struct test_pki {
   explicit test_pki(const temp_dir& dir);
-  std::string ca_pem, server_cert_pem, wrong_name_cert_pem, wrong_name_key_pem, server_key_pem, other_ca_pem, client_cert_pem, client_key_pem;
+  std::string ca_pem, server_cert_pem, wrong_name_cert_pem, wrong_name_key_pem, server_key_pem, other_ca_pem, client_cert_pem,
+      client_key_pem;
 };
 
 }  // namespace qpu::watch::testing

@@ -31,7 +31,8 @@ TEST_CASE("query values are percent-encoded", "[wire]") {
 
 TEST_CASE("Status bodies decode into typed errors", "[wire]") {
   auto exists = error_from_response(
-      409, R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"jobs.batch \"x\" already exists","reason":"AlreadyExists","code":409})");
+      409,
+      R"({"kind":"Status","apiVersion":"v1","status":"Failure","message":"jobs.batch \"x\" already exists","reason":"AlreadyExists","code":409})");
   CHECK(exists.kind == api_error_kind::already_exists);
   CHECK(exists.reason == "AlreadyExists");
   CHECK(exists.message == "jobs.batch \"x\" already exists");

@@ -16,13 +16,14 @@ TEST_CASE("image references normalise as Docker does") {
   CHECK(parse_image_ref("postgres:14") == image_ref{"docker.io/library/postgres", "14", ""});
   CHECK(parse_image_ref("centos/postgresql-10-centos7@sha256:abc") ==
         image_ref{"docker.io/centos/postgresql-10-centos7", "", "sha256:abc"});
-  CHECK(parse_image_ref("quay.io/sclorg/postgresql-13-c9s:latest") == image_ref{"quay.io/sclorg/postgresql-13-c9s", "latest", ""});
+  CHECK(parse_image_ref("quay.io/sclorg/postgresql-13-c9s:latest") ==
+        image_ref{"quay.io/sclorg/postgresql-13-c9s", "latest", ""});
   CHECK(parse_image_ref("localhost:5000/x/y:1@sha256:d").repository == "localhost:5000/x/y");
 }
 
 TEST_CASE("the shipped image map matches by repository, ignoring tag and digest") {
-  const auto pg10 = shipped().resolve(
-      "centos/postgresql-10-centos7@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+  const auto pg10 =
+      shipped().resolve("centos/postgresql-10-centos7@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
   REQUIRE(pg10);
   CHECK(pg10->env.at("PG_SERVER_BINDIR") == "/pg/10/bin");
   CHECK(pg10->env.at("PG_CLIENT_BINDIR") == "/pg/15/bin");

@@ -144,8 +144,8 @@ struct cluster {
     return svc ? svc->value("/spec/clusterIP"_json_pointer, std::string()) : "";
   }
   int psql(const std::string& host, const std::string& sql, std::string& out) {
-    return run({"env", "PGPASSWORD=quay-db-password", "PGCONNECT_TIMEOUT=5", pg15 + "/psql", "-X", "-qtA", "-h", host,
-                "-U", "quay", "-d", "quay", "-c", sql},
+    return run({"env", "PGPASSWORD=quay-db-password", "PGCONNECT_TIMEOUT=5", pg15 + "/psql", "-X", "-qtA", "-h", host, "-U",
+                "quay", "-d", "quay", "-c", sql},
                out);
   }
   int counter = 0;
@@ -178,8 +178,8 @@ TEST_CASE("the PostgreSQL 10 scenario comes up, answers through its Service, and
   REQUIRE(c.run_until([&] { return c.job_finished("quay", "registry-quay-seed"); }, 120s));
   REQUIRE(c.job_condition("quay", "registry-quay-seed", "Complete") == "CompletionsReached");
   const auto seeded = clock::now() - started;
-  WARN("database ready after " << std::chrono::duration_cast<std::chrono::milliseconds>(db_ready).count()
-                               << " ms, seeded after " << std::chrono::duration_cast<std::chrono::milliseconds>(seeded).count() << " ms");
+  WARN("database ready after " << std::chrono::duration_cast<std::chrono::milliseconds>(db_ready).count() << " ms, seeded after "
+                               << std::chrono::duration_cast<std::chrono::milliseconds>(seeded).count() << " ms");
 
   // The claim is Bound with its requested capacity, on a real filesystem of that size.
   const auto pvc = c.get("persistentvolumeclaims", "quay", "registry-quay-database");
@@ -204,7 +204,12 @@ TEST_CASE("the PostgreSQL 10 scenario comes up, answers through its Service, and
   CHECK(trimmed(out) == "pg_trgm");
 
   // The Quay stand-in writes through the same Service and logs what was committed.
-  REQUIRE(c.run_until([&] { return slurp(c.rt->pod_log("quay", object_name(c.pods("quay", "quay-component", "quay-app").at(0)))).find("committed") != std::string::npos; }, 30s));
+  REQUIRE(c.run_until(
+      [&] {
+        return slurp(c.rt->pod_log("quay", object_name(c.pods("quay", "quay-component", "quay-app").at(0)))).find("committed") !=
+               std::string::npos;
+      },
+      30s));
 
   // A backup Job on the 15 image dumps it into a second claim and completes.
   c.apply(R"Y(
@@ -374,7 +379,8 @@ spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 1Gi}}
 )Y");
-  REQUIRE(c.run_until([&] { return c.get("pods", "t", "nowhere")->value("/status/phase"_json_pointer, std::string()) == "Failed"; }, 10s));
+  REQUIRE(c.run_until(
+      [&] { return c.get("pods", "t", "nowhere")->value("/status/phase"_json_pointer, std::string()) == "Failed"; }, 10s));
   const auto pod = *c.get("pods", "t", "nowhere");
   CHECK(pod.value("/status/reason"_json_pointer, std::string()) == "ErrImagePull");
   CHECK(pod.value("/status/containerStatuses/0/state/waiting/reason"_json_pointer, std::string()) == "ErrImagePull");
@@ -421,8 +427,8 @@ spec:
   REQUIRE(c.job_condition("t", "look", "Complete") == "CompletionsReached");
   const auto ip = c.service_ip("t", "my-db");
   const auto log = slurp(c.rt->pod_log("t", object_name(c.pods("t", "job-name", "look").at(0))));
-  CHECK(log == ip + "\n" + ip + "\n" + ip + "\n" + ip + "\nenv " + ip + ":5432 hello uid=" +
-                   std::to_string(::getpwnam("qpu-pg")->pw_uid) + "\n");
+  CHECK(log == ip + "\n" + ip + "\n" + ip + "\n" + ip + "\nenv " + ip +
+                   ":5432 hello uid=" + std::to_string(::getpwnam("qpu-pg")->pw_uid) + "\n");
 }
 
 TEST_CASE("a real pg_upgrade 13 -> 15 runs in a Job on the upgrade image, and 15 serves the data", "[e2e]") {
@@ -474,10 +480,12 @@ spec:
   const auto ip = c.service_ip("t", "db");
   std::string out;
   INFO("clusterIP " << ip);
-  const int created = c.psql(ip, "CREATE EXTENSION pg_trgm; CREATE TABLE repository (id serial PRIMARY KEY, name text);"
-                                 "INSERT INTO repository (name) SELECT 'repo-' || i FROM generate_series(1, 777) i;"
-                                 "CREATE INDEX repository_name__gin ON repository USING gin (name gin_trgm_ops);"
-                                 "SHOW server_version_num", out);
+  const int created = c.psql(ip,
+                             "CREATE EXTENSION pg_trgm; CREATE TABLE repository (id serial PRIMARY KEY, name text);"
+                             "INSERT INTO repository (name) SELECT 'repo-' || i FROM generate_series(1, 777) i;"
+                             "CREATE INDEX repository_name__gin ON repository USING gin (name gin_trgm_ops);"
+                             "SHOW server_version_num",
+                             out);
   INFO(out);
   REQUIRE(created == 0);
   CHECK(out.find("13") == 0);
@@ -524,18 +532,25 @@ spec:
   const auto upgrade_pod = c.pods("t", "job-name", "upgrade").at(0);
   INFO(slurp(c.rt->pod_log("t", object_name(upgrade_pod))));
   REQUIRE(c.job_condition("t", "upgrade", "Complete") == "CompletionsReached");
-  CHECK(upgrade_pod.value("/status/containerStatuses/0/state/terminated/message"_json_pointer, std::string()) == "upgraded to 15\n");
+  CHECK(upgrade_pod.value("/status/containerStatuses/0/state/terminated/message"_json_pointer, std::string()) ==
+        "upgraded to 15\n");
 
   // Switch: the 15 image on the new claim; Recreate replaces the pod.
   c.patch("deployments.apps", "t", "db",
-          {{"spec", {{"replicas", 1},
-                     {"template", {{"spec", {{"volumes", json::array({{{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "db-pg15"}}}}})},
-                                             {"containers", json::array({{{"name", "postgres"},
-                                                                          {"image", "quay.io/sclorg/postgresql-15-c9s:latest"},
-                                                                          {"envFrom", json::array({{{"secretRef", {{"name", "db-config"}}}, {"prefix", "CFG_"}}})},
-                                                                          {"env", json::array({{{"name", "POSTGRESQL_ADMIN_PASSWORD"}, {"value", "root-pw"}}})},
-                                                                          {"volumeMounts", json::array({{{"name", "data"}, {"mountPath", "/var/lib/pgsql/data"}}})},
-                                                                          {"readinessProbe", {{"exec", {{"command", json::array({"pg_isready", "-q", "-h", "/tmp"})}}}, {"periodSeconds", 1}}}}})}}}}}}}});
+          {{"spec",
+            {{"replicas", 1},
+             {"template",
+              {{"spec",
+                {{"volumes", json::array({{{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "db-pg15"}}}}})},
+                 {"containers",
+                  json::array({{{"name", "postgres"},
+                                {"image", "quay.io/sclorg/postgresql-15-c9s:latest"},
+                                {"envFrom", json::array({{{"secretRef", {{"name", "db-config"}}}, {"prefix", "CFG_"}}})},
+                                {"env", json::array({{{"name", "POSTGRESQL_ADMIN_PASSWORD"}, {"value", "root-pw"}}})},
+                                {"volumeMounts", json::array({{{"name", "data"}, {"mountPath", "/var/lib/pgsql/data"}}})},
+                                {"readinessProbe",
+                                 {{"exec", {{"command", json::array({"pg_isready", "-q", "-h", "/tmp"})}}},
+                                  {"periodSeconds", 1}}}}})}}}}}}}});
   REQUIRE(c.run_until([&] { return deployment_ready(c, "t", "db", 1); }, 60s));
   REQUIRE(c.psql(ip, "SELECT current_setting('server_version_num')::int / 10000, count(*) FROM repository", out) == 0);
   CHECK(trimmed(out) == "15|777");
@@ -581,11 +596,13 @@ spec:
   REQUIRE(c.data.load(saved));
   c.start();
 
-  REQUIRE(c.run_until([&] {
-    std::ifstream in(runs);
-    std::string a, b;
-    return std::getline(in, a) && std::getline(in, b);
-  }, 20s));
+  REQUIRE(c.run_until(
+      [&] {
+        std::ifstream in(runs);
+        std::string a, b;
+        return std::getline(in, a) && std::getline(in, b);
+      },
+      20s));
   CHECK(slurp(runs) == "started\nstarted\n");
   CHECK(c.get("persistentvolumeclaims", "t", "keep")->value("/status/phase"_json_pointer, std::string()) == "Bound");
   REQUIRE(c.run_until([&] { return deployment_ready(c, "t", "writer", 1); }, 20s));

@@ -71,9 +71,8 @@ INSERT INTO dropped VALUES (1, 'one');
 CREATE TEMP TABLE not_in_manifest (a int);
 )sql";
 
-const std::vector<std::string> expected_tables{
-    "other.things",  "public.dropped",   "public.empty_one", "public.floats",
-    "public.misc",   "public.nocols",    "public.parted_eu", "public.parted_us"};
+const std::vector<std::string> expected_tables{"other.things", "public.dropped", "public.empty_one", "public.floats",
+                                               "public.misc",  "public.nocols",  "public.parted_eu", "public.parted_us"};
 
 // Servers of 10, 13 and 15, each with a database "quay" holding tricky_data; started once.
 struct fleet {
@@ -106,12 +105,10 @@ auto on_loop(F make) {
   return std::move(*out);
 }
 
-std::expected<qpu::database_facts, qpu::effects::db_error> inspect(
-    const qpu::effects::connection_spec& spec, bool with_manifest = true,
-    std::chrono::milliseconds timeout = 30s) {
-  return on_loop([&](net::any_io_executor ex) {
-    return qpu::effects::inspect_database(ex, spec, with_manifest, timeout);
-  });
+std::expected<qpu::database_facts, qpu::effects::db_error> inspect(const qpu::effects::connection_spec& spec,
+                                                                   bool with_manifest = true,
+                                                                   std::chrono::milliseconds timeout = 30s) {
+  return on_loop([&](net::any_io_executor ex) { return qpu::effects::inspect_database(ex, spec, with_manifest, timeout); });
 }
 
 std::vector<qpu::table_digest> parse_manifest(const std::string& text) {
@@ -226,9 +223,10 @@ TEST_CASE("changing one row changes its table's checksum; deleting one changes t
   CHECK(digest_of("public.misc").rows == misc.rows - 1);
 
   // Order independence: the same rows, physically rewritten in another order.
-  f.v15.psql("mutations", "CREATE TABLE again AS SELECT * FROM other.things ORDER BY k DESC;"
-                          "DROP TABLE other.things; ALTER TABLE again SET SCHEMA other;"
-                          "ALTER TABLE other.again RENAME TO things;");
+  f.v15.psql("mutations",
+             "CREATE TABLE again AS SELECT * FROM other.things ORDER BY k DESC;"
+             "DROP TABLE other.things; ALTER TABLE again SET SCHEMA other;"
+             "ALTER TABLE other.again RENAME TO things;");
   const auto m15 = inspect(f.v15.spec("quay"));
   REQUIRE(m15);
   CHECK(digest_of("other.things") == m15->tables.front());
@@ -310,23 +308,24 @@ TEST_CASE("the loop keeps running other work while a slow query runs", "[nonbloc
   int ticks_during_query = 0;
   bool query_done = false;
   std::optional<std::expected<qpu::effects::text_rows, qpu::effects::db_error>> result;
-  net::co_spawn(ioc,
-                [&]() -> net::awaitable<void> {
-                  result = co_await qpu::effects::query_rows(ioc.get_executor(), servers().v15.spec(),
-                                                              "SELECT pg_sleep(1), 42", 10s);
-                  query_done = true;
-                },
-                net::detached);
-  net::co_spawn(ioc,
-                [&]() -> net::awaitable<void> {
-                  net::steady_timer t(ioc);
-                  while (!query_done) {
-                    t.expires_after(50ms);
-                    co_await t.async_wait(net::use_awaitable);
-                    if (!query_done) ++ticks_during_query;
-                  }
-                },
-                net::detached);
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        result = co_await qpu::effects::query_rows(ioc.get_executor(), servers().v15.spec(), "SELECT pg_sleep(1), 42", 10s);
+        query_done = true;
+      },
+      net::detached);
+  net::co_spawn(
+      ioc,
+      [&]() -> net::awaitable<void> {
+        net::steady_timer t(ioc);
+        while (!query_done) {
+          t.expires_after(50ms);
+          co_await t.async_wait(net::use_awaitable);
+          if (!query_done) ++ticks_during_query;
+        }
+      },
+      net::detached);
   ioc.run();
   REQUIRE(result);
   REQUIRE(*result);
@@ -367,8 +366,9 @@ TEST_CASE("a query error is query_failed with its SQLSTATE", "[errors]") {
 TEST_CASE("manifest throughput on a 1M-row table", "[throughput]") {
   auto& s = servers().v15;
   s.psql("postgres", "CREATE DATABASE big;");
-  s.psql("big", "CREATE TABLE rows1m AS SELECT g AS id, md5(g::text) AS name, g * 0.5 AS amount, "
-                "now() AS created, g / 3.0::float8 AS ratio FROM generate_series(1, 1000000) g;");
+  s.psql("big",
+         "CREATE TABLE rows1m AS SELECT g AS id, md5(g::text) AS name, g * 0.5 AS amount, "
+         "now() AS created, g / 3.0::float8 AS ratio FROM generate_series(1, 1000000) g;");
   const auto t0 = steady::now();
   const auto m = inspect(s.spec("big"), true, 120s);
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0).count();

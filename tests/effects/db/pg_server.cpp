@@ -96,14 +96,15 @@ pg_server::pg_server(int major) : major_(major) {
   write_file(dir_ + "/pwfile", std::string(pg_password) + "\n");
   give_to_pg(dir_ + "/pwfile");
   const auto bin = pg_bindir(major);
-  auto [rc, out] = run(as_pg(dir_, bin + "/initdb -D '" + dir_ + "/data' -U postgres --auth-local=trust --auth-host=md5 --pwfile='" +
-                                        dir_ + "/pwfile' -E UTF8 --locale=C -N >'" + dir_ + "/initdb.log' 2>&1"));
+  auto [rc, out] =
+      run(as_pg(dir_, bin + "/initdb -D '" + dir_ + "/data' -U postgres --auth-local=trust --auth-host=md5 --pwfile='" + dir_ +
+                          "/pwfile' -E UTF8 --locale=C -N >'" + dir_ + "/initdb.log' 2>&1"));
   if (rc != 0) throw std::runtime_error("initdb " + std::to_string(major) + " failed; see " + dir_ + "/initdb.log");
   for (int attempt = 0; attempt < 5 && !started_; ++attempt) {
     port_ = free_port();
-    auto [src, sout] = run(as_pg(dir_, bin + "/pg_ctl -D '" + dir_ + "/data' -l '" + dir_ + "/server.log' -w -t 60 -o \"-p " +
-                                           std::to_string(port_) + " -k '" + dir_ +
-                                           "' -c listen_addresses=127.0.0.1\" start >/dev/null 2>&1"));
+    auto [src, sout] =
+        run(as_pg(dir_, bin + "/pg_ctl -D '" + dir_ + "/data' -l '" + dir_ + "/server.log' -w -t 60 -o \"-p " +
+                            std::to_string(port_) + " -k '" + dir_ + "' -c listen_addresses=127.0.0.1\" start >/dev/null 2>&1"));
     started_ = src == 0;
   }
   if (!started_) throw std::runtime_error("PostgreSQL " + std::to_string(major) + " did not start; see " + dir_ + "/server.log");
@@ -129,8 +130,8 @@ effects::connection_spec pg_server::spec(const std::string& dbname) const {
 
 std::string pg_server::psql_file(const std::string& dbname, const std::string& path) const {
   auto [rc, out] = run("PGPASSWORD='" + std::string(pg_password) + "' " + pg_bindir(15) +
-                       "/psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " + std::to_string(port_) +
-                       " -U postgres -d " + dbname + " -f '" + path + "'");
+                       "/psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p " + std::to_string(port_) + " -U postgres -d " +
+                       dbname + " -f '" + path + "'");
   if (rc != 0) throw std::runtime_error("psql -f " + path + " on PostgreSQL " + std::to_string(major_) + " failed:\n" + out);
   return out;
 }

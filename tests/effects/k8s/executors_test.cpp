@@ -15,8 +15,12 @@ TEST_CASE("creating a claim and a Job twice: the second 409 AlreadyExists is suc
   if (skip()) return;
   sim s;
   make_namespace(s);
-  create_claim c{eid("quay/registry/a1/create-claim/backup"), {"quay", "registry-quay-database-backup-pg10"}, a_registry(),
-                 claim_role::backup, 1 << 30, ""};
+  create_claim c{eid("quay/registry/a1/create-claim/backup"),
+                 {"quay", "registry-quay-database-backup-pg10"},
+                 a_registry(),
+                 claim_role::backup,
+                 1 << 30,
+                 ""};
   check_succeeded(s.perform(c), c.id);
   check_succeeded(s.perform(c), c.id);
   const auto pvc = s.get(core("persistentvolumeclaims", "quay", c.key.name));
@@ -50,17 +54,22 @@ TEST_CASE("scale down recording the original replicas, then restore clearing the
   s.create(kube::path_of(resource_kind::deployment, "quay"), d);
   const auto path = kube::path_of(resource_kind::deployment, "quay", "registry-quay-app");
 
-  check_succeeded(s.perform(scale_deployment{eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 0, 3, false}), eid("quay/registry/a1/scale-down/registry-quay-app"));
+  check_succeeded(s.perform(scale_deployment{
+                      eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 0, 3, false}),
+                  eid("quay/registry/a1/scale-down/registry-quay-app"));
   auto now = s.get(path);
   CHECK(now["spec"]["replicas"] == 0);
   CHECK(now["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] == "3");
 
-  check_succeeded(s.perform(scale_deployment{eid("quay/registry/a1/scale-up/registry-quay-app"), {"quay", "registry-quay-app"}, 3, std::nullopt, true}), eid("quay/registry/a1/scale-up/registry-quay-app"));
+  check_succeeded(s.perform(scale_deployment{
+                      eid("quay/registry/a1/scale-up/registry-quay-app"), {"quay", "registry-quay-app"}, 3, std::nullopt, true}),
+                  eid("quay/registry/a1/scale-up/registry-quay-app"));
   now = s.get(path);
   CHECK(now["spec"]["replicas"] == 3);
   CHECK_FALSE(now["metadata"].value("annotations", json::object()).contains("quay-pg-upgrader.quay.io/original-replicas"));
 
-  const auto missing = s.perform(scale_deployment{eid("quay/registry/a1/scale-down/nothing"), {"quay", "nothing"}, 0, std::nullopt, false});
+  const auto missing =
+      s.perform(scale_deployment{eid("quay/registry/a1/scale-down/nothing"), {"quay", "nothing"}, 0, std::nullopt, false});
   REQUIRE(std::holds_alternative<effect_failed>(missing));
   CHECK(std::get<effect_failed>(missing).code == 404);
 }
@@ -73,8 +82,11 @@ TEST_CASE("the database switch changes image and claim, and a concurrent change 
   d["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] = "1";
   s.create(kube::path_of(resource_kind::deployment, "quay"), d);
   const auto path = kube::path_of(resource_kind::deployment, "quay", "registry-quay-database");
-  patch_database_deployment p{eid("quay/registry/a1/switch"), {"quay", "registry-quay-database"}, "quay.io/sclorg/postgresql-15-c9s",
-                              "registry-quay-database-pg15", 1};
+  patch_database_deployment p{eid("quay/registry/a1/switch"),
+                              {"quay", "registry-quay-database"},
+                              "quay.io/sclorg/postgresql-15-c9s",
+                              "registry-quay-database-pg15",
+                              1};
   check_succeeded(s.perform(p), eid("quay/registry/a1/switch"));
   const auto now = s.get(path);
   CHECK(now["spec"]["template"]["spec"]["containers"][0]["image"] == "quay.io/sclorg/postgresql-15-c9s");
@@ -133,8 +145,12 @@ TEST_CASE("an Event is created once; emitting it again is success", "[sim]") {
   if (skip()) return;
   sim s;
   make_namespace(s);
-  emit_event e{eid("quay/registry/a1/event@12/backing_up"), a_registry(), "Normal", "BackupStarted",
-               "backing up PostgreSQL 10", 1790000000000};
+  emit_event e{eid("quay/registry/a1/event@12/backing_up"),
+               a_registry(),
+               "Normal",
+               "BackupStarted",
+               "backing up PostgreSQL 10",
+               1790000000000};
   check_succeeded(s.perform(e), e.id);
   check_succeeded(s.perform(e), e.id);
   const auto list = s.get(core("events", "quay"));
@@ -149,8 +165,10 @@ TEST_CASE("deleting a Job that is gone is success", "[sim]") {
   make_namespace(s);
   const auto j = a_job(job_role::backup);
   check_succeeded(s.perform(j), j.id);
-  check_succeeded(s.perform(delete_job{eid("quay/registry/a1/delete-job/backup"), j.key}), eid("quay/registry/a1/delete-job/backup"));
-  check_succeeded(s.perform(delete_job{eid("quay/registry/a1/delete-job/backup"), j.key}), eid("quay/registry/a1/delete-job/backup"));
+  check_succeeded(s.perform(delete_job{eid("quay/registry/a1/delete-job/backup"), j.key}),
+                  eid("quay/registry/a1/delete-job/backup"));
+  check_succeeded(s.perform(delete_job{eid("quay/registry/a1/delete-job/backup"), j.key}),
+                  eid("quay/registry/a1/delete-job/backup"));
 }
 
 TEST_CASE("resolve_database reads the Service's clusterIP and the credentials from the Secret", "[sim]") {

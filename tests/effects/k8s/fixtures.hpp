@@ -23,8 +23,8 @@ inline create_job a_job(job_role role) {
   j.key = {"quay", std::string("registry-pg15-") + to_string(role) + "-1"};
   j.registry = a_registry();
   j.role = role;
-  j.image = role == job_role::upgrade_pg_upgrade ? "quay.io/quay-pg-upgrader/pg-upgrade:13-15"
-                                                 : "quay.io/sclorg/postgresql-15-c9s";
+  j.image =
+      role == job_role::upgrade_pg_upgrade ? "quay.io/quay-pg-upgrader/pg-upgrade:13-15" : "quay.io/sclorg/postgresql-15-c9s";
   j.from = pg_major::of(role == job_role::upgrade_pg_upgrade ? 13 : 10);
   j.to = pg_major::of(15);
   j.old_claim = "registry-quay-database";

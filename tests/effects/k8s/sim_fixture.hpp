@@ -50,8 +50,9 @@ struct sim {
     REQUIRE(::mkdtemp(tmpl));
     dir = tmpl;
     const std::string kubeconfig = (dir / "kubeconfig").string();
-    auto spawned = qpu::testing::spawn_kube_sim(kube_sim_binary(), {"serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out",
-                                                                     kubeconfig, "--state-dir", (dir / "state").string()});
+    auto spawned = qpu::testing::spawn_kube_sim(
+        kube_sim_binary(),
+        {"serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out", kubeconfig, "--state-dir", (dir / "state").string()});
     pid = spawned.pid;
     REQUIRE_FALSE(spawned.url.empty());
     auto cfg = kube::load_kubeconfig(kubeconfig);
@@ -74,8 +75,8 @@ struct sim {
   T run(net::awaitable<T> aw) {
     std::optional<T> out;
     std::exception_ptr error;
-    net::co_spawn(ioc, [&]() -> net::awaitable<void> { out.emplace(co_await std::move(aw)); },
-                  [&](std::exception_ptr e) { error = e; });
+    net::co_spawn(
+        ioc, [&]() -> net::awaitable<void> { out.emplace(co_await std::move(aw)); }, [&](std::exception_ptr e) { error = e; });
     ioc.restart();
     ioc.run();
     if (error) std::rethrow_exception(error);
@@ -130,6 +131,8 @@ inline bool skip() {
   return true;
 }
 
-inline void make_namespace(sim& s) { s.create(core("namespaces", ""), json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "quay"}}}}); }
+inline void make_namespace(sim& s) {
+  s.create(core("namespaces", ""), json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "quay"}}}});
+}
 
 }  // namespace qpu::effects::testing

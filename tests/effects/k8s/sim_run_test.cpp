@@ -44,8 +44,7 @@ json scenario_database() {
 void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 // Polls until `done(object)` or the deadline; returns the last object read.
-json wait_for(sim& s, const kube::resource_path& p, const std::function<bool(const json&)>& done, int seconds,
-              const char* what) {
+json wait_for(sim& s, const kube::resource_path& p, const std::function<bool(const json&)>& done, int seconds, const char* what) {
   json last;
   for (int i = 0; i < seconds * 5; ++i) {
     auto r = s.run(s.ctx.api->get(p));
@@ -59,8 +58,8 @@ json wait_for(sim& s, const kube::resource_path& p, const std::function<bool(con
   if (auto l = s.run(s.ctx.api->get(core("pods", "quay"))))
     for (const auto& p : json::parse(l->body)["items"])
       pods += p["metadata"]["name"].get<std::string>() + ": " + p.value("status", json::object()).dump() + "\n";
-  FAIL("timed out waiting for " << what << "; last status: " << last.value("status", json::object()).dump()
-                                << "\npods:\n" << pods);
+  FAIL("timed out waiting for " << what << "; last status: " << last.value("status", json::object()).dump() << "\npods:\n"
+                                << pods);
   return last;
 }
 
@@ -89,8 +88,9 @@ std::string termination_message(sim& s, const std::string& job) {
 
 // psql (15) against the resolved database as the superuser; the password only in the child's env.
 std::string query(const resolved_database& db, const std::string& dbname, const std::string& sql) {
-  const std::string cmd = "PGPASSWORD=\"$QPU_TEST_PW\" /var/cache/quay-pg-upgrader/pg/15/bin/psql -X -A -t -q -v ON_ERROR_STOP=1 -h " +
-                          db.host + " -p " + std::to_string(db.port) + " -U postgres -d " + dbname + " -c \"" + sql + "\"";
+  const std::string cmd =
+      "PGPASSWORD=\"$QPU_TEST_PW\" /var/cache/quay-pg-upgrader/pg/15/bin/psql -X -A -t -q -v ON_ERROR_STOP=1 -h " + db.host +
+      " -p " + std::to_string(db.port) + " -U postgres -d " + dbname + " -c \"" + sql + "\"";
   ::setenv("QPU_TEST_PW", db.admin_password.c_str(), 1);
   std::string out;
   if (FILE* p = ::popen(cmd.c_str(), "r")) {
@@ -125,24 +125,31 @@ TEST_CASE("on kube-sim: backup Job on 15, logical upgrade Job, the database swit
     "spec": {"selector": {"quay-component": "postgres"}, "ports": [{"name": "postgres", "port": 5432, "targetPort": 5432}]}})"));
   s.create(kube::path_of(resource_kind::deployment, "quay"), scenario_database());
   const auto db_path = kube::path_of(resource_kind::deployment, "quay", "registry-quay-database");
-  wait_for(s, db_path, [](const json& d) { return d.value("/status/readyReplicas"_json_pointer, 0) == 1; }, 90,
-           "the PostgreSQL 10 database to be ready");
+  wait_for(
+      s, db_path, [](const json& d) { return d.value("/status/readyReplicas"_json_pointer, 0) == 1; }, 90,
+      "the PostgreSQL 10 database to be ready");
 
   const database_endpoint endpoint{{"quay", "registry-quay-database"}, 5432, scenario_credentials()};
   auto db = s.run(resolve_database(s.ctx, endpoint));
   REQUIRE(db);
   REQUIRE(query(*db, "quay", "SELECT current_setting('server_version_num')::int / 10000") == "10");
-  query(*db, "quay", "CREATE EXTENSION pg_trgm; CREATE TABLE repository (id serial PRIMARY KEY, name text NOT NULL); "
-                     "INSERT INTO repository (name) SELECT 'repo-' || i FROM generate_series(1, 3000) i; "
-                     "CREATE INDEX repository_name_gin ON repository USING gin (name gin_trgm_ops); "
-                     "ALTER TABLE repository OWNER TO quay");
+  query(*db, "quay",
+        "CREATE EXTENSION pg_trgm; CREATE TABLE repository (id serial PRIMARY KEY, name text NOT NULL); "
+        "INSERT INTO repository (name) SELECT 'repo-' || i FROM generate_series(1, 3000) i; "
+        "CREATE INDEX repository_name_gin ON repository USING gin (name gin_trgm_ops); "
+        "ALTER TABLE repository OWNER TO quay");
   REQUIRE(query(*db, "quay", "SELECT count(*) FROM repository") == "3000");
 
   // Backup on the 15 image.
   auto backup = a_job(job_role::backup);
   backup.key.name = "registry-pg10-backup-1";
-  check_succeeded(s.perform(create_claim{eid("quay/registry/a1/create-claim/backup"), {"quay", backup.backup_claim}, a_registry(), claim_role::backup,
-                                         256 << 20, ""}), eid("quay/registry/a1/create-claim/backup"));
+  check_succeeded(s.perform(create_claim{eid("quay/registry/a1/create-claim/backup"),
+                                         {"quay", backup.backup_claim},
+                                         a_registry(),
+                                         claim_role::backup,
+                                         256 << 20,
+                                         ""}),
+                  eid("quay/registry/a1/create-claim/backup"));
   check_succeeded(s.perform(backup), backup.id);
   auto job = wait_for(s, kube::path_of(resource_kind::job, "quay", backup.key.name), job_finished, 180, "the backup Job");
   INFO(termination_message(s, backup.key.name));
@@ -150,16 +157,23 @@ TEST_CASE("on kube-sim: backup Job on 15, logical upgrade Job, the database swit
   CHECK(termination_message(s, backup.key.name).starts_with("BackupComplete: 3 database(s)"));
 
   // Stop the database, upgrade into a new claim.
-  check_succeeded(s.perform(scale_deployment{eid("quay/registry/a1/scale-down/database"), {"quay", "registry-quay-database"}, 0, 1, false}), eid("quay/registry/a1/scale-down/database"));
-  wait_for(s, core("pods", "quay"), [](const json& l) {
-    for (const auto& p : l["items"])
-      if (p.value("/metadata/labels/quay-component"_json_pointer, std::string()) == "postgres") return false;
-    return true;
-  }, 60, "the database pod to be gone");
+  check_succeeded(
+      s.perform(scale_deployment{eid("quay/registry/a1/scale-down/database"), {"quay", "registry-quay-database"}, 0, 1, false}),
+      eid("quay/registry/a1/scale-down/database"));
+  wait_for(
+      s, core("pods", "quay"),
+      [](const json& l) {
+        for (const auto& p : l["items"])
+          if (p.value("/metadata/labels/quay-component"_json_pointer, std::string()) == "postgres") return false;
+        return true;
+      },
+      60, "the database pod to be gone");
   auto upgrade = a_job(job_role::upgrade_logical);
   upgrade.key.name = "registry-pg15-upgrade-1";
-  check_succeeded(s.perform(create_claim{eid("quay/registry/a1/create-claim/data"), {"quay", upgrade.new_claim}, a_registry(), claim_role::data,
-                                         256 << 20, ""}), eid("quay/registry/a1/create-claim/data"));
+  check_succeeded(
+      s.perform(create_claim{
+          eid("quay/registry/a1/create-claim/data"), {"quay", upgrade.new_claim}, a_registry(), claim_role::data, 256 << 20, ""}),
+      eid("quay/registry/a1/create-claim/data"));
   check_succeeded(s.perform(upgrade), upgrade.id);
   job = wait_for(s, kube::path_of(resource_kind::job, "quay", upgrade.key.name), job_finished, 180, "the upgrade Job");
   INFO(termination_message(s, upgrade.key.name));
@@ -167,11 +181,18 @@ TEST_CASE("on kube-sim: backup Job on 15, logical upgrade Job, the database swit
   CHECK(termination_message(s, upgrade.key.name).starts_with("UpgradeComplete: restored 3 database(s) into 15"));
 
   // Switch: 15 on the new claim serves every row, the trigram index, and the app's login.
-  check_succeeded(s.perform(patch_database_deployment{eid("quay/registry/a1/switch"), {"quay", "registry-quay-database"},
-                                                      "quay.io/sclorg/postgresql-15-c9s", upgrade.new_claim, 1}), eid("quay/registry/a1/switch"));
-  wait_for(s, db_path, [](const json& d) {
-    return d.value("/status/readyReplicas"_json_pointer, 0) == 1 && d.value("/status/updatedReplicas"_json_pointer, 0) == 1;
-  }, 90, "PostgreSQL 15 on the new claim to be ready");
+  check_succeeded(s.perform(patch_database_deployment{eid("quay/registry/a1/switch"),
+                                                      {"quay", "registry-quay-database"},
+                                                      "quay.io/sclorg/postgresql-15-c9s",
+                                                      upgrade.new_claim,
+                                                      1}),
+                  eid("quay/registry/a1/switch"));
+  wait_for(
+      s, db_path,
+      [](const json& d) {
+        return d.value("/status/readyReplicas"_json_pointer, 0) == 1 && d.value("/status/updatedReplicas"_json_pointer, 0) == 1;
+      },
+      90, "PostgreSQL 15 on the new claim to be ready");
   db = s.run(resolve_database(s.ctx, endpoint));
   REQUIRE(db);
   CHECK(query(*db, "quay", "SELECT current_setting('server_version_num')::int / 10000") == "15");

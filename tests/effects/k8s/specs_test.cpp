@@ -20,11 +20,17 @@ namespace {
 create_claim a_claim(claim_role role) {
   return create_claim{eid(std::string("quay/registry/a1/create-claim/") + to_string(role)),
                       {"quay", role == claim_role::backup ? "registry-quay-database-backup-pg10" : "registry-quay-database-pg15"},
-                      a_registry(), role, 2147483648, ""};
+                      a_registry(),
+                      role,
+                      2147483648,
+                      ""};
 }
 
-const json owner = {{"apiVersion", "quay.redhat.com/v1"}, {"kind", "QuayRegistry"}, {"name", "registry"},
-                    {"uid", "6f1c2d3e-0000-4000-8000-000000000001"}, {"controller", true}};
+const json owner = {{"apiVersion", "quay.redhat.com/v1"},
+                    {"kind", "QuayRegistry"},
+                    {"name", "registry"},
+                    {"uid", "6f1c2d3e-0000-4000-8000-000000000001"},
+                    {"controller", true}};
 
 }  // namespace
 
@@ -117,7 +123,8 @@ TEST_CASE("no password in a Job's command or args; passwords only through secret
 TEST_CASE("the backup Job dumps into its own folder of the backup claim, reaching the Service by name", "[specs]") {
   const auto body = job_body(a_job(job_role::backup));
   const auto& pod = body["spec"]["template"]["spec"];
-  CHECK(pod["volumes"] == json::parse(R"([{"name": "backup", "persistentVolumeClaim": {"claimName": "registry-quay-database-backup-pg10"}}])"));
+  CHECK(pod["volumes"] ==
+        json::parse(R"([{"name": "backup", "persistentVolumeClaim": {"claimName": "registry-quay-database-backup-pg10"}}])"));
   CHECK(pod["containers"][0]["volumeMounts"] == json::parse(R"([{"name": "backup", "mountPath": "/backup"}])"));
   std::map<std::string, json> env;
   for (const auto& e : pod["containers"][0]["env"]) env[e["name"]] = e.contains("value") ? e["value"] : e["valueFrom"];
@@ -172,10 +179,13 @@ TEST_CASE("scale: records the original replicas, and clears the record on restor
   CHECK(scale_patch({eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 0, 3, false}) ==
         json::parse(R"({"spec": {"replicas": 0},
                         "metadata": {"annotations": {"quay-pg-upgrader.quay.io/original-replicas": "3"}}})"));
-  CHECK(scale_patch({eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 3, std::nullopt, true}) ==
-        json::parse(R"({"spec": {"replicas": 3},
+  CHECK(
+      scale_patch({eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 3, std::nullopt, true}) ==
+      json::parse(R"({"spec": {"replicas": 3},
                         "metadata": {"annotations": {"quay-pg-upgrader.quay.io/original-replicas": null}}})"));
-  CHECK(scale_patch({eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 1, std::nullopt, false}) == json::parse(R"({"spec": {"replicas": 1}})"));
+  CHECK(scale_patch(
+            {eid("quay/registry/a1/scale-down/registry-quay-app"), {"quay", "registry-quay-app"}, 1, std::nullopt, false}) ==
+        json::parse(R"({"spec": {"replicas": 1}})"));
 }
 
 TEST_CASE("database switch: a conditional JSON patch of the postgres container and its data volume", "[specs]") {
@@ -188,8 +198,12 @@ TEST_CASE("database switch: a conditional JSON patch of the postgres container a
       "containers": [{"name": "sidecar", "image": "busybox"},
                      {"name": "postgres", "image": "centos/postgresql-10-centos7",
                       "volumeMounts": [{"name": "postgres-data", "mountPath": "/var/lib/pgsql/data"}]}]}}}})");
-  auto p = database_deployment_patch({eid("quay/registry/a1/switch"), {"quay", "registry-quay-database"}, "quay.io/sclorg/postgresql-15-c9s",
-                                      "registry-quay-database-pg15", 1}, d);
+  auto p = database_deployment_patch({eid("quay/registry/a1/switch"),
+                                      {"quay", "registry-quay-database"},
+                                      "quay.io/sclorg/postgresql-15-c9s",
+                                      "registry-quay-database-pg15",
+                                      1},
+                                     d);
   REQUIRE(p);
   CHECK(*p == json::parse(R"([
     {"op": "replace", "path": "/metadata/resourceVersion", "value": "42"},
@@ -199,7 +213,8 @@ TEST_CASE("database switch: a conditional JSON patch of the postgres container a
     {"op": "remove", "path": "/metadata/annotations/quay-pg-upgrader.quay.io~1original-replicas"}])"));
   json no_volume = d;
   no_volume["spec"]["template"]["spec"]["containers"][1].erase("volumeMounts");
-  CHECK_FALSE(database_deployment_patch({eid("quay/registry/a1/switch"), {"quay", "registry-quay-database"}, "i", "c", 1}, no_volume));
+  CHECK_FALSE(
+      database_deployment_patch({eid("quay/registry/a1/switch"), {"quay", "registry-quay-database"}, "i", "c", 1}, no_volume));
 }
 
 TEST_CASE("status: our conditions merge by type, others stay, lastTransitionTime kept when unchanged", "[specs]") {
