@@ -256,8 +256,14 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--namespace", rf.options.cfg.watch_namespace, "Watch one namespace (default: all)");
   run_cmd->add_option("--event-log", rf.options.event_log, "The event log (JSON Lines); a restart continues it")
       ->capture_default_str();
-  run_cmd->add_option("--target-image", rf.options.cfg.target_image,
-                      "PostgreSQL image to upgrade to (default: $RELATED_IMAGE_COMPONENT_POSTGRES)");
+  auto* target_image_opt =
+      run_cmd->add_option("--target-image", rf.options.cfg.target_image,
+                          "PostgreSQL image to upgrade to (default: $RELATED_IMAGE_COMPONENT_POSTGRES); where a Quay operator "
+                          "renders the database, its expected image is the target and a different --target-image is refused");
+  run_cmd
+      ->add_option("--pause-operator", rf.options.cfg.pause_operator,
+                   "Pause a Quay operator that renders the database for the upgrade (false: refuse while it runs)")
+      ->capture_default_str();
   run_cmd->add_option("--target-version", rf.target_version, "Target major version, when the image name carries none");
   run_cmd->add_option("--upgrade-image", rf.options.cfg.upgrade_image,
                       "Image holding old and new binaries, for the pg_upgrade method (default: $RELATED_IMAGE_PG_UPGRADE)");
@@ -301,7 +307,10 @@ int main(int argc, char** argv) {
   }
   if (*replay_cmd) return replay(replay_opts, state_json);
   if (*plan_cmd) return plan(plan_opts);
-  if (*run_cmd) return run(rf);
+  if (*run_cmd) {
+    rf.options.cfg.target_image_explicit = target_image_opt->count() > 0;
+    return run(rf);
+  }
   if (*demo_cmd) return qpu::app::run_demo(demo);
   return exit_bad_input;
 }

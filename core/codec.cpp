@@ -107,6 +107,7 @@ json summary_json(const upgrade_summary& s) {
          {"lastError", s.last_error}};
   // Only after a revert began, so that every log without one keeps its bytes.
   if (!s.revert_backup_claim.empty()) j["revertBackupClaim"] = s.revert_backup_claim;
+  if (!s.quay_operator.empty()) j["quayOperator"] = s.quay_operator;
   return j;
 }
 
@@ -200,18 +201,23 @@ json to_json(const config& c) {
   for (auto m : c.upgrade_image_from) from.push_back(to_string(m));
   json deadlines = json::object();
   for (const auto& [name, member] : deadline_fields) deadlines[name] = c.deadlines.*member;
-  return json{{"targetImage", c.target_image},
-              {"targetVersion", c.target_major ? json(to_string(*c.target_major)) : json(nullptr)},
-              {"upgradeImage", c.upgrade_image},
-              {"upgradeImageFrom", from},
-              {"namespace", c.watch_namespace},
-              {"requeueSeconds", c.requeue_s},
-              {"deadlines", deadlines},
-              {"headroomPercent", c.headroom_percent},
-              {"minClaimBytes", c.min_claim_bytes},
-              {"storageClass", c.storage_class},
-              {"preflightCheck", c.preflight_check},
-              {"maxTransientRetries", c.max_transient_retries}};
+  json j{{"targetImage", c.target_image},
+         {"targetVersion", c.target_major ? json(to_string(*c.target_major)) : json(nullptr)},
+         {"upgradeImage", c.upgrade_image},
+         {"upgradeImageFrom", from},
+         {"namespace", c.watch_namespace},
+         {"requeueSeconds", c.requeue_s},
+         {"deadlines", deadlines},
+         {"headroomPercent", c.headroom_percent},
+         {"minClaimBytes", c.min_claim_bytes},
+         {"storageClass", c.storage_class},
+         {"preflightCheck", c.preflight_check},
+         {"maxTransientRetries", c.max_transient_retries}};
+  // Written only when not the default, so logs of controllers that had no such setting keep
+  // their bytes.
+  if (c.target_image_explicit) j["targetImageExplicit"] = true;
+  if (!c.pause_operator) j["pauseOperator"] = false;
+  return j;
 }
 
 std::expected<config, std::string> config_from_json(const json& j) {
@@ -240,6 +246,8 @@ std::expected<config, std::string> config_from_json(const json& j) {
     c.min_claim_bytes = integer_field(j, "minClaimBytes", c.min_claim_bytes, "config");
     c.storage_class = j.value("storageClass", "");
     c.preflight_check = j.value("preflightCheck", false);
+    c.target_image_explicit = j.value("targetImageExplicit", false);
+    c.pause_operator = j.value("pauseOperator", true);
     c.max_transient_retries = integer_field(j, "maxTransientRetries", c.max_transient_retries, "config");
   } catch (const json::exception& e) {
     return std::unexpected(std::string("config: ") + e.what());
@@ -347,6 +355,10 @@ json to_json(const state& s) {
                                      if (!d.data_claim.empty()) j["dataClaim"] = d.data_claim;
                                      if (!d.pgdata.empty()) j["pgdata"] = d.pgdata;
                                      if (d.recorded_replicas) j["recordedReplicas"] = *d.recorded_replicas;
+                                     if (!d.owner_registry.empty()) j["ownerRegistry"] = d.owner_registry;
+                                     if (d.is_quay_operator()) j["operatorPostgresImage"] = d.operator_postgres_image;
+                                     if (!d.operator_clair_postgres_image.empty())
+                                       j["operatorClairPostgresImage"] = d.operator_clair_postgres_image;
                                      return j;
                                    })},
       {"pods", objects_json(s.cluster.pods,
@@ -374,6 +386,7 @@ json to_json(const state& s) {
                                                 j["requested"] = format_quantity(c.requested_bytes);
                                                 j["capacity"] = format_quantity(c.capacity_bytes);
                                                 j["storageClass"] = c.storage_class;
+                                                if (!c.created_for.empty()) j["createdFor"] = c.created_for;
                                                 return j;
                                               })},
   };
@@ -418,6 +431,12 @@ json to_json(const state& s) {
         {"wakeup", opt_time(u.wakeup)},
     };
     if (!u.detected_pgdata.empty()) upgrades[to_string(key)]["detectedPgdata"] = u.detected_pgdata;
+    if (const auto& op = u.quay_operator) {
+      upgrades[to_string(key)]["quayOperator"] = json{{"deployment", to_string(op->deployment)},
+                                                      {"expectedImage", op->expected_image},
+                                                      {"replicas", op->replicas ? json(*op->replicas) : json(nullptr)}};
+    }
+    if (!u.block_reason.empty()) upgrades[to_string(key)]["blockReason"] = u.block_reason;
     if (!u.unsent_events.empty()) {
       json unsent = json::object();
       for (const auto& [id, e] : u.unsent_events)

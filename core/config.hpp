@@ -38,6 +38,11 @@ struct config {
   std::int64_t min_claim_bytes = 1LL << 30;
   std::string storage_class;  // empty: the old claim's class
   bool preflight_check = false;  // run `pg_upgrade --check` in a Job before quiescing
+  // The target image was given with --target-image (not taken from the environment): when a Quay
+  // operator manages a registry, its expected image is the target, and an explicit other one is
+  // refused for that registry rather than silently ignored.
+  bool target_image_explicit = false;
+  bool pause_operator = true;  // pause a Quay operator for the upgrade; off: refuse while it runs
   std::int32_t max_transient_retries = 8;  // 429/5xx/connection failures of one effect
   bool operator==(const config&) const = default;
 };

@@ -150,6 +150,8 @@ status for_items(od::value v, const char* path, Fn&& fn) {
 // The labels and annotations the reducers look at.
 struct marks {
   std::string component, registry, job_name, retry, method, original_replicas, revert_to_claim;
+  std::string owner_registry;  // the QuayRegistry among metadata.ownerReferences with controller: true
+  std::string created_for;  // label quay-pg-upgrader.quay.io/registry (objects this controller made)
 };
 
 status read_meta(od::value v, object_meta& meta, marks& m) {
@@ -170,6 +172,21 @@ status read_meta(od::value v, object_meta& meta, marks& m) {
         if (k == "quay-component") return read_string(lv, m.component, "metadata.labels");
         if (k == "quay-operator/quayregistry") return read_string(lv, m.registry, "metadata.labels");
         if (k == "job-name" || k == "batch.kubernetes.io/job-name") return read_string(lv, m.job_name, "metadata.labels");
+        if (k == "quay-pg-upgrader.quay.io/registry") return read_string(lv, m.created_for, "metadata.labels");
+        return std::nullopt;
+      });
+    }
+    if (key == "ownerReferences") {
+      return for_items(value, "metadata.ownerReferences", [&](od::value item) -> status {
+        std::string_view kind, name;
+        bool controller = false;
+        QPU_TRY(for_fields(item, "metadata.ownerReferences[]", [&](std::string_view k, od::value ov) -> status {
+          if (k == "kind") return read_view(ov, kind, "metadata.ownerReferences[].kind");
+          if (k == "name") return read_view(ov, name, "metadata.ownerReferences[].name");
+          if (k == "controller") return check(ov.get_bool().get(controller), "metadata.ownerReferences[].controller");
+          return std::nullopt;
+        }));
+        if (kind == "QuayRegistry" && controller) m.owner_registry = name;
         return std::nullopt;
       });
     }
@@ -229,6 +246,7 @@ struct container_info {
   bool has_data_volume = false;
   env_view user, password, database, admin_password;
   std::string_view pgdata;  // env PGDATA, when given as a literal value
+  std::string_view operator_postgres_image, operator_clair_postgres_image;  // a Quay operator's env
 };
 
 status read_container(od::value v, container_info& c) {
@@ -260,6 +278,8 @@ status read_container(od::value v, container_info& c) {
         else if (name == "POSTGRESQL_DATABASE") c.database = src;
         else if (name == "POSTGRESQL_ADMIN_PASSWORD") c.admin_password = src;
         else if (name == "PGDATA") c.pgdata = src.value;
+        else if (name == "RELATED_IMAGE_COMPONENT_POSTGRES") c.operator_postgres_image = src.value;
+        else if (name == "RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES") c.operator_clair_postgres_image = src.value;
         return std::nullopt;
       });
     }
@@ -348,6 +368,8 @@ status read_deployment(od::object root, deployment& d) {
     d.credentials =
         db_credentials{chosen->user.owned(), chosen->password.owned(), chosen->database.owned(), chosen->admin_password.owned()};
     d.pgdata = chosen->pgdata;
+    d.operator_postgres_image = chosen->operator_postgres_image;
+    d.operator_clair_postgres_image = chosen->operator_clair_postgres_image;
     if (chosen->has_data_volume) {
       // As a map by volume name would: the last volume of that name decides.
       for (auto it = volume_claims.rbegin(); it != volume_claims.rend(); ++it) {
@@ -358,6 +380,7 @@ status read_deployment(od::object root, deployment& d) {
       }
     }
   }
+  d.owner_registry = m.owner_registry;
   if (!m.original_replicas.empty()) {
     std::int32_t n = 0;
     const auto& s = m.original_replicas;
@@ -454,7 +477,7 @@ status read_job(od::object root, job& j) {
 
 status read_claim(od::object root, claim& c) {
   marks m;
-  return for_fields(root, "object", [&](std::string_view key, od::value value) -> status {
+  QPU_TRY(for_fields(root, "object", [&](std::string_view key, od::value value) -> status {
     if (key == "metadata") return read_meta(value, c.meta, m);
     if (key == "spec") {
       return for_fields(value, "spec", [&](std::string_view k, od::value sv) -> status {
@@ -480,7 +503,9 @@ status read_claim(od::object root, claim& c) {
       });
     }
     return std::nullopt;
-  });
+  }));
+  c.created_for = m.created_for;
+  return std::nullopt;
 }
 
 status read_object(resource_kind kind, od::object v, object_view& out) {

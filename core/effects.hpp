@@ -112,6 +112,7 @@ struct upgrade_summary {
   std::string new_claim;
   std::string last_error;
   std::string revert_backup_claim;  // set once a manual revert began: the backup of the upgraded data
+  std::string quay_operator;  // the Quay operator (namespace/name) the upgrade pauses, when one renders the database
   bool operator==(const upgrade_summary&) const = default;
 };
 

@@ -52,6 +52,11 @@ std::string_view image_ref::name() const {
   return slash == std::string::npos ? std::string_view{path} : std::string_view{path}.substr(slash + 1);
 }
 
+bool same_repository_name(std::string_view a, std::string_view b) {
+  const auto ra = parse_image_ref(a), rb = parse_image_ref(b);
+  return ra && rb && ra->name() == rb->name();
+}
+
 std::expected<image_ref, std::string> parse_image_ref(std::string_view text) {
   if (text.empty()) return std::unexpected("empty image reference");
   if (text.size() > 4096) return std::unexpected("image reference longer than 4096 characters");

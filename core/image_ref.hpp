@@ -29,6 +29,11 @@ std::expected<image_ref, std::string> parse_image_ref(std::string_view text);
 // (`14.5-alpine`, `10`). Digests and tags such as `latest` or `1-109` carry no version.
 std::optional<pg_major> pg_major_hint(const image_ref& ref);
 
+// Two references name the same repository the way the Quay operator compares them: only the last
+// path segment counts (`quay.io/sclorg/postgresql-13-c9s:1` and `mirror/postgresql-13-c9s@sha256:..`
+// are the same to it); registry, organisation, tag and digest are ignored. Unparsable: different.
+bool same_repository_name(std::string_view a, std::string_view b);
+
 // Where the controller puts the upgraded cluster: the sclorg layout of the Quay operator's images,
 // the claim mounted at /var/lib/pgsql/data and the cluster in userdata/ below it. The sclorg
 // scripts set PGDATA to this path themselves, whatever the container's env says.

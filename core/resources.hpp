@@ -76,6 +76,14 @@ struct deployment {
   std::string pgdata;  // the container's env PGDATA (literal value), if it sets one
   std::optional<std::int32_t> recorded_replicas;  // annotation quay-pg-upgrader.quay.io/original-replicas
   db_credentials credentials;
+  // metadata.ownerReferences: the QuayRegistry that controls this Deployment. The Quay operator's
+  // objects carry one; it re-renders what it owns on every reconcile.
+  std::string owner_registry;
+  // A Quay operator's own Deployment is known by its env (the images it renders the databases
+  // with): RELATED_IMAGE_COMPONENT_POSTGRES and _CLAIRPOSTGRES of its first container.
+  std::string operator_postgres_image;
+  std::string operator_clair_postgres_image;
+  bool is_quay_operator() const { return !operator_postgres_image.empty(); }
   bool operator==(const deployment&) const = default;
 };
 
@@ -110,6 +118,7 @@ struct claim {
   std::int64_t requested_bytes = 0;
   std::int64_t capacity_bytes = 0;  // status.capacity.storage
   std::string storage_class;
+  std::string created_for;  // label quay-pg-upgrader.quay.io/registry: this controller made it for that registry
   bool operator==(const claim&) const = default;
 };
 

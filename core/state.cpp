@@ -13,6 +13,7 @@ const char* to_string(phase p) {
     case phase::unsupported: return "unsupported";
     case phase::unmanaged: return "unmanaged";
     case phase::preflight: return "preflight";
+    case phase::pausing_operator: return "pausing_operator";
     case phase::quiescing: return "quiescing";
     case phase::backing_up: return "backing_up";
     case phase::stopping: return "stopping";
@@ -20,6 +21,7 @@ const char* to_string(phase p) {
     case phase::switching: return "switching";
     case phase::verifying: return "verifying";
     case phase::resuming: return "resuming";
+    case phase::resuming_operator: return "resuming_operator";
     case phase::succeeded: return "succeeded";
     case phase::rolling_back: return "rolling_back";
     case phase::failed: return "failed";
@@ -33,6 +35,7 @@ const char* to_string(phase p) {
     case phase::revert_rolling_back: return "revert_rolling_back";
     case phase::revert_failed: return "revert_failed";
     case phase::revert_refused: return "revert_refused";
+    case phase::blocked: return "blocked";
   }
   return "unknown";
 }
@@ -45,6 +48,7 @@ const char* condition_reason(phase p) {
     case phase::unsupported: return "Unsupported";
     case phase::unmanaged: return "Unmanaged";
     case phase::preflight: return "Preflight";
+    case phase::pausing_operator: return "PausingOperator";
     case phase::quiescing: return "Quiescing";
     case phase::backing_up: return "BackingUp";
     case phase::stopping: return "StoppingDatabase";
@@ -52,6 +56,7 @@ const char* condition_reason(phase p) {
     case phase::switching: return "Switching";
     case phase::verifying: return "Verifying";
     case phase::resuming: return "Resuming";
+    case phase::resuming_operator: return "ResumingOperator";
     case phase::succeeded: return "Succeeded";
     case phase::rolling_back: return "RollingBack";
     case phase::failed: return "Failed";
@@ -65,6 +70,7 @@ const char* condition_reason(phase p) {
     case phase::revert_rolling_back: return "RevertRollingBack";
     case phase::revert_failed: return "RevertFailed";
     case phase::revert_refused: return "RevertRefused";
+    case phase::blocked: return "Blocked";
   }
   return "Unknown";
 }
@@ -73,7 +79,9 @@ bool is_reverting(phase p) {
   return (p >= phase::revert_quiescing && p <= phase::revert_resuming) || p == phase::revert_rolling_back;
 }
 
-bool is_active(phase p) { return (p >= phase::preflight && p <= phase::resuming) || p == phase::rolling_back || is_reverting(p); }
+bool is_active(phase p) {
+  return (p >= phase::preflight && p <= phase::resuming_operator) || p == phase::rolling_back || is_reverting(p);
+}
 
 const char* to_string(upgrade_method m) { return m == upgrade_method::logical ? "logical" : "pg_upgrade"; }
 

@@ -18,10 +18,11 @@ namespace qpu {
 
 // The phases of one registry's upgrade (DESIGN.md section 3). Idle phases: detecting (until the
 // version is known), up_to_date, refused (downgrade), unsupported, unmanaged, succeeded, failed,
+// blocked (an upgrade is due but must not start now: `block_reason` says why; nothing touched),
 // and after a manual revert (annotation quay-pg-upgrader.quay.io/revert-to-claim): reverted,
 // revert_failed (back on the upgraded claim), revert_refused (the request named the wrong claim).
-// The revert phases come last so that the upgrade's own order (fail() compares with quiescing)
-// stays as it was.
+// When a Quay operator renders the database, pausing_operator comes before the app is quiesced
+// and resuming_operator after it is back.
 enum class phase : std::uint8_t {
   detecting,
   up_to_date,
@@ -29,6 +30,7 @@ enum class phase : std::uint8_t {
   unsupported,
   unmanaged,
   preflight,
+  pausing_operator,
   quiescing,
   backing_up,
   stopping,
@@ -36,6 +38,7 @@ enum class phase : std::uint8_t {
   switching,
   verifying,
   resuming,
+  resuming_operator,
   succeeded,
   rolling_back,
   failed,
@@ -49,6 +52,7 @@ enum class phase : std::uint8_t {
   revert_rolling_back,
   revert_failed,
   revert_refused,
+  blocked,
 };
 const char* to_string(phase p);  // snake_case, as in the state dump
 const char* condition_reason(phase p);  // CamelCase, as in conditions
@@ -80,6 +84,16 @@ struct revert_record {
   bool operator==(const revert_record&) const = default;
 };
 
+// The Quay operator that renders a registry's database, as the attempt found it: the upgrade
+// pauses it (scales its Deployment to 0) before touching anything and restores it at the end, and
+// ends in the state its templates produce: its expected image on the claim it names.
+struct operator_record {
+  object_key deployment;
+  std::string expected_image;  // its RELATED_IMAGE_COMPONENT_POSTGRES: the upgrade's target
+  std::optional<std::int32_t> replicas;  // recorded when it was paused
+  bool operator==(const operator_record&) const = default;
+};
+
 // A Kubernetes Event sent and not yet acknowledged, kept so that a transient failure can send the
 // same Event again.
 struct unsent_event {
@@ -105,6 +119,8 @@ struct registry_upgrade {
   std::string old_claim;
   std::string detected_image;  // the database image the last detection looked at
   std::string detected_pgdata;  // and its container's env PGDATA (usually unset)
+  std::optional<operator_record> quay_operator;  // set when the attempt planned with an operator
+  std::string block_reason;  // CamelCase, while blocked (OperatorMigrating, ClaimExists, ...)
   std::optional<database_facts> before;  // facts of the old database (manifest once measured)
   std::optional<database_facts> after;  // facts of the upgraded database (verification)
   std::optional<std::int32_t> db_replicas;  // recorded before stopping the database

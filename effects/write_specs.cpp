@@ -113,7 +113,8 @@ json registry_status_patch(const update_registry_status& u, const json& registry
                   {"previousClaim", text(s.previous_claim)},
                   {"newClaim", text(s.new_claim)},
                   {"lastError", text(s.last_error)},
-                  {"revertBackupClaim", text(s.revert_backup_claim)}};
+                  {"revertBackupClaim", text(s.revert_backup_claim)},
+                  {"quayOperator", text(s.quay_operator)}};
   return {{"metadata", {{"resourceVersion", registry.value("/metadata/resourceVersion"_json_pointer, std::string())}}},
           {"status",
            {{"conditions", merge_conditions(registry.value("/status/conditions"_json_pointer, json::array()), u.conditions)},

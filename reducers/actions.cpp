@@ -13,6 +13,28 @@ namespace qpu::reducers {
 
 namespace {
 
+// Gives a paused operator its recorded replicas back and clears the record (the last step of a
+// success, a rollback, or a pause found left behind).
+void restore_operator(upgrade_ctx& c, step_kind step) {
+  const auto& op = c.u.quay_operator;
+  if (!op || !op->replicas) return;
+  issue(c, scale_deployment{step_id(c.u, step, "operator"), op->deployment, *op->replicas, std::nullopt, true});
+}
+
+void block(upgrade_ctx& c, const char* reason, std::string message) {
+  if (const auto* db = database(c)) {
+    c.u.detected_image = db->image;
+    c.u.detected_pgdata = db->pgdata;
+  }
+  c.u.block_reason = reason;
+  c.u.last_error = std::move(message) + "; nothing was changed";
+}
+
+std::string operator_name(const upgrade_ctx& c) {
+  const auto* op = managing_operator(c);
+  return op ? "the Quay operator " + to_string(op->meta.key) : std::string("the Quay operator");
+}
+
 effect_id inspect_version_step(const upgrade_ctx& c) {
   const auto* db = database(c);
   return inspect_version_id(c.u, db ? db->meta.generation : 0);
@@ -64,7 +86,8 @@ void inspect_version(upgrade_ctx& c) { inspect(c, inspect_version_step(c), false
 void plan_upgrade(upgrade_ctx& c) {
   const auto* db = database(c);
   c.u.from = confirmed(c);
-  c.u.to = effective_target(c.cfg);
+  c.u.to = target_major(c);
+  if (const auto* op = managing_operator(c)) c.u.quay_operator = operator_record{op->meta.key, op->operator_postgres_image, {}};
   c.u.old_image = db->image;
   c.u.old_claim = db->data_claim;
   c.u.started = c.now;
@@ -83,7 +106,7 @@ void note_no_target(upgrade_ctx& c) {
     c.u.detected_image = db->image;
     c.u.detected_pgdata = db->pgdata;
   }
-  c.u.last_error = "the target image \"" + c.cfg.target_image +
+  c.u.last_error = "the target image \"" + target_image(c) +
                    "\" names no PostgreSQL version: set --target-version (or an image whose name carries it)";
 }
 
@@ -98,7 +121,7 @@ void note_detected(upgrade_ctx& c) {
 void note_refused(upgrade_ctx& c) {
   note_detected(c);
   c.u.last_error = "the database runs PostgreSQL " + to_string(*confirmed(c)) + ", newer than the target " +
-                   to_string(*effective_target(c.cfg)) + "; downgrades are refused and nothing was changed";
+                   to_string(*target_major(c)) + "; downgrades are refused and nothing was changed";
 }
 
 void note_too_old(upgrade_ctx& c) {
@@ -109,8 +132,8 @@ void note_too_old(upgrade_ctx& c) {
 
 void note_layout(upgrade_ctx& c) {
   note_detected(c);
-  c.u.last_error = "the target image \"" + c.cfg.target_image + "\" looks for its data in " +
-                   data_directory_of(c.cfg.target_image, database(c)->pgdata) +
+  c.u.last_error = "the target image \"" + target_image(c) + "\" looks for its data in " +
+                   data_directory_of(target_image(c), database(c)->pgdata) +
                    ", but the upgrade writes the new cluster where the Quay operator's (sclorg) images keep it, " +
                    std::string(sclorg_pgdata) +
                    " on the claim mounted at /var/lib/pgsql/data: after the switch the server would start on an empty "
@@ -193,7 +216,7 @@ void switch_database(upgrade_ctx& c) {
   const auto* db = database(c);
   if (!db) return;
   c.u.switched = true;
-  issue(c, patch_database_deployment{step_id(c.u, step_kind::switch_database), db->meta.key, c.cfg.target_image,
+  issue(c, patch_database_deployment{step_id(c.u, step_kind::switch_database), db->meta.key, target_image(c),
                                      data_claim_name(c.u), std::max(1, c.u.db_replicas.value_or(1))});
 }
 
@@ -207,7 +230,7 @@ void resume_apps(upgrade_ctx& c) {
 // Success: the database now runs the target image, which is what detection compares against.
 void finish_success(upgrade_ctx& c) {
   c.u.finished = c.now;
-  c.u.detected_image = c.cfg.target_image;
+  c.u.detected_image = target_image(c);
   if (const auto* db = database(c)) c.u.detected_pgdata = db->pgdata;
 }
 
@@ -265,6 +288,7 @@ void roll_back(upgrade_ctx& c) {
   }
   for (const auto& [name, n] : c.u.app_replicas)
     issue(c, scale_deployment{step_id(c.u, step_kind::restore, name), {c.u.registry.ns, name}, n, std::nullopt, true});
+  restore_operator(c, step_kind::restore);
 }
 
 void finish(upgrade_ctx& c) { c.u.finished = c.now; }
@@ -275,11 +299,88 @@ void give_up_rollback(upgrade_ctx& c) {
   const std::string what = waiting_for(c);
   for (const auto& [name, n] : c.u.app_replicas)
     issue(c, scale_deployment{step_id(c.u, step_kind::restore, name), {c.u.registry.ns, name}, n, std::nullopt, true});
+  restore_operator(c, step_kind::restore);
   c.u.rollback_incomplete = "the rollback did not complete within " +
                             std::to_string(phase_deadline_s(c.cfg, phase::rolling_back)) + " s (" + what +
                             "): check the database Deployment " + database_deployment_name(c.u.registry) +
                             " by hand; the app was scaled back to its recorded replicas";
   c.u.finished = c.now;
+}
+
+// ---- a Quay operator renders the database (QUAY-OPERATOR.md) -------------------------------
+
+void note_operator_migrating(upgrade_ctx& c) {
+  block(c, "OperatorMigrating",
+        operator_name(c) + " is migrating this database itself (its Deployment " + c.u.registry.name +
+            "-quay-database-old or Job " + c.u.registry.name +
+            "-quay-postgres-upgrade is there); the controller stands aside and looks again when that migration is over");
+}
+
+void note_operator_not_found(upgrade_ctx& c) {
+  block(c, "OperatorNotFound",
+        "the database Deployment " + database_deployment_name(c.u.registry) + " is owned by QuayRegistry " + c.u.registry.name +
+            ", so a Quay operator renders it, but no Deployment with env RELATED_IMAGE_COMPONENT_POSTGRES is visible to the "
+            "controller: without pausing that operator it would undo the upgrade or start its own migration on top of it. "
+            "Let the controller watch the operator's namespace (run it without --namespace)");
+}
+
+void note_target_conflict(upgrade_ctx& c) {
+  const auto* op = managing_operator(c);
+  block(c, "TargetConflictsWithOperator",
+        operator_name(c) + " renders this database with " + op->operator_postgres_image + ", but --target-image is " +
+            c.cfg.target_image +
+            ": after the upgrade the operator would start its own migration back to the image it expects. Drop "
+            "--target-image (the operator's image is then the target) or upgrade the operator first");
+}
+
+void note_claim_taken(upgrade_ctx& c) {
+  const std::string claim = operator_claim_name(c.u.registry, *target_major(c));
+  block(c, "ClaimExists",
+        "the claim " + c.u.registry.ns + "/" + claim + ", which " + operator_name(c) + " renders for PostgreSQL " +
+            to_string(*target_major(c)) +
+            ", exists already and this controller did not create it (a failed operator migration leaves a half-filled "
+            "one): it is never adopted or overwritten. Check what it holds, delete it if it is not needed, and the upgrade "
+            "starts by itself");
+}
+
+void note_operator_not_pausable(upgrade_ctx& c) {
+  block(c, "OperatorNotPaused",
+        operator_name(c) +
+            " runs and pausing it is turned off (--pause-operator=false): it would undo the upgrade or start its own "
+            "migration on top of it. Scale it to 0 for the upgrade, or let the controller pause it");
+}
+
+void note_unblocked(upgrade_ctx& c) {
+  c.u.block_reason.clear();
+  c.u.last_error.clear();
+}
+
+void pause_operator(upgrade_ctx& c) {
+  const auto* op = managing_operator(c);
+  if (!op) return;
+  auto& record = *c.u.quay_operator;
+  if (!record.replicas) record.replicas = op->recorded_replicas.value_or(op->replicas);
+  issue(c, scale_deployment{step_id(c.u, step_kind::scale_down, "operator"), op->meta.key, 0, record.replicas, false});
+}
+
+void resume_operator(upgrade_ctx& c) {
+  const auto& op = c.u.quay_operator;
+  if (!op || !op->replicas) return;
+  issue(c, scale_deployment{step_id(c.u, step_kind::scale_up, "operator"), op->deployment, *op->replicas, std::nullopt, true});
+}
+
+void fail_operator_migrating(upgrade_ctx& c) {
+  record_failure(c, operator_name(c) +
+                        " started its own migration of this database before it could be paused; the controller stood aside "
+                        "and touched nothing else");
+}
+
+// A pause found left behind (the record on the operator's Deployment) while nothing is under way.
+void restore_left_paused_operator(upgrade_ctx& c) {
+  const auto* op = managing_operator(c);
+  if (!op || !op->recorded_replicas) return;
+  issue(c,
+        scale_deployment{step_id(c.u, step_kind::restore, "operator"), op->meta.key, *op->recorded_replicas, std::nullopt, true});
 }
 
 }  // namespace qpu::reducers

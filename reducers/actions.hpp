@@ -45,6 +45,17 @@ void fail_data_claim(upgrade_ctx& c);
 void fail_verification(upgrade_ctx& c);
 void fail_step(upgrade_ctx& c);
 void keep_trying_step(upgrade_ctx& c);
+// a Quay operator renders the database
+void note_operator_migrating(upgrade_ctx& c);
+void note_operator_not_found(upgrade_ctx& c);
+void note_target_conflict(upgrade_ctx& c);
+void note_claim_taken(upgrade_ctx& c);
+void note_operator_not_pausable(upgrade_ctx& c);
+void note_unblocked(upgrade_ctx& c);
+void pause_operator(upgrade_ctx& c);
+void resume_operator(upgrade_ctx& c);
+void fail_operator_migrating(upgrade_ctx& c);
+void restore_left_paused_operator(upgrade_ctx& c);
 // rolling back
 void roll_back(upgrade_ctx& c);
 void finish(upgrade_ctx& c);

@@ -42,6 +42,12 @@ std::string explain(const state& folded) {
       text << "  plan: PostgreSQL " << to_string(*u.from) << " -> " << to_string(*u.to) << " by " << to_string(u.method)
            << ", old claim " << u.old_claim << " -> new claim " << data_claim_name(u) << ", backup claim " << backup_claim_name(u)
            << "\n";
+    if (const auto& op = u.quay_operator) {
+      text << "  Quay operator: " << to_string(op->deployment) << " renders the database; its image " << op->expected_image
+           << " is the target";
+      if (op->replicas) text << "; paused with " << *op->replicas << " replicas recorded";
+      text << "\n";
+    }
     if (!u.last_error.empty()) text << "  last error: " << u.last_error << "\n";
     if (const auto& r = u.revert; r.run > 0 || !r.refused.empty()) {
       if (r.run > 0)

@@ -39,15 +39,15 @@ bool unmanaged(const upgrade_ctx& c) { return !c.registry.postgres_managed; }
 
 bool managed(const upgrade_ctx& c) { return c.registry.postgres_managed; }
 
-bool no_target(const upgrade_ctx& c) { return !effective_target(c.cfg).has_value(); }
+bool no_target(const upgrade_ctx& c) { return !target_major(c).has_value(); }
 
 bool db_missing(const upgrade_ctx& c) { return database(c) == nullptr; }
 
 bool db_not_ready(const upgrade_ctx& c) { return database(c)->ready_replicas < 1; }
 
-bool same_version(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) == *effective_target(c.cfg); }
+bool same_version(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) == *target_major(c); }
 
-bool newer_version(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) > *effective_target(c.cfg); }
+bool newer_version(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) > *target_major(c); }
 
 bool too_old(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) < oldest_supported_source; }
 
@@ -56,7 +56,7 @@ bool no_data_claim(const upgrade_ctx& c) { return confirmed(c) && database(c)->d
 // The upgraded cluster is written in the sclorg layout; a target image that looks elsewhere (the
 // Docker library's postgres without PGDATA pointing there) would start on an empty directory.
 bool target_layout_differs(const upgrade_ctx& c) {
-  return confirmed(c) && data_directory_of(c.cfg.target_image, database(c)->pgdata) != sclorg_pgdata;
+  return confirmed(c) && data_directory_of(target_image(c), database(c)->pgdata) != sclorg_pgdata;
 }
 
 bool older_version(const upgrade_ctx& c) { return confirmed(c).has_value(); }
@@ -130,7 +130,7 @@ bool data_claim_too_small(const upgrade_ctx& c) {
   return !find_job(c, job_name(c.u, upgrade_role(c.u))) && undersized(c, data_claim_name(c.u), data_claim_bytes(c));
 }
 
-bool switched_and_ready(const upgrade_ctx& c) { return database_serving(c, c.cfg.target_image, data_claim_name(c.u)); }
+bool switched_and_ready(const upgrade_ctx& c) { return database_serving(c, target_image(c), data_claim_name(c.u)); }
 
 // The upgraded database against the manifest taken before the backup.
 std::vector<std::string> mismatches(const upgrade_ctx& c) { return differences(*c.u.before, *c.u.after, *c.u.to); }
@@ -144,7 +144,77 @@ bool rollback_complete(const upgrade_ctx& c) {
   if (db_touched && !database_serving(c, c.u.old_image, c.u.old_claim)) return false;
   for (const auto& [name, n] : c.u.app_replicas)
     if (!done(c, step_kind::restore, name)) return false;
+  const bool operator_paused = c.u.quay_operator && c.u.quay_operator->replicas;
+  return !operator_paused || done(c, step_kind::restore, "operator");
+}
+
+// The server runs an older major than the target: an upgrade is due.
+bool upgrade_due(const upgrade_ctx& c) { return confirmed(c) && target_major(c) && *confirmed(c) < *target_major(c); }
+
+bool operator_migrating(const upgrade_ctx& c) { return rendered_by_operator(c) && operator_migration_under_way(c); }
+
+bool operator_not_found(const upgrade_ctx& c) { return rendered_by_operator(c) && !managing_operator(c); }
+
+// An explicit --target-image that the operator would not keep: after the upgrade it would start
+// its own migration to the image it expects (it compares the last repository segment only).
+bool target_conflicts_with_operator(const upgrade_ctx& c) {
+  const auto* op = managing_operator(c);
+  return op && c.cfg.target_image_explicit && !same_repository_name(c.cfg.target_image, op->operator_postgres_image);
+}
+
+// The claim the operator would render for the target exists and is not one this controller made
+// for this registry: a failed operator migration can leave a half-filled one. Never adopted.
+bool operator_claim_taken(const upgrade_ctx& c) {
+  if (!upgrade_due(c) || !managing_operator(c)) return false;
+  const auto* cl = find_claim(c, operator_claim_name(c.u.registry, *target_major(c)));
+  return cl && cl->created_for != c.u.registry.name;
+}
+
+bool operator_not_pausable(const upgrade_ctx& c) {
+  const auto* op = managing_operator(c);
+  return upgrade_due(c) && op && !c.cfg.pause_operator && (op->replicas > 0 || op->status_replicas > 0);
+}
+
+bool operator_to_pause(const upgrade_ctx& c) { return c.u.quay_operator.has_value(); }
+
+// No operator pod is left: a paused operator reconciles nothing.
+bool operator_stopped(const upgrade_ctx& c) {
+  const auto* op = managing_operator(c);
+  return !op || (op->replicas == 0 && op->status_replicas == 0 && op->ready_replicas == 0);
+}
+
+bool operator_migrating_while_pausing(const upgrade_ctx& c) { return operator_migration_under_way(c); }
+
+bool apps_resumed_operator_paused(const upgrade_ctx& c) { return apps_resumed(c) && operator_to_pause(c); }
+
+bool operator_resumed(const upgrade_ctx& c) { return done(c, step_kind::scale_up, "operator"); }
+
+// The operator's Deployment carries this controller's record of its replicas (it was paused
+// here) while nothing is under way: a controller that lost its event log, or stopped between the
+// pause and its undo, gives it back. One operator serves every registry, so none may be active.
+bool operator_left_paused(const upgrade_ctx& c) {
+  if (!rendered_by_operator(c)) return false;
+  const auto* op = managing_operator(c);
+  if (!op || !op->recorded_replicas) return false;
+  if (done(c, step_kind::scale_up, "operator") || done(c, step_kind::restore, "operator")) return false;
+  for (const auto& [key, other] : c.s.upgrades)
+    if (is_active(other.current)) return false;
   return true;
+}
+
+std::string block_now(const upgrade_ctx& c) {
+  if (operator_migrating(c)) return "OperatorMigrating";
+  if (operator_not_found(c)) return "OperatorNotFound";
+  if (target_conflicts_with_operator(c)) return "TargetConflictsWithOperator";
+  if (operator_claim_taken(c)) return "ClaimExists";
+  if (operator_not_pausable(c)) return "OperatorNotPaused";
+  return "";
+}
+
+bool block_lifted(const upgrade_ctx& c) { return block_now(c) != c.u.block_reason; }
+
+bool operator_migration_over(const upgrade_ctx& c) {
+  return c.u.block_reason == "OperatorMigrating" && !operator_migration_under_way(c);
 }
 
 }  // namespace qpu::reducers

@@ -51,6 +51,24 @@ bool verification_mismatch(const upgrade_ctx& c);
 bool verification_matches(const upgrade_ctx& c);
 // rolling_back
 bool rollback_complete(const upgrade_ctx& c);
+// a Quay operator renders the database (QUAY-OPERATOR.md)
+bool operator_migrating(const upgrade_ctx& c);
+bool operator_not_found(const upgrade_ctx& c);
+bool target_conflicts_with_operator(const upgrade_ctx& c);
+bool operator_claim_taken(const upgrade_ctx& c);
+bool operator_not_pausable(const upgrade_ctx& c);
+bool operator_to_pause(const upgrade_ctx& c);
+bool operator_stopped(const upgrade_ctx& c);
+bool operator_migrating_while_pausing(const upgrade_ctx& c);
+bool apps_resumed_operator_paused(const upgrade_ctx& c);
+bool operator_resumed(const upgrade_ctx& c);
+bool operator_left_paused(const upgrade_ctx& c);
+// blocked: why an upgrade that is due must not start now ("" when nothing blocks it)
+std::string block_now(const upgrade_ctx& c);
+bool block_lifted(const upgrade_ctx& c);
+// The operator's migration this registry stood aside for is over: detect afresh (a new attempt,
+// so no fact measured before it is reused).
+bool operator_migration_over(const upgrade_ctx& c);
 
 // Shared with the actions: the sizes the claims are created with, and what verification found.
 std::int64_t backup_claim_bytes(const upgrade_ctx& c);

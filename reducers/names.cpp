@@ -22,7 +22,14 @@ std::string revert_backup_claim_name(const registry_upgrade& u) {
          std::to_string(u.revert.run);
 }
 
-std::string data_claim_name(const registry_upgrade& u) { return u.registry.name + "-quay-database-pg" + version_token(u.to); }
+std::string operator_claim_name(const object_key& registry, pg_major v) {
+  return v >= pg_major::of(13) ? registry.name + "-quay-postgres-" + name_token(v) : registry.name + "-quay-database";
+}
+
+std::string data_claim_name(const registry_upgrade& u) {
+  if (u.quay_operator && u.to) return operator_claim_name(u.registry, *u.to);
+  return u.registry.name + "-quay-database-pg" + version_token(u.to);
+}
 
 std::string job_name(const registry_upgrade& u, job_role role) {
   const std::string base = u.registry.name + "-pg";

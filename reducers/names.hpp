@@ -11,7 +11,11 @@ namespace qpu::reducers {
 
 std::string database_deployment_name(const object_key& registry);
 std::string backup_claim_name(const registry_upgrade& u);
+// The claim the upgraded data goes into: the one a Quay operator renders for the target when an
+// operator renders the database (R-quay-postgres-<major> from 13 on, R-quay-database before:
+// QUAY-OPERATOR.md), so that a resumed operator changes nothing; else R-quay-database-pg<major>.
 std::string data_claim_name(const registry_upgrade& u);
+std::string operator_claim_name(const object_key& registry, pg_major v);
 // The claim a manual revert backs the upgraded data up into (never owner-referenced: it is kept).
 std::string revert_backup_claim_name(const registry_upgrade& u);
 

@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <map>
 
+#include "core/image_ref.hpp"
 #include "reducers/names.hpp"
 
 namespace qpu::reducers {
@@ -128,6 +129,7 @@ std::int64_t phase_deadline_s(const config& cfg, phase p) {
     case phase::switching: return d.switch_s;
     case phase::verifying: return d.verify_s;
     case phase::resuming: return d.resume_s;
+    case phase::pausing_operator: return d.quiesce_s;
     case phase::revert_quiescing: return d.quiesce_s;
     case phase::revert_backing_up: return d.backup_s;
     case phase::revert_stopping: return d.stop_s;
@@ -186,6 +188,42 @@ std::vector<std::string> differences(const database_facts& before, const databas
     }
   }
   return out;
+}
+
+bool rendered_by_operator(const upgrade_ctx& c) {
+  const auto* db = database(c);
+  return db && db->owner_registry == c.u.registry.name;
+}
+
+const deployment* managing_operator(const upgrade_ctx& c) {
+  if (const auto& op = c.u.quay_operator) {
+    const auto it = c.s.cluster.deployments.find(op->deployment);
+    return it == c.s.cluster.deployments.end() ? nullptr : &it->second;
+  }
+  if (!rendered_by_operator(c)) return nullptr;
+  // One operator serves the cluster (or a namespace); the first in key order is taken.
+  for (const auto& [key, d] : c.s.cluster.deployments)
+    if (d.is_quay_operator()) return &d;
+  return nullptr;
+}
+
+bool operator_migration_under_way(const upgrade_ctx& c) {
+  const std::string& r = c.u.registry.name;
+  if (find_deployment(c, r + "-quay-database-old")) return true;
+  const auto* j = find_job(c, r + "-quay-postgres-upgrade");
+  return j && !j->complete && !j->has_failed;
+}
+
+std::string target_image(const upgrade_ctx& c) {
+  if (c.u.quay_operator) return c.u.quay_operator->expected_image;
+  if (const auto* op = managing_operator(c)) return op->operator_postgres_image;
+  return c.cfg.target_image;
+}
+
+std::optional<pg_major> target_major(const upgrade_ctx& c) {
+  if (!c.u.quay_operator && !managing_operator(c)) return effective_target(c.cfg);
+  const auto ref = parse_image_ref(target_image(c));
+  return ref ? pg_major_hint(*ref) : std::nullopt;
 }
 
 owner_ref owner(const upgrade_ctx& c) { return owner_ref{c.u.registry, c.registry.meta.uid}; }

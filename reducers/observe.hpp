@@ -46,6 +46,18 @@ std::int64_t old_claim_bytes(const upgrade_ctx& c);
 // must hold the same rows on PostgreSQL `expected`.
 std::vector<std::string> differences(const database_facts& before, const database_facts& after, pg_major expected);
 
+// The Quay operator (QUAY-OPERATOR.md). It owns the database Deployment (an ownerReference to the
+// QuayRegistry) and re-renders it on every reconcile. The operator is the Deployment the attempt
+// recorded, or before the plan the first Deployment carrying the operator's env.
+bool rendered_by_operator(const upgrade_ctx& c);
+const deployment* managing_operator(const upgrade_ctx& c);
+// The operator's own migration is under way: its -old Deployment or its upgrade Job is there.
+bool operator_migration_under_way(const upgrade_ctx& c);
+// The image and major the database goes to: the operator's expected image when one renders the
+// database, else the configured target.
+std::string target_image(const upgrade_ctx& c);
+std::optional<pg_major> target_major(const upgrade_ctx& c);
+
 owner_ref owner(const upgrade_ctx& c);
 database_endpoint endpoint(const upgrade_ctx& c);
 

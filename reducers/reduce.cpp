@@ -104,6 +104,8 @@ step_result reduce(state s, const logged_event& e) {
                    else put(s.cluster, ev.object);
                    if (kind == resource_kind::quay_registry) track_registry(s, meta_of(ev.object).key);
                    sc = {scope::ns, meta_of(ev.object).key};
+                   // A Quay operator serves registries of every namespace: its changes concern them all.
+                   if (const auto* d = std::get_if<deployment>(&ev.object); d && d->is_quay_operator()) sc.what = scope::all;
                  },
                  [&](const bookmark_seen& ev) { s.cluster.rv[index(ev.kind)] = ev.rv; },
                  [&](const watch_error&) { ++s.watch_errors; },

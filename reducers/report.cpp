@@ -39,9 +39,14 @@ std::string summary_message(const upgrade_ctx& c) {
       std::int64_t rows = 0;
       if (u.after)
         for (const auto& t : u.after->tables) rows += t.rows;
-      return "upgraded " + versions + "; verified " + std::to_string(u.after ? u.after->tables.size() : 0) + " tables, " +
-             std::to_string(rows) + " rows; the old data stays in claim " + u.old_claim + ", the backup in claim " +
-             backup_claim_name(u);
+      std::string text = "upgraded " + versions + "; verified " + std::to_string(u.after ? u.after->tables.size() : 0) +
+                         " tables, " + std::to_string(rows) + " rows; the old data stays in claim " + u.old_claim +
+                         ", the backup in claim " + backup_claim_name(u);
+      if (u.quay_operator)
+        text += "; the Quay operator " + to_string(u.quay_operator->deployment) +
+                " was paused for the upgrade and resumed: the database runs its image " + u.quay_operator->expected_image +
+                " on the claim it renders, " + data_claim_name(u);
+      return text;
     }
     case phase::failed:
       if (!u.rollback_incomplete.empty())
@@ -52,7 +57,8 @@ std::string summary_message(const upgrade_ctx& c) {
                               ", every claim is kept; set annotation " + annotation_retry + " to a new value to try again"
                         : std::string("; set annotation ") + annotation_retry + " to a new value to try again");
     case phase::refused:
-    case phase::unsupported: return u.last_error;
+    case phase::unsupported:
+    case phase::blocked: return u.last_error;
     case phase::unmanaged: return "spec.components postgres is unmanaged: the controller leaves this database alone";
     case phase::rolling_back: return "rolling back: " + u.last_error;
     case phase::reverted: {
@@ -128,6 +134,16 @@ std::string waiting_for(const upgrade_ctx& c) {
       return "confirming the server version of " + database_deployment_name(u.registry);
     }
     case phase::preflight: return check_wanted(c) ? job_text(job_role::check, "pg_upgrade --check") : "checking";
+    case phase::pausing_operator: {
+      const auto* op = managing_operator(c);
+      return "pausing the Quay operator " + (op ? to_string(op->meta.key) : std::string("(gone)")) +
+             " before anything is touched: its Deployment is scaled to 0 (" + std::to_string(op ? op->status_replicas : 0) +
+             " pods remain)";
+    }
+    case phase::resuming_operator:
+      return "resuming the Quay operator " + to_string(u.quay_operator->deployment) + " at its recorded " +
+             std::to_string(u.quay_operator->replicas.value_or(0)) + " replicas";
+    case phase::blocked: return "nothing until what blocks the upgrade goes away: " + u.last_error;
     case phase::quiescing: {
       std::string text = "waiting for the app to stop:";
       for (const auto* d : app_deployments(c))
@@ -151,7 +167,7 @@ std::string waiting_for(const upgrade_ctx& c) {
     }
     case phase::switching: {
       const auto* db = database(c);
-      return "waiting for " + database_deployment_name(u.registry) + " to run " + c.cfg.target_image + " on claim " +
+      return "waiting for " + database_deployment_name(u.registry) + " to run " + target_image(c) + " on claim " +
              data_claim_name(u) + " (ready " + std::to_string(db ? db->ready_replicas : 0) + ")";
     }
     case phase::verifying: return "comparing the upgraded database with the manifest";
@@ -209,7 +225,7 @@ void announce(upgrade_ctx& c) {
   const auto& u = c.u;
   const bool warning = u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported ||
                        u.current == phase::revert_rolling_back || u.current == phase::revert_failed ||
-                       u.current == phase::revert_refused || u.current == phase::rolling_back;
+                       u.current == phase::revert_refused || u.current == phase::rolling_back || u.current == phase::blocked;
   const effect_id id = event_id(u, c.seq, u.current);
   if (issued_or_done(c, id)) return;
   unsent_event e{warning ? "Warning" : "Normal", std::string("PostgresUpgrade") + condition_reason(u.current), summary_message(c),
@@ -288,6 +304,10 @@ void report_status(upgrade_ctx& c) {
       done_reason = "Unmanaged";
       break;
     case phase::detecting: done_reason = "Detecting"; break;
+    case phase::blocked:
+      done_status = "False";
+      done_reason = u.block_reason;
+      break;
     // After a revert the database no longer runs the upgraded version; a refused or failed
     // revert leaves it upgraded.
     case phase::reverted:
@@ -322,6 +342,7 @@ void report_status(upgrade_ctx& c) {
     summary.new_claim = data_claim_name(u);
   }
   summary.last_error = u.last_error;
+  if (u.quay_operator) summary.quay_operator = to_string(u.quay_operator->deployment);
   if (r.run > 0) summary.revert_backup_claim = revert_backup_claim_name(u);
   if (u.current == phase::revert_refused) summary.last_error = r.refused;
   if (u.current == phase::revert_rolling_back || u.current == phase::revert_failed) summary.last_error = r.error;

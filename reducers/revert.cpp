@@ -33,6 +33,11 @@ std::string revert_refusal(const upgrade_ctx& c) {
     return "the database Deployment mounts claim " + db->data_claim + ", not the upgraded claim " + data_claim_name(u) +
            " the upgrade switched it to; only that switch is reverted";
   if (db->ready_replicas < 1) return "the upgraded database is not ready, so its data cannot be backed up before the revert";
+  if (const auto* op = managing_operator(c); op && (op->replicas > 0 || op->status_replicas > 0))
+    return "the Quay operator " + to_string(op->meta.key) + " renders this database with " + op->operator_postgres_image +
+           " on claim " + data_claim_name(u) + ": back on " + u.old_claim +
+           " it would migrate it again at once. Scale the operator to 0 (or downgrade it to the release that ran " + u.old_image +
+           ") before reverting";
   return "";
 }
 

@@ -15,29 +15,39 @@ constexpr every_phase_rule every_phase[] = {
   // a step failed for good (a refusal, or a transient failure out of retries)
   {{phase::preflight},
    "preflight",                                "a step failed for good",                  step_failed, phase::failed,       fail_step},
-  {{phase::quiescing, phase::backing_up, phase::stopping, phase::upgrading, phase::switching, phase::verifying, phase::resuming},
-   "quiescing .. resuming",                    "a step failed for good",                  step_failed, phase::rolling_back, fail_step},
+  {{phase::pausing_operator, phase::quiescing, phase::backing_up, phase::stopping, phase::upgrading, phase::switching, phase::verifying, phase::resuming},
+   "pausing_operator .. resuming",                    "a step failed for good",                  step_failed, phase::rolling_back, fail_step},
   {{phase::revert_quiescing, phase::revert_backing_up, phase::revert_stopping, phase::revert_switching, phase::revert_verifying, phase::revert_resuming},
    "revert_quiescing .. revert_resuming",      "a step failed for good",                  step_failed, phase::revert_rolling_back, fail_step},
   // detection touched nothing and a rollback must not give up: say why, issue it again later
-  {{phase::detecting, phase::rolling_back, phase::revert_rolling_back},
-   "detecting, rolling_back, revert_rolling_back", "a step failed for good",              step_failed, std::nullopt,        keep_trying_step},
+  {{phase::detecting, phase::rolling_back, phase::revert_rolling_back, phase::resuming_operator},
+   "detecting, rolling_back, revert_rolling_back, resuming_operator", "a step failed for good", step_failed, std::nullopt, keep_trying_step},
   // a new target while idle: detect afresh (a new attempt after a finished one)
   {{phase::up_to_date, phase::refused, phase::unsupported, phase::succeeded, phase::revert_failed, phase::revert_refused},
    "up_to_date, refused, unsupported, succeeded, revert_failed, revert_refused",
    "the controller started with another target", restarted_with_new_target, phase::detecting, redetect},
+  // a Quay operator left at 0 by this controller (its record on the operator's Deployment) while
+  // nothing is under way: a controller that lost its event log gives it back
+  {{phase::detecting, phase::up_to_date, phase::refused, phase::unsupported, phase::unmanaged, phase::succeeded, phase::failed, phase::blocked, phase::reverted, phase::revert_failed, phase::revert_refused},
+   "every idle phase",
+   "the Quay operator is left paused by this controller and nothing is under way", operator_left_paused, std::nullopt, restore_left_paused_operator},
 };
 
 constexpr rule upgrade[] = {
   // detect: the image is a hint, the running server is the truth
   {phase::detecting,   "the registry does not manage its database",          unmanaged,              phase::unmanaged,   note_unmanaged},
+  {phase::detecting,   "the Quay operator is migrating the database itself", operator_migrating,     phase::blocked,     note_operator_migrating},
+  {phase::detecting,   "a Quay operator renders the database but is not visible", operator_not_found, phase::blocked,   note_operator_not_found},
   {phase::detecting,   "no target version is configured",                    no_target,              phase::unsupported, note_no_target},
+  {phase::detecting,   "--target-image differs from the operator's image",   target_conflicts_with_operator, phase::blocked, note_target_conflict},
   {phase::detecting,   "the database Deployment does not exist yet",         db_missing,             phase::detecting,   nothing},
   {phase::detecting,   "the server runs the target version",                 same_version,           phase::up_to_date,  note_detected},
   {phase::detecting,   "the server runs a newer version than the target",    newer_version,          phase::refused,     note_refused},
   {phase::detecting,   "the server is older than any tool reads",            too_old,                phase::unsupported, note_too_old},
   {phase::detecting,   "the database has no data claim",                     no_data_claim,          phase::unsupported, note_no_claim},
   {phase::detecting,   "the target image keeps its data elsewhere",          target_layout_differs,  phase::unsupported, note_layout},
+  {phase::detecting,   "the claim the operator renders for the target exists", operator_claim_taken, phase::blocked,     note_claim_taken},
+  {phase::detecting,   "the operator runs and pausing it is turned off",     operator_not_pausable,  phase::blocked,     note_operator_not_pausable},
   {phase::detecting,   "the server runs an older version",                   older_version,          phase::preflight,   plan_upgrade},
   {phase::detecting,   "the database is not ready to confirm its version",   db_not_ready,           phase::detecting,   nothing},
   {phase::detecting,   "the server's version is being confirmed",            always,                 phase::detecting,   inspect_version},
@@ -47,12 +57,21 @@ constexpr rule upgrade[] = {
   {phase::unsupported, "the database image or its PGDATA changed",           image_changed_or_unmanaged, phase::detecting, redetect},
   {phase::succeeded,   "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
   {phase::unmanaged,   "the registry manages its database again",            managed,                phase::detecting,   redetect},
+  {phase::blocked,     "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
+  {phase::blocked,     "the operator's own migration is over",               operator_migration_over, phase::detecting,  start_retry},
+  {phase::blocked,     "what blocked the upgrade no longer holds",           block_lifted,           phase::detecting,   note_unblocked},
   // preflight: sizes are known from detection; optionally `pg_upgrade --check`
   {phase::preflight,   "the phase deadline passed",                          deadline_passed,        phase::failed,      fail_on_deadline},
   {phase::preflight,   "the old data claim does not exist",                  old_claim_missing,      phase::failed,      fail_no_claim},
   {phase::preflight,   "the pg_upgrade --check Job failed",                  check_job_failed,       phase::failed,      fail_check_job},
   {phase::preflight,   "the pg_upgrade --check Job is running",              check_pending,          phase::preflight,   start_check_job},
+  {phase::preflight,   "the checks passed and a Quay operator renders the database", operator_to_pause, phase::pausing_operator, pause_operator},
   {phase::preflight,   "the checks passed",                                  always,                 phase::quiescing,   scale_apps_down},
+  // pause the operator: before anything else is touched, so it neither undoes nor redoes the upgrade
+  {phase::pausing_operator, "the phase deadline passed",                     deadline_passed,        phase::rolling_back, fail_on_deadline},
+  {phase::pausing_operator, "the operator began its own migration",          operator_migrating_while_pausing, phase::rolling_back, fail_operator_migrating},
+  {phase::pausing_operator, "the operator has no pod left",                  operator_stopped,       phase::quiescing,   scale_apps_down},
+  {phase::pausing_operator, "the operator is being scaled to 0",             always,                 phase::pausing_operator, pause_operator},
   // quiesce: the app stops writing before anything is copied
   {phase::quiescing,   "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
   {phase::quiescing,   "no app pod remains",                                 apps_stopped,           phase::backing_up,  take_backup},
@@ -84,8 +103,12 @@ constexpr rule upgrade[] = {
   {phase::verifying,   "the upgraded database is being verified",            always,                 phase::verifying,   verify},
   // resume
   {phase::resuming,    "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
+  {phase::resuming,    "the app is back and the paused operator waits",      apps_resumed_operator_paused, phase::resuming_operator, resume_operator},
   {phase::resuming,    "the app is back at its replica counts",              apps_resumed,           phase::succeeded,   finish_success},
   {phase::resuming,    "the app is being scaled back",                       always,                 phase::resuming,    resume_apps},
+  // resume the operator: no deadline, the app already writes to the upgraded database
+  {phase::resuming_operator, "the operator is back at its replicas",         operator_resumed,       phase::succeeded,   finish_success},
+  {phase::resuming_operator, "the operator is being scaled back",            always,                 phase::resuming_operator, resume_operator},
   // rollback: the old claim and image, every claim kept
   {phase::rolling_back, "the rollback deadline passed",                      deadline_passed,        phase::failed,      give_up_rollback},
   {phase::rolling_back, "the old database serves and the app is restored",   rollback_complete,      phase::failed,      finish},

@@ -75,6 +75,10 @@ class driver {
         return modified(resource_kind::quay_registry, qr);
       });
     }
+    if (u && u->current == phase::blocked && o_.operator_migrating && !operator_migration_over_) {
+      operator_migration_over_ = true;
+      finish_operator_migration();
+    }
     if (u && u->current == phase::succeeded && !o_.revert_to_claim_after_success.empty() && !revert_asked_) {
       revert_asked_ = true;
       at(30'000, [this] {  // once the app is back up
@@ -83,6 +87,37 @@ class driver {
         return modified(resource_kind::quay_registry, qr);
       });
     }
+  }
+
+  // The operator's own migration ends as the real one's does: the Job completes, the -old
+  // Deployment goes, and the database runs the operator's image on the claim it renders.
+  void finish_operator_migration() {
+    const std::string claim = o_.registry + "-quay-postgres-13";
+    at(20'000, [=, this] {
+      auto& j = obj(resource_kind::job, o_.registry + "-quay-postgres-upgrade");
+      j["status"] = {{"active", 0},
+                     {"succeeded", 1},
+                     {"conditions", json::array({{{"type", "Complete"}, {"status", "True"}, {"reason", "CompletionsReached"}}})}};
+      return modified(resource_kind::job, j);
+    });
+    at(20'100, [=, this] { return deleted(resource_kind::deployment, db_name() + "-old"); });
+    at(20'200, [=, this] {
+      json c = claim_json(claim, 50 * gibibyte, "standard", true);
+      c["metadata"]["labels"] = json::object();
+      claim_major_[claim] = 13;
+      return added(resource_kind::claim, c);
+    });
+    at(20'300, [=, this] {
+      auto& d = obj(resource_kind::deployment, db_name());
+      d["spec"]["template"]["spec"]["containers"][0]["image"] = o_.operator_image;
+      d["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] = claim;
+      d["spec"]["replicas"] = 1;
+      d["metadata"]["generation"] = d["metadata"]["generation"].get<int>() + 1;
+      return modified(resource_kind::deployment, d);
+    });
+    now_ += 20'300;
+    roll(db_name(), 1, true);
+    now_ -= 20'300;
   }
 
   const registry_upgrade* upgrade() const {
@@ -98,6 +133,7 @@ class driver {
                              u->current == phase::reverted || u->current == phase::revert_failed ||
                              u->current == phase::revert_refused || u->current == phase::up_to_date ||
                              u->current == phase::refused || u->current == phase::unsupported ||
+                             (u->current == phase::blocked && !o_.operator_migrating) ||
                              (u->current == phase::failed && (o_.retry_token_after_failure.empty() || retried_));
     if (!final_phase) return false;
     auto copy = queue_;
@@ -251,7 +287,45 @@ class driver {
                                            {"spec",
                                             {{"components", json::array({{{"kind", "postgres"}, {"managed", true}},
                                                                          {{"kind", "clair"}, {"managed", true}}})}}}});
-    put(resource_kind::deployment, deployment_json(db_name(), "postgres", o_.db_image, 1, o_.registry + "-quay-database"));
+    put(resource_kind::deployment, [&] {
+      // During the operator's own migration the database is scaled to 0 (QUAY-OPERATOR.md).
+      json d = deployment_json(db_name(), "postgres", o_.db_image, o_.operator_migrating ? 0 : 1, o_.registry + "-quay-database");
+      if (o_.operator_managed)
+        d["metadata"]["ownerReferences"] = json::array({{{"apiVersion", "quay.redhat.com/v1"},
+                                                         {"kind", "QuayRegistry"},
+                                                         {"name", o_.registry},
+                                                         {"uid", "uid-" + o_.registry},
+                                                         {"controller", true}}});
+      return d;
+    }());
+    if (o_.operator_managed) {
+      json op = deployment_json("quay-operator", "quay-operator", "quay.io/projectquay/quay-operator:v3.9.0",
+                                o_.operator_left_paused ? 0 : 1, "");
+      if (o_.operator_left_paused) op["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] = "1";
+      const json annotations = op["metadata"].value("annotations", json::object());
+      op["metadata"] = meta("quay-operator", {{"name", "quay-operator-alm-owned"}}, "quay-operator");
+      if (!annotations.empty()) op["metadata"]["annotations"] = annotations;
+      op["spec"]["template"]["spec"]["containers"][0]["env"] =
+          json::array({{{"name", "RELATED_IMAGE_COMPONENT_POSTGRES"}, {"value", o_.operator_image}},
+                       {{"name", "RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES"}, {"value", "quay.io/sclorg/postgresql-15-c9s"}}});
+      put(resource_kind::deployment, op);
+    }
+    if (o_.operator_migrating) {
+      // The operator's own migration (QUAY-OPERATOR.md): its -old Deployment and its Job.
+      put(resource_kind::deployment,
+          deployment_json(db_name() + "-old", "postgres", o_.db_image, 1, o_.registry + "-quay-database"));
+      put(resource_kind::job, json{{"apiVersion", "batch/v1"},
+                                   {"kind", "Job"},
+                                   {"metadata", meta(o_.registry + "-quay-postgres-upgrade")},
+                                   {"spec", {{"backoffLimit", 50}}},
+                                   {"status", {{"active", 1}, {"startTime", "2026-11-24T00:00:00Z"}}}});
+    }
+    if (o_.operator_claim_exists)
+      put(resource_kind::claim, [&] {
+        json c = claim_json(o_.registry + "-quay-postgres-13", 50 * gibibyte, "standard", true);
+        c["metadata"]["labels"] = json::object();  // the operator's, not this controller's
+        return c;
+      }());
     put(resource_kind::claim, claim_json(o_.registry + "-quay-database", 10 * gibibyte, "standard", true));
     claim_major_[o_.registry + "-quay-database"] = o_.db_major;
     if (o_.leftover_backup_claim_bytes > 0)
@@ -259,7 +333,7 @@ class driver {
                                            o_.leftover_backup_claim_bytes, "standard", true));
     if (o_.leftover_data_claim_bytes > 0)
       put(resource_kind::claim, claim_json(o_.registry + "-quay-database-pg15", o_.leftover_data_claim_bytes, "standard", true));
-    start_pods(db_name(), 1, false);
+    if (!o_.operator_migrating) start_pods(db_name(), 1, false);
     put(resource_kind::deployment,
         deployment_json(o_.registry + "-quay-app", "quay-app", "quay.io/projectquay/quay:3.12", o_.app_replicas, ""));
     start_pods(o_.registry + "-quay-app", o_.app_replicas, false);
@@ -430,6 +504,7 @@ class driver {
 
   void perform(const scale_deployment& e) {
     result(e.id);
+    if (e.key.ns != o_.ns) return scale_elsewhere(e);
     auto& d = obj(resource_kind::deployment, e.key.name);
     d["spec"]["replicas"] = e.replicas;
     d["metadata"]["generation"] = d["metadata"]["generation"].get<int>() + 1;
@@ -442,6 +517,25 @@ class driver {
       return modified(resource_kind::deployment, live);
     });
     roll(e.key.name, e.replicas, false);
+  }
+
+  // The operator's Deployment: its pods are not modelled, its status follows the spec a second later.
+  void scale_elsewhere(const scale_deployment& e) {
+    auto& d = obj(resource_kind::deployment, e.key.name, e.key.ns);
+    d["spec"]["replicas"] = e.replicas;
+    d["metadata"]["generation"] = d["metadata"]["generation"].get<int>() + 1;
+    if (e.record_original)
+      d["metadata"]["annotations"]["quay-pg-upgrader.quay.io/original-replicas"] = std::to_string(*e.record_original);
+    if (e.clear_record && d["metadata"].contains("annotations"))
+      d["metadata"]["annotations"].erase("quay-pg-upgrader.quay.io/original-replicas");
+    at(40, [=, this] { return modified(resource_kind::deployment, obj(resource_kind::deployment, e.key.name, e.key.ns)); });
+    at(1500, [=, this] {
+      auto& live = obj(resource_kind::deployment, e.key.name, e.key.ns);
+      live["status"]["observedGeneration"] = live["metadata"]["generation"];
+      for (const char* field : {"replicas", "readyReplicas", "updatedReplicas", "availableReplicas"})
+        live["status"][field] = e.replicas;
+      return modified(resource_kind::deployment, live);
+    });
   }
 
   void perform(const patch_database_deployment& e) {
@@ -536,6 +630,8 @@ class driver {
   config scenario_config() const {
     config c;
     c.target_image = o_.target_image;
+    c.target_image_explicit = o_.target_image_explicit;
+    c.pause_operator = o_.pause_operator;
     c.upgrade_image = o_.upgrade_image;
     for (int m : o_.upgrade_from) c.upgrade_image_from.push_back(pg_major::of(m));
     // Short deadlines keep the failure scenarios' logs readable; the defaults are hours.
@@ -609,6 +705,7 @@ class driver {
   state state_;
   bool retried_ = false;
   bool revert_asked_ = false;
+  bool operator_migration_over_ = false;
   std::set<std::string> failed_once_;
 };
 

@@ -35,6 +35,15 @@ struct scenario_options {
   std::string revert_to_claim_after_success;  // set the revert annotation once the upgrade succeeded
   bool revert_backup_fails = false;  // the revert's backup Job of the upgraded data fails
   bool revert_verify_mismatch = false;  // the old database, back on its claim, misses a row
+  // A Quay operator renders the database (QUAY-OPERATOR.md): the database Deployment is owned by
+  // the QuayRegistry and a Deployment quay-operator/quay-operator carries the operator's env.
+  bool operator_managed = false;
+  std::string operator_image = "quay.io/sclorg/postgresql-13-c9s";  // its RELATED_IMAGE_COMPONENT_POSTGRES
+  bool target_image_explicit = false;  // the controller was given --target-image
+  bool pause_operator = true;  // --pause-operator
+  bool operator_migrating = false;  // the operator's own migration is under way at the start; it ends later
+  bool operator_claim_exists = false;  // a claim of the name the operator renders for the target exists (not ours)
+  bool operator_left_paused = false;  // the operator is at 0 with this controller's record (a lost event log)
   std::uint64_t max_events = 5000;
 };
 

@@ -86,6 +86,56 @@ const named scenarios[] = {
        o.revert_to_claim_after_success = "registry-quay-database";
        o.revert_verify_mismatch = true;
      }},
+    // A Quay operator renders the database and expects postgresql-13-c9s (the 3.8 -> 3.9 operator
+    // upgrade): it is paused first, the upgrade goes to 13 on the claim the operator renders, and
+    // the operator is resumed last (issue 13).
+    {"operator-10-to-13", [](scenario_options& o) { o.operator_managed = true; }},
+    // The controller restarts while the operator is paused: it carries on and resumes it.
+    {"operator-restart-while-paused",
+     [](scenario_options& o) {
+       o.operator_managed = true;
+       o.restart_after_seq = 40;
+     }},
+    // The backup fails: the rollback restores the database, the app and then the operator.
+    {"operator-rollback",
+     [](scenario_options& o) {
+       o.operator_managed = true;
+       o.backup_fails = true;
+     }},
+    // The operator is already migrating the database itself: the controller stands aside until
+    // its migration is over, then finds the database up to date.
+    {"operator-migrating",
+     [](scenario_options& o) {
+       o.operator_managed = true;
+       o.operator_migrating = true;
+     }},
+    // Pausing is turned off and the operator runs: refused, nothing touched.
+    {"operator-pause-off",
+     [](scenario_options& o) {
+       o.operator_managed = true;
+       o.pause_operator = false;
+     }},
+    // The claim the operator renders for 13 is there already (a failed operator migration): refused.
+    {"operator-claim-exists",
+     [](scenario_options& o) {
+       o.operator_managed = true;
+       o.operator_claim_exists = true;
+     }},
+    // A controller that lost its event log finds the operator at 0 with its own record, the
+    // database already upgraded: it gives the operator its replicas back.
+    {"operator-left-paused",
+     [](scenario_options& o) {
+       o.operator_managed = true;
+       o.operator_left_paused = true;
+       o.db_image = "quay.io/sclorg/postgresql-13-c9s";
+       o.db_major = 13;
+     }},
+    // An explicit --target-image of another repository than the operator's: refused.
+    {"operator-target-conflict",
+     [](scenario_options& o) {
+       o.operator_managed = true;
+       o.target_image_explicit = true;
+     }},
 };
 
 }  // namespace
