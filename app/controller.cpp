@@ -230,7 +230,7 @@ void controller::ingest(std::string line, logged_event ev) {
           .first->second.observe(static_cast<double>(ev.ts - was->second) / 1000.0);
     if (u.current == phase::succeeded || u.current == phase::failed || u.current == phase::refused ||
         u.current == phase::unsupported || u.current == phase::reverted || u.current == phase::revert_failed ||
-        u.current == phase::revert_refused)
+        u.current == phase::revert_refused || u.current == phase::blocked)
       ++metrics_.upgrades[to_string(u.current)];
   }
   for (auto& e : r.effects) pending_effects_.push_back(std::move(e));

@@ -148,6 +148,9 @@ std::string what_happens(const registry_upgrade& u) {
   switch (u.current) {
     case phase::detecting: return "reading the server's version through the database Service";
     case phase::preflight: return versions + " by " + to_string(u.method) + "; sizing the new claims";
+    case phase::pausing_operator:
+      return "pausing the Quay operator " + (u.quay_operator ? to_string(u.quay_operator->deployment) : std::string()) +
+             " (its Deployment to 0) before anything is touched";
     case phase::quiescing: return "scaling the Quay app to 0 and waiting until no app pod remains";
     case phase::backing_up:
       return "row counts + checksums of every table, then pg_dump (15) into " + reducers::backup_claim_name(u);
@@ -156,7 +159,9 @@ std::string what_happens(const registry_upgrade& u) {
     case phase::switching: return "pointing the database Deployment at the target image and the new claim";
     case phase::verifying: return "comparing every table's row count and checksum with the manifest";
     case phase::resuming: return "scaling the Quay app back to its recorded replicas";
+    case phase::resuming_operator: return "giving the Quay operator its replicas back";
     case phase::succeeded: return "done";
+    case phase::blocked: return u.last_error;
     case phase::rolling_back: return "rolling back: " + u.last_error;
     case phase::failed: return u.last_error;
     default: return u.last_error;
@@ -266,7 +271,7 @@ int run_demo(const demo_options& options) {
     }
     // Finished once the phase is final and its status and Event were written.
     if ((u.current == phase::succeeded || u.current == phase::failed || u.current == phase::up_to_date ||
-         u.current == phase::refused || u.current == phase::unsupported) &&
+         u.current == phase::refused || u.current == phase::unsupported || u.current == phase::blocked) &&
         u.in_flight.empty()) {
       if (!done) {
         done = true;
