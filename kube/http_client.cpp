@@ -96,7 +96,10 @@ api_error transport_error(const beast::error_code& ec, const std::string& what) 
 
 }  // namespace
 
-struct http_client::impl {
+// Shared, and held by every request in flight (the slot below, the stream's frame): a coroutine
+// frame the io_context destroys after the client is gone (a shutdown with requests in flight)
+// still finds its impl alive.
+struct http_client::impl : std::enable_shared_from_this<http_client::impl> {
   net::any_io_executor ex;
   kube_config cfg;
   client_options opts;
@@ -128,7 +131,10 @@ struct http_client::impl {
     }
   }
   struct slot {
-    impl* owner;
+    std::shared_ptr<impl> owner;
+    explicit slot(std::shared_ptr<impl> o) : owner(std::move(o)) {}
+    slot(const slot&) = delete;
+    slot& operator=(const slot&) = delete;
     ~slot() { owner->release_slot(); }
   };
 
@@ -239,7 +245,7 @@ struct http_client::impl {
   awaitable<exchange_result> send_once(http::verb method, const std::string& target, const std::string& body,
                                        const std::string& content_type) {
     co_await acquire_slot();
-    const slot held{this};
+    const slot held{shared_from_this()};
     for (int attempt = 0;; ++attempt) {
       connection_ptr c;
       bool reused = false;
@@ -318,7 +324,7 @@ struct http_client::impl {
   }
 };
 
-http_client::http_client(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+http_client::http_client(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
 http_client::~http_client() = default;
 
 std::expected<std::shared_ptr<http_client>, std::string> http_client::create(net::any_io_executor ex, kube_config cfg,
@@ -329,7 +335,7 @@ std::expected<std::shared_ptr<http_client>, std::string> http_client::create(net
     return std::unexpected(cfg.origin + ": refusing plaintext " + cfg.server +
                            " (tokens would cross the network unencrypted); use https, or pass --allow-insecure-http "
                            "(allow_insecure_http) to accept it");
-  auto p = std::make_unique<impl>();
+  auto p = std::make_shared<impl>();
   p->ex = ex;
   p->opts = opts;
   p->addr = *addr;
@@ -345,25 +351,27 @@ std::expected<std::shared_ptr<http_client>, std::string> http_client::create(net
 
 awaitable<std::expected<http_response, api_error>> http_client::request(http::verb method, std::string target, std::string body,
                                                                         std::string content_type) {
-  auto r = co_await impl_->send_once(method, target, body, content_type);
+  const auto self = impl_;  // the frame keeps the impl alive (see impl)
+  auto r = co_await self->send_once(method, target, body, content_type);
   // A 401 with a token file: the token may have rotated under us. Re-read it and try once more.
-  if (r.response && r.response->status == 401 && impl_->tokens.invalidate())
-    r = co_await impl_->send_once(method, target, body, content_type);
+  if (r.response && r.response->status == 401 && self->tokens.invalidate())
+    r = co_await self->send_once(method, target, body, content_type);
   co_return std::move(r.response);
 }
 
 awaitable<std::expected<stream_result, api_error>> http_client::stream(std::string target,
                                                                        std::function<bool(std::string_view)> on_bytes,
                                                                        std::chrono::milliseconds idle_timeout) {
+  const auto self = impl_;
   for (int attempt = 0;; ++attempt) {
-    auto c = co_await impl_->connect();
+    auto c = co_await self->connect();
     if (!c) co_return std::unexpected(c.error());
     connection& conn = **c;
     std::expected<stream_result, api_error> r;
-    if (conn.tls) r = co_await impl_->stream_on(*conn.tls, conn, target, on_bytes, idle_timeout);
-    else r = co_await impl_->stream_on(*conn.plain, conn, target, on_bytes, idle_timeout);
+    if (conn.tls) r = co_await self->stream_on(*conn.tls, conn, target, on_bytes, idle_timeout);
+    else r = co_await self->stream_on(*conn.plain, conn, target, on_bytes, idle_timeout);
     conn.close();
-    if (attempt == 0 && r && r->status == 401 && impl_->tokens.invalidate()) continue;
+    if (attempt == 0 && r && r->status == 401 && self->tokens.invalidate()) continue;
     co_return r;
   }
 }

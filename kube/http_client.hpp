@@ -103,8 +103,8 @@ class http_client {
 
  private:
   struct impl;
-  explicit http_client(std::unique_ptr<impl> p);
-  std::unique_ptr<impl> impl_;
+  explicit http_client(std::shared_ptr<impl> p);
+  std::shared_ptr<impl> impl_;
 };
 
 }  // namespace qpu::kube

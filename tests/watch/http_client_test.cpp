@@ -2,6 +2,7 @@
 // verification, token rotation, timeouts, and the write calls with typed errors.
 #include <catch2/catch.hpp>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/beast/http/verb.hpp>
 
 #include <thread>
@@ -316,4 +317,28 @@ TEST_CASE("writes: create, get, patches with their content types, status patch, 
   CHECK(reqs[8].method == "DELETE");
   CHECK(reqs[8].body.find("\"propagationPolicy\":\"Background\"") != std::string::npos);
   CHECK(server.connections() == 1);
+}
+
+// A controller that stops with requests in flight destroys its client first and its io_context
+// after: the context then destroys the suspended request frames, which must not reach the freed
+// client (the heap-use-after-free the clean-clone CI's ASan tree caught in kuttl/downgrade-refused).
+// Under ASan this case fails on the old code; in the plain tree it checks that nothing completed.
+TEST_CASE("a client destroyed with requests in flight leaves frames the io_context can destroy", "[http]") {
+  test_server server([](const test_request&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    return ok();
+  });
+  int completed = 0;
+  {
+    net::io_context ioc;
+    client_options o;
+    o.max_requests_in_flight = 1;  // the second request waits for a slot
+    auto client = make_client(ioc, config_for(server), o);
+    for (int i = 0; i < 2; ++i)
+      net::co_spawn(ioc, client->request(http::verb::get, "/slow"), [&](std::exception_ptr, auto) { ++completed; });
+    ioc.run_for(std::chrono::milliseconds(100));
+    CHECK(server.connections() == 1);
+    client.reset();
+  }  // ~io_context destroys both suspended frames here
+  CHECK(completed == 0);
 }

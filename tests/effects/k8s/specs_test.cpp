@@ -241,7 +241,7 @@ TEST_CASE("status: our conditions merge by type, others stay, lastTransitionTime
      "lastTransitionTime": "2026-09-21T14:13:20Z", "observedGeneration": 2}])"));
   CHECK(patch["status"]["postgresUpgrade"] == json::parse(R"({"phase": "upgrading", "from": "10", "to": "15",
     "method": null, "attempt": 1, "started": "2026-09-21T14:13:20Z", "finished": null, "backupClaim": null,
-    "previousClaim": null, "newClaim": null, "lastError": null, "revertBackupClaim": null})"));
+    "previousClaim": null, "newClaim": null, "lastError": null, "revertBackupClaim": null, "quayOperator": null})"));
   SECTION("a changed status moves lastTransitionTime") {
     u.conditions[0].status = "False";
     CHECK(registry_status_patch(u, registry)["status"]["conditions"][1]["lastTransitionTime"] == "2026-09-21T14:13:20Z");
