@@ -202,9 +202,10 @@ void controller::ingest(std::string line, logged_event ev) {
   const auto* oe = std::get_if<object_event>(&ev.body);
   const bool may_change_registries = std::holds_alternative<relist_done>(ev.body) ||
                                      std::holds_alternative<controller_started>(ev.body) ||
-                                     (oe && kind_of(oe->object) == resource_kind::quay_registry);
+                                     (oe && (kind_of(oe->object) == resource_kind::quay_registry ||
+                                             kind_of(oe->object) == resource_kind::deployment));  // Clair's database appears
   thread_local std::vector<std::pair<phase, timestamp>> by_position;  // reused: no allocation per event
-  std::map<object_key, std::pair<phase, timestamp>> by_key;
+  std::map<database_key, std::pair<phase, timestamp>> by_key;
   by_position.clear();
   if (may_move_phases && may_change_registries)
     for (const auto& [key, u] : state_.upgrades) by_key[key] = {u.current, u.phase_since};

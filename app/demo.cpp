@@ -181,7 +181,7 @@ std::expected<fs::path, std::string> find_kube_sim(const std::string& flag) {
     std::string_view rest(path);
     while (!rest.empty()) {
       const auto colon = rest.find(':');
-      const fs::path candidate = fs::path(std::string(rest.substr(0, colon))) / "kube-sim";
+      fs::path candidate = fs::path(std::string(rest.substr(0, colon))) / "kube-sim";
       if (runnable(candidate)) return candidate;
       rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
     }
@@ -260,7 +260,7 @@ int run_demo(const demo_options& options) {
   const auto controller_start = clock::now();
   net::io_context ioc(1);
   ro.on_fold = [&](const state& s, const logged_event&) {
-    auto it = s.upgrades.find({"quay", "registry"});
+    auto it = s.upgrades.find({{"quay", "registry"}, db_component::quay});
     if (it == s.upgrades.end()) return;
     const auto& u = it->second;
     if (u.current != current || phases.empty()) {
@@ -297,7 +297,7 @@ int run_demo(const demo_options& options) {
 
   // The summary.
   const state& s = ctl.current();
-  auto it = s.upgrades.find({"quay", "registry"});
+  auto it = s.upgrades.find({{"quay", "registry"}, db_component::quay});
   std::printf("\n== Summary\n");
   if (it == s.upgrades.end()) {
     std::printf("no upgrade state for quay/registry\n");

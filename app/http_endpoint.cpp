@@ -98,7 +98,8 @@ std::string render_metrics(const endpoint_sources& s) {
   w.family("qpu_upgrade_attempt", "gauge", "The attempt number of each QuayRegistry's upgrade");
   std::string attempts;
   for (const auto& [key, u] : st.upgrades) {
-    const std::string who = "namespace=\"" + label(key.ns) + "\",name=\"" + label(key.name) + "\"";
+    const std::string who = "namespace=\"" + label(key.registry.ns) + "\",name=\"" + label(key.registry.name) + "\",database=\"" +
+                            to_string(key.component) + "\"";
     w.sample("qpu_upgrade_phase", who + ",phase=\"" + to_string(u.current) + "\"", 1);
     attempts += "qpu_upgrade_attempt{" + who + "} " + std::to_string(u.attempt) + "\n";
   }

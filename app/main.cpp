@@ -90,6 +90,7 @@ int plan(const fold_options& o) {
 struct run_flags {
   qpu::app::run_options options;
   std::string target_version;
+  std::string clair_target_version;
   std::vector<std::string> upgrade_from;
   std::string deadlines;
   std::string metrics_bind_address;  // "" : no HTTP endpoint
@@ -138,6 +139,21 @@ std::expected<void, std::string> finish_config(run_flags& f) {
   }
   if (!qpu::effective_target(c))
     return std::unexpected("the target image \"" + c.target_image + "\" names no PostgreSQL version: add --target-version");
+  // Clair's database: its own image when one is given, else the same target as Quay's (a Quay
+  // operator's RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES wins over both, in the reducers).
+  if (c.clair_target_image.empty()) {
+    c.clair_target_image = c.target_image;
+    if (f.clair_target_version.empty()) c.clair_target_major = c.target_major;
+  }
+  if (auto ref = qpu::parse_image_ref(c.clair_target_image); !ref) return std::unexpected("--clair-target-image: " + ref.error());
+  if (!f.clair_target_version.empty()) {
+    c.clair_target_major = qpu::parse_pg_major(f.clair_target_version);
+    if (!c.clair_target_major)
+      return std::unexpected("--clair-target-version \"" + f.clair_target_version + "\" is not a PostgreSQL major");
+  }
+  if (!qpu::effective_clair_target(c))
+    return std::unexpected("the Clair target image \"" + c.clair_target_image +
+                           "\" names no PostgreSQL version: add --clair-target-version");
   if (!c.upgrade_image.empty()) {
     if (auto ref = qpu::parse_image_ref(c.upgrade_image); !ref) return std::unexpected("--upgrade-image: " + ref.error());
   }
@@ -247,6 +263,7 @@ int main(int argc, char** argv) {
   run_flags rf;
   rf.options.cfg.target_image = env_or("RELATED_IMAGE_COMPONENT_POSTGRES", "");
   rf.options.cfg.upgrade_image = env_or("RELATED_IMAGE_PG_UPGRADE", "");
+  rf.options.cfg.clair_target_image = env_or("RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES", "");
   auto* run_cmd =
       app.add_subcommand("run", "Watch the cluster and upgrade every QuayRegistry's database that is older than the target");
   run_cmd->add_option("--kubeconfig", rf.options.kubeconfig,
@@ -265,6 +282,15 @@ int main(int argc, char** argv) {
                    "Pause a Quay operator that renders the database for the upgrade (false: refuse while it runs)")
       ->capture_default_str();
   run_cmd->add_option("--target-version", rf.target_version, "Target major version, when the image name carries none");
+  auto* clair_target_image_opt = run_cmd->add_option(
+      "--clair-target-image", rf.options.cfg.clair_target_image,
+      "PostgreSQL image to upgrade Clair's database to (default: $RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES, else "
+      "the --target-image); a Quay operator's expected Clair image wins, as for Quay's");
+  run_cmd->add_option("--clair-target-version", rf.clair_target_version,
+                      "Clair's target major version, when its image name carries none");
+  run_cmd->add_flag("--databases-side-by-side", rf.options.cfg.databases_side_by_side,
+                    "Upgrade a registry's Quay and Clair databases at the same time (default: one after the other, Quay's "
+                    "first: two downtimes at once double the load on the storage)");
   run_cmd->add_option("--upgrade-image", rf.options.cfg.upgrade_image,
                       "Image holding old and new binaries, for the pg_upgrade method (default: $RELATED_IMAGE_PG_UPGRADE)");
   run_cmd->add_option("--upgrade-image-from", rf.upgrade_from, "Old majors the upgrade image carries (repeatable)");
@@ -309,6 +335,7 @@ int main(int argc, char** argv) {
   if (*plan_cmd) return plan(plan_opts);
   if (*run_cmd) {
     rf.options.cfg.target_image_explicit = target_image_opt->count() > 0;
+    rf.options.cfg.clair_target_image_explicit = clair_target_image_opt->count() > 0;
     return run(rf);
   }
   if (*demo_cmd) return qpu::app::run_demo(demo);

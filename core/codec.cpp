@@ -145,6 +145,10 @@ struct effect_to_json {
   json operator()(const update_registry_status& e) const {
     json conditions = json::array();
     for (const auto& c : e.conditions) conditions.push_back(condition_json(c));
+    if (e.component == db_component::clair)
+      return json{{"effect", "update_registry_status"}, {"id", to_string(e.id)},
+                  {"registry", key_json(e.registry)},   {"database", "clair"},
+                  {"conditions", conditions},           {"clairPostgresUpgrade", summary_json(e.summary)}};
     return json{{"effect", "update_registry_status"},
                 {"id", to_string(e.id)},
                 {"registry", key_json(e.registry)},
@@ -166,7 +170,10 @@ struct effect_to_json {
     return json{{"effect", "delete_job"}, {"id", to_string(e.id)}, {"job", key_json(e.key)}};
   }
   json operator()(const requeue_after& e) const {
-    return json{{"effect", "requeue_after"}, {"id", to_string(e.id)}, {"registry", key_json(e.registry)}, {"afterMs", e.after}};
+    json j{
+        {"effect", "requeue_after"}, {"id", to_string(e.id)}, {"registry", key_json(e.database.registry)}, {"afterMs", e.after}};
+    if (e.database.component != db_component::quay) j["database"] = to_string(e.database.component);
+    return j;
   }
 };
 
@@ -217,6 +224,10 @@ json to_json(const config& c) {
   // their bytes.
   if (c.target_image_explicit) j["targetImageExplicit"] = true;
   if (!c.pause_operator) j["pauseOperator"] = false;
+  if (!c.clair_target_image.empty()) j["clairTargetImage"] = c.clair_target_image;
+  if (c.clair_target_image_explicit) j["clairTargetImageExplicit"] = true;
+  if (c.clair_target_major) j["clairTargetVersion"] = to_string(*c.clair_target_major);
+  if (c.databases_side_by_side) j["databasesSideBySide"] = true;
   return j;
 }
 
@@ -248,6 +259,13 @@ std::expected<config, std::string> config_from_json(const json& j) {
     c.preflight_check = j.value("preflightCheck", false);
     c.target_image_explicit = j.value("targetImageExplicit", false);
     c.pause_operator = j.value("pauseOperator", true);
+    c.clair_target_image = j.value("clairTargetImage", "");
+    c.clair_target_image_explicit = j.value("clairTargetImageExplicit", false);
+    if (j.contains("clairTargetVersion") && !j["clairTargetVersion"].is_null()) {
+      c.clair_target_major = parse_pg_major(j["clairTargetVersion"].get<std::string>());
+      if (!c.clair_target_major) return std::unexpected("config.clairTargetVersion is not a PostgreSQL major version");
+    }
+    c.databases_side_by_side = j.value("databasesSideBySide", false);
     c.max_transient_retries = integer_field(j, "maxTransientRetries", c.max_transient_retries, "config");
   } catch (const json::exception& e) {
     return std::unexpected(std::string("config: ") + e.what());
@@ -274,7 +292,9 @@ json event_payload(const event& e) {
         if constexpr (std::is_same_v<T, controller_started>) {
           return json{{"type", "controller_started"}, {"version", v.version}, {"config", to_json(v.cfg)}};
         } else if constexpr (std::is_same_v<T, timer_fired>) {
-          return json{{"type", "timer_fired"}, {"registry", to_string(v.registry)}};
+          json j{{"type", "timer_fired"}, {"registry", to_string(v.registry)}};
+          if (v.component != db_component::quay) j["database"] = to_string(v.component);
+          return j;
         } else if constexpr (std::is_same_v<T, effect_succeeded>) {
           json j{{"type", "effect_succeeded"}, {"id", to_string(v.id)}};
           if (v.facts) j["facts"] = to_json(*v.facts);
@@ -301,7 +321,9 @@ std::expected<event, std::string> event_from_payload(const json& j) {
     if (type == "timer_fired") {
       auto k = key_from(j.value("registry", json()), "timer_fired.registry");
       if (!k) return std::unexpected(k.error());
-      return timer_fired{*k};
+      auto component = db_component_from(j.value("database", "quay"));
+      if (!component) return std::unexpected("timer_fired.database is neither \"quay\" nor \"clair\"");
+      return timer_fired{*k, *component};
     }
     if (type == "effect_succeeded") {
       effect_succeeded s{effect_id_field(j), std::nullopt};
@@ -338,6 +360,8 @@ json to_json(const state& s) {
                                       [](const quay_registry& r) {
                                         json j = meta_json(r.meta);
                                         j["postgresManaged"] = r.postgres_managed;
+                                        if (!r.clair_postgres_managed) j["clairPostgresManaged"] = false;
+                                        if (!r.skip_databases.empty()) j["skipDatabases"] = r.skip_databases;
                                         if (!r.retry_token.empty()) j["retryToken"] = r.retry_token;
                                         if (!r.method_override.empty()) j["method"] = r.method_override;
                                         if (!r.revert_to_claim.empty()) j["revertToClaim"] = r.revert_to_claim;

@@ -10,4 +10,10 @@ std::optional<pg_major> effective_target(const config& c) {
   return std::nullopt;
 }
 
+std::optional<pg_major> effective_clair_target(const config& c) {
+  if (c.clair_target_major) return c.clair_target_major;
+  if (auto ref = parse_image_ref(c.clair_target_image)) return pg_major_hint(*ref);
+  return std::nullopt;
+}
+
 }  // namespace qpu

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "core/resources.hpp"
+
 #include "core/pg_version.hpp"
 #include "core/time.hpp"
 
@@ -16,9 +18,9 @@ struct phase_deadlines {
   std::int64_t detect_s = 900;
   std::int64_t preflight_s = 1800;
   std::int64_t quiesce_s = 600;
-  std::int64_t backup_s = 4 * 3600;
+  std::int64_t backup_s = std::int64_t{4} * 3600;
   std::int64_t stop_s = 600;
-  std::int64_t upgrade_s = 8 * 3600;
+  std::int64_t upgrade_s = std::int64_t{8} * 3600;
   std::int64_t switch_s = 900;
   std::int64_t verify_s = 3600;
   std::int64_t resume_s = 600;
@@ -43,11 +45,19 @@ struct config {
   // refused for that registry rather than silently ignored.
   bool target_image_explicit = false;
   bool pause_operator = true;  // pause a Quay operator for the upgrade; off: refuse while it runs
+  // Clair's database: RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES or --clair-target-image (and version).
+  std::string clair_target_image;
+  std::optional<pg_major> clair_target_major;
+  bool clair_target_image_explicit = false;  // --clair-target-image was given (checked against an operator's)
+  // Quay's and Clair's databases one after the other (Quay's first: two downtimes at once double
+  // the load on the storage), or side by side.
+  bool databases_side_by_side = false;
   std::int32_t max_transient_retries = 8;  // 429/5xx/connection failures of one effect
   bool operator==(const config&) const = default;
 };
 
 // The target major the configuration implies: the explicit one, else the target image's hint.
 std::optional<pg_major> effective_target(const config& c);
+std::optional<pg_major> effective_clair_target(const config& c);
 
 }  // namespace qpu

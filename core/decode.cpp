@@ -152,6 +152,7 @@ struct marks {
   std::string component, registry, job_name, retry, method, original_replicas, revert_to_claim;
   std::string owner_registry;  // the QuayRegistry among metadata.ownerReferences with controller: true
   std::string created_for;  // label quay-pg-upgrader.quay.io/registry (objects this controller made)
+  std::string skip_databases;  // annotation quay-pg-upgrader.quay.io/skip-databases
 };
 
 status read_meta(od::value v, object_meta& meta, marks& m) {
@@ -195,6 +196,7 @@ status read_meta(od::value v, object_meta& meta, marks& m) {
         if (k == "quay-pg-upgrader.quay.io/retry") return read_string(av, m.retry, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/method") return read_string(av, m.method, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/revert-to-claim") return read_string(av, m.revert_to_claim, "metadata.annotations");
+        if (k == "quay-pg-upgrader.quay.io/skip-databases") return read_string(av, m.skip_databases, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/original-replicas")
           return read_string(av, m.original_replicas, "metadata.annotations");
         return std::nullopt;
@@ -220,6 +222,7 @@ status read_registry(od::object root, quay_registry& r) {
             return std::nullopt;
           }));
           if (kind == "postgres") r.postgres_managed = managed;
+          if (kind == "clairpostgres") r.clair_postgres_managed = managed;
           return std::nullopt;
         });
       });
@@ -229,6 +232,7 @@ status read_registry(od::object root, quay_registry& r) {
   r.retry_token = m.retry;
   r.method_override = m.method;
   r.revert_to_claim = m.revert_to_claim;
+  r.skip_databases = m.skip_databases;
   return std::nullopt;
 }
 

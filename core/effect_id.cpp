@@ -72,12 +72,15 @@ bool parse_step(std::string_view s, effect_id& id) {
 
 }  // namespace
 
-effect_id requeue_id(const object_key& registry) {
+effect_id requeue_id(const database_key& database) {
   effect_id id;
-  id.registry = registry;
+  id.registry = database.registry;
+  id.component = database.component;
   id.step = step_kind::requeue;
   return id;
 }
+
+database_key database_of(const effect_id& id) { return database_key{id.registry, id.component}; }
 
 std::string step_text(const effect_id& id) {
   std::string s = id.revert_run > 0 ? "revert-" + std::to_string(id.revert_run) + "/" : std::string();
@@ -94,8 +97,9 @@ std::string step_text(const effect_id& id) {
 }
 
 std::string to_string(const effect_id& id) {
-  if (id.step == step_kind::requeue) return to_string(id.registry) + "/requeue";
-  return to_string(id.registry) + "/a" + std::to_string(id.attempt) + "/" + step_text(id);
+  const std::string database = to_string(database_of(id));
+  if (id.step == step_kind::requeue) return database + "/requeue";
+  return database + "/a" + std::to_string(id.attempt) + "/" + step_text(id);
 }
 
 std::optional<effect_id> parse_effect_id(std::string_view text) {
@@ -106,6 +110,10 @@ std::optional<effect_id> parse_effect_id(std::string_view text) {
   if (second == std::string_view::npos) return std::nullopt;
   id.registry = {std::string(text.substr(0, first)), std::string(text.substr(first + 1, second - first - 1))};
   std::string_view rest = text.substr(second + 1);
+  if (rest.starts_with("clair/")) {
+    id.component = db_component::clair;
+    rest = rest.substr(6);
+  }
   if (rest == "requeue") {
     id.step = step_kind::requeue;
   } else {

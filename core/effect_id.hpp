@@ -5,7 +5,8 @@
 // restart gives the same id, and its result is routed back by these fields.
 //
 // The text form ("quay/registry/a1/create-job/backup", "quay/registry/a1/revert-2/inspect-verify",
-// "quay/registry/a1/status@45", "quay/registry/requeue") is written only where the event log and
+// "quay/registry/a1/status@45", "quay/registry/requeue"; Clair's database inserts "clair/" after
+// the registry: "quay/registry/clair/a1/switch") is written only where the event log and
 // the replay output are written, and parsed only where the log is read; the two are exact
 // inverses (parse_effect_id refuses any text it would not write back byte for byte).
 #include <compare>
@@ -37,6 +38,7 @@ enum class step_kind : std::uint8_t {
 
 struct effect_id {
   object_key registry;
+  db_component component = db_component::quay;  // which of the registry's databases
   std::int32_t attempt = 0;  // 1, 2, ...; 0 only for requeue
   std::int32_t revert_run = 0;  // > 0: a step of that manual revert ("revert-N/...")
   step_kind step{};
@@ -49,8 +51,9 @@ struct effect_id {
   bool is_report() const { return step == step_kind::status || step == step_kind::event; }
 };
 
-// The registry's requeue timer.
-effect_id requeue_id(const object_key& registry);
+// A database's requeue timer.
+effect_id requeue_id(const database_key& database);
+database_key database_of(const effect_id& id);
 
 // The text form, for the event log and the replay output.
 std::string to_string(const effect_id& id);

@@ -116,9 +116,13 @@ struct upgrade_summary {
   bool operator==(const upgrade_summary&) const = default;
 };
 
+// The status of one database of a QuayRegistry: its condition pair and its summary block
+// (Quay's: PostgresUpgrade*, status.postgresUpgrade; Clair's: ClairPostgresUpgrade*,
+// status.clairPostgresUpgrade).
 struct update_registry_status {
   effect_id id;
   object_key registry;
+  db_component component = db_component::quay;
   std::vector<condition> conditions;
   upgrade_summary summary;
   bool operator==(const update_registry_status&) const = default;
@@ -154,17 +158,17 @@ struct delete_job {
 // effects layer keeps one timer per registry and the earliest deadline wins.
 struct requeue_after {
   effect_id id;
-  object_key registry;
+  database_key database;
   duration_ms after = 0;
   bool operator==(const requeue_after&) const = default;
 
-  static requeue_after while_waiting(const object_key& registry, duration_ms d) { return make(registry, d); }
-  static requeue_after at_deadline(const object_key& registry, duration_ms d) { return make(registry, d); }
-  static requeue_after for_retry(const object_key& registry, duration_ms d) { return make(registry, d); }
+  static requeue_after while_waiting(const database_key& database, duration_ms d) { return make(database, d); }
+  static requeue_after at_deadline(const database_key& database, duration_ms d) { return make(database, d); }
+  static requeue_after for_retry(const database_key& database, duration_ms d) { return make(database, d); }
 
  private:
-  static requeue_after make(const object_key& registry, duration_ms d) {
-    return requeue_after{requeue_id(registry), registry, d < 0 ? 0 : d};
+  static requeue_after make(const database_key& database, duration_ms d) {
+    return requeue_after{requeue_id(database), database, d < 0 ? 0 : d};
   }
 };
 

@@ -64,9 +64,10 @@ struct malformed_input {
   bool operator==(const malformed_input&) const = default;
 };
 
-// A requeue timer for one QuayRegistry went off.
+// A requeue timer for one database of a QuayRegistry went off.
 struct timer_fired {
   object_key registry;
+  db_component component = db_component::quay;
   bool operator==(const timer_fired&) const = default;
 };
 

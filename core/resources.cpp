@@ -21,6 +21,18 @@ std::optional<resource_kind> kind_from_plural(std::string_view p) {
 
 std::string to_string(const object_key& k) { return k.ns + "/" + k.name; }
 
+const char* to_string(db_component c) { return c == db_component::clair ? "clair" : "quay"; }
+
+std::optional<db_component> db_component_from(std::string_view text) {
+  if (text == "quay") return db_component::quay;
+  if (text == "clair") return db_component::clair;
+  return std::nullopt;
+}
+
+std::string to_string(const database_key& k) {
+  return k.component == db_component::quay ? to_string(k.registry) : to_string(k.registry) + "/" + to_string(k.component);
+}
+
 resource_kind kind_of(const object_view& o) { return static_cast<resource_kind>(o.index()); }
 
 const object_meta& meta_of(const object_view& o) {

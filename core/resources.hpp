@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace qpu {
@@ -24,6 +25,22 @@ struct object_key {
   auto operator<=>(const object_key&) const = default;
 };
 std::string to_string(const object_key& k);  // "ns/name"
+
+// The managed PostgreSQL databases of a QuayRegistry (QUAY-OPERATOR.md): Quay's own
+// (R-quay-database) and Clair's (R-clair-postgres). Each is upgraded, verified and rolled back on
+// its own.
+enum class db_component : std::uint8_t { quay, clair };
+const char* to_string(db_component c);  // "quay" | "clair"
+std::optional<db_component> db_component_from(std::string_view text);
+
+// One managed database of one registry: the unit of an upgrade.
+struct database_key {
+  object_key registry;
+  db_component component = db_component::quay;
+  auto operator<=>(const database_key&) const = default;
+};
+// "ns/name" for Quay's database (as before there was a second one), "ns/name/clair" for Clair's.
+std::string to_string(const database_key& k);
 
 struct object_meta {
   object_key key;
@@ -57,6 +74,10 @@ struct db_credentials {
 struct quay_registry {
   object_meta meta;
   bool postgres_managed = true;  // spec.components[kind=postgres].managed (default true)
+  bool clair_postgres_managed = true;  // spec.components[kind=clairpostgres].managed (default true)
+  // Annotation quay-pg-upgrader.quay.io/skip-databases ("clair"): databases the admin leaves alone,
+  // such as Clair's, which Clair can rebuild from scratch.
+  std::string skip_databases;
   std::string retry_token;  // annotation quay-pg-upgrader.quay.io/retry
   std::string method_override;  // annotation quay-pg-upgrader.quay.io/method
   std::string revert_to_claim;  // annotation quay-pg-upgrader.quay.io/revert-to-claim

@@ -36,6 +36,7 @@ const char* to_string(phase p) {
     case phase::revert_failed: return "revert_failed";
     case phase::revert_refused: return "revert_refused";
     case phase::blocked: return "blocked";
+    case phase::queued: return "queued";
   }
   return "unknown";
 }
@@ -71,6 +72,7 @@ const char* condition_reason(phase p) {
     case phase::revert_failed: return "RevertFailed";
     case phase::revert_refused: return "RevertRefused";
     case phase::blocked: return "Blocked";
+    case phase::queued: return "Queued";
   }
   return "Unknown";
 }

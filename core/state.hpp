@@ -19,6 +19,7 @@ namespace qpu {
 // The phases of one registry's upgrade (DESIGN.md section 3). Idle phases: detecting (until the
 // version is known), up_to_date, refused (downgrade), unsupported, unmanaged, succeeded, failed,
 // blocked (an upgrade is due but must not start now: `block_reason` says why; nothing touched),
+// queued (an upgrade is due and waits for its turn: the registry's other database goes first),
 // and after a manual revert (annotation quay-pg-upgrader.quay.io/revert-to-claim): reverted,
 // revert_failed (back on the upgraded claim), revert_refused (the request named the wrong claim).
 // When a Quay operator renders the database, pausing_operator comes before the app is quiesced
@@ -53,6 +54,7 @@ enum class phase : std::uint8_t {
   revert_failed,
   revert_refused,
   blocked,
+  queued,
 };
 const char* to_string(phase p);  // snake_case, as in the state dump
 const char* condition_reason(phase p);  // CamelCase, as in conditions
@@ -89,7 +91,7 @@ struct revert_record {
 // ends in the state its templates produce: its expected image on the claim it names.
 struct operator_record {
   object_key deployment;
-  std::string expected_image;  // its RELATED_IMAGE_COMPONENT_POSTGRES: the upgrade's target
+  std::string expected_image;  // its RELATED_IMAGE_COMPONENT_POSTGRES (CLAIRPOSTGRES for Clair's): the target
   std::optional<std::int32_t> replicas;  // recorded when it was paused
   bool operator==(const operator_record&) const = default;
 };
@@ -104,9 +106,10 @@ struct unsent_event {
   bool operator==(const unsent_event&) const = default;
 };
 
-// One registry's upgrade. Times are event timestamps.
+// The upgrade of one database of one registry. Times are event timestamps.
 struct registry_upgrade {
   object_key registry;
+  db_component component = db_component::quay;
   phase current = phase::detecting;
   std::int32_t attempt = 1;
   timestamp phase_since = 0;
@@ -157,7 +160,7 @@ struct cluster_state {
 struct state {
   std::optional<config> cfg;  // from the last controller_started
   cluster_state cluster;
-  std::map<object_key, registry_upgrade> upgrades;
+  std::map<database_key, registry_upgrade> upgrades;  // Quay's database, and Clair's where it has one
   std::uint64_t last_seq = 0;
   timestamp now = 0;  // the last event's timestamp
   std::uint64_t malformed_inputs = 0;

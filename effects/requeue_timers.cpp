@@ -11,16 +11,16 @@ void requeue_timers::arm(const requeue_after& r) {
   if (cancelled_) return;
   const timestamp now = now_();
   const timestamp due = now + r.after;
-  auto& w = timers_[r.registry];
+  auto& w = timers_[r.database];
   if (w.t && w.due > now && w.due <= due) return;  // an earlier wakeup is already pending
   if (!w.t) w.t = std::make_unique<boost::asio::steady_timer>(ex_);
   w.due = due;
   w.t->expires_after(std::chrono::milliseconds(r.after));
-  w.t->async_wait([this, key = r.registry, due](const boost::system::error_code& ec) {
+  w.t->async_wait([this, key = r.database, due](const boost::system::error_code& ec) {
     if (ec || cancelled_) return;
     const auto it = timers_.find(key);
     if (it == timers_.end() || it->second.due != due) return;  // re-armed since: that wait reports
-    fired_(timer_fired{key});
+    fired_(timer_fired{key.registry, key.component});
   });
 }
 

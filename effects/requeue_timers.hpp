@@ -1,5 +1,5 @@
 #pragma once
-// Performs requeue_after: one timer per registry, and the earliest deadline wins (asking for a
+// Performs requeue_after: one timer per database of a registry, and the earliest deadline wins (asking for a
 // later wakeup while an earlier one is pending changes nothing; an earlier one re-arms it). A
 // timer that goes off becomes a timer_fired event, which the caller logs and folds like any
 // other result (kube-rs's scheduler keeps one entry per key in the same way).
@@ -38,7 +38,7 @@ class requeue_timers {
   boost::asio::any_io_executor ex_;
   clock_fn now_;
   fired_fn fired_;
-  std::map<object_key, timer> timers_;
+  std::map<database_key, timer> timers_;
   bool cancelled_ = false;
 };
 

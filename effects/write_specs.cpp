@@ -118,7 +118,7 @@ json registry_status_patch(const update_registry_status& u, const json& registry
   return {{"metadata", {{"resourceVersion", registry.value("/metadata/resourceVersion"_json_pointer, std::string())}}},
           {"status",
            {{"conditions", merge_conditions(registry.value("/status/conditions"_json_pointer, json::array()), u.conditions)},
-            {"postgresUpgrade", summary}}}};
+            {u.component == db_component::clair ? "clairPostgresUpgrade" : "postgresUpgrade", summary}}}};
 }
 
 std::string event_name(const emit_event& e) {

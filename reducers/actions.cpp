@@ -17,7 +17,7 @@ namespace {
 // success, a rollback, or a pause found left behind).
 void restore_operator(upgrade_ctx& c, step_kind step) {
   const auto& op = c.u.quay_operator;
-  if (!op || !op->replicas) return;
+  if (!op || !op->replicas || sibling_needs_operator_paused(c)) return;
   issue(c, scale_deployment{step_id(c.u, step, "operator"), op->deployment, *op->replicas, std::nullopt, true});
 }
 
@@ -87,7 +87,9 @@ void plan_upgrade(upgrade_ctx& c) {
   const auto* db = database(c);
   c.u.from = confirmed(c);
   c.u.to = target_major(c);
-  if (const auto* op = managing_operator(c)) c.u.quay_operator = operator_record{op->meta.key, op->operator_postgres_image, {}};
+  if (const auto* op = managing_operator(c))
+    c.u.quay_operator = operator_record{
+        op->meta.key, c.u.component == db_component::clair ? op->operator_clair_postgres_image : op->operator_postgres_image, {}};
   c.u.old_image = db->image;
   c.u.old_claim = db->data_claim;
   c.u.started = c.now;
@@ -302,7 +304,7 @@ void give_up_rollback(upgrade_ctx& c) {
   restore_operator(c, step_kind::restore);
   c.u.rollback_incomplete = "the rollback did not complete within " +
                             std::to_string(phase_deadline_s(c.cfg, phase::rolling_back)) + " s (" + what +
-                            "): check the database Deployment " + database_deployment_name(c.u.registry) +
+                            "): check the database Deployment " + database_deployment_name(c.u) +
                             " by hand; the app was scaled back to its recorded replicas";
   c.u.finished = c.now;
 }
@@ -318,7 +320,7 @@ void note_operator_migrating(upgrade_ctx& c) {
 
 void note_operator_not_found(upgrade_ctx& c) {
   block(c, "OperatorNotFound",
-        "the database Deployment " + database_deployment_name(c.u.registry) + " is owned by QuayRegistry " + c.u.registry.name +
+        "the database Deployment " + database_deployment_name(c.u) + " is owned by QuayRegistry " + c.u.registry.name +
             ", so a Quay operator renders it, but no Deployment with env RELATED_IMAGE_COMPONENT_POSTGRES is visible to the "
             "controller: without pausing that operator it would undo the upgrade or start its own migration on top of it. "
             "Let the controller watch the operator's namespace (run it without --namespace)");
@@ -334,7 +336,7 @@ void note_target_conflict(upgrade_ctx& c) {
 }
 
 void note_claim_taken(upgrade_ctx& c) {
-  const std::string claim = operator_claim_name(c.u.registry, *target_major(c));
+  const std::string claim = operator_claim_name(database_of(c.u), *target_major(c));
   block(c, "ClaimExists",
         "the claim " + c.u.registry.ns + "/" + claim + ", which " + operator_name(c) + " renders for PostgreSQL " +
             to_string(*target_major(c)) +
@@ -348,6 +350,11 @@ void note_operator_not_pausable(upgrade_ctx& c) {
         operator_name(c) +
             " runs and pausing it is turned off (--pause-operator=false): it would undo the upgrade or start its own "
             "migration on top of it. Scale it to 0 for the upgrade, or let the controller pause it");
+}
+
+void note_queued(upgrade_ctx& c) {
+  note_detected(c);
+  c.u.last_error.clear();
 }
 
 void note_unblocked(upgrade_ctx& c) {

@@ -52,6 +52,7 @@ void note_target_conflict(upgrade_ctx& c);
 void note_claim_taken(upgrade_ctx& c);
 void note_operator_not_pausable(upgrade_ctx& c);
 void note_unblocked(upgrade_ctx& c);
+void note_queued(upgrade_ctx& c);
 void pause_operator(upgrade_ctx& c);
 void resume_operator(upgrade_ctx& c);
 void fail_operator_migrating(upgrade_ctx& c);

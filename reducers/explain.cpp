@@ -33,11 +33,11 @@ std::string explain(const state& folded) {
   if (s.upgrades.empty()) text << "No QuayRegistry is known.\n";
   std::vector<effect> scratch;
   for (auto& [key, u] : s.upgrades) {
-    const auto reg = s.cluster.registries.find(key);
+    const auto reg = s.cluster.registries.find(key.registry);
     if (reg == s.cluster.registries.end()) continue;
     upgrade_ctx c{s, u, reg->second, cfg, scratch, s.now, s.last_seq, std::nullopt, false};
-    text << "\nQuayRegistry " << to_string(key) << ": " << to_string(u.current) << " since " << format_rfc3339(u.phase_since)
-         << " (attempt " << u.attempt << ")\n";
+    text << "\nQuayRegistry " << to_string(key.registry) << (key.component == db_component::clair ? ", Clair's database" : "")
+         << ": " << to_string(u.current) << " since " << format_rfc3339(u.phase_since) << " (attempt " << u.attempt << ")\n";
     if (u.from && u.to)
       text << "  plan: PostgreSQL " << to_string(*u.from) << " -> " << to_string(*u.to) << " by " << to_string(u.method)
            << ", old claim " << u.old_claim << " -> new claim " << data_claim_name(u) << ", backup claim " << backup_claim_name(u)

@@ -35,9 +35,29 @@ bool deadline_passed(const upgrade_ctx& c) {
   return limit > 0 && c.now >= c.u.phase_since + limit * 1000;
 }
 
-bool unmanaged(const upgrade_ctx& c) { return !c.registry.postgres_managed; }
+// The annotation's list ("clair", "clair, quay"): exact names, spaces ignored.
+bool skips(const quay_registry& r, std::string_view name) {
+  std::string_view rest = r.skip_databases;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item == name) return true;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return false;
+}
 
-bool managed(const upgrade_ctx& c) { return c.registry.postgres_managed; }
+// Quay's database: spec.components postgres; Clair's: clairpostgres; either unless the admin left
+// it out with annotation quay-pg-upgrader.quay.io/skip-databases (Clair can rebuild its own).
+bool unmanaged(const upgrade_ctx& c) {
+  if (c.u.component == db_component::quay) return !c.registry.postgres_managed || skips(c.registry, "quay");
+  return !c.registry.clair_postgres_managed || skips(c.registry, "clair");
+}
+
+bool managed(const upgrade_ctx& c) { return !unmanaged(c); }
 
 bool no_target(const upgrade_ctx& c) { return !target_major(c).has_value(); }
 
@@ -145,7 +165,7 @@ bool rollback_complete(const upgrade_ctx& c) {
   for (const auto& [name, n] : c.u.app_replicas)
     if (!done(c, step_kind::restore, name)) return false;
   const bool operator_paused = c.u.quay_operator && c.u.quay_operator->replicas;
-  return !operator_paused || done(c, step_kind::restore, "operator");
+  return !operator_paused || done(c, step_kind::restore, "operator") || sibling_needs_operator_paused(c);
 }
 
 // The server runs an older major than the target: an upgrade is due.
@@ -159,14 +179,18 @@ bool operator_not_found(const upgrade_ctx& c) { return rendered_by_operator(c) &
 // its own migration to the image it expects (it compares the last repository segment only).
 bool target_conflicts_with_operator(const upgrade_ctx& c) {
   const auto* op = managing_operator(c);
-  return op && c.cfg.target_image_explicit && !same_repository_name(c.cfg.target_image, op->operator_postgres_image);
+  if (!op) return false;
+  if (c.u.component == db_component::clair)
+    return c.cfg.clair_target_image_explicit &&
+           !same_repository_name(c.cfg.clair_target_image, op->operator_clair_postgres_image);
+  return c.cfg.target_image_explicit && !same_repository_name(c.cfg.target_image, op->operator_postgres_image);
 }
 
 // The claim the operator would render for the target exists and is not one this controller made
 // for this registry: a failed operator migration can leave a half-filled one. Never adopted.
 bool operator_claim_taken(const upgrade_ctx& c) {
   if (!upgrade_due(c) || !managing_operator(c)) return false;
-  const auto* cl = find_claim(c, operator_claim_name(c.u.registry, *target_major(c)));
+  const auto* cl = find_claim(c, operator_claim_name(database_of(c.u), *target_major(c)));
   return cl && cl->created_for != c.u.registry.name;
 }
 
@@ -187,7 +211,39 @@ bool operator_migrating_while_pausing(const upgrade_ctx& c) { return operator_mi
 
 bool apps_resumed_operator_paused(const upgrade_ctx& c) { return apps_resumed(c) && operator_to_pause(c); }
 
-bool operator_resumed(const upgrade_ctx& c) { return done(c, step_kind::scale_up, "operator"); }
+// This database resumed the operator, or its sibling did (the record is gone and it runs again).
+bool operator_resumed(const upgrade_ctx& c) {
+  if (done(c, step_kind::scale_up, "operator")) return true;
+  const auto* op = managing_operator(c);
+  return op && !op->recorded_replicas && op->replicas > 0;
+}
+
+// Two downtimes at once double the load on the storage: the registry's databases take turns,
+// Quay's first. A sibling that waits in resuming_operator is done with its database (it only keeps
+// the operator paused for this one), so it does not hold the turn.
+bool must_wait_turn(const upgrade_ctx& c) {
+  if (c.cfg.databases_side_by_side) return false;
+  const auto* other = sibling(c);
+  if (!other || other->current == phase::resuming_operator) return false;
+  if (is_active(other->current)) return true;
+  return c.u.component == db_component::clair && other->current == phase::detecting;
+}
+
+bool waits_for_turn(const upgrade_ctx& c) { return upgrade_due(c) && must_wait_turn(c); }
+
+bool turn_came(const upgrade_ctx& c) { return !must_wait_turn(c); }
+
+// Both databases wait to resume the operator (side by side): one scale, by Clair's.
+bool sibling_resumes_operator(const upgrade_ctx& c) {
+  const auto* other = sibling(c);
+  return c.u.component == db_component::quay && other && other->quay_operator && other->current == phase::resuming_operator;
+}
+
+bool sibling_needs_operator_paused(const upgrade_ctx& c) {
+  const auto* other = sibling(c);
+  if (!other || !other->quay_operator) return other && other->current == phase::queued;
+  return (is_active(other->current) && other->current != phase::resuming_operator) || other->current == phase::queued;
+}
 
 // The operator's Deployment carries this controller's record of its replicas (it was paused
 // here) while nothing is under way: a controller that lost its event log, or stopped between the

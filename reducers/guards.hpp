@@ -13,6 +13,8 @@ bool always(const upgrade_ctx& c);
 bool deadline_passed(const upgrade_ctx& c);
 
 // detecting
+// annotation quay-pg-upgrader.quay.io/skip-databases names `name` ("quay", "clair")
+bool skips(const quay_registry& r, std::string_view name);
 bool unmanaged(const upgrade_ctx& c);
 bool managed(const upgrade_ctx& c);
 bool no_target(const upgrade_ctx& c);
@@ -63,6 +65,14 @@ bool operator_migrating_while_pausing(const upgrade_ctx& c);
 bool apps_resumed_operator_paused(const upgrade_ctx& c);
 bool operator_resumed(const upgrade_ctx& c);
 bool operator_left_paused(const upgrade_ctx& c);
+// one database of a registry at a time (unless --databases-side-by-side), Quay's first
+bool must_wait_turn(const upgrade_ctx& c);
+bool waits_for_turn(const upgrade_ctx& c);
+bool turn_came(const upgrade_ctx& c);
+// the operator stays paused while the registry's other database still needs it so
+bool sibling_needs_operator_paused(const upgrade_ctx& c);
+// side by side, both wait to resume it: Clair's database does it, Quay's waits
+bool sibling_resumes_operator(const upgrade_ctx& c);
 // blocked: why an upgrade that is due must not start now ("" when nothing blocks it)
 std::string block_now(const upgrade_ctx& c);
 bool block_lifted(const upgrade_ctx& c);

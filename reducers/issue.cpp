@@ -155,7 +155,7 @@ void arm_wakeup(upgrade_ctx& c) {
   if (!want || *want <= c.now) return;
   if (c.u.wakeup && *c.u.wakeup > c.now && *c.u.wakeup <= *want) return;
   c.u.wakeup = *want;
-  c.out.push_back(requeue_after::while_waiting(c.u.registry, *want - c.now));
+  c.out.push_back(requeue_after::while_waiting(database_of(c.u), *want - c.now));
 }
 
 }  // namespace qpu::reducers

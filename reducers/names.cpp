@@ -11,28 +11,43 @@ std::string version_token(const std::optional<pg_major>& v) { return v ? name_to
 
 }  // namespace
 
-std::string database_deployment_name(const object_key& registry) { return registry.name + "-quay-database"; }
+const database_profile& profile_of(db_component c) {
+  static constexpr database_profile quay{db_component::quay, "-quay-database", "-pg",
+                                         "-quay-postgres-",  "postgres",       {"-quay-app", "-quay-mirror"},
+                                         "Postgres",         "the database"};
+  static constexpr database_profile clair{db_component::clair, "-clair-postgres",  "-clair-pg",     "-clair-postgres-",
+                                          "clair-postgres",    {"-clair-app", ""}, "ClairPostgres", "Clair's database"};
+  return c == db_component::clair ? clair : quay;
+}
+
+database_key database_of(const registry_upgrade& u) { return database_key{u.registry, u.component}; }
+
+std::string database_deployment_name(const database_key& database) {
+  return database.registry.name + std::string(profile_of(database.component).stem);
+}
+std::string database_deployment_name(const registry_upgrade& u) { return database_deployment_name(database_of(u)); }
 
 std::string backup_claim_name(const registry_upgrade& u) {
-  return u.registry.name + "-quay-database-backup-pg" + version_token(u.from);
+  return database_deployment_name(u) + "-backup-pg" + version_token(u.from);
 }
 
 std::string revert_backup_claim_name(const registry_upgrade& u) {
-  return u.registry.name + "-quay-database-backup-pg" + version_token(u.to) + "-revert-" + std::to_string(u.attempt) + "-" +
+  return database_deployment_name(u) + "-backup-pg" + version_token(u.to) + "-revert-" + std::to_string(u.attempt) + "-" +
          std::to_string(u.revert.run);
 }
 
-std::string operator_claim_name(const object_key& registry, pg_major v) {
-  return v >= pg_major::of(13) ? registry.name + "-quay-postgres-" + name_token(v) : registry.name + "-quay-database";
+std::string operator_claim_name(const database_key& database, pg_major v) {
+  if (v < pg_major::of(13)) return database_deployment_name(database);
+  return database.registry.name + std::string(profile_of(database.component).operator_claim) + name_token(v);
 }
 
 std::string data_claim_name(const registry_upgrade& u) {
-  if (u.quay_operator && u.to) return operator_claim_name(u.registry, *u.to);
-  return u.registry.name + "-quay-database-pg" + version_token(u.to);
+  if (u.quay_operator && u.to) return operator_claim_name(database_of(u), *u.to);
+  return database_deployment_name(u) + "-pg" + version_token(u.to);
 }
 
 std::string job_name(const registry_upgrade& u, job_role role) {
-  const std::string base = u.registry.name + "-pg";
+  const std::string base = u.registry.name + std::string(profile_of(u.component).job_stem);
   switch (role) {
     case job_role::check: return base + "-check-" + std::to_string(u.attempt);
     case job_role::backup: return base + name_token(*u.from) + "-backup-" + std::to_string(u.attempt);
@@ -43,8 +58,8 @@ std::string job_name(const registry_upgrade& u, job_role role) {
 }
 
 std::string revert_job_name(const registry_upgrade& u) {
-  return u.registry.name + "-pg" + name_token(*u.to) + "-revert-backup-" + std::to_string(u.attempt) + "-" +
-         std::to_string(u.revert.run);
+  return u.registry.name + std::string(profile_of(u.component).job_stem) + name_token(*u.to) + "-revert-backup-" +
+         std::to_string(u.attempt) + "-" + std::to_string(u.revert.run);
 }
 
 job_role upgrade_role(const registry_upgrade& u) {
@@ -54,6 +69,7 @@ job_role upgrade_role(const registry_upgrade& u) {
 effect_id step_id(const registry_upgrade& u, step_kind step, std::string target) {
   effect_id id;
   id.registry = u.registry;
+  id.component = u.component;
   id.attempt = u.attempt;
   id.step = step;
   id.target = std::move(target);

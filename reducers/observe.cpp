@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <span>
 #include <map>
 
 #include "core/image_ref.hpp"
@@ -15,8 +16,8 @@ bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(
 
 // Pods of one of the registry's workloads, terminating ones included (PROJQUAY-8092: an upgrade
 // must not start while an old pod is still shutting down).
-std::vector<const pod*> pods_of(const upgrade_ctx& c, std::initializer_list<std::string_view> components,
-                                std::initializer_list<std::string_view> name_suffixes) {
+std::vector<const pod*> pods_of(const upgrade_ctx& c, std::span<const std::string_view> components,
+                                std::span<const std::string_view> name_suffixes) {
   std::vector<const pod*> found;
   const auto& pods = c.s.cluster.pods;
   for (auto it = pods.lower_bound({c.u.registry.ns, ""}); it != pods.end() && it->first.ns == c.u.registry.ns; ++it) {
@@ -40,13 +41,13 @@ const deployment* find_deployment(const upgrade_ctx& c, const std::string& name)
   return it == c.s.cluster.deployments.end() ? nullptr : &it->second;
 }
 
-const deployment* database(const upgrade_ctx& c) { return find_deployment(c, database_deployment_name(c.u.registry)); }
+const deployment* database(const upgrade_ctx& c) { return find_deployment(c, database_deployment_name(c.u)); }
 
 // The Quay workloads that use the database and are stopped during the upgrade.
 std::vector<const deployment*> app_deployments(const upgrade_ctx& c) {
   std::vector<const deployment*> apps;
-  for (const char* suffix : {"-quay-app", "-quay-mirror"})
-    if (const auto* d = find_deployment(c, c.u.registry.name + suffix)) apps.push_back(d);
+  for (const auto suffix : profile_of(c.u.component).apps)
+    if (const auto* d = suffix.empty() ? nullptr : find_deployment(c, c.u.registry.name + std::string(suffix))) apps.push_back(d);
   return apps;
 }
 
@@ -61,10 +62,21 @@ const claim* find_claim(const upgrade_ctx& c, const std::string& name) {
 }
 
 std::vector<const pod*> app_pods(const upgrade_ctx& c) {
-  return pods_of(c, {"quay-app", "quay-mirror"}, {"-quay-app", "-quay-mirror"});
+  // The apps' pods carry quay-component = the Deployment's suffix without its dash ("quay-app").
+  std::vector<std::string_view> components, suffixes;
+  for (const auto suffix : profile_of(c.u.component).apps) {
+    if (suffix.empty()) continue;
+    suffixes.push_back(suffix);
+    components.push_back(suffix.substr(1));
+  }
+  return pods_of(c, components, suffixes);
 }
 
-std::vector<const pod*> database_pods(const upgrade_ctx& c) { return pods_of(c, {"postgres"}, {"-quay-database"}); }
+std::vector<const pod*> database_pods(const upgrade_ctx& c) {
+  const auto& p = profile_of(c.u.component);
+  const std::string_view component[] = {p.pod_component}, suffix[] = {p.stem};
+  return pods_of(c, component, suffix);
+}
 
 std::optional<pg_major> confirmed(const upgrade_ctx& c) {
   if (!c.u.before || c.u.before->server_version_num <= 0) return std::nullopt;
@@ -208,29 +220,38 @@ const deployment* managing_operator(const upgrade_ctx& c) {
 }
 
 bool operator_migration_under_way(const upgrade_ctx& c) {
-  const std::string& r = c.u.registry.name;
-  if (find_deployment(c, r + "-quay-database-old")) return true;
-  const auto* j = find_job(c, r + "-quay-postgres-upgrade");
+  // Its names (QUAY-OPERATOR.md): R-quay-database-old and Job R-quay-postgres-upgrade, the same
+  // with Clair's stem for Clair's database.
+  if (find_deployment(c, database_deployment_name(c.u) + "-old")) return true;
+  const auto* j = find_job(c, c.u.registry.name + std::string(profile_of(c.u.component).operator_claim) + "upgrade");
   return j && !j->complete && !j->has_failed;
 }
 
 std::string target_image(const upgrade_ctx& c) {
+  const bool clair = c.u.component == db_component::clair;
   if (c.u.quay_operator) return c.u.quay_operator->expected_image;
-  if (const auto* op = managing_operator(c)) return op->operator_postgres_image;
-  return c.cfg.target_image;
+  if (const auto* op = managing_operator(c)) return clair ? op->operator_clair_postgres_image : op->operator_postgres_image;
+  return clair ? c.cfg.clair_target_image : c.cfg.target_image;
 }
 
 std::optional<pg_major> target_major(const upgrade_ctx& c) {
-  if (!c.u.quay_operator && !managing_operator(c)) return effective_target(c.cfg);
+  if (!c.u.quay_operator && !managing_operator(c))
+    return c.u.component == db_component::clair ? effective_clair_target(c.cfg) : effective_target(c.cfg);
   const auto ref = parse_image_ref(target_image(c));
   return ref ? pg_major_hint(*ref) : std::nullopt;
+}
+
+const registry_upgrade* sibling(const upgrade_ctx& c) {
+  const db_component other = c.u.component == db_component::quay ? db_component::clair : db_component::quay;
+  const auto it = c.s.upgrades.find(database_key{c.u.registry, other});
+  return it == c.s.upgrades.end() ? nullptr : &it->second;
 }
 
 owner_ref owner(const upgrade_ctx& c) { return owner_ref{c.u.registry, c.registry.meta.uid}; }
 
 database_endpoint endpoint(const upgrade_ctx& c) {
   database_endpoint e;
-  e.service = {c.u.registry.ns, database_deployment_name(c.u.registry)};
+  e.service = {c.u.registry.ns, database_deployment_name(c.u)};
   if (const auto* db = database(c)) e.credentials = db->credentials;
   return e;
 }

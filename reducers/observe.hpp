@@ -58,6 +58,9 @@ bool operator_migration_under_way(const upgrade_ctx& c);
 std::string target_image(const upgrade_ctx& c);
 std::optional<pg_major> target_major(const upgrade_ctx& c);
 
+// The registry's other database (Clair's for Quay's, Quay's for Clair's), when it is tracked.
+const registry_upgrade* sibling(const upgrade_ctx& c);
+
 owner_ref owner(const upgrade_ctx& c);
 database_endpoint endpoint(const upgrade_ctx& c);
 

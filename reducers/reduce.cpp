@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "reducers/issue.hpp"
+#include "reducers/names.hpp"
 #include "reducers/table.hpp"
 
 namespace qpu::reducers {
@@ -59,32 +60,50 @@ bool synced(const state& s) {
   return s.cfg && std::all_of(s.cluster.synced.begin(), s.cluster.synced.end(), [](bool b) { return b; });
 }
 
-// Which registries an event may concern: none, one, a namespace's, or all.
+// Which databases an event may concern: none, one, a namespace's, or all.
 struct scope {
   enum { none, one, ns, all } what = none;
-  object_key key;
+  database_key key;
 };
 
-// Registries come and go with their QuayRegistry objects.
-void track_registry(state& s, const object_key& key) {
-  const auto reg = s.cluster.registries.find(key);
-  if (reg == s.cluster.registries.end()) {
-    s.upgrades.erase(key);
-    return;
-  }
+void track(state& s, const database_key& key, const quay_registry& reg) {
   if (s.upgrades.contains(key)) return;
   registry_upgrade u;
-  u.registry = key;
+  u.registry = key.registry;
+  u.component = key.component;
   u.phase_since = s.now;
-  u.retry_token = reg->second.retry_token;  // an annotation present from the start is not a retry
-  u.revert.token = reg->second.revert_to_claim;  // nor a revert request
+  u.retry_token = reg.retry_token;  // an annotation present from the start is not a retry
+  u.revert.token = reg.revert_to_claim;  // nor a revert request
   s.upgrades.emplace(key, std::move(u));
 }
 
-// After a relist of QuayRegistries: every one known gets its upgrade record, vanished ones lose it.
+// Databases come and go with their QuayRegistry objects: Quay's is always tracked, Clair's once its
+// Deployment has been seen (a registry without Clair has none) and then for as long as the registry.
+void track_registry(state& s, const object_key& key) {
+  const database_key quay{key, db_component::quay}, clair{key, db_component::clair};
+  const auto reg = s.cluster.registries.find(key);
+  if (reg == s.cluster.registries.end()) {
+    s.upgrades.erase(quay);
+    s.upgrades.erase(clair);
+    return;
+  }
+  track(s, quay, reg->second);
+  if (s.cluster.deployments.contains({key.ns, database_deployment_name(clair)})) track(s, clair, reg->second);
+}
+
+// After a relist of QuayRegistries or Deployments: every registry known gets its records,
+// vanished ones lose them.
 void track_all_registries(state& s) {
   for (const auto& [key, r] : s.cluster.registries) track_registry(s, key);
-  std::erase_if(s.upgrades, [&](const auto& kv) { return !s.cluster.registries.contains(kv.first); });
+  std::erase_if(s.upgrades, [&](const auto& kv) { return !s.cluster.registries.contains(kv.first.registry); });
+}
+
+// A Deployment that may be a registry's Clair database ("<registry>-clair-postgres").
+void track_clair_deployment(state& s, const object_key& deployment) {
+  constexpr std::string_view suffix = "-clair-postgres";
+  if (!deployment.name.ends_with(suffix)) return;
+  const object_key registry{deployment.ns, deployment.name.substr(0, deployment.name.size() - suffix.size())};
+  if (s.cluster.registries.contains(registry)) track_registry(s, registry);
 }
 
 }  // namespace
@@ -103,7 +122,9 @@ step_result reduce(state s, const logged_event& e) {
                    if (ev.type == watch_type::deleted) erase(s.cluster, ev.object);
                    else put(s.cluster, ev.object);
                    if (kind == resource_kind::quay_registry) track_registry(s, meta_of(ev.object).key);
-                   sc = {scope::ns, meta_of(ev.object).key};
+                   if (kind == resource_kind::deployment && ev.type != watch_type::deleted)
+                     track_clair_deployment(s, meta_of(ev.object).key);
+                   sc = {scope::ns, {meta_of(ev.object).key, db_component::quay}};
                    // A Quay operator serves registries of every namespace: its changes concern them all.
                    if (const auto* d = std::get_if<deployment>(&ev.object); d && d->is_quay_operator()) sc.what = scope::all;
                  },
@@ -121,40 +142,44 @@ step_result reduce(state s, const logged_event& e) {
                    buffer.reset();
                    s.cluster.rv[index(ev.kind)] = ev.rv;
                    s.cluster.synced[index(ev.kind)] = true;
-                   if (ev.kind == resource_kind::quay_registry) track_all_registries(s);
+                   if (ev.kind == resource_kind::quay_registry || ev.kind == resource_kind::deployment) track_all_registries(s);
                    sc.what = scope::all;
                  },
                  [&](const malformed_input&) { ++s.malformed_inputs; },
                  [&](const timer_fired& ev) {
-                   auto it = s.upgrades.find(ev.registry);
+                   const database_key key{ev.registry, ev.component};
+                   auto it = s.upgrades.find(key);
                    if (it == s.upgrades.end()) return;
                    if (it->second.wakeup && *it->second.wakeup <= s.now) it->second.wakeup.reset();
-                   sc = {scope::one, ev.registry};
+                   sc = {scope::one, key};
                  },
                  [&](const effect_succeeded& ev) {
-                   auto it = s.upgrades.find(ev.id.registry);
+                   auto it = s.upgrades.find(database_of(ev.id));
                    if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;  // stale or foreign
                    note_succeeded(it->second, ev);
-                   sc = {scope::one, ev.id.registry};
+                   sc = {scope::one, database_of(ev.id)};
                  },
                  [&](const effect_failed& ev) {
-                   auto it = s.upgrades.find(ev.id.registry);
+                   auto it = s.upgrades.find(database_of(ev.id));
                    if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;
                    failure = note_failed(it->second, ev, s.cfg, s.now);
-                   sc = {scope::one, ev.id.registry};
+                   sc = {scope::one, database_of(ev.id)};
                  },
                  [&](const controller_started& ev) {
                    const bool target_changed = !s.cfg || s.cfg->target_image != ev.cfg.target_image ||
                                                effective_target(*s.cfg) != effective_target(ev.cfg);
+                   const bool clair_target_changed = !s.cfg || s.cfg->clair_target_image != ev.cfg.clair_target_image ||
+                                                     effective_clair_target(*s.cfg) != effective_clair_target(ev.cfg);
                    s.cfg = ev.cfg;
                    // A new process: its caches start empty and nothing it had in flight will report back.
                    s.cluster.synced = {};
                    s.cluster.relisting = {};
                    for (auto& [key, u] : s.upgrades) {
                      forget_in_flight(u);
-                     const auto reg = s.cluster.registries.find(key);
+                     const auto reg = s.cluster.registries.find(key.registry);
                      if (reg == s.cluster.registries.end()) continue;
-                     upgrade_ctx c{s, u, reg->second, *s.cfg, out, s.now, e.seq, std::nullopt, target_changed};
+                     const bool changed = key.component == db_component::clair ? clair_target_changed : target_changed;
+                     upgrade_ctx c{s, u, reg->second, *s.cfg, out, s.now, e.seq, std::nullopt, changed};
                      restart(c);
                    }
                  },
@@ -170,17 +195,17 @@ step_result reduce(state s, const logged_event& e) {
     first = s.upgrades.find(sc.key);
     last = first == s.upgrades.end() ? first : std::next(first);
   } else if (sc.what == scope::ns) {
-    first = s.upgrades.lower_bound(object_key{sc.key.ns, ""});
+    first = s.upgrades.lower_bound(database_key{{sc.key.registry.ns, ""}, db_component::quay});
     last = first;
-    while (last != s.upgrades.end() && last->first.ns == sc.key.ns) ++last;
+    while (last != s.upgrades.end() && last->first.registry.ns == sc.key.registry.ns) ++last;
   }
   // Both maps are ordered by key and every upgrade's registry is in the store: walk the store
   // alongside instead of a lookup per registry (a namespace-wide event evaluates every registry of
   // the namespace; the lookups were a measurable share of the fold).
-  auto reg = first == last ? s.cluster.registries.end() : s.cluster.registries.lower_bound(first->first);
+  auto reg = first == last ? s.cluster.registries.end() : s.cluster.registries.lower_bound(first->first.registry);
   for (auto it = first; it != last; ++it) {
-    while (reg != s.cluster.registries.end() && reg->first < it->first) ++reg;
-    if (reg == s.cluster.registries.end() || reg->first != it->first) continue;
+    while (reg != s.cluster.registries.end() && reg->first < it->first.registry) ++reg;
+    if (reg == s.cluster.registries.end() || reg->first != it->first.registry) continue;
     upgrade_ctx c{s, it->second, reg->second, *s.cfg, out, s.now, e.seq, failure, false};
     advance(c);
   }

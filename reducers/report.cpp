@@ -59,7 +59,15 @@ std::string summary_message(const upgrade_ctx& c) {
     case phase::refused:
     case phase::unsupported:
     case phase::blocked: return u.last_error;
-    case phase::unmanaged: return "spec.components postgres is unmanaged: the controller leaves this database alone";
+    case phase::unmanaged:
+      if (u.component == db_component::clair)
+        return c.registry.clair_postgres_managed
+                   ? "annotation quay-pg-upgrader.quay.io/skip-databases names clair: the controller leaves Clair's database "
+                     "alone"
+                   : "spec.components clairpostgres is unmanaged: the controller leaves Clair's database alone";
+      if (c.registry.postgres_managed)
+        return "annotation quay-pg-upgrader.quay.io/skip-databases names quay: the controller leaves this database alone";
+      return "spec.components postgres is unmanaged: the controller leaves this database alone";
     case phase::rolling_back: return "rolling back: " + u.last_error;
     case phase::reverted: {
       std::int64_t rows = 0;
@@ -129,9 +137,9 @@ std::string waiting_for(const upgrade_ctx& c) {
   switch (u.current) {
     case phase::detecting: {
       const auto* db = database(c);
-      if (!db) return "waiting for the database Deployment " + database_deployment_name(u.registry);
+      if (!db) return "waiting for the database Deployment " + database_deployment_name(u);
       if (db->ready_replicas < 1) return "waiting for the database to be ready to confirm its version";
-      return "confirming the server version of " + database_deployment_name(u.registry);
+      return "confirming the server version of " + database_deployment_name(u);
     }
     case phase::preflight: return check_wanted(c) ? job_text(job_role::check, "pg_upgrade --check") : "checking";
     case phase::pausing_operator: {
@@ -141,9 +149,17 @@ std::string waiting_for(const upgrade_ctx& c) {
              " pods remain)";
     }
     case phase::resuming_operator:
+      if (sibling_needs_operator_paused(c))
+        return "keeping the Quay operator " + to_string(u.quay_operator->deployment) + " paused until " +
+               std::string(profile_of(sibling(c)->component).title) + " of this registry is upgraded too";
       return "resuming the Quay operator " + to_string(u.quay_operator->deployment) + " at its recorded " +
              std::to_string(u.quay_operator->replicas.value_or(0)) + " replicas";
     case phase::blocked: return "nothing until what blocks the upgrade goes away: " + u.last_error;
+    case phase::queued: {
+      const auto* other = sibling(c);
+      return "waiting for its turn: " + std::string(profile_of(other ? other->component : u.component).title) +
+             " of this registry is upgraded first (one at a time; --databases-side-by-side runs both at once)";
+    }
     case phase::quiescing: {
       std::string text = "waiting for the app to stop:";
       for (const auto* d : app_deployments(c))
@@ -167,8 +183,8 @@ std::string waiting_for(const upgrade_ctx& c) {
     }
     case phase::switching: {
       const auto* db = database(c);
-      return "waiting for " + database_deployment_name(u.registry) + " to run " + target_image(c) + " on claim " +
-             data_claim_name(u) + " (ready " + std::to_string(db ? db->ready_replicas : 0) + ")";
+      return "waiting for " + database_deployment_name(u) + " to run " + target_image(c) + " on claim " + data_claim_name(u) +
+             " (ready " + std::to_string(db ? db->ready_replicas : 0) + ")";
     }
     case phase::verifying: return "comparing the upgraded database with the manifest";
     case phase::resuming: return "scaling the app back to its replica counts";
@@ -196,8 +212,8 @@ std::string waiting_for(const upgrade_ctx& c) {
       return "waiting for the upgraded database to stop: " + std::to_string(database_pods(c).size()) + " database pods remain";
     case phase::revert_switching: {
       const auto* db = database(c);
-      return "waiting for " + database_deployment_name(u.registry) + " to run " + u.old_image + " on claim " + u.old_claim +
-             " (ready " + std::to_string(db ? db->ready_replicas : 0) + ")";
+      return "waiting for " + database_deployment_name(u) + " to run " + u.old_image + " on claim " + u.old_claim + " (ready " +
+             std::to_string(db ? db->ready_replicas : 0) + ")";
     }
     case phase::revert_verifying: return "comparing the old database with the manifest taken before the upgrade";
     case phase::revert_resuming: return "scaling the app back to its replica counts";
@@ -228,8 +244,9 @@ void announce(upgrade_ctx& c) {
                        u.current == phase::revert_refused || u.current == phase::rolling_back || u.current == phase::blocked;
   const effect_id id = event_id(u, c.seq, u.current);
   if (issued_or_done(c, id)) return;
-  unsent_event e{warning ? "Warning" : "Normal", std::string("PostgresUpgrade") + condition_reason(u.current), summary_message(c),
-                 c.now};
+  unsent_event e{warning ? "Warning" : "Normal",
+                 std::string(profile_of(u.component).condition_prefix) + "Upgrade" + condition_reason(u.current),
+                 summary_message(c), c.now};
   c.out.push_back(emit_event{id, owner(c), e.type, e.reason, e.message, e.at});
   c.u.unsent_events.emplace(id, std::move(e));
   c.u.in_flight.insert(id);
@@ -275,7 +292,8 @@ void report_status(upgrade_ctx& c) {
   const std::string message = summary_message(c);
   std::vector<condition> conditions;
   const std::int64_t generation = c.registry.meta.generation;
-  conditions.push_back({"PostgresUpgradeProgressing", is_active(u.current) ? "True" : "False", condition_reason(u.current),
+  const std::string prefix(profile_of(u.component).condition_prefix);
+  conditions.push_back({prefix + "UpgradeProgressing", is_active(u.current) ? "True" : "False", condition_reason(u.current),
                         message, u.phase_since, generation});
   std::string done_status = "Unknown", done_reason = "InProgress";
   switch (u.current) {
@@ -304,6 +322,7 @@ void report_status(upgrade_ctx& c) {
       done_reason = "Unmanaged";
       break;
     case phase::detecting: done_reason = "Detecting"; break;
+    case phase::queued: done_reason = "Queued"; break;
     case phase::blocked:
       done_status = "False";
       done_reason = u.block_reason;
@@ -326,7 +345,7 @@ void report_status(upgrade_ctx& c) {
       if (is_reverting(u.current)) done_reason = "Reverting";
       break;
   }
-  conditions.push_back({"PostgresUpgraded", done_status, done_reason, message, u.phase_since, generation});
+  conditions.push_back({prefix + "Upgraded", done_status, done_reason, message, u.phase_since, generation});
 
   upgrade_summary summary;
   summary.phase = to_string(u.current);
@@ -347,7 +366,7 @@ void report_status(upgrade_ctx& c) {
   if (u.current == phase::revert_refused) summary.last_error = r.refused;
   if (u.current == phase::revert_rolling_back || u.current == phase::revert_failed) summary.last_error = r.error;
   const effect_id id = status_id(u, c.seq);
-  c.out.push_back(update_registry_status{id, u.registry, std::move(conditions), std::move(summary)});
+  c.out.push_back(update_registry_status{id, u.registry, u.component, std::move(conditions), std::move(summary)});
   c.u.in_flight.insert(id);
   if (failures > 0) c.u.transient_failures[id] = failures;
 }

@@ -28,7 +28,7 @@ std::string revert_refusal(const upgrade_ctx& c) {
   if (!old) return "the previous claim " + u.old_claim + " no longer exists, so there is nothing to go back to";
   if (old->meta.deleting) return "the previous claim " + u.old_claim + " is being deleted";
   const auto* db = database(c);
-  if (!db) return "the database Deployment " + database_deployment_name(u.registry) + " does not exist";
+  if (!db) return "the database Deployment " + database_deployment_name(u) + " does not exist";
   if (db->data_claim != data_claim_name(u))
     return "the database Deployment mounts claim " + db->data_claim + ", not the upgraded claim " + data_claim_name(u) +
            " the upgrade switched it to; only that switch is reverted";
@@ -237,7 +237,7 @@ void give_up_revert_rollback(upgrade_ctx& c) {
     issue(c, scale_deployment{revert_step_id(c.u, step_kind::restore, name), {c.u.registry.ns, name}, n, std::nullopt, true});
   c.u.revert.restore_incomplete = "the return to the upgraded claim did not complete within " +
                                   std::to_string(phase_deadline_s(c.cfg, phase::revert_rolling_back)) + " s (" + what +
-                                  "): check the database Deployment " + database_deployment_name(c.u.registry) +
+                                  "): check the database Deployment " + database_deployment_name(c.u) +
                                   " by hand; the app was scaled back to its recorded replicas";
   c.u.revert.finished = c.now;
 }

@@ -28,7 +28,7 @@ constexpr every_phase_rule every_phase[] = {
    "the controller started with another target", restarted_with_new_target, phase::detecting, redetect},
   // a Quay operator left at 0 by this controller (its record on the operator's Deployment) while
   // nothing is under way: a controller that lost its event log gives it back
-  {{phase::detecting, phase::up_to_date, phase::refused, phase::unsupported, phase::unmanaged, phase::succeeded, phase::failed, phase::blocked, phase::reverted, phase::revert_failed, phase::revert_refused},
+  {{phase::detecting, phase::up_to_date, phase::refused, phase::unsupported, phase::unmanaged, phase::succeeded, phase::failed, phase::blocked, phase::queued, phase::reverted, phase::revert_failed, phase::revert_refused},
    "every idle phase",
    "the Quay operator is left paused by this controller and nothing is under way", operator_left_paused, std::nullopt, restore_left_paused_operator},
 };
@@ -48,6 +48,7 @@ constexpr rule upgrade[] = {
   {phase::detecting,   "the target image keeps its data elsewhere",          target_layout_differs,  phase::unsupported, note_layout},
   {phase::detecting,   "the claim the operator renders for the target exists", operator_claim_taken, phase::blocked,     note_claim_taken},
   {phase::detecting,   "the operator runs and pausing it is turned off",     operator_not_pausable,  phase::blocked,     note_operator_not_pausable},
+  {phase::detecting,   "the registry's other database goes first (one at a time)", waits_for_turn, phase::queued,    note_queued},
   {phase::detecting,   "the server runs an older version",                   older_version,          phase::preflight,   plan_upgrade},
   {phase::detecting,   "the database is not ready to confirm its version",   db_not_ready,           phase::detecting,   nothing},
   {phase::detecting,   "the server's version is being confirmed",            always,                 phase::detecting,   inspect_version},
@@ -58,6 +59,8 @@ constexpr rule upgrade[] = {
   {phase::succeeded,   "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
   {phase::unmanaged,   "the registry manages its database again",            managed,                phase::detecting,   redetect},
   {phase::blocked,     "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
+  {phase::queued,      "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
+  {phase::queued,      "its turn came",                                      turn_came,              phase::detecting,   nothing},
   {phase::blocked,     "the operator's own migration is over",               operator_migration_over, phase::detecting,  start_retry},
   {phase::blocked,     "what blocked the upgrade no longer holds",           block_lifted,           phase::detecting,   note_unblocked},
   // preflight: sizes are known from detection; optionally `pg_upgrade --check`
@@ -103,11 +106,13 @@ constexpr rule upgrade[] = {
   {phase::verifying,   "the upgraded database is being verified",            always,                 phase::verifying,   verify},
   // resume
   {phase::resuming,    "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
-  {phase::resuming,    "the app is back and the paused operator waits",      apps_resumed_operator_paused, phase::resuming_operator, resume_operator},
+  {phase::resuming,    "the app is back and the paused operator waits",      apps_resumed_operator_paused, phase::resuming_operator, nothing},
   {phase::resuming,    "the app is back at its replica counts",              apps_resumed,           phase::succeeded,   finish_success},
   {phase::resuming,    "the app is being scaled back",                       always,                 phase::resuming,    resume_apps},
   // resume the operator: no deadline, the app already writes to the upgraded database
+  {phase::resuming_operator, "the registry's other database still needs the operator paused", sibling_needs_operator_paused, phase::resuming_operator, nothing},
   {phase::resuming_operator, "the operator is back at its replicas",         operator_resumed,       phase::succeeded,   finish_success},
+  {phase::resuming_operator, "the registry's other database resumes the operator", sibling_resumes_operator, phase::resuming_operator, nothing},
   {phase::resuming_operator, "the operator is being scaled back",            always,                 phase::resuming_operator, resume_operator},
   // rollback: the old claim and image, every claim kept
   {phase::rolling_back, "the rollback deadline passed",                      deadline_passed,        phase::failed,      give_up_rollback},

@@ -11,5 +11,8 @@ command -v "$tidy" >/dev/null || { echo "tidy.sh: $tidy not found (apt-get insta
 [ -f "$build/compile_commands.json" ] || { echo "tidy.sh: no $build/compile_commands.json (configure the build first)" >&2; exit 2; }
 cd "$root"
 if [ $# -gt 0 ]; then files=("$@"); else mapfile -t files < <(git ls-files 'core/*.cpp' 'reducers/*.cpp' 'kube/*.cpp' 'watch/*.cpp' 'effects/*.cpp' 'app/*.cpp'); fi
-printf '%s\n' "${files[@]}" | xargs -P "$(nproc)" -n 1 "$tidy" -p "$build" --quiet 2>/dev/null | tee "$build/tidy.log" | grep -E "(warning|error):" && exit 1
+# Boost 1.74 finds co_await under clang only through the Coroutines TS header, which libstdc++ 12
+# lacks; g++ builds with the C++20 <coroutine>, and so does clang when told to.
+coroutines=(--extra-arg=-DBOOST_ASIO_HAS_CO_AWAIT=1 --extra-arg=-DBOOST_ASIO_HAS_STD_COROUTINE=1)
+printf '%s\n' "${files[@]}" | xargs -P "$(nproc)" -n 1 "$tidy" -p "$build" --quiet "${coroutines[@]}" 2>/dev/null | tee "$build/tidy.log" | grep -E "(warning|error):" && exit 1
 echo "tidy.sh: ${#files[@]} files clean"

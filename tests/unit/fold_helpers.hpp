@@ -33,10 +33,13 @@ struct session {
     for (const auto& l : lines) feed(l);
   }
   const registry_upgrade& upgrade(const std::string& ns = "quay", const std::string& name = "registry") const {
-    return s.upgrades.at({ns, name});
+    return s.upgrades.at({{ns, name}, db_component::quay});
+  }
+  const registry_upgrade& clair(const std::string& ns = "quay", const std::string& name = "registry") const {
+    return s.upgrades.at({{ns, name}, db_component::clair});
   }
   bool has_upgrade(const std::string& ns = "quay", const std::string& name = "registry") const {
-    return s.upgrades.contains({ns, name});
+    return s.upgrades.contains({{ns, name}, db_component::quay});
   }
   std::uint64_t next_seq() const { return s.last_seq + 1; }
   timestamp now() const { return s.now; }
@@ -57,10 +60,11 @@ struct session {
         ids.push_back(to_string(id_of(d.e)));
     return ids;
   }
-  std::vector<std::string> phases() const {
+  // The phases one database went through, as its status reports said.
+  std::vector<std::string> phases(db_component of = db_component::quay) const {
     std::vector<std::string> out;
     for (const auto& st : all<update_registry_status>())
-      if (out.empty() || out.back() != st.summary.phase) out.push_back(st.summary.phase);
+      if (st.component == of && (out.empty() || out.back() != st.summary.phase)) out.push_back(st.summary.phase);
     return out;
   }
 };

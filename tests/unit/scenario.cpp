@@ -67,7 +67,8 @@ class driver {
     state_ = std::move(r.next);
     for (const auto& e : r.effects) std::visit([&](const auto& v) { perform(v); }, e);
     const auto* u = upgrade();
-    if (u && u->current == phase::failed && !o_.retry_token_after_failure.empty() && !retried_) {
+    const auto* failed = u && u->current == phase::failed ? u : clair_upgrade();
+    if (failed && failed->current == phase::failed && !o_.retry_token_after_failure.empty() && !retried_) {
       retried_ = true;
       at(2000, [this] {
         auto& qr = obj(resource_kind::quay_registry, o_.registry);
@@ -120,22 +121,26 @@ class driver {
     now_ -= 20'300;
   }
 
-  const registry_upgrade* upgrade() const {
-    auto it = state_.upgrades.find({o_.ns, o_.registry});
+  const registry_upgrade* upgrade_of(db_component c) const {
+    auto it = state_.upgrades.find({{o_.ns, o_.registry}, c});
     return it == state_.upgrades.end() ? nullptr : &it->second;
   }
+  const registry_upgrade* upgrade() const { return upgrade_of(db_component::quay); }
+  const registry_upgrade* clair_upgrade() const { return upgrade_of(db_component::clair); }
 
-  // Done once the registry rests in a final phase, nothing is in flight and only timers remain.
-  bool finished() const {
-    const auto* u = upgrade();
+  bool rests(const registry_upgrade* u) const {
     if (!u || !u->in_flight.empty()) return false;
-    const bool final_phase = (u->current == phase::succeeded && (o_.revert_to_claim_after_success.empty() || revert_asked_)) ||
-                             u->current == phase::reverted || u->current == phase::revert_failed ||
-                             u->current == phase::revert_refused || u->current == phase::up_to_date ||
-                             u->current == phase::refused || u->current == phase::unsupported ||
-                             (u->current == phase::blocked && !o_.operator_migrating) ||
-                             (u->current == phase::failed && (o_.retry_token_after_failure.empty() || retried_));
-    if (!final_phase) return false;
+    return (u->current == phase::succeeded && (o_.revert_to_claim_after_success.empty() || revert_asked_)) ||
+           u->current == phase::reverted || u->current == phase::revert_failed || u->current == phase::revert_refused ||
+           u->current == phase::up_to_date || u->current == phase::refused || u->current == phase::unsupported ||
+           u->current == phase::unmanaged || (u->current == phase::blocked && !o_.operator_migrating) ||
+           (u->current == phase::failed && (o_.retry_token_after_failure.empty() || retried_));
+  }
+
+  // Done once every database of the registry rests in a final phase, nothing is in flight and
+  // only timers remain.
+  bool finished() const {
+    if (!rests(upgrade()) || (o_.clair && !rests(clair_upgrade()))) return false;
     auto copy = queue_;
     while (!copy.empty()) {
       const auto& p = copy.top();
@@ -216,21 +221,25 @@ class driver {
                 {"generation", 1}, {"creationTimestamp", "2026-11-20T10:00:00Z"}, {"labels", labels}};
   }
 
-  json env_from_secret(const std::string& name, const std::string& key) {
-    return json{{"name", name},
-                {"valueFrom", {{"secretKeyRef", {{"name", o_.registry + "-quay-postgres-config"}, {"key", key}}}}}};
+  json env_from_secret(const std::string& name, const std::string& secret, const std::string& key) {
+    return json{{"name", name}, {"valueFrom", {{"secretKeyRef", {{"name", secret}, {"key", key}}}}}};
   }
+
+  // A Deployment of a database: Quay's (component postgres) or Clair's (clair-postgres).
+  static bool is_database(const std::string& component) { return component == "postgres" || component == "clair-postgres"; }
 
   json deployment_json(const std::string& name, const std::string& component, const std::string& image, int replicas,
                        const std::string& claim_name) {
     json labels{{"quay-component", component}, {"quay-operator/quayregistry", o_.registry}};
-    json container{{"name", component == "postgres" ? "postgres" : component}, {"image", image}};
+    json container{{"name", component}, {"image", image}};
     json volumes = json::array();
     if (!claim_name.empty()) {
-      container["env"] = json::array({env_from_secret("POSTGRESQL_USER", "database-username"),
-                                      env_from_secret("POSTGRESQL_PASSWORD", "database-password"),
-                                      env_from_secret("POSTGRESQL_DATABASE", "database-name"),
-                                      env_from_secret("POSTGRESQL_ADMIN_PASSWORD", "database-root-password")});
+      const std::string secret =
+          o_.registry + (component == "clair-postgres" ? "-clairpostgres-config-secret" : "-quay-postgres-config");
+      container["env"] = json::array({env_from_secret("POSTGRESQL_USER", secret, "database-username"),
+                                      env_from_secret("POSTGRESQL_PASSWORD", secret, "database-password"),
+                                      env_from_secret("POSTGRESQL_DATABASE", secret, "database-name"),
+                                      env_from_secret("POSTGRESQL_ADMIN_PASSWORD", secret, "database-root-password")});
       if (component == "postgres" && !o_.db_pgdata.empty())
         container["env"].push_back({{"name", "PGDATA"}, {"value", o_.db_pgdata}});
       container["volumeMounts"] = json::array({{{"name", "postgres-data"}, {"mountPath", "/var/lib/pgsql/data"}}});
@@ -242,7 +251,7 @@ class driver {
         {"metadata", meta(name, labels)},
         {"spec",
          {{"replicas", replicas},
-          {"strategy", {{"type", component == "postgres" ? "Recreate" : "RollingUpdate"}}},
+          {"strategy", {{"type", is_database(component) ? "Recreate" : "RollingUpdate"}}},
           {"selector", {{"matchLabels", labels}}},
           {"template", {{"metadata", {{"labels", labels}}}, {"spec", {{"containers", {container}}, {"volumes", volumes}}}}}}},
         {"status",
@@ -281,12 +290,17 @@ class driver {
       stores_[k].kind = k;
       stores_[k].objects[key] = o;
     };
-    put(resource_kind::quay_registry, json{{"apiVersion", "quay.redhat.com/v1"},
-                                           {"kind", "QuayRegistry"},
-                                           {"metadata", meta(o_.registry)},
-                                           {"spec",
-                                            {{"components", json::array({{{"kind", "postgres"}, {"managed", true}},
-                                                                         {{"kind", "clair"}, {"managed", true}}})}}}});
+    put(resource_kind::quay_registry, [&] {
+      json components = json::array({{{"kind", "postgres"}, {"managed", true}}, {{"kind", "clair"}, {"managed", true}}});
+      if (o_.clair) components.push_back({{"kind", "clairpostgres"}, {"managed", true}});
+      json qr{{"apiVersion", "quay.redhat.com/v1"},
+              {"kind", "QuayRegistry"},
+              {"metadata", meta(o_.registry)},
+              {"spec", {{"components", components}}}};
+      if (!o_.skip_databases.empty())
+        qr["metadata"]["annotations"]["quay-pg-upgrader.quay.io/skip-databases"] = o_.skip_databases;
+      return qr;
+    }());
     put(resource_kind::deployment, [&] {
       // During the operator's own migration the database is scaled to 0 (QUAY-OPERATOR.md).
       json d = deployment_json(db_name(), "postgres", o_.db_image, o_.operator_migrating ? 0 : 1, o_.registry + "-quay-database");
@@ -307,7 +321,7 @@ class driver {
       if (!annotations.empty()) op["metadata"]["annotations"] = annotations;
       op["spec"]["template"]["spec"]["containers"][0]["env"] =
           json::array({{{"name", "RELATED_IMAGE_COMPONENT_POSTGRES"}, {"value", o_.operator_image}},
-                       {{"name", "RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES"}, {"value", "quay.io/sclorg/postgresql-15-c9s"}}});
+                       {{"name", "RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES"}, {"value", o_.operator_clair_image}}});
       put(resource_kind::deployment, op);
     }
     if (o_.operator_migrating) {
@@ -342,6 +356,20 @@ class driver {
           deployment_json(o_.registry + "-quay-mirror", "quay-mirror", "quay.io/projectquay/quay:3.12", o_.mirror_replicas, ""));
       start_pods(o_.registry + "-quay-mirror", o_.mirror_replicas, false);
     }
+    if (o_.clair) {
+      put(resource_kind::deployment, [&] {
+        json d = deployment_json(clair_db_name(), "clair-postgres", o_.clair_db_image, 1, clair_db_name());
+        if (o_.operator_managed)
+          d["metadata"]["ownerReferences"] = obj(resource_kind::deployment, db_name())["metadata"]["ownerReferences"];
+        return d;
+      }());
+      put(resource_kind::claim, claim_json(clair_db_name(), 20 * gibibyte, "standard", true));
+      claim_major_[clair_db_name()] = o_.clair_db_major;
+      start_pods(clair_db_name(), 1, false);
+      put(resource_kind::deployment,
+          deployment_json(o_.registry + "-clair-app", "clair-app", "quay.io/projectquay/clair:4.7", 2, ""));
+      start_pods(o_.registry + "-clair-app", 2, false);
+    }
     // Noise: objects of another namespace that no rule may touch.
     put(resource_kind::deployment, [&] {
       json d = deployment_json("other-quay-database", "postgres", "postgres:12", 1, "other-quay-database");
@@ -351,6 +379,9 @@ class driver {
   }
 
   std::string db_name() const { return o_.registry + "-quay-database"; }
+  std::string clair_db_name() const { return o_.registry + "-clair-postgres"; }
+  // The failure options hit this database's steps ("quay" | "clair", or both when unset).
+  bool hits(db_component c) const { return o_.failing_database.empty() || o_.failing_database == to_string(c); }
 
   std::map<std::string, std::vector<std::string>> pods_of_;  // deployment -> pod names
   std::map<std::string, int> claim_major_;
@@ -444,7 +475,7 @@ class driver {
     const bool revert = e.key.name.find("-revert-") != std::string::npos;
     const bool fails =
         revert ? o_.revert_backup_fails
-               : first_attempt &&
+               : first_attempt && hits(e.id.component) &&
                      ((e.role == job_role::backup && o_.backup_fails) ||
                       ((e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) && o_.upgrade_fails));
     const bool stuck = o_.data_claim_never_binds && e.role != job_role::backup;
@@ -567,7 +598,8 @@ class driver {
     result(e.id);
     at(40, [=, this] {
       auto& qr = obj(resource_kind::quay_registry, e.registry.name);
-      qr["status"]["postgresUpgrade"] = to_json(effect{e})["postgresUpgrade"];
+      const char* block = e.component == db_component::clair ? "clairPostgresUpgrade" : "postgresUpgrade";
+      qr["status"][block] = to_json(effect{e})[block];
       return modified(resource_kind::quay_registry, qr);
     });
   }
@@ -577,27 +609,36 @@ class driver {
   }
 
   void perform(const inspect_database& e) {
-    auto& d = obj(resource_kind::deployment, db_name());
+    // The Service carries the Deployment's name (R-quay-database, R-clair-postgres).
+    auto& d = obj(resource_kind::deployment, e.db.service.name);
     if (d["status"].value("readyReplicas", 0) < 1) return failure(e.id, 0, "ConnectionFailed", "connection to server refused");
     const std::string claim_name = d["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"];
     const int major = claim_major_.at(claim_name);
+    const bool clair = e.id.component == db_component::clair;
     database_facts f;
     f.server_version_num = major * 10000 + 7;
     f.database_bytes = 3 * gibibyte + 123'456'789;
     f.has_pg_trgm = true;
     if (e.with_manifest) {
       f.has_manifest = true;
-      const bool upgraded = claim_name != o_.registry + "-quay-database";
-      for (auto [table, rows] : std::initializer_list<std::pair<const char*, std::int64_t>>{{"public.imagestorage", 4200},
-                                                                                            {"public.manifest", 5000},
-                                                                                            {"public.repository", 340},
-                                                                                            {"public.tag", 8000},
-                                                                                            {"public.user", 120}}) {
+      const bool upgraded = claim_name != e.db.service.name;
+      using tables = std::initializer_list<std::pair<const char*, std::int64_t>>;
+      // Clair v4's big tables (vulnerabilities and their enrichments), Quay's own otherwise.
+      const tables quay_tables{{"public.imagestorage", 4200},
+                               {"public.manifest", 5000},
+                               {"public.repository", 340},
+                               {"public.tag", 8000},
+                               {"public.user", 120}};
+      const tables clair_tables{
+          {"public.enrichment", 30000}, {"public.manifest_index", 900}, {"public.package", 12000}, {"public.vuln", 250000}};
+      const std::string short_table = clair ? "public.vuln" : "public.tag";  // where a mismatch loses a row
+      for (auto [table, rows] : clair ? clair_tables : quay_tables) {
         const bool reverted = e.id.revert_run > 0 && !upgraded;
-        const std::int64_t n =
-            ((upgraded && o_.verify_mismatch) || (reverted && o_.revert_verify_mismatch)) && std::string(table) == "public.tag"
-                ? rows - 1
-                : rows;
+        const std::int64_t n = hits(e.id.component) &&
+                                       ((upgraded && o_.verify_mismatch) || (reverted && o_.revert_verify_mismatch)) &&
+                                       table == short_table
+                                   ? rows - 1
+                                   : rows;
         f.tables.push_back({table, n, "sum:" + std::to_string(rows * 7919 % 100003)});
       }
     }
@@ -611,17 +652,20 @@ class driver {
   }
 
   std::map<std::uint64_t, bool> timers_;  // queue orders of timer entries
-  std::optional<timestamp> armed_;
+  std::map<database_key, std::optional<timestamp>> armed_;
 
+  // One timer per database, the earliest deadline wins (effects/requeue_timers.cpp).
   void perform(const requeue_after& e) {
     const timestamp when = now_ + e.after;
-    if (armed_ && *armed_ > now_ && *armed_ <= when) return;  // the earliest deadline wins
-    armed_ = when;
+    auto& armed = armed_[e.database];
+    if (armed && *armed > now_ && *armed <= when) return;
+    armed = when;
     timers_[order_] = true;
-    schedule(when, true, [this, when, key = e.registry](std::uint64_t seq, timestamp ts) -> std::optional<std::string> {
-      if (armed_ != when) return std::nullopt;
-      armed_.reset();
-      return log_line_event(seq, ts, "timer", timer_fired{key});
+    schedule(when, true, [this, when, key = e.database](std::uint64_t seq, timestamp ts) -> std::optional<std::string> {
+      auto& live = armed_[key];
+      if (live != when) return std::nullopt;
+      live.reset();
+      return log_line_event(seq, ts, "timer", timer_fired{key.registry, key.component});
     });
   }
 
@@ -632,6 +676,8 @@ class driver {
     c.target_image = o_.target_image;
     c.target_image_explicit = o_.target_image_explicit;
     c.pause_operator = o_.pause_operator;
+    if (o_.clair) c.clair_target_image = o_.clair_target_image.empty() ? o_.target_image : o_.clair_target_image;
+    c.databases_side_by_side = o_.side_by_side;
     c.upgrade_image = o_.upgrade_image;
     for (int m : o_.upgrade_from) c.upgrade_image_from.push_back(pg_major::of(m));
     // Short deadlines keep the failure scenarios' logs readable; the defaults are hours.
@@ -692,7 +738,7 @@ class driver {
   // The controller is killed: results and timers it awaited die with it; the cluster goes on.
   void crash_and_restart() {
     ++epoch_;
-    armed_.reset();
+    armed_.clear();
     start_controller(now_ + 5000);
   }
 

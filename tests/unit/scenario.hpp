@@ -44,6 +44,16 @@ struct scenario_options {
   bool operator_migrating = false;  // the operator's own migration is under way at the start; it ends later
   bool operator_claim_exists = false;  // a claim of the name the operator renders for the target exists (not ours)
   bool operator_left_paused = false;  // the operator is at 0 with this controller's record (a lost event log)
+  // Clair's database (QUAY-OPERATOR.md): R-clair-postgres on its own claim, used by R-clair-app.
+  bool clair = false;
+  int clair_db_major = 10;
+  std::string clair_db_image =
+      "centos/postgresql-10-centos7@sha256:8a2b5f3e9c7d1a4b6e0f2c8d9a7b3e5f1c4d6a8b0e2f4c6d8a0b2c4d6e8f0a1b";
+  std::string clair_target_image;  // --clair-target-image; "" : the Quay target, as the CLI defaults it
+  std::string operator_clair_image = "quay.io/sclorg/postgresql-15-c9s";  // RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES
+  bool side_by_side = false;  // --databases-side-by-side
+  std::string failing_database;  // "quay" | "clair": the *_fails and verify_mismatch options hit only it; "": both
+  std::string skip_databases;  // annotation quay-pg-upgrader.quay.io/skip-databases
   std::uint64_t max_events = 5000;
 };
 

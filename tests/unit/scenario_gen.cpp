@@ -136,6 +136,42 @@ const named scenarios[] = {
        o.operator_managed = true;
        o.target_image_explicit = true;
      }},
+    // Clair's database too (issue 14): one after the other, Quay's first; Clair's app stops only
+    // for Clair's downtime, Quay's only for Quay's.
+    {"clair-one-after-the-other", [](scenario_options& o) { o.clair = true; }},
+    // --databases-side-by-side: both downtimes at once.
+    {"clair-side-by-side",
+     [](scenario_options& o) {
+       o.clair = true;
+       o.side_by_side = true;
+     }},
+    // Clair's upgrade fails (full volume): Clair's database alone rolls back, Quay's stays upgraded.
+    {"clair-fails-quay-succeeds",
+     [](scenario_options& o) {
+       o.clair = true;
+       o.upgrade_fails = true;
+       o.failing_database = "clair";
+     }},
+    // The reverse: Quay's fails and rolls back; Clair's is upgraded after it all the same.
+    {"quay-fails-clair-succeeds",
+     [](scenario_options& o) {
+       o.clair = true;
+       o.upgrade_fails = true;
+       o.failing_database = "quay";
+     }},
+    // An operator renders both (quay 13 and clair 15, its expected images): one pause for both,
+    // each on the claim the operator renders (R-quay-postgres-13, R-clair-postgres-15).
+    {"clair-operator",
+     [](scenario_options& o) {
+       o.clair = true;
+       o.operator_managed = true;
+     }},
+    // The admin opted Clair's database out (Clair rebuilds its own): only Quay's is upgraded.
+    {"clair-skipped",
+     [](scenario_options& o) {
+       o.clair = true;
+       o.skip_databases = "clair";
+     }},
 };
 
 }  // namespace
