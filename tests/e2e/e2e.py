@@ -826,8 +826,9 @@ class Case:
         for name in sorted(self.pvcs_seen):
             p = self.kube.get("PersistentVolumeClaim", name)
             self.check(p is not None and "deletionTimestamp" not in p["metadata"], f"claim {name} kept")
-        ids = self.logentry_ids()
+        # What the app saw committed first, then the table (an insert in between is in the table only).
         committed = self.committed()
+        ids = self.logentry_ids()
         missing = sorted({i for v in committed.values() for i in v} - ids)
         self.check(not missing, "every id the app saw committed is in the rolled-back database"
                    + (f"; MISSING {missing[:20]}" if missing else ""))
