@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -151,14 +152,20 @@ std::string what_happens(const registry_upgrade& u) {
     case phase::pausing_operator:
       return "pausing the Quay operator " + (u.quay_operator ? to_string(u.quay_operator->deployment) : std::string()) +
              " (its Deployment to 0) before anything is touched";
-    case phase::quiescing: return "scaling the Quay app to 0 and waiting until no app pod remains";
+    case phase::quiescing:
+      return u.component == db_component::clair
+                 ? "scaling Clair's app to 0 (Quay's keeps serving) and waiting until no pod remains"
+                 : "scaling the Quay app to 0 and waiting until no app pod remains";
+    case phase::queued: return "waiting for its turn: Quay's database goes first (one downtime at a time)";
     case phase::backing_up:
       return "row counts + checksums of every table, then pg_dump (15) into " + reducers::backup_claim_name(u);
     case phase::stopping: return "stopping the old database; its claim " + u.old_claim + " will not be written again";
     case phase::upgrading: return "filling the NEW claim " + reducers::data_claim_name(u) + " (" + to_string(u.method) + ")";
     case phase::switching: return "pointing the database Deployment at the target image and the new claim";
     case phase::verifying: return "comparing every table's row count and checksum with the manifest";
-    case phase::resuming: return "scaling the Quay app back to its recorded replicas";
+    case phase::resuming:
+      return u.component == db_component::clair ? "scaling Clair's app back to its recorded replicas"
+                                                : "scaling the Quay app back to its recorded replicas";
     case phase::resuming_operator: return "giving the Quay operator its replicas back";
     case phase::succeeded: return "done";
     case phase::blocked: return u.last_error;
@@ -220,30 +227,47 @@ int run_demo(const demo_options& options) {
   std::printf("[%6.1fs] kube-sim is serving the Kubernetes API over TLS (kubeconfig %s)\n", seconds_since(t0),
               sim.kubeconfig.c_str());
 
-  // The Quay-like installation: PostgreSQL 10 with a seeded schema, and an app that keeps writing.
+  // The Quay-like installation: PostgreSQL 10 with a seeded schema, and an app that keeps writing;
+  // Clair's database beside it (its own seed and app) unless --without-clair.
   const fs::path manifests = work / "scenario";
   fs::create_directories(manifests);
-  for (const auto& entry : fs::directory_iterator(o.scenario_dir)) {
-    std::ifstream in(entry.path());
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    for (std::size_t at; (at = text.find("{name: ROWS, value: \"1000\"}")) != std::string::npos;)
-      text.replace(at, 27, "{name: ROWS, value: \"" + std::to_string(o.rows) + "\"}");
-    std::ofstream(manifests / entry.path().filename()) << text;
+  std::vector<fs::path> folders{o.scenario_dir};
+  const fs::path clair_dir = fs::path(o.scenario_dir).parent_path() / "clair-pg10";
+  if (o.clair && !fs::is_directory(clair_dir)) {
+    std::fprintf(stderr, "error: Clair's scenario folder %s does not exist; pass --without-clair\n", clair_dir.c_str());
+    return 2;
+  }
+  if (o.clair) folders.push_back(clair_dir);
+  for (std::size_t i = 0; i < folders.size(); ++i) {
+    const auto& folder = folders[i];
+    for (const auto& entry : fs::directory_iterator(folder)) {
+      std::ifstream in(entry.path());
+      std::string text((std::istreambuf_iterator<char>(in)), {});
+      for (std::size_t at; (at = text.find("{name: ROWS, value: \"1000\"}")) != std::string::npos;)
+        text.replace(at, 27, "{name: ROWS, value: \"" + std::to_string(o.rows) + "\"}");
+      // kubectl applies a folder in name order: Quay's files (the namespace) first, then Clair's.
+      std::ofstream(manifests / (std::to_string(i) + "-" + folder.filename().string() + "-" + entry.path().filename().string()))
+          << text;
+    }
   }
   if (run_command({"kubectl", "--kubeconfig", sim.kubeconfig, "apply", "-f", manifests.string()}) != 0) {
     std::fprintf(stderr, "error: kubectl apply of the scenario failed (see %s)\n", (work / "kube-sim.log").c_str());
     return 1;
   }
-  std::printf("[%6.1fs] loaded the scenario: QuayRegistry quay/registry on centos/postgresql-10-centos7, %d rows per table\n",
-              seconds_since(t0), o.rows);
-  const bool seeded =
-      wait_for([&] { return kubectl_get(sim.kubeconfig, "job/registry-quay-seed", "{.status.succeeded}") == "1"; }, 120);
-  if (!seeded) {
-    std::fprintf(stderr, "error: the seeding Job did not complete within 120 s\n");
-    return 1;
+  std::printf(
+      "[%6.1fs] loaded the scenario: QuayRegistry quay/registry, Quay's database%s on centos/postgresql-10-centos7, "
+      "%d rows per table\n",
+      seconds_since(t0), o.clair ? " and Clair's" : "", o.rows);
+  for (const char* job : {"registry-quay-seed", "registry-clair-seed"}) {
+    if (!o.clair && std::string(job) == "registry-clair-seed") continue;
+    if (!wait_for([&] { return kubectl_get(sim.kubeconfig, std::string("job/") + job, "{.status.succeeded}") == "1"; }, 120)) {
+      std::fprintf(stderr, "error: the seeding Job %s did not complete within 120 s\n", job);
+      return 1;
+    }
   }
   wait_for([&] { return kubectl_get(sim.kubeconfig, "deployment/registry-quay-app", "{.status.readyReplicas}") == "1"; }, 60);
-  std::printf("[%6.1fs] the database is seeded and the app stand-in is writing\n\n", seconds_since(t0));
+  std::printf("[%6.1fs] the database%s seeded and the app stand-in%s writing\n\n", seconds_since(t0), o.clair ? "s are" : " is",
+              o.clair ? "s are" : " is");
 
   // The controller, in this process; its own log lines stay quiet unless something goes wrong.
   spdlog::set_level(spdlog::level::warn);
@@ -253,31 +277,38 @@ int run_demo(const demo_options& options) {
   ro.cfg.target_image = o.target_image;
   ro.cfg.watch_namespace = "quay";
   ro.cfg.requeue_s = 5;
-  std::map<std::string, double> phase_started;
-  std::vector<std::pair<std::string, double>> phases;
-  phase current = phase::detecting;
-  bool done = false, ok = false;
+  ro.cfg.clair_target_image = o.target_image;
+  // Each database's phases as they happen, with the seconds since the controller started.
+  struct progress {
+    db_component component;
+    const char* label;
+    std::vector<std::pair<std::string, double>> phases;
+    bool final = false;
+  };
+  std::vector<progress> dbs{{db_component::quay, "quay", {}, false}};
+  if (o.clair) dbs.push_back({db_component::clair, "clair", {}, false});
+  bool done = false;
   const auto controller_start = clock::now();
   net::io_context ioc(1);
   ro.on_fold = [&](const state& s, const logged_event&) {
-    auto it = s.upgrades.find({{"quay", "registry"}, db_component::quay});
-    if (it == s.upgrades.end()) return;
-    const auto& u = it->second;
-    if (u.current != current || phases.empty()) {
-      current = u.current;
-      phases.emplace_back(to_string(u.current), seconds_since(controller_start));
-      std::printf("[%6.1fs] %-13s %s\n", seconds_since(t0), to_string(u.current), what_happens(u).c_str());
-      std::fflush(stdout);
-    }
-    // Finished once the phase is final and its status and Event were written.
-    if ((u.current == phase::succeeded || u.current == phase::failed || u.current == phase::up_to_date ||
-         u.current == phase::refused || u.current == phase::unsupported || u.current == phase::blocked) &&
-        u.in_flight.empty()) {
-      if (!done) {
-        done = true;
-        ok = u.current == phase::succeeded;
-        net::post(ioc, [&] { ioc.stop(); });
+    for (auto& db : dbs) {
+      auto it = s.upgrades.find({{"quay", "registry"}, db.component});
+      if (it == s.upgrades.end()) continue;
+      const auto& u = it->second;
+      if (db.phases.empty() || db.phases.back().first != to_string(u.current)) {
+        db.phases.emplace_back(to_string(u.current), seconds_since(controller_start));
+        std::printf("[%6.1fs] %-5s %-13s %s\n", seconds_since(t0), db.label, to_string(u.current), what_happens(u).c_str());
+        std::fflush(stdout);
       }
+      // Final once the phase is and its status and Event were written.
+      db.final = (u.current == phase::succeeded || u.current == phase::failed || u.current == phase::up_to_date ||
+                  u.current == phase::refused || u.current == phase::unsupported || u.current == phase::blocked ||
+                  u.current == phase::unmanaged) &&
+                 u.in_flight.empty();
+    }
+    if (!done && std::all_of(dbs.begin(), dbs.end(), [](const progress& d) { return d.final; })) {
+      done = true;
+      net::post(ioc, [&] { ioc.stop(); });
     }
   };
   controller ctl(ioc, ro);
@@ -295,39 +326,47 @@ int run_demo(const demo_options& options) {
   ioc.run();
   ctl.stop();
 
-  // The summary.
+  // The summary, one block per database.
   const state& s = ctl.current();
-  auto it = s.upgrades.find({{"quay", "registry"}, db_component::quay});
-  std::printf("\n== Summary\n");
-  if (it == s.upgrades.end()) {
-    std::printf("no upgrade state for quay/registry\n");
-    return 1;
+  bool ok = done;
+  for (const auto& db : dbs) {
+    auto it = s.upgrades.find({{"quay", "registry"}, db.component});
+    std::printf("\n== %s\n", db.component == db_component::clair ? "Clair's database" : "Quay's database");
+    if (it == s.upgrades.end()) {
+      std::printf("no upgrade state for quay/registry (%s)\n", db.label);
+      ok = false;
+      continue;
+    }
+    const auto& u = it->second;
+    ok = ok && u.current == phase::succeeded;
+    std::printf("result:        %s%s%s\n", to_string(u.current), u.last_error.empty() ? "" : ": ", u.last_error.c_str());
+    if (u.from && u.to)
+      std::printf("versions:      PostgreSQL %s -> %s, method %s\n", to_string(*u.from).c_str(), to_string(*u.to).c_str(),
+                  to_string(u.method));
+    std::printf("time per phase:\n");
+    double quiesce_at = -1, resumed_at = -1;
+    for (std::size_t i = 0; i < db.phases.size(); ++i) {
+      const double end = i + 1 < db.phases.size() ? db.phases[i + 1].second : seconds_since(controller_start);
+      std::printf("  %-13s %6.1f s\n", db.phases[i].first.c_str(), end - db.phases[i].second);
+      if (db.phases[i].first == "quiescing" && quiesce_at < 0) quiesce_at = db.phases[i].second;
+      if (db.phases[i].first == "succeeded") resumed_at = db.phases[i].second;
+    }
+    if (quiesce_at >= 0 && resumed_at >= 0)
+      std::printf("downtime:      %.1f s (%s)\n", resumed_at - quiesce_at,
+                  db.component == db_component::clair ? "Clair's app scaled to 0 until it was scaled back; Quay's kept serving"
+                                                      : "the Quay app scaled to 0 until it was scaled back");
+    if (u.after) {
+      std::int64_t rows = 0;
+      for (const auto& t : u.after->tables) rows += t.rows;
+      std::printf("verified:      %zu tables, %lld rows, row counts and checksums equal to the manifest\n",
+                  u.after->tables.size(), static_cast<long long>(rows));
+    }
+    if (u.started) {
+      std::printf("claims:        old data in quay/%s (kept, untouched), backup in quay/%s, new data in quay/%s\n",
+                  u.old_claim.c_str(), reducers::backup_claim_name(u).c_str(), reducers::data_claim_name(u).c_str());
+    }
   }
-  const auto& u = it->second;
-  std::printf("result:        %s%s%s\n", to_string(u.current), u.last_error.empty() ? "" : ": ", u.last_error.c_str());
-  if (u.from && u.to)
-    std::printf("versions:      PostgreSQL %s -> %s, method %s\n", to_string(*u.from).c_str(), to_string(*u.to).c_str(),
-                to_string(u.method));
-  std::printf("time per phase:\n");
-  double quiesce_at = -1, resumed_at = -1;
-  for (std::size_t i = 0; i < phases.size(); ++i) {
-    const double end = i + 1 < phases.size() ? phases[i + 1].second : seconds_since(controller_start);
-    std::printf("  %-13s %6.1f s\n", phases[i].first.c_str(), end - phases[i].second);
-    if (phases[i].first == "quiescing" && quiesce_at < 0) quiesce_at = phases[i].second;
-    if (phases[i].first == "succeeded") resumed_at = phases[i].second;
-  }
-  if (quiesce_at >= 0 && resumed_at >= 0)
-    std::printf("downtime:      %.1f s (app scaled to 0 until it was scaled back)\n", resumed_at - quiesce_at);
-  if (u.after) {
-    std::int64_t rows = 0;
-    for (const auto& t : u.after->tables) rows += t.rows;
-    std::printf("verified:      %zu tables, %lld rows, row counts and checksums equal to the manifest\n", u.after->tables.size(),
-                static_cast<long long>(rows));
-  }
-  if (u.started) {
-    std::printf("claims:        old data in quay/%s (kept, untouched), backup in quay/%s, new data in quay/%s\n",
-                u.old_claim.c_str(), reducers::backup_claim_name(u).c_str(), reducers::data_claim_name(u).c_str());
-  }
+  std::printf("\n");
   std::printf("event log:     %s (replay it: quay-pg-upgrader replay %s)\n", ro.event_log.c_str(), ro.event_log.c_str());
   std::printf("total:         %.1f s\n", seconds_since(t0));
   return ok ? 0 : 1;

@@ -314,11 +314,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"text", "json"}));
 
   qpu::app::demo_options demo;
-  auto* demo_cmd =
-      app.add_subcommand("demo", "A real PostgreSQL 10 -> 15 upgrade on the embedded simulated cluster, with live progress");
+  auto* demo_cmd = app.add_subcommand(
+      "demo",
+      "A real PostgreSQL 10 -> 15 upgrade of Quay's and Clair's databases on the embedded simulated cluster, with live progress");
   demo_cmd->add_option("--kube-sim", demo.kube_sim, "The kube-sim binary (default: beside this binary, else on PATH)");
   demo_cmd->add_option("--scenario", demo.scenario_dir,
                        "Manifests of the Quay-like installation (default: scenarios/quay-pg10 beside kube-sim)");
+  demo_cmd->add_flag("!--without-clair", demo.clair, "Leave Clair's database out of the scenario (Quay's only)");
   demo_cmd->add_option("--rows", demo.rows, "Rows per main table in the seeded database")->capture_default_str();
   demo_cmd->add_option("--target-image", demo.target_image, "The image to upgrade to")->capture_default_str();
   demo_cmd->add_option("--work-dir", demo.work_dir,

@@ -52,8 +52,16 @@ bool back_on_upgraded_claim(const upgrade_ctx& c) {
 
 }  // namespace
 
+// One annotation serves both databases of a registry: it asks for the revert of the database whose
+// previous claim it names, and the other one leaves it alone (neither refuses nor reverts).
+bool names_sibling_claim(const upgrade_ctx& c) {
+  const auto* other = sibling(c);
+  return other && !other->old_claim.empty() && c.registry.revert_to_claim == other->old_claim &&
+         c.registry.revert_to_claim != c.u.old_claim;
+}
+
 bool revert_annotation_new(const upgrade_ctx& c) {
-  return !c.registry.revert_to_claim.empty() && c.registry.revert_to_claim != c.u.revert.token;
+  return !c.registry.revert_to_claim.empty() && c.registry.revert_to_claim != c.u.revert.token && !names_sibling_claim(c);
 }
 
 bool revert_annotation_removed(const upgrade_ctx& c) { return c.registry.revert_to_claim.empty() && !c.u.revert.token.empty(); }

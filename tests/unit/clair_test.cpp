@@ -40,10 +40,8 @@ std::string object_of(const effect& e) {
         if constexpr (std::is_same_v<T, create_claim> || std::is_same_v<T, create_job> || std::is_same_v<T, delete_job> ||
                       std::is_same_v<T, scale_deployment> || std::is_same_v<T, patch_database_deployment>)
           return v.key.name;
-        else if constexpr (std::is_same_v<T, inspect_database>)
-          return v.db.service.name;
-        else
-          return "";
+        else if constexpr (std::is_same_v<T, inspect_database>) return v.db.service.name;
+        else return "";
       },
       e);
 }
@@ -87,7 +85,8 @@ TEST_CASE("both databases are upgraded one after the other, Quay's first, each o
   REQUIRE(s.clair().current == phase::succeeded);
   CHECK(s.clair().to == pg_major::of(15));
   CHECK(s.phases(db_component::clair) == std::vector<std::string>{"detecting", "queued", "quiescing", "backing_up", "stopping",
-                                                                 "upgrading", "switching", "verifying", "resuming", "succeeded"});
+                                                                  "upgrading", "switching", "verifying", "resuming",
+                                                                  "succeeded"});
   check_each_touches_only_its_own(s);
   // Clair's downtime begins after Quay's app is back: registry pulls and pushes never stop for
   // Clair, and Quay's app is not scaled while Clair's database is down.
@@ -186,7 +185,8 @@ TEST_CASE("a failure of one database rolls back that one only") {
     check_each_touches_only_its_own(s);
     const auto work = s.work();
     // Clair's turn comes once Quay's rollback is over, not during it.
-    CHECK(position(work, "quay/registry/a1/restore/database") < position(work, "quay/registry/clair/a1/scale-down/registry-clair-app"));
+    CHECK(position(work, "quay/registry/a1/restore/database") <
+          position(work, "quay/registry/clair/a1/scale-down/registry-clair-app"));
   }
 }
 
@@ -226,7 +226,8 @@ TEST_CASE("an admin's opt-out leaves Clair's database alone") {
   CHECK(s.clair().current == phase::unmanaged);
   CHECK(work_of(s, db_component::clair).empty());
   const auto statuses = s.all<update_registry_status>();
-  const auto clair = std::find_if(statuses.rbegin(), statuses.rend(), [](const auto& st) { return st.component == db_component::clair; });
+  const auto clair =
+      std::find_if(statuses.rbegin(), statuses.rend(), [](const auto& st) { return st.component == db_component::clair; });
   REQUIRE(clair != statuses.rend());
   CHECK_THAT(clair->conditions[0].message, Catch::Contains("skip-databases names clair"));
 }
@@ -235,4 +236,17 @@ TEST_CASE("a registry without Clair's database tracks Quay's only") {
   auto s = fold(run_scenario(scenario_options{}));
   CHECK(s.s.upgrades.size() == 1);
   CHECK(work_of(s, db_component::clair).empty());
+}
+
+TEST_CASE("the revert annotation reverts the database whose previous claim it names, and only that one") {
+  auto o = both_databases();
+  o.revert_to_claim_after_success = "registry-clair-postgres";
+  auto s = fold(run_scenario(o));
+  CHECK(s.upgrade().current == phase::succeeded);
+  CHECK(s.clair().current == phase::reverted);
+  const auto quay_phases = s.phases(db_component::quay);
+  CHECK(std::ranges::find(quay_phases, "revert_refused") == quay_phases.end());
+  for (const auto& p : s.all<patch_database_deployment>())
+    if (p.id.revert_run > 0) CHECK(p.key.name == "registry-clair-postgres");
+  check_each_touches_only_its_own(s);
 }

@@ -166,6 +166,12 @@ const named scenarios[] = {
        o.clair = true;
        o.operator_managed = true;
      }},
+    // The revert annotation names Clair's previous claim: Clair's database goes back, Quay's stays.
+    {"clair-revert",
+     [](scenario_options& o) {
+       o.clair = true;
+       o.revert_to_claim_after_success = "registry-clair-postgres";
+     }},
     // The admin opted Clair's database out (Clair rebuilds its own): only Quay's is upgraded.
     {"clair-skipped",
      [](scenario_options& o) {
