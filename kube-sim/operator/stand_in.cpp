@@ -114,7 +114,12 @@ struct pass {
     auto got = s.get(type(id), r.ns, name);
     return got ? std::optional<json>(*got) : std::nullopt;
   }
-  void note(std::string text) { changes.push_back(std::move(text)); }
+  bool substantive = false;  // something beyond labels, annotations and ownerReferences changed
+
+  void note(std::string text, bool of_substance = true) {
+    changes.push_back(std::move(text));
+    substantive = substantive || of_substance;
+  }
   void failed(const std::string& what, const api_error& e) { note(what + " failed: " + e.message); }
 
   enum class mode { full, metadata_only, create_only };
@@ -151,8 +156,14 @@ struct pass {
       failed("update " + what, updated.error());
       return live;
     }
-    note("updated " + what + describe(*live, next));
+    note("updated " + what + describe(*live, next), !only_metadata_differs(*live, next));
     return *updated;
+  }
+
+  static bool only_metadata_differs(json before, json after) {
+    before.erase("metadata");
+    after.erase("metadata");
+    return before == after;
   }
 
   // What changed in a Deployment, in the terms a reader of the log cares about.
@@ -279,7 +290,7 @@ void check_migration(pass& p) {
         if (next != *claim) {
           if (auto done = p.s.update(p.type("persistentvolumeclaims"), p.r.ns, old_claim, next); !done)
             p.failed("release PersistentVolumeClaim " + old_claim, done.error());
-          else p.note("released PersistentVolumeClaim " + old_claim + " (ownerReference removed)");
+          else p.note("released PersistentVolumeClaim " + old_claim + " (ownerReference removed)", false);
         }
         if (p.env.delete_backup) p.remove("persistentvolumeclaims", old_claim, "PersistentVolumeClaim");
       }
@@ -464,7 +475,7 @@ json stand_in::reconcile_registry(const json& registry, const operator_env& env)
   auto finish = [&]() {
     bool migrating = false;
     for (const auto& m : p.migrations) migrating = migrating || m.value("event", "") != "finished";
-    entry["result"] = migrating ? "migrating" : p.changes.empty() ? "no change" : "changed";
+    entry["result"] = migrating ? "migrating" : p.substantive ? "changed" : p.changes.empty() ? "no change" : "metadata only";
     entry["changes"] = p.changes;
     if (!p.migrations.empty()) entry["migrations"] = p.migrations;
     return entry;

@@ -508,3 +508,41 @@ spec:
   CHECK(message.starts_with("check-container "));
   CHECK(message != "check-container 0");
 }
+
+TEST_CASE("on the image and claim it expects, the scenario's database is left alone: nothing of substance changes", "[e2e]") {
+  // The state an upgrade done while the operator was stopped ends in (issue 13 item 2): the
+  // scenario's database switched to the image the operator expects and to the claim it names.
+  cluster c(/*hold=*/true);
+  c.apply_dir(source_dir / "scenarios" / "quay-operator-pg10",
+              {{"{name: ROWS, value: \"1000\"}", "{name: ROWS, value: \"10\"}"}});
+  c.apply(R"Y(
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: registry-quay-postgres-13, namespace: quay}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+)Y");
+  auto d = *c.get("deployments.apps", "quay", "registry-quay-database");
+  d["spec"]["template"]["spec"]["containers"][0]["image"] = "quay.io/sclorg/postgresql-13-c9s:latest";
+  for (auto& v : d["spec"]["template"]["spec"]["volumes"])
+    if (v["name"] == "postgres-data") v["persistentVolumeClaim"]["claimName"] = "registry-quay-postgres-13";
+  c.update("deployments.apps", d);
+  const auto spec_before = c.get("deployments.apps", "quay", "registry-quay-database")->at("spec");
+
+  const auto seq = c.quay_operator->log().last_seq();
+  const auto reconciles = c.quay_operator->reconciles();
+  c.quay_operator->set_hold(false);
+  REQUIRE(c.run_until([&] { return c.quay_operator->reconciles() >= reconciles + 3; }, 60s));
+  for (const auto& e : c.journal()) {
+    if (e.value("seq", std::uint64_t{0}) <= seq || !e.contains("registry")) continue;
+    INFO(e.dump());
+    CHECK((e.value("result", "") == "no change" || e.value("result", "") == "metadata only"));
+  }
+  CHECK(c.get("deployments.apps", "quay", "registry-quay-database")->at("spec") == spec_before);
+  CHECK_FALSE(c.get("jobs.batch", "quay", "registry-quay-postgres-upgrade"));
+  CHECK_FALSE(c.get("deployments.apps", "quay", "registry-quay-database-old"));
+  // It adopts the claim it renders (labels and its ownerReference): metadata only.
+  const auto registry_uid = meta_string(*c.get("quayregistries.quay.redhat.com", "quay", "registry"), "uid");
+  CHECK(owned_by_registry(*c.get("persistentvolumeclaims", "quay", "registry-quay-postgres-13"), registry_uid));
+}
