@@ -546,3 +546,73 @@ spec:
   const auto registry_uid = meta_string(*c.get("quayregistries.quay.redhat.com", "quay", "registry"), "uid");
   CHECK(owned_by_registry(*c.get("persistentvolumeclaims", "quay", "registry-quay-postgres-13"), registry_uid));
 }
+
+TEST_CASE("an operator upgraded to expect 15 migrates Quay's and Clair's databases from 13, each from the claim it mounted",
+          "[e2e]") {
+  cluster c;
+  std::string setup = operator_setup(true);
+  // The operator of the release before: both databases on 13.
+  setup.replace(setup.find("quay.io/sclorg/postgresql-15-c9s:latest"), 39, "quay.io/sclorg/postgresql-13-c9s:latest");
+  c.apply(setup);
+  REQUIRE(
+      c.run_until([&] { return c.ready("quay", "registry-quay-database") && c.ready("quay", "registry-clair-postgres"); }, 180s));
+  CHECK(claim_of(*c.get("deployments.apps", "quay", "registry-clair-postgres")) == "registry-clair-postgres-13");
+  std::string out;
+  for (const auto& [service, secret] :
+       std::vector<std::pair<std::string, std::string>>{{"registry-quay-database", "registry-postgres-config-secret"},
+                                                        {"registry-clair-postgres", "registry-clairpostgres-config-secret"}}) {
+    REQUIRE(c.psql_admin("quay", service, secret, "SHOW server_version_num", out) == 0);
+    REQUIRE(out.starts_with("13"));
+    REQUIRE(c.psql_admin("quay", service, secret,
+                         "CREATE TABLE carried (n int); INSERT INTO carried SELECT generate_series(1, 250)", out) == 0);
+  }
+
+  // The operator is upgraded: its new pod expects 15 for both, 13 being the previous image.
+  const auto seq = c.quay_operator->log().last_seq();
+  auto opd = *c.get("deployments.apps", "quay-operator", "quay-operator");
+  for (auto& e : opd["spec"]["template"]["spec"]["containers"][0]["env"]) {
+    const auto name = e["name"].get<std::string>();
+    if (name == "RELATED_IMAGE_COMPONENT_POSTGRES" || name == "RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES") e["value"] = pg15_image;
+    if (name == "RELATED_IMAGE_COMPONENT_POSTGRES_PREVIOUS") e["value"] = pg13_image;
+  }
+  c.update("deployments.apps", opd);
+  REQUIRE(c.run_until(
+      [&] {
+        int finished = 0;
+        for (const auto& e : c.journal())
+          if (e.value("seq", std::uint64_t{0}) > seq)
+            for (const auto& m : e.value("migrations", json::array())) finished += m.value("event", "") == "finished" ? 1 : 0;
+        return finished == 2;
+      },
+      420s));
+  int started = 0;
+  for (const auto& e : c.journal())
+    for (const auto& m : e.value("migrations", json::array()))
+      if (m.value("event", "") == "started") {
+        ++started;
+        const bool quay = m["component"] == "postgres";
+        CHECK(m["from"] == "postgresql-13-c9s");
+        CHECK(m["to"] == "postgresql-15-c9s");
+        CHECK(m["oldClaim"] == (quay ? "registry-quay-postgres-13" : "registry-clair-postgres-13"));
+        CHECK(m["newClaim"] == (quay ? "registry-quay-postgres-15" : "registry-clair-postgres-15"));
+      }
+  CHECK(started == 2);
+  REQUIRE(
+      c.run_until([&] { return c.ready("quay", "registry-quay-database") && c.ready("quay", "registry-clair-postgres"); }, 180s));
+  for (const auto& [service, secret] :
+       std::vector<std::pair<std::string, std::string>>{{"registry-quay-database", "registry-postgres-config-secret"},
+                                                        {"registry-clair-postgres", "registry-clairpostgres-config-secret"}}) {
+    INFO(service);
+    REQUIRE(c.psql_admin("quay", service, secret, "SHOW server_version_num", out) == 0);
+    CHECK(out.starts_with("15"));
+    REQUIRE(c.psql_admin("quay", service, secret, "SELECT count(*) FROM carried", out) == 0);
+    CHECK(out == "250");
+  }
+  CHECK(claim_of(*c.get("deployments.apps", "quay", "registry-quay-database")) == "registry-quay-postgres-15");
+  CHECK(claim_of(*c.get("deployments.apps", "quay", "registry-clair-postgres")) == "registry-clair-postgres-15");
+  CHECK_FALSE(c.get("deployments.apps", "quay", "registry-quay-database-old"));
+  CHECK_FALSE(c.get("deployments.apps", "quay", "registry-clair-postgres-old"));
+  CHECK_FALSE(c.get("services", "quay", "registry-clair-postgres-old"));
+  CHECK(c.get("persistentvolumeclaims", "quay", "registry-quay-postgres-13"));
+  CHECK(c.get("persistentvolumeclaims", "quay", "registry-clair-postgres-13"));
+}
