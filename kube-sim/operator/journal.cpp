@@ -1,5 +1,7 @@
 #include "journal.hpp"
 
+#include <algorithm>
+
 #include "object_meta.hpp"
 
 namespace kube_sim::quay_operator {
@@ -8,6 +10,16 @@ journal::journal(std::filesystem::path file) : file_(std::move(file)) {
   if (file_.empty()) return;
   std::error_code ec;
   if (file_.has_parent_path()) std::filesystem::create_directories(file_.parent_path(), ec);
+  // A restarted kube-sim (--state-dir) continues the file: its entries are served again and the
+  // numbering goes on from the last one, so `seq` stays unique within the file.
+  std::ifstream in(file_);
+  for (std::string line; std::getline(in, line);) {
+    auto entry = json::parse(line, nullptr, false);
+    if (entry.is_discarded() || !entry.is_object()) continue;
+    seq_ = std::max(seq_, entry.value("seq", std::uint64_t{0}));
+    entries_.push_back(std::move(entry));
+    if (entries_.size() > kept) entries_.pop_front();
+  }
   out_.open(file_, std::ios::app);
 }
 

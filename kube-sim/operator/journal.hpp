@@ -15,7 +15,8 @@ namespace kube_sim::quay_operator {
 
 class journal {
  public:
-  /// `file` empty: memory only. The file is appended to (a restarted kube-sim continues it).
+  /// `file` empty: memory only. An existing file is read back and appended to (a restarted
+  /// kube-sim continues it and its numbering).
   explicit journal(std::filesystem::path file = {});
 
   /// Stamps `entry` with "seq" and "time", keeps it and appends it to the file; returns its seq.

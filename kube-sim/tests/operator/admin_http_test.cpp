@@ -73,3 +73,24 @@ TEST_CASE("HTTP: the stand-in's hold switch, status and reconcile log on /_sim/q
   file << in.rdbuf();
   CHECK(file.str() == served);
 }
+
+TEST_CASE("HTTP: a restarted kube-sim continues the stand-in's log and its numbering") {
+  const auto dir = make_temp_dir();
+  const std::vector<std::string> flags = {"--no-runtime", "--state-dir", (dir / "state").string(), "--quay-operator",
+                                          "--quay-operator-hold"};
+  std::filesystem::create_directories(dir / "first");
+  std::filesystem::create_directories(dir / "second");
+  std::size_t first_run = 0;
+  {
+    sim_process sim(flags, dir / "first");
+    REQUIRE(eventually([&] { return !lines_of(send(sim.port(), "GET", "/_sim/quay-operator").body).empty(); }));
+    first_run = lines_of(send(sim.port(), "GET", "/_sim/quay-operator").body).size();
+  }
+  sim_process again(flags, dir / "second");
+  REQUIRE(eventually([&] { return lines_of(send(again.port(), "GET", "/_sim/quay-operator").body).size() > first_run; }));
+  const auto log = lines_of(send(again.port(), "GET", "/_sim/quay-operator").body);
+  for (std::size_t i = 0; i < log.size(); ++i) CHECK(log[i]["seq"] == i + 1);
+  again.stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
