@@ -164,6 +164,7 @@ std::variant<api_reply, watch_request> api_handler::handle(const api_request& re
 }
 
 api_reply api_handler::admin(const api_request& request, const std::string& path) {
+  if (auto it = admin_routes_.find(path); it != admin_routes_.end()) return it->second(request);
   if (path == "/_sim/faults") {
     if (request.method == "GET") return reply(200, to_json(faults_.settings));
     if (request.method != "POST") return error_reply(method_not_allowed());

@@ -2,6 +2,7 @@
 // Turns one HTTP request into a store call and a reply, or into a validated watch request for
 // the streaming side. No sockets here: the Beast layer (http_server) owns all I/O, so this
 // can be read as the apiserver's REST mapping in one place.
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -48,6 +49,10 @@ class api_handler {
   void set_server_address(std::string address) { settings_.server_address = std::move(address); }
   store& data() { return store_; }
   fault_injector& faults() { return faults_; }
+  /// Serves `path` (under /_sim/, no auth, like the other admin routes) with `route`: parts of the
+  /// simulator outside this library (the Quay operator stand-in) add their own.
+  using admin_route = std::function<api_reply(const api_request&)>;
+  void add_admin_route(std::string path, admin_route route) { admin_routes_[std::move(path)] = std::move(route); }
 
  private:
   using query = std::map<std::string, std::string>;
@@ -58,6 +63,7 @@ class api_handler {
   store& store_;
   fault_injector& faults_;
   api_settings settings_;
+  std::map<std::string, admin_route> admin_routes_;
 };
 
 /// Percent-decoding of one URL component ('+' is a space in query strings).

@@ -9,10 +9,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "admin.hpp"
 #include "http_server.hpp"
 #include "kubeconfig_out.hpp"
 #include "persistence.hpp"
 #include "runtime.hpp"
+#include "stand_in.hpp"
 
 namespace net = boost::asio;
 using namespace kube_sim;
@@ -32,6 +34,11 @@ struct serve_flags {
   std::int64_t bookmark_interval_ms = 10000;
   std::string record_watch;
   fault_settings faults;
+  bool quay_operator = false;
+  bool quay_operator_hold = false;
+  std::string quay_operator_deployment = "quay-operator/quay-operator";
+  std::int64_t quay_operator_resync_ms = 3000;
+  std::string quay_operator_log;
 };
 
 int serve(const serve_flags& f) {
@@ -98,6 +105,7 @@ int serve(const serve_flags& f) {
   // The workload runtime (kube-sim/runtime/README.md): claims, pods, Deployments, Jobs,
   // Services. With --state-dir its disks live there too, so a restart finds them again.
   std::optional<runtime::runtime> workloads;
+  std::filesystem::path runtime_work;
   if (!f.no_runtime) {
     runtime::runtime_options o;
     o.work_dir = f.runtime_dir;
@@ -109,6 +117,7 @@ int serve(const serve_flags& f) {
     if (!f.image_map.empty()) o.image_map_file = f.image_map;
     o.api_host = host;
     o.api_port = bound->port();
+    runtime_work = o.work_dir;
     workloads.emplace(io, data, o);
     if (auto started = workloads->start(); !started) {
       std::cerr << "kube-sim: runtime: " << started.error().message << "\n";
@@ -124,6 +133,29 @@ int serve(const serve_flags& f) {
       return 1;
     }
     for (const auto& line : *applied) std::cerr << "kube-sim: " << line << "\n";
+  }
+  // The Quay operator stand-in (kube-sim/README.md): reconciles while its Deployment has a Ready pod.
+  std::optional<quay_operator::stand_in> quay_op;
+  if (f.quay_operator) {
+    quay_operator::options o;
+    const auto slash = f.quay_operator_deployment.find('/');
+    if (slash == std::string::npos) {
+      std::cerr << "kube-sim: --quay-operator-deployment wants NAMESPACE/NAME, got " << f.quay_operator_deployment << "\n";
+      return 2;
+    }
+    o.operator_namespace = f.quay_operator_deployment.substr(0, slash);
+    o.operator_name = f.quay_operator_deployment.substr(slash + 1);
+    o.resync = std::chrono::milliseconds(f.quay_operator_resync_ms);
+    o.hold = f.quay_operator_hold;
+    o.journal_file = f.quay_operator_log;
+    if (o.journal_file.empty() && !f.state_dir.empty())
+      o.journal_file = std::filesystem::path(f.state_dir) / "quay-operator.jsonl";
+    if (o.journal_file.empty() && !runtime_work.empty()) o.journal_file = runtime_work / "quay-operator.jsonl";
+    quay_op.emplace(io, data, o);
+    quay_operator::add_admin_routes(handler, *quay_op);
+    quay_op->start();
+    std::cerr << "kube-sim: Quay operator stand-in for Deployment " << f.quay_operator_deployment << (o.hold ? " (held)" : "")
+              << ", log " << (o.journal_file.empty() ? "in memory only" : o.journal_file.string()) << "\n";
   }
   server.start();
 
@@ -169,6 +201,16 @@ int main(int argc, char** argv) {
   cmd->add_option("--retry-after", f.faults.retry_after_seconds, "fault: Retry-After seconds on 429")->capture_default_str();
   cmd->add_option("--chunk-bytes", f.faults.chunk_bytes, "fault: split each watch event into chunks of N bytes");
   cmd->add_option("--event-delay-ms", f.faults.event_delay_ms, "fault: delay each watch event by D ms");
+  cmd->add_flag("--quay-operator", f.quay_operator,
+                "run the Quay operator stand-in: it reconciles QuayRegistries while its Deployment has a Ready pod");
+  cmd->add_option("--quay-operator-deployment", f.quay_operator_deployment, "the operator's Deployment (NAMESPACE/NAME)")
+      ->capture_default_str();
+  cmd->add_option("--quay-operator-resync-ms", f.quay_operator_resync_ms, "the stand-in reconciles every registry this often")
+      ->capture_default_str();
+  cmd->add_flag("--quay-operator-hold", f.quay_operator_hold,
+                "start the stand-in held: it does nothing until POST /_sim/quay-operator {\"hold\": false}");
+  cmd->add_option("--quay-operator-log", f.quay_operator_log,
+                  "the stand-in's reconcile log, JSON Lines (default: STATE_DIR/quay-operator.jsonl)");
   CLI11_PARSE(app, argc, argv);
   return serve(f);
 }

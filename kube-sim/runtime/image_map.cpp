@@ -78,6 +78,13 @@ result<image_map> image_map::load(const std::filesystem::path& file, const std::
     const json env = e.value("env", json::object());
     for (const auto& [k, v] : env.items()) entry.install.env[k] = expand(v.get<std::string>(), pg, images);
     for (const auto& c : e.value("cmd", json::array())) entry.install.cmd.push_back(expand(c.get<std::string>(), pg, images));
+    const json files = e.value("files", json::object());
+    for (const auto& [target, source] : files.items()) {
+      if (target.empty() || target.front() != '/')
+        return std::unexpected(
+            internal_error("the image map " + file.string() + " has a file path that is not absolute: " + target));
+      entry.install.files[target] = expand(source.get<std::string>(), pg, images);
+    }
     if (entry.patterns.empty())
       return std::unexpected(internal_error("an entry of the image map " + file.string() + " has no repositories"));
     map.entries_.push_back(std::move(entry));

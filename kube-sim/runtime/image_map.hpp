@@ -23,12 +23,15 @@ struct image_ref {
 };
 image_ref parse_image_ref(std::string_view reference);
 
-/// What a container on this image gets: PATH entries first, the image's environment, and its
-/// CMD (used when the container sets neither command nor args).
+/// What a container on this image gets: PATH entries first, the image's environment, its CMD
+/// (used when the container sets neither command nor args), and the files the image ships at fixed
+/// paths (path in the container -> file on this machine, bound read-only before the volumes, so a
+/// volume mounted over one wins, as it would over a file of a real image).
 struct image_install {
   std::vector<std::string> path;
   std::map<std::string, std::string> env;
   std::vector<std::string> cmd;
+  std::map<std::string, std::string> files;
   bool operator==(const image_install&) const = default;
 };
 

@@ -168,6 +168,7 @@ void runtime::admit(const json& pod) {
     std::string path;
     bool read_only = false;
     bool needs_owner = false;
+    bool config = false;  // a ConfigMap or Secret: a subPath names one of its files
   };
   std::map<std::string, volume_source> sources;
   pod_run p;
@@ -219,7 +220,7 @@ void runtime::admit(const json& pod) {
       }
       config_volumes.push_back(
           {{"name", vname}, {"secret", secret}, {"object", object ? *object : json::object()}, {"source", src}});
-      sources[vname] = {(p.dir / "volumes" / vname).string(), true, false};
+      sources[vname] = {(p.dir / "volumes" / vname).string(), true, false, true};
     } else {
       pending_status(pod, {{"conditions", json::array({scheduled_ok})},
                            {"message", "kube-sim does not support the volume type of \"" + vname + "\""},
@@ -366,16 +367,27 @@ void runtime::admit(const json& pod) {
     if (fs::is_directory("/var/run/postgresql"))
       l.mounts.push_back({(p.dir / "run-postgresql").string(), "/var/run/postgresql", false, false});
     l.mounts.push_back({(p.dir / "hosts").string(), "/etc/hosts", true, true});
+    // Files the image ships (the sclorg images' /usr/libexec/check-container), before the
+    // volumes: a volume mounted at the same path hides the image's file, as in a container.
+    for (const auto& [target, host_file] : install->files) l.mounts.push_back({host_file, target, true, true});
     for (const auto& m : c.value("volumeMounts", json::array())) {
       auto src = sources.find(m.value("name", ""));
       if (src == sources.end()) continue;
       std::string source = src->second.path;
+      bool file = false;
       if (auto sub = m.value("subPath", ""); !sub.empty()) {
         source = (fs::path(source) / sub).string();
-        fs::create_directories(source);
-        chown_if_root(source, l.uid, pod_security.value("fsGroup", l.gid));
+        // A subPath of a ConfigMap or Secret volume is one of its files (written below, when
+        // the pod's folder is materialised): the Quay operator mounts postgresql.conf.sample
+        // and its start hook that way. Any other volume's subPath is a folder, made on demand.
+        if (src->second.config) {
+          file = true;
+        } else {
+          fs::create_directories(source);
+          chown_if_root(source, l.uid, pod_security.value("fsGroup", l.gid));
+        }
       }
-      l.mounts.push_back({source, m.value("mountPath", ""), src->second.read_only || m.value("readOnly", false), false});
+      l.mounts.push_back({source, m.value("mountPath", ""), src->second.read_only || m.value("readOnly", false), file});
     }
     l.mounts.push_back({run.termination_file.string(), c.value("terminationMessagePath", "/dev/termination-log"), false, true});
     containers.push_back(std::move(run));

@@ -407,6 +407,20 @@ result<std::vector<std::string>> apply_manifests(store& s, const fs::path& path,
                                            object->value("kind", "")));
       const std::string ns = t->namespaced ? object->value("/metadata/namespace"_json_pointer, std::string("default")) : "";
       const std::string name = object->value("/metadata/name"_json_pointer, std::string());
+      // A scenario cannot know the uid its owner will get: an ownerReference without one is given
+      // the uid of the object it names in the same namespace (created by an earlier document).
+      // kube-sim's own convenience; an apiserver rejects such a reference.
+      if (object->contains("metadata") && (*object)["metadata"].contains("ownerReferences"))
+        for (auto& ref : (*object)["metadata"]["ownerReferences"]) {
+          if (!ref.is_object() || !ref.value("uid", "").empty()) continue;
+          const auto* owner_type = s.types().find_kind(ref.value("apiVersion", ""), ref.value("kind", ""));
+          auto owner = owner_type ? s.get(*owner_type, owner_type->namespaced ? ns : "", ref.value("name", ""))
+                                  : result<json>(std::unexpected(api_error{}));
+          if (!owner)
+            return std::unexpected(bad_request(file.string() + ": " + name + ": its owner " + ref.value("kind", "") + " " +
+                                               ref.value("name", "") + " does not exist (apply it first)"));
+          ref["uid"] = meta_string(*owner, "uid");
+        }
       const bool had_status = object->contains("status");
       const json status = had_status ? (*object)["status"] : json();
       auto created = s.create(*t, ns, *object);
