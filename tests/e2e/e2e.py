@@ -78,6 +78,7 @@ class Kube:
         "Namespace": ("/api/v1", "namespaces", False),
         "Secret": ("/api/v1", "secrets", True),
         "ConfigMap": ("/api/v1", "configmaps", True),
+        "ServiceAccount": ("/api/v1", "serviceaccounts", True),
         "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
         "Service": ("/api/v1", "services", True),
         "Pod": ("/api/v1", "pods", True),
@@ -275,7 +276,7 @@ class Case:
         out = open(self.sim_log, "w")
         self.sim = subprocess.Popen(
             [self.kube_sim_bin, "serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out", self.kubeconfig,
-             "--state-dir", os.path.join(self.tmp, "state")],
+             "--state-dir", os.path.join(self.tmp, "state")] + list(self.spec.get("kube_sim_args", [])),
             stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp, preexec_fn=die_with_parent)
         for _ in range(300):
             if self.sim.poll() is not None:
@@ -293,7 +294,9 @@ class Case:
             raise Failure(f"controller not built: {self.controller_bin}")
         self.event_log = os.path.join(self.tmp, "events.jsonl")
         self.ctl_log = os.path.join(self.tmp, "controller.log")
-        argv = [self.controller_bin, "run", "--kubeconfig", self.kubeconfig, "--namespace", NS,
+        # Every namespace when the case needs the Quay operator's Deployment in its own.
+        scope = [] if self.spec.get("all_namespaces") else ["--namespace", NS]
+        argv = [self.controller_bin, "run", "--kubeconfig", self.kubeconfig, *scope,
                 "--event-log", self.event_log, "--target-image", self.spec["target"],
                 "--requeue-seconds", "2", "--no-fsync",
                 "--deadlines", self.spec.get("deadlines", HAPPY_DEADLINES)]
@@ -491,10 +494,13 @@ class Case:
         objs += self.spec.get("extra_objects", [])
         return objs
 
-    def set_up(self):
-        self.start_kube_sim()
+    def create_scenario(self):
         for o in self.load_scenario():
             self.kube.create(o)
+
+    def set_up(self):
+        self.start_kube_sim()
+        self.create_scenario()
         log(f"scenario created (database image {self.db_image}, ROWS={ROWS})")
         self.wait_db_ready("the database Deployment to be ready", 120)
         self.wait_for("the seed Job to finish", lambda: self.job_done("registry-quay-seed"), 120)

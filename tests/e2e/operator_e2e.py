@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""End-to-end: the controller beside kube-sim's Quay operator stand-in (issue 13, item 3).
+
+One case per invocation:  operator_e2e.py --build BUILD_DIR --source SOURCE_DIR CASE
+The installation is kube-sim/scenarios/quay-operator-pg10: the database as the operator rendered
+it for PostgreSQL 10, and the operator's Deployment, upgraded to the 3.9 release that expects
+quay.io/sclorg/postgresql-13-c9s (its own trigger for a pg_dumpall | psql migration). kube-sim runs
+the stand-in (`--quay-operator`) held until the scenario is seeded and the controller runs, as an
+operator would be racing the controller on a real cluster; the hold is released once the controller
+has recorded and scaled the operator to 0 (or at once, for the refusal case). The harness keeps its
+own truth: it counts and hashes every seeded table before and after.
+
+Cases:
+  operator-10-to-13      paused, upgraded to 13 on the claim the operator renders, resumed; the
+                         operator then reconciles at least three times and changes nothing, and
+                         never creates its migration Job
+  operator-pause-off     --pause-operator=false with the operator running: refused, nothing touched
+"""
+import json
+import os
+import sys
+import time
+import urllib.request
+
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e  # noqa: E402
+from e2e import DB, NS, Case, Failure, claim_of, cond, container, log, norm, upgrade_status  # noqa: E402
+
+OPERATOR_NS, OPERATOR = "quay-operator", "quay-operator"
+OPERATOR_IMAGE = "quay.io/sclorg/postgresql-13-c9s:latest"  # its RELATED_IMAGE_COMPONENT_POSTGRES
+OPERATOR_CLAIM = "registry-quay-postgres-13"
+MIGRATION_JOB = "registry-quay-postgres-upgrade"
+QUAY_TABLES = ("user", "repository", "imagestorage", "manifest", "manifestblob", "tag", "seed_done")
+
+
+class OperatorCase(Case):
+    def __init__(self, args, name, spec):
+        super().__init__(args, name, spec)
+        self.from_major = 10
+
+    def load_scenario(self):
+        d = os.path.join(self.source, "kube-sim", "scenarios", "quay-operator-pg10")
+        objs = []
+        for f in sorted(os.listdir(d)):
+            if f.endswith((".yaml", ".yml")):
+                with open(os.path.join(d, f)) as fh:
+                    objs += [o for o in yaml.safe_load_all(fh) if o]
+        for o in objs:
+            if o["kind"] == "Secret" and o["metadata"]["name"] == "registry-postgres-config-secret":
+                self.passwords = dict(o.get("stringData") or {})
+            if o["kind"] == "Job":
+                for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
+                    if e["name"] == "ROWS":
+                        e["value"] = str(e2e.ROWS)
+        return objs
+
+    def create_scenario(self):
+        """As kube-sim's apply_manifests does: an ownerReference without a uid (a scenario cannot
+        know it) gets the uid of the QuayRegistry it names, created by an earlier document."""
+        uids = {}
+        for o in self.load_scenario():
+            for ref in o.get("metadata", {}).get("ownerReferences") or []:
+                if not ref.get("uid"):
+                    ref["uid"] = uids[(ref["kind"], ref["name"])]
+            created = self.kube.create(o)
+            uids[(o["kind"], o["metadata"]["name"])] = created["metadata"]["uid"]
+
+    # ----- the stand-in's admin routes ------------------------------------------------------
+    def sim_http(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.kube.server + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=self.kube.ctx, timeout=20) as resp:
+            return resp.read().decode()
+
+    def operator_status(self):
+        return json.loads(self.sim_http("GET", "/_sim/quay-operator/status"))
+
+    def journal(self, since=0):
+        text = self.sim_http("GET", f"/_sim/quay-operator?since={since}")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def hold(self, on):
+        log(f"operator stand-in: hold {on}")
+        self.sim_http("POST", "/_sim/quay-operator", {"hold": on})
+
+    def operator(self):
+        return self.kube.get("Deployment", OPERATOR, ns=OPERATOR_NS)
+
+    # ----- the harness's own truth ----------------------------------------------------------
+    def table_truth(self):
+        return {t: self.psql(f'SET TimeZone = \'UTC\'; SELECT count(*) || \' \' || '
+                             f'coalesce(md5(string_agg(r::text, \'|\' ORDER BY r::text)), \'-\') FROM "{t}" r')
+                for t in QUAY_TABLES}
+
+
+def case_operator_upgrade(case):
+    case.set_up()
+    truth = case.table_truth()
+    log(f"harness truth before: {sum(int(v.split()[0]) for v in truth.values())} rows in {len(truth)} tables")
+    case.check(case.operator_status().get("held") is True, "the operator stand-in is held while the scenario was seeded")
+    case.start_controller()
+
+    def paused():
+        op = case.operator()
+        return op and op["spec"].get("replicas") == 0 and \
+            (op["metadata"].get("annotations") or {}).get("quay-pg-upgrader.quay.io/original-replicas") == "1"
+    case.wait_for("the controller to record and scale the operator to 0", paused, 60)
+    paused_at = time.monotonic() - case.t0
+    log(f"operator paused by the controller at {paused_at:.1f} s; releasing the stand-in's hold")
+    case.hold(False)
+    # Everything the operator logs from here on: it is at 0 until the controller resumes it, so
+    # every registry entry below is a reconcile of the resumed operator.
+    since = case.operator_status().get("seq", 0)
+    reg = case.wait_terminal(1, 300)
+
+    st = upgrade_status(reg)
+    c = cond(reg, "PostgresUpgraded")
+    case.report_conditions(reg, "outcome")
+    case.record_observed((c or {}).get("message", ""))
+    case.check(c and c.get("status") == "True" and c.get("reason") == "Succeeded", f"PostgresUpgraded True, Succeeded ({c})")
+    case.check(str(st.get("from")) == "10" and str(st.get("to")) == "13", f"10 -> 13, the operator's version ({st})")
+    case.check(st.get("newClaim") == OPERATOR_CLAIM, f"the new claim is the one the operator renders ({st.get('newClaim')})")
+    case.check(st.get("quayOperator") == f"{OPERATOR_NS}/{OPERATOR}", f"the status names the operator ({st.get('quayOperator')})")
+    # The Events say what happened in order (polls can miss short phases).
+    reasons = [e.get("reason") for e in sorted(case.kube.list("Event"), key=lambda e: e.get("firstTimestamp") or "")
+               if (e.get("involvedObject") or {}).get("kind") == "QuayRegistry"]
+    log(f"Events on the QuayRegistry: {reasons}")
+    for r in ("PostgresUpgradePausingOperator", "PostgresUpgradeResumingOperator", "PostgresUpgradeSucceeded"):
+        case.check(r in reasons, f"Event {r}")
+
+    # The operator is back and leaves the result alone: at least three reconciles after the resume.
+    case.wait_for("the operator to run again", lambda: (case.operator().get("status") or {}).get("readyReplicas") == 1, 60)
+    op = case.operator()
+    case.check(op["spec"].get("replicas") == 1, "the operator's Deployment is back at 1 replica")
+    case.check("quay-pg-upgrader.quay.io/original-replicas" not in (op["metadata"].get("annotations") or {}),
+               "the controller's record on the operator's Deployment is gone")
+    def reconciles():
+        return [e for e in case.journal(since) if e.get("registry") == f"{NS}/registry"]
+    case.wait_for("three reconciles of the resumed operator", lambda: len(reconciles()) >= 3, 60)
+    entries = reconciles()
+    for e in case.journal(since):
+        if "operator" in e:
+            print("OPERATOR STATE " + json.dumps(e, sort_keys=True), flush=True)
+    for e in entries:
+        print("OPERATOR RECONCILE " + json.dumps(e, sort_keys=True), flush=True)
+    case.check(len(entries) >= 3, f"the resumed operator reconciled the registry {len(entries)} times")
+    changed = [e for e in entries if e.get("result") not in ("no change", "metadata only")]
+    case.check(not changed, "none of its reconciles changed anything of substance" + (f": {changed[:2]}" if changed else ""))
+    case.check(MIGRATION_JOB not in case.jobs_seen, f"the operator never created its migration Job {MIGRATION_JOB}")
+    case.check(case.kube.get("Deployment", DB + "-old") is None, "no -old Deployment of an operator migration")
+
+    db = case.kube.get("Deployment", DB)
+    case.check(container(db)["image"] == OPERATOR_IMAGE and claim_of(db) == OPERATOR_CLAIM,
+               f"the database runs {container(db)['image']} on {claim_of(db)}, as the operator renders it")
+    case.wait_for("the database to be ready", lambda: (case.kube.get("Deployment", DB).get("status") or {}).get("readyReplicas") == 1, 60)
+    case.check(case.server_major() == 13, "the server through the Service is PostgreSQL 13")
+    after = case.table_truth()
+    for t, before in truth.items():
+        case.check(after[t] == before, f"table {t} holds the same rows ({before.split()[0]}) and the same hash")
+    for name in ("registry-quay-database", OPERATOR_CLAIM, "registry-quay-database-backup-pg10"):
+        p = case.kube.get("PersistentVolumeClaim", name)
+        case.check(p is not None and (p.get("status") or {}).get("phase") == "Bound", f"claim {name} kept and Bound")
+    committed_before = sum(len(v) for v in case.committed().values())
+    case.wait_for("the app to commit on the upgraded database",
+                  lambda: sum(len(v) for v in case.committed().values()) > committed_before + 2, 60)
+    committed = {i for v in case.committed().values() for i in v}
+    ids = case.logentry_ids()
+    missing = sorted(committed - ids)
+    case.check(not missing, f"every id the app saw committed ({len(committed)}) is in the upgraded logentry"
+               + (f"; MISSING {missing[:20]}" if missing else ""))
+
+
+def case_operator_pause_off(case):
+    case.set_up()
+    # The operator runs (its Deployment has a Ready pod; the stand-in stays held so that it does
+    # not start its own migration meanwhile, which would be a different case: the controller
+    # stands aside, reason OperatorMigrating). With pausing off the controller refuses and
+    # touches nothing.
+    case.start_controller(["--pause-operator", "false"])
+
+    def refused():
+        c = cond(case.registry(), "PostgresUpgraded")
+        st = upgrade_status(case.registry())
+        return c if c and norm(st.get("phase")) == "blocked" and "--pause-operator" in (c.get("message") or "") else None
+    c = case.wait_for("a refusal condition", refused, 90)
+    case.record_observed(c.get("message", ""))
+    log(f"observed: PostgresUpgraded={c.get('status')} {c.get('reason')}: {c.get('message')}")
+    case.check("operator" in c.get("message", "").lower(), "the message names the operator")
+    op = case.operator()
+    case.check(op["spec"].get("replicas") == 1, "the operator was not scaled")
+    case.check(not any(j.startswith(("registry-pg", "registry-quay-database")) for j in case.jobs_seen),
+               f"the controller created no Job ({sorted(case.jobs_seen)})")
+    case.check(not any(p.startswith("registry-quay-database-") for p in case.pvcs_seen),
+               f"the controller created no claim ({sorted(case.pvcs_seen)})")
+
+
+CASES = {
+    "operator-10-to-13": (case_operator_upgrade, dict(
+        from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s",
+        all_namespaces=True,
+        kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
+    "operator-pause-off": (case_operator_pause_off, dict(
+        from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s",
+        all_namespaces=True,
+        kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
+}
+
+if __name__ == "__main__":
+    e2e.CASES = CASES
+    e2e.Case = OperatorCase
+    sys.exit(e2e.main())
