@@ -616,3 +616,87 @@ TEST_CASE("an operator upgraded to expect 15 migrates Quay's and Clair's databas
   CHECK(c.get("persistentvolumeclaims", "quay", "registry-quay-postgres-13"));
   CHECK(c.get("persistentvolumeclaims", "quay", "registry-clair-postgres-13"));
 }
+
+TEST_CASE("the PostgreSQL images source the start hooks on every start, before the pod is Ready", "[e2e]") {
+  cluster c;
+  c.apply(R"Y(
+apiVersion: v1
+kind: Namespace
+metadata: {name: t}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: t}
+stringData: {user: app, password: app-password, database: app, root: root-password}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: hooks, namespace: t}
+data:
+  count-starts.sh: |
+    psql --set ON_ERROR_STOP=1 -d "$POSTGRESQL_DATABASE" <<<"CREATE TABLE IF NOT EXISTS hook_runs (at timestamptz DEFAULT now()); INSERT INTO hook_runs DEFAULT VALUES;"
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: t}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 256Mi}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: t}
+spec:
+  selector: {app: db}
+  ports: [{port: 5432, targetPort: 5432}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: t}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      volumes:
+        - {name: hooks, configMap: {name: hooks}}
+        - {name: data, persistentVolumeClaim: {claimName: data}}
+      containers:
+        - name: postgres
+          image: quay.io/sclorg/postgresql-13-c9s
+          env:
+            - {name: POSTGRESQL_USER, valueFrom: {secretKeyRef: {name: db, key: user}}}
+            - {name: POSTGRESQL_PASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}
+            - {name: POSTGRESQL_DATABASE, valueFrom: {secretKeyRef: {name: db, key: database}}}
+            - {name: POSTGRESQL_ADMIN_PASSWORD, valueFrom: {secretKeyRef: {name: db, key: root}}}
+          volumeMounts:
+            - {name: data, mountPath: /var/lib/pgsql/data}
+            - {name: hooks, mountPath: /usr/share/container-scripts/postgresql/start/count-starts.sh, subPath: count-starts.sh, readOnly: true}
+          readinessProbe:
+            exec: {command: [/usr/libexec/check-container]}
+            periodSeconds: 1
+)Y");
+  auto runs = [&](std::string& out) {
+    return c.run({"env", "PGPASSWORD=root-password", "PGCONNECT_TIMEOUT=5", pg15 + "/psql", "-X", "-qtA", "-h",
+                  c.service_ip("t", "db"), "-U", "postgres", "-d", "app", "-c", "SELECT count(*) FROM hook_runs"},
+                 out);
+  };
+  REQUIRE(c.run_until([&] { return c.ready("t", "db"); }, 120s));
+  std::string out;
+  REQUIRE(runs(out) == 0);
+  CHECK(out == "1");
+
+  // A new pod on the same data: the hook runs again.
+  const auto pods = c.data.list(c.type("pods"), "t");
+  REQUIRE(pods);
+  for (const auto& p : pods->items) (void)c.data.remove(c.type("pods"), "t", object_name(p));
+  REQUIRE(c.run_until(
+      [&] {
+        const auto now = c.data.list(c.type("pods"), "t");
+        return now && now->items.size() == 1 && !now->items[0]["metadata"].contains("deletionTimestamp") && c.ready("t", "db");
+      },
+      120s));
+  REQUIRE(runs(out) == 0);
+  CHECK(out == "2");
+}
