@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "object_meta.hpp"
+#include "apply.hpp"
 #include "stand_in.hpp"
 
 using namespace kube_sim;
@@ -202,4 +203,40 @@ TEST_CASE("without a Ready operator pod, or without its env, or held, it does no
   c.quay_operator.reconcile_all();
   CHECK(c.quay_operator.reconciles() == 0);
   CHECK(c.quay_operator.status()["reason"].get<std::string>().find("RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES") != std::string::npos);
+}
+
+TEST_CASE("applying a template keeps what others set beside it and puts back what it sets") {
+  const json live = {
+      {"spec",
+       {{"replicas", 0},
+        {"paused", false},
+        {"containers", json::array({{{"name", "postgres"},
+                                     {"image", "hand-made"},
+                                     {"env", json::array({{{"name", "A"}, {"value", "1"}}, {{"name", "EXTRA"}, {"value", "x"}}})},
+                                     {"args", json::array({"a", "b"})}}})}}}};
+  const json want = {{"spec",
+                      {{"replicas", 1},
+                       {"containers", json::array({{{"name", "postgres"},
+                                                    {"image", "expected"},
+                                                    {"env", json::array({{{"name", "A"}, {"value", "2"}}})},
+                                                    {"args", json::array({"c"})}}})}}}};
+  const auto out = op::merged(live, want);
+  CHECK(out["spec"]["replicas"] == 1);
+  CHECK(out["spec"]["paused"] == false);
+  const auto& c = out["spec"]["containers"][0];
+  CHECK(out["spec"]["containers"].size() == 1);
+  CHECK(c["image"] == "expected");
+  CHECK(c["env"] == json::array({{{"name", "A"}, {"value", "2"}}, {{"name", "EXTRA"}, {"value", "x"}}}));
+  CHECK(c["args"] == json::array({"c"}));  // a list without names is the template's
+  CHECK(op::merged(out, want) == out);  // applying again changes nothing
+}
+
+TEST_CASE("a registry of an unexpected shape is reported in the log, and kube-sim carries on") {
+  bare_cluster c;
+  auto reg = *c.get("quayregistries.quay.redhat.com", "quay", "registry");
+  reg["spec"]["components"] = json::array({{{"kind", "postgres"}, {"managed", "yes"}}});
+  REQUIRE(c.data.update(c.type("quayregistries.quay.redhat.com"), "quay", "registry", reg));
+  const auto e = c.reconcile();
+  CHECK(e["result"] == "error");
+  CHECK(e["message"].get<std::string>().find("not shaped as expected") != std::string::npos);
 }
