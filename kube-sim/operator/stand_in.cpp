@@ -209,10 +209,13 @@ gate stand_in::check_gate() const {
       if (owned_by(p, meta_string(*d, "uid")) && !terminating(p) && pod_ready(p)) ready = &p;
   if (!ready) return {false, "Deployment " + where + " has no Ready pod", {}};
   operator_env env;
-  const auto& containers = ready->value("/spec/containers"_json_pointer, json::array());
-  for (const auto& e : containers.empty() ? json::array() : containers[0].value("env", json::array())) {
-    if (!e.contains("value") || !e["value"].is_string()) continue;
-    const auto name = e.value("name", "");
+  const auto env_ptr = "/spec/containers/0/env"_json_pointer;
+  const json vars = ready->contains(env_ptr) && (*ready)[env_ptr].is_array() ? (*ready)[env_ptr] : json::array();
+  for (const auto& e : vars) {
+    // Literal values only: an operator's images are never read from a Secret.
+    if (!e.is_object() || !e.contains("value") || !e["value"].is_string() || !e.contains("name") || !e["name"].is_string())
+      continue;
+    const auto name = e["name"].get<std::string>();
     const auto value = e["value"].get<std::string>();
     if (name == "RELATED_IMAGE_COMPONENT_POSTGRES") env.postgres_image = value;
     else if (name == "RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES") env.clair_postgres_image = value;
