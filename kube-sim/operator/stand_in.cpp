@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "apply.hpp"
 #include "object_meta.hpp"
 
 namespace kube_sim::quay_operator {
@@ -12,76 +13,17 @@ namespace net = boost::asio;
 namespace {
 
 const char* const registry_type = "quayregistries.quay.redhat.com";
-// Where the stand-in remembers the app's replicas while its migration holds the app at 0 (the
-// real operator's pgupgrade overlay patches replicas to 0 and its next render gives them back).
-const char* const app_replicas_annotation = "kube-sim.io/quay-operator-app-replicas";
 const char* const components_created = "ComponentsCreated";
 const char* const upgrade_in_progress = "PostgresUpgradeInProgress";
 const char* const upgrade_failed = "PostgresUpgradeFailed";
 
 bool terminating(const json& o) { return o.contains("metadata") && o["metadata"].contains("deletionTimestamp"); }
 
-bool owned_by(const json& o, const std::string& uid) {
-  for (const auto& r : o.value("/metadata/ownerReferences"_json_pointer, json::array()))
-    if (r.value("uid", "") == uid) return true;
-  return false;
-}
-
 bool pod_ready(const json& pod) {
   for (const auto& c : pod.value("/status/conditions"_json_pointer, json::array()))
     if (c.value("type", "") == "Ready") return c.value("status", "") == "True";
   return false;
 }
-
-bool named_items(const json& list) {
-  if (!list.is_array() || list.empty()) return false;
-  return std::all_of(list.begin(), list.end(),
-                     [](const json& e) { return e.is_object() && e.contains("name") && e["name"].is_string(); });
-}
-
-// Server-side apply as the operator uses it (ForceOwnership), without field managers: what the
-// template sets wins, what others set beside it stays. Objects merge key by key; lists of named
-// items (containers, env, volumes, volumeMounts) merge by name; any other value is replaced.
-json merged(const json& live, const json& want) {
-  if (live.is_object() && want.is_object()) {
-    json out = live;
-    for (const auto& [k, v] : want.items()) out[k] = live.contains(k) ? merged(live[k], v) : v;
-    return out;
-  }
-  if (named_items(live) && named_items(want)) {
-    json out = live;
-    for (const auto& w : want) {
-      auto it = std::find_if(out.begin(), out.end(), [&](const json& e) { return e["name"] == w["name"]; });
-      if (it != out.end()) *it = merged(*it, w);
-      else out.push_back(w);
-    }
-    return out;
-  }
-  return want;
-}
-
-// A reference into `deployment` (json::value would return a copy, and a reference into that
-// would dangle).
-const json& first_container(const json& deployment) {
-  static const json none = json::object();
-  const auto ptr = "/spec/template/spec/containers/0"_json_pointer;
-  return deployment.contains(ptr) && deployment[ptr].is_object() ? deployment[ptr] : none;
-}
-
-std::string image_of(const json& deployment) { return first_container(deployment).value("image", ""); }
-
-// The claim of the volume mounted at /var/lib/pgsql/data.
-std::string data_claim(const json& deployment) {
-  std::string volume;
-  for (const auto& m : first_container(deployment).value("volumeMounts", json::array()))
-    if (m.value("mountPath", "") == "/var/lib/pgsql/data") volume = m.value("name", "");
-  for (const auto& v : deployment.value("/spec/template/spec/volumes"_json_pointer, json::array()))
-    if (v.value("name", "") == volume && v.contains("persistentVolumeClaim"))
-      return v["persistentVolumeClaim"].value("claimName", "");
-  return {};
-}
-
-int replicas_of(const json& deployment) { return deployment.value("/spec/replicas"_json_pointer, 1); }
 
 // A component is managed when the registry lists it with managed: true (the real operator first
 // writes every unlisted component into the spec; the stand-in never writes the spec).
@@ -99,160 +41,6 @@ const json* find_condition(const json& registry, const std::string& type) {
   return found;
 }
 
-std::string short_kind(const json& o) { return o.value("kind", "object"); }
-
-/// One reconcile of one registry: the objects it writes and what it says about them.
-struct pass {
-  store& s;
-  registry_ref r;
-  const operator_env& env;
-  json changes = json::array();
-  json migrations = json::array();
-
-  const resource_type& type(std::string_view id) const { return *s.types().find_id(id); }
-  std::optional<json> get(std::string_view id, const std::string& name) const {
-    auto got = s.get(type(id), r.ns, name);
-    return got ? std::optional<json>(*got) : std::nullopt;
-  }
-  bool substantive = false;  // something beyond labels, annotations and ownerReferences changed
-
-  void note(std::string text, bool of_substance = true) {
-    changes.push_back(std::move(text));
-    substantive = substantive || of_substance;
-  }
-  void failed(const std::string& what, const api_error& e) { note(what + " failed: " + e.message); }
-
-  enum class mode { full, metadata_only, create_only };
-
-  // Creates `want`, or brings the live object to it (see `merged`). Returns the object as stored.
-  std::optional<json> apply(std::string_view id, const json& want, mode m = mode::full) {
-    const auto name = object_name(want);
-    const auto what = short_kind(want) + " " + name;
-    auto live = get(id, name);
-    if (!live) {
-      auto made = s.create(type(id), r.ns, want);
-      if (!made) {
-        failed("create " + what, made.error());
-        return std::nullopt;
-      }
-      note("created " + what);
-      return *made;
-    }
-    if (m == mode::create_only) return live;
-    json next = *live;
-    auto& meta = next["metadata"];
-    for (const char* field : {"labels", "annotations"})
-      if (want["metadata"].contains(field)) meta[field] = merged(meta.value(field, json::object()), want["metadata"][field]);
-    json refs = meta.value("ownerReferences", json::array());
-    if (!owned_by(*live, r.uid)) refs.push_back(owner_reference(r));
-    meta["ownerReferences"] = refs;
-    if (m == mode::full)
-      for (const auto& [k, v] : want.items())
-        if (k != "apiVersion" && k != "kind" && k != "metadata" && k != "status")
-          next[k] = live->contains(k) ? merged((*live)[k], v) : v;
-    if (next == *live) return live;
-    auto updated = s.update(type(id), r.ns, name, next);
-    if (!updated) {
-      failed("update " + what, updated.error());
-      return live;
-    }
-    note("updated " + what + describe(*live, next), !only_metadata_differs(*live, next));
-    return *updated;
-  }
-
-  static bool only_metadata_differs(json before, json after) {
-    before.erase("metadata");
-    after.erase("metadata");
-    return before == after;
-  }
-
-  // What changed in a Deployment, in the terms a reader of the log cares about.
-  static std::string describe(const json& before, const json& after) {
-    if (short_kind(after) != "Deployment") return "";
-    std::vector<std::string> parts;
-    if (image_of(before) != image_of(after)) parts.push_back("image " + image_of(before) + " -> " + image_of(after));
-    if (data_claim(before) != data_claim(after)) parts.push_back("claim " + data_claim(before) + " -> " + data_claim(after));
-    if (replicas_of(before) != replicas_of(after))
-      parts.push_back("replicas " + std::to_string(replicas_of(before)) + " -> " + std::to_string(replicas_of(after)));
-    if (parts.empty() && before.value("spec", json()) != after.value("spec", json())) parts.push_back("spec");
-    if (parts.empty()) parts.push_back("metadata");
-    std::string out = ": ";
-    for (std::size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
-    return out;
-  }
-
-  void remove(std::string_view id, const std::string& name, const std::string& kind) {
-    if (!get(id, name)) return;
-    delete_options o;
-    o.propagation_policy = "Background";
-    if (auto done = s.remove(type(id), r.ns, name, o); !done) failed("delete " + kind + " " + name, done.error());
-    else note("deleted " + kind + " " + name);
-  }
-
-  // The registry's ComponentsCreated condition, as the operator keeps it (other conditions stay).
-  void set_condition(const std::string& status, const std::string& reason, const std::string& message) {
-    auto reg = s.get(type(registry_type), r.ns, r.name);
-    if (!reg) return;
-    json next = *reg;
-    json& conditions = next["status"]["conditions"];
-    if (!conditions.is_array()) conditions = json::array();
-    const auto now = now_rfc3339();
-    auto it = std::find_if(conditions.begin(), conditions.end(),
-                           [](const json& c) { return c.value("type", "") == components_created; });
-    if (it == conditions.end()) {
-      conditions.push_back({{"type", components_created}, {"lastTransitionTime", now}});
-      it = conditions.end() - 1;
-    } else if (it->value("status", "") == status && it->value("reason", "") == reason && it->value("message", "") == message) {
-      return;
-    }
-    if (it->value("status", "") != status) (*it)["lastTransitionTime"] = now;
-    (*it)["status"] = status;
-    (*it)["reason"] = reason;
-    (*it)["message"] = message;
-    (*it)["lastUpdateTime"] = now;
-    if (auto done = s.update(type(registry_type), r.ns, r.name, next, subresource::status); !done)
-      failed("status of QuayRegistry " + r.name, done.error());
-    else note("condition ComponentsCreated=" + status + " " + reason);
-  }
-
-  // Pods of a Deployment's selector still running (terminating ones included: they still hold the claim).
-  int running_pods(const json& deployment) const {
-    const json match = deployment.value("/spec/selector/matchLabels"_json_pointer, json::object());
-    int n = 0;
-    auto pods = s.list(type("pods"), r.ns);
-    if (!pods) return 0;
-    for (const auto& p : pods->items) {
-      const json labels = p.value("/metadata/labels"_json_pointer, json::object());
-      bool all = !match.empty();
-      for (const auto& [k, v] : match.items()) all = all && labels.value(k, json()) == v;
-      if (all && p.value("/status/phase"_json_pointer, std::string()) == "Running") ++n;
-    }
-    return n;
-  }
-
-  // The app holds its database's connections: scaled to 0 for the migration, given back after.
-  void hold_app(const std::string& app) {
-    auto d = get("deployments.apps", app);
-    if (!d || replicas_of(*d) == 0) return;
-    json next = *d;
-    next["metadata"]["annotations"][app_replicas_annotation] = std::to_string(replicas_of(*d));
-    next["spec"]["replicas"] = 0;
-    if (auto done = s.update(type("deployments.apps"), r.ns, app, next); !done) failed("scale Deployment " + app, done.error());
-    else note("scaled Deployment " + app + " to 0 for the migration");
-  }
-  void release_app(const std::string& app) {
-    auto d = get("deployments.apps", app);
-    if (!d) return;
-    const auto recorded = d->value("/metadata/annotations"_json_pointer, json::object()).value(app_replicas_annotation, "");
-    if (recorded.empty()) return;
-    json next = *d;
-    next["metadata"]["annotations"].erase(app_replicas_annotation);
-    next["spec"]["replicas"] = std::stoi(recorded);
-    if (auto done = s.update(type("deployments.apps"), r.ns, app, next); !done) failed("scale Deployment " + app, done.error());
-    else note("scaled Deployment " + app + " back to " + recorded);
-  }
-};
-
 struct pending_migration {
   component c;
   std::string from_image;
@@ -261,7 +49,7 @@ struct pending_migration {
 
 // The migration is under way (the operator's PostgresUpgradeRunning): only the Jobs are looked at,
 // as checkPostgresUpgradeStatus does.
-void check_migration(pass& p) {
+void check_migration(reconcile_pass& p) {
   for (const auto c : {component::postgres, component::clair_postgres}) {
     const auto n = names_for(p.r, c);
     const auto job = p.get("jobs.batch", n.job);
@@ -285,12 +73,10 @@ void check_migration(pass& p) {
         json next = *claim;
         json refs = json::array();
         for (const auto& ref : next["metadata"].value("ownerReferences", json::array()))
-          if (ref.value("uid", "") != p.r.uid) refs.push_back(ref);
+          if (!ref.is_object() || ref.value("uid", json()) != p.r.uid) refs.push_back(ref);
         next["metadata"]["ownerReferences"] = refs;
         if (next != *claim) {
-          if (auto done = p.s.update(p.type("persistentvolumeclaims"), p.r.ns, old_claim, next); !done)
-            p.failed("release PersistentVolumeClaim " + old_claim, done.error());
-          else p.note("released PersistentVolumeClaim " + old_claim + " (ownerReference removed)", false);
+          p.update("persistentvolumeclaims", next, "released PersistentVolumeClaim " + old_claim + " (ownerReference removed)");
         }
         if (p.env.delete_backup) p.remove("persistentvolumeclaims", old_claim, "PersistentVolumeClaim");
       }
@@ -320,15 +106,15 @@ void check_migration(pass& p) {
   p.set_condition("True", "ComponentsCreationSuccess", "All registry components created");
 }
 
-void render_component(pass& p, component c, const pending_migration* migration) {
+void render_component(reconcile_pass& p, component c, const pending_migration* migration) {
   const auto n = names_for(p.r, c);
   const auto& image = p.env.expected_image(c);
   const auto claim = claim_for(p.r, c, image);
-  p.apply("serviceaccounts", service_account(p.r, c), pass::mode::create_only);
-  p.apply("secrets", config_secret(p.r, c), pass::mode::create_only);
+  p.apply("serviceaccounts", service_account(p.r, c), reconcile_pass::mode::create_only);
+  p.apply("secrets", config_secret(p.r, c), reconcile_pass::mode::create_only);
   p.apply("configmaps", conf_sample(p.r, c));
   if (c == component::postgres) p.apply("secrets", bootstrap_secret(p.r));
-  p.apply("persistentvolumeclaims", database_claim(p.r, c, claim, p.env.claim_size), pass::mode::metadata_only);
+  p.apply("persistentvolumeclaims", database_claim(p.r, c, claim, p.env.claim_size), reconcile_pass::mode::metadata_only);
   p.apply("services", database_service(p.r, c));
   if (!migration) {
     p.apply("deployments.apps", database_deployment(p.r, c, image, claim, 1));
@@ -341,10 +127,10 @@ void render_component(pass& p, component c, const pending_migration* migration) 
   p.remove("jobs.batch", n.job, "Job");  // an earlier run's Job is never taken for this one's
   p.hold_app(n.app);
   p.apply("deployments.apps", database_deployment(p.r, c, image, claim, 0));
-  p.apply("persistentvolumeclaims", database_claim(p.r, c, old_claim, p.env.claim_size), pass::mode::metadata_only);
+  p.apply("persistentvolumeclaims", database_claim(p.r, c, old_claim, p.env.claim_size), reconcile_pass::mode::metadata_only);
   p.apply("deployments.apps", old_deployment(p.r, c, p.env.previous_image(c), old_claim));
   if (!n.old_service.empty()) p.apply("services", old_service(p.r));
-  p.apply("jobs.batch", upgrade_job(p.r, c, image, claim), pass::mode::create_only);
+  p.apply("jobs.batch", upgrade_job(p.r, c, image, claim), reconcile_pass::mode::create_only);
   p.migrations.push_back({{"component", to_string(c)},
                           {"event", "started"},
                           {"from", repository_segment(migration->from_image)},
@@ -423,10 +209,13 @@ gate stand_in::check_gate() const {
       if (owned_by(p, meta_string(*d, "uid")) && !terminating(p) && pod_ready(p)) ready = &p;
   if (!ready) return {false, "Deployment " + where + " has no Ready pod", {}};
   operator_env env;
-  const auto& containers = ready->value("/spec/containers"_json_pointer, json::array());
-  for (const auto& e : containers.empty() ? json::array() : containers[0].value("env", json::array())) {
-    if (!e.contains("value") || !e["value"].is_string()) continue;
-    const auto name = e.value("name", "");
+  const auto env_ptr = "/spec/containers/0/env"_json_pointer;
+  const json vars = ready->contains(env_ptr) && (*ready)[env_ptr].is_array() ? (*ready)[env_ptr] : json::array();
+  for (const auto& e : vars) {
+    // Literal values only: an operator's images are never read from a Secret.
+    if (!e.is_object() || !e.contains("value") || !e["value"].is_string() || !e.contains("name") || !e["name"].is_string())
+      continue;
+    const auto name = e["name"].get<std::string>();
     const auto value = e["value"].get<std::string>();
     if (name == "RELATED_IMAGE_COMPONENT_POSTGRES") env.postgres_image = value;
     else if (name == "RELATED_IMAGE_COMPONENT_CLAIRPOSTGRES") env.clair_postgres_image = value;
@@ -464,13 +253,22 @@ void stand_in::reconcile_all() {
   if (!registries) return;
   for (const auto& reg : registries->items) {
     if (terminating(reg)) continue;
-    journal_.append(reconcile_registry(reg, g.env));
+    // A hand-made object of an unexpected shape must not end kube-sim: the reconcile of that
+    // registry ends here and says why, as a real operator logs a failed reconcile and requeues.
+    try {
+      journal_.append(reconcile_registry(reg, g.env));
+    } catch (const json::exception& e) {
+      journal_.append({{"registry", object_namespace(reg) + "/" + object_name(reg)},
+                       {"result", "error"},
+                       {"changes", json::array()},
+                       {"message", std::string("an object is not shaped as expected: ") + e.what()}});
+    }
     ++reconciles_;
   }
 }
 
 json stand_in::reconcile_registry(const json& registry, const operator_env& env) {
-  pass p{store_, {object_namespace(registry), object_name(registry), meta_string(registry, "uid")}, env};
+  reconcile_pass p{store_, {object_namespace(registry), object_name(registry), meta_string(registry, "uid")}, env};
   json entry = {{"registry", p.r.ns + "/" + p.r.name}};
   auto finish = [&]() {
     bool migrating = false;
@@ -505,11 +303,9 @@ json stand_in::reconcile_registry(const json& registry, const operator_env& env)
       json next = *d;
       next["spec"]["replicas"] = 0;
       next["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 600;
-      if (auto done = p.s.update(p.type("deployments.apps"), p.r.ns, n.deployment, next); !done)
-        p.failed("scale Deployment " + n.deployment, done.error());
-      else
-        p.note("scaled Deployment " + n.deployment + " to 0: its image " + repository_segment(image_of(*d)) + " is not " +
-               repository_segment(env.expected_image(c)));
+      p.update("deployments.apps", next,
+               "scaled Deployment " + n.deployment + " to 0: its image " + repository_segment(image_of(*d)) + " is not " +
+                   repository_segment(env.expected_image(c)));
     }
     if (const int running = p.running_pods(*d); running > 0) {
       p.migrations.push_back({{"component", to_string(c)},

@@ -382,11 +382,21 @@ TEST_CASE("scaled to 0 the operator stops reconciling; scaled back to 1 it puts 
   CHECK(c.entry_after(seq, [](const json& e) { return e.value("operator", "") == "running"; }));
 }
 
-TEST_CASE("its own migration 10 -> 13 runs to the end: -old Deployment, new claim, pg_dumpall Job, cleanup; every row is there",
-          "[e2e]") {
+namespace {
+
+/// A migration scenario: where the database is and where the operator takes it.
+struct scenario_migration {
+  std::string scenario;
+  std::string from_version, to_version;  // server_version_num prefixes
+  std::string from_segment, to_segment;  // the images' last repository segments
+  std::string old_image, new_image;  // the -old Deployment's (the _PREVIOUS env) and the expected one
+  std::string old_claim, new_claim;
+};
+
+// Seeds the scenario with the operator held, releases it, and follows its migration to the end.
+void run_scenario_migration(const scenario_migration& s) {
   cluster c(/*hold=*/true);
-  c.apply_dir(source_dir / "scenarios" / "quay-operator-pg10",
-              {{"{name: ROWS, value: \"1000\"}", "{name: ROWS, value: \"300\"}"}});
+  c.apply_dir(source_dir / "scenarios" / s.scenario, {{"{name: ROWS, value: \"1000\"}", "{name: ROWS, value: \"300\"}"}});
   REQUIRE(c.run_until(
       [&] {
         return c.ready("quay", "registry-quay-database") && !c.job_condition("quay", "registry-quay-seed", "Complete").empty();
@@ -396,9 +406,9 @@ TEST_CASE("its own migration 10 -> 13 runs to the end: -old Deployment, new clai
   const std::string secret = "registry-postgres-config-secret";
   std::string out;
   REQUIRE(c.psql_admin("quay", "registry-quay-database", secret, "SHOW server_version_num", out) == 0);
-  REQUIRE(out.starts_with("10"));
+  REQUIRE(out.starts_with(s.from_version));
   REQUIRE(c.psql_admin("quay", "registry-quay-database", secret,
-                       "CREATE TABLE migration_marker (note text); INSERT INTO migration_marker VALUES ('written on 10')",
+                       "CREATE TABLE migration_marker (note text); INSERT INTO migration_marker VALUES ('written before')",
                        out) == 0);
   REQUIRE(c.psql_admin("quay", "registry-quay-database", secret, "SELECT count(*) FROM repository", out) == 0);
   REQUIRE(out == "300");
@@ -410,18 +420,18 @@ TEST_CASE("its own migration 10 -> 13 runs to the end: -old Deployment, new clai
                       120s));
   const auto started = *c.entry_after(seq, [](const json& e) { return migration_event(e, "started"); });
   const auto& m = started["migrations"][0];
-  CHECK(m["from"] == "postgresql-10-centos7");
-  CHECK(m["to"] == "postgresql-13-c9s");
-  CHECK(m["oldClaim"] == "registry-quay-database");
-  CHECK(m["newClaim"] == "registry-quay-postgres-13");
+  CHECK(m["from"] == s.from_segment);
+  CHECK(m["to"] == s.to_segment);
+  CHECK(m["oldClaim"] == s.old_claim);
+  CHECK(m["newClaim"] == s.new_claim);
   // Before that it scaled the database to 0 and waited for its pod.
   CHECK(c.entry_after(seq, [](const json& e) { return mentions(e, "scaled Deployment registry-quay-database to 0"); }));
   const auto old = c.get("deployments.apps", "quay", "registry-quay-database-old");
   REQUIRE(old);
-  CHECK(container_of(*old)["image"] == "centos/postgresql-10-centos7:latest");
-  CHECK(claim_of(*old) == "registry-quay-database");
+  CHECK(container_of(*old)["image"] == s.old_image);
+  CHECK(claim_of(*old) == s.old_claim);
   CHECK(c.get("jobs.batch", "quay", "registry-quay-postgres-upgrade"));
-  CHECK(c.get("persistentvolumeclaims", "quay", "registry-quay-postgres-13"));
+  CHECK(c.get("persistentvolumeclaims", "quay", s.new_claim));
   CHECK(c.get("deployments.apps", "quay", "registry-quay-app")->value("/spec/replicas"_json_pointer, -1) == 0);
   const auto registry = *c.get("quayregistries.quay.redhat.com", "quay", "registry");
   CHECK(registry.dump().find("PostgresUpgradeInProgress") != std::string::npos);
@@ -431,18 +441,18 @@ TEST_CASE("its own migration 10 -> 13 runs to the end: -old Deployment, new clai
   CHECK(c.job_condition("quay", "registry-quay-postgres-upgrade", "Complete") == "CompletionsReached");
   REQUIRE(c.run_until([&] { return c.ready("quay", "registry-quay-database"); }, 120s));
 
-  // The database runs 13 on the claim the templates name, with every row of 10.
+  // The database runs the new major on the claim the templates name, with every row of the old.
   const auto db = *c.get("deployments.apps", "quay", "registry-quay-database");
-  CHECK(container_of(db)["image"] == "quay.io/sclorg/postgresql-13-c9s:latest");
-  CHECK(claim_of(db) == "registry-quay-postgres-13");
+  CHECK(container_of(db)["image"] == s.new_image);
+  CHECK(claim_of(db) == s.new_claim);
   REQUIRE(c.psql_admin("quay", "registry-quay-database", secret, "SHOW server_version_num", out) == 0);
-  CHECK(out.starts_with("13"));
+  CHECK(out.starts_with(s.to_version));
   REQUIRE(c.psql_admin("quay", "registry-quay-database", secret, "SELECT count(*) FROM repository", out) == 0);
   CHECK(out == "300");
   REQUIRE(c.psql_admin("quay", "registry-quay-database", secret, "SELECT rows FROM seed_done", out) == 0);
   CHECK(out == "300");
   REQUIRE(c.psql_admin("quay", "registry-quay-database", secret, "SELECT note FROM migration_marker", out) == 0);
-  CHECK(out == "written on 10");
+  CHECK(out == "written before");
   REQUIRE(c.psql_admin("quay", "registry-quay-database", secret, "SELECT extname FROM pg_extension WHERE extname = 'pg_trgm'",
                        out) == 0);
   CHECK(out == "pg_trgm");
@@ -454,10 +464,10 @@ TEST_CASE("its own migration 10 -> 13 runs to the end: -old Deployment, new clai
 
   // Cleanup: the -old Deployment is gone, the old claim kept but released, the app back.
   CHECK_FALSE(c.get("deployments.apps", "quay", "registry-quay-database-old"));
-  const auto old_claim = c.get("persistentvolumeclaims", "quay", "registry-quay-database");
+  const auto old_claim = c.get("persistentvolumeclaims", "quay", s.old_claim);
   REQUIRE(old_claim);
   CHECK_FALSE(owned_by_registry(*old_claim, registry_uid));
-  CHECK(owned_by_registry(*c.get("persistentvolumeclaims", "quay", "registry-quay-postgres-13"), registry_uid));
+  CHECK(owned_by_registry(*c.get("persistentvolumeclaims", "quay", s.new_claim), registry_uid));
   REQUIRE(c.run_until(
       [&] { return c.get("deployments.apps", "quay", "registry-quay-app")->value("/spec/replicas"_json_pointer, -1) == 1; },
       30s));
@@ -471,6 +481,21 @@ TEST_CASE("its own migration 10 -> 13 runs to the end: -old Deployment, new clai
   int job_creates = 0;
   for (const auto& e : c.journal()) job_creates += mentions(e, "created Job registry-quay-postgres-upgrade") ? 1 : 0;
   CHECK(job_creates == 1);
+}
+
+}  // namespace
+
+TEST_CASE("its own migration 10 -> 13 runs to the end: -old Deployment, new claim, pg_dumpall Job, cleanup; every row is there",
+          "[e2e]") {
+  run_scenario_migration({"quay-operator-pg10", "10", "13", "postgresql-10-centos7", "postgresql-13-c9s",
+                          "centos/postgresql-10-centos7:latest", "quay.io/sclorg/postgresql-13-c9s:latest",
+                          "registry-quay-database", "registry-quay-postgres-13"});
+}
+
+TEST_CASE("its own migration 13 -> 15 of the quay-operator-pg13 scenario runs to the end with every row", "[e2e]") {
+  run_scenario_migration({"quay-operator-pg13", "13", "15", "postgresql-13-c9s", "postgresql-15-c9s",
+                          "quay.io/sclorg/postgresql-13-c9s:latest", "quay.io/sclorg/postgresql-15-c9s:latest",
+                          "registry-quay-postgres-13", "registry-quay-postgres-15"});
 }
 
 TEST_CASE("the PostgreSQL images ship /usr/libexec/check-container, which fails while no server runs", "[e2e]") {
@@ -509,24 +534,28 @@ spec:
   CHECK(message != "check-container 0");
 }
 
-TEST_CASE("on the image and claim it expects, the scenario's database is left alone: nothing of substance changes", "[e2e]") {
+namespace {
+
+// The scenario's database switched to `image` and `claim` while the operator was held: released,
+// the operator must change nothing of substance.
+void check_left_alone(const std::string& scenario, const std::string& image, const std::string& claim) {
   // The state an upgrade done while the operator was stopped ends in (issue 13 item 2): the
   // scenario's database switched to the image the operator expects and to the claim it names.
   cluster c(/*hold=*/true);
-  c.apply_dir(source_dir / "scenarios" / "quay-operator-pg10",
-              {{"{name: ROWS, value: \"1000\"}", "{name: ROWS, value: \"10\"}"}});
+  c.apply_dir(source_dir / "scenarios" / scenario, {{"{name: ROWS, value: \"1000\"}", "{name: ROWS, value: \"10\"}"}});
   c.apply(R"Y(
 apiVersion: v1
 kind: PersistentVolumeClaim
-metadata: {name: registry-quay-postgres-13, namespace: quay}
+metadata: {namespace: quay, name: )Y" +
+          claim + R"Y(}
 spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 1Gi}}
 )Y");
   auto d = *c.get("deployments.apps", "quay", "registry-quay-database");
-  d["spec"]["template"]["spec"]["containers"][0]["image"] = "quay.io/sclorg/postgresql-13-c9s:latest";
+  d["spec"]["template"]["spec"]["containers"][0]["image"] = image;
   for (auto& v : d["spec"]["template"]["spec"]["volumes"])
-    if (v["name"] == "postgres-data") v["persistentVolumeClaim"]["claimName"] = "registry-quay-postgres-13";
+    if (v["name"] == "postgres-data") v["persistentVolumeClaim"]["claimName"] = claim;
   c.update("deployments.apps", d);
   const auto spec_before = c.get("deployments.apps", "quay", "registry-quay-database")->at("spec");
 
@@ -544,7 +573,14 @@ spec:
   CHECK_FALSE(c.get("deployments.apps", "quay", "registry-quay-database-old"));
   // It adopts the claim it renders (labels and its ownerReference): metadata only.
   const auto registry_uid = meta_string(*c.get("quayregistries.quay.redhat.com", "quay", "registry"), "uid");
-  CHECK(owned_by_registry(*c.get("persistentvolumeclaims", "quay", "registry-quay-postgres-13"), registry_uid));
+  CHECK(owned_by_registry(*c.get("persistentvolumeclaims", "quay", claim), registry_uid));
+}
+
+}  // namespace
+
+TEST_CASE("on the image and claim it expects, the scenario's database is left alone: nothing of substance changes", "[e2e]") {
+  check_left_alone("quay-operator-pg10", "quay.io/sclorg/postgresql-13-c9s:latest", "registry-quay-postgres-13");
+  check_left_alone("quay-operator-pg13", "quay.io/sclorg/postgresql-15-c9s:latest", "registry-quay-postgres-15");
 }
 
 TEST_CASE("an operator upgraded to expect 15 migrates Quay's and Clair's databases from 13, each from the claim it mounted",
@@ -615,4 +651,88 @@ TEST_CASE("an operator upgraded to expect 15 migrates Quay's and Clair's databas
   CHECK_FALSE(c.get("services", "quay", "registry-clair-postgres-old"));
   CHECK(c.get("persistentvolumeclaims", "quay", "registry-quay-postgres-13"));
   CHECK(c.get("persistentvolumeclaims", "quay", "registry-clair-postgres-13"));
+}
+
+TEST_CASE("the PostgreSQL images source the start hooks on every start, before the pod is Ready", "[e2e]") {
+  cluster c;
+  c.apply(R"Y(
+apiVersion: v1
+kind: Namespace
+metadata: {name: t}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: db, namespace: t}
+stringData: {user: app, password: app-password, database: app, root: root-password}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: hooks, namespace: t}
+data:
+  count-starts.sh: |
+    psql --set ON_ERROR_STOP=1 -d "$POSTGRESQL_DATABASE" <<<"CREATE TABLE IF NOT EXISTS hook_runs (at timestamptz DEFAULT now()); INSERT INTO hook_runs DEFAULT VALUES;"
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: t}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 256Mi}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: t}
+spec:
+  selector: {app: db}
+  ports: [{port: 5432, targetPort: 5432}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: t}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      volumes:
+        - {name: hooks, configMap: {name: hooks}}
+        - {name: data, persistentVolumeClaim: {claimName: data}}
+      containers:
+        - name: postgres
+          image: quay.io/sclorg/postgresql-13-c9s
+          env:
+            - {name: POSTGRESQL_USER, valueFrom: {secretKeyRef: {name: db, key: user}}}
+            - {name: POSTGRESQL_PASSWORD, valueFrom: {secretKeyRef: {name: db, key: password}}}
+            - {name: POSTGRESQL_DATABASE, valueFrom: {secretKeyRef: {name: db, key: database}}}
+            - {name: POSTGRESQL_ADMIN_PASSWORD, valueFrom: {secretKeyRef: {name: db, key: root}}}
+          volumeMounts:
+            - {name: data, mountPath: /var/lib/pgsql/data}
+            - {name: hooks, mountPath: /usr/share/container-scripts/postgresql/start/count-starts.sh, subPath: count-starts.sh, readOnly: true}
+          readinessProbe:
+            exec: {command: [/usr/libexec/check-container]}
+            periodSeconds: 1
+)Y");
+  auto runs = [&](std::string& out) {
+    return c.run({"env", "PGPASSWORD=root-password", "PGCONNECT_TIMEOUT=5", pg15 + "/psql", "-X", "-qtA", "-h",
+                  c.service_ip("t", "db"), "-U", "postgres", "-d", "app", "-c", "SELECT count(*) FROM hook_runs"},
+                 out);
+  };
+  REQUIRE(c.run_until([&] { return c.ready("t", "db"); }, 120s));
+  std::string out;
+  REQUIRE(runs(out) == 0);
+  CHECK(out == "1");
+
+  // A new pod on the same data: the hook runs again.
+  const auto pods = c.data.list(c.type("pods"), "t");
+  REQUIRE(pods);
+  for (const auto& p : pods->items) (void)c.data.remove(c.type("pods"), "t", object_name(p));
+  REQUIRE(c.run_until(
+      [&] {
+        const auto now = c.data.list(c.type("pods"), "t");
+        return now && now->items.size() == 1 && !now->items[0]["metadata"].contains("deletionTimestamp") && c.ready("t", "db");
+      },
+      120s));
+  REQUIRE(runs(out) == 0);
+  CHECK(out == "2");
 }
