@@ -14,6 +14,8 @@ Cases:
   operator-10-to-13      paused, upgraded to 13 on the claim the operator renders, resumed; the
                          operator then reconciles at least three times and changes nothing, and
                          never creates its migration Job
+  operator-13-to-15      the same from 13 (claim registry-quay-postgres-13) with an operator
+                         expecting postgresql-15-c9s: on registry-quay-postgres-15
   operator-pause-off     --pause-operator=false with the operator running: refused, nothing touched
 """
 import json
@@ -29,8 +31,6 @@ import e2e  # noqa: E402
 from e2e import DB, NS, Case, Failure, claim_of, cond, container, log, norm, upgrade_status  # noqa: E402
 
 OPERATOR_NS, OPERATOR = "quay-operator", "quay-operator"
-OPERATOR_IMAGE = "quay.io/sclorg/postgresql-13-c9s:latest"  # its RELATED_IMAGE_COMPONENT_POSTGRES
-OPERATOR_CLAIM = "registry-quay-postgres-13"
 MIGRATION_JOB = "registry-quay-postgres-upgrade"
 QUAY_TABLES = ("user", "repository", "imagestorage", "manifest", "manifestblob", "tag", "seed_done")
 
@@ -38,10 +38,14 @@ QUAY_TABLES = ("user", "repository", "imagestorage", "manifest", "manifestblob",
 class OperatorCase(Case):
     def __init__(self, args, name, spec):
         super().__init__(args, name, spec)
-        self.from_major = 10
+        self.from_major = spec["from"]
+        # The operator's RELATED_IMAGE_COMPONENT_POSTGRES and the claim it renders for it.
+        self.operator_image = f"quay.io/sclorg/postgresql-{spec['to']}-c9s:latest"
+        self.operator_claim = f"registry-quay-postgres-{spec['to']}"
+        self.old_claim = "registry-quay-database" if spec["from"] < 13 else f"registry-quay-postgres-{spec['from']}"
 
     def load_scenario(self):
-        d = os.path.join(self.source, "kube-sim", "scenarios", "quay-operator-pg10")
+        d = os.path.join(self.source, "kube-sim", "scenarios", f"quay-operator-pg{self.from_major}")
         objs = []
         for f in sorted(os.listdir(d)):
             if f.endswith((".yaml", ".yml")):
@@ -121,8 +125,10 @@ def case_operator_upgrade(case):
     case.report_conditions(reg, "outcome")
     case.record_observed((c or {}).get("message", ""))
     case.check(c and c.get("status") == "True" and c.get("reason") == "Succeeded", f"PostgresUpgraded True, Succeeded ({c})")
-    case.check(str(st.get("from")) == "10" and str(st.get("to")) == "13", f"10 -> 13, the operator's version ({st})")
-    case.check(st.get("newClaim") == OPERATOR_CLAIM, f"the new claim is the one the operator renders ({st.get('newClaim')})")
+    frm, to = case.from_major, case.spec["to"]
+    case.check(str(st.get("from")) == str(frm) and str(st.get("to")) == str(to), f"{frm} -> {to}, the operator's version ({st})")
+    case.check(st.get("previousClaim") == case.old_claim, f"the previous claim is {case.old_claim} ({st.get('previousClaim')})")
+    case.check(st.get("newClaim") == case.operator_claim, f"the new claim is the one the operator renders ({st.get('newClaim')})")
     case.check(st.get("quayOperator") == f"{OPERATOR_NS}/{OPERATOR}", f"the status names the operator ({st.get('quayOperator')})")
     # The Events say what happened in order (polls can miss short phases).
     reasons = [e.get("reason") for e in sorted(case.kube.list("Event"), key=lambda e: e.get("firstTimestamp") or "")
@@ -153,14 +159,14 @@ def case_operator_upgrade(case):
     case.check(case.kube.get("Deployment", DB + "-old") is None, "no -old Deployment of an operator migration")
 
     db = case.kube.get("Deployment", DB)
-    case.check(container(db)["image"] == OPERATOR_IMAGE and claim_of(db) == OPERATOR_CLAIM,
+    case.check(container(db)["image"] == case.operator_image and claim_of(db) == case.operator_claim,
                f"the database runs {container(db)['image']} on {claim_of(db)}, as the operator renders it")
     case.wait_for("the database to be ready", lambda: (case.kube.get("Deployment", DB).get("status") or {}).get("readyReplicas") == 1, 60)
-    case.check(case.server_major() == 13, "the server through the Service is PostgreSQL 13")
+    case.check(case.server_major() == to, f"the server through the Service is PostgreSQL {to}")
     after = case.table_truth()
     for t, before in truth.items():
         case.check(after[t] == before, f"table {t} holds the same rows ({before.split()[0]}) and the same hash")
-    for name in ("registry-quay-database", OPERATOR_CLAIM, "registry-quay-database-backup-pg10"):
+    for name in (case.old_claim, case.operator_claim, f"registry-quay-database-backup-pg{frm}"):
         p = case.kube.get("PersistentVolumeClaim", name)
         case.check(p is not None and (p.get("status") or {}).get("phase") == "Bound", f"claim {name} kept and Bound")
     committed_before = sum(len(v) for v in case.committed().values())
@@ -201,6 +207,9 @@ CASES = {
     "operator-10-to-13": (case_operator_upgrade, dict(
         from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s",
         all_namespaces=True,
+        kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
+    "operator-13-to-15": (case_operator_upgrade, dict(
+        from_=13, to=15, method="logical", target="quay.io/sclorg/postgresql-15-c9s", all_namespaces=True,
         kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
     "operator-pause-off": (case_operator_pause_off, dict(
         from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s",
