@@ -20,8 +20,6 @@ import subprocess
 import sys
 import time
 
-import yaml
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
 from e2e import (APP, NS, PG15, PG15_IMAGE, TERMINAL, Case, Failure, claim_of, cond, container, fill_claim,  # noqa: E402
@@ -50,21 +48,14 @@ class ClairCase(Case):
     # ----- scenario ------------------------------------------------------------------------
     def load_scenario(self):
         objs = super().load_scenario()
-        d = os.path.join(self.source, "kube-sim", "scenarios", "clair-pg10")
-        for f in sorted(os.listdir(d)):
-            if not f.endswith((".yaml", ".yml")):
-                continue
-            with open(os.path.join(d, f)) as fh:
-                for o in yaml.safe_load_all(fh):
-                    if not o:
-                        continue
-                    if o["kind"] == "Secret":
-                        self.clair_passwords = dict(o.get("stringData") or {})
-                    if o["kind"] == "Job":
-                        for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
-                            if e["name"] == "ROWS":
-                                e["value"] = str(e2e.ROWS)
-                    objs.append(o)
+        for o in self.scenario_objects("clair-pg10"):
+            if o["kind"] == "Secret":
+                self.clair_passwords = dict(o.get("stringData") or {})
+            if o["kind"] == "Job":
+                for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
+                    if e["name"] == "ROWS":
+                        e["value"] = str(e2e.ROWS)
+            objs.append(o)
         return objs
 
     def set_up(self):

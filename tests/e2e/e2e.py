@@ -306,7 +306,7 @@ class Case:
             argv += ["--upgrade-image", UPGRADE_IMAGE, "--upgrade-image-from", "13"]
         argv += list(self.spec.get("controller_args", [])) + list(extra)
         log("controller: " + " ".join(argv[1:]))
-        self.ctl = subprocess.Popen(argv, stdout=open(self.ctl_log, "w"), stderr=subprocess.STDOUT, cwd=self.tmp,
+        self.ctl = subprocess.Popen(argv, stdout=open(self.ctl_log, "a"), stderr=subprocess.STDOUT, cwd=self.tmp,
                                     preexec_fn=die_with_parent)
 
     def stop(self, proc, name, grace):
@@ -472,13 +472,18 @@ class Case:
                 for pod, text in self.pod_logs(prefix, container_name).items()}
 
     # ----- scenario ------------------------------------------------------------------------
-    def load_scenario(self):
-        d = os.path.join(self.source, "kube-sim", "scenarios", "quay-pg10")
+    def scenario_objects(self, name):
+        """Every document of kube-sim/scenarios/NAME, in file order."""
+        d = os.path.join(self.source, "kube-sim", "scenarios", name)
         objs = []
         for f in sorted(os.listdir(d)):
             if f.endswith((".yaml", ".yml")):
                 with open(os.path.join(d, f)) as fh:
                     objs += [o for o in yaml.safe_load_all(fh) if o]
+        return objs
+
+    def load_scenario(self):
+        objs = self.scenario_objects("quay-pg10")
         for o in objs:
             kind, name = o["kind"], o["metadata"]["name"]
             if kind == "Secret":

@@ -16,6 +16,8 @@ Cases:
                          never creates its migration Job
   operator-13-to-15      the same from 13 (claim registry-quay-postgres-13) with an operator
                          expecting postgresql-15-c9s: on registry-quay-postgres-15
+  operator-controller-killed  the controller is SIGKILLed while the operator is paused; the operator
+                         stays paused; a new process carries on and resumes it
   operator-pause-off     --pause-operator=false with the operator running: refused, nothing touched
 """
 import json
@@ -23,8 +25,6 @@ import os
 import sys
 import time
 import urllib.request
-
-import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
@@ -45,12 +45,7 @@ class OperatorCase(Case):
         self.old_claim = "registry-quay-database" if spec["from"] < 13 else f"registry-quay-postgres-{spec['from']}"
 
     def load_scenario(self):
-        d = os.path.join(self.source, "kube-sim", "scenarios", f"quay-operator-pg{self.from_major}")
-        objs = []
-        for f in sorted(os.listdir(d)):
-            if f.endswith((".yaml", ".yml")):
-                with open(os.path.join(d, f)) as fh:
-                    objs += [o for o in yaml.safe_load_all(fh) if o]
+        objs = self.scenario_objects(f"quay-operator-pg{self.from_major}")
         for o in objs:
             if o["kind"] == "Secret" and o["metadata"]["name"] == "registry-postgres-config-secret":
                 self.passwords = dict(o.get("stringData") or {})
@@ -118,6 +113,20 @@ def case_operator_upgrade(case):
     # Everything the operator logs from here on: it is at 0 until the controller resumes it, so
     # every registry entry below is a reconcile of the resumed operator.
     since = case.operator_status().get("seq", 0)
+    if case.spec.get("kill_while_paused"):
+        # The controller dies (SIGKILL: no flush, no goodbye) while the operator is at 0, and
+        # stays down long enough for the operator to have acted were it running; a new process
+        # on the same event log must carry on and give the operator back.
+        case.ctl.kill()
+        case.ctl.wait()
+        log("controller killed (SIGKILL) while the operator is paused")
+        case.ctl = None
+        ticks = case.operator_status().get("ticks", 0)
+        case.wait_for("three resync periods of the stand-in", lambda: case.operator_status().get("ticks", 0) >= ticks + 3, 30)
+        op = case.operator()
+        case.check(op["spec"].get("replicas") == 0, "the operator stays paused while no controller runs")
+        case.check(not [e for e in case.journal(since) if e.get("registry")], "the paused operator did not reconcile")
+        case.start_controller()
     reg = case.wait_terminal(1, 300)
 
     st = upgrade_status(reg)
@@ -210,6 +219,10 @@ CASES = {
         kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
     "operator-13-to-15": (case_operator_upgrade, dict(
         from_=13, to=15, method="logical", target="quay.io/sclorg/postgresql-15-c9s", all_namespaces=True,
+        kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
+    "operator-controller-killed": (case_operator_upgrade, dict(
+        from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s", all_namespaces=True,
+        kill_while_paused=True,
         kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
     "operator-pause-off": (case_operator_pause_off, dict(
         from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s",
