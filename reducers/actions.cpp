@@ -313,9 +313,9 @@ void give_up_rollback(upgrade_ctx& c) {
 
 void note_operator_migrating(upgrade_ctx& c) {
   block(c, "OperatorMigrating",
-        operator_name(c) + " is migrating this database itself (its Deployment " + c.u.registry.name +
-            "-quay-database-old or Job " + c.u.registry.name +
-            "-quay-postgres-upgrade is there); the controller stands aside and looks again when that migration is over");
+        operator_name(c) + " is migrating this database itself (its Deployment " + database_deployment_name(c.u) +
+            "-old or Job " + c.u.registry.name + std::string(profile_of(c.u.component).operator_claim) +
+            "upgrade is there); the controller stands aside and looks again when that migration is over");
 }
 
 void note_operator_not_found(upgrade_ctx& c) {

@@ -18,6 +18,8 @@ Cases:
                          expecting postgresql-15-c9s: on registry-quay-postgres-15
   operator-controller-killed  the controller is SIGKILLed while the operator is paused; the operator
                          stays paused; a new process carries on and resumes it
+  operator-already-migrating  the operator started its own migration before the controller: the
+                         controller stands aside (blocked), then finds the database up to date
   operator-pause-off     --pause-operator=false with the operator running: refused, nothing touched
 """
 import json
@@ -212,6 +214,42 @@ def case_operator_pause_off(case):
                f"the controller created no claim ({sorted(case.pvcs_seen)})")
 
 
+def case_operator_already_migrating(case):
+    case.set_up()
+    # The operator is released first and starts its own migration (10 -> 13, pg_dumpall | psql);
+    # the controller, started while it runs, stands aside, reports it, and touches nothing.
+    case.hold(False)
+
+    def started():
+        return [m for e in case.journal() for m in e.get("migrations") or [] if m.get("event") == "started"]
+    case.wait_for("the operator to start its own migration", started, 60)
+    case.start_controller()
+
+    def standing_aside():
+        st = upgrade_status(case.registry())
+        c = cond(case.registry(), "PostgresUpgraded")
+        return c if norm(st.get("phase")) == "blocked" and c and "migrating this database itself" in (c.get("message") or "") else None
+    c = case.wait_for("the controller to stand aside", standing_aside, 60)
+    case.record_observed(c.get("message", ""))
+    log(f"observed: PostgresUpgraded={c.get('status')} {c.get('reason')}: {c.get('message')}")
+
+    def finished():
+        return [m for e in case.journal() for m in e.get("migrations") or [] if m.get("event") == "finished"]
+    case.wait_for("the operator's migration to finish", finished, 240)
+    reg = case.wait_for("the controller to find the database up to date",
+                        lambda: case.registry() if (cond(case.registry(), "PostgresUpgraded") or {}).get("reason") == "UpToDate"
+                        else None, 120)
+    c = cond(reg, "PostgresUpgraded")
+    case.record_observed(c.get("message", ""))
+    log(f"observed after the operator's migration: PostgresUpgraded={c.get('status')} {c.get('reason')}: {c.get('message')}")
+    case.check(not any(j.startswith("registry-pg") for j in case.jobs_seen), f"the controller created no Job ({sorted(case.jobs_seen)})")
+    case.check(not any(p.startswith("registry-quay-database-") for p in case.pvcs_seen),
+               f"the controller created no claim ({sorted(case.pvcs_seen)})")
+    op = case.operator()
+    case.check(op["spec"].get("replicas") == 1 and "quay-pg-upgrader.quay.io/original-replicas" not in
+               (op["metadata"].get("annotations") or {}), "the operator was never scaled by the controller")
+
+
 CASES = {
     "operator-10-to-13": (case_operator_upgrade, dict(
         from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s",
@@ -223,6 +261,9 @@ CASES = {
     "operator-controller-killed": (case_operator_upgrade, dict(
         from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s", all_namespaces=True,
         kill_while_paused=True,
+        kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
+    "operator-already-migrating": (case_operator_already_migrating, dict(
+        from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s", all_namespaces=True,
         kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
     "operator-pause-off": (case_operator_pause_off, dict(
         from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s",
