@@ -534,6 +534,8 @@ class Case:
         if self.from_major is not None and major != self.from_major:
             raise Failure(f"the scenario's database runs PostgreSQL {major}, expected {self.from_major}")
         log(f"database ready on PostgreSQL {major} at {self.db_ip}, seeded, app committing")
+        if self.spec.get("truth", True):
+            self.take_truth()
 
     def wait_db_ready(self, what, timeout):
         def ready():
@@ -576,6 +578,76 @@ class Case:
 
     def server_major(self):
         return int(self.psql("SHOW server_version_num")) // 10000
+
+    # The harness's own truth: every table of every database counted and hashed by this SQL, not
+    # the product's. Settings pin every type's text the same on 10 and 15 (extra_float_digits 0
+    # keeps 10's float output on 12+; dates, intervals, bytea and zones fixed).
+    TRUTH_SETTINGS = ("SET extra_float_digits = 0; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+                      "SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; ")
+
+    def table_truth(self, logentry_upto):
+        """{(database, schema.table): (rows, md5)} of every table with storage in every database
+        (logentry only up to id `logentry_upto`: the app keeps appending to it)."""
+        out = {}
+        dbs = self.psql("SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1",
+                        admin=True, db="postgres").split()
+        for d in dbs:
+            tables = self.psql("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
+                               "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+                               "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                               "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1",
+                               admin=True, db=d).split()
+            for t in tables:
+                key = t.replace('"', "")
+                where = f" WHERE id <= {int(logentry_upto)}" if key == "public.logentry" else ""
+                got = self.psql(self.TRUTH_SETTINGS + f"SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(r::text), '' "
+                                f"ORDER BY md5(r::text))), '-') FROM {t} r{where}", admin=True, db=d)
+                rows, digest = got.split()
+                out[(d, key)] = (int(rows), digest)
+        return out
+
+    def take_truth(self):
+        """Before the controller starts: the truth, and the seeded counts checked against the
+        seed's own arithmetic (ROWS per main table, ROWS / 10 users)."""
+        self.logentry_upto = max(self.logentry_ids() or {0})
+        self.truth = self.table_truth(self.logentry_upto)
+        counts = {t: n for (d, t), (n, _) in self.truth.items() if d == "quay"}
+        seeded = {"public.repository": ROWS, "public.imagestorage": ROWS, "public.manifest": ROWS,
+                  "public.manifestblob": ROWS, "public.tag": ROWS, "public.user": max(1, ROWS // 10)}
+        for t, n in seeded.items():
+            self.check(counts.get(t) == n, f"seeded: {t} has {n} rows ({counts.get(t)}, the harness's count)")
+        log(f"ok: the harness's truth: {len(self.truth)} tables in "
+            f"{len({d for d, _ in self.truth})} databases counted and hashed (logentry up to id {self.logentry_upto})")
+
+    def check_truth(self, when):
+        """Every table of every database as the harness saw it before the controller started:
+        same tables, rows and hashes (logentry: its rows up to the id seen then)."""
+        if not getattr(self, "truth", None):
+            raise Failure("no truth was taken before the controller started")
+        now = self.table_truth(self.logentry_upto)
+        skip = set(self.spec.get("mutated_tables", []))
+        before = {k: v for k, v in self.truth.items() if k[1] not in skip}
+        after = {k: v for k, v in now.items() if k[1] not in skip}
+        missing = sorted(set(before) - set(after))
+        extra = sorted(set(after) - set(before))
+        differ = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+        self.check(not missing and not extra and not differ,
+                   f"{when}: every table of every database has the rows and hash the harness measured before "
+                   f"({len(before)} tables)" + (f"; MISSING {missing}" if missing else "") + (f"; NEW {extra}" if extra else "")
+                   + "".join(f"; {d}/{t}: {before[(d, t)]} -> {after[(d, t)]}" for d, t in differ[:10]))
+
+    def check_manifest_truth(self, manifest):
+        """The product's manifest checked against the harness's truth: the same tables of database
+        quay, and the same row counts (logentry: at least the rows the truth holds)."""
+        truth = {t: n for (d, t), (n, _) in self.truth.items() if d == "quay"}
+        named = {t.replace('"', ''): rows for t, rows in manifest.items()}
+        self.check(set(named) == set(truth), f"the manifest lists exactly the harness's tables of quay "
+                                             f"(manifest only: {sorted(set(named) - set(truth))}, "
+                                             f"truth only: {sorted(set(truth) - set(named))})")
+        for t, n in sorted(truth.items()):
+            got = named.get(t)
+            ok = got is not None and (got >= n if t == "public.logentry" else got == n)
+            self.check(ok, f"manifest {t}: {got} rows, the harness counted {n}")
 
     def logentry_ids(self):
         return {int(x) for x in self.psql("SELECT id FROM logentry").split()}
@@ -719,10 +791,12 @@ class Case:
         hits = self.psql(f"SET enable_seqscan = off; SELECT count(*) FROM repository WHERE name % '{name17}'")
         self.check(int(hits) >= 1, f"the similarity query finds the row ({hits} hits)")
 
-        # The manifest: the backup's per-table row counts against the new database.
+        # The harness's own truth, then the manifest against it.
+        self.check_truth("after the upgrade")
         backup = self.backup_files(backup_claim)
         manifest = self.read_manifest(backup["manifest"])
         self.check(manifest, f"the backup manifest lists {len(manifest)} tables")
+        self.check_manifest_truth(manifest)
         for table, rows in manifest.items():
             if table.endswith('"logentry"'):
                 # Rows the app wrote after the upgrade have ids beyond every restored one.
@@ -852,6 +926,8 @@ class Case:
         for name in sorted(self.pvcs_seen):
             p = self.kube.get("PersistentVolumeClaim", name)
             self.check(p is not None and "deletionTimestamp" not in p["metadata"], f"claim {name} kept")
+        if getattr(self, "truth", None):
+            self.check_truth("after the rollback")
         ids = self.logentry_ids()
         committed = self.committed()
         missing = sorted({i for v in committed.values() for i in v} - ids)
@@ -1457,7 +1533,8 @@ CASES = {
                                                        deadlines="quiesce=60,backup=90,stop=60,upgrade=120,switch=90,verify=60,resume=60,rollback=90")),
     "leftover-claim-too-small": (case_leftover_claim_too_small, dict(from_=10, to=15, method="logical", target=PG15_IMAGE,
                                                                      check_old_claim=True)),
-    "verification-mismatch": (case_verification_mismatch, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
+    "verification-mismatch": (case_verification_mismatch, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
+                                                               mutated_tables=["public.logentry"])),
     "new-claim-pending": (case_new_claim_pending, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                        deadlines="quiesce=60,backup=40,stop=60,upgrade=40,switch=90,verify=60,resume=60,rollback=90")),
     "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
