@@ -282,7 +282,7 @@ class Case:
         self.phases = []            # (seconds, attempt, phase) as observed
         self.pvcs_seen = set()
         self.jobs_seen = set()
-        self.snapshots = {}         # attempt -> (old claim dir, digest) taken when the old server stopped
+        self.attempt_marks = {}     # attempt -> index of its first claim-hook digest
         self.db_pods_before = set()
         self.manifests = []
         self.passwords = {}
@@ -298,7 +298,7 @@ class Case:
         out = open(self.sim_log, "w")
         self.sim = subprocess.Popen(
             [self.kube_sim_bin, "serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out", self.kubeconfig,
-             "--state-dir", os.path.join(self.tmp, "state")],
+             "--state-dir", os.path.join(self.tmp, "state")] + self.claim_hook_args(),
             stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp, preexec_fn=die_with_parent)
         for _ in range(300):
             if self.sim.poll() is not None:
@@ -311,11 +311,39 @@ class Case:
         self.kube = Kube(self.kubeconfig)
         log(f"kube-sim up: {open(self.sim_log).read().strip().splitlines()[0]}")
 
+    # ----- the old claim at the moments its server stopped and started --------------------------
+    def claim_hook_args(self):
+        """kube-sim runs these, waiting for them, when a pod's last process is gone and before a
+        pod's first process starts: the old claim is digested at exactly those moments (see
+        claim_hook below), with the whole simulated cluster held still meanwhile."""
+        self.hook_dir = os.path.join(self.tmp, "claim-hooks")
+        os.makedirs(self.hook_dir, exist_ok=True)
+        me = os.path.abspath(__file__)
+        return [
+            "--pod-exit-hook", f"{sys.executable} {me} --claim-hook exit {self.hook_dir}",
+            "--pod-start-hook", f"{sys.executable} {me} --claim-hook start {self.hook_dir}"]
+
+    def arm_claim_hook(self):
+        """From now on the hooks digest the old claim (its host folder, read by the hook)."""
+        with open(os.path.join(self.hook_dir, "old-claim-dir"), "w") as f:
+            f.write(self.claim_dir(OLD_CLAIM))
+
+    def claim_digests(self):
+        """[(kind, pod, digest)] in the order kube-sim ran the hooks."""
+        out = []
+        for n in sorted(f for f in os.listdir(self.hook_dir) if f.endswith(".json")):
+            with open(os.path.join(self.hook_dir, n)) as fh:
+                d = json.load(fh)
+            out.append((d["kind"], d["pod"], d["digest"]))
+        return out
+
     def start_controller(self, extra=()):
         if not os.access(self.controller_bin, os.X_OK):
             raise Failure(f"controller not built: {self.controller_bin}")
         self.event_log = os.path.join(self.tmp, "events.jsonl")
         self.ctl_log = os.path.join(self.tmp, "controller.log")
+        if not self.attempt_marks and getattr(self, "hook_dir", None):
+            self.mark_attempt(1)
         argv = [self.controller_bin, "run", "--kubeconfig", self.kubeconfig, "--namespace", NS,
                 "--event-log", self.event_log, "--target-image", self.spec["target"],
                 "--requeue-seconds", "2", "--no-fsync",
@@ -426,25 +454,6 @@ class Case:
         if phase and (not self.phases or self.phases[-1][1:] != (attempt, phase)):
             self.phases.append((round(time.monotonic() - self.t0, 1), attempt, phase))
             log(f"phase {phase} (attempt {attempt})")
-        if (self.spec.get("check_old_claim") and attempt is not None and attempt not in self.snapshots
-                and norm(phase) in ("backing_up", "stopping", "upgrading")):
-            # backing_up too: the status may lag the phase by a failed write's back-off, and the
-            # old server runs all through the backup, so no database pod there means it stopped.
-            if not self.kube.list("Pod", selector="quay-component=postgres"):
-                root = self.claim_dir(OLD_CLAIM)
-                # A failure path can roll back (and restart the old server on this claim) while
-                # the tree is read: then the snapshot is of a live directory and is not taken.
-                try:
-                    digest = tree_digest(root)
-                except FileNotFoundError as e:
-                    digest = None
-                    log(f"old claim changed while read (attempt {attempt}): {e.filename}; no snapshot")
-                if digest is not None and self.kube.list("Pod", selector="quay-component=postgres"):
-                    digest = None
-                    log(f"a database pod came back while the old claim was read (attempt {attempt}); no snapshot")
-                if digest is not None:
-                    self.snapshots[attempt] = (root, digest)
-                    log(f"old server gone (attempt {attempt}, phase {phase}): snapshot of {root}, {len(digest)} entries")
 
     # ----- host paths of claims and pod logs ---------------------------------------------------
     def claim_dir(self, pvc_name):
@@ -536,6 +545,7 @@ class Case:
         log(f"database ready on PostgreSQL {major} at {self.db_ip}, seeded, app committing")
         if self.spec.get("truth", True):
             self.take_truth()
+        self.arm_claim_hook()
 
     def wait_db_ready(self, what, timeout):
         def ready():
@@ -807,17 +817,9 @@ class Case:
                 raise Failure(f"table {table}: {got} rows in the upgraded database, {rows} in the backup manifest")
         log(f"ok: every table's row count equals the backup manifest's ({len(manifest)} tables)")
 
-        # The old claim: unchanged since its server stopped.
+        # The old claim: unchanged from the moment its server stopped (kube-sim's exit hook).
         if self.spec.get("check_old_claim"):
-            if attempt not in self.snapshots:
-                raise Failure(f"no snapshot of the old claim was taken in attempt {attempt} "
-                              f"(phases seen: {self.phases}): the window between stop and switch was missed")
-            root, before = self.snapshots[attempt]
-            after = tree_digest(self.claim_dir(OLD_CLAIM))
-            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-            self.check(not changed, f"the old claim's {len(before)} entries are byte-identical since its server stopped"
-                       + (f"; CHANGED: {changed[:20]}" if changed else ""))
-            self.check(any(k.endswith("PG_VERSION") for k in before), "the snapshot holds a data directory (PG_VERSION)")
+            self.old_claim_unchanged(attempt, tree_digest(self.claim_dir(OLD_CLAIM)))
 
         # The backup restores into a scratch PostgreSQL 15.
         self.restore_backup(backup, manifest)
@@ -941,6 +943,14 @@ class Case:
         log("ok: the app commits again on the old database")
         # Last, so that a poor message does not hide whether the rollback itself was right.
         folded = self.folded_upgrade()
+        if self.spec.get("check_old_claim"):
+            attempt = int(st.get("attempt", 0))
+            if failed_in in ("detecting", "preflight", "quiescing", "backing_up"):
+                hooks = self.claim_digests()[self.attempt_marks.get(attempt, 0):]
+                self.check(not [p for k, p, _ in hooks if k == "exit"],
+                           f"attempt {attempt} failed before the stop: the old server never stopped ({hooks and [(k, p) for k, p, _ in hooks]})")
+            else:
+                self.old_claim_unchanged(attempt)
         self.check(folded.get("failedIn") == failed_in,
                    f"the attempt failed in phase {failed_in} (failedIn {folded.get('failedIn')!r}, the event log folded)")
         error = st.get("lastError") or ""
@@ -990,8 +1000,32 @@ class Case:
         except OSError:
             pass
 
+    def mark_attempt(self, attempt):
+        """The hook digests from here on belong to `attempt`."""
+        self.attempt_marks[attempt] = len(self.claim_digests())
+
+    def old_claim_unchanged(self, attempt, now_digest=None):
+        """The old claim as its server left it when it stopped in `attempt` (the exit hook) must be
+        what the next server on it found (the start hook: the rollback), or, with `now_digest`,
+        what it holds now. Every stop in the attempt is checked."""
+        hooks = self.claim_digests()[self.attempt_marks.get(attempt, 0):]
+        stops = [i for i, (kind, _, _) in enumerate(hooks) if kind == "exit"]
+        self.check(stops, f"attempt {attempt}: kube-sim reported the old server's stop (exit hook; hooks seen: "
+                          f"{[(k, p) for k, p, _ in hooks]})")
+        for i in stops:
+            _, pod, before = hooks[i]
+            later = [h for h in hooks[i + 1:] if h[0] == "start"]
+            after, what = (later[0][2], f"when {later[0][1]} started on it") if later else (now_digest, "now")
+            if after is None:
+                raise Failure(f"attempt {attempt}: nothing to compare the old claim with after {pod} stopped")
+            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            self.check(not changed, f"attempt {attempt}: the old claim's {len(before)} entries are byte-identical from "
+                                    f"the moment {pod} stopped to {what}" + (f"; CHANGED: {changed[:20]}" if changed else ""))
+            self.check(any(k.endswith("PG_VERSION") for k in before), "the digest holds a data directory (PG_VERSION)")
+
     def retry(self, value="1"):
         log(f"retry: annotation {RETRY_ANNOTATION}={value}")
+        self.mark_attempt(max(self.attempt_marks, default=0) + 1)
         self.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {RETRY_ANNOTATION: value}}})
         # The app pods now running are the ones this attempt must quiesce.
         self.app_pods_before = {p["metadata"]["name"] for p in self.kube.list("Pod", selector="quay-component=quay-app")}
@@ -1555,7 +1589,32 @@ CASES = {
 }
 
 
+def claim_hook(kind, hook_dir):
+    """Run by kube-sim (--pod-exit-hook / --pod-start-hook) with the simulator waiting: when the
+    pod is a database pod on the old claim and the harness armed the hook, the old claim's digest
+    is written to hook_dir as <seq>.json. Never fails: kube-sim ignores its status anyway."""
+    try:
+        labels = json.loads(os.environ.get("KUBE_SIM_POD_LABELS") or "{}")
+        claims = (os.environ.get("KUBE_SIM_POD_CLAIMS") or "").split()
+        armed = os.path.join(hook_dir, "old-claim-dir")
+        if labels.get("quay-component") != "postgres" or OLD_CLAIM not in claims or not os.path.exists(armed):
+            return 0
+        with open(armed) as f:
+            root = f.read().strip()
+        entry = {"kind": kind, "pod": os.environ.get("KUBE_SIM_POD_NAME", "?"), "digest": tree_digest(root)}
+        seq = len([n for n in os.listdir(hook_dir) if n.endswith(".json")])
+        tmp = os.path.join(hook_dir, f"{seq:04d}.tmp")
+        with open(tmp, "w") as f:
+            json.dump(entry, f)
+        os.rename(tmp, os.path.join(hook_dir, f"{seq:04d}.json"))
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+    return 0
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--claim-hook":
+        return claim_hook(sys.argv[2], sys.argv[3])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True)
     ap.add_argument("--source", required=True)

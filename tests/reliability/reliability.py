@@ -114,7 +114,7 @@ class RCase(e2e.Case):
         self.sim = subprocess.Popen(
             [self.kube_sim_bin, "serve", "--listen", listen, "--tls", "--kubeconfig-out", self.kubeconfig,
              "--state-dir", os.path.join(self.tmp, "state"), "--record-watch", os.path.join(self.tmp, "watch-record.jsonl")]
-            + self.sim_args,
+            + self.claim_hook_args() + self.sim_args,
             stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp, preexec_fn=e2e.die_with_parent)
         for _ in range(300):
             if self.sim.poll() is not None:
