@@ -1412,6 +1412,7 @@ def case_revert(case):
     case.check(db["spec"].get("replicas") == 1, "database replicas restored")
     major = case.server_major()
     case.check(major == 10, f"the server through the Service is PostgreSQL 10 again ({major})")
+    case.check_truth("after the revert")
     ids = case.logentry_ids()
     missing = sorted(set(pre_ids) - ids)
     case.check(pre_ids and not missing, f"every id the app committed before the upgrade ({len(pre_ids)}) is in the reverted database"
