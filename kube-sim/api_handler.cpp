@@ -174,6 +174,11 @@ api_reply api_handler::admin(const api_request& request, const std::string& path
     if (body.value("expireHistory", false)) store_.expire_history();
     return reply(200, to_json(faults_.settings));
   }
+  if (path == "/_sim/fault-counts" && request.method == "GET") {
+    json clients = json::object();
+    for (const auto& [client, counts] : faults_.by_client) clients[client] = to_json(counts);
+    return reply(200, {{"clients", clients}});
+  }
   if (path == "/_sim/expire-history" && request.method == "POST") {
     store_.expire_history();
     return reply(200, {{"compactedRevision", store_.compacted_revision()}});
@@ -186,7 +191,6 @@ api_reply api_handler::admin(const api_request& request, const std::string& path
 std::variant<api_reply, watch_request> api_handler::resource(const api_request& request, const std::string& group,
                                                              const std::string& version, std::vector<std::string> rest,
                                                              const query& q) {
-  if (auto failure = faults_.next_request_failure()) return error_reply(*failure);
   const auto path = request.target.substr(0, request.target.find('?'));
   bool watch = truthy(get(q, "watch"));
   if (!rest.empty() && rest[0] == "watch") {  // the deprecated /watch/ prefix
@@ -211,6 +215,7 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
     if (rest.size() > 2) sub = rest[2];
     if (rest.size() > 3) return error_reply(not_found_path(path));
   }
+  if (auto failure = faults_.next_request_failure(request.user_agent, plural)) return error_reply(*failure);
   const auto* found = store_.types().find(group, version, plural);
   if (!found) return error_reply(not_found_path(path));
   const resource_type t = *found;  // a copy: deleting a CRD during this request must not dangle
@@ -313,7 +318,7 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
     auto kind = patch_kind_from_content_type(request.content_type);
     if (!kind) return error_reply(kind.error());
     auto body = *kind == patch_kind::apply ? yaml_to_json(request.body)
-                                           : parse_body(api_request{{}, {}, "application/json", {}, {}, request.body});
+                                           : parse_body(api_request{{}, {}, "application/json", {}, {}, request.body, {}});
     if (!body) return error_reply(body.error());
     auto patched = store_.patch(t, ns, name, *kind, *body, sr, get(q, "fieldManager"));
     if (!patched) return error_reply(patched.error());

@@ -23,6 +23,7 @@ struct api_request {
   std::string accept;
   std::string authorization;
   std::string body;
+  std::string user_agent;  // who asked: faults are counted per client
 };
 
 struct api_reply {

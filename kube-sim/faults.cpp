@@ -9,7 +9,22 @@ json to_json(const fault_settings& f) {
           {"failCode", f.fail_code},
           {"retryAfterSeconds", f.retry_after_seconds},
           {"chunkBytes", f.chunk_bytes},
-          {"eventDelayMs", f.event_delay_ms}};
+          {"eventDelayMs", f.event_delay_ms},
+          {"failClient", f.fail_client}};
+}
+
+json to_json(const fault_counts& c) {
+  json by_code = json::object();
+  for (const auto& [code, n] : c.failed_by_code) by_code[std::to_string(code)] = n;
+  std::int64_t failed = 0;
+  for (const auto& [resource, n] : c.failed_requests) failed += n;
+  return {{"failedRequests", failed},
+          {"failedByResource", c.failed_requests},
+          {"failedByCode", by_code},
+          {"droppedWatches", c.dropped_watches},
+          {"chunkedEvents", c.chunked_events},
+          {"delayedEvents", c.delayed_events},
+          {"expiredWatches", c.expired_watches}};
 }
 
 result<void> apply_fault_update(fault_settings& f, const json& body) {
@@ -17,6 +32,11 @@ result<void> apply_fault_update(fault_settings& f, const json& body) {
   fault_settings next = f;
   for (const auto& [key, value] : body.items()) {
     if (key == "expireHistory") continue;  // an action, handled by the caller
+    if (key == "failClient") {
+      if (!value.is_string()) return std::unexpected(bad_request("failClient must be a string (a User-Agent prefix)"));
+      next.fail_client = value.get<std::string>();
+      continue;
+    }
     if (key == "failRate") {
       if (!value.is_number() || value.get<double>() < 0 || value.get<double>() > 1)
         return std::unexpected(bad_request("failRate must be a number in [0, 1]"));
@@ -41,7 +61,8 @@ result<void> apply_fault_update(fault_settings& f, const json& body) {
   return {};
 }
 
-std::optional<api_error> fault_injector::next_request_failure() {
+std::optional<api_error> fault_injector::next_request_failure(const std::string& client, const std::string& resource) {
+  if (!settings.fail_client.empty() && !client.starts_with(settings.fail_client)) return std::nullopt;
   bool fail = false;
   if (settings.fail_next > 0) {
     --settings.fail_next;
@@ -50,6 +71,9 @@ std::optional<api_error> fault_injector::next_request_failure() {
     fail = std::uniform_real_distribution<double>(0, 1)(random_) < settings.fail_rate;
   }
   if (!fail) return std::nullopt;
+  auto& counts = by_client[client];
+  ++counts.failed_requests[resource];
+  ++counts.failed_by_code[settings.fail_code];
   if (settings.fail_code == 429) return too_many_requests(settings.retry_after_seconds);
   if (settings.fail_code == 500) return internal_error("injected by kube-sim");
   if (settings.fail_code == 503)

@@ -109,10 +109,11 @@ struct http_server::impl {
                     std::string(request[http::field::content_type]),
                     std::string(request[http::field::accept]),
                     std::string(request[http::field::authorization]),
-                    std::move(request.body())};
+                    std::move(request.body()),
+                    std::string(request[http::field::user_agent])};
       auto outcome = handler.handle(r);
       if (auto* w = std::get_if<watch_request>(&outcome)) {
-        bool intact = co_await stream_watch(stream, *w, request.version(), request.keep_alive());
+        bool intact = co_await stream_watch(stream, *w, request.version(), request.keep_alive(), r.user_agent);
         if (!intact) co_return false;
         if (!request.keep_alive()) co_return true;
         continue;
@@ -134,10 +135,11 @@ struct http_server::impl {
   }
 
   template <class Stream>
-  net::awaitable<bool> write_event(Stream& stream, const std::string& line) {
+  net::awaitable<bool> write_event(Stream& stream, const std::string& line, fault_counts& counts) {
     beast::error_code ec;
     const auto piece =
         handler.faults().settings.chunk_bytes > 0 ? static_cast<std::size_t>(handler.faults().settings.chunk_bytes) : line.size();
+    if (piece < line.size()) ++counts.chunked_events;
     for (std::size_t at = 0; at < line.size(); at += piece) {
       const auto n = std::min(piece, line.size() - at);
       beast::get_lowest_layer(stream).expires_after(io_timeout);
@@ -152,10 +154,14 @@ struct http_server::impl {
   // fault, many) per event, each event one compact JSON document and a newline; the last
   // chunk closes the response cleanly at timeoutSeconds.
   template <class Stream>
-  net::awaitable<bool> stream_watch(Stream& stream, const watch_request& w, unsigned version, bool keep_alive) {
+  net::awaitable<bool> stream_watch(Stream& stream, const watch_request& w, unsigned version, bool keep_alive,
+                                    const std::string& client) {
     const auto watch_id = next_watch_id++;
     store& s = handler.data();
     auto start = begin_watch(s, w);
+    // By reference into a std::map: stable while other connections add clients.
+    fault_counts& counts = handler.faults().by_client[client];
+    if (start.ends_after_start) ++counts.expired_watches;
     std::deque<json> queue(start.events.begin(), start.events.end());
     net::steady_timer wake(io);
     subscription sub(s, s.subscribe([&](const change& c) {
@@ -186,14 +192,16 @@ struct http_server::impl {
         json event = std::move(queue.front());
         queue.pop_front();
         if (auto delay = handler.faults().settings.event_delay_ms; delay > 0) {
+          ++counts.delayed_events;
           net::steady_timer pause(io, std::chrono::milliseconds(delay));
           co_await pause.async_wait(net::redirect_error(use_awaitable, ec));
         }
         recorder.record(watch_id, w.path, event);
-        if (!co_await write_event(stream, event.dump() + "\n")) co_return false;
+        if (!co_await write_event(stream, event.dump() + "\n", counts)) co_return false;
         ++sent;
         const auto drop_after = handler.faults().settings.drop_watch_after_events;
         if (drop_after > 0 && sent >= drop_after) {
+          ++counts.dropped_watches;
           // The dropWatchAfterEvents fault: the connection vanishes mid-response, as when a
           // load balancer or the apiserver goes away; the client must resume from its last RV.
           drop(stream);

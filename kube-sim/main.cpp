@@ -33,6 +33,8 @@ struct serve_flags {
   std::size_t history = 1000;
   std::int64_t bookmark_interval_ms = 10000;
   std::string record_watch;
+  std::string pod_exit_hook;
+  std::string pod_start_hook;
   fault_settings faults;
   bool quay_operator = false;
   bool quay_operator_hold = false;
@@ -118,6 +120,8 @@ int serve(const serve_flags& f) {
     o.api_host = host;
     o.api_port = bound->port();
     runtime_work = o.work_dir;
+    o.pod_exit_hook = f.pod_exit_hook;
+    o.pod_start_hook = f.pod_start_hook;
     workloads.emplace(io, data, o);
     if (auto started = workloads->start(); !started) {
       std::cerr << "kube-sim: runtime: " << started.error().message << "\n";
@@ -193,6 +197,10 @@ int main(int argc, char** argv) {
   cmd->add_option("--bookmark-interval-ms", f.bookmark_interval_ms, "period of BOOKMARK events when allowWatchBookmarks")
       ->capture_default_str();
   cmd->add_option("--record-watch", f.record_watch, "append every watch event sent to this JSON Lines file");
+  cmd->add_option("--pod-exit-hook", f.pod_exit_hook,
+                  "run this (sh -c) when a pod's last process is gone, before its finalizer comes off; the simulator waits");
+  cmd->add_option("--pod-start-hook", f.pod_start_hook,
+                  "run this (sh -c) when a pod's volumes are ready, before its first process starts; the simulator waits");
   cmd->add_option("--drop-watch-after", f.faults.drop_watch_after_events, "fault: drop each watch stream after N events");
   cmd->add_option("--fail-next", f.faults.fail_next, "fault: fail the next N API requests");
   cmd->add_option("--fail-rate", f.faults.fail_rate, "fault: fail this share (0..1) of API requests");

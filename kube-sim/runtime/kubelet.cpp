@@ -7,6 +7,7 @@
 // on a node); the kubelet sends SIGTERM, waits terminationGracePeriodSeconds, sends SIGKILL and
 // removes the finalizer, and only then does the Pod object disappear.
 #include <pwd.h>
+#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -14,6 +15,8 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <array>
+#include <cerrno>
 #include <fstream>
 #include <sstream>
 
@@ -21,6 +24,8 @@
 #include "object_meta.hpp"
 #include "quantity.hpp"
 #include "runtime.hpp"
+
+extern char** environ;
 
 namespace kube_sim::runtime {
 namespace fs = std::filesystem;
@@ -104,12 +109,37 @@ json condition(const std::string& type, bool status, const std::string& since, c
 
 }  // namespace
 
+void runtime::run_pod_hook(const std::string& hook, const json& pod) const {
+  if (hook.empty()) return;
+  std::string claims;
+  for (const auto& v : pod.value("/spec/volumes"_json_pointer, json::array()))
+    if (v.contains("/persistentVolumeClaim/claimName"_json_pointer))
+      claims += (claims.empty() ? "" : " ") + v["persistentVolumeClaim"]["claimName"].get<std::string>();
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) env.emplace_back(*e);
+  env.push_back("KUBE_SIM_POD_NAMESPACE=" + object_namespace(pod));
+  env.push_back("KUBE_SIM_POD_NAME=" + object_name(pod));
+  env.push_back("KUBE_SIM_POD_LABELS=" + pod.value("/metadata/labels"_json_pointer, json::object()).dump());
+  env.push_back("KUBE_SIM_POD_CLAIMS=" + claims);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string command = hook;
+  std::array<char*, 4> argv{const_cast<char*>("/bin/sh"), const_cast<char*>("-c"), command.data(), nullptr};
+  pid_t pid = 0;
+  if (::posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv.data(), envp.data()) != 0) return;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
 void runtime::set_finalizer(const std::string& ns, const std::string& name, bool present) {
   auto pod = get("pods", ns, name);
   if (!pod) return;
   auto finalizers = pod->value("/metadata/finalizers"_json_pointer, json::array());
   const bool has = std::find(finalizers.begin(), finalizers.end(), finalizer) != finalizers.end();
   if (has == present) return;
+  if (!present) run_pod_hook(options_.pod_exit_hook, *pod);
   if (present) finalizers.push_back(finalizer);
   else finalizers.erase(std::remove(finalizers.begin(), finalizers.end(), finalizer), finalizers.end());
   (*pod)["metadata"]["finalizers"] = finalizers;
@@ -393,6 +423,7 @@ void runtime::admit(const json& pod) {
     containers.push_back(std::move(run));
   }
   if (containers.empty()) return;
+  run_pod_hook(options_.pod_start_hook, pod);
 
   // Materialise the pod's folder.
   fs::create_directories(p.dir / "tmp");

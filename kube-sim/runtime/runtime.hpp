@@ -51,6 +51,13 @@ struct runtime_options {
   std::chrono::milliseconds backoff_cap{30000};
   std::string api_host;  // KUBERNETES_SERVICE_HOST/PORT for pods, when known
   int api_port = 0;
+  /// Run (sh -c) when a pod's last process is gone, before its finalizer comes off, with the
+  /// whole simulator waiting: a test sees the pod's volumes exactly as its processes left them,
+  /// before anything else can use them. Environment: KUBE_SIM_POD_NAMESPACE, KUBE_SIM_POD_NAME,
+  /// KUBE_SIM_POD_LABELS (JSON), KUBE_SIM_POD_CLAIMS (claim names, space-separated).
+  std::string pod_exit_hook;
+  /// The same, once a pod's volumes are ready and before its first process starts.
+  std::string pod_start_hook;
 };
 
 /// One container's process and what the kubelet knows about it.
@@ -140,6 +147,7 @@ class runtime {
   void write_pod_status(pod_run& p);
   void finish_pod(pod_run& p);
   void set_finalizer(const std::string& ns, const std::string& name, bool present);
+  void run_pod_hook(const std::string& hook, const json& pod) const;
   void pending_status(const json& pod, json status);
 
   // controllers.cpp

@@ -14,12 +14,13 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 http_result send(unsigned short port, const std::string& method, const std::string& target, const std::string& body,
-                 const std::string& content_type) {
+                 const std::string& content_type, const std::string& user_agent) {
   net::io_context io;
   beast::tcp_stream stream(io);
   stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
   http::request<http::string_body> request{http::string_to_verb(method), target, 11};
   request.set(http::field::host, "127.0.0.1");
+  if (!user_agent.empty()) request.set(http::field::user_agent, user_agent);
   if (!body.empty()) request.set(http::field::content_type, content_type);
   request.body() = body;
   request.prepare_payload();

@@ -17,6 +17,6 @@ struct http_result {
 };
 
 http_result send(unsigned short port, const std::string& method, const std::string& target, const std::string& body = {},
-                 const std::string& content_type = "application/json");
+                 const std::string& content_type = "application/json", const std::string& user_agent = {});
 
 }  // namespace kube_sim::testing

@@ -68,13 +68,13 @@ try:
 
     changer = threading.Thread(target=change_soon)
     changer.start()
-    started = time.monotonic()
+    # No client-side timeout is set, so the loop below ends only when the server closes the
+    # stream: without timeoutSeconds honoured it never ends (CTest's timeout fails the test).
     seen = [(e["type"], e["object"].metadata.name, e["object"].data["key"])
             for e in watch.Watch().stream(v1.list_namespaced_config_map, "default",
                                           resource_version=rv, timeout_seconds=2)]
     changer.join()
-    check("watch over a change", seen, [("MODIFIED", "settings", "two")])
-    check("the stream ended at timeoutSeconds", 1.5 < time.monotonic() - started < 5, True)
+    check("watch over a change, then the server ends the stream at timeoutSeconds", seen, [("MODIFIED", "settings", "two")])
 
     # Expire the history: resuming from the old RV is a 410. With timeout_seconds the client
     # does not retry and raises at once; without it, it retries once and then raises.

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """A leader that cannot renew its Lease stops: kube-sim (API only) answers every request with 503
-after the controller was elected; within the renew deadline (10 s) plus one retry and one request
-timeout the controller must report the loss, perform nothing more, and exit with status 1.
+after the controller was elected; the controller must keep trying to renew until the renew
+deadline (10 s, a retry every 2 s) and only then report the loss, perform nothing more, and exit
+with status 1. How long it tried is read from kube-sim's fault counts (its failed Lease requests),
+not from a clock.
 Usage: lease_loss_test.py KUBE_SIM CONTROLLER"""
 import json
 import os
@@ -42,30 +44,38 @@ def main():
             print("FAIL: the controller never took the Lease")
             return 1
         print("ok: elected:", json.dumps(lease["spec"]))
-        time.sleep(2.5)  # at least one renewal
-        renewed = kube.request("GET", lease_path)["spec"]["renewTime"]
-        if renewed == lease["spec"]["renewTime"]:
-            print("FAIL: the leader did not renew within 2.5 s")
+        for _ in range(300):  # until one renewal; giving up after 30 s is a bound, not a measurement
+            renewed = kube.request("GET", lease_path)["spec"]["renewTime"]
+            if renewed != lease["spec"]["renewTime"]:
+                break
+            time.sleep(0.1)
+        else:
+            print("FAIL: the leader never renewed its Lease")
             return 1
         print("ok: renewed at", renewed)
         req = urllib.request.Request(server + "/_sim/faults", data=json.dumps({"failRate": 1.0, "failCode": 503}).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req, timeout=5).read()
-        cut = time.monotonic()
         try:
-            rc = ctl.wait(10 + 2 + 4 + 3)
+            rc = ctl.wait(60)  # a bound on waiting (a controller that never gives up), not a measurement
         except subprocess.TimeoutExpired:
             print("FAIL: the controller kept running without its Lease")
             return 1
-        took = time.monotonic() - cut
         text = open(log_path).read()
         if rc != 1 or "leader election lost" not in text:
             print(f"FAIL: exit status {rc}; log:\n{text[-2000:]}")
             return 1
-        if took < 7:
-            print(f"FAIL: gave up after {took:.1f} s, before the 10 s renew deadline could have passed")
+        with urllib.request.urlopen(server + "/_sim/fault-counts", timeout=5) as r:
+            clients = json.loads(r.read())["clients"]
+        mine = [v for k, v in clients.items() if k.startswith("quay-pg-upgrader/")]
+        renewals = sum(v["failedByResource"].get("leases", 0) for v in mine)
+        # One failed renewal per 2 s retry until the 10 s deadline: at least 4 before giving up
+        # (one that gave up at the first failure made 1).
+        if renewals < 4:
+            print(f"FAIL: gave up after {renewals} failed Lease renewal(s), before the 10 s renew deadline could have "
+                  f"passed (retry 2 s); fault counts: {json.dumps(clients)}")
             return 1
-        print(f"ok: lost the Lease and exited 1 after {took:.1f} s without the API (renew deadline 10 s)")
+        print(f"ok: lost the Lease and exited 1 after {renewals} failed renewals without the API (renew deadline 10 s, retry 2 s)")
         print("PASS")
         return 0
     finally:

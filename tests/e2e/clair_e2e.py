@@ -71,9 +71,9 @@ class ClairCase(Case):
         self.wait_for("Clair's app to commit rows", lambda: self.total_commits(CLAIR_APP, "clair-app") >= 5, 60)
         self.clair_ip = self.kube.get("Service", CLAIR_DB)["spec"]["clusterIP"]
         self.orig_clair_db = self.kube.get("Deployment", CLAIR_DB)
-        self.truth = {"quay": self.table_truth("quay"), "clair": self.table_truth("clair")}
-        rows = {db: sum(int(v.split()[0]) for v in t.values()) for db, t in self.truth.items()}
-        self.check(int(self.truth["clair"]["vuln"].split()[0]) == e2e.ROWS,
+        self.own_truth = {"quay": self.seeded_truth("quay"), "clair": self.seeded_truth("clair")}
+        rows = {db: sum(int(v.split()[0]) for v in t.values()) for db, t in self.own_truth.items()}
+        self.check(int(self.own_truth["clair"]["vuln"].split()[0]) == e2e.ROWS,
                    f"Clair's seed holds {e2e.ROWS} vulnerabilities (counted by the harness)")
         log(f"harness truth before the upgrade: {rows['quay']} rows in Quay's {len(QUAY_TABLES)} tables, "
             f"{rows['clair']} in Clair's {len(CLAIR_TABLES)}")
@@ -91,7 +91,7 @@ class ClairCase(Case):
             raise Failure(f"psql ({which}) {query!r}: {r.stderr.strip()}")
         return r.stdout.strip()
 
-    def table_truth(self, which):
+    def seeded_truth(self, which):
         """{table: "<rows> <md5 of every row's text, in order>"} for the seeded tables."""
         out = {}
         for t in QUAY_TABLES if which == "quay" else CLAIR_TABLES:
@@ -129,9 +129,9 @@ class ClairCase(Case):
             raise
 
     # ----- checks ---------------------------------------------------------------------------
-    def check_truth(self, which, label):
-        after = self.table_truth(which)
-        for t, before in self.truth[which].items():
+    def check_seeded_truth(self, which, label):
+        after = self.seeded_truth(which)
+        for t, before in self.own_truth[which].items():
             self.check(after[t] == before, f"{label}: {which} table {t} holds the same rows ({before.split()[0]}) and the same hash")
 
     def check_clair_succeeded(self, reg):
@@ -158,7 +158,7 @@ class ClairCase(Case):
         for name in (CLAIR_DB, f"{CLAIR_DB}-pg15", f"{CLAIR_DB}-backup-pg10"):
             p = self.kube.get("PersistentVolumeClaim", name)
             self.check(p is not None and (p.get("status") or {}).get("phase") == "Bound", f"claim {name} kept and Bound")
-        self.check_truth("clair", "after Clair's upgrade")
+        self.check_seeded_truth("clair", "after Clair's upgrade")
         valid = self.sql("clair", "SELECT bool_and(indisvalid AND indisready) FROM pg_index "
                                   "WHERE indexrelid IN ('vuln_links_gin'::regclass, 'enrichment_tags_gin'::regclass)")
         self.check(valid == "t", "Clair's GIN indexes (jsonb_path_ops on vuln.links, tags) are valid and ready")
@@ -194,7 +194,7 @@ class ClairCase(Case):
                    f"Clair's database is back on {claim_of(d)} with its old image")
         major = int(self.sql("clair", "SHOW server_version_num")) // 10000
         self.check(major == 10, f"Clair's server is PostgreSQL 10 again ({major})")
-        self.check_truth("clair", "after Clair's rollback")
+        self.check_seeded_truth("clair", "after Clair's rollback")
         self.check_clair_app_rows("rolled-back")
         hits = [s for s in expect_in_message if s.lower() in msg.lower()]
         self.check(hits, f"Clair's condition names the real reason (one of {expect_in_message}): {msg!r}")
@@ -221,7 +221,7 @@ def case_both(case):
     case.start_controller()
     reg = case.wait_both_terminal(420)
     case.check_succeeded(reg, 1)
-    case.check_truth("quay", "after Quay's upgrade")
+    case.check_seeded_truth("quay", "after Quay's upgrade")
     case.check_clair_succeeded(case.registry())
     clair = [p for _, p in case.clair_phases]
     case.check("queued" in clair, f"Clair's database waited for its turn (phases {clair})")
@@ -238,7 +238,7 @@ def case_clair_fails(case):
     case.start_controller()
     reg = case.wait_both_terminal(420)
     case.check_succeeded(reg, 1)
-    case.check_truth("quay", "after Quay's upgrade")
+    case.check_seeded_truth("quay", "after Quay's upgrade")
     case.check_clair_rolled_back(case.registry(), ["No space left on device", "ENOSPC", "could not write"])
     case.check_quay_served_through_clair_downtime()
 
@@ -249,7 +249,7 @@ def case_quay_fails(case):
     case.start_controller()
     reg = case.wait_both_terminal(420)
     case.check_rolled_back(reg, ["No space left on device", "ENOSPC", "could not write"])
-    case.check_truth("quay", "after Quay's rollback")
+    case.check_seeded_truth("quay", "after Quay's rollback")
     case.check_clair_succeeded(case.registry())
 
 

@@ -42,6 +42,29 @@ PG13_IMAGE = "quay.io/sclorg/postgresql-13-c9s"
 PG15_IMAGE = "quay.io/sclorg/postgresql-15-c9s"
 UPGRADE_IMAGE = "quay.io/quay-pg-upgrader/pg-upgrade:13-15"
 RETRY_ANNOTATION = "quay-pg-upgrader.quay.io/retry"
+
+# The exact reasons the failure cases end with (lastError, matched in full): only sizes,
+# checksums and the tools' own words are left open.
+# A failed Job's reason is its step, then the pod's log from the step lines on (any number of
+# them); the log's last lines are the tool's own words.
+BACKUP_ENOSPC = (r"backup Job quay/registry-pg10-backup-1 failed: BackoffLimitExceeded \(Job has reached the specified "
+                 r"backoff limit\); the pod reported: BackupFailed: step 'pg_dump quay' failed \(exit 1\)\n"
+                 r"(?:[^\n]*\n)*== [0-9TZ:-]+ pg_dump quay\n"
+                 r"pg_dump: error: could not write to output file: No space left on device\n")
+UPGRADE_ENOSPC = (r"upgrade Job quay/registry-pg15-upgrade-1 failed: BackoffLimitExceeded \(Job has reached the specified "
+                  r"backoff limit\); the pod reported: UpgradeFailed: step 'initdb /var/lib/pgsql/data/userdata' failed "
+                  r"\(exit 1\)\n(?:[^\n]*\n)*== [0-9TZ:-]+ initdb /var/lib/pgsql/data/userdata\n"
+                  r"initdb: error: could not [a-z ]+ \"/var/lib/pgsql/data/userdata[^\"]*\": No space left on device\n"
+                  r"initdb: removing contents of data directory \"/var/lib/pgsql/data/userdata\"\n")
+BACKUP_CLAIM_TOO_SMALL = (r"the claim quay/registry-quay-database-backup-pg10 already exists with 256Ki, smaller than the "
+                          r"1Gi this upgrade needs \(a leftover of an earlier attempt\?\); the controller never deletes or "
+                          r"shrinks a claim: delete or resize it, then set the retry annotation")
+NEW_CLAIM_PENDING = (r"upgrade Job quay/registry-pg15-upgrade-1 failed: DeadlineExceeded \(Job was active longer than "
+                     r"specified deadline\); claim registry-quay-database-pg15 is Pending \(storage class does-not-exist\)")
+DATABASE_NEVER_STOPS = (r"phase stopping did not finish within 15 s; at the deadline: waiting for the database to stop: "
+                        r"1 database pods remain")
+VERIFICATION_MISMATCH = (r"verification found differences: table public\.logentry content differs "
+                         r"\(checksum -?[0-9]+, expected -?[0-9]+\)")
 REVERT_ANNOTATION = "quay-pg-upgrader.quay.io/revert-to-claim"
 ROWS = int(os.environ.get("QPU_E2E_ROWS", "2000"))
 TERMINAL = {"succeeded", "failed", "uptodate", "refused", "unsupported", "downgraderefused"}
@@ -260,7 +283,7 @@ class Case:
         self.phases = []            # (seconds, attempt, phase) as observed
         self.pvcs_seen = set()
         self.jobs_seen = set()
-        self.snapshots = {}         # attempt -> (old claim dir, digest) taken when the old server stopped
+        self.attempt_marks = {}     # attempt -> index of its first claim-hook digest
         self.db_pods_before = set()
         self.manifests = []
         self.passwords = {}
@@ -276,7 +299,8 @@ class Case:
         out = open(self.sim_log, "w")
         self.sim = subprocess.Popen(
             [self.kube_sim_bin, "serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out", self.kubeconfig,
-             "--state-dir", os.path.join(self.tmp, "state")] + list(self.spec.get("kube_sim_args", [])),
+             "--state-dir", os.path.join(self.tmp, "state")] + self.claim_hook_args()
+            + list(self.spec.get("kube_sim_args", [])),
             stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp, preexec_fn=die_with_parent)
         for _ in range(300):
             if self.sim.poll() is not None:
@@ -289,11 +313,39 @@ class Case:
         self.kube = Kube(self.kubeconfig)
         log(f"kube-sim up: {open(self.sim_log).read().strip().splitlines()[0]}")
 
+    # ----- the old claim at the moments its server stopped and started --------------------------
+    def claim_hook_args(self):
+        """kube-sim runs these, waiting for them, when a pod's last process is gone and before a
+        pod's first process starts: the old claim is digested at exactly those moments (see
+        claim_hook below), with the whole simulated cluster held still meanwhile."""
+        self.hook_dir = os.path.join(self.tmp, "claim-hooks")
+        os.makedirs(self.hook_dir, exist_ok=True)
+        me = os.path.abspath(__file__)
+        return [
+            "--pod-exit-hook", f"{sys.executable} {me} --claim-hook exit {self.hook_dir}",
+            "--pod-start-hook", f"{sys.executable} {me} --claim-hook start {self.hook_dir}"]
+
+    def arm_claim_hook(self):
+        """From now on the hooks digest the old claim (its host folder, read by the hook)."""
+        with open(os.path.join(self.hook_dir, "old-claim-dir"), "w") as f:
+            f.write(self.claim_dir(OLD_CLAIM))
+
+    def claim_digests(self):
+        """[(kind, pod, digest)] in the order kube-sim ran the hooks."""
+        out = []
+        for n in sorted(f for f in os.listdir(self.hook_dir) if f.endswith(".json")):
+            with open(os.path.join(self.hook_dir, n)) as fh:
+                d = json.load(fh)
+            out.append((d["kind"], d["pod"], d["digest"]))
+        return out
+
     def start_controller(self, extra=()):
         if not os.access(self.controller_bin, os.X_OK):
             raise Failure(f"controller not built: {self.controller_bin}")
         self.event_log = os.path.join(self.tmp, "events.jsonl")
         self.ctl_log = os.path.join(self.tmp, "controller.log")
+        if not self.attempt_marks and getattr(self, "hook_dir", None):
+            self.mark_attempt(1)
         # Every namespace when the case needs the Quay operator's Deployment in its own.
         scope = [] if self.spec.get("all_namespaces") else ["--namespace", NS]
         argv = [self.controller_bin, "run", "--kubeconfig", self.kubeconfig, *scope,
@@ -406,25 +458,6 @@ class Case:
         if phase and (not self.phases or self.phases[-1][1:] != (attempt, phase)):
             self.phases.append((round(time.monotonic() - self.t0, 1), attempt, phase))
             log(f"phase {phase} (attempt {attempt})")
-        if (self.spec.get("check_old_claim") and attempt is not None and attempt not in self.snapshots
-                and norm(phase) in ("backing_up", "stopping", "upgrading")):
-            # backing_up too: the status may lag the phase by a failed write's back-off, and the
-            # old server runs all through the backup, so no database pod there means it stopped.
-            if not self.kube.list("Pod", selector="quay-component=postgres"):
-                root = self.claim_dir(OLD_CLAIM)
-                # A failure path can roll back (and restart the old server on this claim) while
-                # the tree is read: then the snapshot is of a live directory and is not taken.
-                try:
-                    digest = tree_digest(root)
-                except FileNotFoundError as e:
-                    digest = None
-                    log(f"old claim changed while read (attempt {attempt}): {e.filename}; no snapshot")
-                if digest is not None and self.kube.list("Pod", selector="quay-component=postgres"):
-                    digest = None
-                    log(f"a database pod came back while the old claim was read (attempt {attempt}); no snapshot")
-                if digest is not None:
-                    self.snapshots[attempt] = (root, digest)
-                    log(f"old server gone (attempt {attempt}, phase {phase}): snapshot of {root}, {len(digest)} entries")
 
     # ----- host paths of claims and pod logs ---------------------------------------------------
     def claim_dir(self, pvc_name):
@@ -522,6 +555,9 @@ class Case:
         if self.from_major is not None and major != self.from_major:
             raise Failure(f"the scenario's database runs PostgreSQL {major}, expected {self.from_major}")
         log(f"database ready on PostgreSQL {major} at {self.db_ip}, seeded, app committing")
+        if self.spec.get("truth", True):
+            self.take_truth()
+        self.arm_claim_hook()
 
     def wait_db_ready(self, what, timeout):
         def ready():
@@ -564,6 +600,76 @@ class Case:
 
     def server_major(self):
         return int(self.psql("SHOW server_version_num")) // 10000
+
+    # The harness's own truth: every table of every database counted and hashed by this SQL, not
+    # the product's. Settings pin every type's text the same on 10 and 15 (extra_float_digits 0
+    # keeps 10's float output on 12+; dates, intervals, bytea and zones fixed).
+    TRUTH_SETTINGS = ("SET extra_float_digits = 0; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+                      "SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; ")
+
+    def table_truth(self, logentry_upto):
+        """{(database, schema.table): (rows, md5)} of every table with storage in every database
+        (logentry only up to id `logentry_upto`: the app keeps appending to it)."""
+        out = {}
+        dbs = self.psql("SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1",
+                        admin=True, db="postgres").split()
+        for d in dbs:
+            tables = self.psql("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c "
+                               "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' "
+                               "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                               "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1",
+                               admin=True, db=d).split()
+            for t in tables:
+                key = t.replace('"', "")
+                where = f" WHERE id <= {int(logentry_upto)}" if key == "public.logentry" else ""
+                got = self.psql(self.TRUTH_SETTINGS + f"SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(r::text), '' "
+                                f"ORDER BY md5(r::text))), '-') FROM {t} r{where}", admin=True, db=d)
+                rows, digest = got.split()
+                out[(d, key)] = (int(rows), digest)
+        return out
+
+    def take_truth(self):
+        """Before the controller starts: the truth, and the seeded counts checked against the
+        seed's own arithmetic (ROWS per main table, ROWS / 10 users)."""
+        self.logentry_upto = max(self.logentry_ids() or {0})
+        self.truth = self.table_truth(self.logentry_upto)
+        counts = {t: n for (d, t), (n, _) in self.truth.items() if d == "quay"}
+        seeded = {"public.repository": ROWS, "public.imagestorage": ROWS, "public.manifest": ROWS,
+                  "public.manifestblob": ROWS, "public.tag": ROWS, "public.user": max(1, ROWS // 10)}
+        for t, n in seeded.items():
+            self.check(counts.get(t) == n, f"seeded: {t} has {n} rows ({counts.get(t)}, the harness's count)")
+        log(f"ok: the harness's truth: {len(self.truth)} tables in "
+            f"{len({d for d, _ in self.truth})} databases counted and hashed (logentry up to id {self.logentry_upto})")
+
+    def check_truth(self, when):
+        """Every table of every database as the harness saw it before the controller started:
+        same tables, rows and hashes (logentry: its rows up to the id seen then)."""
+        if not getattr(self, "truth", None):
+            raise Failure("no truth was taken before the controller started")
+        now = self.table_truth(self.logentry_upto)
+        skip = set(self.spec.get("mutated_tables", []))
+        before = {k: v for k, v in self.truth.items() if k[1] not in skip}
+        after = {k: v for k, v in now.items() if k[1] not in skip}
+        missing = sorted(set(before) - set(after))
+        extra = sorted(set(after) - set(before))
+        differ = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+        self.check(not missing and not extra and not differ,
+                   f"{when}: every table of every database has the rows and hash the harness measured before "
+                   f"({len(before)} tables)" + (f"; MISSING {missing}" if missing else "") + (f"; NEW {extra}" if extra else "")
+                   + "".join(f"; {d}/{t}: {before[(d, t)]} -> {after[(d, t)]}" for d, t in differ[:10]))
+
+    def check_manifest_truth(self, manifest):
+        """The product's manifest checked against the harness's truth: the same tables of database
+        quay, and the same row counts (logentry: at least the rows the truth holds)."""
+        truth = {t: n for (d, t), (n, _) in self.truth.items() if d == "quay"}
+        named = {t.replace('"', ''): rows for t, rows in manifest.items()}
+        self.check(set(named) == set(truth), f"the manifest lists exactly the harness's tables of quay "
+                                             f"(manifest only: {sorted(set(named) - set(truth))}, "
+                                             f"truth only: {sorted(set(truth) - set(named))})")
+        for t, n in sorted(truth.items()):
+            got = named.get(t)
+            ok = got is not None and (got >= n if t == "public.logentry" else got == n)
+            self.check(ok, f"manifest {t}: {got} rows, the harness counted {n}")
 
     def logentry_ids(self):
         return {int(x) for x in self.psql("SELECT id FROM logentry").split()}
@@ -707,10 +813,12 @@ class Case:
         hits = self.psql(f"SET enable_seqscan = off; SELECT count(*) FROM repository WHERE name % '{name17}'")
         self.check(int(hits) >= 1, f"the similarity query finds the row ({hits} hits)")
 
-        # The manifest: the backup's per-table row counts against the new database.
+        # The harness's own truth, then the manifest against it.
+        self.check_truth("after the upgrade")
         backup = self.backup_files(backup_claim)
         manifest = self.read_manifest(backup["manifest"])
         self.check(manifest, f"the backup manifest lists {len(manifest)} tables")
+        self.check_manifest_truth(manifest)
         for table, rows in manifest.items():
             if table.endswith('"logentry"'):
                 # Rows the app wrote after the upgrade have ids beyond every restored one.
@@ -721,17 +829,9 @@ class Case:
                 raise Failure(f"table {table}: {got} rows in the upgraded database, {rows} in the backup manifest")
         log(f"ok: every table's row count equals the backup manifest's ({len(manifest)} tables)")
 
-        # The old claim: unchanged since its server stopped.
+        # The old claim: unchanged from the moment its server stopped (kube-sim's exit hook).
         if self.spec.get("check_old_claim"):
-            if attempt not in self.snapshots:
-                raise Failure(f"no snapshot of the old claim was taken in attempt {attempt} "
-                              f"(phases seen: {self.phases}): the window between stop and switch was missed")
-            root, before = self.snapshots[attempt]
-            after = tree_digest(self.claim_dir(OLD_CLAIM))
-            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-            self.check(not changed, f"the old claim's {len(before)} entries are byte-identical since its server stopped"
-                       + (f"; CHANGED: {changed[:20]}" if changed else ""))
-            self.check(any(k.endswith("PG_VERSION") for k in before), "the snapshot holds a data directory (PG_VERSION)")
+            self.old_claim_unchanged(attempt, tree_digest(self.claim_dir(OLD_CLAIM)))
 
         # The backup restores into a scratch PostgreSQL 15.
         self.restore_backup(backup, manifest)
@@ -810,9 +910,12 @@ class Case:
                             "immediate", "-w", "stop"], capture_output=True, timeout=60)
             self.scratch = None
 
-    def check_rolled_back(self, reg, expect_in_message):
+    def check_rolled_back(self, reg, failed_in, error_pattern):
         """A failed attempt: the old claim, image and replicas are back, every claim is kept, the
-        condition names the real reason. Returns the condition message."""
+        attempt failed in phase `failed_in` (status failedIn) with a lastError that matches
+        `error_pattern` in full (a regular expression: only numbers, checksums and tool output
+        left open), and the condition message is that error followed by the rollback's exact
+        words. Returns the condition message."""
         c = cond(reg, "PostgresUpgraded")
         st = upgrade_status(reg)
         self.report_conditions(reg, "failure")
@@ -837,6 +940,8 @@ class Case:
         for name in sorted(self.pvcs_seen):
             p = self.kube.get("PersistentVolumeClaim", name)
             self.check(p is not None and "deletionTimestamp" not in p["metadata"], f"claim {name} kept")
+        if getattr(self, "truth", None):
+            self.check_truth("after the rollback")
         # What the app saw committed first, then the table (an insert in between is in the table only).
         committed = self.committed()
         ids = self.logentry_ids()
@@ -850,9 +955,51 @@ class Case:
                       lambda: any(len(self.committed().get(p, [])) > before.get(p, 0) for p in current), 60)
         log("ok: the app commits again on the old database")
         # Last, so that a poor message does not hide whether the rollback itself was right.
-        hits = [s for s in expect_in_message if s.lower() in msg.lower()]
-        self.check(hits, f"the condition message names the real reason (one of {expect_in_message})")
+        folded = self.folded_upgrade()
+        if self.spec.get("check_old_claim"):
+            attempt = int(st.get("attempt", 0))
+            if failed_in in ("detecting", "preflight", "quiescing", "backing_up"):
+                hooks = self.claim_digests()[self.attempt_marks.get(attempt, 0):]
+                self.check(not [p for k, p, _ in hooks if k == "exit"],
+                           f"attempt {attempt} failed before the stop: the old server never stopped ({hooks and [(k, p) for k, p, _ in hooks]})")
+            else:
+                self.old_claim_unchanged(attempt)
+        self.check(folded.get("failedIn") == failed_in,
+                   f"the attempt failed in phase {failed_in} (failedIn {folded.get('failedIn')!r}, the event log folded)")
+        error = st.get("lastError") or ""
+        self.check(re.fullmatch(error_pattern, error, re.S) is not None,
+                   f"lastError is exactly the expected reason: {error!r} against {error_pattern!r}")
+        # The image is named with the digest the controller resolved from the pod; its repository
+        # is the Deployment's.
+        old_image = folded.get("oldImage") or ""
+        self.check(old_image.split("@")[0] == container(self.orig_db)["image"].split("@")[0],
+                   f"the old image it names ({old_image}) is the database's original one ({container(self.orig_db)['image']})")
+        rolled_back = (f"; the database runs on its old claim {OLD_CLAIM} and image {old_image}, every claim is kept; "
+                       f"set annotation {RETRY_ANNOTATION} to a new value to try again")
+        self.check(msg == error + rolled_back, f"the condition message is lastError then the rollback's exact words: {msg!r}")
         return msg
+
+    def folded_upgrade(self):
+        """The controller's state for this registry, folded from its event log by `replay
+        --state-json` (status does not carry failedIn)."""
+        r = subprocess.run([self.controller_bin, "replay", "--state-json", self.event_log], capture_output=True, text=True,
+                           timeout=60)
+        if r.returncode != 0:
+            raise Failure(f"replay --state-json {self.event_log} failed: {r.stderr[-2000:]}")
+        return json.loads(r.stdout)["upgrades"][f"{NS}/{REGISTRY}"]
+
+    def job_log(self, job):
+        """Everything the pods of Job `job` wrote (every container, running or gone)."""
+        root = self.find_pods_root()
+        text = ""
+        for d in sorted(os.listdir(root)):
+            parts = d.split("_")
+            if len(parts) == 3 and parts[0] == NS and parts[1].startswith(job + "-"):
+                for f in sorted(os.listdir(os.path.join(root, d))):
+                    if f.endswith(".log"):
+                        with open(os.path.join(root, d, f), errors="replace") as fh:
+                            text += fh.read()
+        return text
 
     def record_observed(self, msg):
         """Prints the condition message and appends it to BUILD/tests/e2e/observed-messages.txt
@@ -866,8 +1013,32 @@ class Case:
         except OSError:
             pass
 
+    def mark_attempt(self, attempt):
+        """The hook digests from here on belong to `attempt`."""
+        self.attempt_marks[attempt] = len(self.claim_digests())
+
+    def old_claim_unchanged(self, attempt, now_digest=None):
+        """The old claim as its server left it when it stopped in `attempt` (the exit hook) must be
+        what the next server on it found (the start hook: the rollback), or, with `now_digest`,
+        what it holds now. Every stop in the attempt is checked."""
+        hooks = self.claim_digests()[self.attempt_marks.get(attempt, 0):]
+        stops = [i for i, (kind, _, _) in enumerate(hooks) if kind == "exit"]
+        self.check(stops, f"attempt {attempt}: kube-sim reported the old server's stop (exit hook; hooks seen: "
+                          f"{[(k, p) for k, p, _ in hooks]})")
+        for i in stops:
+            _, pod, before = hooks[i]
+            later = [h for h in hooks[i + 1:] if h[0] == "start"]
+            after, what = (later[0][2], f"when {later[0][1]} started on it") if later else (now_digest, "now")
+            if after is None:
+                raise Failure(f"attempt {attempt}: nothing to compare the old claim with after {pod} stopped")
+            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            self.check(not changed, f"attempt {attempt}: the old claim's {len(before)} entries are byte-identical from "
+                                    f"the moment {pod} stopped to {what}" + (f"; CHANGED: {changed[:20]}" if changed else ""))
+            self.check(any(k.endswith("PG_VERSION") for k in before), "the digest holds a data directory (PG_VERSION)")
+
     def retry(self, value="1"):
         log(f"retry: annotation {RETRY_ANNOTATION}={value}")
+        self.mark_attempt(max(self.attempt_marks, default=0) + 1)
         self.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {RETRY_ANNOTATION: value}}})
         # The app pods now running are the ones this attempt must quiesce.
         self.app_pods_before = {p["metadata"]["name"] for p in self.kube.list("Pod", selector="quay-component=quay-app")}
@@ -902,12 +1073,12 @@ def case_happy(case):
     run_upgrade(case)
 
 
-def failure_then_retry(case, inject, expect_in_message, remove_cause, fail_timeout=240):
+def failure_then_retry(case, inject, failed_in, error_pattern, remove_cause, fail_timeout=240):
     case.set_up()
     inject(case)
     case.start_controller()
     reg = case.wait_terminal(1, fail_timeout)
-    msg = case.check_rolled_back(reg, expect_in_message)
+    msg = case.check_rolled_back(reg, failed_in, error_pattern)
     remove_cause(case)
     case.retry("1")
     run_upgrade(case, attempt=2)
@@ -959,16 +1130,24 @@ def case_backup_job_fails(case):
     # backup Job fails with a real ENOSPC on the loop-mounted ext4. Removing the cause: delete that
     # claim; the retry creates a fresh one.
     backup_claim = f"{OLD_CLAIM}-backup-pg10"
-    failure_then_retry(case, lambda c: fill_claim(c, backup_claim), ["No space left on device", "ENOSPC"],
-                       lambda c: remove_claim(c, backup_claim))
+    def remove(c):
+        log_text = c.job_log("registry-pg10-backup-1")
+        c.check("No space left on device" in log_text, f"pg_dump failed for want of space (the Job's log: {log_text[-600:]!r})")
+        remove_claim(c, backup_claim)
+
+    failure_then_retry(case, lambda c: fill_claim(c, backup_claim), "backing_up", BACKUP_ENOSPC, remove)
 
 
 def case_upgrade_job_fails(case):
     # The fault: the new data claim exists already, right-sized but nearly full, so initdb or the
     # restore in the upgrade Job runs out of space for real. Removing the cause: delete it.
     new_claim = f"{OLD_CLAIM}-pg15"
-    failure_then_retry(case, lambda c: fill_claim(c, new_claim), ["No space left on device", "ENOSPC", "could not write"],
-                       lambda c: remove_claim(c, new_claim))
+    def remove(c):
+        log_text = c.job_log("registry-pg15-upgrade-1")
+        c.check("No space left on device" in log_text, f"initdb failed for want of space (the Job's log: {log_text[-600:]!r})")
+        remove_claim(c, new_claim)
+
+    failure_then_retry(case, lambda c: fill_claim(c, new_claim), "upgrading", UPGRADE_ENOSPC, remove)
 
 
 def case_leftover_claim_too_small(case):
@@ -986,56 +1165,76 @@ def case_leftover_claim_too_small(case):
         c.check(c.kube.get("PersistentVolumeClaim", backup_claim) is not None, "the leftover claim was kept")
         remove_claim(c, backup_claim)
 
-    failure_then_retry(case, inject, [f"{backup_claim} already exists with 256Ki, smaller than the 1Gi"], remove)
+    failure_then_retry(case, inject, "backing_up", BACKUP_CLAIM_TOO_SMALL, remove)
 
 
-def rogue_writer():
-    """A second writer the controller does not know about (not Quay's app or mirror): the same
-    stand-in, inserting every 50 ms through the database Service."""
+def rogue_updater():
+    """A client the controller does not know about (not Quay's app or mirror), rewriting one
+    logentry row every 50 ms through the database Service: row counts never change, contents do."""
+    loop = ("n=0; while true; do n=$((n+1)); "
+            "v=$(psql -X -qtA -h \"$DB_HOST\" -c \"UPDATE logentry SET metadata_json = '{\\\"rogue\\\": $n}' "
+            "WHERE id = (SELECT min(id) FROM logentry) RETURNING current_setting('server_version_num')\" 2>/dev/null) "
+            "&& echo \"updated $n on $v\"; sleep 0.05; done")
     return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "audit-writer", "namespace": NS, "labels": {"app": "audit-writer"}},
-            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "audit-writer"}},
-                     "template": {"metadata": {"labels": {"app": "audit-writer"}},
+            "metadata": {"name": "audit-updater", "namespace": NS, "labels": {"app": "audit-updater"}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "audit-updater"}},
+                     "template": {"metadata": {"labels": {"app": "audit-updater"}},
                                   "spec": {"terminationGracePeriodSeconds": 5, "containers": [{
-                                      "name": "writer", "image": "quay.io/projectquay/quay:v3.9.0",
-                                      "env": [{"name": "DB_HOST", "value": DB}, {"name": "APP_INTERVAL", "value": "0.05"}] + [
+                                      "name": "updater", "image": PG15_IMAGE, "command": ["bash", "-c", loop],
+                                      "env": [{"name": "DB_HOST", "value": DB}] + [
                                           {"name": k, "valueFrom": {"secretKeyRef": {"name": "registry-quay-postgres-config", "key": v}}}
                                           for k, v in (("PGUSER", "database-username"), ("PGPASSWORD", "database-password"),
                                                        ("PGDATABASE", "database-name"))]}]}}}}
 
 
 def case_verification_mismatch(case):
-    # The honest cause of a mismatch: a writer the controller does not quiesce keeps inserting into
-    # logentry. Its rows land between pg_dump's snapshot and the manifest (and in the new database
-    # after the switch), so the upgraded database cannot match the manifest. Removing the cause:
-    # scale that writer to 0.
-    case.spec["extra_objects"] = [rogue_writer()]
+    # The cause: a client the controller does not quiesce keeps rewriting one logentry row. Row
+    # counts never change, so the upgrade Job's own check (counts only) passes and the database is
+    # switched; the contents the controller's manifest recorded at the start of the backup are
+    # not the ones the new server holds (the dump was taken later, and the rewrites go on against
+    # the new server), so the post-switch verification (checksums) fails and rolls back. Removing
+    # the cause: scale that client to 0.
+    case.spec["extra_objects"] = [rogue_updater()]
+
+    def updates(c):
+        """(n, server_version_num) of every update the rogue client saw committed."""
+        return [(int(n), int(v)) for text in c.pod_logs("audit-updater-", "updater").values()
+                for n, v in re.findall(r"^updated (\d+) on (\d+)\s*$", text, re.M)]
 
     def inject(c):
-        c.wait_for("the rogue writer to commit",
-                   lambda: len(sum(c.committed("audit-writer-", "writer").values(), [])) >= 5, 60)
+        c.wait_for("the rogue updater to commit", lambda: len(updates(c)) >= 5, 60)
 
     def remove(c):
-        c.kube.merge_patch("Deployment", "audit-writer", {"spec": {"replicas": 0}})
-        c.wait_for("the rogue writer to stop", lambda: not c.kube.list("Pod", selector="app=audit-writer"), 60)
-        rogue = sorted(set(sum(c.committed("audit-writer-", "writer").values(), [])))
-        lost = sorted(set(rogue) - c.logentry_ids())
-        log(f"FINDING [{c.name}]: the unquiesced writer had {len(rogue)} acknowledged inserts; {len(lost)} of them are "
-            f"not in the rolled-back database (acknowledged by the new database between switch and rollback): {lost[:20]}")
+        on_new = [n for n, v in updates(c) if v // 10000 == c.spec["to"]]
+        c.check(on_new, f"the failed attempt had switched to PostgreSQL {c.spec['to']} (so the Job's own count check "
+                        f"passed): the rogue client committed {len(on_new)} updates on it")
+        c.kube.merge_patch("Deployment", "audit-updater", {"spec": {"replicas": 0}})
+        c.wait_for("the rogue updater to stop", lambda: not c.kube.list("Pod", selector="app=audit-updater"), 60)
 
-    failure_then_retry(case, inject, ["logentry", "mismatch", "differ"], remove)
+    failure_then_retry(case, inject, "verifying", VERIFICATION_MISMATCH, remove)
 
 
 def case_new_claim_pending(case):
     # --storage-class does-not-exist: nobody provisions that class, the new claim stays Pending.
     # Removing the cause: create the StorageClass (kube-sim's provisioner then binds the claim).
+    # The backup claim exists already (right-sized, bound in the default class), so the controller
+    # adopts it and only the new data claim is created in the missing class: the attempt reaches
+    # the upgrade Job, which waits on that claim until its deadline.
     case.spec["controller_args"] = ["--storage-class", "does-not-exist"]
+
+    def inject(c):
+        claim = tiny_claim(f"{OLD_CLAIM}-backup-pg10")
+        claim["spec"]["resources"]["requests"]["storage"] = "1Gi"
+        c.kube.create(claim)
+        c.wait_for("the backup claim to bind",
+                   lambda: (c.kube.get("PersistentVolumeClaim", claim["metadata"]["name"]).get("status") or {}).get("phase")
+                   == "Bound", 30)
 
     def remove(c):
         c.kube.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
                        "metadata": {"name": "does-not-exist"}, "provisioner": "kube-sim.io/local"})
 
-    failure_then_retry(case, lambda c: None, ["does-not-exist", f"{OLD_CLAIM}-pg15", "Pending"], remove)
+    failure_then_retry(case, inject, "upgrading", NEW_CLAIM_PENDING, remove)
 
 
 def case_database_never_stops(case):
@@ -1056,7 +1255,7 @@ def case_database_never_stops(case):
                 c.kube.merge_patch("Pod", p["metadata"]["name"], {"metadata": {"finalizers": fins}})
         c.wait_for("the held pod to go", lambda: len(c.kube.list("Pod", selector="quay-component=postgres")) == 1, 60)
 
-    failure_then_retry(case, inject, ["stop", "deadline"], remove)
+    failure_then_retry(case, inject, "stopping", DATABASE_NEVER_STOPS, remove)
 
 
 def case_untouched(case, expect_status, expect_reason, message_has):
@@ -1226,6 +1425,7 @@ def case_revert(case):
     case.check(db["spec"].get("replicas") == 1, "database replicas restored")
     major = case.server_major()
     case.check(major == 10, f"the server through the Service is PostgreSQL 10 again ({major})")
+    case.check_truth("after the revert")
     ids = case.logentry_ids()
     missing = sorted(set(pre_ids) - ids)
     case.check(pre_ids and not missing, f"every id the app committed before the upgrade ({len(pre_ids)}) is in the reverted database"
@@ -1381,7 +1581,8 @@ CASES = {
                                                        deadlines="quiesce=60,backup=90,stop=60,upgrade=120,switch=90,verify=60,resume=60,rollback=90")),
     "leftover-claim-too-small": (case_leftover_claim_too_small, dict(from_=10, to=15, method="logical", target=PG15_IMAGE,
                                                                      check_old_claim=True)),
-    "verification-mismatch": (case_verification_mismatch, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
+    "verification-mismatch": (case_verification_mismatch, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
+                                                               mutated_tables=["public.logentry"])),
     "new-claim-pending": (case_new_claim_pending, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                        deadlines="quiesce=60,backup=40,stop=60,upgrade=40,switch=90,verify=60,resume=60,rollback=90")),
     "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
@@ -1402,7 +1603,32 @@ CASES = {
 }
 
 
+def claim_hook(kind, hook_dir):
+    """Run by kube-sim (--pod-exit-hook / --pod-start-hook) with the simulator waiting: when the
+    pod is a database pod on the old claim and the harness armed the hook, the old claim's digest
+    is written to hook_dir as <seq>.json. Never fails: kube-sim ignores its status anyway."""
+    try:
+        labels = json.loads(os.environ.get("KUBE_SIM_POD_LABELS") or "{}")
+        claims = (os.environ.get("KUBE_SIM_POD_CLAIMS") or "").split()
+        armed = os.path.join(hook_dir, "old-claim-dir")
+        if labels.get("quay-component") != "postgres" or OLD_CLAIM not in claims or not os.path.exists(armed):
+            return 0
+        with open(armed) as f:
+            root = f.read().strip()
+        entry = {"kind": kind, "pod": os.environ.get("KUBE_SIM_POD_NAME", "?"), "digest": tree_digest(root)}
+        seq = len([n for n in os.listdir(hook_dir) if n.endswith(".json")])
+        tmp = os.path.join(hook_dir, f"{seq:04d}.tmp")
+        with open(tmp, "w") as f:
+            json.dump(entry, f)
+        os.rename(tmp, os.path.join(hook_dir, f"{seq:04d}.json"))
+    except Exception:  # noqa: BLE001
+        traceback.print_exc()
+    return 0
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--claim-hook":
+        return claim_hook(sys.argv[2], sys.argv[3])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True)
     ap.add_argument("--source", required=True)
@@ -1450,7 +1676,10 @@ def main():
             log(f"FAIL {args.case}: {e}")
             passed = False
         except Exception:  # noqa: BLE001
+            # A cleanup that broke (the sanitizer-log scan included) did not show the case clean.
             traceback.print_exc()
+            log(f"FAIL {args.case}: cleanup raised an unexpected error (above)")
+            passed = False
     return 0 if passed else 1
 
 

@@ -68,6 +68,12 @@ class OperatorCase(Case):
             created = self.kube.create(o)
             uids[(o["kind"], o["metadata"]["name"])] = created["metadata"]["uid"]
 
+    def arm_claim_hook(self):
+        """e2e.py's hooks digest a claim named registry-quay-database; from 13 the old claim has
+        the operator's name, and these cases compare the tables instead."""
+        if self.from_major < 13:
+            super().arm_claim_hook()
+
     # ----- the stand-in's admin routes ------------------------------------------------------
     def sim_http(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
@@ -91,7 +97,7 @@ class OperatorCase(Case):
         return self.kube.get("Deployment", OPERATOR, ns=OPERATOR_NS)
 
     # ----- the harness's own truth ----------------------------------------------------------
-    def table_truth(self):
+    def seeded_truth(self):
         return {t: self.psql(f'SET TimeZone = \'UTC\'; SELECT count(*) || \' \' || '
                              f'coalesce(md5(string_agg(r::text, \'|\' ORDER BY r::text)), \'-\') FROM "{t}" r')
                 for t in QUAY_TABLES}
@@ -99,7 +105,7 @@ class OperatorCase(Case):
 
 def case_operator_upgrade(case):
     case.set_up()
-    truth = case.table_truth()
+    truth = case.seeded_truth()
     log(f"harness truth before: {sum(int(v.split()[0]) for v in truth.values())} rows in {len(truth)} tables")
     case.check(case.operator_status().get("held") is True, "the operator stand-in is held while the scenario was seeded")
     case.start_controller()
@@ -174,7 +180,7 @@ def case_operator_upgrade(case):
                f"the database runs {container(db)['image']} on {claim_of(db)}, as the operator renders it")
     case.wait_for("the database to be ready", lambda: (case.kube.get("Deployment", DB).get("status") or {}).get("readyReplicas") == 1, 60)
     case.check(case.server_major() == to, f"the server through the Service is PostgreSQL {to}")
-    after = case.table_truth()
+    after = case.seeded_truth()
     for t, before in truth.items():
         case.check(after[t] == before, f"table {t} holds the same rows ({before.split()[0]}) and the same hash")
     for name in (case.old_claim, case.operator_claim, f"registry-quay-database-backup-pg{frm}"):

@@ -114,7 +114,7 @@ class RCase(e2e.Case):
         self.sim = subprocess.Popen(
             [self.kube_sim_bin, "serve", "--listen", listen, "--tls", "--kubeconfig-out", self.kubeconfig,
              "--state-dir", os.path.join(self.tmp, "state"), "--record-watch", os.path.join(self.tmp, "watch-record.jsonl")]
-            + self.sim_args,
+            + self.claim_hook_args() + self.sim_args,
             stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp, preexec_fn=e2e.die_with_parent)
         for _ in range(300):
             if self.sim.poll() is not None:
@@ -253,6 +253,29 @@ class RCase(e2e.Case):
         return self.evidence
 
     # ----- faults ------------------------------------------------------------------------------
+    def controller_fault_counts(self):
+        """What kube-sim's faults did to the controller (its User-Agent), from GET /_sim/fault-counts:
+        the driver's own requests are counted apart, so these reached the controller."""
+        with urllib.request.urlopen(self.kube.server + "/_sim/fault-counts", context=self.kube.ctx, timeout=10) as r:
+            clients = json.loads(r.read())["clients"]
+        mine = [v for k, v in clients.items() if k.startswith(CONTROLLER_AGENT)]
+        total = {"failedRequests": 0, "failedByCode": {}, "droppedWatches": 0, "chunkedEvents": 0, "delayedEvents": 0,
+                 "expiredWatches": 0}
+        for v in mine:
+            for k in ("failedRequests", "droppedWatches", "chunkedEvents", "delayedEvents", "expiredWatches"):
+                total[k] += v[k]
+            for code, n in v["failedByCode"].items():
+                total["failedByCode"][code] = total["failedByCode"].get(code, 0) + n
+        print(f"FAULT COUNTS [{self.name}]: controller {json.dumps(total)}; all clients {json.dumps(clients)}", flush=True)
+        return total
+
+    def check_faults_reached(self, counts, minimums):
+        """Every count in `minimums` (a key of controller_fault_counts, or "failedByCode/<code>")
+        reached at least its minimum."""
+        for key, least in minimums.items():
+            got = counts["failedByCode"].get(key.split("/")[1], 0) if key.startswith("failedByCode/") else counts[key]
+            self.check(got >= least, f"the faults reached the controller: {key} {got} >= {least}")
+
     def faults(self, body):
         req = urllib.request.Request(self.kube.server + "/_sim/faults", data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
@@ -457,7 +480,9 @@ def port_holders(port):
     return holders
 
 
-def with_faults(c, setup_faults, tick=None):
+def with_faults(c, setup_faults, minimums, tick=None):
+    """The upgrade under faults, then the fault-free checks; `minimums` is what the faults must at
+    least have done to the controller (controller_fault_counts), or the case proved nothing."""
     c.set_up()
     setup_faults(c)
     c.on_tick = tick
@@ -466,14 +491,18 @@ def with_faults(c, setup_faults, tick=None):
         c.wait_terminal(1, 300)
     finally:
         c.on_tick = None
-        c.faults({"dropWatchAfterEvents": 0, "failNext": 0, "failRate": 0, "chunkBytes": 0, "eventDelayMs": 0})
+        c.faults({"dropWatchAfterEvents": 0, "failNext": 0, "failRate": 0, "chunkBytes": 0, "eventDelayMs": 0,
+                  "failClient": ""})
+    c.check_faults_reached(c.controller_fault_counts(), minimums)
     c.finish_upgrade()
     c.report_fault_evidence()
 
 
 def case_faults_streams(c):
     """Every watch is cut after 3 events, each event arrives in 1-byte chunks, 20 ms late."""
-    with_faults(c, lambda c: c.faults({"dropWatchAfterEvents": 3, "chunkBytes": 1, "eventDelayMs": 20}))
+    # Each cut watch had sent 3 events, every one of them held back and cut into bytes.
+    with_faults(c, lambda c: c.faults({"dropWatchAfterEvents": 3, "chunkBytes": 1, "eventDelayMs": 20}),
+                {"droppedWatches": 2 * 5, "chunkedEvents": 3 * 2 * 5, "delayedEvents": 3 * 2 * 5})
     c.check(c.evidence["watch_connections"] > 2 * 5, "the watches (5 resources) were cut and re-opened many times")
 
 
@@ -488,32 +517,29 @@ def case_faults_expiry(c):
         if time.monotonic() - last[0] > 2:
             last[0] = time.monotonic()
             c.faults({"expireHistory": True})
-    with_faults(c, lambda c: c.faults({"dropWatchAfterEvents": 3}), tick)
+    with_faults(c, lambda c: c.faults({"dropWatchAfterEvents": 3}), {"droppedWatches": 2 * 5, "expiredWatches": 5}, tick)
     c.check(c.evidence["relists"] > 2 * 5, "the 410s forced relists of every resource, repeatedly")
 
 
 def case_faults_errors(c):
-    """Bursts of 4 failed requests (the driver retries 5 times), cycling 429 (Retry-After 1), 500,
-    503; each burst 1 s after the last one was used up. (Re-armed every 2 s whatever was left, the
-    bursts overlapped: the driver, pausing 0.5 s per failed request, takes about 2 s to use one up,
-    so nearly every request of the controller failed, and 8 retries of one request could all fail.)
-    The bursts go to whoever asks first, this driver included: the controller meets 0 to 6 of them
-    per run (FAULT EVIDENCE line); aiming them at the controller's requests alone is left to do."""
-    used_up_at, codes = [0.0], [429, 500, 503]
+    """A quarter of the controller's API requests fail (failClient: its User-Agent, so the
+    driver's own requests are never failed and never use a fault up), with 429 (Retry-After 1),
+    500 and 503 in turn, the code changing every 2 s. (Bursts of 4 consecutive failures, aimed
+    at the controller alone, were tried: a burst then waits for the controller's next request, so
+    one effect's backed-off retries met burst after burst, 6 in a row over 60 s, and the stop
+    phase ran out; before the aiming, the bursts went to whoever asked first and the controller
+    met 0 to 6 of them per run.) kube-sim's per-client counts must show at least 5 failures reached
+    the controller: an upgrade makes well over 50 requests, so 25% of them is about 12 or more."""
+    codes = [429, 500, 503]
+    last = [0.0]
 
     def tick():
-        left = c.faults({}).get("failNext", 0)  # an empty update reads the settings
-        if left > 0:
-            used_up_at[0] = 0.0
-            return
-        if not used_up_at[0]:
-            used_up_at[0] = time.monotonic()
-        if time.monotonic() - used_up_at[0] > 1:
-            used_up_at[0] = 0.0
+        if time.monotonic() - last[0] > 2:
+            last[0] = time.monotonic()
             code = codes.pop(0)
             codes.append(code)
-            c.faults({"failNext": 4, "failCode": code, "retryAfterSeconds": 1})
-    with_faults(c, lambda c: None, tick)
+            c.faults({"failRate": 0.25, "failCode": code, "retryAfterSeconds": 1, "failClient": CONTROLLER_AGENT})
+    with_faults(c, lambda c: None, {"failedRequests": 5}, tick)
 
 
 def case_missing_secret(c):
@@ -567,10 +593,17 @@ def case_job_killed(c):
             pass
     log(f"SIGKILLed the backup pod's processes {pids}")
     reg = c.wait_terminal(1, 240)
-    msg = c.check_rolled_back(reg, ["signal 9"])
-    c.check(job in msg and "exit code 137" in msg, "the condition names the Job and how its pod ended")
+    msg = c.check_rolled_back(reg, "backing_up", JOB_KILLED)
     print(f"OBSERVED CONDITION MESSAGE [{c.name}]: {msg}", flush=True)
 
+
+# The controller's User-Agent (kube/http_client.hpp): kube-sim counts faults per client by it.
+CONTROLLER_AGENT = "quay-pg-upgrader/"
+
+# The exact reason job-killed ends with (lastError, in full): the Job, and how its pod ended.
+JOB_KILLED = (r"backup Job quay/registry-pg10-backup-1 failed: BackoffLimitExceeded \(Job has reached the specified "
+              r"backoff limit\); the pod reported: the container ended with exit code 137, killed by signal 9 \(Error\) "
+              r"and left no termination message")
 
 CASES = {
     "baseline": case_baseline,
@@ -637,7 +670,10 @@ def main():
             log(f"FAIL {args.case}: {e}")
             passed = False
         except Exception:  # noqa: BLE001
+            # A cleanup that broke (the sanitizer-log scan included) did not show the case clean.
             traceback.print_exc()
+            log(f"FAIL {args.case}: cleanup raised an unexpected error (above)")
+            passed = False
     return 0 if passed else 1
 
 

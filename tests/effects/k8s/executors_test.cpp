@@ -1,6 +1,6 @@
 // The executors against a real `kube-sim serve` (one per test case, port 0, its own temp dir),
-// over the same HTTP client the controller uses. Skipped (with a warning) when kube-sim is not
-// built.
+// over the same HTTP client the controller uses. The test binary depends on kube-sim (CMake), so
+// a missing kube-sim is a failure, never a skip.
 #include "sim_fixture.hpp"
 #include "effects/write_specs.hpp"
 
@@ -12,7 +12,6 @@ namespace net = boost::asio;
 using nlohmann::json;
 
 TEST_CASE("creating a claim and a Job twice: the second 409 AlreadyExists is success", "[sim]") {
-  if (skip()) return;
   sim s;
   make_namespace(s);
   create_claim c{eid("quay/registry/a1/create-claim/backup"),
@@ -45,7 +44,6 @@ TEST_CASE("creating a claim and a Job twice: the second 409 AlreadyExists is suc
 }
 
 TEST_CASE("scale down recording the original replicas, then restore clearing the record", "[sim]") {
-  if (skip()) return;
   sim s;
   make_namespace(s);
   auto d = database_deployment();
@@ -75,7 +73,6 @@ TEST_CASE("scale down recording the original replicas, then restore clearing the
 }
 
 TEST_CASE("the database switch changes image and claim, and a concurrent change is a Conflict", "[sim]") {
-  if (skip()) return;
   sim s;
   make_namespace(s);
   auto d = database_deployment();
@@ -106,7 +103,6 @@ TEST_CASE("the database switch changes image and claim, and a concurrent change 
 }
 
 TEST_CASE("status: a foreign condition stays, lastTransitionTime is kept while the status holds", "[sim]") {
-  if (skip()) return;
   sim s;
   make_namespace(s);
   s.create(kube::path_of(resource_kind::quay_registry, "quay"), the_registry());
@@ -142,7 +138,6 @@ TEST_CASE("status: a foreign condition stays, lastTransitionTime is kept while t
 }
 
 TEST_CASE("an Event is created once; emitting it again is success", "[sim]") {
-  if (skip()) return;
   sim s;
   make_namespace(s);
   emit_event e{eid("quay/registry/a1/event@12/backing_up"),
@@ -160,7 +155,6 @@ TEST_CASE("an Event is created once; emitting it again is success", "[sim]") {
 }
 
 TEST_CASE("deleting a Job that is gone is success", "[sim]") {
-  if (skip()) return;
   sim s;
   make_namespace(s);
   const auto j = a_job(job_role::backup);
@@ -172,7 +166,6 @@ TEST_CASE("deleting a Job that is gone is success", "[sim]") {
 }
 
 TEST_CASE("resolve_database reads the Service's clusterIP and the credentials from the Secret", "[sim]") {
-  if (skip()) return;
   sim s;
   make_namespace(s);
   s.create(core("secrets", "quay"), json::parse(R"({"apiVersion": "v1", "kind": "Secret",

@@ -50,6 +50,8 @@ struct sim {
     REQUIRE(::mkdtemp(tmpl));
     dir = tmpl;
     const std::string kubeconfig = (dir / "kubeconfig").string();
+    INFO("kube-sim binary " << kube_sim_binary() << " (built with this test: add_dependencies)");
+    REQUIRE(std::filesystem::exists(kube_sim_binary()));
     auto spawned = qpu::testing::spawn_kube_sim(
         kube_sim_binary(),
         {"serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out", kubeconfig, "--state-dir", (dir / "state").string()});
@@ -123,12 +125,6 @@ inline json database_deployment() {
         "volumes": [{"name": "postgres-data", "persistentVolumeClaim": {"claimName": "registry-quay-database"}}],
         "containers": [{"name": "postgres", "image": "centos/postgresql-10-centos7",
           "volumeMounts": [{"name": "postgres-data", "mountPath": "/var/lib/pgsql/data"}]}]}}}})");
-}
-
-inline bool skip() {
-  if (std::filesystem::exists(kube_sim_binary())) return false;
-  WARN("kube-sim not built at " << kube_sim_binary() << "; skipped");
-  return true;
 }
 
 inline void make_namespace(sim& s) {
