@@ -16,6 +16,7 @@ Cases:
   quay-fails-clair-succeeds  the reverse
 """
 import os
+import re
 import subprocess
 import sys
 import time
@@ -196,8 +197,11 @@ class ClairCase(Case):
         self.check(major == 10, f"Clair's server is PostgreSQL 10 again ({major})")
         self.check_seeded_truth("clair", "after Clair's rollback")
         self.check_clair_app_rows("rolled-back")
-        hits = [s for s in expect_in_message if s.lower() in msg.lower()]
-        self.check(hits, f"Clair's condition names the real reason (one of {expect_in_message}): {msg!r}")
+        error = st.get("lastError") or ""
+        self.check(re.fullmatch(expect_in_message, error, re.S) is not None,
+                   f"Clair's lastError is exactly the expected reason: {error!r}")
+        self.check(msg.startswith(error) and "registry-clair-postgres" in msg[len(error):],
+                   f"Clair's condition message is lastError, then the rollback onto its old claim: {msg!r}")
 
     def check_quay_served_through_clair_downtime(self):
         self.check(not self.quay_app_stopped_during_clair, "Quay's app was never scaled down while Clair's database was down")
@@ -239,7 +243,8 @@ def case_clair_fails(case):
     reg = case.wait_both_terminal(420)
     case.check_succeeded(reg, 1)
     case.check_seeded_truth("quay", "after Quay's upgrade")
-    case.check_clair_rolled_back(case.registry(), ["No space left on device", "ENOSPC", "could not write"])
+    case.check_clair_rolled_back(case.registry(),
+                                 e2e.UPGRADE_ENOSPC.replace("quay/registry-pg15-upgrade-1", "quay/registry-clair-pg15-upgrade-1"))
     case.check_quay_served_through_clair_downtime()
 
 
@@ -248,7 +253,7 @@ def case_quay_fails(case):
     fill_claim(case, "registry-quay-database-pg15")
     case.start_controller()
     reg = case.wait_both_terminal(420)
-    case.check_rolled_back(reg, ["No space left on device", "ENOSPC", "could not write"])
+    case.check_rolled_back(reg, "upgrading", e2e.UPGRADE_ENOSPC)
     case.check_seeded_truth("quay", "after Quay's rollback")
     case.check_clair_succeeded(case.registry())
 
