@@ -256,25 +256,19 @@ def case_operator_already_migrating(case):
                (op["metadata"].get("annotations") or {}), "the operator was never scaled by the controller")
 
 
+def spec(frm, to, **extra):
+    """A case on the stand-in's scenario from `frm`, the operator expecting `to`: the stand-in held
+    at start, resyncing every second; the controller on every namespace (the operator's included)."""
+    return dict(from_=frm, to=to, method="logical", target=f"quay.io/sclorg/postgresql-{to}-c9s", all_namespaces=True,
+                kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"], **extra)
+
+
 CASES = {
-    "operator-10-to-13": (case_operator_upgrade, dict(
-        from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s",
-        all_namespaces=True,
-        kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
-    "operator-13-to-15": (case_operator_upgrade, dict(
-        from_=13, to=15, method="logical", target="quay.io/sclorg/postgresql-15-c9s", all_namespaces=True,
-        kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
-    "operator-controller-killed": (case_operator_upgrade, dict(
-        from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s", all_namespaces=True,
-        kill_while_paused=True,
-        kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
-    "operator-already-migrating": (case_operator_already_migrating, dict(
-        from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s", all_namespaces=True,
-        kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
-    "operator-pause-off": (case_operator_pause_off, dict(
-        from_=10, to=13, method="logical", target="quay.io/sclorg/postgresql-13-c9s",
-        all_namespaces=True,
-        kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"])),
+    "operator-10-to-13": (case_operator_upgrade, spec(10, 13)),
+    "operator-13-to-15": (case_operator_upgrade, spec(13, 15)),
+    "operator-controller-killed": (case_operator_upgrade, spec(10, 13, kill_while_paused=True)),
+    "operator-already-migrating": (case_operator_already_migrating, spec(10, 13)),
+    "operator-pause-off": (case_operator_pause_off, spec(10, 13)),
 }
 
 if __name__ == "__main__":
