@@ -54,7 +54,7 @@ case $mode in
     configure "$sanitized" ON
     configure "$plain" OFF
     cmake --build "$sanitized" -j "$(nproc)"
-    cmake --build "$plain" -j "$(nproc)" --target quay-pg-upgrader kube-sim unit_tests reliability_bad_input_test
+    cmake --build "$plain" -j "$(nproc)" --target quay-pg-upgrader unit_tests reliability_bad_input_test
     echo "== the whole suite under ASan + UBSan ($sanitized)"
     whole_suite "$sanitized" "$@"
     echo "== unit tests and golden replays in the shipped build ($plain)"

@@ -1,7 +1,6 @@
 // Bad input, each with a clear error and nothing lost (issue 8, item 3): the unit-level half of
 // docs/RELIABILITY.md. The end-to-end half (missing Secret, a Job killed by a signal, ...) is in
 // reliability.py; the decoder's and reader's own unit tests are in tests/unit and tests/watch.
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 #include <unistd.h>
 

@@ -1,5 +1,4 @@
 // db_inspect and manifest_sql against real PostgreSQL 10, 13 and 15 (tests/effects/db).
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
 // See effects/db_inspect.cpp: a g++ 12 false positive on Asio's coroutine frames.
