@@ -1,6 +1,7 @@
-// `quay-pg-upgrader demo`: a real PostgreSQL 10 -> 15 upgrade on the embedded simulated cluster.
-// It starts kube-sim (which runs pods as local processes on real PostgreSQL), loads the Quay-like
-// scenario, runs the controller in this process, shows its progress, and ends with a summary.
+// `quay-pg-upgrader demo`: real PostgreSQL upgrades of Quay's and Clair's databases on the embedded
+// simulated cluster. It starts kube-sim (which runs pods as local processes on real PostgreSQL and,
+// by default, a Quay operator stand-in that manages both databases), loads the Quay-like scenario,
+// runs the controller in this process, shows its progress, and ends with a summary.
 #include "app/demo.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -24,8 +25,10 @@
 #include <map>
 #include <thread>
 
-#include "app/controller.hpp"
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include "app/controller.hpp"
 #include "core/image_ref.hpp"
 #include "reducers/names.hpp"
 
@@ -82,12 +85,13 @@ struct kube_sim_process {
   pid_t pid = -1;
   std::string kubeconfig;
 
-  std::expected<void, std::string> start(const std::string& binary, const fs::path& work) {
+  std::expected<void, std::string> start(const std::string& binary, const fs::path& work, const std::vector<std::string>& extra) {
     kubeconfig = (work / "kubeconfig").string();
     const std::string log = (work / "kube-sim.log").string();
     std::vector<std::string> argv{binary,        "serve",       "--listen",
                                   "127.0.0.1:0", "--tls",       "--kubeconfig-out",
                                   kubeconfig,    "--state-dir", (work / "state").string()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -158,7 +162,8 @@ std::string what_happens(const registry_upgrade& u) {
                  : "scaling the Quay app to 0 and waiting until no app pod remains";
     case phase::queued: return "waiting for its turn: Quay's database goes first (one downtime at a time)";
     case phase::backing_up:
-      return "row counts + checksums of every table, then pg_dump (15) into " + reducers::backup_claim_name(u);
+      return "row counts + checksums of every table, then pg_dump (" + (u.to ? to_string(*u.to) : std::string("target")) +
+             ") into " + reducers::backup_claim_name(u);
     case phase::stopping: return "stopping the old database; its claim " + u.old_claim + " will not be written again";
     case phase::upgrading: return "filling the NEW claim " + reducers::data_claim_name(u) + " (" + to_string(u.method) + ")";
     case phase::switching: return "pointing the database Deployment at the target image and the new claim";
@@ -197,6 +202,85 @@ std::expected<fs::path, std::string> find_kube_sim(const std::string& flag) {
                          ") nor on PATH; pass --kube-sim PATH (scripts/demo.sh builds it)");
 }
 
+// The Quay operator stand-in's reconcile log (kube-sim --quay-operator-log): one JSON object per
+// line; `registry` entries are reconciles of a registry, with their result and changes.
+std::vector<nlohmann::json> operator_journal(const fs::path& file) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);) {
+    auto entry = nlohmann::json::parse(line, nullptr, false);
+    if (!entry.is_discarded() && entry.is_object()) out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+// The scenario's manifests, copied into one folder in apply order (Quay's first: its namespaces and
+// QuayRegistry own the rest), with the demo's row count and, with the operator and Clair, the
+// registry's clairpostgres component managed.
+std::expected<void, std::string> write_manifests(const std::vector<fs::path>& folders, const fs::path& out, int rows,
+                                                 bool clair_managed) {
+  fs::create_directories(out);
+  bool flipped = false;
+  for (std::size_t i = 0; i < folders.size(); ++i) {
+    if (!fs::is_directory(folders[i])) return std::unexpected("the scenario folder " + folders[i].string() + " does not exist");
+    for (const auto& entry : fs::directory_iterator(folders[i])) {
+      std::ifstream in(entry.path());
+      std::string text((std::istreambuf_iterator<char>(in)), {});
+      for (std::size_t at; (at = text.find("{name: ROWS, value: \"1000\"}")) != std::string::npos;)
+        text.replace(at, 27, "{name: ROWS, value: \"" + std::to_string(rows) + "\"}");
+      const std::string unmanaged = "- kind: clairpostgres\n      managed: false";
+      if (const auto at = text.find(unmanaged); clair_managed && at != std::string::npos) {
+        text.replace(at, unmanaged.size(), "- kind: clairpostgres\n      managed: true");
+        flipped = true;
+      }
+      std::ofstream(out / (std::to_string(i) + "-" + folders[i].filename().string() + "-" + entry.path().filename().string()))
+          << text;
+    }
+  }
+  if (clair_managed && !flipped)
+    return std::unexpected("no QuayRegistry in " + folders.front().string() + " lists clairpostgres as unmanaged");
+  return {};
+}
+
+// The operator's part of the summary: when it was paused and resumed, and what its first three
+// reconciles after the resume did (waits up to 60 s for them). After a successful upgrade they
+// must change nothing of substance and start no migration: false otherwise.
+bool summarize_operator(const fs::path& log, std::size_t resume_mark, double paused_at, double resumed_at, bool upgraded) {
+  std::printf("\n== The Quay operator (kube-sim's stand-in, quay-operator/quay-operator)\n");
+  if (paused_at >= 0) std::printf("paused:        at %.1f s, by the controller (its Deployment to 0, its replicas recorded)\n", paused_at);
+  if (resumed_at >= 0) std::printf("resumed:       at %.1f s, after the last database\n", resumed_at);
+  if (paused_at < 0 || resumed_at < 0) {
+    std::printf("the controller did not %s the operator\n", paused_at < 0 ? "pause" : "resume");
+    return false;
+  }
+  std::vector<nlohmann::json> reconciles;
+  wait_for(
+      [&] {
+        const auto entries = operator_journal(log);
+        reconciles.clear();
+        for (std::size_t i = resume_mark; i < entries.size(); ++i)
+          if (entries[i].contains("registry")) reconciles.push_back(entries[i]);
+        return reconciles.size() >= 3;
+      },
+      60);
+  bool quiet = reconciles.size() >= 3;
+  std::string results;
+  for (std::size_t i = 0; i < reconciles.size() && i < 3; ++i) {
+    const auto result = reconciles[i].value("result", std::string("?"));
+    quiet = quiet && (result == "no change" || result == "metadata only") && !reconciles[i].contains("migrations");
+    results += (i ? ", " : "") + result;
+  }
+  std::printf("after resume:  %zu reconcile(s) of quay/registry: %s%s\n", std::min<std::size_t>(reconciles.size(), 3),
+              results.empty() ? "none within 60 s" : results.c_str(),
+              quiet ? "; it left the upgraded databases alone and started no migration of its own" : "");
+  if (!quiet)
+    for (std::size_t i = 0; i < reconciles.size() && i < 3; ++i)
+      if (reconciles[i].value("result", std::string()) != "no change")
+        std::printf("  %s\n", reconciles[i].dump().c_str());
+  std::printf("its log:       %s\n", log.c_str());
+  return quiet || !upgraded;
+}
+
 }  // namespace
 
 int run_demo(const demo_options& options) {
@@ -207,61 +291,55 @@ int run_demo(const demo_options& options) {
     return 2;
   }
   o.kube_sim = kube_sim->string();
-  if (o.scenario_dir.empty()) o.scenario_dir = (kube_sim->parent_path() / "scenarios" / "quay-pg10").string();
-  if (!fs::is_directory(o.scenario_dir)) {
-    std::fprintf(stderr, "error: the scenario folder %s does not exist; pass --scenario DIR\n", o.scenario_dir.c_str());
-    return 2;
-  }
+  const fs::path scenarios = kube_sim->parent_path() / "scenarios";
+  if (o.scenario_dir.empty()) o.scenario_dir = (scenarios / (o.quay_operator ? "quay-operator-pg10" : "quay-pg10")).string();
   const auto t0 = clock::now();
-  std::printf("quay-pg-upgrader demo: PostgreSQL 10 -> 15 on a simulated cluster with real PostgreSQL\n\n");
+  if (o.quay_operator)
+    std::printf("quay-pg-upgrader demo: the Quay operator 3.9 expects PostgreSQL 13 for Quay%s; real PostgreSQL on a "
+                "simulated cluster\n\n",
+                o.clair ? " and 15 for Clair" : "");
+  else
+    std::printf("quay-pg-upgrader demo: PostgreSQL 10 -> %s on a simulated cluster with real PostgreSQL, no operator\n\n",
+                qpu::parse_image_ref(o.target_image) ? o.target_image.c_str() : "?");
   const fs::path work = o.work_dir.empty() ? fs::temp_directory_path() / ("quay-pg-upgrader-demo-" + std::to_string(::getpid()))
                                            : fs::path(o.work_dir);
   fs::remove_all(work);
   fs::create_directories(work);
 
+  // The Quay-like installation: Quay's database on PostgreSQL 10 with a seeded schema and an app
+  // that keeps writing; Clair's beside it (13 under the operator, 10 without) unless --without-clair.
+  std::vector<fs::path> folders{o.scenario_dir};
+  if (o.clair) {
+    folders.push_back(scenarios / (o.quay_operator ? "quay-operator-clair-pg13" : "clair-pg10"));
+    folders.push_back(scenarios / "clair");
+  }
+  const fs::path manifests = work / "scenario";
+  if (auto written = write_manifests(folders, manifests, o.rows, o.quay_operator && o.clair); !written) {
+    std::fprintf(stderr, "error: %s\n", written.error().c_str());
+    return 2;
+  }
+  // kube-sim creates them at start (an ownerReference gets its QuayRegistry's uid). The operator
+  // stand-in starts held: as if its 3.9 release had just rolled out and not reconciled yet.
+  const fs::path operator_log = work / "quay-operator.jsonl";
+  std::vector<std::string> sim_args{"--apply", manifests.string()};
+  if (o.quay_operator)
+    sim_args.insert(sim_args.end(), {"--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "2000",
+                                     "--quay-operator-log", operator_log.string()});
   kube_sim_process sim;
-  if (auto ok = sim.start(o.kube_sim, work); !ok) {
+  if (auto ok = sim.start(o.kube_sim, work, sim_args); !ok) {
     std::fprintf(stderr, "error: %s\n", ok.error().c_str());
     return 1;
   }
   std::printf("[%6.1fs] kube-sim is serving the Kubernetes API over TLS (kubeconfig %s)\n", seconds_since(t0),
               sim.kubeconfig.c_str());
-
-  // The Quay-like installation: PostgreSQL 10 with a seeded schema, and an app that keeps writing;
-  // Clair's database beside it (its own seed and app) unless --without-clair.
-  const fs::path manifests = work / "scenario";
-  fs::create_directories(manifests);
-  std::vector<fs::path> folders{o.scenario_dir};
-  const fs::path clair_dir = fs::path(o.scenario_dir).parent_path() / "clair-pg10";
-  if (o.clair && !fs::is_directory(clair_dir)) {
-    std::fprintf(stderr, "error: Clair's scenario folder %s does not exist; pass --without-clair\n", clair_dir.c_str());
-    return 2;
-  }
-  if (o.clair) folders.push_back(clair_dir);
-  for (std::size_t i = 0; i < folders.size(); ++i) {
-    const auto& folder = folders[i];
-    for (const auto& entry : fs::directory_iterator(folder)) {
-      std::ifstream in(entry.path());
-      std::string text((std::istreambuf_iterator<char>(in)), {});
-      for (std::size_t at; (at = text.find("{name: ROWS, value: \"1000\"}")) != std::string::npos;)
-        text.replace(at, 27, "{name: ROWS, value: \"" + std::to_string(o.rows) + "\"}");
-      // kubectl applies a folder in name order: Quay's files (the namespace) first, then Clair's.
-      std::ofstream(manifests / (std::to_string(i) + "-" + folder.filename().string() + "-" + entry.path().filename().string()))
-          << text;
-    }
-  }
-  if (run_command({"kubectl", "--kubeconfig", sim.kubeconfig, "apply", "-f", manifests.string()}) != 0) {
-    std::fprintf(stderr, "error: kubectl apply of the scenario failed (see %s)\n", (work / "kube-sim.log").c_str());
-    return 1;
-  }
-  std::printf(
-      "[%6.1fs] loaded the scenario: QuayRegistry quay/registry, Quay's database%s on centos/postgresql-10-centos7, "
-      "%d rows per table\n",
-      seconds_since(t0), o.clair ? " and Clair's" : "", o.rows);
+  std::printf("[%6.1fs] loaded the scenario: QuayRegistry quay/registry, Quay's database%s, %d rows per table%s\n",
+              seconds_since(t0), o.clair ? " and Clair's" : "", o.rows,
+              o.quay_operator ? "; the Quay operator quay-operator/quay-operator manages them (its stand-in held)" : "");
   for (const char* job : {"registry-quay-seed", "registry-clair-seed"}) {
     if (!o.clair && std::string(job) == "registry-clair-seed") continue;
-    if (!wait_for([&] { return kubectl_get(sim.kubeconfig, std::string("job/") + job, "{.status.succeeded}") == "1"; }, 120)) {
-      std::fprintf(stderr, "error: the seeding Job %s did not complete within 120 s\n", job);
+    if (!wait_for([&] { return kubectl_get(sim.kubeconfig, std::string("job/") + job, "{.status.succeeded}") == "1"; }, 180)) {
+      std::fprintf(stderr, "error: the seeding Job %s did not complete within 180 s (see %s)\n", job,
+                   (work / "kube-sim.log").c_str());
       return 1;
     }
   }
@@ -275,9 +353,10 @@ int run_demo(const demo_options& options) {
   ro.kubeconfig = sim.kubeconfig;
   ro.event_log = (work / "events.jsonl").string();
   ro.cfg.target_image = o.target_image;
-  ro.cfg.watch_namespace = "quay";
-  ro.cfg.requeue_s = 5;
   ro.cfg.clair_target_image = o.target_image;
+  // The operator's Deployment lives in its own namespace: watch them all.
+  ro.cfg.watch_namespace = o.quay_operator ? "" : "quay";
+  ro.cfg.requeue_s = 5;
   // Each database's phases as they happen, with the seconds since the controller started.
   struct progress {
     db_component component;
@@ -288,6 +367,12 @@ int run_demo(const demo_options& options) {
   std::vector<progress> dbs{{db_component::quay, "quay", {}, false}};
   if (o.clair) dbs.push_back({db_component::clair, "clair", {}, false});
   bool done = false;
+  // The operator: paused by the controller, then released from its hold (it is at 0 replicas by
+  // then), resumed by the controller after both databases. Entries of its log past `resume_mark`
+  // are reconciles of the resumed operator.
+  double operator_paused_at = -1, operator_resumed_at = -1;
+  std::size_t resume_mark = 0;
+  std::thread release;
   const auto controller_start = clock::now();
   net::io_context ioc(1);
   ro.on_fold = [&](const state& s, const logged_event&) {
@@ -296,8 +381,20 @@ int run_demo(const demo_options& options) {
       if (it == s.upgrades.end()) continue;
       const auto& u = it->second;
       if (db.phases.empty() || db.phases.back().first != to_string(u.current)) {
+        if (o.quay_operator && !db.phases.empty() && db.phases.back().first == to_string(phase::pausing_operator) &&
+            !release.joinable()) {
+          // The controller left pausing_operator: the operator's pods are gone. Release the
+          // stand-in's hold off the loop (kubectl is a process).
+          operator_paused_at = db.phases.back().second;
+          resume_mark = operator_journal(operator_log).size();
+          release = std::thread([kubeconfig = sim.kubeconfig, file = (work / "release.json").string()] {
+            std::ofstream(file) << R"({"hold": false})";
+            run_command({"kubectl", "--kubeconfig", kubeconfig, "create", "--raw", "/_sim/quay-operator", "-f", file});
+          });
+        }
+        if (u.current == phase::resuming_operator) operator_resumed_at = seconds_since(controller_start);
         db.phases.emplace_back(to_string(u.current), seconds_since(controller_start));
-        std::printf("[%6.1fs] %-5s %-13s %s\n", seconds_since(t0), db.label, to_string(u.current), what_happens(u).c_str());
+        std::printf("[%6.1fs] %-5s %-17s %s\n", seconds_since(t0), db.label, to_string(u.current), what_happens(u).c_str());
         std::fflush(stdout);
       }
       // Final once the phase is and its status and Event were written.
@@ -325,6 +422,7 @@ int run_demo(const demo_options& options) {
   });
   ioc.run();
   ctl.stop();
+  if (release.joinable()) release.join();
 
   // The summary, one block per database.
   const state& s = ctl.current();
@@ -347,9 +445,10 @@ int run_demo(const demo_options& options) {
     double quiesce_at = -1, resumed_at = -1;
     for (std::size_t i = 0; i < db.phases.size(); ++i) {
       const double end = i + 1 < db.phases.size() ? db.phases[i + 1].second : seconds_since(controller_start);
-      std::printf("  %-13s %6.1f s\n", db.phases[i].first.c_str(), end - db.phases[i].second);
+      std::printf("  %-17s %6.1f s\n", db.phases[i].first.c_str(), end - db.phases[i].second);
       if (db.phases[i].first == "quiescing" && quiesce_at < 0) quiesce_at = db.phases[i].second;
-      if (db.phases[i].first == "succeeded") resumed_at = db.phases[i].second;
+      // The app is back once its database left `resuming` (for operator or for success).
+      if (i > 0 && db.phases[i - 1].first == "resuming" && resumed_at < 0) resumed_at = db.phases[i].second;
     }
     if (quiesce_at >= 0 && resumed_at >= 0)
       std::printf("downtime:      %.1f s (%s)\n", resumed_at - quiesce_at,
@@ -366,6 +465,7 @@ int run_demo(const demo_options& options) {
                   u.old_claim.c_str(), reducers::backup_claim_name(u).c_str(), reducers::data_claim_name(u).c_str());
     }
   }
+  if (o.quay_operator) ok = summarize_operator(operator_log, resume_mark, operator_paused_at, operator_resumed_at, ok) && ok;
   std::printf("\n");
   std::printf("event log:     %s (replay it: quay-pg-upgrader replay %s)\n", ro.event_log.c_str(), ro.event_log.c_str());
   std::printf("total:         %.1f s\n", seconds_since(t0));

@@ -316,13 +316,19 @@ int main(int argc, char** argv) {
   qpu::app::demo_options demo;
   auto* demo_cmd = app.add_subcommand(
       "demo",
-      "A real PostgreSQL 10 -> 15 upgrade of Quay's and Clair's databases on the embedded simulated cluster, with live progress");
+      "Real PostgreSQL upgrades of Quay's and Clair's databases beside a Quay operator stand-in on the embedded simulated "
+      "cluster, with live progress");
   demo_cmd->add_option("--kube-sim", demo.kube_sim, "The kube-sim binary (default: beside this binary, else on PATH)");
   demo_cmd->add_option("--scenario", demo.scenario_dir,
-                       "Manifests of the Quay-like installation (default: scenarios/quay-pg10 beside kube-sim)");
+                       "Manifests of Quay's part of the installation (default: scenarios/quay-operator-pg10 beside "
+                       "kube-sim; scenarios/quay-pg10 with --without-operator)");
+  demo_cmd->add_flag("!--without-operator", demo.quay_operator,
+                     "No Quay operator: the databases are not operator-managed and go to --target-image (10 -> 15)");
   demo_cmd->add_flag("!--without-clair", demo.clair, "Leave Clair's database out of the scenario (Quay's only)");
   demo_cmd->add_option("--rows", demo.rows, "Rows per main table in the seeded database")->capture_default_str();
-  demo_cmd->add_option("--target-image", demo.target_image, "The image to upgrade to")->capture_default_str();
+  demo_cmd->add_option("--target-image", demo.target_image,
+                       "The image to upgrade to without an operator (an operator's images win)")
+      ->capture_default_str();
   demo_cmd->add_option("--work-dir", demo.work_dir,
                        "Folder for kube-sim's state, the kubeconfig and the event log (default: a new temporary one)");
   demo_cmd->add_option("--timeout", demo.timeout_s, "Give up after this many seconds")->capture_default_str();

@@ -328,11 +328,14 @@ void note_operator_not_found(upgrade_ctx& c) {
 
 void note_target_conflict(upgrade_ctx& c) {
   const auto* op = managing_operator(c);
+  const bool clair = c.u.component == db_component::clair;
+  const std::string flag = clair ? "--clair-target-image" : "--target-image";
   block(c, "TargetConflictsWithOperator",
-        operator_name(c) + " renders this database with " + op->operator_postgres_image + ", but --target-image is " +
-            c.cfg.target_image +
-            ": after the upgrade the operator would start its own migration back to the image it expects. Drop "
-            "--target-image (the operator's image is then the target) or upgrade the operator first");
+        operator_name(c) + " renders this database with " +
+            (clair ? op->operator_clair_postgres_image : op->operator_postgres_image) + ", but " + flag + " is " +
+            (clair ? c.cfg.clair_target_image : c.cfg.target_image) +
+            ": after the upgrade the operator would start its own migration back to the image it expects. Drop " + flag +
+            " (the operator's image is then the target) or upgrade the operator first");
 }
 
 void note_claim_taken(upgrade_ctx& c) {

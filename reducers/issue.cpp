@@ -70,7 +70,8 @@ void create_job_for(upgrade_ctx& c, job_role role, std::int64_t deadline_s) {
   j.key = {c.u.registry.ns, job_name(c.u, role)};
   j.registry = owner(c);
   j.role = role;
-  j.image = (role == job_role::upgrade_pg_upgrade || role == job_role::check) ? c.cfg.upgrade_image : c.cfg.target_image;
+  // The database's own target: an operator's expected image, Clair's target for Clair's.
+  j.image = (role == job_role::upgrade_pg_upgrade || role == job_role::check) ? c.cfg.upgrade_image : target_image(c);
   j.from = *c.u.from;
   j.to = *c.u.to;
   j.old_claim = c.u.old_claim;

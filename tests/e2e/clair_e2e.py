@@ -2,7 +2,7 @@
 """End-to-end: Clair's database beside Quay's (issue 14), on kube-sim with real PostgreSQL.
 
 One case per invocation:  clair_e2e.py --build BUILD_DIR --source SOURCE_DIR CASE
-The installation is kube-sim/scenarios/quay-pg10 plus kube-sim/scenarios/clair-pg10: Quay's
+The installation is kube-sim/scenarios/quay-pg10 plus scenarios/clair-pg10 and scenarios/clair: Quay's
 database with its app writing, and Clair's database (a schema shaped like Clair v4's: vulnerability
 rows with jsonb and GIN indexes) with Clair's app writing. The harness keeps its own truth: before
 the controller starts it counts and hashes every seeded table of both databases with its own SQL,
@@ -49,7 +49,7 @@ class ClairCase(Case):
     # ----- scenario ------------------------------------------------------------------------
     def load_scenario(self):
         objs = super().load_scenario()
-        for o in self.scenario_objects("clair-pg10"):
+        for o in self.scenario_objects("clair-pg10") + self.scenario_objects("clair"):
             if o["kind"] == "Secret":
                 self.clair_passwords = dict(o.get("stringData") or {})
             if o["kind"] == "Job":

@@ -1646,7 +1646,8 @@ def main():
     fn, spec = CASES[args.case]
     spec = dict(spec)
     spec["from"] = spec.pop("from_")
-    case = Case(args, args.case, spec)
+    # A case may name its own harness class (a subclass of the module's Case).
+    case = spec.pop("case_class", Case)(args, args.case, spec)
     # CTest's timeout and Ctrl-C: clean up on SIGTERM/SIGINT as on failure.
     def on_signal(signum, _):
         raise Failure(f"signal {signum}")

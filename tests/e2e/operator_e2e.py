@@ -21,6 +21,10 @@ Cases:
   operator-already-migrating  the operator started its own migration before the controller: the
                          controller stands aside (blocked), then finds the database up to date
   operator-pause-off     --pause-operator=false with the operator running: refused, nothing touched
+  operator-quay-and-clair  both databases rendered by the operator (issue 14): Quay's 10 -> 13 on
+                         registry-quay-postgres-13, then Clair's 13 -> 15 on
+                         registry-clair-postgres-15 while Quay's app keeps serving; the resumed
+                         operator changes nothing of either and never starts a migration
 """
 import json
 import os
@@ -31,9 +35,13 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
 from e2e import DB, NS, Case, Failure, claim_of, cond, container, log, norm, upgrade_status  # noqa: E402
+from clair_e2e import CLAIR_DB, ClairCase, clair_status  # noqa: E402
 
 OPERATOR_NS, OPERATOR = "quay-operator", "quay-operator"
 MIGRATION_JOB = "registry-quay-postgres-upgrade"
+CLAIR_MIGRATION_JOB = "registry-clair-postgres-upgrade"
+# What the stand-in's operator (scenarios/quay-operator-pg10) expects for Clair's database.
+CLAIR_OPERATOR_IMAGE = "quay.io/sclorg/postgresql-15-c9s:latest"
 QUAY_TABLES = ("user", "repository", "imagestorage", "manifest", "manifestblob", "tag", "seed_done")
 
 
@@ -103,10 +111,52 @@ class OperatorCase(Case):
                 for t in QUAY_TABLES}
 
 
-def case_operator_upgrade(case):
-    case.set_up()
-    truth = case.seeded_truth()
-    log(f"harness truth before: {sum(int(v.split()[0]) for v in truth.values())} rows in {len(truth)} tables")
+class OperatorClairCase(OperatorCase, ClairCase):
+    """Quay's database and Clair's, both rendered by the operator: quay-operator-pg10 with the
+    registry's clairpostgres component managed, Clair's database as the operator rendered it for 13
+    (scenarios/quay-operator-clair-pg13), and Clair's seed and app (scenarios/clair). ClairCase
+    gives the observation of Clair's phases and its SQL and app checks."""
+
+    def load_scenario(self):
+        objs = OperatorCase.load_scenario(self)
+        for o in objs:
+            if o["kind"] == "QuayRegistry":
+                for c in o["spec"]["components"]:
+                    if c["kind"] == "clairpostgres":
+                        c["managed"] = True
+        for o in self.scenario_objects("quay-operator-clair-pg13") + self.scenario_objects("clair"):
+            if o["kind"] == "Secret" and o["metadata"]["name"] == "registry-clairpostgres-config-secret":
+                self.clair_passwords = dict(o.get("stringData") or {})
+            if o["kind"] == "Job":
+                for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
+                    if e["name"] == "ROWS":
+                        e["value"] = str(e2e.ROWS)
+            objs.append(o)
+        return objs
+
+    def set_up(self):
+        Case.set_up(self)
+        self.wait_for("Clair's database to be ready",
+                      lambda: ((self.kube.get("Deployment", CLAIR_DB) or {}).get("status") or {}).get("readyReplicas", 0) >= 1, 120)
+        self.wait_for("Clair's seed Job to finish", lambda: self.job_done("registry-clair-seed"), 120)
+        if self.job_done("registry-clair-seed") != "Complete":
+            raise Failure("Clair's seed Job failed")
+        self.clair_ip = self.kube.get("Service", CLAIR_DB)["spec"]["clusterIP"]
+        major = int(self.sql("clair", "SHOW server_version_num")) // 10000
+        if major != 13:
+            raise Failure(f"Clair's database runs PostgreSQL {major}, expected 13")
+        self.clair_truth = ClairCase.seeded_truth(self, "clair")
+        self.check(int(self.clair_truth["vuln"].split()[0]) == e2e.ROWS,
+                   f"Clair's seed holds {e2e.ROWS} vulnerabilities (counted by the harness)")
+
+    def seeded_truth(self):
+        return OperatorCase.seeded_truth(self)
+
+
+def pause_and_release(case):
+    """Starts the controller, waits until it recorded and scaled the operator to 0, releases the
+    stand-in's hold; returns the journal position after which every registry entry is a reconcile
+    of the resumed operator (it is at 0 until the controller gives it back)."""
     case.check(case.operator_status().get("held") is True, "the operator stand-in is held while the scenario was seeded")
     case.start_controller()
 
@@ -115,28 +165,12 @@ def case_operator_upgrade(case):
         return op and op["spec"].get("replicas") == 0 and \
             (op["metadata"].get("annotations") or {}).get("quay-pg-upgrader.quay.io/original-replicas") == "1"
     case.wait_for("the controller to record and scale the operator to 0", paused, 60)
-    paused_at = time.monotonic() - case.t0
-    log(f"operator paused by the controller at {paused_at:.1f} s; releasing the stand-in's hold")
+    log(f"operator paused by the controller at {time.monotonic() - case.t0:.1f} s; releasing the stand-in's hold")
     case.hold(False)
-    # Everything the operator logs from here on: it is at 0 until the controller resumes it, so
-    # every registry entry below is a reconcile of the resumed operator.
-    since = case.operator_status().get("seq", 0)
-    if case.spec.get("kill_while_paused"):
-        # The controller dies (SIGKILL: no flush, no goodbye) while the operator is at 0, and
-        # stays down long enough for the operator to have acted were it running; a new process
-        # on the same event log must carry on and give the operator back.
-        case.ctl.kill()
-        case.ctl.wait()
-        log("controller killed (SIGKILL) while the operator is paused")
-        case.ctl = None
-        ticks = case.operator_status().get("ticks", 0)
-        case.wait_for("three resync periods of the stand-in", lambda: case.operator_status().get("ticks", 0) >= ticks + 3, 30)
-        op = case.operator()
-        case.check(op["spec"].get("replicas") == 0, "the operator stays paused while no controller runs")
-        case.check(not [e for e in case.journal(since) if e.get("registry")], "the paused operator did not reconcile")
-        case.start_controller()
-    reg = case.wait_terminal(1, 300)
+    return case.operator_status().get("seq", 0)
 
+
+def check_quay_upgraded(case, reg, truth):
     st = upgrade_status(reg)
     c = cond(reg, "PostgresUpgraded")
     case.report_conditions(reg, "outcome")
@@ -153,28 +187,6 @@ def case_operator_upgrade(case):
     log(f"Events on the QuayRegistry: {reasons}")
     for r in ("PostgresUpgradePausingOperator", "PostgresUpgradeResumingOperator", "PostgresUpgradeSucceeded"):
         case.check(r in reasons, f"Event {r}")
-
-    # The operator is back and leaves the result alone: at least three reconciles after the resume.
-    case.wait_for("the operator to run again", lambda: (case.operator().get("status") or {}).get("readyReplicas") == 1, 60)
-    op = case.operator()
-    case.check(op["spec"].get("replicas") == 1, "the operator's Deployment is back at 1 replica")
-    case.check("quay-pg-upgrader.quay.io/original-replicas" not in (op["metadata"].get("annotations") or {}),
-               "the controller's record on the operator's Deployment is gone")
-    def reconciles():
-        return [e for e in case.journal(since) if e.get("registry") == f"{NS}/registry"]
-    case.wait_for("three reconciles of the resumed operator", lambda: len(reconciles()) >= 3, 60)
-    entries = reconciles()
-    for e in case.journal(since):
-        if "operator" in e:
-            print("OPERATOR STATE " + json.dumps(e, sort_keys=True), flush=True)
-    for e in entries:
-        print("OPERATOR RECONCILE " + json.dumps(e, sort_keys=True), flush=True)
-    case.check(len(entries) >= 3, f"the resumed operator reconciled the registry {len(entries)} times")
-    changed = [e for e in entries if e.get("result") not in ("no change", "metadata only")]
-    case.check(not changed, "none of its reconciles changed anything of substance" + (f": {changed[:2]}" if changed else ""))
-    case.check(MIGRATION_JOB not in case.jobs_seen, f"the operator never created its migration Job {MIGRATION_JOB}")
-    case.check(case.kube.get("Deployment", DB + "-old") is None, "no -old Deployment of an operator migration")
-
     db = case.kube.get("Deployment", DB)
     case.check(container(db)["image"] == case.operator_image and claim_of(db) == case.operator_claim,
                f"the database runs {container(db)['image']} on {claim_of(db)}, as the operator renders it")
@@ -194,6 +206,96 @@ def case_operator_upgrade(case):
     missing = sorted(committed - ids)
     case.check(not missing, f"every id the app saw committed ({len(committed)}) is in the upgraded logentry"
                + (f"; MISSING {missing[:20]}" if missing else ""))
+
+
+def check_operator_left_alone(case, since, migration_jobs):
+    """The operator is back and leaves the result alone: at least three reconciles after the resume,
+    none of substance, and none of its migration Jobs (`migration_jobs`) ever created."""
+    case.wait_for("the operator to run again", lambda: (case.operator().get("status") or {}).get("readyReplicas") == 1, 60)
+    op = case.operator()
+    case.check(op["spec"].get("replicas") == 1, "the operator's Deployment is back at 1 replica")
+    case.check("quay-pg-upgrader.quay.io/original-replicas" not in (op["metadata"].get("annotations") or {}),
+               "the controller's record on the operator's Deployment is gone")
+
+    def reconciles():
+        return [e for e in case.journal(since) if e.get("registry") == f"{NS}/registry"]
+    case.wait_for("three reconciles of the resumed operator", lambda: len(reconciles()) >= 3, 60)
+    entries = reconciles()
+    for e in case.journal(since):
+        if "operator" in e:
+            print("OPERATOR STATE " + json.dumps(e, sort_keys=True), flush=True)
+    for e in entries:
+        print("OPERATOR RECONCILE " + json.dumps(e, sort_keys=True), flush=True)
+    case.check(len(entries) >= 3, f"the resumed operator reconciled the registry {len(entries)} times")
+    changed = [e for e in entries if e.get("result") not in ("no change", "metadata only")]
+    case.check(not changed, "none of its reconciles changed anything of substance" + (f": {changed[:2]}" if changed else ""))
+    for job in migration_jobs:
+        case.check(job not in case.jobs_seen, f"the operator never created its migration Job {job}")
+    for d in (DB + "-old", CLAIR_DB + "-old"):
+        case.check(case.kube.get("Deployment", d) is None, f"no {d} Deployment of an operator migration")
+
+
+def case_operator_upgrade(case):
+    case.set_up()
+    truth = case.seeded_truth()
+    log(f"harness truth before: {sum(int(v.split()[0]) for v in truth.values())} rows in {len(truth)} tables")
+    since = pause_and_release(case)
+    if case.spec.get("kill_while_paused"):
+        # The controller dies (SIGKILL: no flush, no goodbye) while the operator is at 0, and
+        # stays down long enough for the operator to have acted were it running; a new process
+        # on the same event log must carry on and give the operator back.
+        case.ctl.kill()
+        case.ctl.wait()
+        log("controller killed (SIGKILL) while the operator is paused")
+        case.ctl = None
+        ticks = case.operator_status().get("ticks", 0)
+        case.wait_for("three resync periods of the stand-in", lambda: case.operator_status().get("ticks", 0) >= ticks + 3, 30)
+        op = case.operator()
+        case.check(op["spec"].get("replicas") == 0, "the operator stays paused while no controller runs")
+        case.check(not [e for e in case.journal(since) if e.get("registry")], "the paused operator did not reconcile")
+        case.start_controller()
+    reg = case.wait_terminal(1, 300)
+    check_quay_upgraded(case, reg, truth)
+    check_operator_left_alone(case, since, [MIGRATION_JOB])
+
+
+def case_operator_quay_and_clair(case):
+    """Both databases under the operator (issue 14, item 4): Quay's 10 -> 13 and Clair's 13 -> 15,
+    one after the other, each on the claim the operator renders; Quay's app serves all through
+    Clair's downtime; the resumed operator changes nothing of either."""
+    case.set_up()
+    truth = case.seeded_truth()
+    since = pause_and_release(case)
+    reg = case.wait_both_terminal(480)
+    check_quay_upgraded(case, reg, truth)
+
+    reg = case.registry()
+    st, c = clair_status(reg), cond(reg, "ClairPostgresUpgraded")
+    log(f"outcome: condition ClairPostgresUpgraded: {c}")
+    log(f"outcome: status.clairPostgresUpgrade = {st}")
+    case.record_observed((c or {}).get("message", ""))
+    case.check(c and c.get("status") == "True" and c.get("reason") == "Succeeded", f"ClairPostgresUpgraded True, Succeeded ({c})")
+    case.check(str(st.get("from")) == "13" and str(st.get("to")) == "15", f"Clair's database 13 -> 15 ({st})")
+    case.check(st.get("previousClaim") == f"{CLAIR_DB}-13" and st.get("newClaim") == f"{CLAIR_DB}-15",
+               f"Clair's claims by the operator's rule: {st.get('previousClaim')} -> {st.get('newClaim')}")
+    d = case.kube.get("Deployment", CLAIR_DB)
+    case.check(container(d)["image"] == CLAIR_OPERATOR_IMAGE and claim_of(d) == f"{CLAIR_DB}-15",
+               f"Clair's database runs {container(d)['image']} on {claim_of(d)}, as the operator renders it")
+    case.wait_for("Clair's database to be ready",
+                  lambda: (case.kube.get("Deployment", CLAIR_DB).get("status") or {}).get("readyReplicas") == 1, 60)
+    major = int(case.sql("clair", "SHOW server_version_num")) // 10000
+    case.check(major == 15, f"Clair's server through its Service is PostgreSQL 15 ({major})")
+    after = ClairCase.seeded_truth(case, "clair")
+    for t, before in case.clair_truth.items():
+        case.check(after[t] == before, f"Clair's table {t} holds the same rows ({before.split()[0]}) and the same hash")
+    for name in (f"{CLAIR_DB}-13", f"{CLAIR_DB}-15", f"{CLAIR_DB}-backup-pg13"):
+        p = case.kube.get("PersistentVolumeClaim", name)
+        case.check(p is not None and (p.get("status") or {}).get("phase") == "Bound", f"claim {name} kept and Bound")
+    case.check_clair_app_rows("upgraded")
+    clair = [p for _, p in case.clair_phases]
+    case.check("queued" in clair, f"Clair's database waited for Quay's (phases {clair})")
+    case.check_quay_served_through_clair_downtime()
+    check_operator_left_alone(case, since, [MIGRATION_JOB, CLAIR_MIGRATION_JOB])
 
 
 def case_operator_pause_off(case):
@@ -269,6 +371,7 @@ CASES = {
     "operator-controller-killed": (case_operator_upgrade, spec(10, 13, kill_while_paused=True)),
     "operator-already-migrating": (case_operator_already_migrating, spec(10, 13)),
     "operator-pause-off": (case_operator_pause_off, spec(10, 13)),
+    "operator-quay-and-clair": (case_operator_quay_and_clair, spec(10, 13, case_class=OperatorClairCase)),
 }
 
 if __name__ == "__main__":

@@ -250,3 +250,25 @@ TEST_CASE("the revert annotation reverts the database whose previous claim it na
     if (p.id.revert_run > 0) CHECK(p.key.name == "registry-clair-postgres");
   check_each_touches_only_its_own(s);
 }
+
+TEST_CASE("Clair's own target: its Jobs and its Deployment run Clair's image, Quay's run Quay's") {
+  // --clair-target-image 14 beside Quay's 15: every Job that writes a database's new claim runs
+  // that database's target, or the server it is switched to could not start the data directory.
+  auto o = both_databases();
+  o.clair_target_image = "quay.io/sclorg/postgresql-14-c9s";
+  session s;
+  for (const auto& line : run_scenario(o)) s.feed(line);
+  REQUIRE(s.upgrade().current == phase::succeeded);
+  REQUIRE(s.clair().current == phase::succeeded);
+  CHECK(s.clair().to == pg_major::of(14));
+  CHECK(s.upgrade().to == pg_major::of(15));
+  std::size_t clair_jobs = 0;
+  for (const auto& j : s.all<create_job>()) {
+    const bool clair = j.id.component == db_component::clair;
+    clair_jobs += clair ? 1 : 0;
+    CHECK(j.image == (clair ? "quay.io/sclorg/postgresql-14-c9s" : "quay.io/sclorg/postgresql-15-c9s"));
+  }
+  CHECK(clair_jobs == 2);
+  for (const auto& p : s.all<patch_database_deployment>())
+    CHECK(p.image == (p.id.component == db_component::clair ? "quay.io/sclorg/postgresql-14-c9s" : "quay.io/sclorg/postgresql-15-c9s"));
+}

@@ -56,6 +56,11 @@ TEST_CASE("a Quay operator is paused before anything is touched, resumed last, a
   REQUIRE(switches.size() == 1);
   CHECK(switches[0].image == "quay.io/sclorg/postgresql-13-c9s");
   CHECK(switches[0].claim == "registry-quay-postgres-13");
+  // The Jobs that write the new claim run the operator's image too: a 15 binary would write a
+  // data directory the 13 server the Deployment is switched to can never start.
+  const auto jobs = s.all<create_job>();
+  REQUIRE(jobs.size() == 2);
+  for (const auto& j : jobs) CHECK(j.image == "quay.io/sclorg/postgresql-13-c9s");
   const auto status = s.all<update_registry_status>().back();
   CHECK(status.summary.quay_operator == "quay-operator/quay-operator");
   CHECK(status.summary.new_claim == "registry-quay-postgres-13");
