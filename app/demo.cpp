@@ -171,7 +171,8 @@ std::string what_happens(const registry_upgrade& u) {
     case phase::resuming:
       return u.component == db_component::clair ? "scaling Clair's app back to its recorded replicas"
                                                 : "scaling the Quay app back to its recorded replicas";
-    case phase::resuming_operator: return "giving the Quay operator its replicas back";
+    case phase::resuming_operator:
+      return "the Quay operator gets its replicas back once every database of the registry is done";
     case phase::succeeded: return "done";
     case phase::blocked: return u.last_error;
     case phase::rolling_back: return "rolling back: " + u.last_error;
@@ -303,8 +304,14 @@ int run_demo(const demo_options& options) {
                 qpu::parse_image_ref(o.target_image) ? o.target_image.c_str() : "?");
   const fs::path work = o.work_dir.empty() ? fs::temp_directory_path() / ("quay-pg-upgrader-demo-" + std::to_string(::getpid()))
                                            : fs::path(o.work_dir);
-  fs::remove_all(work);
-  fs::create_directories(work);
+  std::error_code fs_error;
+  fs::remove_all(work, fs_error);
+  if (!fs_error) fs::create_directories(work, fs_error);
+  if (fs_error) {
+    std::fprintf(stderr, "error: cannot make a fresh work folder %s: %s (a volume of an earlier run still mounted there? "
+                 "see `grep %s /proc/mounts`)\n", work.c_str(), fs_error.message().c_str(), work.c_str());
+    return 1;
+  }
 
   // The Quay-like installation: Quay's database on PostgreSQL 10 with a seeded schema and an app
   // that keeps writing; Clair's beside it (13 under the operator, 10 without) unless --without-clair.
@@ -385,14 +392,14 @@ int run_demo(const demo_options& options) {
             !release.joinable()) {
           // The controller left pausing_operator: the operator's pods are gone. Release the
           // stand-in's hold off the loop (kubectl is a process).
-          operator_paused_at = db.phases.back().second;
+          operator_paused_at = seconds_since(t0) - seconds_since(controller_start) + db.phases.back().second;
           resume_mark = operator_journal(operator_log).size();
           release = std::thread([kubeconfig = sim.kubeconfig, file = (work / "release.json").string()] {
             std::ofstream(file) << R"({"hold": false})";
             run_command({"kubectl", "--kubeconfig", kubeconfig, "create", "--raw", "/_sim/quay-operator", "-f", file});
           });
         }
-        if (u.current == phase::resuming_operator) operator_resumed_at = seconds_since(controller_start);
+        if (u.current == phase::resuming_operator) operator_resumed_at = seconds_since(t0);
         db.phases.emplace_back(to_string(u.current), seconds_since(controller_start));
         std::printf("[%6.1fs] %-5s %-17s %s\n", seconds_since(t0), db.label, to_string(u.current), what_happens(u).c_str());
         std::fflush(stdout);

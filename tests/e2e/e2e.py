@@ -348,8 +348,16 @@ class Case:
             self.mark_attempt(1)
         # Every namespace when the case needs the Quay operator's Deployment in its own.
         scope = [] if self.spec.get("all_namespaces") else ["--namespace", NS]
+        # The target as a deployment gives it (deploy/: RELATED_IMAGE_COMPONENT_POSTGRES in the
+        # controller's env, not explicit), or as --target-image.
+        env = dict(os.environ)
+        if self.spec.get("target_from_env"):
+            env["RELATED_IMAGE_COMPONENT_POSTGRES"] = self.spec["target"]
+            target = []
+        else:
+            target = ["--target-image", self.spec["target"]]
         argv = [self.controller_bin, "run", "--kubeconfig", self.kubeconfig, *scope,
-                "--event-log", self.event_log, "--target-image", self.spec["target"],
+                "--event-log", self.event_log, *target,
                 "--requeue-seconds", "2", "--no-fsync",
                 "--deadlines", self.spec.get("deadlines", HAPPY_DEADLINES)]
         if self.spec.get("target_version"):
@@ -359,7 +367,7 @@ class Case:
         argv += list(self.spec.get("controller_args", [])) + list(extra)
         log("controller: " + " ".join(argv[1:]))
         self.ctl = subprocess.Popen(argv, stdout=open(self.ctl_log, "a"), stderr=subprocess.STDOUT, cwd=self.tmp,
-                                    preexec_fn=die_with_parent)
+                                    preexec_fn=die_with_parent, env=env)
 
     def stop(self, proc, name, grace):
         if proc is None or proc.poll() is not None:

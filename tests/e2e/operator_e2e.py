@@ -360,8 +360,11 @@ def case_operator_already_migrating(case):
 
 def spec(frm, to, **extra):
     """A case on the stand-in's scenario from `frm`, the operator expecting `to`: the stand-in held
-    at start, resyncing every second; the controller on every namespace (the operator's included)."""
-    return dict(from_=frm, to=to, method="logical", target=f"quay.io/sclorg/postgresql-{to}-c9s", all_namespaces=True,
+    at start, resyncing every second; the controller on every namespace (the operator's included),
+    deployed as deploy/ deploys it: its own target (15) in RELATED_IMAGE_COMPONENT_POSTGRES, which
+    the operator's expected image must win over."""
+    return dict(from_=frm, to=to, method="logical", target="quay.io/sclorg/postgresql-15-c9s", target_from_env=True,
+                all_namespaces=True,
                 kube_sim_args=["--quay-operator", "--quay-operator-hold", "--quay-operator-resync-ms", "1000"], **extra)
 
 
