@@ -171,8 +171,7 @@ std::string what_happens(const registry_upgrade& u) {
     case phase::resuming:
       return u.component == db_component::clair ? "scaling Clair's app back to its recorded replicas"
                                                 : "scaling the Quay app back to its recorded replicas";
-    case phase::resuming_operator:
-      return "the Quay operator gets its replicas back once every database of the registry is done";
+    case phase::resuming_operator: return "the Quay operator gets its replicas back once every database of the registry is done";
     case phase::succeeded: return "done";
     case phase::blocked: return u.last_error;
     case phase::rolling_back: return "rolling back: " + u.last_error;
@@ -248,7 +247,8 @@ std::expected<void, std::string> write_manifests(const std::vector<fs::path>& fo
 // must change nothing of substance and start no migration: false otherwise.
 bool summarize_operator(const fs::path& log, std::size_t resume_mark, double paused_at, double resumed_at, bool upgraded) {
   std::printf("\n== The Quay operator (kube-sim's stand-in, quay-operator/quay-operator)\n");
-  if (paused_at >= 0) std::printf("paused:        at %.1f s, by the controller (its Deployment to 0, its replicas recorded)\n", paused_at);
+  if (paused_at >= 0)
+    std::printf("paused:        at %.1f s, by the controller (its Deployment to 0, its replicas recorded)\n", paused_at);
   if (resumed_at >= 0) std::printf("resumed:       at %.1f s, after the last database\n", resumed_at);
   if (paused_at < 0 || resumed_at < 0) {
     std::printf("the controller did not %s the operator\n", paused_at < 0 ? "pause" : "resume");
@@ -276,8 +276,7 @@ bool summarize_operator(const fs::path& log, std::size_t resume_mark, double pau
               quiet ? "; it left the upgraded databases alone and started no migration of its own" : "");
   if (!quiet)
     for (std::size_t i = 0; i < reconciles.size() && i < 3; ++i)
-      if (reconciles[i].value("result", std::string()) != "no change")
-        std::printf("  %s\n", reconciles[i].dump().c_str());
+      if (reconciles[i].value("result", std::string()) != "no change") std::printf("  %s\n", reconciles[i].dump().c_str());
   std::printf("its log:       %s\n", log.c_str());
   return quiet || !upgraded;
 }
@@ -296,9 +295,10 @@ int run_demo(const demo_options& options) {
   if (o.scenario_dir.empty()) o.scenario_dir = (scenarios / (o.quay_operator ? "quay-operator-pg10" : "quay-pg10")).string();
   const auto t0 = clock::now();
   if (o.quay_operator)
-    std::printf("quay-pg-upgrader demo: the Quay operator 3.9 expects PostgreSQL 13 for Quay%s; real PostgreSQL on a "
-                "simulated cluster\n\n",
-                o.clair ? " and 15 for Clair" : "");
+    std::printf(
+        "quay-pg-upgrader demo: the Quay operator 3.9 expects PostgreSQL 13 for Quay%s; real PostgreSQL on a "
+        "simulated cluster\n\n",
+        o.clair ? " and 15 for Clair" : "");
   else
     std::printf("quay-pg-upgrader demo: PostgreSQL 10 -> %s on a simulated cluster with real PostgreSQL, no operator\n\n",
                 qpu::parse_image_ref(o.target_image) ? o.target_image.c_str() : "?");
@@ -308,8 +308,10 @@ int run_demo(const demo_options& options) {
   fs::remove_all(work, fs_error);
   if (!fs_error) fs::create_directories(work, fs_error);
   if (fs_error) {
-    std::fprintf(stderr, "error: cannot make a fresh work folder %s: %s (a volume of an earlier run still mounted there? "
-                 "see `grep %s /proc/mounts`)\n", work.c_str(), fs_error.message().c_str(), work.c_str());
+    std::fprintf(stderr,
+                 "error: cannot make a fresh work folder %s: %s (a volume of an earlier run still mounted there? "
+                 "see `grep %s /proc/mounts`)\n",
+                 work.c_str(), fs_error.message().c_str(), work.c_str());
     return 1;
   }
 

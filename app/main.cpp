@@ -326,8 +326,8 @@ int main(int argc, char** argv) {
                      "No Quay operator: the databases are not operator-managed and go to --target-image (10 -> 15)");
   demo_cmd->add_flag("!--without-clair", demo.clair, "Leave Clair's database out of the scenario (Quay's only)");
   demo_cmd->add_option("--rows", demo.rows, "Rows per main table in the seeded database")->capture_default_str();
-  demo_cmd->add_option("--target-image", demo.target_image,
-                       "The image to upgrade to without an operator (an operator's images win)")
+  demo_cmd
+      ->add_option("--target-image", demo.target_image, "The image to upgrade to without an operator (an operator's images win)")
       ->capture_default_str();
   demo_cmd->add_option("--work-dir", demo.work_dir,
                        "Folder for kube-sim's state, the kubeconfig and the event log (default: a new temporary one)");

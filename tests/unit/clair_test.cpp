@@ -270,5 +270,6 @@ TEST_CASE("Clair's own target: its Jobs and its Deployment run Clair's image, Qu
   }
   CHECK(clair_jobs == 2);
   for (const auto& p : s.all<patch_database_deployment>())
-    CHECK(p.image == (p.id.component == db_component::clair ? "quay.io/sclorg/postgresql-14-c9s" : "quay.io/sclorg/postgresql-15-c9s"));
+    CHECK(p.image ==
+          (p.id.component == db_component::clair ? "quay.io/sclorg/postgresql-14-c9s" : "quay.io/sclorg/postgresql-15-c9s"));
 }
