@@ -18,6 +18,7 @@ namespace {
 void restore_operator(upgrade_ctx& c, step_kind step) {
   const auto& op = c.u.quay_operator;
   if (!op || !op->replicas || sibling_needs_operator_paused(c)) return;
+  if (step == step_kind::restore && holds_operator_after_rollback(c.u)) return;
   issue(c, scale_deployment{step_id(c.u, step, "operator"), op->deployment, *op->replicas, std::nullopt, true});
 }
 

@@ -165,7 +165,8 @@ bool rollback_complete(const upgrade_ctx& c) {
   for (const auto& [name, n] : c.u.app_replicas)
     if (!done(c, step_kind::restore, name)) return false;
   const bool operator_paused = c.u.quay_operator && c.u.quay_operator->replicas;
-  return !operator_paused || done(c, step_kind::restore, "operator") || sibling_needs_operator_paused(c);
+  return !operator_paused || done(c, step_kind::restore, "operator") || sibling_needs_operator_paused(c) ||
+         holds_operator_after_rollback(c.u);
 }
 
 // The server runs an older major than the target: an upgrade is due.
@@ -239,10 +240,16 @@ bool sibling_resumes_operator(const upgrade_ctx& c) {
   return c.u.component == db_component::quay && other && other->quay_operator && other->current == phase::resuming_operator;
 }
 
+bool holds_operator_after_rollback(const registry_upgrade& u) {
+  return (u.current == phase::rolling_back || u.current == phase::failed) && u.quay_operator && u.quay_operator->replicas &&
+         u.done.contains(step_id(u, step_kind::create_claim, "data"));
+}
+
 bool sibling_needs_operator_paused(const upgrade_ctx& c) {
   const auto* other = sibling(c);
   if (!other || !other->quay_operator) return other && other->current == phase::queued;
-  return (is_active(other->current) && other->current != phase::resuming_operator) || other->current == phase::queued;
+  return (is_active(other->current) && other->current != phase::resuming_operator) || other->current == phase::queued ||
+         holds_operator_after_rollback(*other);
 }
 
 // The operator's Deployment carries this controller's record of its replicas (it was paused
@@ -254,7 +261,7 @@ bool operator_left_paused(const upgrade_ctx& c) {
   if (!op || !op->recorded_replicas) return false;
   if (done(c, step_kind::scale_up, "operator") || done(c, step_kind::restore, "operator")) return false;
   for (const auto& [key, other] : c.s.upgrades)
-    if (is_active(other.current)) return false;
+    if (is_active(other.current) || holds_operator_after_rollback(other)) return false;
   return true;
 }
 

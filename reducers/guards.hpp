@@ -70,6 +70,12 @@ bool must_wait_turn(const upgrade_ctx& c);
 bool waits_for_turn(const upgrade_ctx& c);
 bool turn_came(const upgrade_ctx& c);
 // the operator stays paused while the registry's other database still needs it so
+// After a rollback the Quay operator stays paused when the failed attempt created the new data
+// claim: that claim has the name the operator renders for its target, and a resumed operator,
+// whose expected image still differs from the database's, would start its own migration at once
+// and, as its migration only fills an EMPTY claim, take the failed attempt's data for its result.
+// Until a retry (a new attempt) or a person decides (docs/OPERATIONS.md section 10).
+bool holds_operator_after_rollback(const registry_upgrade& u);
 bool sibling_needs_operator_paused(const upgrade_ctx& c);
 // side by side, both wait to resume it: Clair's database does it, Quay's waits
 bool sibling_resumes_operator(const upgrade_ctx& c);

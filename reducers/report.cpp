@@ -48,14 +48,27 @@ std::string summary_message(const upgrade_ctx& c) {
                 " on the claim it renders, " + data_claim_name(u);
       return text;
     }
-    case phase::failed:
+    case phase::failed: {
+      std::string text = u.last_error;
       if (!u.rollback_incomplete.empty())
-        return u.last_error + "; " + u.rollback_incomplete + "; every claim is kept; set annotation " + annotation_retry +
-               " to a new value to try again";
-      return u.last_error +
-             (u.started ? "; the database runs on its old claim " + u.old_claim + " and image " + u.old_image +
-                              ", every claim is kept; set annotation " + annotation_retry + " to a new value to try again"
-                        : std::string("; set annotation ") + annotation_retry + " to a new value to try again");
+        text += "; " + u.rollback_incomplete + "; every claim is kept; set annotation " + annotation_retry +
+                " to a new value to try again";
+      else
+        text += u.started ? "; the database runs on its old claim " + u.old_claim + " and image " + u.old_image +
+                                ", every claim is kept; set annotation " + annotation_retry + " to a new value to try again"
+                          : std::string("; set annotation ") + annotation_retry + " to a new value to try again";
+      if (holds_operator_after_rollback(u)) {
+        const auto& op = *u.quay_operator;
+        text += ". The Quay operator " + to_string(op.deployment) + " stays paused (its " + std::to_string(*op.replicas) +
+                " replicas recorded on its Deployment): resumed now, it would start its own migration and take claim " +
+                data_claim_name(u) +
+                ", which holds this failed attempt's data, for its result. A successful retry resumes it; to let the "
+                "operator migrate instead, delete claim " +
+                data_claim_name(u) + " and scale " + to_string(op.deployment) + " back to " + std::to_string(*op.replicas) +
+                " replicas";
+      }
+      return text;
+    }
     case phase::refused:
     case phase::unsupported:
     case phase::blocked: return u.last_error;

@@ -918,12 +918,12 @@ class Case:
                             "immediate", "-w", "stop"], capture_output=True, timeout=60)
             self.scratch = None
 
-    def check_rolled_back(self, reg, failed_in, error_pattern):
+    def check_rolled_back(self, reg, failed_in, error_pattern, message_tail=""):
         """A failed attempt: the old claim, image and replicas are back, every claim is kept, the
         attempt failed in phase `failed_in` (status failedIn) with a lastError that matches
         `error_pattern` in full (a regular expression: only numbers, checksums and tool output
         left open), and the condition message is that error followed by the rollback's exact
-        words. Returns the condition message."""
+        words and `message_tail`. Returns the condition message."""
         c = cond(reg, "PostgresUpgraded")
         st = upgrade_status(reg)
         self.report_conditions(reg, "failure")
@@ -984,7 +984,8 @@ class Case:
                    f"the old image it names ({old_image}) is the database's original one ({container(self.orig_db)['image']})")
         rolled_back = (f"; the database runs on its old claim {OLD_CLAIM} and image {old_image}, every claim is kept; "
                        f"set annotation {RETRY_ANNOTATION} to a new value to try again")
-        self.check(msg == error + rolled_back, f"the condition message is lastError then the rollback's exact words: {msg!r}")
+        self.check(msg == error + rolled_back + message_tail,
+                   f"the condition message is lastError then the rollback's exact words: {msg!r}")
         return msg
 
     def folded_upgrade(self):
@@ -1099,13 +1100,15 @@ def tiny_claim(name):
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "256Ki"}}}}
 
 
-def fill_claim(case, name, size="1Gi"):
+def fill_claim(case, name, size="1Gi", labels=None):
     """A claim of `name` and the size the controller asks for (1Gi here: the default minimum), left
     nearly full by an earlier user: a Job allocates all but 64 KiB of its real ext4 filesystem to a
     file. The controller adopts it (same name, big enough) and its own Job runs out of space for
-    real."""
+    real. `labels`: the claim's (e.g. those of an earlier attempt of the controller itself)."""
     claim = tiny_claim(name)
     claim["spec"]["resources"]["requests"]["storage"] = size
+    if labels:
+        claim["metadata"]["labels"] = dict(labels)
     case.kube.create(claim)
     filler = {"apiVersion": "batch/v1", "kind": "Job",
               "metadata": {"name": f"fill-{name}", "namespace": NS},

@@ -21,6 +21,8 @@ Cases:
   operator-already-migrating  the operator started its own migration before the controller: the
                          controller stands aside (blocked), then finds the database up to date
   operator-pause-off     --pause-operator=false with the operator running: refused, nothing touched
+  operator-rollback-holds  the upgrade Job runs out of space: rolled back, and the operator kept
+                         paused (resumed, it would take the failed claim for its own migration)
   operator-quay-and-clair  both databases rendered by the operator (issue 14): Quay's 10 -> 13 on
                          registry-quay-postgres-13, then Clair's 13 -> 15 on
                          registry-clair-postgres-15 while Quay's app keeps serving; the resumed
@@ -259,6 +261,32 @@ def case_operator_upgrade(case):
     check_operator_left_alone(case, since, [MIGRATION_JOB])
 
 
+def case_operator_rollback_holds(case):
+    """The upgrade Job runs out of space in the new claim (the operator's name, left full by an
+    earlier attempt of this controller): the controller rolls back and keeps the operator paused,
+    because a resumed operator, still expecting 13, would start its own migration at once and take
+    that claim's failed data for its result. The stand-in, released, stays at 0 and migrates nothing."""
+    case.set_up()
+    e2e.fill_claim(case, case.operator_claim, labels={"app.kubernetes.io/managed-by": "quay-pg-upgrader",
+                                                      "quay-pg-upgrader.quay.io/registry": "registry"})
+    since = pause_and_release(case)
+    reg = case.wait_terminal(1, 300)
+    held = (f". The Quay operator {OPERATOR_NS}/{OPERATOR} stays paused (its 1 replicas recorded on its Deployment): "
+            f"resumed now, it would start its own migration and take claim {case.operator_claim}, which holds this failed "
+            f"attempt's data, for its result. A successful retry resumes it; to let the operator migrate instead, delete "
+            f"claim {case.operator_claim} and scale {OPERATOR_NS}/{OPERATOR} back to 1 replicas")
+    case.check_rolled_back(reg, "upgrading", e2e.UPGRADE_ENOSPC.replace("registry-pg15-upgrade-1", "registry-pg13-upgrade-1"),
+                           message_tail=held)
+    ticks = case.operator_status().get("ticks", 0)
+    case.wait_for("five resync periods of the stand-in", lambda: case.operator_status().get("ticks", 0) >= ticks + 5, 30)
+    op = case.operator()
+    case.check(op["spec"].get("replicas") == 0 and
+               (op["metadata"].get("annotations") or {}).get("quay-pg-upgrader.quay.io/original-replicas") == "1",
+               "the operator stays at 0 with its replicas recorded")
+    case.check(not [e for e in case.journal(since) if e.get("registry")], "the paused operator reconciled nothing")
+    case.check(MIGRATION_JOB not in case.jobs_seen, f"the operator never created its migration Job {MIGRATION_JOB}")
+
+
 def case_operator_quay_and_clair(case):
     """Both databases under the operator (issue 14, item 4): Quay's 10 -> 13 and Clair's 13 -> 15,
     one after the other, each on the claim the operator renders; Quay's app serves all through
@@ -375,6 +403,7 @@ CASES = {
     "operator-already-migrating": (case_operator_already_migrating, spec(10, 13)),
     "operator-pause-off": (case_operator_pause_off, spec(10, 13)),
     "operator-quay-and-clair": (case_operator_quay_and_clair, spec(10, 13, case_class=OperatorClairCase)),
+    "operator-rollback-holds": (case_operator_rollback_holds, spec(10, 13)),
 }
 
 if __name__ == "__main__":

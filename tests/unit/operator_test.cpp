@@ -101,6 +101,55 @@ TEST_CASE("a rollback restores the database, the app, and then the operator") {
   CHECK(last.clear_record);
 }
 
+TEST_CASE("a rollback after the new claim was made keeps the operator paused; a successful retry resumes it") {
+  // The failed attempt's claim has the name the operator renders for 13: a resumed operator would
+  // migrate at once and take that claim's data for its result. The operator stays at 0, the
+  // condition says why and what to do, and nothing gives it back while the failure stands.
+  auto o = an_operator_managed_registry();
+  o.upgrade_fails = true;
+  auto s = fold(run_scenario(o));
+  REQUIRE(s.upgrade().current == phase::failed);
+  auto operator_scales = [](const session& x) {
+    std::vector<scale_deployment> out;
+    for (const auto& sc : x.all<scale_deployment>())
+      if (sc.key == object_key{"quay-operator", "quay-operator"}) out.push_back(sc);
+    return out;
+  };
+  auto scales = operator_scales(s);
+  REQUIRE(scales.size() == 1);
+  CHECK(scales[0].replicas == 0);
+  const auto& work = s.work();
+  CHECK(std::find(work.begin(), work.end(), "quay/registry/a1/restore/operator") == work.end());
+  CHECK(position(work, "quay/registry/a1/restore/registry-quay-app") < work.size());  // the app is back
+  const auto c = upgraded_condition(s);
+  CHECK(c.reason == "Failed");
+  CHECK_THAT(c.message,
+             Catch::Contains("The Quay operator quay-operator/quay-operator stays paused (its 1 replicas recorded") &&
+                 Catch::Contains("take claim registry-quay-postgres-13, which holds this failed attempt's data") &&
+                 Catch::Contains("delete claim registry-quay-postgres-13 and scale quay-operator/quay-operator back to 1"));
+
+  // The retry pauses nothing again (the operator is at 0 already, its record kept), succeeds, and
+  // gives the operator its recorded replicas back last.
+  o.retry_token_after_failure = "2";
+  auto r = fold(run_scenario(o));
+  INFO(r.upgrade().last_error);
+  REQUIRE(r.upgrade().current == phase::succeeded);
+  scales = operator_scales(r);
+  REQUIRE(scales.size() >= 2);
+  CHECK(scales.back().replicas == 1);
+  CHECK(scales.back().clear_record);
+  CHECK(r.work().back() == "quay/registry/a2/scale-up/operator");
+}
+
+TEST_CASE("a rollback before the new claim was made gives the operator back at once") {
+  auto o = an_operator_managed_registry();
+  o.backup_fails = true;
+  auto s = fold(run_scenario(o));
+  REQUIRE(s.upgrade().current == phase::failed);
+  CHECK(s.work().back() == "quay/registry/a1/restore/operator");
+  CHECK_THAT(upgraded_condition(s).message, !Catch::Contains("stays paused"));
+}
+
 TEST_CASE("an operator already migrating the database: the controller stands aside, then finds it up to date") {
   auto o = an_operator_managed_registry();
   o.operator_migrating = true;

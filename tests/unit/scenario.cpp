@@ -459,6 +459,8 @@ class driver {
     result(e.id);
     const bool binds = !(o_.data_claim_never_binds && e.role == claim_role::data);
     json c = claim_json(e.key.name, e.size_bytes, e.storage_class.empty() ? "standard" : e.storage_class, false);
+    // As effects/labels.cpp labels what the controller creates: the registry it was made for.
+    c["metadata"]["labels"]["quay-pg-upgrader.quay.io/registry"] = e.registry.key.name;
     at(40, [=, this] { return added(resource_kind::claim, c); });
     if (binds) {
       at(1000, [=, this] {
