@@ -15,12 +15,18 @@ What is followed (https://kuttl.dev/docs/testing/steps.html, asserts.html):
   match element by element in order. errors: no object in the file may match.
 - a step is retried (1 s) until asserts hold and errors do not, up to the TestAssert `timeout`
   in the assert file, else the suite's `timeout` (default 30 s).
+Cases that only kube-sim can run (tests/kuttl/kube-sim/, given with --extra-test-dir; outside
+kuttl-test.yaml's testDirs, so a real cluster never sees them) carry a `kube-sim.yaml` beside their
+steps: `args` for kube-sim serve ($NAMESPACE is the case's namespace) and `fillOwnerUids` (an
+ownerReference without a uid gets the uid of the object it names in the namespace, as a real
+operator's objects carry it).
 Not followed: the suite's `commands` (they install deploy/ in a real cluster; here the
 controller runs as a process with deploy/deployment.yaml's args and env, and deploy/'s other
 objects are loaded into kube-sim), `kubectl`/`script` steps, `apply` lists in TestStep, and
 collectors.
 
-  run_kuttl.py --kube-sim BIN --controller BIN --source DIR [--config tests/kuttl/kuttl-test.yaml] [TEST ...]
+  run_kuttl.py --kube-sim BIN --controller BIN --source DIR [--config tests/kuttl/kuttl-test.yaml]
+               [--extra-test-dir DIR ...] [TEST ...]
 Exit status 0 when every selected test case passed.
 """
 import argparse
@@ -78,9 +84,10 @@ def subset(expected, actual, path="$"):
 
 # ----- the API, by apiVersion/kind, through discovery ----------------------------------------
 class Api:
-    def __init__(self, kubeconfig):
+    def __init__(self, kubeconfig, fill_owner_uids=False):
         self.kube = Kube(kubeconfig)
         self.resources = {}
+        self.fill_owner_uids = fill_owner_uids
 
     def resource(self, api_version, kind):
         key = (api_version, kind)
@@ -101,6 +108,15 @@ class Api:
         return p + ("/" + urllib.parse.quote(name) if named and name else "")
 
     def apply(self, obj, ns):
+        if self.fill_owner_uids:
+            for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+                if not ref.get("uid"):
+                    owner = self.kube.request("GET", self.path({"apiVersion": ref["apiVersion"], "kind": ref["kind"],
+                                                                "metadata": {"name": ref["name"]}}, ns), missing_ok=True)
+                    if owner is None:
+                        raise Failure(f"{obj['kind']} {obj['metadata'].get('name')}: its owner {ref['kind']} {ref['name']} "
+                                      "does not exist (apply it first)")
+                    ref["uid"] = owner["metadata"]["uid"]
         existing = self.kube.request("GET", self.path(obj, ns), missing_ok=True) if obj["metadata"].get("name") else None
         if existing is None:
             self.kube.request("POST", self.path(obj, ns, named=False), obj)
@@ -177,17 +193,21 @@ def run_step(api, files, ns, default_timeout, env):
 
 # ----- the cluster: kube-sim + deploy/ + the controller ---------------------------------------
 class Cluster:
-    def __init__(self, args, tmp):
+    def __init__(self, args, tmp, sim_config=None, ns=""):
         self.args, self.tmp = args, tmp
         self.sim = self.ctl = None
+        # The case's kube-sim.yaml: extra kube-sim arguments, and whether owners' uids are filled in.
+        self.sim_config = sim_config or {}
+        self.ns = ns
 
     def start(self):
         a = self.args
+        extra = [str(x).replace("$NAMESPACE", self.ns) for x in self.sim_config.get("args", [])]
         self.kubeconfig = os.path.join(self.tmp, "kubeconfig")
         image_map = self.image_map()
         self.sim_log = os.path.join(self.tmp, "kube-sim.log")
         self.sim = subprocess.Popen([a.kube_sim, "serve", "--listen", "127.0.0.1:0", "--tls", "--kubeconfig-out", self.kubeconfig,
-                                     "--state-dir", os.path.join(self.tmp, "state"), "--image-map", image_map],
+                                     "--state-dir", os.path.join(self.tmp, "state"), "--image-map", image_map, *extra],
                                     stdout=open(self.sim_log, "w"), stderr=subprocess.STDOUT, cwd=self.tmp, preexec_fn=die_with_parent)
         for _ in range(300):
             if os.path.exists(self.kubeconfig) and "listening on" in open(self.sim_log).read():
@@ -195,7 +215,7 @@ class Cluster:
             if self.sim.poll() is not None:
                 raise Failure("kube-sim exited: " + open(self.sim_log).read()[-2000:])
             time.sleep(0.05)
-        self.api = Api(self.kubeconfig)
+        self.api = Api(self.kubeconfig, bool(self.sim_config.get("fillOwnerUids")))
         deployment = self.load_deploy()
         self.start_controller(deployment)
 
@@ -290,11 +310,12 @@ def run_test(args, suite, test_dir):
     name = os.path.basename(test_dir)
     tmp = tempfile.mkdtemp(prefix=f"qpu-kuttl-{name}-")
     os.chmod(tmp, 0o755)
-    cluster = Cluster(args, tmp)
+    ns = "kuttl-test-" + "".join(random.choices(string.ascii_lowercase, k=8))
+    sim_yaml = os.path.join(test_dir, "kube-sim.yaml")
+    cluster = Cluster(args, tmp, load(sim_yaml)[0] if os.path.exists(sim_yaml) else None, ns)
     passed = False
     try:
         cluster.start()
-        ns = "kuttl-test-" + "".join(random.choices(string.ascii_lowercase, k=8))
         cluster.api.kube.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         log(f"{name}: namespace {ns}")
         env = dict(os.environ, NAMESPACE=ns, KUBECONFIG=cluster.kubeconfig)
@@ -336,6 +357,8 @@ def main():
     ap.add_argument("--controller", required=True)
     ap.add_argument("--source", required=True)
     ap.add_argument("--config", help="the suite (default: SOURCE/tests/kuttl/kuttl-test.yaml)")
+    ap.add_argument("--extra-test-dir", action="append", default=[],
+                    help="a folder of test cases only kube-sim can run (relative to SOURCE), beside the suite's testDirs")
     ap.add_argument("tests", nargs="*", help="test case names (default: all)")
     args = ap.parse_args()
     args.source = os.path.abspath(args.source)
@@ -345,7 +368,7 @@ def main():
         print(f"{config}: not a kuttl TestSuite")
         return 2
     dirs = []
-    for td in suite.get("testDirs", []):
+    for td in suite.get("testDirs", []) + args.extra_test_dir:
         root = os.path.join(args.source, td)
         dirs += [os.path.join(root, d) for d in sorted(os.listdir(root)) if os.path.isdir(os.path.join(root, d))]
     if args.tests:
