@@ -97,6 +97,8 @@ struct run_flags {
   bool leader_elect = false;
   qpu::app::leader_election_options election;
   std::string log_format = "text";
+  double database_timeout_s = 120;
+  double database_min_rate_mb_s = 20;
 };
 
 // "backup=600,upgrade=3600": phase deadlines in seconds.
@@ -164,6 +166,8 @@ std::expected<void, std::string> finish_config(run_flags& f) {
   }
   if (!c.upgrade_image.empty() && c.upgrade_image_from.empty())
     return std::unexpected("--upgrade-image needs --upgrade-image-from (the old majors the image carries)");
+  f.options.database_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(f.database_timeout_s * 1000));
+  f.options.database_min_bytes_per_s = f.database_min_rate_mb_s * 1e6;
   return apply_deadlines(f.deadlines, c.deadlines);
 }
 
@@ -300,6 +304,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run_cmd->add_option("--requeue-seconds", rf.options.cfg.requeue_s, "Re-check period while a Job runs")->capture_default_str();
   run_cmd->add_option("--deadlines", rf.deadlines, "Phase deadlines in seconds, e.g. backup=14400,upgrade=28800");
+  run_cmd
+      ->add_option("--database-timeout", rf.database_timeout_s,
+                   "Seconds a database session may take before the manifest's share (connecting, version, size)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  run_cmd
+      ->add_option("--database-min-rate", rf.database_min_rate_mb_s,
+                   "MB/s a manifest must at least read the database's measured size at: its time limit is "
+                   "--database-timeout plus size / rate (0: --database-timeout alone)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   run_cmd->add_flag("--preflight-check", rf.options.cfg.preflight_check,
                     "Run pg_upgrade --check in a Job before quiescing (pg_upgrade method)");
   run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");

@@ -11,7 +11,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -74,7 +76,8 @@ class session {
   session(net::any_io_executor ex, const connection_spec& spec, std::chrono::milliseconds timeout)
       : ex_(std::move(ex)),
         spec_(spec),
-        deadline_(steady::now() + timeout),
+        start_(steady::now()),
+        deadline_(start_ + timeout),
         timeout_(timeout),
         state_(std::make_shared<deadline_state>(ex_)) {}
 
@@ -138,6 +141,15 @@ class session {
     PQsetErrorVerbosity(conn_.get(), PQERRORS_DEFAULT);
     arm(deadline_, timeout_);
     co_return std::expected<void, db_error>{};
+  }
+
+  // Moves the deadline to `total` after the session began (the work turned out to need more, or
+  // less); `why` says in a timeout's message how the limit was reached.
+  void extend_to(std::chrono::milliseconds total, std::string why) {
+    deadline_ = start_ + total;
+    timeout_ = total;
+    limit_why_ = std::move(why);
+    if (!state_->expired) arm(deadline_, timeout_);
   }
 
   // Runs sql (simple protocol) and returns the rows of the last result that had rows.
@@ -245,6 +257,11 @@ class session {
   }
 
   std::unexpected<db_error> timed_out(std::string_view phase) const {
+    if (!limit_why_.empty() && state_->limit == timeout_)
+      return fail(db_error_kind::timeout, phase,
+                  "not done within " + std::to_string(state_->limit.count()) + " ms (" + limit_why_ +
+                      "); the server is up but slower than that: check its load and storage, or allow more with "
+                      "--database-timeout or a lower --database-min-rate");
     return fail(db_error_kind::timeout, phase,
                 "no answer within " + std::to_string(state_->limit.count()) + " ms; check that the server is up and reachable");
   }
@@ -275,11 +292,13 @@ class session {
 
   net::any_io_executor ex_;
   connection_spec spec_;
+  steady::time_point start_;
   steady::time_point deadline_;
   std::chrono::milliseconds timeout_;
   std::shared_ptr<deadline_state> state_;
   conn_ptr conn_;
   bool in_query_ = false;
+  std::string limit_why_;
 };
 
 template <class T>
@@ -319,10 +338,23 @@ db_failure to_failure(const db_error& e) { return {std::string(to_string(e.kind)
 
 bool is_transient(const db_error& e) { return e.kind == db_error_kind::connection_failed || e.kind == db_error_kind::timeout; }
 
+std::chrono::milliseconds time_limit::for_bytes(std::int64_t bytes) const {
+  if (min_bytes_per_s <= 0 || bytes <= 0) return base;
+  const double seconds = static_cast<double>(bytes) / min_bytes_per_s;
+  // Saturates far beyond any real database (a year).
+  const double ms = std::min(seconds * 1000.0, 365.0 * 24 * 3600 * 1000);
+  return base + std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+}
+
 net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
                                                                               bool with_manifest,
                                                                               std::chrono::milliseconds timeout) {
-  session s(ex, spec, timeout);
+  return inspect_database(std::move(ex), std::move(spec), with_manifest, time_limit{timeout, 0});
+}
+
+net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
+                                                                              bool with_manifest, time_limit limit) {
+  session s(ex, spec, limit.base);
   if (auto r = co_await s.connect(); !r) co_return std::unexpected(r.error());
   if (auto r = co_await s.exec(session_settings_sql(), "pinning settings on"); !r) {
     co_return std::unexpected(r.error());
@@ -341,6 +373,12 @@ net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(ne
   facts.database_bytes = *bytes;
   facts.has_pg_trgm = row[2] == "t";
   if (!with_manifest) co_return facts;
+  if (limit.min_bytes_per_s > 0) {
+    char why[160];
+    std::snprintf(why, sizeof why, "%lld s plus %.1f MB at %.1f MB/s", static_cast<long long>(limit.base.count() / 1000),
+                  static_cast<double>(facts.database_bytes) / 1e6, limit.min_bytes_per_s / 1e6);
+    s.extend_to(limit.for_bytes(facts.database_bytes), why);
+  }
 
   // One snapshot for every table, as the psql script takes it.
   if (auto r = co_await s.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the manifest on"); !r) {

@@ -67,12 +67,28 @@ bool is_transient(const db_error& e);
 
 std::string_view to_string(db_error_kind k);
 
+// How long one inspection may take (issue 15, item 1): `base` for connecting and the catalog
+// reads, plus, once the size is read and a manifest follows, that size at `min_bytes_per_s`. A
+// manifest reads every row, so a fixed ceiling would fail every database above it, for good;
+// below the minimum rate the server is stuck or starved, which a retry may outlive. min 0: the
+// base alone bounds everything (a fixed ceiling).
+struct time_limit {
+  std::chrono::milliseconds base{120'000};
+  double min_bytes_per_s = 0;
+  // The whole session's limit for a database of `bytes` with a manifest.
+  std::chrono::milliseconds for_bytes(std::int64_t bytes) const;
+  bool operator==(const time_limit&) const = default;
+};
+
 // Connects, pins the output settings (session_settings_sql), reads server_version_num, the sum
 // of pg_database_size over the non-template databases this user may connect to, and whether
 // pg_trgm is installed in the target database; with with_manifest also the data manifest (the
 // same lines manifest_psql_script prints, in one REPEATABLE READ snapshot), has_manifest=true.
-// timeout bounds the whole operation, connection included. spec is taken by value: an Asio
-// awaitable starts only when awaited, after the caller's temporaries are gone.
+// limit bounds the whole operation, connection included (time_limit above). spec is taken by
+// value: an Asio awaitable starts only when awaited, after the caller's temporaries are gone.
+net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
+                                                                              bool with_manifest, time_limit limit);
+// The same under a fixed limit.
 net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
                                                                               bool with_manifest,
                                                                               std::chrono::milliseconds timeout);

@@ -27,7 +27,7 @@ boost::asio::awaitable<event> inspect(context& ctx, const qpu::inspect_database&
   auto db = co_await resolve_database(ctx.k8s, e.db);
   if (!db) co_return failure(e.id, db.error());
   auto facts = co_await inspect_database(co_await boost::asio::this_coro::executor, connection_for(*db), e.with_manifest,
-                                         ctx.database_timeout);
+                                         ctx.database_limit);
   if (!facts) {
     const auto f = to_failure(facts.error());
     co_return effect_failed{e.id, 0, f.reason, f.message};

@@ -14,13 +14,16 @@
 
 #include "core/effects.hpp"
 #include "core/events.hpp"
+#include "effects/db_inspect.hpp"
 #include "effects/k8s_effects.hpp"
 
 namespace qpu::effects {
 
 struct context {
   k8s_context k8s;
-  std::chrono::milliseconds database_timeout{120'000};  // a manifest of a large database takes a while
+  // A database session: 120 s, and a manifest 120 s plus the database's size at 20 MB/s (a
+  // manifest reads every row: about 3 s per GB on this project's machines).
+  time_limit database_limit{std::chrono::milliseconds{120'000}, 20e6};
 };
 
 boost::asio::awaitable<event> perform(context& ctx, const effect& e);

@@ -409,6 +409,63 @@ TEST_CASE("a query past the deadline is a timeout and is cancelled on the server
   CHECK(left == "0");
 }
 
+TEST_CASE("a manifest's time limit follows the database's measured size, not a fixed ceiling", "[limit]") {
+  // The work takes a known minimum time without measuring anything: another session holds an
+  // exclusive lock on a table for 4 s, so the manifest's read of it cannot end sooner. A fixed
+  // 1 s ceiling (the old rule) fails it; the same 1 s base plus the measured size at a minimum
+  // rate low enough to allow 60 s (issue 15's rule, its inputs set for a small database) lets it
+  // finish with every row counted.
+  auto& s = servers().v15;
+  s.psql("postgres", "DROP DATABASE IF EXISTS sized;");
+  s.psql("postgres", "CREATE DATABASE sized;");
+  s.psql("sized", "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 50000) g;");
+  const auto facts = inspect(s.spec("sized"), false);
+  REQUIRE(facts);
+  REQUIRE(facts->database_bytes > 0);
+
+  auto locked_manifest = [&](qpu::effects::time_limit limit) {
+    std::thread blocker([&] { s.psql("sized", "BEGIN; LOCK TABLE t IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;"); });
+    // Polled until the lock is held (a bound on waiting, not a measurement).
+    std::string held;
+    for (int i = 0; i < 100 && held != "1"; ++i) {
+      held = s.psql("postgres",
+                    "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                    "WHERE d.datname = 'sized' AND l.mode = 'AccessExclusiveLock' AND l.granted;");
+      while (!held.empty() && held.back() == '\n') held.pop_back();
+      if (held != "1") std::this_thread::sleep_for(50ms);
+    }
+    auto r = on_loop([&](net::any_io_executor ex) { return qpu::effects::inspect_database(ex, s.spec("sized"), true, limit); });
+    blocker.join();
+    return std::pair{held, std::move(r)};
+  };
+
+  // The old rule: 1 s for everything.
+  const auto [held_fixed, fixed] = locked_manifest({1s, 0});
+  REQUIRE(held_fixed == "1");
+  REQUIRE_FALSE(fixed);
+  CHECK(fixed.error().kind == db_error_kind::timeout);
+  CHECK_THAT(fixed.error().message, Catch::Contains("no answer within 1000 ms"));
+
+  // The size rule: 1 s plus the database's size at (size / 59 s) per second, so 60 s in all.
+  const double rate = static_cast<double>(facts->database_bytes) / 59.0;
+  const auto [held_sized, sized] = locked_manifest({1s, rate});
+  REQUIRE(held_sized == "1");
+  REQUIRE(sized);
+  REQUIRE(sized->has_manifest);
+  bool counted = false;
+  for (const auto& t : sized->tables)
+    if (t.table == "public.t") counted = t.rows == 50000;
+  CHECK(counted);
+
+  // A rule whose allowance is spent says how it was reached and what to change.
+  const auto [held_short, short_limit] = locked_manifest({1s, static_cast<double>(facts->database_bytes) / 0.5});
+  REQUIRE(held_short == "1");
+  REQUIRE_FALSE(short_limit);
+  CHECK(short_limit.error().kind == db_error_kind::timeout);
+  CHECK_THAT(short_limit.error().message, Catch::Contains("not done within 1500 ms (1 s plus ") &&
+                                              Catch::Contains("--database-timeout or a lower --database-min-rate"));
+}
+
 TEST_CASE("a query error is query_failed with its SQLSTATE", "[errors]") {
   const auto r = on_loop([&](net::any_io_executor ex) {
     return qpu::effects::query_rows(ex, servers().v15.spec(), "SELECT * FROM no_such_table", 10s);
