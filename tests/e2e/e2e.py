@@ -1557,9 +1557,14 @@ def case_revert_old_claim_damaged(case):
     log(f"damaged the old claim: {top} now says 9.6")
     upgraded_pods = app_pods(case)
     reg = request_revert(case, "failed revert")
-    phases = [p for _, _, p in case.phases]
-    case.check("revert_switching" in phases and "revert_rolling_back" in phases,
-               f"the revert switched, then rolled back ({phases[-6:]})")
+    # The Events, in order: a poll can miss a short phase (the rollback of a revert can take less
+    # than one poll period).
+    reasons = [e.get("reason") for e in sorted(case.kube.list("Event"), key=lambda e: e.get("firstTimestamp") or "")
+               if (e.get("involvedObject") or {}).get("kind") == "QuayRegistry"]
+    revert = [r for r in reasons if r.startswith("PostgresUpgradeRevert")]
+    case.check("PostgresUpgradeRevertSwitching" in revert and "PostgresUpgradeRevertRollingBack" in revert
+               and revert.index("PostgresUpgradeRevertSwitching") < revert.index("PostgresUpgradeRevertRollingBack"),
+               f"the revert switched, then rolled back (Events {revert})")
     msg = check_back_on_upgraded(case, reg, upgraded_pods)
     case.check("revert_switching did not finish" in msg and new_claim in msg and "as before the revert" in msg
                and "log of the database pod" in msg,
