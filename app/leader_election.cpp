@@ -169,6 +169,9 @@ net::awaitable<void> leader_elector::run() {
     co_await sleep(o_.retry_period);
     if (stopping_) break;
     const bool ok = co_await try_acquire_or_renew();
+    // Asked to stop while the renewal was in flight: the stop is the outcome (the Lease is given
+    // away by release()), not a lost election, whatever that renewal answered.
+    if (stopping_) break;
     // A renewal that only answered after the deadline does not count: effects already stopped.
     if (ok && is_leader()) {
       renewed_at_ = steady::now();
