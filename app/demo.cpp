@@ -300,8 +300,8 @@ int run_demo(const demo_options& options) {
         "simulated cluster\n\n",
         o.clair ? " and 15 for Clair" : "");
   else
-    std::printf("quay-pg-upgrader demo: PostgreSQL 10 -> %s on a simulated cluster with real PostgreSQL, no operator\n\n",
-                qpu::parse_image_ref(o.target_image) ? o.target_image.c_str() : "?");
+    std::printf("quay-pg-upgrader demo: PostgreSQL 10 to the image %s, no operator; real PostgreSQL on a simulated cluster\n\n",
+                o.target_image.c_str());
   const fs::path work = o.work_dir.empty() ? fs::temp_directory_path() / ("quay-pg-upgrader-demo-" + std::to_string(::getpid()))
                                            : fs::path(o.work_dir);
   std::error_code fs_error;
