@@ -183,10 +183,13 @@ std::string what_happens(const registry_upgrade& u) {
 // The kube-sim binary: the flag, else beside this binary (an installation puts both in one folder;
 // a build tree has it in kube-sim/), else the first on PATH. Nothing is compiled in.
 std::expected<fs::path, std::string> find_kube_sim(const std::string& flag) {
-  if (!flag.empty()) return fs::path(flag);
+  auto runnable = [](const fs::path& p) { return fs::is_regular_file(p) && ::access(p.c_str(), X_OK) == 0; };
+  if (!flag.empty()) {
+    if (runnable(flag)) return fs::path(flag);
+    return std::unexpected("--kube-sim " + flag + " is not an executable file");
+  }
   std::error_code ec;
   const fs::path self = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  auto runnable = [](const fs::path& p) { return fs::is_regular_file(p) && ::access(p.c_str(), X_OK) == 0; };
   for (const fs::path& beside : {self / "kube-sim", self / "kube-sim" / "kube-sim"})
     if (!ec && runnable(beside)) return beside;
   if (const char* path = std::getenv("PATH")) {
