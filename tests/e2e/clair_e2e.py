@@ -48,15 +48,19 @@ class ClairCase(Case):
 
     # ----- scenario ------------------------------------------------------------------------
     def load_scenario(self):
-        objs = super().load_scenario()
-        for o in self.scenario_objects("clair-pg10") + self.scenario_objects("clair"):
-            if o["kind"] == "Secret":
+        return super().load_scenario() + self.clair_objects("clair-pg10")
+
+    def clair_objects(self, database_folder):
+        """Clair's database (scenarios/DATABASE_FOLDER) with its seed and app (scenarios/clair),
+        seeded with e2e.ROWS vulnerabilities; remembers Clair's passwords."""
+        objs = self.scenario_objects(database_folder) + self.scenario_objects("clair")
+        for o in objs:
+            if o["kind"] == "Secret" and o["metadata"]["name"] == "registry-clairpostgres-config-secret":
                 self.clair_passwords = dict(o.get("stringData") or {})
             if o["kind"] == "Job":
                 for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
                     if e["name"] == "ROWS":
                         e["value"] = str(e2e.ROWS)
-            objs.append(o)
         return objs
 
     def set_up(self):

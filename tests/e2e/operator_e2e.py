@@ -126,15 +126,7 @@ class OperatorClairCase(OperatorCase, ClairCase):
                 for c in o["spec"]["components"]:
                     if c["kind"] == "clairpostgres":
                         c["managed"] = True
-        for o in self.scenario_objects("quay-operator-clair-pg13") + self.scenario_objects("clair"):
-            if o["kind"] == "Secret" and o["metadata"]["name"] == "registry-clairpostgres-config-secret":
-                self.clair_passwords = dict(o.get("stringData") or {})
-            if o["kind"] == "Job":
-                for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
-                    if e["name"] == "ROWS":
-                        e["value"] = str(e2e.ROWS)
-            objs.append(o)
-        return objs
+        return objs + self.clair_objects("quay-operator-clair-pg13")
 
     def set_up(self):
         Case.set_up(self)
