@@ -1,5 +1,10 @@
 #include "api_handler.hpp"
 
+#include <algorithm>
+#include <charconv>
+#include <fstream>
+#include <iterator>
+
 #include "discovery.hpp"
 #include "object_meta.hpp"
 #include "openapi.hpp"
@@ -100,6 +105,45 @@ result<list_options> read_list_options(const std::map<std::string, std::string>&
 }
 
 }  // namespace
+
+// GET pods/<name>/log, as the kubelet serves it through the apiserver (kubectl logs): the
+// container's output as text/plain; `container` when the pod has more than one, `tailLines`.
+// Not kept: `previous` (one file holds every run of the container), `follow` (the text so far).
+api_reply api_handler::pod_log(const resource_type& pods, const std::string& ns, const std::string& name, const query& q) {
+  auto pod = store_.get(pods, ns, name);
+  if (!pod) return error_reply(pod.error());
+  if (!log_locator_) return error_reply(not_found_path("pods/" + name + "/log (kube-sim runs no pods: start it with a runtime)"));
+  std::vector<std::string> containers;
+  for (const auto& c : pod->value("/spec/containers"_json_pointer, json::array())) containers.push_back(c.value("name", ""));
+  std::string container = get(q, "container");
+  if (container.empty()) {
+    if (containers.size() != 1) {
+      std::string names;
+      for (const auto& c : containers) names += (names.empty() ? "" : " ") + c;
+      return error_reply(bad_request("a container name must be specified for pod " + name + ", choose one of: [" + names + "]"));
+    }
+    container = containers[0];
+  } else if (std::find(containers.begin(), containers.end(), container) == containers.end()) {
+    return error_reply(bad_request("container " + container + " is not valid for pod " + name));
+  }
+  const auto file = log_locator_ ? log_locator_(ns, name, container) : std::filesystem::path();
+  std::ifstream in(file);
+  if (file.empty() || !in)
+    return error_reply(bad_request("container \"" + container + "\" in pod \"" + name + "\" is waiting to start: no log yet"));
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  if (const auto tail = get(q, "tailLines"); !tail.empty()) {
+    long long n = -1;
+    const auto [end, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), n);
+    if (ec != std::errc{} || end != tail.data() + tail.size() || n < 0)
+      return error_reply(bad_request("tailLines must be a non-negative integer, not \"" + tail + "\""));
+    std::size_t at = text.size();
+    if (at > 0 && text[at - 1] == '\n') --at;
+    for (long long seen = 0; at > 0; --at)
+      if (text[at - 1] == '\n' && ++seen == n) break;
+    text.erase(0, n == 0 ? text.size() : at);
+  }
+  return {200, std::move(text), "text/plain", {}};
+}
 
 std::string url_decode(std::string_view text, bool query_component) {
   std::string out;
@@ -220,6 +264,10 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
   if (!found) return error_reply(not_found_path(path));
   const resource_type t = *found;  // a copy: deleting a CRD during this request must not dangle
   if (!t.namespaced && !ns.empty()) return error_reply(not_found_path(path));
+  if (sub == "log" && plural == "pods" && group.empty() && !name.empty()) {
+    if (request.method != "GET") return error_reply(method_not_allowed());
+    return pod_log(t, ns, name, q);
+  }
   if (!sub.empty() && (sub != "status" || !t.has_status)) return error_reply(not_found_path(path));
   const auto sr = sub == "status" ? subresource::status : subresource::main;
   if (get(q, "dryRun") == "All") return error_reply(bad_request("kube-sim does not implement dryRun; drop --dry-run=server"));

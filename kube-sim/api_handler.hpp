@@ -2,6 +2,7 @@
 // Turns one HTTP request into a store call and a reply, or into a validated watch request for
 // the streaming side. No sockets here: the Beast layer (http_server) owns all I/O, so this
 // can be read as the apiserver's REST mapping in one place.
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -54,6 +55,11 @@ class api_handler {
   /// simulator outside this library (the Quay operator stand-in) add their own.
   using admin_route = std::function<api_reply(const api_request&)>;
   void add_admin_route(std::string path, admin_route route) { admin_routes_[std::move(path)] = std::move(route); }
+  /// Where a pod's container log is (the runtime's file), for GET pods/<name>/log (kubectl logs);
+  /// unset: that subresource answers 404, as for a pod no kubelet runs.
+  using log_locator =
+      std::function<std::filesystem::path(const std::string& ns, const std::string& pod, const std::string& container)>;
+  void set_log_locator(log_locator l) { log_locator_ = std::move(l); }
 
  private:
   using query = std::map<std::string, std::string>;
@@ -65,6 +71,8 @@ class api_handler {
   fault_injector& faults_;
   api_settings settings_;
   std::map<std::string, admin_route> admin_routes_;
+  log_locator log_locator_;
+  api_reply pod_log(const resource_type& pods, const std::string& ns, const std::string& name, const query& q);
 };
 
 /// Percent-decoding of one URL component ('+' is a space in query strings).

@@ -130,6 +130,11 @@ int serve(const serve_flags& f) {
     std::cerr << "kube-sim: runtime in " << o.work_dir.string() << ", claims as " << runtime::to_string(workloads->storage_mode())
               << "\n";
   }
+  // kubectl logs: the runtime's file of the pod's container (no runtime: 404, no kubelet).
+  if (workloads)
+    handler.set_log_locator([&workloads](const std::string& ns, const std::string& pod, const std::string& container) {
+      return workloads->pod_log(ns, pod, container);
+    });
   for (const auto& path : f.apply) {
     auto applied = runtime::apply_manifests(data, path);
     if (!applied) {

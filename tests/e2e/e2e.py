@@ -1080,6 +1080,31 @@ def case_happy(case):
     case.set_up()
     case.start_controller()
     run_upgrade(case)
+    if case.name == "logical-10-to-15":
+        check_kubectl_logs(case)
+
+
+def check_kubectl_logs(case):
+    """`kubectl logs`, as the conditions tell a person to run it, answers from kube-sim's pods/log:
+    the backup Job's pod whole, its last 2 lines with --tail, and a clear refusal for a container
+    the pod does not have."""
+    pods = case.kube.list("Pod", selector="job-name=registry-pg10-backup-1")
+    case.check(len(pods) == 1, f"the backup Job's pod is listed ({[p['metadata']['name'] for p in pods]})")
+    name = pods[0]["metadata"]["name"]
+    text = case.job_log("registry-pg10-backup-1")
+
+    def kubectl(*args):
+        return subprocess.run(["kubectl", "--kubeconfig", case.kubeconfig, "-n", NS, *args],
+                              capture_output=True, text=True, timeout=30)
+    whole, tail = kubectl("logs", name), kubectl("logs", name, "--tail=2")
+    # Straight to the server (kubectl checks a container name itself before asking).
+    wrong = kubectl("get", "--raw", f"/api/v1/namespaces/{NS}/pods/{name}/log?container=nope")
+    case.check(whole.returncode == 0 and whole.stdout == text and "BackupComplete" in text,
+               f"kubectl logs {name} prints the pod's log ({len(whole.stdout)} bytes, {whole.stderr.strip()!r})")
+    case.check(tail.returncode == 0 and tail.stdout == "".join(text.splitlines(keepends=True)[-2:]),
+               f"kubectl logs --tail=2 prints its last 2 lines ({tail.stdout!r})")
+    case.check(wrong.returncode != 0 and "(BadRequest): container nope is not valid for pod " + name in wrong.stderr,
+               f"the log of a container the pod does not have is refused by name ({wrong.stderr.strip()!r})")
 
 
 def failure_then_retry(case, inject, failed_in, error_pattern, remove_cause, fail_timeout=240):
