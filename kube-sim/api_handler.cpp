@@ -106,6 +106,63 @@ result<list_options> read_list_options(const std::map<std::string, std::string>&
 
 }  // namespace
 
+// deployments/<name>/scale (autoscaling/v1 Scale), as `kubectl scale` reads and writes it: the
+// Deployment's spec.replicas, its status.replicas and its selector as a string. PUT and PATCH
+// (merge, JSON, strategic) change spec.replicas only; a resourceVersion in a PUT body must match.
+api_reply api_handler::scale(const resource_type& t, const std::string& ns, const std::string& name, const api_request& request) {
+  auto live = store_.get(t, ns, name);
+  if (!live) return error_reply(live.error());
+  auto scale_of = [](const json& d) {
+    std::string selector;
+    const auto labels_at = "/spec/selector/matchLabels"_json_pointer;
+    if (d.contains(labels_at) && d.at(labels_at).is_object())
+      for (const auto& [k, v] : d.at(labels_at).items())
+        selector += (selector.empty() ? "" : ",") + k + "=" + (v.is_string() ? v.get<std::string>() : v.dump());
+    json meta = {{"name", d["metadata"].value("name", "")},
+                 {"namespace", d["metadata"].value("namespace", "")},
+                 {"uid", d["metadata"].value("uid", "")},
+                 {"resourceVersion", d["metadata"].value("resourceVersion", "")}};
+    if (d["metadata"].contains("creationTimestamp")) meta["creationTimestamp"] = d["metadata"]["creationTimestamp"];
+    return json{{"apiVersion", "autoscaling/v1"},
+                {"kind", "Scale"},
+                {"metadata", meta},
+                {"spec", {{"replicas", d.value("/spec/replicas"_json_pointer, 1)}}},
+                {"status", {{"replicas", d.value("/status/replicas"_json_pointer, 0)}, {"selector", selector}}}};
+  };
+  if (request.method == "GET") return reply(200, scale_of(*live));
+  json wanted;
+  if (request.method == "PUT") {
+    auto body = parse_body(request);
+    if (!body) return error_reply(body.error());
+    const auto rv = body->value("/metadata/resourceVersion"_json_pointer, std::string());
+    if (!rv.empty() && rv != (*live)["metadata"].value("resourceVersion", "")) return error_reply(conflict(t, name));
+    wanted = std::move(*body);
+  } else if (request.method == "PATCH") {
+    auto kind = patch_kind_from_content_type(request.content_type);
+    if (!kind) return error_reply(kind.error());
+    if (*kind == patch_kind::apply) return error_reply(bad_request("kube-sim does not apply server-side to deployments/scale"));
+    auto body = parse_body(api_request{{}, {}, "application/json", {}, {}, request.body, {}});
+    if (!body) return error_reply(body.error());
+    if (*kind == patch_kind::json_patch) {
+      auto patched = json_patch(scale_of(*live), *body);
+      if (!patched) return error_reply(patched.error());
+      wanted = std::move(*patched);
+    } else {
+      wanted = *kind == patch_kind::merge ? merge_patch(scale_of(*live), *body) : strategic_merge_patch(scale_of(*live), *body);
+    }
+  } else {
+    return error_reply(method_not_allowed());
+  }
+  const auto replicas = wanted.value("/spec/replicas"_json_pointer, json());
+  if (!replicas.is_number_integer() || replicas.get<std::int64_t>() < 0)
+    return error_reply(invalid(t, name, "spec.replicas", "must be greater than or equal to 0"));
+  json next = *live;
+  next["spec"]["replicas"] = replicas;
+  auto updated = store_.update(t, ns, name, std::move(next), subresource::main);
+  if (!updated) return error_reply(updated.error());
+  return reply(200, scale_of(*updated));
+}
+
 // GET pods/<name>/log, as the kubelet serves it through the apiserver (kubectl logs): the
 // container's output as text/plain; `container` when the pod has more than one, `tailLines`.
 // Not kept: `previous` (one file holds every run of the container), `follow` (the text so far).
@@ -264,6 +321,7 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
   if (!found) return error_reply(not_found_path(path));
   const resource_type t = *found;  // a copy: deleting a CRD during this request must not dangle
   if (!t.namespaced && !ns.empty()) return error_reply(not_found_path(path));
+  if (sub == "scale" && t.id() == "deployments.apps" && !name.empty() && !ns.empty()) return scale(t, ns, name, request);
   if (sub == "log" && plural == "pods" && group.empty() && !name.empty()) {
     if (request.method != "GET") return error_reply(method_not_allowed());
     return pod_log(t, ns, name, q);

@@ -73,6 +73,7 @@ class api_handler {
   std::map<std::string, admin_route> admin_routes_;
   log_locator log_locator_;
   api_reply pod_log(const resource_type& pods, const std::string& ns, const std::string& name, const query& q);
+  api_reply scale(const resource_type& t, const std::string& ns, const std::string& name, const api_request& request);
 };
 
 /// Percent-decoding of one URL component ('+' is a space in query strings).

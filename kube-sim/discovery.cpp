@@ -62,6 +62,14 @@ std::optional<json> resource_list_document(const resource_registry& types, std::
     if (!t->short_names.empty()) r["shortNames"] = t->short_names;
     if (!t->categories.empty()) r["categories"] = t->categories;
     resources.push_back(r);
+    if (t->id() == "deployments.apps")  // what `kubectl scale` looks for
+      resources.push_back({{"name", t->plural + "/scale"},
+                           {"singularName", ""},
+                           {"namespaced", t->namespaced},
+                           {"group", "autoscaling"},
+                           {"version", "v1"},
+                           {"kind", "Scale"},
+                           {"verbs", json::array({"get", "patch", "update"})}});
     if (t->has_status)
       resources.push_back({{"name", t->plural + "/status"},
                            {"singularName", ""},

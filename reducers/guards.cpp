@@ -31,7 +31,7 @@ const claim* undersized(const upgrade_ctx& c, const std::string& name, std::int6
 bool always(const upgrade_ctx&) { return true; }
 
 bool deadline_passed(const upgrade_ctx& c) {
-  const std::int64_t limit = phase_deadline_s(c.cfg, c.u.current);
+  const std::int64_t limit = enforced_deadline_s(c.cfg, c.u.current);
   return limit > 0 && c.now >= c.u.phase_since + limit * 1000;
 }
 

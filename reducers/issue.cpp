@@ -144,7 +144,7 @@ void arm_wakeup(upgrade_ctx& c) {
   std::optional<timestamp> want;
   auto consider = [&](timestamp t) { want = want ? std::min(*want, t) : t; };
   if (is_active(c.u.current) || c.u.current == phase::detecting) {
-    if (const auto limit = phase_deadline_s(c.cfg, c.u.current); limit > 0 && c.u.current != phase::detecting)
+    if (const auto limit = enforced_deadline_s(c.cfg, c.u.current); limit > 0 && c.u.current != phase::detecting)
       consider(c.u.phase_since + limit * 1000);
     if (waits_on_job(c.u.current)) consider(c.now + c.cfg.requeue_s * 1000);
   }

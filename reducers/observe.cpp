@@ -129,6 +129,11 @@ std::string unbound_claim_note(const upgrade_ctx& c, const std::string& claim_na
          (cl->storage_class.empty() ? std::string() : " (storage class " + cl->storage_class + ")");
 }
 
+std::int64_t enforced_deadline_s(const config& cfg, phase p) {
+  const auto limit = phase_deadline_s(cfg, p);
+  return limit > 0 && (p == phase::backing_up || p == phase::upgrading) ? limit + job_verdict_grace_s : limit;
+}
+
 std::int64_t phase_deadline_s(const config& cfg, phase p) {
   const auto& d = cfg.deadlines;
   switch (p) {

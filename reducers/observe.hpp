@@ -35,6 +35,12 @@ std::string job_failure(const upgrade_ctx& c, const job& j, std::string_view wha
 std::string unbound_claim_note(const upgrade_ctx& c, const std::string& claim_name);
 
 std::int64_t phase_deadline_s(const config& cfg, phase p);
+// When the controller's own timer rolls a phase back: its deadline, plus, in the phases that wait
+// on a Job whose activeDeadlineSeconds is that same deadline (backing up, upgrading), 30 s for
+// Kubernetes' verdict on the Job (DeadlineExceeded, with the pod's report) to arrive first. Without
+// it the two equal deadlines raced, and a loaded cluster decided which message a person read.
+inline constexpr std::int64_t job_verdict_grace_s = 30;
+std::int64_t enforced_deadline_s(const config& cfg, phase p);
 // Claim sizes from the measured database size: headroom on top, whole GiB, never below the
 // configured minimum nor `floor_bytes`.
 std::int64_t sized_for(const upgrade_ctx& c, std::int64_t measured, std::int64_t floor_bytes);

@@ -83,6 +83,20 @@ expect "the change landed, the sidecar stayed" \
   "$(k get deploy registry-quay-database -o jsonpath='{.spec.template.spec.containers[*].image} {.metadata.generation}')" \
   "quay.io/sclorg/postgresql-13-c9s busybox 2"
 
+# kubectl scale: the deployments/scale subresource (autoscaling/v1 Scale), as kubectl finds it in
+# discovery; --current-replicas is a precondition the server checks through the resourceVersion.
+expect "scale" "$(k scale deployment registry-quay-database --replicas=0)" "deployment.apps/registry-quay-database scaled"
+expect "scaled to 0" "$(k get deploy registry-quay-database -o jsonpath='{.spec.replicas}')" "0"
+expect "the Scale object" "$(k get --raw /apis/apps/v1/namespaces/default/deployments/registry-quay-database/scale |
+  /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["kind"], d["spec"]["replicas"], d["status"]["selector"])')" \
+  "Scale 0 quay-component=postgres"
+expect "scale --current-replicas that holds" \
+  "$(k scale deployment registry-quay-database --current-replicas=0 --replicas=2)" "deployment.apps/registry-quay-database scaled"
+expect "scale --current-replicas that does not hold is refused" \
+  "$(k scale deployment registry-quay-database --current-replicas=5 --replicas=1 2>&1 | grep -c 'Expected replicas to be 5, was 2' || true)" "1"
+expect "still 2" "$(k get deploy registry-quay-database -o jsonpath='{.spec.replicas}')" "2"
+expect "scale of a missing Deployment is refused" "$(k scale deployment nope --replicas=1 2>&1 | grep -c 'deployments.apps \"nope\" not found' || true)" "1"
+
 expect "apply -f custom resource" "$(k apply -f "$work/quay.yaml")" "quayregistry.quay.redhat.com/registry created"
 sed -i 's/managed: true/managed: false/' "$work/quay.yaml"
 expect "apply -f custom resource again" "$(k apply -f "$work/quay.yaml")" "quayregistry.quay.redhat.com/registry configured"
