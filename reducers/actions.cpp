@@ -238,10 +238,10 @@ void finish_success(upgrade_ctx& c) {
 }
 
 void fail_on_deadline(upgrade_ctx& c) {
-  const bool job_phase = c.u.current == phase::backing_up || c.u.current == phase::upgrading;
-  record_failure(c, std::string("phase ") + to_string(c.u.current) + " did not finish within " +
-                        std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s" +
-                        (job_phase ? " (nor did its Job end within " + std::to_string(job_verdict_grace_s) + " s more)" : "") +
+  const auto configured = phase_deadline_s(c.cfg, c.u.current);
+  const auto grace = enforced_deadline_s(c.cfg, c.u.current) - configured;  // a Job's verdict was awaited
+  record_failure(c, std::string("phase ") + to_string(c.u.current) + " did not finish within " + std::to_string(configured) +
+                        " s" + (grace > 0 ? " (nor did its Job end within " + std::to_string(grace) + " s more)" : "") +
                         "; at the deadline: " + waiting_for(c));
 }
 
