@@ -288,7 +288,7 @@ void controller::status_written(const object_key& registry) {
 net::awaitable<void> controller::run_effect(effect e) {
   effects::context ctx;
   ctx.k8s.api = api_;
-  ctx.database_limit = {options_.database_timeout, options_.database_min_bytes_per_s};
+  ctx.database_limit = options_.database_limit;
   const auto t0 = std::chrono::steady_clock::now();
   event result = co_await effects::perform(ctx, e);
   metrics_.effect_seconds.try_emplace(effect_name(e), histogram{{0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 60}})

@@ -18,6 +18,7 @@
 #include "core/effects.hpp"
 #include "core/event_log.hpp"
 #include "core/state.hpp"
+#include "effects/dispatch.hpp"
 
 namespace qpu::watch {
 class reflector_driver;
@@ -41,10 +42,9 @@ struct run_options {
   std::string event_log = "quay-pg-upgrader-events.jsonl";
   config cfg;
   bool fsync = true;
-  // Database sessions (--database-timeout, --database-min-rate): the base limit, and the minimum
-  // rate at which a manifest must read the database's measured size.
-  std::chrono::milliseconds database_timeout{120'000};
-  double database_min_bytes_per_s = 20e6;
+  // Database sessions (--database-timeout, --database-min-rate): the effects layer's default rule
+  // unless the flags change it.
+  effects::time_limit database_limit = effects::context{}.database_limit;
   std::string version = "0.1.0";
   // Called after each folded event (the demo's progress display).
   std::function<void(const state&, const logged_event&)> on_fold;

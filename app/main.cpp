@@ -97,8 +97,9 @@ struct run_flags {
   bool leader_elect = false;
   qpu::app::leader_election_options election;
   std::string log_format = "text";
-  double database_timeout_s = 120;
-  double database_min_rate_mb_s = 20;
+  // The flags' units (s, MB/s) over run_options' database_limit; their defaults are its own.
+  double database_timeout_s = options.database_limit.base.count() / 1000.0;
+  double database_min_rate_mb_s = options.database_limit.min_bytes_per_s / 1e6;
 };
 
 // "backup=600,upgrade=3600": phase deadlines in seconds.
@@ -166,8 +167,8 @@ std::expected<void, std::string> finish_config(run_flags& f) {
   }
   if (!c.upgrade_image.empty() && c.upgrade_image_from.empty())
     return std::unexpected("--upgrade-image needs --upgrade-image-from (the old majors the image carries)");
-  f.options.database_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(f.database_timeout_s * 1000));
-  f.options.database_min_bytes_per_s = f.database_min_rate_mb_s * 1e6;
+  f.options.database_limit = {std::chrono::milliseconds(static_cast<std::int64_t>(f.database_timeout_s * 1000)),
+                              f.database_min_rate_mb_s * 1e6};
   return apply_deadlines(f.deadlines, c.deadlines);
 }
 
