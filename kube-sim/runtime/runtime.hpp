@@ -134,6 +134,8 @@ class runtime {
 
   // storage.cpp: PVC provisioner, volume reclaim, garbage collector.
   void sync_claims();
+  // An Event on a Pending claim, once per claim and reason (the PersistentVolume controller's).
+  void claim_event(const json& pvc, const std::string& event_type, const std::string& reason, const std::string& message);
   void collect_garbage();
 
   // kubelet.cpp
@@ -185,6 +187,7 @@ class runtime {
   bool pass_scheduled_ = false;
   bool services_changed_ = true;
   bool stopped_ = false;
+  std::set<std::string> claim_events_;  // "<claim uid>/<reason>" already reported
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed (see ~runtime)
   boost::asio::steady_timer tick_;
   boost::asio::signal_set sigchld_;

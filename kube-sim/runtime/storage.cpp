@@ -1,12 +1,67 @@
 // The storage provisioner (PVC -> disk, reclaimPolicy Delete) and the garbage collector.
+#include <cctype>
+
 #include "object_meta.hpp"
 #include "quantity.hpp"
 #include "runtime.hpp"
 
 namespace kube_sim::runtime {
 
+namespace {
+
+constexpr const char* own_provisioner = "kube-sim.io/local";
+
+// Claims a pod that is not terminating mounts, as "ns/name": a WaitForFirstConsumer claim binds
+// once one exists.
+std::string lowercase(std::string s) {
+  for (auto& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+std::set<std::string> consumed_claims(const std::vector<json>& pods) {
+  std::set<std::string> out;
+  for (const auto& pod : pods) {
+    if (pod["metadata"].contains("deletionTimestamp")) continue;
+    for (const auto& v : pod.value("/spec/volumes"_json_pointer, json::array()))
+      if (v.contains("persistentVolumeClaim"))
+        out.insert(object_namespace(pod) + "/" + v["persistentVolumeClaim"].value("claimName", ""));
+  }
+  return out;
+}
+
+}  // namespace
+
+// Why a claim stays Pending, as the PersistentVolume controller tells it in an Event on the claim.
+void runtime::claim_event(const json& pvc, const std::string& event_type, const std::string& reason, const std::string& message) {
+  const auto ns = object_namespace(pvc), name = object_name(pvc), uid = meta_string(pvc, "uid");
+  const auto key = uid + "/" + reason;
+  if (claim_events_.contains(key)) return;
+  const auto now = now_rfc3339();
+  json event{{"apiVersion", "v1"},
+             {"kind", "Event"},
+             {"metadata", {{"name", name + "." + lowercase(reason) + "-" + uid.substr(0, 8)}, {"namespace", ns}}},
+             {"involvedObject",
+              {{"apiVersion", "v1"},
+               {"kind", "PersistentVolumeClaim"},
+               {"namespace", ns},
+               {"name", name},
+               {"uid", uid},
+               {"resourceVersion", meta_string(pvc, "resourceVersion")}}},
+             {"reason", reason},
+             {"message", message},
+             {"type", event_type},
+             {"source", {{"component", "persistentvolume-controller"}}},
+             {"reportingComponent", "persistentvolume-controller"},
+             {"firstTimestamp", now},
+             {"lastTimestamp", now},
+             {"count", 1}};
+  // Once per claim and reason: also when it exists already (a restarted simulator).
+  if (auto r = store_.create(type("events"), ns, std::move(event)); r || r.error().code == 409) claim_events_.insert(key);
+}
+
 void runtime::sync_claims() {
   std::set<std::string> live;
+  std::optional<std::set<std::string>> consumed;  // read once a WaitForFirstConsumer claim needs it
   for (const auto& pvc : list("persistentvolumeclaims")) {
     const auto ns = object_namespace(pvc), name = object_name(pvc), uid = meta_string(pvc, "uid");
     live.insert(uid);
@@ -19,18 +74,47 @@ void runtime::sync_claims() {
       continue;
     }
     if (pvc["metadata"].contains("deletionTimestamp")) continue;
+    const auto stay_pending = [&](const char* type, const char* reason, const std::string& message) {
+      if (phase != "Pending") merge_status("persistentvolumeclaims", ns, name, {{"status", {{"phase", "Pending"}}}});
+      claim_event(pvc, type, reason, message);
+    };
     const bool has_class = pvc["spec"].contains("storageClassName") && !pvc["spec"]["storageClassName"].is_null();
     const std::string sc = has_class ? pvc["spec"]["storageClassName"].get<std::string>() : options_.default_storage_class;
-    // A class nobody provisions leaves the claim Pending, as in a cluster without that
-    // provisioner; "" asks for static binding, which the simulator has no volumes for.
-    const bool known = sc == options_.default_storage_class || (!sc.empty() && get("storageclasses.storage.k8s.io", "", sc));
-    if (!known || !bytes || *bytes == 0) {
-      if (phase != "Pending") merge_status("persistentvolumeclaims", ns, name, {{"status", {{"phase", "Pending"}}}});
+    // "" asks for static binding, which the simulator has no volumes for; a class that does not
+    // exist, or whose provisioner is not the simulator's, leaves the claim Pending with the
+    // PersistentVolume controller's Event, as in a cluster without that provisioner.
+    if (sc.empty()) {
+      stay_pending("Normal", "FailedBinding", "no persistent volumes available for this claim and no storage class is set");
+      continue;
+    }
+    const auto cls = sc == options_.default_storage_class ? std::nullopt : get("storageclasses.storage.k8s.io", "", sc);
+    if (sc != options_.default_storage_class && !cls) {
+      stay_pending("Warning", "ProvisioningFailed", "storageclass.storage.k8s.io \"" + sc + "\" not found");
+      continue;
+    }
+    if (cls && cls->value("provisioner", std::string()) != own_provisioner) {
+      stay_pending("Normal", "ExternalProvisioning",
+                   "Waiting for a volume to be created either by the external provisioner '" +
+                       cls->value("provisioner", std::string()) +
+                       "' or manually by the system administrator. If volume creation is delayed, please verify that the "
+                       "provisioner is running and correctly registered.");
+      continue;
+    }
+    if (cls && cls->value("volumeBindingMode", std::string()) == "WaitForFirstConsumer") {
+      if (!consumed) consumed = consumed_claims(list("pods"));
+      if (!consumed->contains(ns + "/" + name)) {
+        stay_pending("Normal", "WaitForFirstConsumer", "waiting for first consumer to be created before binding");
+        continue;
+      }
+    }
+    if (!bytes || *bytes == 0) {
+      stay_pending("Warning", "ProvisioningFailed", "spec.resources.requests.storage is missing or zero");
       continue;
     }
     auto disk = volumes_->ensure(uid, ns + "/" + name, *bytes);
     if (!disk) {
-      if (phase != "Pending") merge_status("persistentvolumeclaims", ns, name, {{"status", {{"phase", "Pending"}}}});
+      stay_pending("Warning", "ProvisioningFailed",
+                   "failed to provision volume with StorageClass \"" + sc + "\": " + disk.error().message);
       continue;
     }
     merge_main("persistentvolumeclaims", ns, name,
@@ -38,7 +122,7 @@ void runtime::sync_claims() {
                  {{"annotations",
                    {{"pv.kubernetes.io/bind-completed", "yes"},
                     {"pv.kubernetes.io/bound-by-controller", "yes"},
-                    {"volume.kubernetes.io/storage-provisioner", "kube-sim.io/local"},
+                    {"volume.kubernetes.io/storage-provisioner", own_provisioner},
                     {"kube-sim.io/volume-mode", std::string(to_string(volumes_->mode()))}}}}},
                 {"spec", {{"volumeName", "pvc-" + uid}, {"storageClassName", sc}, {"volumeMode", "Filesystem"}}}});
     merge_status("persistentvolumeclaims", ns, name,

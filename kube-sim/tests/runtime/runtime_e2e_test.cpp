@@ -86,6 +86,10 @@ struct cluster {
     auto got = data.get(type(id), ns, name);
     return got ? std::optional<json>(*got) : std::nullopt;
   }
+  std::vector<json> rt_list(std::string_view id, const std::string& ns) {
+    auto page = data.list(type(id), ns);
+    return page ? page->items : std::vector<json>{};
+  }
   std::vector<json> pods(const std::string& ns, const std::string& label, const std::string& value) {
     std::vector<json> out;
     const auto page = data.list(type("pods"), ns);
@@ -389,6 +393,82 @@ spec:
   CHECK(pod.value("/status/message"_json_pointer, std::string()).find("example.com/not/mapped") != std::string::npos);
   c.run_for(1s);
   CHECK(c.get("persistentvolumeclaims", "t", "fancy")->value("/status/phase"_json_pointer, std::string()) == "Pending");
+}
+
+TEST_CASE("a Pending claim says why in an Event; WaitForFirstConsumer binds when a pod uses the claim", "[e2e]") {
+  cluster c;
+  c.apply(std::string(base_objects) + R"Y(
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: elsewhere}
+provisioner: ebs.csi.aws.com
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: late}
+provisioner: kube-sim.io/local
+volumeBindingMode: WaitForFirstConsumer
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: missing-class, namespace: t}
+spec: {storageClassName: gold-nvme, accessModes: [ReadWriteOnce], resources: {requests: {storage: 16Mi}}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: external, namespace: t}
+spec: {storageClassName: elsewhere, accessModes: [ReadWriteOnce], resources: {requests: {storage: 16Mi}}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: waits, namespace: t}
+spec: {storageClassName: late, accessModes: [ReadWriteOnce], resources: {requests: {storage: 16Mi}}}
+)Y");
+  const auto phase_of = [&](const char* name) {
+    return c.get("persistentvolumeclaims", "t", name)->value("/status/phase"_json_pointer, std::string());
+  };
+  const auto event_of = [&](const std::string& claim) -> std::optional<json> {
+    for (const auto& e : c.rt_list("events", "t"))
+      if (e.value("/involvedObject/name"_json_pointer, std::string()) == claim &&
+          e.value("/involvedObject/kind"_json_pointer, std::string()) == "PersistentVolumeClaim")
+        return e;
+    return std::nullopt;
+  };
+  REQUIRE(c.run_until([&] { return event_of("missing-class") && event_of("external") && event_of("waits"); }, 10s));
+  for (const char* name : {"missing-class", "external", "waits"}) CHECK(phase_of(name) == "Pending");
+  const auto missing = *event_of("missing-class");
+  CHECK(missing["type"] == "Warning");
+  CHECK(missing["reason"] == "ProvisioningFailed");
+  CHECK(missing["message"] == "storageclass.storage.k8s.io \"gold-nvme\" not found");
+  CHECK(missing.value("/involvedObject/uid"_json_pointer, std::string()) ==
+        c.get("persistentvolumeclaims", "t", "missing-class")->value("/metadata/uid"_json_pointer, std::string()));
+  const auto external = *event_of("external");
+  CHECK(external["type"] == "Normal");
+  CHECK(external["reason"] == "ExternalProvisioning");
+  CHECK(external["message"].get<std::string>().find("external provisioner 'ebs.csi.aws.com'") != std::string::npos);
+  CHECK(event_of("waits")->at("reason") == "WaitForFirstConsumer");
+  // Reported once, not on every pass.
+  c.run_for(2s);
+  std::size_t on_missing = 0;
+  for (const auto& e : c.rt_list("events", "t"))
+    if (e.value("/involvedObject/name"_json_pointer, std::string()) == "missing-class") ++on_missing;
+  CHECK(on_missing == 1);
+  CHECK(phase_of("waits") == "Pending");
+  // The first consumer binds it, and the pod then runs on it.
+  c.apply(R"Y(
+apiVersion: v1
+kind: Pod
+metadata: {name: consumer, namespace: t}
+spec:
+  restartPolicy: Never
+  volumes: [{name: data, persistentVolumeClaim: {claimName: waits}}]
+  containers: [{name: main, image: busybox, command: ["sh", "-c", "echo hi > /data/x"], volumeMounts: [{name: data, mountPath: /data}]}]
+)Y");
+  REQUIRE(c.run_until([&] { return phase_of("waits") == std::string("Bound"); }, 10s));
+  REQUIRE(c.run_until(
+      [&] { return c.get("pods", "t", "consumer")->value("/status/phase"_json_pointer, std::string()) == "Succeeded"; }, 20s));
+  CHECK(phase_of("external") == "Pending");
 }
 
 TEST_CASE("pods resolve service names through their hosts file and get service variables", "[e2e]") {
