@@ -160,7 +160,9 @@ std::string what_happens(const registry_upgrade& u) {
       return u.component == db_component::clair
                  ? "scaling Clair's app to 0 (Quay's keeps serving) and waiting until no pod remains"
                  : "scaling the Quay app to 0 and waiting until no app pod remains";
-    case phase::queued: return "waiting for its turn: Quay's database goes first (one downtime at a time)";
+    case phase::queued:
+      return u.block_reason.empty() ? "waiting for its turn: Quay's database goes first (one downtime at a time)"
+                                    : "waiting for its turn: " + u.last_error;
     case phase::backing_up:
       return "row counts + checksums of every table, then pg_dump (" + (u.to ? to_string(*u.to) : std::string("target")) +
              ") into " + reducers::backup_claim_name(u);

@@ -296,6 +296,13 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--databases-side-by-side", rf.options.cfg.databases_side_by_side,
                     "Upgrade a registry's Quay and Clair databases at the same time (default: one after the other, Quay's "
                     "first: two downtimes at once double the load on the storage)");
+  rf.options.cfg.max_concurrent_upgrades = 1;
+  run_cmd
+      ->add_option("--max-concurrent-upgrades", rf.options.cfg.max_concurrent_upgrades,
+                   "How many registries may be in their downtime at once; the others wait in phase queued, first come "
+                   "first served, and say their place in their status (0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   run_cmd->add_option("--upgrade-image", rf.options.cfg.upgrade_image,
                       "Image holding old and new binaries, for the pg_upgrade method (default: $RELATED_IMAGE_PG_UPGRADE)");
   run_cmd->add_option("--upgrade-image-from", rf.upgrade_from, "Old majors the upgrade image carries (repeatable)");

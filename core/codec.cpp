@@ -228,6 +228,7 @@ json to_json(const config& c) {
   if (c.clair_target_image_explicit) j["clairTargetImageExplicit"] = true;
   if (c.clair_target_major) j["clairTargetVersion"] = to_string(*c.clair_target_major);
   if (c.databases_side_by_side) j["databasesSideBySide"] = true;
+  if (c.max_concurrent_upgrades != 0) j["maxConcurrentUpgrades"] = c.max_concurrent_upgrades;
   return j;
 }
 
@@ -267,6 +268,9 @@ std::expected<config, std::string> config_from_json(const json& j) {
     }
     c.databases_side_by_side = j.value("databasesSideBySide", false);
     c.max_transient_retries = integer_field(j, "maxTransientRetries", c.max_transient_retries, "config");
+    c.max_concurrent_upgrades =
+        static_cast<std::int32_t>(integer_field(j, "maxConcurrentUpgrades", c.max_concurrent_upgrades, "config"));
+    if (c.max_concurrent_upgrades < 0) return std::unexpected("config.maxConcurrentUpgrades must not be negative");
   } catch (const json::exception& e) {
     return std::unexpected(std::string("config: ") + e.what());
   } catch (const bad_field& e) {
@@ -365,6 +369,7 @@ json to_json(const state& s) {
                                         if (!r.retry_token.empty()) j["retryToken"] = r.retry_token;
                                         if (!r.method_override.empty()) j["method"] = r.method_override;
                                         if (!r.revert_to_claim.empty()) j["revertToClaim"] = r.revert_to_claim;
+                                        if (!r.maintenance_window.empty()) j["maintenanceWindow"] = r.maintenance_window;
                                         return j;
                                       })},
       {"deployments", objects_json(s.cluster.deployments,

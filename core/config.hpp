@@ -52,6 +52,11 @@ struct config {
   // Quay's and Clair's databases one after the other (Quay's first: two downtimes at once double
   // the load on the storage), or side by side.
   bool databases_side_by_side = false;
+  // At most this many registries are in their downtime at once (a database between preflight and
+  // resuming, or a revert under way); the others wait in `queued`, first come first served. 0: no
+  // limit, which is what a log recorded before the setting existed decided with; `run` defaults
+  // to 1 (--max-concurrent-upgrades).
+  std::int32_t max_concurrent_upgrades = 0;
   std::int32_t max_transient_retries = 8;  // 429/5xx/connection failures of one effect
   bool operator==(const config&) const = default;
 };

@@ -149,7 +149,7 @@ status for_items(od::value v, const char* path, Fn&& fn) {
 
 // The labels and annotations the reducers look at.
 struct marks {
-  std::string component, registry, job_name, retry, method, original_replicas, revert_to_claim;
+  std::string component, registry, job_name, retry, method, original_replicas, revert_to_claim, maintenance_window;
   std::string owner_registry;  // the QuayRegistry among metadata.ownerReferences with controller: true
   std::string created_for;  // label quay-pg-upgrader.quay.io/registry (objects this controller made)
   std::string skip_databases;  // annotation quay-pg-upgrader.quay.io/skip-databases
@@ -197,6 +197,8 @@ status read_meta(od::value v, object_meta& meta, marks& m) {
         if (k == "quay-pg-upgrader.quay.io/method") return read_string(av, m.method, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/revert-to-claim") return read_string(av, m.revert_to_claim, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/skip-databases") return read_string(av, m.skip_databases, "metadata.annotations");
+        if (k == "quay-pg-upgrader.quay.io/maintenance-window")
+          return read_string(av, m.maintenance_window, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/original-replicas")
           return read_string(av, m.original_replicas, "metadata.annotations");
         return std::nullopt;
@@ -233,6 +235,7 @@ status read_registry(od::object root, quay_registry& r) {
   r.method_override = m.method;
   r.revert_to_claim = m.revert_to_claim;
   r.skip_databases = m.skip_databases;
+  r.maintenance_window = m.maintenance_window;
   return std::nullopt;
 }
 

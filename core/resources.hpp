@@ -81,6 +81,9 @@ struct quay_registry {
   std::string retry_token;  // annotation quay-pg-upgrader.quay.io/retry
   std::string method_override;  // annotation quay-pg-upgrader.quay.io/method
   std::string revert_to_claim;  // annotation quay-pg-upgrader.quay.io/revert-to-claim
+  // Annotation quay-pg-upgrader.quay.io/maintenance-window: "HH:MM-HH:MM", a daily window in UTC
+  // (it may wrap midnight) outside which no downtime starts.
+  std::string maintenance_window;
   bool operator==(const quay_registry&) const = default;
 };
 

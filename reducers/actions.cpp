@@ -8,6 +8,7 @@
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
 #include "reducers/report.hpp"
+#include "reducers/schedule.hpp"
 
 namespace qpu::reducers {
 
@@ -96,6 +97,7 @@ void plan_upgrade(upgrade_ctx& c) {
   c.u.started = c.now;
   c.u.finished.reset();
   c.u.last_error.clear();
+  c.u.block_reason.clear();  // a turn that came (schedule.hpp) is taken
   const bool image_can =
       !c.cfg.upgrade_image.empty() &&
       std::find(c.cfg.upgrade_image_from.begin(), c.cfg.upgrade_image_from.end(), *c.u.from) != c.cfg.upgrade_image_from.end();
@@ -115,6 +117,7 @@ void note_no_target(upgrade_ctx& c) {
 
 void note_detected(upgrade_ctx& c) {
   c.u.last_error.clear();
+  if (c.u.block_reason == turn_came_reason) c.u.block_reason.clear();  // no upgrade after all: the place is free
   if (const auto* db = database(c)) {
     c.u.detected_image = db->image;
     c.u.detected_pgdata = db->pgdata;
@@ -361,6 +364,26 @@ void note_operator_not_pausable(upgrade_ctx& c) {
 
 void note_queued(upgrade_ctx& c) {
   note_detected(c);
+  c.u.last_error.clear();
+}
+
+void note_window_invalid(upgrade_ctx& c) {
+  block(c, "MaintenanceWindowInvalid",
+        "annotation quay-pg-upgrader.quay.io/maintenance-window is \"" + c.registry.maintenance_window +
+            "\": it must be a daily window in UTC written HH:MM-HH:MM (for example 02:00-04:30, or 22:00-02:00 across "
+            "midnight); no downtime starts until it can be read or is removed");
+}
+
+void note_waiting(upgrade_ctx& c) {
+  note_detected(c);
+  c.u.block_reason = queue_reason(c);
+  c.u.last_error = queue_text(c);
+}
+
+// Its turn came: it detects again (what it waited on may have changed) and holds its place in the
+// meantime, so that a registry queued behind it does not overtake it.
+void note_turn_came(upgrade_ctx& c) {
+  c.u.block_reason = c.u.block_reason.empty() ? "" : turn_came_reason;
   c.u.last_error.clear();
 }
 

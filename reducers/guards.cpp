@@ -6,6 +6,7 @@
 #include "reducers/issue.hpp"
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
+#include "reducers/schedule.hpp"
 
 namespace qpu::reducers {
 
@@ -232,8 +233,6 @@ bool must_wait_turn(const upgrade_ctx& c) {
 
 bool waits_for_turn(const upgrade_ctx& c) { return upgrade_due(c) && must_wait_turn(c); }
 
-bool turn_came(const upgrade_ctx& c) { return !must_wait_turn(c); }
-
 // Both databases wait to resume the operator (side by side): one scale, by Clair's.
 bool sibling_resumes_operator(const upgrade_ctx& c) {
   const auto* other = sibling(c);
@@ -271,6 +270,7 @@ std::string block_now(const upgrade_ctx& c) {
   if (target_conflicts_with_operator(c)) return "TargetConflictsWithOperator";
   if (operator_claim_taken(c)) return "ClaimExists";
   if (operator_not_pausable(c)) return "OperatorNotPaused";
+  if (window_invalid(c)) return "MaintenanceWindowInvalid";
   return "";
 }
 

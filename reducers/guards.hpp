@@ -26,6 +26,7 @@ bool too_old(const upgrade_ctx& c);
 bool no_data_claim(const upgrade_ctx& c);
 bool target_layout_differs(const upgrade_ctx& c);
 bool older_version(const upgrade_ctx& c);
+bool upgrade_due(const upgrade_ctx& c);  // the server runs an older major than the target
 // idle phases
 bool image_changed(const upgrade_ctx& c);
 bool image_changed_or_unmanaged(const upgrade_ctx& c);
@@ -68,7 +69,7 @@ bool operator_left_paused(const upgrade_ctx& c);
 // one database of a registry at a time (unless --databases-side-by-side), Quay's first
 bool must_wait_turn(const upgrade_ctx& c);
 bool waits_for_turn(const upgrade_ctx& c);
-bool turn_came(const upgrade_ctx& c);
+// (turn_came, the limit and the maintenance window: schedule.hpp)
 // the operator stays paused while the registry's other database still needs it so
 // After a rollback the Quay operator stays paused when the failed attempt created the new data
 // claim: that claim has the name the operator renders for its target, and a resumed operator,

@@ -4,6 +4,7 @@
 
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
+#include "reducers/schedule.hpp"
 
 namespace qpu::reducers {
 
@@ -148,6 +149,9 @@ void arm_wakeup(upgrade_ctx& c) {
       consider(c.u.phase_since + limit * 1000);
     if (waits_on_job(c.u.current)) consider(c.now + c.cfg.requeue_s * 1000);
   }
+  // Queued for its maintenance window: the window's opening.
+  if (c.u.current == phase::queued && c.u.block_reason == "OutsideMaintenanceWindow")
+    if (const auto w = parse_daily_window(c.registry.maintenance_window)) consider(next_opening(*w, c.now));
   // A back-off that has run out and whose effect this pass did not issue again is stale: the step
   // it belonged to is over. Kept, it would arm a requeue in the past on every pass, and the
   // controller would spin on its own timer events.

@@ -6,6 +6,7 @@
 
 #include "reducers/issue.hpp"
 #include "reducers/names.hpp"
+#include "reducers/schedule.hpp"
 #include "reducers/table.hpp"
 
 namespace qpu::reducers {
@@ -106,6 +107,22 @@ void track_clair_deployment(state& s, const object_key& deployment) {
   if (s.cluster.registries.contains(registry)) track_registry(s, registry);
 }
 
+// A registry left its downtime: the queued databases, first come first served, may take the place
+// (one that waits in another namespace saw no event of this one).
+void wake_queue(state& s, std::uint64_t seq, std::vector<effect>& out) {
+  std::vector<registry_upgrade*> queued;
+  for (auto& [key, u] : s.upgrades)
+    if (u.current == phase::queued) queued.push_back(&u);
+  std::sort(queued.begin(), queued.end(),
+            [](const registry_upgrade* a, const registry_upgrade* b) { return queued_before(*a, *b); });
+  for (auto* u : queued) {
+    const auto reg = s.cluster.registries.find(u->registry);
+    if (reg == s.cluster.registries.end()) continue;
+    upgrade_ctx c{s, *u, reg->second, *s.cfg, out, s.now, seq, std::nullopt, false};
+    advance(c);
+  }
+}
+
 }  // namespace
 
 step_result reduce(state s, const logged_event& e) {
@@ -203,12 +220,16 @@ step_result reduce(state s, const logged_event& e) {
   // alongside instead of a lookup per registry (a namespace-wide event evaluates every registry of
   // the namespace; the lookups were a measurable share of the fold).
   auto reg = first == last ? s.cluster.registries.end() : s.cluster.registries.lower_bound(first->first.registry);
+  bool place_freed = false;
   for (auto it = first; it != last; ++it) {
     while (reg != s.cluster.registries.end() && reg->first < it->first.registry) ++reg;
     if (reg == s.cluster.registries.end() || reg->first != it->first.registry) continue;
     upgrade_ctx c{s, it->second, reg->second, *s.cfg, out, s.now, e.seq, failure, false};
+    const bool held = holds_place(it->second);
     advance(c);
+    place_freed = place_freed || (held && !holds_place(it->second));
   }
+  if (place_freed && s.cfg->max_concurrent_upgrades > 0) wake_queue(s, e.seq, out);
   return {std::move(s), std::move(out)};
 }
 

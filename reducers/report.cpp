@@ -124,7 +124,8 @@ std::string summary_message(const upgrade_ctx& c) {
     default: {
       std::string text = versions.empty() ? std::string() : versions + ": ";
       text += waiting_for(c);
-      if (!u.last_error.empty()) text += " (last error: " + u.last_error + ")";
+      // Queued for the limit or the window: waiting_for already says why (last_error holds it).
+      if (!u.last_error.empty() && u.current != phase::queued) text += " (last error: " + u.last_error + ")";
       return text;
     }
   }
@@ -169,6 +170,7 @@ std::string waiting_for(const upgrade_ctx& c) {
              std::to_string(u.quay_operator->replicas.value_or(0)) + " replicas";
     case phase::blocked: return "nothing until what blocks the upgrade goes away: " + u.last_error;
     case phase::queued: {
+      if (!u.block_reason.empty()) return "waiting for its turn: " + u.last_error;
       const auto* other = sibling(c);
       return "waiting for its turn: " + std::string(profile_of(other ? other->component : u.component).title) +
              " of this registry is upgraded first (one at a time; --databases-side-by-side runs both at once)";

@@ -1,6 +1,7 @@
 // The upgrade of one QuayRegistry, as one table (DESIGN.md section 3; how it runs: table.hpp).
 #include "reducers/actions.hpp"
 #include "reducers/guards.hpp"
+#include "reducers/schedule.hpp"
 #include "reducers/table.hpp"
 
 namespace qpu::reducers {
@@ -48,7 +49,10 @@ constexpr rule upgrade[] = {
   {phase::detecting,   "the target image keeps its data elsewhere",          target_layout_differs,  phase::unsupported, note_layout},
   {phase::detecting,   "the claim the operator renders for the target exists", operator_claim_taken, phase::blocked,     note_claim_taken},
   {phase::detecting,   "the operator runs and pausing it is turned off",     operator_not_pausable,  phase::blocked,     note_operator_not_pausable},
+  {phase::detecting,   "the maintenance-window annotation cannot be read",   window_invalid,         phase::blocked,     note_window_invalid},
   {phase::detecting,   "the registry's other database goes first (one at a time)", waits_for_turn, phase::queued,    note_queued},
+  {phase::detecting,   "the registry's maintenance window is closed",        outside_window,         phase::queued,      note_waiting},
+  {phase::detecting,   "--max-concurrent-upgrades registries are in their downtime", waits_for_slot, phase::queued,  note_waiting},
   {phase::detecting,   "the server runs an older version",                   older_version,          phase::preflight,   plan_upgrade},
   {phase::detecting,   "the database is not ready to confirm its version",   db_not_ready,           phase::detecting,   nothing},
   {phase::detecting,   "the server's version is being confirmed",            always,                 phase::detecting,   inspect_version},
@@ -60,7 +64,8 @@ constexpr rule upgrade[] = {
   {phase::unmanaged,   "the registry manages its database again",            managed,                phase::detecting,   redetect},
   {phase::blocked,     "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
   {phase::queued,      "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
-  {phase::queued,      "its turn came",                                      turn_came,              phase::detecting,   nothing},
+  {phase::queued,      "its turn came",                                      turn_came,              phase::detecting,   note_turn_came},
+  {phase::queued,      "why it waits or its place in the queue changed",     queue_place_changed,    phase::queued,      note_waiting},
   {phase::blocked,     "the operator's own migration is over",               operator_migration_over, phase::detecting,  start_retry},
   {phase::blocked,     "what blocked the upgrade no longer holds",           block_lifted,           phase::detecting,   note_unblocked},
   // preflight: sizes are known from detection; optionally `pg_upgrade --check`
@@ -68,6 +73,7 @@ constexpr rule upgrade[] = {
   {phase::preflight,   "the old data claim does not exist",                  old_claim_missing,      phase::failed,      fail_no_claim},
   {phase::preflight,   "the pg_upgrade --check Job failed",                  check_job_failed,       phase::failed,      fail_check_job},
   {phase::preflight,   "the pg_upgrade --check Job is running",              check_pending,          phase::preflight,   start_check_job},
+  {phase::preflight,   "the maintenance window closed before the downtime began", outside_window,    phase::queued,      note_waiting},
   {phase::preflight,   "the checks passed and a Quay operator renders the database", operator_to_pause, phase::pausing_operator, pause_operator},
   {phase::preflight,   "the checks passed",                                  always,                 phase::quiescing,   scale_apps_down},
   // pause the operator: before anything else is touched, so it neither undoes nor redoes the upgrade

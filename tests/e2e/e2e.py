@@ -1652,7 +1652,9 @@ def claim_hook(kind, hook_dir):
         labels = json.loads(os.environ.get("KUBE_SIM_POD_LABELS") or "{}")
         claims = (os.environ.get("KUBE_SIM_POD_CLAIMS") or "").split()
         armed = os.path.join(hook_dir, "old-claim-dir")
-        if labels.get("quay-component") != "postgres" or OLD_CLAIM not in claims or not os.path.exists(armed):
+        # Only the harness's own registry (a case may run a second one in another namespace).
+        if (labels.get("quay-component") != "postgres" or OLD_CLAIM not in claims or not os.path.exists(armed)
+                or os.environ.get("KUBE_SIM_POD_NAMESPACE", NS) != NS):
             return 0
         with open(armed) as f:
             root = f.read().strip()

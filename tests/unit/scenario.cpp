@@ -40,8 +40,9 @@ class driver {
   explicit driver(const scenario_options& o) : o_(o) {}
 
   std::vector<std::string> run() {
+    if (o_.start != 0) now_ = o_.start;
     seed_cluster();
-    start_controller(t0);
+    start_controller(now_);
     while (!queue_.empty() && lines_.size() < o_.max_events) {
       pending p = queue_.top();
       queue_.pop();
@@ -141,6 +142,10 @@ class driver {
   // only timers remain.
   bool finished() const {
     if (!rests(upgrade()) || (o_.clair && !rests(clair_upgrade()))) return false;
+    for (const auto& name : o_.more_registries) {
+      const auto it = state_.upgrades.find({{o_.ns, name}, db_component::quay});
+      if (it == state_.upgrades.end() || !rests(&it->second)) return false;
+    }
     auto copy = queue_;
     while (!copy.empty()) {
       const auto& p = copy.top();
@@ -229,13 +234,13 @@ class driver {
   static bool is_database(const std::string& component) { return component == "postgres" || component == "clair-postgres"; }
 
   json deployment_json(const std::string& name, const std::string& component, const std::string& image, int replicas,
-                       const std::string& claim_name) {
-    json labels{{"quay-component", component}, {"quay-operator/quayregistry", o_.registry}};
+                       const std::string& claim_name, const std::string& registry = "") {
+    const std::string& reg = registry.empty() ? o_.registry : registry;
+    json labels{{"quay-component", component}, {"quay-operator/quayregistry", reg}};
     json container{{"name", component}, {"image", image}};
     json volumes = json::array();
     if (!claim_name.empty()) {
-      const std::string secret =
-          o_.registry + (component == "clair-postgres" ? "-clairpostgres-config-secret" : "-quay-postgres-config");
+      const std::string secret = reg + (component == "clair-postgres" ? "-clairpostgres-config-secret" : "-quay-postgres-config");
       container["env"] = json::array({env_from_secret("POSTGRESQL_USER", secret, "database-username"),
                                       env_from_secret("POSTGRESQL_PASSWORD", secret, "database-password"),
                                       env_from_secret("POSTGRESQL_DATABASE", secret, "database-name"),
@@ -299,6 +304,8 @@ class driver {
               {"spec", {{"components", components}}}};
       if (!o_.skip_databases.empty())
         qr["metadata"]["annotations"]["quay-pg-upgrader.quay.io/skip-databases"] = o_.skip_databases;
+      if (!o_.maintenance_window.empty())
+        qr["metadata"]["annotations"]["quay-pg-upgrader.quay.io/maintenance-window"] = o_.maintenance_window;
       return qr;
     }());
     put(resource_kind::deployment, [&] {
@@ -376,6 +383,21 @@ class driver {
       d["metadata"]["namespace"] = "elsewhere";
       return d;
     }());
+    for (const auto& name : o_.more_registries) {
+      put(resource_kind::quay_registry,
+          json{{"apiVersion", "quay.redhat.com/v1"},
+               {"kind", "QuayRegistry"},
+               {"metadata", meta(name)},
+               {"spec", {{"components", json::array({{{"kind", "postgres"}, {"managed", true}}})}}}});
+      const std::string db = name + "-quay-database";
+      put(resource_kind::deployment, deployment_json(db, "postgres", o_.db_image, 1, db, name));
+      put(resource_kind::claim, claim_json(db, 10 * gibibyte, "standard", true));
+      claim_major_[db] = o_.db_major;
+      start_pods(db, 1, false);
+      put(resource_kind::deployment,
+          deployment_json(name + "-quay-app", "quay-app", "quay.io/projectquay/quay:3.12", o_.app_replicas, "", name));
+      start_pods(name + "-quay-app", o_.app_replicas, false);
+    }
   }
 
   std::string db_name() const { return o_.registry + "-quay-database"; }
@@ -680,6 +702,7 @@ class driver {
     c.pause_operator = o_.pause_operator;
     if (o_.clair) c.clair_target_image = o_.clair_target_image.empty() ? o_.target_image : o_.clair_target_image;
     c.databases_side_by_side = o_.side_by_side;
+    c.max_concurrent_upgrades = o_.max_concurrent_upgrades;
     c.upgrade_image = o_.upgrade_image;
     for (int m : o_.upgrade_from) c.upgrade_image_from.push_back(pg_major::of(m));
     // Short deadlines keep the failure scenarios' logs readable; the defaults are hours.

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "core/time.hpp"
+
 namespace qpu::testing {
 
 struct scenario_options {
@@ -54,6 +56,12 @@ struct scenario_options {
   bool side_by_side = false;  // --databases-side-by-side
   std::string failing_database;  // "quay" | "clair": the *_fails and verify_mismatch options hit only it; "": both
   std::string skip_databases;  // annotation quay-pg-upgrader.quay.io/skip-databases
+  // More registries in the same namespace, each like the first (a Quay database 10 on its own
+  // claim, its app and mirror), without an operator or Clair.
+  std::vector<std::string> more_registries;
+  int max_concurrent_upgrades = 0;  // --max-concurrent-upgrades (0: no limit, the config's default)
+  std::string maintenance_window;  // annotation quay-pg-upgrader.quay.io/maintenance-window on the first registry
+  timestamp start = 0;  // the controller starts then (0: 2026-11-24T00:00:00Z)
   std::uint64_t max_events = 5000;
 };
 
