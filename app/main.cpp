@@ -303,6 +303,13 @@ int main(int argc, char** argv) {
                    "first served, and say their place in their status (0: no limit)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  run_cmd
+      ->add_option("--claim-bind-timeout", rf.options.cfg.claim_bind_timeout_s,
+                   "Seconds the new backup and data claims, created before anything is stopped, may stay Pending before the "
+                   "upgrade is refused with the storage's reason (a missing StorageClass or a Warning Event refuses at once; "
+                   "a WaitForFirstConsumer class is not a refusal)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   run_cmd->add_option("--upgrade-image", rf.options.cfg.upgrade_image,
                       "Image holding old and new binaries, for the pg_upgrade method (default: $RELATED_IMAGE_PG_UPGRADE)");
   run_cmd->add_option("--upgrade-image-from", rf.upgrade_from, "Old majors the upgrade image carries (repeatable)");

@@ -166,6 +166,10 @@ struct effect_to_json {
                 {"database", endpoint_json(e.db)},
                 {"withManifest", e.with_manifest}};
   }
+  json operator()(const inspect_claim& e) const {
+    return json{
+        {"effect", "inspect_claim"}, {"id", to_string(e.id)}, {"claim", key_json(e.key)}, {"storageClass", e.storage_class}};
+  }
   json operator()(const delete_job& e) const {
     return json{{"effect", "delete_job"}, {"id", to_string(e.id)}, {"job", key_json(e.key)}};
   }
@@ -229,6 +233,7 @@ json to_json(const config& c) {
   if (c.clair_target_major) j["clairTargetVersion"] = to_string(*c.clair_target_major);
   if (c.databases_side_by_side) j["databasesSideBySide"] = true;
   if (c.max_concurrent_upgrades != 0) j["maxConcurrentUpgrades"] = c.max_concurrent_upgrades;
+  if (c.claim_bind_timeout_s != config{}.claim_bind_timeout_s) j["claimBindTimeoutSeconds"] = c.claim_bind_timeout_s;
   return j;
 }
 
@@ -271,6 +276,8 @@ std::expected<config, std::string> config_from_json(const json& j) {
     c.max_concurrent_upgrades =
         static_cast<std::int32_t>(integer_field(j, "maxConcurrentUpgrades", c.max_concurrent_upgrades, "config"));
     if (c.max_concurrent_upgrades < 0) return std::unexpected("config.maxConcurrentUpgrades must not be negative");
+    c.claim_bind_timeout_s = integer_field(j, "claimBindTimeoutSeconds", c.claim_bind_timeout_s, "config");
+    if (c.claim_bind_timeout_s < 1) return std::unexpected("config.claimBindTimeoutSeconds must be at least 1");
   } catch (const json::exception& e) {
     return std::unexpected(std::string("config: ") + e.what());
   } catch (const bad_field& e) {
@@ -289,6 +296,36 @@ json to_json(const database_facts& f) {
               {"tables", tables}};
 }
 
+json to_json(const claim_facts& f) {
+  json j{{"storageClass", f.storage_class},
+         {"classExists", f.class_exists},
+         {"bindingMode", f.binding_mode},
+         {"provisioner", f.provisioner}};
+  if (!f.event_reason.empty())
+    j["event"] = json{{"type", f.event_type}, {"reason", f.event_reason}, {"message", f.event_message}};
+  return j;
+}
+
+std::expected<claim_facts, std::string> claim_facts_from_json(const json& j) {
+  if (!j.is_object()) return std::unexpected("claim facts must be an object");
+  claim_facts f;
+  try {
+    f.storage_class = j.value("storageClass", "");
+    f.class_exists = j.value("classExists", true);
+    f.binding_mode = j.value("bindingMode", "");
+    f.provisioner = j.value("provisioner", "");
+    if (j.contains("event")) {
+      const auto& e = j["event"];
+      f.event_type = e.value("type", "");
+      f.event_reason = e.value("reason", "");
+      f.event_message = e.value("message", "");
+    }
+  } catch (const json::exception& e) {
+    return std::unexpected(std::string("claim facts: ") + e.what());
+  }
+  return f;
+}
+
 json event_payload(const event& e) {
   return std::visit(
       [](const auto& v) -> json {
@@ -302,6 +339,7 @@ json event_payload(const event& e) {
         } else if constexpr (std::is_same_v<T, effect_succeeded>) {
           json j{{"type", "effect_succeeded"}, {"id", to_string(v.id)}};
           if (v.facts) j["facts"] = to_json(*v.facts);
+          if (v.claim) j["claim"] = to_json(*v.claim);
           return j;
         } else if constexpr (std::is_same_v<T, effect_failed>) {
           return json{
@@ -343,6 +381,11 @@ std::expected<event, std::string> event_from_payload(const json& j) {
                                   integer_value<std::int64_t>(t.at("rows"), "facts.tables.rows"),
                                   t.at("checksum").get<std::string>()});
         s.facts = std::move(facts);
+      }
+      if (j.contains("claim")) {
+        auto c = claim_facts_from_json(j["claim"]);
+        if (!c) return std::unexpected(c.error());
+        s.claim = std::move(*c);
       }
       return s;
     }
@@ -466,6 +509,12 @@ json to_json(const state& s) {
                                                       {"replicas", op->replicas ? json(*op->replicas) : json(nullptr)}};
     }
     if (!u.block_reason.empty()) upgrades[to_string(key)]["blockReason"] = u.block_reason;
+    if (!u.claims_seen.empty()) {
+      json seen = json::object();
+      for (const auto& [role, f] : u.claims_seen) seen[role] = to_json(f);
+      upgrades[to_string(key)]["claimsSeen"] = seen;
+    }
+    if (u.claims_requested) upgrades[to_string(key)]["claimsRequested"] = format_rfc3339(*u.claims_requested);
     if (!u.unsent_events.empty()) {
       json unsent = json::object();
       for (const auto& [id, e] : u.unsent_events)

@@ -19,6 +19,8 @@ namespace qpu {
 nlohmann::json to_json(const effect& e);
 nlohmann::json to_json(const config& c);
 nlohmann::json to_json(const database_facts& f);
+nlohmann::json to_json(const claim_facts& f);
+std::expected<claim_facts, std::string> claim_facts_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const state& s);
 
 std::expected<config, std::string> config_from_json(const nlohmann::json& j);

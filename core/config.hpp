@@ -57,6 +57,9 @@ struct config {
   // limit, which is what a log recorded before the setting existed decided with; `run` defaults
   // to 1 (--max-concurrent-upgrades).
   std::int32_t max_concurrent_upgrades = 0;
+  // The backup and data claims are created before the downtime and must be Bound (or bind on their
+  // first consumer) within this time, or the upgrade is refused with nothing stopped.
+  std::int64_t claim_bind_timeout_s = 300;
   std::int32_t max_transient_retries = 8;  // 429/5xx/connection failures of one effect
   bool operator==(const config&) const = default;
 };

@@ -23,6 +23,7 @@ constexpr step_name step_names[] = {
     {step_kind::switch_database, "switch", false},
     {step_kind::restore, "restore", true},
     {step_kind::delete_job, "delete-job", true},
+    {step_kind::inspect_claim, "inspect-claim", true},
 };
 
 template <class Int>

@@ -34,6 +34,7 @@ enum class step_kind : std::uint8_t {
   status,  // status@<seq>: a status write
   event,  // event@<seq>/<phase>: a Kubernetes Event
   requeue,  // the registry's requeue timer (no attempt)
+  inspect_claim,  // inspect-claim/<backup|data>/g<n>: why a new claim is not Bound (its class, its Events)
 };
 
 struct effect_id {

@@ -148,6 +148,15 @@ struct inspect_database {
   bool operator==(const inspect_database&) const = default;
 };
 
+// Read why a new claim is not Bound: its StorageClass (does it exist, its binding mode and
+// provisioner) and the latest Event on the claim.
+struct inspect_claim {
+  effect_id id;
+  object_key key;
+  std::string storage_class;  // the claim's spec.storageClassName as the API server keeps it
+  bool operator==(const inspect_claim&) const = default;
+};
+
 struct delete_job {
   effect_id id;
   object_key key;
@@ -173,7 +182,7 @@ struct requeue_after {
 };
 
 using effect = std::variant<create_claim, create_job, scale_deployment, patch_database_deployment, update_registry_status,
-                            emit_event, inspect_database, delete_job, requeue_after>;
+                            emit_event, inspect_database, delete_job, requeue_after, inspect_claim>;
 
 const effect_id& id_of(const effect& e);
 

@@ -88,9 +88,23 @@ struct database_facts {
   bool operator==(const database_facts&) const = default;
 };
 
+// Why a claim is not Bound, as the cluster tells it: its StorageClass and the latest Event the
+// storage controllers wrote on the claim.
+struct claim_facts {
+  std::string storage_class;
+  bool class_exists = true;
+  std::string binding_mode;  // Immediate | WaitForFirstConsumer
+  std::string provisioner;
+  std::string event_type;  // Normal | Warning; empty: no Event on the claim
+  std::string event_reason;  // ProvisioningFailed, ExternalProvisioning, WaitForFirstConsumer, ...
+  std::string event_message;
+  bool operator==(const claim_facts&) const = default;
+};
+
 struct effect_succeeded {
   effect_id id;
   std::optional<database_facts> facts;  // for inspect_database
+  std::optional<claim_facts> claim = std::nullopt;  // for inspect_claim
   bool operator==(const effect_succeeded&) const = default;
 };
 

@@ -141,6 +141,10 @@ struct registry_upgrade {
   std::optional<timestamp> wakeup;  // the requeue armed for this registry
   std::string status_written;  // the status last sent (phase + error), to send each once
   std::map<effect_id, unsent_event> unsent_events;  // Events in flight or waiting to be sent again
+  // Why a new claim is not Bound yet (its StorageClass, its latest Event), by role ("backup",
+  // "data"), as the last inspection before the downtime found it.
+  std::map<std::string, claim_facts> claims_seen;
+  std::optional<timestamp> claims_requested;  // the new claims were first asked for (before the downtime)
   bool operator==(const registry_upgrade&) const = default;
 };
 

@@ -103,6 +103,52 @@ net::awaitable<event> perform(k8s_context& ctx, const create_claim& e) {
   co_return effect_failed{e.id, 409, "AlreadyExists", claim_too_small_message(e.key, have, e.size_bytes)};
 }
 
+// Why a claim is not Bound: its StorageClass and the latest Event on it. A read the controller may
+// not make (no RBAC for StorageClasses when it runs with a namespaced Role) leaves that part
+// unknown rather than failing the upgrade; other failures are reported (and retried when transient).
+net::awaitable<event> perform(k8s_context& ctx, const inspect_claim& e) {
+  claim_facts f;
+  f.storage_class = e.storage_class;
+  if (!e.storage_class.empty()) {
+    kube::resource_path class_path;
+    class_path.group = "storage.k8s.io";
+    class_path.version = "v1";
+    class_path.plural = "storageclasses";
+    class_path.name = e.storage_class;
+    auto sc = co_await ctx.api->get(std::move(class_path));
+    if (sc) {
+      const json c = json::parse(sc->body, nullptr, false);
+      if (c.is_object()) {
+        f.provisioner = c.value("provisioner", "");
+        f.binding_mode = c.value("volumeBindingMode", "Immediate");
+      }
+    } else if (sc.error().kind == api_error_kind::not_found) {
+      f.class_exists = false;
+    } else if (sc.error().kind != api_error_kind::forbidden) {
+      co_return failure(e.id, sc.error());
+    }
+  }
+  kube::query_params query;
+  query.emplace_back("fieldSelector", "involvedObject.kind=PersistentVolumeClaim,involvedObject.name=" + e.key.name);
+  auto events = co_await ctx.api->list(event_path(e.key.ns), query);
+  if (!events && events.error().kind != api_error_kind::forbidden) co_return failure(e.id, events.error());
+  if (events) {
+    const json list = json::parse(events->body, nullptr, false);
+    std::string latest;  // RFC 3339 in UTC: later is greater as text
+    for (const auto& ev : list.is_object() ? list.value("items", json::array()) : json::array()) {
+      if (!ev.is_object()) continue;
+      std::string at = ev.value("lastTimestamp", json()).is_string() ? ev["lastTimestamp"].get<std::string>() : "";
+      if (at.empty() && ev.value("eventTime", json()).is_string()) at = ev["eventTime"].get<std::string>();
+      if (!latest.empty() && at < latest) continue;
+      latest = at;
+      f.event_type = ev.value("type", "");
+      f.event_reason = ev.value("reason", "");
+      f.event_message = ev.value("message", "");
+    }
+  }
+  co_return effect_succeeded{e.id, std::nullopt, std::move(f)};
+}
+
 net::awaitable<event> perform(k8s_context& ctx, const create_job& e) {
   co_return co_await create(ctx, e.id, path_of(resource_kind::job, e.key.ns), job_body(e, ctx.jobs));
 }

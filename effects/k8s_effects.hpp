@@ -35,6 +35,7 @@ boost::asio::awaitable<event> perform(k8s_context& ctx, const patch_database_dep
 boost::asio::awaitable<event> perform(k8s_context& ctx, const update_registry_status& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const emit_event& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const delete_job& e);
+boost::asio::awaitable<event> perform(k8s_context& ctx, const inspect_claim& e);
 
 // The database as a client connects to it: the Service's clusterIP and port, and the credential
 // values from their Secrets (or literals). Holds secrets: never log it, never put it in an event

@@ -31,6 +31,10 @@ api_client::result api_client::create(resource_path p, std::string body) {
 
 api_client::result api_client::get(resource_path p) { return call(http::verb::get, target(p), {}, {}); }
 
+api_client::result api_client::list(resource_path p, const query_params& query) {
+  return call(http::verb::get, target(p, query), {}, {});
+}
+
 api_client::result api_client::replace(resource_path p, std::string body) {
   return call(http::verb::put, target(p), std::move(body), "application/json");
 }

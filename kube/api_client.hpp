@@ -45,6 +45,8 @@ class api_client {
   // POST to the collection `p` (p.name empty).
   result create(resource_path p, std::string body);
   result get(resource_path p);
+  // GET of a collection with query parameters (labelSelector, fieldSelector, limit).
+  result list(resource_path p, const query_params& query);
   // PUT: custom resources need metadata.resourceVersion in `body` (a stale one is 409 Conflict).
   result replace(resource_path p, std::string body);
   result patch(resource_path p, patch_type type, std::string body);

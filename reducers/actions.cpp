@@ -98,6 +98,8 @@ void plan_upgrade(upgrade_ctx& c) {
   c.u.finished.reset();
   c.u.last_error.clear();
   c.u.block_reason.clear();  // a turn that came (schedule.hpp) is taken
+  c.u.claims_requested.reset();
+  c.u.claims_seen.clear();
   const bool image_can =
       !c.cfg.upgrade_image.empty() &&
       std::find(c.cfg.upgrade_image_from.begin(), c.cfg.upgrade_image_from.end(), *c.u.from) != c.cfg.upgrade_image_from.end();

@@ -240,8 +240,11 @@ bool sibling_resumes_operator(const upgrade_ctx& c) {
 }
 
 bool holds_operator_after_rollback(const registry_upgrade& u) {
+  // The data claim holds the failed attempt's data only once the upgrade Job was created: a claim
+  // made before the downtime and never written is what the operator's own migration would fill.
+  const auto job = step_id(u, step_kind::create_job, to_string(upgrade_role(u)));
   return (u.current == phase::rolling_back || u.current == phase::failed) && u.quay_operator && u.quay_operator->replicas &&
-         u.done.contains(step_id(u, step_kind::create_claim, "data"));
+         u.done.contains(step_id(u, step_kind::create_claim, "data")) && u.done.contains(job);
 }
 
 bool sibling_needs_operator_paused(const upgrade_ctx& c) {

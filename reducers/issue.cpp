@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "reducers/claims.hpp"
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
 #include "reducers/schedule.hpp"
@@ -88,6 +89,10 @@ void note_succeeded(registry_upgrade& u, const effect_succeeded& r) {
   u.unsent_events.erase(r.id);
   u.done.insert(r.id);
   u.transient_failures.erase(r.id);
+  if (r.claim && r.id.step == step_kind::inspect_claim) {
+    u.claims_seen[r.id.target.substr(0, r.id.target.find('/'))] = *r.claim;
+    return;
+  }
   if (!r.facts) return;
   // A revert's inspections keep the upgrade's facts intact.
   const bool revert = r.id.revert_run > 0;
@@ -149,6 +154,9 @@ void arm_wakeup(upgrade_ctx& c) {
       consider(c.u.phase_since + limit * 1000);
     if (waits_on_job(c.u.current)) consider(c.now + c.cfg.requeue_s * 1000);
   }
+  // New claims waiting to bind before the downtime: their next look, or their timeout.
+  if (c.u.current == phase::preflight || c.u.current == phase::pausing_operator)
+    if (const auto t = claims_wakeup(c)) consider(*t);
   // Queued for its maintenance window: the window's opening.
   if (c.u.current == phase::queued && c.u.block_reason == "OutsideMaintenanceWindow")
     if (const auto w = parse_daily_window(c.registry.maintenance_window)) consider(next_opening(*w, c.now));

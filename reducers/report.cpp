@@ -7,6 +7,7 @@
 #include "core/image_ref.hpp"
 #include "reducers/guards.hpp"
 #include "reducers/issue.hpp"
+#include "reducers/claims.hpp"
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
 #include "reducers/revert.hpp"
@@ -155,9 +156,16 @@ std::string waiting_for(const upgrade_ctx& c) {
       if (db->ready_replicas < 1) return "waiting for the database to be ready to confirm its version";
       return "confirming the server version of " + database_deployment_name(u);
     }
-    case phase::preflight: return check_wanted(c) ? job_text(job_role::check, "pg_upgrade --check") : "checking";
+    case phase::preflight: {
+      if (check_wanted(c) && !claims_text(c).empty())
+        return job_text(job_role::check, "pg_upgrade --check") + "; " + claims_text(c);
+      if (check_wanted(c)) return job_text(job_role::check, "pg_upgrade --check");
+      const auto t = claims_text(c);
+      return t.empty() ? "checking" : t;
+    }
     case phase::pausing_operator: {
       const auto* op = managing_operator(c);
+      if (operator_stopped(c) && !claims_text(c).empty()) return "the Quay operator is paused; " + claims_text(c);
       return "pausing the Quay operator " + (op ? to_string(op->meta.key) : std::string("(gone)")) +
              " before anything is touched: its Deployment is scaled to 0 (" + std::to_string(op ? op->status_replicas : 0) +
              " pods remain)";
@@ -282,6 +290,8 @@ void report_status(upgrade_ctx& c) {
   };
   key.assign(to_string(u.current));
   append({std::to_string(u.attempt), u.last_error, u.rollback_incomplete});
+  // Before the downtime the new claims' state is news too (created, Pending and why, Bound).
+  if (u.current == phase::preflight || u.current == phase::pausing_operator) append({claims_text(c)});
   const auto& r = u.revert;
   if (r.run > 0 || !r.refused.empty()) {
     key += "|r";

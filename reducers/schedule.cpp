@@ -35,8 +35,7 @@ std::optional<daily_window> window_of(const upgrade_ctx& c) {
 
 bool registry_holds_place(const state& s, const object_key& registry) {
   for (const auto component : {db_component::quay, db_component::clair})
-    if (const auto it = s.upgrades.find({registry, component}); it != s.upgrades.end() && holds_place(it->second))
-      return true;
+    if (const auto it = s.upgrades.find({registry, component}); it != s.upgrades.end() && holds_place(it->second)) return true;
   return false;
 }
 
@@ -108,9 +107,7 @@ bool holds_place(const registry_upgrade& u) {
   return is_active(u.current) && u.current != phase::resuming_operator;
 }
 
-bool window_invalid(const upgrade_ctx& c) {
-  return upgrade_due(c) && !c.registry.maintenance_window.empty() && !window_of(c);
-}
+bool window_invalid(const upgrade_ctx& c) { return upgrade_due(c) && !c.registry.maintenance_window.empty() && !window_of(c); }
 
 bool outside_window(const upgrade_ctx& c) { return upgrade_due(c) && window_closed(c); }
 
@@ -144,8 +141,6 @@ std::string queue_text(const upgrade_ctx& c) {
   return "";
 }
 
-bool queue_place_changed(const upgrade_ctx& c) {
-  return queue_reason(c) != c.u.block_reason || queue_text(c) != c.u.last_error;
-}
+bool queue_place_changed(const upgrade_ctx& c) { return queue_reason(c) != c.u.block_reason || queue_text(c) != c.u.last_error; }
 
 }  // namespace qpu::reducers

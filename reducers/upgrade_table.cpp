@@ -1,5 +1,6 @@
 // The upgrade of one QuayRegistry, as one table (DESIGN.md section 3; how it runs: table.hpp).
 #include "reducers/actions.hpp"
+#include "reducers/claims.hpp"
 #include "reducers/guards.hpp"
 #include "reducers/schedule.hpp"
 #include "reducers/table.hpp"
@@ -68,18 +69,27 @@ constexpr rule upgrade[] = {
   {phase::queued,      "why it waits or its place in the queue changed",     queue_place_changed,    phase::queued,      note_waiting},
   {phase::blocked,     "the operator's own migration is over",               operator_migration_over, phase::detecting,  start_retry},
   {phase::blocked,     "what blocked the upgrade no longer holds",           block_lifted,           phase::detecting,   note_unblocked},
-  // preflight: sizes are known from detection; optionally `pg_upgrade --check`
+  // preflight: sizes are known from detection; optionally `pg_upgrade --check`; the new claims are
+  // created and must bind while Quay still serves (claims.hpp)
   {phase::preflight,   "the phase deadline passed",                          deadline_passed,        phase::failed,      fail_on_deadline},
   {phase::preflight,   "the old data claim does not exist",                  old_claim_missing,      phase::failed,      fail_no_claim},
   {phase::preflight,   "the pg_upgrade --check Job failed",                  check_job_failed,       phase::failed,      fail_check_job},
   {phase::preflight,   "the pg_upgrade --check Job is running",              check_pending,          phase::preflight,   start_check_job},
   {phase::preflight,   "the maintenance window closed before the downtime began", outside_window,    phase::queued,      note_waiting},
   {phase::preflight,   "the checks passed and a Quay operator renders the database", operator_to_pause, phase::pausing_operator, pause_operator},
-  {phase::preflight,   "the checks passed",                                  always,                 phase::quiescing,   scale_apps_down},
+  {phase::preflight,   "a claim of the backup's name is too small",          backup_claim_too_small, phase::failed,      fail_backup_claim},
+  {phase::preflight,   "a claim of the new data's name is too small",        data_claim_too_small,   phase::failed,      fail_data_claim},
+  {phase::preflight,   "a new claim cannot bind",                            claim_refused,          phase::failed,      fail_claim},
+  {phase::preflight,   "the new claims are Bound (or bind on first use)",    claims_ready,           phase::quiescing,   scale_apps_down},
+  {phase::preflight,   "the new claims are being created, Quay still serves", always,                phase::preflight,   prepare_claims},
   // pause the operator: before anything else is touched, so it neither undoes nor redoes the upgrade
   {phase::pausing_operator, "the phase deadline passed",                     deadline_passed,        phase::rolling_back, fail_on_deadline},
   {phase::pausing_operator, "the operator began its own migration",          operator_migrating_while_pausing, phase::rolling_back, fail_operator_migrating},
-  {phase::pausing_operator, "the operator has no pod left",                  operator_stopped,       phase::quiescing,   scale_apps_down},
+  {phase::pausing_operator, "the operator has no pod left and a claim of the backup's name is too small", operator_stopped_backup_claim_too_small, phase::rolling_back, fail_backup_claim},
+  {phase::pausing_operator, "the operator has no pod left and a claim of the new data's name is too small", operator_stopped_data_claim_too_small, phase::rolling_back, fail_data_claim},
+  {phase::pausing_operator, "the operator has no pod left and a new claim cannot bind", operator_stopped_claim_refused, phase::rolling_back, fail_claim},
+  {phase::pausing_operator, "the operator has no pod left and the new claims are Bound", operator_stopped_claims_ready, phase::quiescing, scale_apps_down},
+  {phase::pausing_operator, "the operator has no pod left: the new claims are being created", operator_stopped, phase::pausing_operator, prepare_claims},
   {phase::pausing_operator, "the operator is being scaled to 0",             always,                 phase::pausing_operator, pause_operator},
   // quiesce: the app stops writing before anything is copied
   {phase::quiescing,   "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},

@@ -54,6 +54,19 @@ result<void> runtime::start() {
   if (block_ == 0 && (block_ = pick_address_block()) == 0)
     return std::unexpected(internal_error("no free 127.B.0.0/16 address block (all 64..254 locked)"));
 
+  // The default StorageClass exists as an object, as in every real cluster (a client that reads a
+  // claim's class finds it); created unless a restarted simulator kept it.
+  if (!options_.default_storage_class.empty() && !get("storageclasses.storage.k8s.io", "", options_.default_storage_class))
+    (void)store_.create(type("storageclasses.storage.k8s.io"), "",
+                        json{{"apiVersion", "storage.k8s.io/v1"},
+                             {"kind", "StorageClass"},
+                             {"metadata",
+                              {{"name", options_.default_storage_class},
+                               {"annotations", {{"storageclass.kubernetes.io/is-default-class", "true"}}}}},
+                             {"provisioner", "kube-sim.io/local"},
+                             {"reclaimPolicy", "Delete"},
+                             {"volumeBindingMode", "Immediate"}});
+
   volumes_ = std::make_unique<volume_set>(options_.work_dir / "volumes");
   if (options_.force_volume_mode) {
     volumes_->set_mode(*options_.force_volume_mode);

@@ -59,8 +59,16 @@ UPGRADE_ENOSPC = (r"upgrade Job quay/registry-pg15-upgrade-1 failed: BackoffLimi
 BACKUP_CLAIM_TOO_SMALL = (r"the claim quay/registry-quay-database-backup-pg10 already exists with 256Ki, smaller than the "
                           r"1Gi this upgrade needs \(a leftover of an earlier attempt\?\); the controller never deletes or "
                           r"shrinks a claim: delete or resize it, then set the retry annotation")
-NEW_CLAIM_PENDING = (r"upgrade Job quay/registry-pg15-upgrade-1 failed: DeadlineExceeded \(Job was active longer than "
-                     r"specified deadline\); claim registry-quay-database-pg15 is Pending \(storage class does-not-exist\)")
+# A StorageClass whose provisioner does not run here: the new claims stay Pending with the
+# PersistentVolume controller's Event and the upgrade is refused at --claim-bind-timeout (20 s in
+# the case), before anything is stopped.
+NEW_CLAIM_PENDING = (r"the new data claim quay/registry-quay-database-pg15 is still Pending after 20 s \(StorageClass "
+                     r"ebs-gp3, provisioner ebs\.csi\.aws\.com, binding Immediate; --claim-bind-timeout\); its Event: "
+                     r"Normal ExternalProvisioning: Waiting for a volume to be created either by the external provisioner "
+                     r"'ebs\.csi\.aws\.com' or manually by the system administrator\. If volume creation is delayed, please "
+                     r"verify that the provisioner is running and correctly registered\. Nothing was stopped: Quay kept "
+                     r"serving\. Fix the StorageClass \(or choose one with --storage-class\), delete the Pending claim, and "
+                     r"set annotation quay-pg-upgrader\.quay\.io/retry to a new value")
 DATABASE_NEVER_STOPS = (r"phase stopping did not finish within 15 s; at the deadline: waiting for the database to stop: "
                         r"1 database pods remain")
 VERIFICATION_MISMATCH = (r"verification found differences: table public\.logentry content differs "
@@ -1188,7 +1196,7 @@ def case_upgrade_job_fails(case):
 
 def case_leftover_claim_too_small(case):
     # A claim of the backup's name exists and is far too small (256 KiB): the controller does not
-    # adopt it, fails the backup phase before any Job, names the claim and its size, and keeps it.
+    # adopt it, refuses before the downtime (preflight), names the claim and its size, and keeps it.
     backup_claim = f"{OLD_CLAIM}-backup-pg10"
 
     def inject(c):
@@ -1201,7 +1209,7 @@ def case_leftover_claim_too_small(case):
         c.check(c.kube.get("PersistentVolumeClaim", backup_claim) is not None, "the leftover claim was kept")
         remove_claim(c, backup_claim)
 
-    failure_then_retry(case, inject, "backing_up", BACKUP_CLAIM_TOO_SMALL, remove)
+    failure_then_retry(case, inject, "preflight", BACKUP_CLAIM_TOO_SMALL, remove)
 
 
 def rogue_updater():
@@ -1251,14 +1259,18 @@ def case_verification_mismatch(case):
 
 
 def case_new_claim_pending(case):
-    # --storage-class does-not-exist: nobody provisions that class, the new claim stays Pending.
-    # Removing the cause: create the StorageClass (kube-sim's provisioner then binds the claim).
-    # The backup claim exists already (right-sized, bound in the default class), so the controller
-    # adopts it and only the new data claim is created in the missing class: the attempt reaches
-    # the upgrade Job, which waits on that claim until its deadline.
-    case.spec["controller_args"] = ["--storage-class", "does-not-exist"]
+    # --storage-class ebs-gp3: a StorageClass whose provisioner (ebs.csi.aws.com) nobody runs here,
+    # so the new claims stay Pending with an ExternalProvisioning Event. The backup claim exists
+    # already (right-sized, bound in the default class) and is adopted; the new data claim is
+    # created in ebs-gp3 before the downtime and never binds: refused at --claim-bind-timeout with
+    # the Event's words, while the app never stopped. Removing the cause: the class is recreated
+    # with kube-sim's provisioner, which binds the Pending claim; the retry adopts it.
+    case.spec["controller_args"] = ["--storage-class", "ebs-gp3", "--claim-bind-timeout", "20"]
+    storage_class = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "ebs-gp3"},
+                     "provisioner": "ebs.csi.aws.com"}
 
     def inject(c):
+        c.kube.create(storage_class)
         claim = tiny_claim(f"{OLD_CLAIM}-backup-pg10")
         claim["spec"]["resources"]["requests"]["storage"] = "1Gi"
         c.kube.create(claim)
@@ -1267,10 +1279,17 @@ def case_new_claim_pending(case):
                    == "Bound", 30)
 
     def remove(c):
-        c.kube.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-                       "metadata": {"name": "does-not-exist"}, "provisioner": "kube-sim.io/local"})
+        app_pods = {p["metadata"]["name"] for p in c.kube.list("Pod", selector="quay-component=quay-app")
+                    if "deletionTimestamp" not in p["metadata"]}
+        c.check(app_pods == c.app_pods_before, f"the app never stopped: its pods are the ones it had ({sorted(app_pods)})")
+        c.check(not c.kube.list("Job", selector="app.kubernetes.io/managed-by=quay-pg-upgrader"), "no Job was created")
+        c.kube.delete("StorageClass", "ebs-gp3", ns=None)
+        c.kube.create(dict(storage_class, provisioner="kube-sim.io/local"))
+        c.wait_for("the Pending claim to bind",
+                   lambda: (c.kube.get("PersistentVolumeClaim", f"{OLD_CLAIM}-pg15").get("status") or {}).get("phase")
+                   == "Bound", 30)
 
-    failure_then_retry(case, inject, "upgrading", NEW_CLAIM_PENDING, remove)
+    failure_then_retry(case, inject, "preflight", NEW_CLAIM_PENDING, remove, fail_timeout=120)
 
 
 def case_database_never_stops(case):

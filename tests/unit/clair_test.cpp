@@ -84,8 +84,8 @@ TEST_CASE("both databases are upgraded one after the other, Quay's first, each o
   REQUIRE(s.upgrade().current == phase::succeeded);
   REQUIRE(s.clair().current == phase::succeeded);
   CHECK(s.clair().to == pg_major::of(15));
-  CHECK(s.phases(db_component::clair) == std::vector<std::string>{"detecting", "queued", "quiescing", "backing_up", "stopping",
-                                                                  "upgrading", "switching", "verifying", "resuming",
+  CHECK(s.phases(db_component::clair) == std::vector<std::string>{"detecting", "queued", "preflight", "quiescing", "backing_up",
+                                                                  "stopping", "upgrading", "switching", "verifying", "resuming",
                                                                   "succeeded"});
   check_each_touches_only_its_own(s);
   // Clair's downtime begins after Quay's app is back: registry pulls and pushes never stop for

@@ -24,21 +24,22 @@ std::vector<std::string> ids_with(const session& s, const std::string& part) {
 
 TEST_CASE("logical 10 -> 15 walks every phase in order and succeeds") {
   auto s = fold(run_scenario(a_registry()));
-  CHECK(s.phases() == std::vector<std::string>{"detecting", "quiescing", "backing_up", "stopping", "upgrading", "switching",
-                                               "verifying", "resuming", "succeeded"});
+  CHECK(s.phases() == std::vector<std::string>{"detecting", "preflight", "quiescing", "backing_up", "stopping", "upgrading",
+                                               "switching", "verifying", "resuming", "succeeded"});
   const auto& u = s.upgrade();
   CHECK(u.current == phase::succeeded);
   CHECK(u.from == pg_major::of(10));
   CHECK(u.to == pg_major::of(15));
   CHECK(u.method == upgrade_method::logical);
+  // Both claims are created, and looked at while Pending, before the app is stopped.
   CHECK(s.work() ==
-        std::vector<std::string>{"quay/registry/a1/inspect-version/g1", "quay/registry/a1/scale-down/registry-quay-app",
-                                 "quay/registry/a1/scale-down/registry-quay-mirror", "quay/registry/a1/inspect-manifest",
-                                 "quay/registry/a1/create-claim/backup", "quay/registry/a1/create-job/backup",
-                                 "quay/registry/a1/scale-down/database", "quay/registry/a1/create-claim/data",
-                                 "quay/registry/a1/create-job/upgrade-logical", "quay/registry/a1/switch",
-                                 "quay/registry/a1/inspect-verify", "quay/registry/a1/scale-up/registry-quay-app",
-                                 "quay/registry/a1/scale-up/registry-quay-mirror"});
+        std::vector<std::string>{
+            "quay/registry/a1/inspect-version/g1", "quay/registry/a1/create-claim/backup", "quay/registry/a1/create-claim/data",
+            "quay/registry/a1/inspect-claim/backup/g1", "quay/registry/a1/inspect-claim/data/g1",
+            "quay/registry/a1/scale-down/registry-quay-app", "quay/registry/a1/scale-down/registry-quay-mirror",
+            "quay/registry/a1/inspect-manifest", "quay/registry/a1/create-job/backup", "quay/registry/a1/scale-down/database",
+            "quay/registry/a1/create-job/upgrade-logical", "quay/registry/a1/switch", "quay/registry/a1/inspect-verify",
+            "quay/registry/a1/scale-up/registry-quay-app", "quay/registry/a1/scale-up/registry-quay-mirror"});
   const auto final_status = s.all<update_registry_status>().back();
   CHECK(final_status.conditions[1].type == "PostgresUpgraded");
   CHECK(final_status.conditions[1].status == "True");
@@ -182,30 +183,28 @@ TEST_CASE("a target image that keeps its data elsewhere is refused before anythi
   }
 }
 
-TEST_CASE("a leftover claim of the backup's name that is too small is not adopted") {
+TEST_CASE("a leftover claim of the backup's name that is too small is not adopted: refused before the downtime") {
   auto o = a_registry();
   o.leftover_backup_claim_bytes = 256 * 1024;
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().current == phase::failed);
-  CHECK(s.all<create_claim>().empty());  // nothing created in its place, nothing deleted
+  for (const auto& cl : s.all<create_claim>()) CHECK(cl.role == claim_role::data);  // nothing in its place, nothing deleted
   CHECK(s.all<create_job>().empty());  // no backup Job on a claim that cannot hold the archive
   CHECK_THAT(s.upgrade().last_error,
              Catch::Contains("quay/registry-quay-database-backup-pg10 already exists with 256Ki, smaller than the 5Gi"));
-  CHECK(s.upgrade().failed_in == phase::backing_up);
-  // The rollback brought the app back.
-  const auto ups = s.all<scale_deployment>();
-  REQUIRE_FALSE(ups.empty());
-  CHECK(ups.back().replicas > 0);
+  CHECK(s.upgrade().failed_in == phase::preflight);
+  CHECK(s.all<scale_deployment>().empty());  // the app never stopped
 }
 
-TEST_CASE("a leftover claim of the new data's name that is too small gets no upgrade Job") {
+TEST_CASE("a leftover claim of the new data's name that is too small: refused before the downtime, no Job") {
   auto o = a_registry();
   o.leftover_data_claim_bytes = 256 * 1024;
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().current == phase::failed);
-  CHECK(s.upgrade().failed_in == phase::upgrading);
+  CHECK(s.upgrade().failed_in == phase::preflight);
   CHECK_THAT(s.upgrade().last_error, Catch::Contains("quay/registry-quay-database-pg15 already exists with 256Ki"));
-  for (const auto& j : s.all<create_job>()) CHECK(j.role == job_role::backup);  // the backup ran, no upgrade Job
+  CHECK(s.all<create_job>().empty());
+  CHECK(s.all<scale_deployment>().empty());
   for (const auto& cl : s.all<create_claim>()) CHECK(cl.role == claim_role::backup);
 }
 
@@ -233,8 +232,6 @@ TEST_CASE("failures before the switch roll back to the old claim and restore the
       {"upgrade Job fails", [](scenario_options& o) { o.upgrade_fails = true; }, "upgrading", "No space left on device", true},
       {"verification mismatch", [](scenario_options& o) { o.verify_mismatch = true; }, "verifying",
        "table public.tag has 7999 rows, expected 8000", true},
-      {"new claim stays Pending", [](scenario_options& o) { o.data_claim_never_binds = true; }, "upgrading",
-       "registry-quay-database-pg15 is Pending", true},
       {"database pod never stops", [](scenario_options& o) { o.database_never_stops = true; }, "stopping",
        "did not finish within 120 s", true},
   };
@@ -396,7 +393,7 @@ TEST_CASE("transient API failures back off and retry; persistent ones roll back"
   const auto first = s.upgrade().retry_at.at(id);
   CHECK(first >= t + 10 + 1000);
   CHECK(first <= t + 10 + 1500);
-  CHECK(s.upgrade().current == phase::backing_up);
+  CHECK(s.upgrade().current == phase::preflight);  // the claims come before the downtime
   const auto before = s.all<create_claim>().size();
   s.feed(log_line_event(s.next_seq(), first - 1, "timer", timer_fired{{"quay", "registry"}}));
   CHECK(s.all<create_claim>().size() == before);  // not before its time
@@ -416,19 +413,21 @@ TEST_CASE("transient API failures back off and retry; persistent ones roll back"
     }
   }
   CHECK(extras.size() > 1);  // the spread differs from one failure to the next
-  CHECK(s.upgrade().current == phase::rolling_back);
+  CHECK(s.upgrade().current == phase::failed);  // nothing was stopped, so there is nothing to roll back
+  CHECK(s.all<scale_deployment>().empty());
   CHECK_THAT(s.upgrade().last_error, Catch::Contains("create-claim/backup failed with HTTP 429 TooManyRequests: slow down"));
 }
 
-TEST_CASE("a Forbidden create fails the phase at once, with the server's words") {
+TEST_CASE("a quota that refuses a new claim fails the upgrade at once, before the downtime, with the server's words") {
   auto lines = run_scenario(a_registry());
   auto s = fold_until(lines, [](const session& x) { return !x.all<create_claim>().empty(); });
   s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect",
                         effect_failed{eid("quay/registry/a1/create-claim/backup"), 403, "Forbidden",
                                       "persistentvolumeclaims is forbidden: exceeded quota"}));
-  CHECK(s.upgrade().current == phase::rolling_back);
-  CHECK(s.upgrade().failed_in == phase::backing_up);
+  CHECK(s.upgrade().current == phase::failed);
+  CHECK(s.upgrade().failed_in == phase::preflight);
   CHECK_THAT(s.upgrade().last_error, Catch::Contains("exceeded quota"));
+  CHECK(s.all<scale_deployment>().empty());
 }
 
 TEST_CASE("a status that cannot be written never fails an upgrade") {
@@ -639,10 +638,10 @@ TEST_CASE("a rollback that runs out of time still gives the app back and says wh
 
 TEST_CASE("a step that fails for good announces the rollback like every other phase change") {
   auto lines = run_scenario(a_registry());
-  auto s = fold_until(lines, [](const session& x) { return !x.all<create_claim>().empty(); });
+  auto s = fold_until(lines, [](const session& x) { return !x.all<create_job>().empty(); });
   const auto events_before = s.all<emit_event>().size();
   s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect",
-                        effect_failed{eid("quay/registry/a1/create-claim/backup"), 403, "Forbidden", "exceeded quota"}));
+                        effect_failed{eid("quay/registry/a1/create-job/backup"), 403, "Forbidden", "exceeded quota"}));
   REQUIRE(s.upgrade().current == phase::rolling_back);
   const auto events = s.all<emit_event>();
   REQUIRE(events.size() > events_before);

@@ -479,7 +479,8 @@ class driver {
 
   void perform(const create_claim& e) {
     result(e.id);
-    const bool binds = !(o_.data_claim_never_binds && e.role == claim_role::data);
+    const bool binds =
+        !(o_.data_claim_never_binds && e.role == claim_role::data) && !o_.claim_class_missing && !o_.claims_bind_on_first_use;
     json c = claim_json(e.key.name, e.size_bytes, e.storage_class.empty() ? "standard" : e.storage_class, false);
     // As effects/labels.cpp labels what the controller creates: the registry it was made for.
     c["metadata"]["labels"]["quay-pg-upgrader.quay.io/registry"] = e.registry.key.name;
@@ -493,8 +494,54 @@ class driver {
     }
   }
 
+  // Why a claim is Pending, as the PersistentVolume controller's Event and the StorageClass say.
+  void perform(const inspect_claim& e) {
+    claim_facts f;
+    f.storage_class = e.storage_class;
+    f.binding_mode = "Immediate";
+    f.provisioner = "kube-sim.io/local";
+    if (o_.claim_class_missing) {
+      f.class_exists = false;
+      f.binding_mode.clear();
+      f.provisioner.clear();
+      f.event_type = "Warning";
+      f.event_reason = "ProvisioningFailed";
+      f.event_message = "storageclass.storage.k8s.io \"" + e.storage_class + "\" not found";
+    } else if (o_.claims_bind_on_first_use) {
+      f.binding_mode = "WaitForFirstConsumer";
+      f.event_type = "Normal";
+      f.event_reason = "WaitForFirstConsumer";
+      f.event_message = "waiting for first consumer to be created before binding";
+    } else if (o_.data_claim_never_binds) {
+      f.provisioner = "ebs.csi.aws.com";
+      f.event_type = "Normal";
+      f.event_reason = "ExternalProvisioning";
+      f.event_message =
+          "Waiting for a volume to be created either by the external provisioner 'ebs.csi.aws.com' or manually by "
+          "the system administrator.";
+    }
+    schedule(now_ + 30, true, [=](std::uint64_t seq, timestamp ts) {
+      return log_line_event(seq, ts, "effect", effect_succeeded{e.id, std::nullopt, f});
+    });
+  }
+
+  // The first pod that mounts a WaitForFirstConsumer claim binds it.
+  void bind_on_first_use(const std::string& name) {
+    at(900, [=, this]() -> std::optional<std::string> {
+      json* live = find(resource_kind::claim, name);
+      if (!live || (*live)["status"].value("phase", "") == "Bound") return std::nullopt;
+      const auto size = (*live)["spec"]["resources"]["requests"]["storage"];
+      (*live)["status"] = {{"phase", "Bound"}, {"capacity", {{"storage", size}}}};
+      return modified(resource_kind::claim, *live);
+    });
+  }
+
   void perform(const create_job& e) {
     result(e.id);
+    if (o_.claims_bind_on_first_use) {
+      if (e.role == job_role::backup) bind_on_first_use(e.backup_claim);
+      if (e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) bind_on_first_use(e.new_claim);
+    }
     const bool first_attempt = e.key.name.ends_with("-1");
     const bool revert = e.key.name.find("-revert-") != std::string::npos;
     const bool fails =

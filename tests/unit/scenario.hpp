@@ -28,7 +28,9 @@ struct scenario_options {
   bool backup_fails = false;
   bool upgrade_fails = false;
   bool verify_mismatch = false;
-  bool data_claim_never_binds = false;
+  bool data_claim_never_binds = false;  // its StorageClass's provisioner never acts (an Event says it waits for it)
+  bool claim_class_missing = false;  // --storage-class names a class that does not exist: both claims Pending, a Warning
+  bool claims_bind_on_first_use = false;  // volumeBindingMode WaitForFirstConsumer: a claim binds when a Job mounts it
   bool database_never_stops = false;
   std::uint64_t restart_after_seq = 0;  // a new controller process starts after this event
   bool malformed_lines = false;  // inject a wrong-typed watch line and an unparsable one

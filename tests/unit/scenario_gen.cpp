@@ -37,7 +37,7 @@ const named scenarios[] = {
      }},
     // The same target without PGDATA would look in /var/lib/postgresql/data: refused, untouched.
     {"target-layout-differs", [](scenario_options& o) { o.target_image = "postgres:14"; }},
-    // A claim of the backup's name left by an earlier attempt, too small: fails before the Job.
+    // A claim of the backup's name left by an earlier attempt, too small: refused before the downtime.
     {"leftover-claim-too-small", [](scenario_options& o) { o.leftover_backup_claim_bytes = 256 * 1024; }},
     {"up-to-date",
      [](scenario_options& o) {
@@ -58,7 +58,20 @@ const named scenarios[] = {
     {"backup-job-fails", [](scenario_options& o) { o.backup_fails = true; }},
     {"upgrade-job-fails", [](scenario_options& o) { o.upgrade_fails = true; }},
     {"verification-mismatch", [](scenario_options& o) { o.verify_mismatch = true; }},
+    // The new claims bind before the downtime or the upgrade is refused (issue 15, item 3): a
+    // provisioner that never acts (refused at --claim-bind-timeout), a StorageClass that does not
+    // exist (refused at the first look), a WaitForFirstConsumer class (no refusal: the Jobs bind them).
     {"data-claim-pending", [](scenario_options& o) { o.data_claim_never_binds = true; }},
+    {"claim-class-missing", [](scenario_options& o) { o.claim_class_missing = true; }},
+    {"claims-wait-for-first-consumer", [](scenario_options& o) { o.claims_bind_on_first_use = true; }},
+    // Two registries, one downtime at a time (issue 15, item 5); a maintenance window that opens
+    // half an hour after the start.
+    {"two-registries-one-at-a-time",
+     [](scenario_options& o) {
+       o.more_registries = {"second"};
+       o.max_concurrent_upgrades = 1;
+     }},
+    {"maintenance-window", [](scenario_options& o) { o.maintenance_window = "00:30-01:00"; }},
     {"database-never-stops", [](scenario_options& o) { o.database_never_stops = true; }},
     {"retry-after-failure",
      [](scenario_options& o) {

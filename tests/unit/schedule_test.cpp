@@ -82,8 +82,8 @@ TEST_CASE("daily windows in UTC: parsing, inside, next opening") {
   CHECK(reducers::inside(*wraps, midnight + 60 * minute));
   CHECK_FALSE(reducers::inside(*wraps, midnight + 2 * 60 * minute));
   CHECK(reducers::next_opening(*wraps, midnight + 3 * 60 * minute) == midnight + 22 * 60 * minute);
-  for (const char* bad : {"", "2:00-4:00", "02:00", "02:00-02:00", "24:00-01:00", "01:60-02:00", "01:00-02:00 UTC",
-                          "aa:bb-cc:dd", "01:00–02:00"})
+  for (const char* bad :
+       {"", "2:00-4:00", "02:00", "02:00-02:00", "24:00-01:00", "01:60-02:00", "01:00-02:00 UTC", "aa:bb-cc:dd", "01:00–02:00"})
     CHECK_FALSE(parse_daily_window(bad));
 }
 
@@ -107,8 +107,8 @@ TEST_CASE("the limit: with the default of 1, two registries are upgraded one aft
   for (const auto& st : d.s.all<update_registry_status>())
     if (st.registry.name == other && (first_phases.empty() || first_phases.back() != st.summary.phase))
       first_phases.push_back(st.summary.phase);
-  CHECK(first_phases == std::vector<std::string>{"detecting", "quiescing", "backing_up", "stopping", "upgrading", "switching",
-                                                 "verifying", "resuming", "succeeded"});
+  CHECK(first_phases == std::vector<std::string>{"detecting", "preflight", "quiescing", "backing_up", "stopping", "upgrading",
+                                                 "switching", "verifying", "resuming", "succeeded"});
 }
 
 TEST_CASE("the limit: no limit (0) lets every registry go down at once") {
@@ -127,8 +127,7 @@ TEST_CASE("the limit: three registries, two at a time, the third takes the first
   for (const auto& [name, span] : d.spans) starts.emplace_back(span.first, name);
   std::sort(starts.begin(), starts.end());
   const auto& last = starts.back().second;
-  const auto ended_first =
-      std::min(d.spans.at(starts[0].second).second, d.spans.at(starts[1].second).second);
+  const auto ended_first = std::min(d.spans.at(starts[0].second).second, d.spans.at(starts[1].second).second);
   CHECK(d.spans.at(last).first > ended_first);
   CHECK_FALSE(queued_messages(d.s, last).empty());
 }

@@ -194,3 +194,57 @@ TEST_CASE("resolve_database reads the Service's clusterIP and the credentials fr
     CHECK(missing.error().message.find("root-pw") == std::string::npos);
   }
 }
+
+TEST_CASE("inspect_claim reads the claim's StorageClass and its latest Event, and only this claim's", "[sim]") {
+  sim s;
+  make_namespace(s);
+  const auto event = [&](const std::string& name, const std::string& claim, const std::string& type, const std::string& reason,
+                         const std::string& message, const std::string& at) {
+    s.create(core("events", "quay"),
+             json{{"metadata", {{"name", name}, {"namespace", "quay"}}},
+                  {"involvedObject", {{"kind", "PersistentVolumeClaim"}, {"name", claim}, {"namespace", "quay"}}},
+                  {"type", type},
+                  {"reason", reason},
+                  {"message", message},
+                  {"firstTimestamp", at},
+                  {"lastTimestamp", at}});
+  };
+  const auto facts = [&](const inspect_claim& c) {
+    const auto e = s.perform(c);
+    REQUIRE(std::holds_alternative<effect_succeeded>(e));
+    const auto& ok = std::get<effect_succeeded>(e);
+    CHECK(ok.id == c.id);
+    REQUIRE(ok.claim.has_value());
+    return *ok.claim;
+  };
+  const inspect_claim missing{eid("quay/registry/a1/inspect-claim/data/g1"), {"quay", "registry-quay-database-pg15"}, "gold"};
+  SECTION("a class that does not exist, no Event yet") {
+    const auto f = facts(missing);
+    CHECK_FALSE(f.class_exists);
+    CHECK(f.storage_class == "gold");
+    CHECK(f.event_reason.empty());
+  }
+  SECTION("a class with its binding mode and provisioner; the latest Event of this claim wins") {
+    s.create({"storage.k8s.io", "v1", "storageclasses", "", "", ""}, json{{"metadata", {{"name", "gold"}}},
+                                                                          {"provisioner", "ebs.csi.aws.com"},
+                                                                          {"volumeBindingMode", "WaitForFirstConsumer"}});
+    event("a", "registry-quay-database-pg15", "Normal", "WaitForFirstConsumer", "waiting for first consumer",
+          "2026-12-03T06:00:00Z");
+    event("b", "registry-quay-database-pg15", "Warning", "ProvisioningFailed", "quota exceeded in zone a",
+          "2026-12-03T06:00:09Z");
+    event("c", "another-claim", "Warning", "ProvisioningFailed", "not this claim's", "2026-12-03T06:00:30Z");
+    event("d", "registry-quay-database-pg15", "Normal", "ExternalProvisioning", "older", "2026-12-03T05:59:00Z");
+    const auto f = facts(missing);
+    CHECK(f.class_exists);
+    CHECK(f.binding_mode == "WaitForFirstConsumer");
+    CHECK(f.provisioner == "ebs.csi.aws.com");
+    CHECK(f.event_type == "Warning");
+    CHECK(f.event_reason == "ProvisioningFailed");
+    CHECK(f.event_message == "quota exceeded in zone a");
+  }
+  SECTION("a class without volumeBindingMode binds Immediate, as the API defaults it") {
+    s.create({"storage.k8s.io", "v1", "storageclasses", "", "", ""},
+             json{{"metadata", {{"name", "gold"}}}, {"provisioner", "kube-sim.io/local"}});
+    CHECK(facts(missing).binding_mode == "Immediate");
+  }
+}

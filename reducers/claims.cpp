@@ -1,0 +1,139 @@
+#include "reducers/claims.hpp"
+
+#include "reducers/guards.hpp"
+#include "reducers/issue.hpp"
+#include "reducers/names.hpp"
+#include "reducers/observe.hpp"
+
+namespace qpu::reducers {
+
+namespace {
+
+constexpr timestamp inspect_every_ms = 10'000;
+
+struct new_claim {
+  const char* role;  // "backup" | "data", the create_claim step's target
+  const char* what;  // in messages
+  claim_role kind;
+  std::string name;
+  std::int64_t bytes;
+};
+
+std::array<new_claim, 2> new_claims(const upgrade_ctx& c) {
+  return {new_claim{"backup", "backup", claim_role::backup, backup_claim_name(c.u), backup_claim_bytes(c)},
+          new_claim{"data", "new data", claim_role::data, data_claim_name(c.u), data_claim_bytes(c)}};
+}
+
+const claim_facts* seen(const upgrade_ctx& c, const new_claim& n) {
+  const auto it = c.u.claims_seen.find(n.role);
+  return it == c.u.claims_seen.end() ? nullptr : &it->second;
+}
+
+bool binds_on_first_use(const claim_facts* f) { return f && f->class_exists && f->binding_mode == "WaitForFirstConsumer"; }
+
+bool ready(const upgrade_ctx& c, const new_claim& n) {
+  if (!done(c, step_kind::create_claim, n.role)) return false;
+  const auto* cl = find_claim(c, n.name);
+  return cl && (cl->phase == "Bound" || binds_on_first_use(seen(c, n)));
+}
+
+bool timed_out(const upgrade_ctx& c) {
+  return c.u.claims_requested && c.now - *c.u.claims_requested >= c.cfg.claim_bind_timeout_s * 1000;
+}
+
+// Why this claim cannot bind, or "" while it still may.
+std::string refusal(const upgrade_ctx& c, const new_claim& n) {
+  if (ready(c, n)) return "";
+  const auto* cl = find_claim(c, n.name);
+  // Not created yet (or not in the store yet), or Bound but not adopted: a leftover too small,
+  // which its own row refuses.
+  if (!cl || cl->phase == "Bound") return "";
+  const auto* f = seen(c, n);
+  const std::string claim = "the " + std::string(n.what) + " claim " + c.u.registry.ns + "/" + n.name;
+  const std::string cls = cl->storage_class.empty() ? std::string("the cluster's default") : cl->storage_class;
+  const std::string event = f && !f->event_reason.empty()
+                                ? "its Event: " + f->event_type + " " + f->event_reason + ": " + f->event_message
+                                : "no Event on it says why";
+  if (f && !f->class_exists) return claim + " cannot bind: its StorageClass " + cls + " does not exist (" + event + ")";
+  if (f && f->event_type == "Warning") return claim + " cannot bind (StorageClass " + cls + "): " + event;
+  if (timed_out(c)) {
+    std::string about = "StorageClass " + cls;
+    if (f && !f->provisioner.empty()) about += ", provisioner " + f->provisioner;
+    if (f && !f->binding_mode.empty()) about += ", binding " + f->binding_mode;
+    return claim + " is still " + (cl->phase.empty() ? std::string("not bound") : cl->phase) + " after " +
+           std::to_string(c.cfg.claim_bind_timeout_s) + " s (" + about + "; --claim-bind-timeout); " + event;
+  }
+  return "";
+}
+
+}  // namespace
+
+void prepare_claims(upgrade_ctx& c) {
+  if (!c.u.claims_requested) c.u.claims_requested = c.now;
+  for (const auto& n : new_claims(c)) {
+    issue(c, create_claim{step_id(c.u, step_kind::create_claim, n.role), {c.u.registry.ns, n.name}, owner(c), n.kind,
+                          n.bytes, storage_class(c)});
+    const auto* cl = find_claim(c, n.name);
+    if (!done(c, step_kind::create_claim, n.role) || !cl || cl->phase == "Bound") continue;
+    // Pending: read why now, and again every few seconds (each look is its own effect).
+    const auto generation = 1 + (c.now - *c.u.claims_requested) / inspect_every_ms;
+    issue(c, inspect_claim{step_id(c.u, step_kind::inspect_claim, std::string(n.role) + "/g" + std::to_string(generation)),
+                           {c.u.registry.ns, n.name},
+                           cl->storage_class});
+  }
+}
+
+bool claims_ready(const upgrade_ctx& c) {
+  for (const auto& n : new_claims(c))
+    if (!ready(c, n)) return false;
+  return true;
+}
+
+bool claim_refused(const upgrade_ctx& c) {
+  for (const auto& n : new_claims(c))
+    if (!refusal(c, n).empty()) return true;
+  return false;
+}
+
+bool operator_stopped_claims_ready(const upgrade_ctx& c) { return operator_stopped(c) && claims_ready(c); }
+bool operator_stopped_claim_refused(const upgrade_ctx& c) { return operator_stopped(c) && claim_refused(c); }
+bool operator_stopped_backup_claim_too_small(const upgrade_ctx& c) { return operator_stopped(c) && backup_claim_too_small(c); }
+bool operator_stopped_data_claim_too_small(const upgrade_ctx& c) { return operator_stopped(c) && data_claim_too_small(c); }
+
+void fail_claim(upgrade_ctx& c) {
+  std::string why;
+  for (const auto& n : new_claims(c))
+    if (const auto r = refusal(c, n); !r.empty()) why += (why.empty() ? "" : "; ") + r;
+  c.u.failed_in = c.u.current;
+  if (why.ends_with('.')) why.pop_back();  // an Event's own full stop
+  c.u.last_error = why +
+                   ". Nothing was stopped: Quay kept serving. Fix the StorageClass (or choose one with --storage-class), delete "
+                   "the Pending claim, and set annotation " +
+                   annotation_retry + " to a new value";
+}
+
+std::string claims_text(const upgrade_ctx& c) {
+  if (!c.u.claims_requested) return "";
+  std::string text;
+  for (const auto& n : new_claims(c)) {
+    if (ready(c, n)) continue;
+    const auto* cl = find_claim(c, n.name);
+    const auto* f = seen(c, n);
+    std::string t = "the " + std::string(n.what) + " claim " + n.name + " is " +
+                    (!cl ? std::string("being created") : cl->phase.empty() ? std::string("not bound") : cl->phase);
+    if (f && !f->event_reason.empty()) t += " (" + f->event_reason + ": " + f->event_message + ")";
+    text += (text.empty() ? "" : "; ") + t;
+  }
+  if (text.empty()) return "";
+  return "creating the new claims before anything is stopped: " + text + "; they must bind within " +
+         std::to_string(c.cfg.claim_bind_timeout_s) + " s";
+}
+
+std::optional<timestamp> claims_wakeup(const upgrade_ctx& c) {
+  if (!c.u.claims_requested || claims_ready(c)) return std::nullopt;
+  const timestamp since = *c.u.claims_requested;
+  const timestamp next_look = since + ((c.now - since) / inspect_every_ms + 1) * inspect_every_ms;
+  return std::min(next_look, since + c.cfg.claim_bind_timeout_s * 1000);
+}
+
+}  // namespace qpu::reducers

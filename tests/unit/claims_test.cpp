@@ -1,0 +1,138 @@
+// The new claims before the downtime (issue 15, item 3): both claims are created and must bind
+// while Quay still serves; a claim that cannot bind refuses the upgrade with the storage's own
+// reason and nothing stopped; a WaitForFirstConsumer class is not a refusal (its claims bind
+// when the Jobs mount them).
+#include <algorithm>
+
+#include "tests/unit/fold_helpers.hpp"
+
+using namespace qpu;
+using namespace qpu::testing;
+
+namespace {
+
+scenario_options a_registry() { return scenario_options{}; }
+
+std::vector<std::string> ids_with(const session& s, const std::string& part) {
+  std::vector<std::string> out;
+  for (const auto& id : s.work())
+    if (id.find(part) != std::string::npos) out.push_back(id);
+  return out;
+}
+
+// The app was never scaled: no scale of any kind, no Job, no switch.
+void check_nothing_stopped(const session& s) {
+  CHECK(s.all<scale_deployment>().empty());
+  CHECK(s.all<create_job>().empty());
+  CHECK(s.all<patch_database_deployment>().empty());
+}
+
+}  // namespace
+
+TEST_CASE("claims: a StorageClass that does not exist refuses at the first look, nothing stopped") {
+  auto o = a_registry();
+  o.claim_class_missing = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::failed);
+  CHECK(u.failed_in == phase::preflight);
+  CHECK_THAT(u.last_error, Catch::Contains("the backup claim quay/registry-quay-database-backup-pg10 cannot bind: its "
+                                           "StorageClass standard does not exist (its Event: Warning ProvisioningFailed: "
+                                           "storageclass.storage.k8s.io \"standard\" not found)"));
+  CHECK_THAT(u.last_error, Catch::Contains("Nothing was stopped: Quay kept serving"));
+  CHECK_THAT(u.last_error, Catch::Contains("quay-pg-upgrader.quay.io/retry"));
+  // Refused at the first look (30 ms after the claims appeared), not after the timeout.
+  CHECK(ids_with(s, "/inspect-claim/") ==
+        std::vector<std::string>{"quay/registry/a1/inspect-claim/backup/g1", "quay/registry/a1/inspect-claim/data/g1"});
+  CHECK(*u.finished - *u.claims_requested < 5'000);
+  check_nothing_stopped(s);
+  const auto st = s.all<update_registry_status>().back();
+  CHECK(st.conditions[1].status == "False");
+  CHECK(st.conditions[1].reason == "Failed");
+  CHECK_THAT(st.conditions[1].message, Catch::Contains("ProvisioningFailed"));
+}
+
+TEST_CASE("claims: a provisioner that never acts refuses at --claim-bind-timeout with its Event, looked at every 10 s") {
+  auto o = a_registry();
+  o.data_claim_never_binds = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::failed);
+  CHECK(u.failed_in == phase::preflight);
+  CHECK_THAT(u.last_error,
+             Catch::Contains("the new data claim quay/registry-quay-database-pg15 is still Pending after 300 s (StorageClass "
+                             "standard, provisioner ebs.csi.aws.com, binding Immediate; --claim-bind-timeout); its Event: Normal "
+                             "ExternalProvisioning: Waiting for a volume to be created either by the external provisioner "
+                             "'ebs.csi.aws.com'"));
+  CHECK(*u.finished - *u.claims_requested >= 300'000);
+  CHECK(*u.finished - *u.claims_requested < 310'000);
+  // The backup claim bound and was looked at once; the data claim every 10 s.
+  const auto looks = ids_with(s, "/inspect-claim/data/");
+  CHECK(looks.size() >= 29);
+  CHECK(looks.size() <= 31);
+  CHECK(ids_with(s, "/inspect-claim/backup/").size() == 1);
+  check_nothing_stopped(s);
+  // While it waited, the status said what for.
+  bool told = false;
+  for (const auto& st : s.all<update_registry_status>())
+    if (st.summary.phase == "preflight" &&
+        st.conditions[0].message.find("the new data claim registry-quay-database-pg15 is Pending (ExternalProvisioning") !=
+            std::string::npos)
+      told = true;
+  CHECK(told);
+  // Every claim is kept: the controller deletes none.
+  CHECK(s.s.cluster.claims.contains({"quay", "registry-quay-database-pg15"}));
+  CHECK(s.s.cluster.claims.contains({"quay", "registry-quay-database-backup-pg10"}));
+}
+
+TEST_CASE("claims: WaitForFirstConsumer claims are not a refusal; they bind when the Jobs mount them") {
+  auto o = a_registry();
+  o.claims_bind_on_first_use = true;
+  session s;
+  bool pending_when_quiesced = false;
+  for (const auto& line : run_scenario(o)) {
+    s.feed(line);
+    if (s.has_upgrade() && s.upgrade().current == phase::quiescing) {
+      const auto it = s.s.cluster.claims.find({"quay", "registry-quay-database-pg15"});
+      pending_when_quiesced = it != s.s.cluster.claims.end() && it->second.phase == "Pending";
+    }
+  }
+  CHECK(pending_when_quiesced);
+  REQUIRE(s.upgrade().current == phase::succeeded);
+  CHECK(s.upgrade().claims_seen.at("data").binding_mode == "WaitForFirstConsumer");
+  CHECK(s.s.cluster.claims.at({"quay", "registry-quay-database-pg15"}).phase == "Bound");
+}
+
+TEST_CASE("claims: beside a Quay operator the claims come after the pause; a refusal gives the operator back") {
+  auto o = a_registry();
+  o.operator_managed = true;
+  o.claim_class_missing = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::failed);
+  CHECK(u.failed_in == phase::pausing_operator);
+  CHECK_THAT(u.last_error, Catch::Contains("ProvisioningFailed"));
+  const auto work = s.work();
+  const auto pause = std::find(work.begin(), work.end(), "quay/registry/a1/scale-down/operator");
+  const auto claim = std::find(work.begin(), work.end(), "quay/registry/a1/create-claim/data");
+  REQUIRE(pause != work.end());
+  REQUIRE(claim != work.end());
+  CHECK(pause < claim);  // the claim of the operator's name is made only while it is paused
+  // No upgrade Job ran, so the empty claim holds nothing of this attempt: the operator is resumed.
+  CHECK(!ids_with(s, "/restore/operator").empty());
+  CHECK(s.all<create_job>().empty());
+  for (const auto& sc : s.all<scale_deployment>()) CHECK(sc.key.name == "quay-operator");  // the app never stopped
+}
+
+TEST_CASE("claims: the timeout travels in the logged configuration") {
+  config c;
+  CHECK(c.claim_bind_timeout_s == 300);
+  CHECK_FALSE(to_json(c).contains("claimBindTimeoutSeconds"));  // logs before the setting keep their bytes
+  c.claim_bind_timeout_s = 20;
+  const auto back = config_from_json(to_json(c));
+  REQUIRE(back);
+  CHECK(back->claim_bind_timeout_s == 20);
+  auto bad = to_json(c);
+  bad["claimBindTimeoutSeconds"] = 0;
+  CHECK_FALSE(config_from_json(bad));
+}
