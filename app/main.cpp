@@ -330,8 +330,11 @@ int main(int argc, char** argv) {
                    "--database-timeout plus size / rate (0: --database-timeout alone)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  run_cmd->add_flag("--preflight-check", rf.options.cfg.preflight_check,
-                    "Run pg_upgrade --check in a Job before quiescing (pg_upgrade method)");
+  rf.options.cfg.preflight_check = true;
+  run_cmd->add_flag("--preflight-check,!--no-preflight-check", rf.options.cfg.preflight_check,
+                    "Run the check Job before anything is stopped (default on): the target initialises a cluster with the "
+                    "old one's encoding, locale and checksums, every installed extension exists in the target, and for "
+                    "pg_upgrade what it would refuse");
   run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
   run_cmd->add_option("--metrics-bind-address", rf.metrics_bind_address,
                       "Serve /healthz, /readyz, /metrics and /debug/state on HOST:PORT (\":8080\": every address)");

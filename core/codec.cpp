@@ -118,13 +118,15 @@ struct effect_to_json {
                 {"storageClass", e.storage_class}};
   }
   json operator()(const create_job& e) const {
-    return json{{"effect", "create_job"},         {"id", to_string(e.id)},
-                {"job", key_json(e.key)},         {"registry", owner_json(e.registry)},
-                {"role", to_string(e.role)},      {"image", e.image},
-                {"from", to_string(e.from)},      {"to", to_string(e.to)},
-                {"oldClaim", e.old_claim},        {"backupClaim", e.backup_claim},
-                {"newClaim", e.new_claim},        {"database", endpoint_json(e.db)},
-                {"deadlineSeconds", e.deadline_s}};
+    json j{{"effect", "create_job"},         {"id", to_string(e.id)},
+           {"job", key_json(e.key)},         {"registry", owner_json(e.registry)},
+           {"role", to_string(e.role)},      {"image", e.image},
+           {"from", to_string(e.from)},      {"to", to_string(e.to)},
+           {"oldClaim", e.old_claim},        {"backupClaim", e.backup_claim},
+           {"newClaim", e.new_claim},        {"database", endpoint_json(e.db)},
+           {"deadlineSeconds", e.deadline_s}};
+    if (e.pg_upgrade_checks) j["pgUpgradeChecks"] = true;
+    return j;
   }
   json operator()(const scale_deployment& e) const {
     return json{{"effect", "scale_deployment"},

@@ -39,7 +39,11 @@ struct config {
   std::int32_t headroom_percent = 50;  // claim size = measured size * (1 + headroom)
   std::int64_t min_claim_bytes = 1LL << 30;
   std::string storage_class;  // empty: the old claim's class
-  bool preflight_check = false;  // run `pg_upgrade --check` in a Job before quiescing
+  // Run the check Job in preflight, before anything is stopped: the target can initialise a
+  // cluster with the old one's encoding, locale and checksums, every installed extension exists
+  // in the target, and for pg_upgrade what it would refuse. `run` turns it on (--preflight-check);
+  // false here is what logs recorded before it was the default decided with.
+  bool preflight_check = false;
   // The target image was given with --target-image (not taken from the environment): when a Quay
   // operator manages a registry, its expected image is the target, and an explicit other one is
   // refused for that registry rather than silently ignored.

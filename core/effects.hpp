@@ -63,6 +63,9 @@ struct create_job {
   std::string new_claim;
   database_endpoint db;
   std::int64_t deadline_s = 0;  // activeDeadlineSeconds
+  // The check Job: also look for what only pg_upgrade refuses (tables WITH OIDS, reg* columns,
+  // prepared transactions); the logical method carries those.
+  bool pg_upgrade_checks = false;
   bool operator==(const create_job&) const = default;
 };
 

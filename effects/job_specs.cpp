@@ -82,6 +82,7 @@ json job_body(const create_job& j, const job_options& o) {
     case job_role::check:
       add_connection_env(env, j);
       env.push_back(plain("QPU_WAIT_SECONDS", std::to_string(o.wait_seconds)));
+      env.push_back(plain("QPU_PG_UPGRADE_CHECKS", j.pg_upgrade_checks ? "1" : "0"));
       break;
     case job_role::backup:
       add_connection_env(env, j);

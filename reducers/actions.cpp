@@ -255,7 +255,9 @@ void fail_no_claim(upgrade_ctx& c) {
 }
 
 void fail_check_job(upgrade_ctx& c) {
-  record_failure(c, job_failure(c, *find_job(c, job_name(c.u, job_role::check)), "pg_upgrade --check"));
+  std::string text = job_failure(c, *find_job(c, job_name(c.u, job_role::check)), "preflight check");
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();  // the report's last line break
+  record_failure(c, text + ". Nothing was stopped: Quay kept serving");
 }
 
 void fail_backup_job(upgrade_ctx& c) {

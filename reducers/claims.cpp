@@ -71,8 +71,12 @@ std::string refusal(const upgrade_ctx& c, const new_claim& n) {
 void prepare_claims(upgrade_ctx& c) {
   if (!c.u.claims_requested) c.u.claims_requested = c.now;
   for (const auto& n : new_claims(c)) {
-    issue(c, create_claim{step_id(c.u, step_kind::create_claim, n.role), {c.u.registry.ns, n.name}, owner(c), n.kind,
-                          n.bytes, storage_class(c)});
+    issue(c, create_claim{step_id(c.u, step_kind::create_claim, n.role),
+                          {c.u.registry.ns, n.name},
+                          owner(c),
+                          n.kind,
+                          n.bytes,
+                          storage_class(c)});
     const auto* cl = find_claim(c, n.name);
     if (!done(c, step_kind::create_claim, n.role) || !cl || cl->phase == "Bound") continue;
     // Pending: read why now, and again every few seconds (each look is its own effect).
@@ -120,7 +124,9 @@ std::string claims_text(const upgrade_ctx& c) {
     const auto* cl = find_claim(c, n.name);
     const auto* f = seen(c, n);
     std::string t = "the " + std::string(n.what) + " claim " + n.name + " is " +
-                    (!cl ? std::string("being created") : cl->phase.empty() ? std::string("not bound") : cl->phase);
+                    (!cl                 ? std::string("being created")
+                     : cl->phase.empty() ? std::string("not bound")
+                                         : cl->phase);
     if (f && !f->event_reason.empty()) t += " (" + f->event_reason + ": " + f->event_message + ")";
     text += (text.empty() ? "" : "; ") + t;
   }

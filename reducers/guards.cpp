@@ -95,7 +95,7 @@ bool retry_requested(const upgrade_ctx& c) {
 
 bool old_claim_missing(const upgrade_ctx& c) { return find_claim(c, c.u.old_claim) == nullptr; }
 
-bool check_wanted(const upgrade_ctx& c) { return c.cfg.preflight_check && c.u.method == upgrade_method::pg_upgrade; }
+bool check_wanted(const upgrade_ctx& c) { return c.cfg.preflight_check; }
 
 bool check_job_failed(const upgrade_ctx& c) { return check_wanted(c) && job_failed_and_reported(c, job_role::check); }
 

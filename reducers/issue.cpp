@@ -73,7 +73,11 @@ void create_job_for(upgrade_ctx& c, job_role role, std::int64_t deadline_s) {
   j.registry = owner(c);
   j.role = role;
   // The database's own target: an operator's expected image, Clair's target for Clair's.
-  j.image = (role == job_role::upgrade_pg_upgrade || role == job_role::check) ? c.cfg.upgrade_image : target_image(c);
+  // The check Job runs the target's binaries: the upgrade image's for pg_upgrade, else the target's.
+  const bool pg_upgrade = c.u.method == upgrade_method::pg_upgrade;
+  j.image =
+      (role == job_role::upgrade_pg_upgrade || (role == job_role::check && pg_upgrade)) ? c.cfg.upgrade_image : target_image(c);
+  j.pg_upgrade_checks = role == job_role::check && pg_upgrade;
   j.from = *c.u.from;
   j.to = *c.u.to;
   j.old_claim = c.u.old_claim;

@@ -157,9 +157,8 @@ std::string waiting_for(const upgrade_ctx& c) {
       return "confirming the server version of " + database_deployment_name(u);
     }
     case phase::preflight: {
-      if (check_wanted(c) && !claims_text(c).empty())
-        return job_text(job_role::check, "pg_upgrade --check") + "; " + claims_text(c);
-      if (check_wanted(c)) return job_text(job_role::check, "pg_upgrade --check");
+      if (check_wanted(c) && !claims_text(c).empty()) return job_text(job_role::check, "preflight check") + "; " + claims_text(c);
+      if (check_wanted(c)) return job_text(job_role::check, "preflight check");
       const auto t = claims_text(c);
       return t.empty() ? "checking" : t;
     }

@@ -1,7 +1,8 @@
-# Preflight check Job (job_role::check), run with the upgrade image while the old server still
-# serves. It does not mount the old claim (a ReadWriteOnce claim in use may not attach to a
+# Preflight check Job (job_role::check), run by default before anything is stopped, while the old
+# server still serves: with the target image for the logical method, with the upgrade image for
+# pg_upgrade. It does not mount the old claim (a ReadWriteOnce claim in use may not attach to a
 # second node), so instead of `pg_upgrade --check` on the data directory it checks over SQL what
-# pg_upgrade --check would refuse, plus what only the target image can tell:
+# pg_upgrade --check would refuse (QPU_PG_UPGRADE_CHECKS=1), plus what only the target can tell:
 #   - the server is older than the target (PG_NEW_BINDIR's postgres);
 #   - the target can create a cluster with the old one's encoding, locale and checksum setting
 #     (a scratch initdb in /tmp: a locale missing from the image fails here, not mid-upgrade);
@@ -9,7 +10,7 @@
 #     scratch cluster);
 #   - for pg_upgrade: no prepared transactions, no tables WITH OIDS (gone in 12), no reg*
 #     columns other than regclass/regrole/regtype in user tables (their OIDs do not survive).
-# env:  PGHOST, PGPORT, PGUSER, PGPASSWORD (secretKeyRef), QPU_APP_DB, QPU_ADMIN,
+# env:  PGHOST, PGPORT, PGUSER, PGPASSWORD (secretKeyRef), QPU_APP_DB, QPU_ADMIN, QPU_PG_UPGRADE_CHECKS,
 #       PG_NEW_BINDIR (default: the bin dir of initdb on PATH), QPU_SOCKET_DIR (default /tmp)
 QPU_FAILURE_REASON=CheckFailed
 require_env PGHOST PGUSER QPU_APP_DB
@@ -32,6 +33,7 @@ step "collect installed extensions and pg_upgrade blockers"
 : >/tmp/qpu-extensions.txt
 while IFS= read -r db; do
   psql_at -d "$db" -c "SELECT extname FROM pg_extension" >>/tmp/qpu-extensions.txt
+  [ "${QPU_PG_UPGRADE_CHECKS:-1}" = 1 ] || continue
   if [ "$version" -lt 120000 ]; then
     n=$(psql_at -d "$db" -c "SELECT count(*) FROM pg_class WHERE relhasoids AND relnamespace >= 16384")
     [ "$n" = 0 ] || problems+=("database $db has $n table(s) WITH OIDS")
@@ -45,8 +47,10 @@ while IFS= read -r db; do
 done < <(if [ "${QPU_ADMIN:-0}" = 1 ]; then
            psql_at -d "$QPU_APP_DB" -c "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate"
          else printf '%s\n' "$QPU_APP_DB"; fi)
-n=$(psql_at -d "$QPU_APP_DB" -c "SELECT count(*) FROM pg_prepared_xacts")
-[ "$n" = 0 ] || problems+=("$n prepared transaction(s) are open")
+if [ "${QPU_PG_UPGRADE_CHECKS:-1}" = 1 ]; then
+  n=$(psql_at -d "$QPU_APP_DB" -c "SELECT count(*) FROM pg_prepared_xacts")
+  [ "$n" = 0 ] || problems+=("$n prepared transaction(s) are open")
+fi
 
 step "scratch initdb with the target ($encoding, $collate/$ctype)"
 scratch=$sock/qpu-check-data

@@ -69,6 +69,11 @@ NEW_CLAIM_PENDING = (r"the new data claim quay/registry-quay-database-pg15 is st
                      r"verify that the provisioner is running and correctly registered\. Nothing was stopped: Quay kept "
                      r"serving\. Fix the StorageClass \(or choose one with --storage-class\), delete the Pending claim, and "
                      r"set annotation quay-pg-upgrader\.quay\.io/retry to a new value")
+# The old database has an extension the target lacks (chkpass, gone since PostgreSQL 11): the
+# check Job says so before anything is stopped (the logical restore would fail in the downtime).
+CHECK_FAILS = (r"preflight check Job quay/registry-pg-check-1 failed: BackoffLimitExceeded \(Job has reached the specified "
+               r"backoff limit\); the pod reported: CheckFailed: step 'report' failed \(exit 1\)\n.*\n"
+               r"extension chkpass is not available in PostgreSQL 15\.[0-9]+\. Nothing was stopped: Quay kept serving")
 DATABASE_NEVER_STOPS = (r"phase stopping did not finish within 15 s; at the deadline: waiting for the database to stop: "
                         r"1 database pods remain")
 VERIFICATION_MISMATCH = (r"verification found differences: table public\.logentry content differs "
@@ -1258,6 +1263,16 @@ def case_verification_mismatch(case):
     failure_then_retry(case, inject, "verifying", VERIFICATION_MISMATCH, remove)
 
 
+def check_refused_before_downtime(c):
+    """A refusal in preflight: the app never stopped (its pods are the ones it had) and no Job but
+    the preflight check was created."""
+    app_pods = {p["metadata"]["name"] for p in c.kube.list("Pod", selector="quay-component=quay-app")
+                if "deletionTimestamp" not in p["metadata"]}
+    c.check(app_pods == c.app_pods_before, f"the app never stopped: its pods are the ones it had ({sorted(app_pods)})")
+    jobs = sorted(j["metadata"]["name"] for j in c.kube.list("Job", selector="app.kubernetes.io/managed-by=quay-pg-upgrader"))
+    c.check(jobs == ["registry-pg-check-1"], f"no Job but the preflight check ({jobs})")
+
+
 def case_new_claim_pending(case):
     # --storage-class ebs-gp3: a StorageClass whose provisioner (ebs.csi.aws.com) nobody runs here,
     # so the new claims stay Pending with an ExternalProvisioning Event. The backup claim exists
@@ -1279,10 +1294,7 @@ def case_new_claim_pending(case):
                    == "Bound", 30)
 
     def remove(c):
-        app_pods = {p["metadata"]["name"] for p in c.kube.list("Pod", selector="quay-component=quay-app")
-                    if "deletionTimestamp" not in p["metadata"]}
-        c.check(app_pods == c.app_pods_before, f"the app never stopped: its pods are the ones it had ({sorted(app_pods)})")
-        c.check(not c.kube.list("Job", selector="app.kubernetes.io/managed-by=quay-pg-upgrader"), "no Job was created")
+        check_refused_before_downtime(c)
         c.kube.delete("StorageClass", "ebs-gp3", ns=None)
         c.kube.create(dict(storage_class, provisioner="kube-sim.io/local"))
         c.wait_for("the Pending claim to bind",
@@ -1290,6 +1302,21 @@ def case_new_claim_pending(case):
                    == "Bound", 30)
 
     failure_then_retry(case, inject, "preflight", NEW_CLAIM_PENDING, remove, fail_timeout=120)
+
+
+def case_check_fails(case):
+    # chkpass, an extension of PostgreSQL 10 that 11 removed, installed in the app's database: the
+    # preflight check Job (on by default, the target image's binaries) finds that 15 lacks it and
+    # the upgrade is refused while Quay serves; without the check the restore would fail in the
+    # downtime. Removing the cause: DROP EXTENSION chkpass, then the retry succeeds.
+    def inject(c):
+        c.psql("CREATE EXTENSION chkpass", admin=True)
+
+    def remove(c):
+        check_refused_before_downtime(c)
+        c.psql("DROP EXTENSION chkpass", admin=True)
+
+    failure_then_retry(case, inject, "preflight", CHECK_FAILS, remove, fail_timeout=120)
 
 
 def case_database_never_stops(case):
@@ -1645,6 +1672,7 @@ CASES = {
                                                                mutated_tables=["public.logentry"])),
     "new-claim-pending": (case_new_claim_pending, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                        deadlines="quiesce=60,backup=40,stop=60,upgrade=40,switch=90,verify=60,resume=60,rollback=90")),
+    "check-fails": (case_check_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                              deadlines="quiesce=60,backup=90,stop=15,upgrade=120,switch=90,verify=60,resume=60,rollback=60")),
     "revert-10-to-15": (case_revert, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),

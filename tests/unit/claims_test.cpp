@@ -13,17 +13,10 @@ namespace {
 
 scenario_options a_registry() { return scenario_options{}; }
 
-std::vector<std::string> ids_with(const session& s, const std::string& part) {
-  std::vector<std::string> out;
-  for (const auto& id : s.work())
-    if (id.find(part) != std::string::npos) out.push_back(id);
-  return out;
-}
-
-// The app was never scaled: no scale of any kind, no Job, no switch.
+// The app was never scaled: no scale of any kind, no Job but the check, no switch.
 void check_nothing_stopped(const session& s) {
   CHECK(s.all<scale_deployment>().empty());
-  CHECK(s.all<create_job>().empty());
+  CHECK(s.upgrade_jobs().empty());
   CHECK(s.all<patch_database_deployment>().empty());
 }
 
@@ -120,7 +113,7 @@ TEST_CASE("claims: beside a Quay operator the claims come after the pause; a ref
   CHECK(pause < claim);  // the claim of the operator's name is made only while it is paused
   // No upgrade Job ran, so the empty claim holds nothing of this attempt: the operator is resumed.
   CHECK(!ids_with(s, "/restore/operator").empty());
-  CHECK(s.all<create_job>().empty());
+  CHECK(s.upgrade_jobs().empty());
   for (const auto& sc : s.all<scale_deployment>()) CHECK(sc.key.name == "quay-operator");  // the app never stopped
 }
 
@@ -135,4 +128,46 @@ TEST_CASE("claims: the timeout travels in the logged configuration") {
   auto bad = to_json(c);
   bad["claimBindTimeoutSeconds"] = 0;
   CHECK_FALSE(config_from_json(bad));
+}
+
+TEST_CASE("the check Job runs first, on the target's binaries; a failing check refuses with nothing created or stopped") {
+  auto o = a_registry();
+  o.check_fails = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::failed);
+  CHECK(u.failed_in == phase::preflight);
+  CHECK_THAT(u.last_error, Catch::StartsWith("preflight check Job quay/registry-pg-check-1 failed: BackoffLimitExceeded"));
+  CHECK_THAT(u.last_error, Catch::Contains("extension chkpass is not available in PostgreSQL 15"));
+  CHECK_THAT(u.last_error, Catch::EndsWith("Nothing was stopped: Quay kept serving"));
+  const auto jobs = s.all<create_job>();
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].role == job_role::check);
+  CHECK(jobs[0].image == "quay.io/sclorg/postgresql-15-c9s");  // logical: the target's own binaries
+  CHECK_FALSE(jobs[0].pg_upgrade_checks);
+  CHECK(s.all<create_claim>().empty());  // the claims come after the check
+  check_nothing_stopped(s);
+}
+
+TEST_CASE("for pg_upgrade the check Job runs on the upgrade image and looks for what pg_upgrade refuses") {
+  auto o = a_registry();
+  o.db_image = "quay.io/sclorg/postgresql-13-c9s";
+  o.db_major = 13;
+  o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
+  o.upgrade_from = {13};
+  auto s = fold(run_scenario(o));
+  REQUIRE(s.upgrade().current == phase::succeeded);
+  const auto jobs = s.all<create_job>();
+  REQUIRE(jobs.size() == 3);
+  CHECK(jobs[0].role == job_role::check);
+  CHECK(jobs[0].image == "quay.io/quay-pg-upgrader/pg-upgrade:13-15");
+  CHECK(jobs[0].pg_upgrade_checks);
+}
+
+TEST_CASE("without the check (--no-preflight-check) preflight goes straight to the claims") {
+  auto o = a_registry();
+  o.preflight_check = false;
+  auto s = fold(run_scenario(o));
+  REQUIRE(s.upgrade().current == phase::succeeded);
+  CHECK(s.upgrade_jobs().size() == s.all<create_job>().size());
 }

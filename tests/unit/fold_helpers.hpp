@@ -51,6 +51,12 @@ struct session {
       if (auto* p = std::get_if<T>(&d.e)) out.push_back(*p);
     return out;
   }
+  // The Jobs of the upgrade itself, without the preflight check Job (on by default, first).
+  std::vector<create_job> upgrade_jobs() const {
+    auto jobs = all<create_job>();
+    std::erase_if(jobs, [](const create_job& j) { return j.role == job_role::check; });
+    return jobs;
+  }
   // Effects that change the cluster (not status, Events or timers), by id, in order.
   std::vector<std::string> work() const {
     std::vector<std::string> ids;
@@ -68,6 +74,14 @@ struct session {
     return out;
   }
 };
+
+// The work ids (session::work) that contain `part`, in order.
+inline std::vector<std::string> ids_with(const session& s, const std::string& part) {
+  std::vector<std::string> out;
+  for (const auto& id : s.work())
+    if (id.find(part) != std::string::npos) out.push_back(id);
+  return out;
+}
 
 // Gives lines consecutive sequence numbers again (after lines were moved or added).
 inline std::vector<std::string> renumber_lines(const std::vector<std::string>& lines) {

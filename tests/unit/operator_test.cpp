@@ -33,12 +33,13 @@ TEST_CASE("a Quay operator is paused before anything is touched, resumed last, a
   REQUIRE(u.quay_operator.has_value());
   CHECK(u.quay_operator->deployment == object_key{"quay-operator", "quay-operator"});
   CHECK(u.quay_operator->replicas == 1);
-  CHECK(s.phases() == std::vector<std::string>{"detecting", "pausing_operator", "quiescing", "backing_up", "stopping",
-                                               "upgrading", "switching", "verifying", "resuming", "resuming_operator",
+  CHECK(s.phases() == std::vector<std::string>{"detecting", "preflight", "pausing_operator", "quiescing", "backing_up",
+                                               "stopping", "upgrading", "switching", "verifying", "resuming", "resuming_operator",
                                                "succeeded"});
   const auto work = s.work();
-  // The pause is the first change, before the app is quiesced; the resume is the last.
-  CHECK(work[1] == "quay/registry/a1/scale-down/operator");
+  // The pause is the first change after the check Job, before the app is quiesced; the resume is the last.
+  CHECK(work[1] == "quay/registry/a1/create-job/check");
+  CHECK(work[2] == "quay/registry/a1/scale-down/operator");
   CHECK(work.back() == "quay/registry/a1/scale-up/operator");
   CHECK(position(work, "quay/registry/a1/scale-down/operator") < position(work, "quay/registry/a1/scale-down/registry-quay-app"));
   const auto scales = s.all<scale_deployment>();
@@ -59,7 +60,7 @@ TEST_CASE("a Quay operator is paused before anything is touched, resumed last, a
   // The Jobs that write the new claim run the operator's image too: a 15 binary would write a
   // data directory the 13 server the Deployment is switched to can never start.
   const auto jobs = s.all<create_job>();
-  REQUIRE(jobs.size() == 2);
+  REQUIRE(jobs.size() == 3);  // the check Job too: the target's binaries check
   for (const auto& j : jobs) CHECK(j.image == "quay.io/sclorg/postgresql-13-c9s");
   const auto status = s.all<update_registry_status>().back();
   CHECK(status.summary.quay_operator == "quay-operator/quay-operator");

@@ -13,13 +13,6 @@ namespace {
 
 scenario_options a_registry() { return scenario_options{}; }
 
-std::vector<std::string> ids_with(const session& s, const std::string& part) {
-  std::vector<std::string> out;
-  for (const auto& id : s.work())
-    if (id.find(part) != std::string::npos) out.push_back(id);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("logical 10 -> 15 walks every phase in order and succeeds") {
@@ -31,15 +24,16 @@ TEST_CASE("logical 10 -> 15 walks every phase in order and succeeds") {
   CHECK(u.from == pg_major::of(10));
   CHECK(u.to == pg_major::of(15));
   CHECK(u.method == upgrade_method::logical);
-  // Both claims are created, and looked at while Pending, before the app is stopped.
-  CHECK(s.work() ==
-        std::vector<std::string>{
-            "quay/registry/a1/inspect-version/g1", "quay/registry/a1/create-claim/backup", "quay/registry/a1/create-claim/data",
-            "quay/registry/a1/inspect-claim/backup/g1", "quay/registry/a1/inspect-claim/data/g1",
-            "quay/registry/a1/scale-down/registry-quay-app", "quay/registry/a1/scale-down/registry-quay-mirror",
-            "quay/registry/a1/inspect-manifest", "quay/registry/a1/create-job/backup", "quay/registry/a1/scale-down/database",
-            "quay/registry/a1/create-job/upgrade-logical", "quay/registry/a1/switch", "quay/registry/a1/inspect-verify",
-            "quay/registry/a1/scale-up/registry-quay-app", "quay/registry/a1/scale-up/registry-quay-mirror"});
+  // The check Job, then both claims, looked at while Pending, before the app is stopped.
+  CHECK(s.work() == std::vector<std::string>{
+                        "quay/registry/a1/inspect-version/g1", "quay/registry/a1/create-job/check",
+                        "quay/registry/a1/create-claim/backup", "quay/registry/a1/create-claim/data",
+                        "quay/registry/a1/inspect-claim/backup/g1", "quay/registry/a1/inspect-claim/data/g1",
+                        "quay/registry/a1/scale-down/registry-quay-app", "quay/registry/a1/scale-down/registry-quay-mirror",
+                        "quay/registry/a1/inspect-manifest", "quay/registry/a1/create-job/backup",
+                        "quay/registry/a1/scale-down/database", "quay/registry/a1/create-job/upgrade-logical",
+                        "quay/registry/a1/switch", "quay/registry/a1/inspect-verify",
+                        "quay/registry/a1/scale-up/registry-quay-app", "quay/registry/a1/scale-up/registry-quay-mirror"});
   const auto final_status = s.all<update_registry_status>().back();
   CHECK(final_status.conditions[1].type == "PostgresUpgraded");
   CHECK(final_status.conditions[1].status == "True");
@@ -59,7 +53,7 @@ TEST_CASE("the objects it creates carry deterministic names, sizes and the targe
   CHECK(claims[0].storage_class == "standard");  // the old claim's class
   CHECK(claims[1].key.name == "registry-quay-database-pg15");
   CHECK(claims[1].size_bytes == 10LL << 30);  // never smaller than the old 10 GiB claim
-  const auto jobs = s.all<create_job>();
+  const auto jobs = s.upgrade_jobs();
   REQUIRE(jobs.size() == 2);
   CHECK(jobs[0].key.name == "registry-pg10-backup-1");
   CHECK(jobs[0].image == "quay.io/sclorg/postgresql-15-c9s");  // the TARGET's pg_dump reads the old server
@@ -98,7 +92,7 @@ TEST_CASE("pg_upgrade is chosen when the upgrade image carries the old version")
   o.upgrade_from = {13};
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().method == upgrade_method::pg_upgrade);
-  const auto jobs = s.all<create_job>();
+  const auto jobs = s.upgrade_jobs();
   REQUIRE(jobs.size() == 2);
   CHECK(jobs[1].role == job_role::upgrade_pg_upgrade);
   CHECK(jobs[1].image == "quay.io/quay-pg-upgrader/pg-upgrade:13-15");
@@ -189,7 +183,7 @@ TEST_CASE("a leftover claim of the backup's name that is too small is not adopte
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().current == phase::failed);
   for (const auto& cl : s.all<create_claim>()) CHECK(cl.role == claim_role::data);  // nothing in its place, nothing deleted
-  CHECK(s.all<create_job>().empty());  // no backup Job on a claim that cannot hold the archive
+  CHECK(s.upgrade_jobs().empty());  // no backup Job on a claim that cannot hold the archive
   CHECK_THAT(s.upgrade().last_error,
              Catch::Contains("quay/registry-quay-database-backup-pg10 already exists with 256Ki, smaller than the 5Gi"));
   CHECK(s.upgrade().failed_in == phase::preflight);
@@ -203,7 +197,7 @@ TEST_CASE("a leftover claim of the new data's name that is too small: refused be
   CHECK(s.upgrade().current == phase::failed);
   CHECK(s.upgrade().failed_in == phase::preflight);
   CHECK_THAT(s.upgrade().last_error, Catch::Contains("quay/registry-quay-database-pg15 already exists with 256Ki"));
-  CHECK(s.all<create_job>().empty());
+  CHECK(s.upgrade_jobs().empty());
   CHECK(s.all<scale_deployment>().empty());
   for (const auto& cl : s.all<create_claim>()) CHECK(cl.role == claim_role::backup);
 }
@@ -276,7 +270,7 @@ TEST_CASE("the retry annotation starts a new attempt with new names") {
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().current == phase::succeeded);
   CHECK(s.upgrade().attempt == 2);
-  const auto jobs = s.all<create_job>();
+  const auto jobs = s.upgrade_jobs();
   REQUIRE(jobs.size() == 3);
   CHECK(jobs[0].key.name == "registry-pg10-backup-1");
   CHECK(jobs[1].key.name == "registry-pg10-backup-2");
@@ -306,7 +300,7 @@ TEST_CASE("a controller restarted mid-upgrade creates nothing twice") {
   auto sorted = work;
   std::sort(sorted.begin(), sorted.end());
   CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
-  CHECK(s.all<create_job>().size() == 2);
+  CHECK(s.all<create_job>().size() == 3);  // check, backup, upgrade
   CHECK(s.all<create_claim>().size() == 2);
 }
 
@@ -638,7 +632,7 @@ TEST_CASE("a rollback that runs out of time still gives the app back and says wh
 
 TEST_CASE("a step that fails for good announces the rollback like every other phase change") {
   auto lines = run_scenario(a_registry());
-  auto s = fold_until(lines, [](const session& x) { return !x.all<create_job>().empty(); });
+  auto s = fold_until(lines, [](const session& x) { return !x.upgrade_jobs().empty(); });
   const auto events_before = s.all<emit_event>().size();
   s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect",
                         effect_failed{eid("quay/registry/a1/create-job/backup"), 403, "Forbidden", "exceeded quota"}));

@@ -88,7 +88,7 @@ TEST_CASE("a revert naming the old claim backs up the upgraded data, then goes b
   REQUIRE(claims.size() == 3);
   CHECK(claims[2].key.name == revert_claim);
   CHECK(claims[2].role == claim_role::backup);
-  const auto jobs = s.all<create_job>();
+  const auto jobs = s.upgrade_jobs();
   REQUIRE(jobs.size() == 3);
   CHECK(jobs[2].key.name == "registry-pg15-revert-backup-1-1");
   CHECK(jobs[2].role == job_role::backup);

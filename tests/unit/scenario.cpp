@@ -547,9 +547,10 @@ class driver {
     const bool fails =
         revert ? o_.revert_backup_fails
                : first_attempt && hits(e.id.component) &&
-                     ((e.role == job_role::backup && o_.backup_fails) ||
+                     ((e.role == job_role::check && o_.check_fails) || (e.role == job_role::backup && o_.backup_fails) ||
                       ((e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) && o_.upgrade_fails));
-    const bool stuck = o_.data_claim_never_binds && e.role != job_role::backup;
+    const bool stuck =
+        o_.data_claim_never_binds && (e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade);
     const timestamp runtime = e.role == job_role::backup ? 20'000 : e.role == job_role::check ? 10'000 : 45'000;
     json labels{{"app.kubernetes.io/managed-by", "quay-pg-upgrader"}, {"quay-pg-upgrader.quay.io/role", to_string(e.role)}};
     json j{{"apiVersion", "batch/v1"},
@@ -566,12 +567,16 @@ class driver {
       if (!has(resource_kind::pod, pod_name)) return std::nullopt;
       auto& p = obj(resource_kind::pod, pod_name);
       p["status"]["phase"] = fails ? "Failed" : "Succeeded";
-      p["status"]["containerStatuses"] = json::array(
-          {{{"name", "main"},
-            {"state",
-             {{"terminated",
-               {{"exitCode", fails ? 3 : 0},
-                {"message", fails ? "pg_restore: error: could not write to file: No space left on device" : ""}}}}}}});
+      p["status"]["containerStatuses"] =
+          json::array({{{"name", "main"},
+                        {"state",
+                         {{"terminated",
+                           {{"exitCode", fails ? 3 : 0},
+                            {"message", !fails ? ""
+                                        : e.role == job_role::check
+                                            ? "CheckFailed: step 'report' failed (exit 1)\n"
+                                              "extension chkpass is not available in PostgreSQL 15"
+                                            : "pg_restore: error: could not write to file: No space left on device"}}}}}}});
       return modified(resource_kind::pod, p);
     });
     at(runtime + 200, [=, this]() -> std::optional<std::string> {
@@ -750,6 +755,7 @@ class driver {
     if (o_.clair) c.clair_target_image = o_.clair_target_image.empty() ? o_.target_image : o_.clair_target_image;
     c.databases_side_by_side = o_.side_by_side;
     c.max_concurrent_upgrades = o_.max_concurrent_upgrades;
+    c.preflight_check = o_.preflight_check;
     c.upgrade_image = o_.upgrade_image;
     for (int m : o_.upgrade_from) c.upgrade_image_from.push_back(pg_major::of(m));
     // Short deadlines keep the failure scenarios' logs readable; the defaults are hours.

@@ -21,6 +21,8 @@ struct scenario_options {
   std::string db_pgdata;  // env PGDATA on the database container (unset when empty)
   std::int64_t leftover_backup_claim_bytes = 0;  // a claim of the backup's name exists already
   std::int64_t leftover_data_claim_bytes = 0;  // a claim of the new data's name (target 15) exists already
+  bool preflight_check = true;  // --preflight-check (run's default): the check Job before anything is stopped
+  bool check_fails = false;  // the check Job finds an extension the target lacks
   std::string upgrade_image;  // set for the pg_upgrade method
   std::vector<int> upgrade_from;  // majors the upgrade image carries
   int app_replicas = 2;

@@ -63,6 +63,8 @@ const named scenarios[] = {
     // exist (refused at the first look), a WaitForFirstConsumer class (no refusal: the Jobs bind them).
     {"data-claim-pending", [](scenario_options& o) { o.data_claim_never_binds = true; }},
     {"claim-class-missing", [](scenario_options& o) { o.claim_class_missing = true; }},
+    // The check Job finds an extension the target lacks: refused before anything is stopped.
+    {"check-fails", [](scenario_options& o) { o.check_fails = true; }},
     {"claims-wait-for-first-consumer", [](scenario_options& o) { o.claims_bind_on_first_use = true; }},
     // Two registries, one downtime at a time (issue 15, item 5); a maintenance window that opens
     // half an hour after the start.
