@@ -40,7 +40,7 @@ struct run_options {
   // the network unencrypted (kube::kube_config::allow_insecure_http).
   bool allow_insecure_http = false;
   std::string event_log = "quay-pg-upgrader-events.jsonl";
-  config cfg;
+  config cfg = run_defaults();
   bool fsync = true;
   // Database sessions (--database-timeout, --database-min-rate): the effects layer's default rule
   // unless the flags change it.

@@ -152,7 +152,8 @@ std::string what_happens(const registry_upgrade& u) {
   const std::string versions = u.from && u.to ? "PostgreSQL " + to_string(*u.from) + " -> " + to_string(*u.to) : "";
   switch (u.current) {
     case phase::detecting: return "reading the server's version through the database Service";
-    case phase::preflight: return versions + " by " + to_string(u.method) + "; sizing the new claims";
+    case phase::preflight:
+      return versions + " by " + to_string(u.method) + "; the check Job, then the new claims, Bound before anything stops";
     case phase::pausing_operator:
       return "pausing the Quay operator " + (u.quay_operator ? to_string(u.quay_operator->deployment) : std::string()) +
              " (its Deployment to 0) before anything is touched";

@@ -296,7 +296,6 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--databases-side-by-side", rf.options.cfg.databases_side_by_side,
                     "Upgrade a registry's Quay and Clair databases at the same time (default: one after the other, Quay's "
                     "first: two downtimes at once double the load on the storage)");
-  rf.options.cfg.max_concurrent_upgrades = 1;
   run_cmd
       ->add_option("--max-concurrent-upgrades", rf.options.cfg.max_concurrent_upgrades,
                    "How many registries may be in their downtime at once; the others wait in phase queued, first come "
@@ -330,7 +329,6 @@ int main(int argc, char** argv) {
                    "--database-timeout plus size / rate (0: --database-timeout alone)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  rf.options.cfg.preflight_check = true;
   run_cmd->add_flag("--preflight-check,!--no-preflight-check", rf.options.cfg.preflight_check,
                     "Run the check Job before anything is stopped (default on): the target initialises a cluster with the "
                     "old one's encoding, locale and checksums, every installed extension exists in the target, and for "

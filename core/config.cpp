@@ -16,4 +16,11 @@ std::optional<pg_major> effective_clair_target(const config& c) {
   return std::nullopt;
 }
 
+config run_defaults() {
+  config c;
+  c.preflight_check = true;
+  c.max_concurrent_upgrades = 1;
+  return c;
+}
+
 }  // namespace qpu

@@ -41,7 +41,7 @@ struct config {
   std::string storage_class;  // empty: the old claim's class
   // Run the check Job in preflight, before anything is stopped: the target can initialise a
   // cluster with the old one's encoding, locale and checksums, every installed extension exists
-  // in the target, and for pg_upgrade what it would refuse. `run` turns it on (--preflight-check);
+  // in the target, and for pg_upgrade what it would refuse. `run` turns it on (run_defaults);
   // false here is what logs recorded before it was the default decided with.
   bool preflight_check = false;
   // The target image was given with --target-image (not taken from the environment): when a Quay
@@ -59,7 +59,7 @@ struct config {
   // At most this many registries are in their downtime at once (a database between preflight and
   // resuming, or a revert under way); the others wait in `queued`, first come first served. 0: no
   // limit, which is what a log recorded before the setting existed decided with; `run` defaults
-  // to 1 (--max-concurrent-upgrades).
+  // to 1 (--max-concurrent-upgrades, run_defaults).
   std::int32_t max_concurrent_upgrades = 0;
   // The backup and data claims are created before the downtime and must be Bound (or bind on their
   // first consumer) within this time, or the upgrade is refused with nothing stopped.
@@ -67,6 +67,11 @@ struct config {
   std::int32_t max_transient_retries = 8;  // 429/5xx/connection failures of one effect
   bool operator==(const config&) const = default;
 };
+
+// What `run` (and the demo) start from: the defaults of its flags. The struct's own defaults are
+// what a log recorded before a setting existed decided with (the check Job off, no limit), so a
+// replayed old log keeps its decisions.
+config run_defaults();
 
 // The target major the configuration implies: the explicit one, else the target image's hint.
 std::optional<pg_major> effective_target(const config& c);
