@@ -1304,6 +1304,34 @@ def case_new_claim_pending(case):
     failure_then_retry(case, inject, "preflight", NEW_CLAIM_PENDING, remove, fail_timeout=120)
 
 
+def case_claims_wait_for_first_consumer(case):
+    # --storage-class late: kube-sim's provisioner with volumeBindingMode WaitForFirstConsumer, as
+    # most cloud classes are. Its claims stay Pending until a pod mounts them: not a refusal; the
+    # controller reads the class (inspect_claim), quiesces with the claims Pending, and the backup
+    # and upgrade Jobs bind them. Every check of the upgrade cases follows.
+    case.spec["controller_args"] = ["--storage-class", "late"]
+    case.set_up()
+    case.kube.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "late"},
+                      "provisioner": "kube-sim.io/local", "volumeBindingMode": "WaitForFirstConsumer"})
+    case.start_controller()
+    pending_at_quiesce = []
+
+    def quiescing():
+        phase = norm(upgrade_status(case.registry()).get("phase"))
+        if phase in ("quiescing", "backingup") and not pending_at_quiesce:
+            c = case.kube.get("PersistentVolumeClaim", f"{OLD_CLAIM}-pg{case.spec['to']}")
+            pending_at_quiesce.append(((c or {}).get("status") or {}).get("phase"))
+        return phase in ("quiescing", "backingup", "stopping", "upgrading", "switching", "verifying", "resuming",
+                         "succeeded", "failed")
+    case.wait_for("the downtime to begin", quiescing, 120, tick=0.1)
+    run_upgrade(case)
+    case.check(pending_at_quiesce == ["Pending"],
+               f"the new data claim was still Pending when the app was stopped ({pending_at_quiesce})")
+    seen = case.folded_upgrade().get("claimsSeen") or {}
+    case.check((seen.get("data") or {}).get("bindingMode") == "WaitForFirstConsumer",
+               f"the controller read the class's binding mode ({seen})")
+
+
 def case_check_fails(case):
     # chkpass, an extension of PostgreSQL 10 that 11 removed, installed in the app's database: the
     # preflight check Job (on by default, the target image's binaries) finds that 15 lacks it and
@@ -1672,6 +1700,8 @@ CASES = {
                                                                mutated_tables=["public.logentry"])),
     "new-claim-pending": (case_new_claim_pending, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                        deadlines="quiesce=60,backup=40,stop=60,upgrade=40,switch=90,verify=60,resume=60,rollback=90")),
+    "claims-wait-for-first-consumer": (case_claims_wait_for_first_consumer, dict(from_=10, to=15, method="logical",
+                                                                                  target=PG15_IMAGE, check_old_claim=True)),
     "check-fails": (case_check_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                              deadlines="quiesce=60,backup=90,stop=15,upgrade=120,switch=90,verify=60,resume=60,rollback=60")),

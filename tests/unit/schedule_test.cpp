@@ -3,6 +3,7 @@
 // maintenance window in UTC outside which no downtime starts.
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "core/codec.hpp"
 #include "reducers/schedule.hpp"
@@ -202,4 +203,22 @@ TEST_CASE("the limit travels in the logged configuration; a log without it had n
   CHECK(config_from_json(old)->max_concurrent_upgrades == 0);
   old["maxConcurrentUpgrades"] = -1;
   CHECK_FALSE(config_from_json(old));
+}
+
+TEST_CASE("the limit counts registries: Clair's turn and another registry's never overlap, and all three databases finish") {
+  auto o = registries({"second"}, 1);
+  o.clair = true;
+  session s;
+  std::size_t most_registries_down = 0;
+  for (const auto& line : run_scenario(o)) {
+    s.feed(line);
+    std::set<std::string> down;
+    for (const auto& [key, u] : s.s.upgrades)
+      if (in_downtime(u.current)) down.insert(key.registry.name);
+    most_registries_down = std::max(most_registries_down, down.size());
+  }
+  CHECK(most_registries_down == 1);
+  CHECK(s.upgrade().current == phase::succeeded);
+  CHECK(s.clair().current == phase::succeeded);
+  CHECK(s.upgrade("quay", "second").current == phase::succeeded);
 }
