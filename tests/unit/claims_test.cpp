@@ -149,21 +149,6 @@ TEST_CASE("the check Job runs first, on the target's binaries; a failing check r
   check_nothing_stopped(s);
 }
 
-TEST_CASE("for pg_upgrade the check Job runs on the upgrade image and looks for what pg_upgrade refuses") {
-  auto o = a_registry();
-  o.db_image = "quay.io/sclorg/postgresql-13-c9s";
-  o.db_major = 13;
-  o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
-  o.upgrade_from = {13};
-  auto s = fold(run_scenario(o));
-  REQUIRE(s.upgrade().current == phase::succeeded);
-  const auto jobs = s.all<create_job>();
-  REQUIRE(jobs.size() == 3);
-  CHECK(jobs[0].role == job_role::check);
-  CHECK(jobs[0].image == "quay.io/quay-pg-upgrader/pg-upgrade:13-15");
-  CHECK(jobs[0].pg_upgrade_checks);
-}
-
 TEST_CASE("without the check (--no-preflight-check) preflight goes straight to the claims") {
   auto o = a_registry();
   o.preflight_check = false;

@@ -92,6 +92,12 @@ TEST_CASE("pg_upgrade is chosen when the upgrade image carries the old version")
   o.upgrade_from = {13};
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().method == upgrade_method::pg_upgrade);
+  // The check Job runs on the upgrade image and looks for what pg_upgrade refuses too.
+  const auto all_jobs = s.all<create_job>();
+  REQUIRE(all_jobs.size() == 3);
+  CHECK(all_jobs[0].role == job_role::check);
+  CHECK(all_jobs[0].image == "quay.io/quay-pg-upgrader/pg-upgrade:13-15");
+  CHECK(all_jobs[0].pg_upgrade_checks);
   const auto jobs = s.upgrade_jobs();
   REQUIRE(jobs.size() == 2);
   CHECK(jobs[1].role == job_role::upgrade_pg_upgrade);
