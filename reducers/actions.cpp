@@ -70,6 +70,7 @@ void fail_step(upgrade_ctx& c) {
 // A step failed for good where giving up is no option (detection touched nothing; a rollback
 // must not stop half-way): say why, and issue it again after the requeue period.
 void keep_trying_step(upgrade_ctx& c) {
+  if (c.u.current == phase::detecting) release_turn(c);  // detection cannot confirm the version now
   auto& f = *c.failure;
   if (c.u.current == phase::revert_rolling_back) {
     if (c.u.revert.error.empty()) c.u.revert.error = std::move(f.reason);
@@ -389,6 +390,13 @@ void note_waiting(upgrade_ctx& c) {
 void note_turn_came(upgrade_ctx& c) {
   c.u.block_reason = c.u.block_reason.empty() ? "" : turn_came_reason;
   c.u.last_error.clear();
+}
+
+// A registry whose turn came but whose database cannot be detected now (missing, not ready, not
+// answering) gives its place back: the next in the queue goes, and this one queues again once its
+// version is confirmed.
+void release_turn(upgrade_ctx& c) {
+  if (c.u.block_reason == turn_came_reason) c.u.block_reason.clear();
 }
 
 void note_unblocked(upgrade_ctx& c) {

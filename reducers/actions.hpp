@@ -57,6 +57,7 @@ void note_window_invalid(upgrade_ctx& c);
 // queued for --max-concurrent-upgrades or the maintenance window: why, and the place in the queue
 void note_waiting(upgrade_ctx& c);
 void note_turn_came(upgrade_ctx& c);
+void release_turn(upgrade_ctx& c);
 void pause_operator(upgrade_ctx& c);
 void resume_operator(upgrade_ctx& c);
 void fail_operator_migrating(upgrade_ctx& c);

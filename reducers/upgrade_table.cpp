@@ -42,7 +42,7 @@ constexpr rule upgrade[] = {
   {phase::detecting,   "a Quay operator renders the database but is not visible", operator_not_found, phase::blocked,   note_operator_not_found},
   {phase::detecting,   "no target version is configured",                    no_target,              phase::unsupported, note_no_target},
   {phase::detecting,   "--target-image differs from the operator's image",   target_conflicts_with_operator, phase::blocked, note_target_conflict},
-  {phase::detecting,   "the database Deployment does not exist yet",         db_missing,             phase::detecting,   nothing},
+  {phase::detecting,   "the database Deployment does not exist yet",         db_missing,             phase::detecting,   release_turn},
   {phase::detecting,   "the server runs the target version",                 same_version,           phase::up_to_date,  note_detected},
   {phase::detecting,   "the server runs a newer version than the target",    newer_version,          phase::refused,     note_refused},
   {phase::detecting,   "the server is older than any tool reads",            too_old,                phase::unsupported, note_too_old},
@@ -55,7 +55,7 @@ constexpr rule upgrade[] = {
   {phase::detecting,   "the registry's maintenance window is closed",        outside_window,         phase::queued,      note_waiting},
   {phase::detecting,   "--max-concurrent-upgrades registries are in their downtime", waits_for_slot, phase::queued,  note_waiting},
   {phase::detecting,   "the server runs an older version",                   older_version,          phase::preflight,   plan_upgrade},
-  {phase::detecting,   "the database is not ready to confirm its version",   db_not_ready,           phase::detecting,   nothing},
+  {phase::detecting,   "the database is not ready to confirm its version",   db_not_ready,           phase::detecting,   release_turn},
   {phase::detecting,   "the server's version is being confirmed",            always,                 phase::detecting,   inspect_version},
   // idle: look again when the database image or the registry changes
   {phase::up_to_date,  "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},

@@ -222,3 +222,56 @@ TEST_CASE("the limit counts registries: Clair's turn and another registry's neve
   CHECK(s.clair().current == phase::succeeded);
   CHECK(s.upgrade("quay", "second").current == phase::succeeded);
 }
+
+TEST_CASE("a registry whose turn came but whose database is gone gives its place back") {
+  const auto lines = run_scenario(registries({"second"}, 1));
+  // The second registry's database Deployment as the relist showed it.
+  nlohmann::json db;
+  for (const auto& l : lines) {
+    const auto j = nlohmann::json::parse(l);
+    if (j.value("relist", "") == "item" && j["object"]["metadata"]["name"] == "second-quay-database") db = j["object"];
+  }
+  REQUIRE(db.is_object());
+  // Up to the moment the second registry waits while the first one backs up ...
+  std::size_t waiting_at = 0;
+  {
+    session probe;
+    for (; waiting_at < lines.size(); ++waiting_at) {
+      probe.feed(lines[waiting_at]);
+      if (probe.has_upgrade("quay", "second") && probe.upgrade("quay", "second").current == phase::queued &&
+          probe.upgrade().current == phase::backing_up)
+        break;
+    }
+  }
+  REQUIRE(waiting_at < lines.size());
+  // ... when its database Deployment is deleted (someone replaces it by hand); then the first
+  // registry's upgrade goes on to its end.
+  std::vector<std::string> edited(lines.begin(), lines.begin() + static_cast<std::ptrdiff_t>(waiting_at) + 1);
+  db["metadata"]["resourceVersion"] = "999999";
+  const auto ts = nlohmann::json::parse(lines[waiting_at])["ts"].get<std::string>();
+  edited.push_back(log_line_watch(0, *parse_rfc3339(ts), resource_kind::deployment,
+                                  nlohmann::json{{"type", "DELETED"}, {"object", db}}.dump()));
+  for (std::size_t k = waiting_at + 1; k < lines.size(); ++k) {
+    const auto j = nlohmann::json::parse(lines[k]);
+    if (j.contains("watch") && j["watch"]["object"]["metadata"].value("name", "") == "second-quay-database") continue;
+    edited.push_back(lines[k]);
+  }
+  session s;
+  std::string trace;
+  for (const auto& l : renumber_lines(edited)) {
+    s.feed(l);
+    if (s.has_upgrade("quay", "second")) {
+      const auto& u = s.upgrade("quay", "second");
+      const std::string now = std::string(to_string(u.current)) + "/" + u.block_reason;
+      if (!trace.ends_with(now + "\n")) trace += std::to_string(s.s.last_seq) + " " + now + "\n";
+    }
+    if (s.has_upgrade() && s.upgrade().current == phase::succeeded) break;
+  }
+  INFO(trace);
+  REQUIRE(s.upgrade().current == phase::succeeded);
+  const auto& second = s.upgrade("quay", "second");
+  CHECK(second.current == phase::detecting);  // its turn came; detection waits for its database
+  INFO("block reason " << second.block_reason << ", last error " << second.last_error);
+  CHECK(second.block_reason.empty());  // and it does not hold the place meanwhile
+  CHECK_FALSE(reducers::holds_place(second));
+}
