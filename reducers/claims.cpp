@@ -1,5 +1,8 @@
 #include "reducers/claims.hpp"
 
+#include <algorithm>
+#include <array>
+
 #include "reducers/guards.hpp"
 #include "reducers/issue.hpp"
 #include "reducers/names.hpp"
