@@ -162,7 +162,7 @@ void arm_wakeup(upgrade_ctx& c) {
   if (c.u.current == phase::preflight || c.u.current == phase::pausing_operator)
     if (const auto t = claims_wakeup(c)) consider(*t);
   // Queued for its maintenance window: the window's opening.
-  if (c.u.current == phase::queued && c.u.block_reason == "OutsideMaintenanceWindow")
+  if (c.u.current == phase::queued && c.u.block_reason == window_reason)
     if (const auto w = parse_daily_window(c.registry.maintenance_window)) consider(next_opening(*w, c.now));
   // A back-off that has run out and whose effect this pass did not issue again is stale: the step
   // it belonged to is over. Kept, it would arm a requeue in the past on every pass, and the

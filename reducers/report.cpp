@@ -157,10 +157,10 @@ std::string waiting_for(const upgrade_ctx& c) {
       return "confirming the server version of " + database_deployment_name(u);
     }
     case phase::preflight: {
-      if (check_wanted(c) && !claims_text(c).empty()) return job_text(job_role::check, "preflight check") + "; " + claims_text(c);
-      if (check_wanted(c)) return job_text(job_role::check, "preflight check");
-      const auto t = claims_text(c);
-      return t.empty() ? "checking" : t;
+      const std::string check = check_wanted(c) ? job_text(job_role::check, "preflight check") : "";
+      const std::string claims = claims_text(c);
+      if (check.empty()) return claims.empty() ? "checking" : claims;
+      return claims.empty() ? check : check + "; " + claims;
     }
     case phase::pausing_operator: {
       const auto* op = managing_operator(c);

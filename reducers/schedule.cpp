@@ -26,7 +26,8 @@ std::optional<int> clock_minutes(std::string_view hhmm) {
   return h * 60 + m;
 }
 
-timestamp minute_of_day(timestamp t) { return ((t % ms_per_day) + ms_per_day) % ms_per_day / ms_per_minute; }
+// Milliseconds since midnight UTC (timestamps before 1970 included).
+timestamp ms_into_day(timestamp t) { return ((t % ms_per_day) + ms_per_day) % ms_per_day; }
 
 std::optional<daily_window> window_of(const upgrade_ctx& c) {
   if (c.registry.maintenance_window.empty()) return std::nullopt;
@@ -53,8 +54,7 @@ queue_view view_queue(const upgrade_ctx& c) {
   for (const auto& [key, u] : c.s.upgrades) {
     if (key.registry == c.u.registry) continue;
     if (holds_place(u)) v.running.insert(key.registry);
-    else if (u.current == phase::queued && u.block_reason != "OutsideMaintenanceWindow" &&
-             (!queued_here || queued_before(u, c.u)))
+    else if (u.current == phase::queued && u.block_reason != window_reason && (!queued_here || queued_before(u, c.u)))
       v.ahead.insert(key.registry);
   }
   for (const auto& r : v.running) v.ahead.erase(r);
@@ -88,13 +88,12 @@ std::optional<daily_window> parse_daily_window(std::string_view text) {
 }
 
 bool inside(const daily_window& w, timestamp t) {
-  const auto m = minute_of_day(t);
+  const auto m = ms_into_day(t) / ms_per_minute;
   return w.start_min < w.end_min ? m >= w.start_min && m < w.end_min : m >= w.start_min || m < w.end_min;
 }
 
 timestamp next_opening(const daily_window& w, timestamp t) {
-  const timestamp day = t - ((t % ms_per_day) + ms_per_day) % ms_per_day;
-  const timestamp today = day + w.start_min * ms_per_minute;
+  const timestamp today = t - ms_into_day(t) + w.start_min * ms_per_minute;
   return today >= t ? today : today + ms_per_day;
 }
 
@@ -117,20 +116,20 @@ bool turn_came(const upgrade_ctx& c) { return !must_wait_turn(c) && !window_clos
 
 std::string queue_reason(const upgrade_ctx& c) {
   if (must_wait_turn(c)) return "";
-  if (window_closed(c)) return "OutsideMaintenanceWindow";
-  if (slot_wait(c)) return "ConcurrencyLimit";
+  if (window_closed(c)) return window_reason;
+  if (slot_wait(c)) return limit_reason;
   return "";
 }
 
 std::string queue_text(const upgrade_ctx& c) {
   const auto reason = queue_reason(c);
-  if (reason == "OutsideMaintenanceWindow") {
+  if (reason == window_reason) {
     const auto w = *window_of(c);
     return "outside its maintenance window " + clock_text(w.start_min) + "-" + clock_text(w.end_min) +
            " UTC (annotation quay-pg-upgrader.quay.io/maintenance-window): no downtime starts before " +
            format_rfc3339_seconds(next_opening(w, c.now));
   }
-  if (reason == "ConcurrencyLimit") {
+  if (reason == limit_reason) {
     const auto v = view_queue(c);
     std::string running;
     for (const auto& r : v.running) running += (running.empty() ? "" : ", ") + to_string(r);

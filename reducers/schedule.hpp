@@ -42,6 +42,10 @@ std::string queue_text(const upgrade_ctx& c);
 // that detects again before its preflight (block_reason TurnCame), so that nobody queued behind it
 // overtakes it. One that only waits to give the Quay operator back does not.
 bool holds_place(const registry_upgrade& u);
+// Why a database waits in `queued` (its block_reason; empty: the registry's other database goes
+// first), and the mark of one whose turn came.
+inline constexpr const char* window_reason = "OutsideMaintenanceWindow";
+inline constexpr const char* limit_reason = "ConcurrencyLimit";
 inline constexpr const char* turn_came_reason = "TurnCame";
 // Queue order: who entered `queued` first, then the key (two in the same fold).
 bool queued_before(const registry_upgrade& a, const registry_upgrade& b);

@@ -40,7 +40,6 @@ class driver {
   explicit driver(const scenario_options& o) : o_(o) {}
 
   std::vector<std::string> run() {
-    if (o_.start != 0) now_ = o_.start;
     seed_cluster();
     start_controller(now_);
     while (!queue_.empty() && lines_.size() < o_.max_events) {

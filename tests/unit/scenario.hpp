@@ -8,8 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "core/time.hpp"
-
 namespace qpu::testing {
 
 struct scenario_options {
@@ -65,7 +63,6 @@ struct scenario_options {
   std::vector<std::string> more_registries;
   int max_concurrent_upgrades = 0;  // --max-concurrent-upgrades (0: no limit, the config's default)
   std::string maintenance_window;  // annotation quay-pg-upgrader.quay.io/maintenance-window on the first registry
-  timestamp start = 0;  // the controller starts then (0: 2026-11-24T00:00:00Z)
   std::uint64_t max_events = 5000;
 };
 
