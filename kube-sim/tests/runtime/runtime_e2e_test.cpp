@@ -435,6 +435,12 @@ spec: {storageClassName: late, accessModes: [ReadWriteOnce], resources: {request
         return e;
     return std::nullopt;
   };
+  // The default class exists as an object, as in every real cluster (clients read a claim's class).
+  const auto standard = c.get("storageclasses.storage.k8s.io", "", "standard");
+  REQUIRE(standard.has_value());
+  CHECK(standard->value("/metadata/annotations/storageclass.kubernetes.io~1is-default-class"_json_pointer, std::string()) ==
+        "true");
+  CHECK(standard->value("provisioner", std::string()) == "kube-sim.io/local");
   REQUIRE(c.run_until([&] { return event_of("missing-class") && event_of("external") && event_of("waits"); }, 10s));
   for (const char* name : {"missing-class", "external", "waits"}) CHECK(phase_of(name) == "Pending");
   const auto missing = *event_of("missing-class");
