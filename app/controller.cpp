@@ -53,6 +53,7 @@ const char* effect_name(const effect& e) {
         else if constexpr (std::is_same_v<T, inspect_database>) return "inspect_database";
         else if constexpr (std::is_same_v<T, delete_job>) return "delete_job";
         else if constexpr (std::is_same_v<T, inspect_claim>) return "inspect_claim";
+        else if constexpr (std::is_same_v<T, read_job_progress>) return "read_job_progress";
         else return "requeue_after";
       },
       e);
@@ -106,7 +107,9 @@ const char* effect_verb(const effect& e) {
   if (std::holds_alternative<create_claim>(e) || std::holds_alternative<create_job>(e) || std::holds_alternative<emit_event>(e))
     return "POST";
   if (std::holds_alternative<delete_job>(e)) return "DELETE";
-  if (std::holds_alternative<inspect_database>(e) || std::holds_alternative<inspect_claim>(e)) return "GET";
+  if (std::holds_alternative<inspect_database>(e) || std::holds_alternative<inspect_claim>(e) ||
+      std::holds_alternative<read_job_progress>(e))
+    return "GET";
   return "PATCH";
 }
 

@@ -93,6 +93,16 @@ json condition_json(const condition& c) {
               {"observedGeneration", c.observed_generation}};
 }
 
+}  // namespace
+
+json progress_json(const summary_progress& p) {
+  return json{{"stage", p.stage}, {"unit", p.unit},       {"done", p.done},
+              {"total", p.total}, {"percent", p.percent}, {"secondsLeft", p.seconds_left ? json(*p.seconds_left) : json(nullptr)},
+              {"text", p.text}};
+}
+
+namespace {
+
 json summary_json(const upgrade_summary& s) {
   json j{{"phase", s.phase},
          {"from", s.from},
@@ -108,6 +118,7 @@ json summary_json(const upgrade_summary& s) {
   // Only after a revert began, so that every log without one keeps its bytes.
   if (!s.revert_backup_claim.empty()) j["revertBackupClaim"] = s.revert_backup_claim;
   if (!s.quay_operator.empty()) j["quayOperator"] = s.quay_operator;
+  if (const auto& p = s.progress) j["progress"] = progress_json(*p);
   return j;
 }
 
@@ -171,6 +182,9 @@ struct effect_to_json {
   json operator()(const inspect_claim& e) const {
     return json{
         {"effect", "inspect_claim"}, {"id", to_string(e.id)}, {"claim", key_json(e.key)}, {"storageClass", e.storage_class}};
+  }
+  json operator()(const read_job_progress& e) const {
+    return json{{"effect", "read_job_progress"}, {"id", to_string(e.id)}, {"pod", key_json(e.pod)}};
   }
   json operator()(const delete_job& e) const {
     return json{{"effect", "delete_job"}, {"id", to_string(e.id)}, {"job", key_json(e.key)}};
@@ -342,6 +356,9 @@ json event_payload(const event& e) {
           json j{{"type", "effect_succeeded"}, {"id", to_string(v.id)}};
           if (v.facts) j["facts"] = to_json(*v.facts);
           if (v.claim) j["claim"] = to_json(*v.claim);
+          if (const auto& p = v.progress)
+            j["progress"] = json{
+                {"stage", p->stage}, {"unit", p->unit}, {"done", p->done}, {"total", p->total}, {"at", format_rfc3339(p->at)}};
           return j;
         } else if constexpr (std::is_same_v<T, effect_failed>) {
           return json{
@@ -388,6 +405,14 @@ std::expected<event, std::string> event_from_payload(const json& j) {
         auto c = claim_facts_from_json(j["claim"]);
         if (!c) return std::unexpected(c.error());
         s.claim = std::move(*c);
+      }
+      if (j.contains("progress")) {
+        const auto& p = j["progress"];
+        const auto at = parse_rfc3339(p.at("at").get<std::string>());
+        if (!at) return std::unexpected("effect_succeeded.progress.at is not an RFC 3339 time");
+        s.progress = job_progress{p.at("stage").get<std::string>(), p.at("unit").get<std::string>(),
+                                  integer_field(p, "done", std::int64_t{0}, "progress"),
+                                  integer_field(p, "total", std::int64_t{0}, "progress"), *at};
       }
       return s;
     }
@@ -517,6 +542,17 @@ json to_json(const state& s) {
       upgrades[to_string(key)]["claimsSeen"] = seen;
     }
     if (u.claims_requested) upgrades[to_string(key)]["claimsRequested"] = format_rfc3339(*u.claims_requested);
+    if (const auto& p = u.progress)
+      upgrades[to_string(key)]["progress"] = json{{"phase", to_string(p->in)},
+                                                  {"stage", p->stage},
+                                                  {"unit", p->unit},
+                                                  {"done", p->done},
+                                                  {"total", p->total},
+                                                  {"at", format_rfc3339(p->at)},
+                                                  {"firstDone", p->first_done},
+                                                  {"firstAt", format_rfc3339(p->first_at)},
+                                                  {"toldTenth", p->told_tenth},
+                                                  {"toldAt", format_rfc3339(p->told_at)}};
     if (!u.unsent_events.empty()) {
       json unsent = json::object();
       for (const auto& [id, e] : u.unsent_events)

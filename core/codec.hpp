@@ -20,6 +20,8 @@ nlohmann::json to_json(const effect& e);
 nlohmann::json to_json(const config& c);
 nlohmann::json to_json(const database_facts& f);
 nlohmann::json to_json(const claim_facts& f);
+// status.postgresUpgrade.progress, as the event log and the status write both render it.
+nlohmann::json progress_json(const summary_progress& p);
 std::expected<claim_facts, std::string> claim_facts_from_json(const nlohmann::json& j);
 nlohmann::json to_json(const state& s);
 

@@ -24,6 +24,7 @@ constexpr step_name step_names[] = {
     {step_kind::restore, "restore", true},
     {step_kind::delete_job, "delete-job", true},
     {step_kind::inspect_claim, "inspect-claim", true},
+    {step_kind::read_progress, "read-progress", true},
 };
 
 template <class Int>

@@ -35,6 +35,7 @@ enum class step_kind : std::uint8_t {
   event,  // event@<seq>/<phase>: a Kubernetes Event
   requeue,  // the registry's requeue timer (no attempt)
   inspect_claim,  // inspect-claim/<backup|data>/g<n>: why a new claim is not Bound (its class, its Events)
+  read_progress,  // read-progress/<job role>/g<n>: a running Job's last progress line
 };
 
 struct effect_id {
@@ -50,6 +51,8 @@ struct effect_id {
   bool operator==(const effect_id&) const = default;
 
   bool is_report() const { return step == step_kind::status || step == step_kind::event; }
+  // A step whose failure never fails an upgrade: a report, or a look at a Job's progress.
+  bool is_advisory() const { return is_report() || step == step_kind::read_progress; }
 };
 
 // A database's requeue timer.

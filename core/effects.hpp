@@ -101,6 +101,18 @@ struct condition {
   bool operator==(const condition&) const = default;
 };
 
+// status.postgresUpgrade.progress: how far the backup or the upgrade has come (core/progress.hpp).
+struct summary_progress {
+  std::string stage;  // dump | restore | copy
+  std::string unit;  // bytes
+  std::int64_t done = 0;
+  std::int64_t total = 0;
+  std::int32_t percent = 0;
+  std::optional<std::int64_t> seconds_left;  // none until a rate is measured
+  std::string text;  // "dump: 512 MiB of 1.0 GiB (50 %), about 6 s left"
+  bool operator==(const summary_progress&) const = default;
+};
+
 // status.postgresUpgrade: the summary block a platform engineer reads first.
 struct upgrade_summary {
   std::string phase;
@@ -116,6 +128,7 @@ struct upgrade_summary {
   std::string last_error;
   std::string revert_backup_claim;  // set once a manual revert began: the backup of the upgraded data
   std::string quay_operator;  // the Quay operator (namespace/name) the upgrade pauses, when one renders the database
+  std::optional<summary_progress> progress;  // while the backup or the upgrade Job moves data
   bool operator==(const upgrade_summary&) const = default;
 };
 
@@ -160,6 +173,13 @@ struct inspect_claim {
   bool operator==(const inspect_claim&) const = default;
 };
 
+// Read the last progress line a Job's pod wrote to its log (GET pods/<pod>/log?tailLines=...).
+struct read_job_progress {
+  effect_id id;
+  object_key pod;
+  bool operator==(const read_job_progress&) const = default;
+};
+
 struct delete_job {
   effect_id id;
   object_key key;
@@ -185,7 +205,7 @@ struct requeue_after {
 };
 
 using effect = std::variant<create_claim, create_job, scale_deployment, patch_database_deployment, update_registry_status,
-                            emit_event, inspect_database, delete_job, requeue_after, inspect_claim>;
+                            emit_event, inspect_database, delete_job, requeue_after, inspect_claim, read_job_progress>;
 
 const effect_id& id_of(const effect& e);
 

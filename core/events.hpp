@@ -101,10 +101,22 @@ struct claim_facts {
   bool operator==(const claim_facts&) const = default;
 };
 
+// How far a Job's data-moving step has come, as the Job itself measured it: its last
+// `QPU_PROGRESS` log line (effects/scripts/common.sh, progress_begin).
+struct job_progress {
+  std::string stage;  // what the Job does: "dump", "restore", "copy"
+  std::string unit;  // "bytes"
+  std::int64_t done = 0;
+  std::int64_t total = 0;  // the measured (or, for the dump, estimated) total
+  timestamp at = 0;  // when the Job measured it, by its own clock
+  bool operator==(const job_progress&) const = default;
+};
+
 struct effect_succeeded {
   effect_id id;
   std::optional<database_facts> facts;  // for inspect_database
   std::optional<claim_facts> claim = std::nullopt;  // for inspect_claim
+  std::optional<job_progress> progress = std::nullopt;  // for read_job_progress, when the log had a line
   bool operator==(const effect_succeeded&) const = default;
 };
 

@@ -106,6 +106,22 @@ struct unsent_event {
   bool operator==(const unsent_event&) const = default;
 };
 
+// How far the data-moving work of the current phase has come (backup, upgrade), from the Job's
+// own progress lines; the stage's first line is kept for the rate (core/progress.hpp).
+struct progress_record {
+  phase in = phase::detecting;  // the phase the Job's lines belong to
+  std::string stage;
+  std::string unit;
+  std::int64_t done = 0;
+  std::int64_t total = 0;
+  timestamp at = 0;  // the latest line, by the Job's clock
+  std::int64_t first_done = 0;  // the stage's first line
+  timestamp first_at = 0;
+  std::int32_t told_tenth = -1;  // the last tenth (10 %, 20 %, ...) an Event told
+  timestamp told_at = 0;  // when that Event was decided (event time)
+  bool operator==(const progress_record&) const = default;
+};
+
 // The upgrade of one database of one registry. Times are event timestamps.
 struct registry_upgrade {
   object_key registry;
@@ -145,6 +161,7 @@ struct registry_upgrade {
   // "data"), as the last inspection before the downtime found it.
   std::map<std::string, claim_facts> claims_seen;
   std::optional<timestamp> claims_requested;  // the new claims were first asked for (before the downtime)
+  std::optional<progress_record> progress;  // the backup's or the upgrade's, while it runs
   bool operator==(const registry_upgrade&) const = default;
 };
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -101,6 +102,45 @@ net::awaitable<event> perform(k8s_context& ctx, const create_claim& e) {
   }
   if (have >= e.size_bytes) co_return succeeded(e.id);
   co_return effect_failed{e.id, 409, "AlreadyExists", claim_too_small_message(e.key, have, e.size_bytes)};
+}
+
+std::optional<job_progress> last_progress_line(std::string_view log) {
+  std::optional<job_progress> last;
+  while (!log.empty()) {
+    const auto nl = log.find('\n');
+    std::string_view line = log.substr(0, nl);
+    log = nl == std::string_view::npos ? std::string_view() : log.substr(nl + 1);
+    if (!line.starts_with("QPU_PROGRESS ")) continue;
+    std::array<std::string_view, 5> f;
+    line.remove_prefix(13);
+    std::size_t n = 0;
+    while (n < f.size() && !line.empty()) {
+      const auto sp = line.find(' ');
+      f[n++] = line.substr(0, sp);
+      line = sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+    }
+    if (n != f.size() || !line.empty()) continue;
+    auto number = [](std::string_view s) -> std::optional<std::int64_t> {
+      std::int64_t v = 0;
+      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+      if (ec != std::errc() || end != s.data() + s.size() || v < 0) return std::nullopt;
+      return v;
+    };
+    const auto at = number(f[0]), done = number(f[3]), total = number(f[4]);
+    if (!at || !done || !total || f[1].empty() || f[2].empty()) continue;
+    last = job_progress{std::string(f[1]), std::string(f[2]), *done, *total, *at};
+  }
+  return last;
+}
+
+// The tail of the pod's log: the Job prints a progress line every few seconds, so the last 40
+// lines hold one unless a burst of other output came between. No line yet is no progress, not a
+// failure; a pod that is gone is a failure the reducer ignores (it looks again).
+net::awaitable<event> perform(k8s_context& ctx, const read_job_progress& e) {
+  kube::query_params query{{"tailLines", "40"}};
+  auto log = co_await ctx.api->list({"", "v1", "pods", e.pod.ns, e.pod.name, "log"}, query);
+  if (!log) co_return failure(e.id, log.error());
+  co_return effect_succeeded{e.id, std::nullopt, std::nullopt, last_progress_line(log->body)};
 }
 
 // Why a claim is not Bound: its StorageClass and the latest Event on it. A read the controller may

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 
 #include "core/effects.hpp"
@@ -36,6 +38,11 @@ boost::asio::awaitable<event> perform(k8s_context& ctx, const update_registry_st
 boost::asio::awaitable<event> perform(k8s_context& ctx, const emit_event& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const delete_job& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const inspect_claim& e);
+boost::asio::awaitable<event> perform(k8s_context& ctx, const read_job_progress& e);
+
+// The last well-formed progress line of a Job's log (effects/scripts/common.sh, progress_begin):
+// `QPU_PROGRESS <ms since the epoch> <stage> <unit> <done> <total>`. Other lines are skipped.
+std::optional<job_progress> last_progress_line(std::string_view log);
 
 // The database as a client connects to it: the Service's clusterIP and port, and the credential
 // values from their Secrets (or literals). Holds secrets: never log it, never put it in an event

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "core/codec.hpp"
 #include "core/time.hpp"
 #include "effects/labels.hpp"
 
@@ -114,7 +115,8 @@ json registry_status_patch(const update_registry_status& u, const json& registry
                   {"newClaim", text(s.new_claim)},
                   {"lastError", text(s.last_error)},
                   {"revertBackupClaim", text(s.revert_backup_claim)},
-                  {"quayOperator", text(s.quay_operator)}};
+                  {"quayOperator", text(s.quay_operator)},
+                  {"progress", s.progress ? progress_json(*s.progress) : json(nullptr)}};
   return {{"metadata", {{"resourceVersion", registry.value("/metadata/resourceVersion"_json_pointer, std::string())}}},
           {"status",
            {{"conditions", merge_conditions(registry.value("/status/conditions"_json_pointer, json::array()), u.conditions)},

@@ -7,6 +7,7 @@
 #include "reducers/issue.hpp"
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
+#include "reducers/progress.hpp"
 #include "reducers/report.hpp"
 #include "reducers/schedule.hpp"
 
@@ -201,6 +202,7 @@ void take_backup(upgrade_ctx& c) {
                         storage_class(c)});
   if (!done(c, step_kind::create_claim, "backup")) return;
   create_job_for(c, job_role::backup, c.cfg.deadlines.backup_s);
+  watch_job_progress(c, job_role::backup);
 }
 
 void stop_database(upgrade_ctx& c) {
@@ -219,6 +221,7 @@ void run_upgrade(upgrade_ctx& c) {
                         storage_class(c)});
   if (!done(c, step_kind::create_claim, "data")) return;
   create_job_for(c, upgrade_role(c.u), c.cfg.deadlines.upgrade_s);
+  watch_job_progress(c, upgrade_role(c.u));
 }
 
 void switch_database(upgrade_ctx& c) {

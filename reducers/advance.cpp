@@ -1,5 +1,6 @@
 // Running the table (table.hpp) for one registry.
 #include "reducers/issue.hpp"
+#include "reducers/progress.hpp"
 #include "reducers/report.hpp"
 #include "reducers/table.hpp"
 
@@ -29,6 +30,7 @@ const rule* first_matching(const upgrade_ctx& c) {
 void enter(upgrade_ctx& c, phase to) {
   c.u.current = to;
   c.u.phase_since = c.now;
+  c.u.progress.reset();  // a phase's progress is its own Job's
 }
 
 }  // namespace
@@ -55,6 +57,7 @@ void advance(upgrade_ctx& c) {
     announce(c);
   }
   resend_events(c);
+  tell_progress(c);
   report_status(c);
   arm_wakeup(c);
 }

@@ -5,6 +5,7 @@
 #include "reducers/claims.hpp"
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
+#include "reducers/progress.hpp"
 #include "reducers/schedule.hpp"
 
 namespace qpu::reducers {
@@ -93,6 +94,7 @@ void note_succeeded(registry_upgrade& u, const effect_succeeded& r) {
   u.unsent_events.erase(r.id);
   u.done.insert(r.id);
   u.transient_failures.erase(r.id);
+  if (r.id.step == step_kind::read_progress) return note_progress(u, r);
   if (r.claim && r.id.step == step_kind::inspect_claim) {
     u.claims_seen[r.id.target.substr(0, r.id.target.find('/'))] = *r.claim;
     return;
@@ -110,6 +112,8 @@ void note_succeeded(registry_upgrade& u, const effect_succeeded& r) {
 std::optional<step_failure> note_failed(registry_upgrade& u, const effect_failed& f, const std::optional<config>& cfg,
                                         timestamp now) {
   u.in_flight.erase(f.id);
+  // A look at a Job's progress that failed is not retried: the next look comes a few seconds later.
+  if (f.id.step == step_kind::read_progress) return std::nullopt;
   const std::int32_t failures = ++u.transient_failures[f.id];
   const std::int64_t max_retries = cfg ? cfg->max_transient_retries : 8;
   if (is_transient(f) && failures <= max_retries) {
@@ -162,6 +166,7 @@ void arm_wakeup(upgrade_ctx& c) {
   if (c.u.current == phase::preflight || c.u.current == phase::pausing_operator)
     if (const auto t = claims_wakeup(c)) consider(*t);
   // Queued for its maintenance window: the window's opening.
+  if (const auto t = progress_wakeup(c)) consider(*t);
   if (c.u.current == phase::queued && c.u.block_reason == window_reason)
     if (const auto w = parse_daily_window(c.registry.maintenance_window)) consider(next_opening(*w, c.now));
   // A back-off that has run out and whose effect this pass did not issue again is stale: the step

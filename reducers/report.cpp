@@ -5,11 +5,13 @@
 #include <string_view>
 
 #include "core/image_ref.hpp"
+#include "core/progress.hpp"
 #include "reducers/guards.hpp"
 #include "reducers/issue.hpp"
 #include "reducers/claims.hpp"
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
+#include "reducers/progress.hpp"
 #include "reducers/revert.hpp"
 
 namespace qpu::reducers {
@@ -24,6 +26,12 @@ std::string hint_note(const registry_upgrade& u) {
   if (!hint || *hint == *u.from) return "";
   return " [the image name suggests PostgreSQL " + to_string(*hint) + ", the server reports " + to_string(*u.from) +
          ", which counts]";
+}
+
+// "; dump: 512 MiB of 1.0 GiB (50 %), about 6 s left", or "" before the Job's first line.
+std::string progress_note(const registry_upgrade& u) {
+  const auto* p = current_progress(u);
+  return p ? "; " + progress_text(*p) : std::string();
 }
 
 }  // namespace
@@ -194,14 +202,16 @@ std::string waiting_for(const upgrade_ctx& c) {
           u.before && u.before->has_manifest ? "" : "measuring row counts and checksums of every table; ";
       const auto t = claim_text(backup_claim_name(u), "backup");
       if (!t.empty() && !done(c, step_kind::create_claim, "backup")) return measuring + t;
-      return measuring + (t.empty() ? job_text(job_role::backup, "backup") : t + "; " + job_text(job_role::backup, "backup"));
+      return measuring + (t.empty() ? job_text(job_role::backup, "backup") : t + "; " + job_text(job_role::backup, "backup")) +
+             progress_note(u);
     }
     case phase::stopping:
       return "waiting for the database to stop: " + std::to_string(database_pods(c).size()) + " database pods remain";
     case phase::upgrading: {
       const auto t = claim_text(data_claim_name(u), "new data");
       if (!t.empty() && !done(c, step_kind::create_claim, "data")) return t;
-      return t.empty() ? job_text(upgrade_role(u), "upgrade") : t + "; " + job_text(upgrade_role(u), "upgrade");
+      return (t.empty() ? job_text(upgrade_role(u), "upgrade") : t + "; " + job_text(upgrade_role(u), "upgrade")) +
+             progress_note(u);
     }
     case phase::switching: {
       const auto* db = database(c);
@@ -291,6 +301,9 @@ void report_status(upgrade_ctx& c) {
   append({std::to_string(u.attempt), u.last_error, u.rollback_incomplete});
   // Before the downtime the new claims' state is news too (created, Pending and why, Bound).
   if (u.current == phase::preflight || u.current == phase::pausing_operator) append({claims_text(c)});
+  // While a Job moves data, each new progress line is news.
+  const auto* progress = current_progress(u);
+  if (progress) append({progress_text(*progress)});
   const auto& r = u.revert;
   if (r.run > 0 || !r.refused.empty()) {
     key += "|r";
@@ -387,6 +400,13 @@ void report_status(upgrade_ctx& c) {
   summary.last_error = u.last_error;
   if (u.quay_operator) summary.quay_operator = to_string(u.quay_operator->deployment);
   if (r.run > 0) summary.revert_backup_claim = revert_backup_claim_name(u);
+  if (progress) {
+    const auto left = time_left(*progress);
+    summary.progress = summary_progress{
+        progress->stage,         progress->unit,     progress->done,
+        progress->total,         percent(*progress), left ? std::optional<std::int64_t>((*left + 500) / 1000) : std::nullopt,
+        progress_text(*progress)};
+  }
   if (u.current == phase::revert_refused) summary.last_error = r.refused;
   if (u.current == phase::revert_rolling_back || u.current == phase::revert_failed) summary.last_error = r.error;
   const effect_id id = status_id(u, c.seq);

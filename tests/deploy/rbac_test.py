@@ -26,6 +26,7 @@ STATIC = {
     ("get", "", "persistentvolumeclaims"): "effects/k8s_effects.cpp perform(create_claim): on 409 AlreadyExists, the existing claim's size is read",
     ("get", "coordination.k8s.io", "leases"): "app/leader_election.cpp try_acquire_or_renew (observed too)",
     ("get", "storage.k8s.io", "storageclasses"): "effects/k8s_effects.cpp perform(inspect_claim): a new claim seen Pending before the downtime (observed when kube-sim has not bound it yet)",
+    ("get", "", "pods/log"): "effects/k8s_effects.cpp perform(read_job_progress): a running Job's progress (observed when its pod ran long enough to be read)",
     ("list", "", "events"): "effects/k8s_effects.cpp perform(inspect_claim): the Events on a new claim seen Pending",
     ("create", "coordination.k8s.io", "leases"): "app/leader_election.cpp: the first candidate creates the Lease",
     ("update", "coordination.k8s.io", "leases"): "app/leader_election.cpp: renew / take over / release (PUT with resourceVersion)",

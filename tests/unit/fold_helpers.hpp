@@ -62,7 +62,7 @@ struct session {
     std::vector<std::string> ids;
     for (const auto& d : effects)
       if (!std::holds_alternative<update_registry_status>(d.e) && !std::holds_alternative<emit_event>(d.e) &&
-          !std::holds_alternative<requeue_after>(d.e))
+          !std::holds_alternative<requeue_after>(d.e) && !std::holds_alternative<read_job_progress>(d.e))
         ids.push_back(to_string(id_of(d.e)));
     return ids;
   }

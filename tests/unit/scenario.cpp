@@ -406,6 +406,13 @@ class driver {
 
   std::map<std::string, std::vector<std::string>> pods_of_;  // deployment -> pod names
   std::map<std::string, int> claim_major_;
+  // A Job's pod: when it starts running and how long its work takes, for its progress lines.
+  struct job_run {
+    timestamp started;
+    timestamp runtime;
+    const char* stage;
+  };
+  std::map<std::string, job_run> job_runs_;
   std::map<std::string, int> pod_counter_;
 
   json labels_of(const std::string& deployment_name) {
@@ -524,6 +531,22 @@ class driver {
     });
   }
 
+  // The Job's last progress line, as its pod's log tail holds it: the work moves evenly over the
+  // Job's runtime; the first line comes a second after the pod started (the total is measured first).
+  void perform(const read_job_progress& e) {
+    const auto run = job_runs_.find(e.pod.name);
+    std::optional<job_progress> line;
+    constexpr std::int64_t total = 800 * 1024 * 1024;
+    if (run != job_runs_.end() && now_ >= run->second.started + 1000) {
+      const timestamp at = run->second.started + (now_ - run->second.started) / 1000 * 1000;  // one line a second
+      const auto elapsed = std::min(at - run->second.started, run->second.runtime);
+      line = job_progress{run->second.stage, "bytes", total / run->second.runtime * elapsed, total, at};
+    }
+    schedule(now_ + 30, true, [=](std::uint64_t seq, timestamp ts) {
+      return log_line_event(seq, ts, "effect", effect_succeeded{e.id, std::nullopt, std::nullopt, line});
+    });
+  }
+
   // The first pod that mounts a WaitForFirstConsumer claim binds it.
   void bind_on_first_use(const std::string& name) {
     at(900, [=, this]() -> std::optional<std::string> {
@@ -558,6 +581,11 @@ class driver {
            {"spec", {{"backoffLimit", 0}, {"activeDeadlineSeconds", e.deadline_s}}},
            {"status", {{"active", 1}, {"startTime", "2026-11-24T00:00:00Z"}}}};
     const std::string pod_name = e.key.name + "-q7x2p";
+    job_runs_[pod_name] = {now_ + 800, runtime - 800,
+                           e.role == job_role::backup               ? "dump"
+                           : e.role == job_role::upgrade_logical    ? "restore"
+                           : e.role == job_role::upgrade_pg_upgrade ? "copy"
+                                                                    : "check"};
     at(40, [=, this] { return added(resource_kind::job, j); });
     json pod_labels{{"job-name", e.key.name}, {"batch.kubernetes.io/job-name", e.key.name}};
     at(800, [=, this] { return added(resource_kind::pod, pod_json(pod_name, pod_labels, stuck ? "Pending" : "Running")); });

@@ -6,6 +6,7 @@
 #include "effects/claim_specs.hpp"
 #include "effects/job_scripts.hpp"
 #include "effects/job_specs.hpp"
+#include "effects/k8s_effects.hpp"
 #include "effects/write_specs.hpp"
 #include "fixtures.hpp"
 
@@ -262,4 +263,24 @@ TEST_CASE("events: deterministic name, involvedObject, message truncated on a UT
   CHECK(body["reportingComponent"] == "quay-pg-upgrader");
   CHECK(body["firstTimestamp"] == "2026-09-21T14:13:20Z");
   CHECK(body["type"] == "Normal");
+}
+
+TEST_CASE("a Job's progress: the last well-formed QPU_PROGRESS line of the log tail", "[specs]") {
+  using qpu::effects::last_progress_line;
+  CHECK_FALSE(last_progress_line(""));
+  CHECK_FALSE(last_progress_line("== 2026-12-03T09:00:00Z pg_dump quay\nserver 100023\n"));
+  const auto p = last_progress_line(
+      "QPU_PROGRESS 1764752400000 dump bytes 10 1000\n"
+      "== 2026-12-03T09:00:01Z manifest of quay\n"
+      "QPU_PROGRESS 1764752401000 dump bytes 500 1000\n"
+      "QPU_PROGRESS 1764752402000 dump bytes\n"  // cut short: a line the tail ends inside
+      "QPU_PROGRESS 1764752402000 dump bytes -5 1000\n"
+      "QPU_PROGRESS 1764752402000 dump bytes 7 1000 extra\n"
+      "QPU_PROGRESS 1764752402000 dump bytes 7x 1000");
+  REQUIRE(p);
+  CHECK(p->stage == "dump");
+  CHECK(p->unit == "bytes");
+  CHECK(p->done == 500);
+  CHECK(p->total == 1000);
+  CHECK(p->at == 1764752401000);
 }

@@ -1,0 +1,31 @@
+#pragma once
+// Progress of the phases that move data (backing_up, upgrading): the controller reads the running
+// Job's last progress line from its pod's log every few seconds, keeps it (core/state.hpp,
+// progress_record), shows it with the time left in the status and on `/metrics`, and tells it in
+// an Event at each tenth of the work and at least once a minute.
+#include <optional>
+#include <string>
+
+#include "reducers/context.hpp"
+
+namespace qpu::reducers {
+
+inline constexpr timestamp progress_read_every_ms = 5'000;
+inline constexpr timestamp progress_event_every_ms = 60'000;
+
+// The phase a Job's progress belongs to: backing_up for the backup Job, upgrading for the
+// upgrade Jobs; detecting (none) for the others.
+phase progress_phase(job_role role);
+// While `role`'s Job runs in the current phase: read its pod's log now and every few seconds.
+void watch_job_progress(upgrade_ctx& c, job_role role);
+// A read's result: its line is kept when it belongs to the current phase (a new stage starts a
+// new rate). Older reads are dropped from `done`, so a long phase does not grow the state.
+void note_progress(registry_upgrade& u, const effect_succeeded& r);
+// The progress of the current phase, or none.
+const progress_record* current_progress(const registry_upgrade& u);
+// The Event at each tenth and at least every minute, when the last line says more than the last Event.
+void tell_progress(upgrade_ctx& c);
+// The next read while a Job runs.
+std::optional<timestamp> progress_wakeup(const upgrade_ctx& c);
+
+}  // namespace qpu::reducers
