@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <optional>
@@ -293,6 +294,7 @@ net::awaitable<void> controller::run_effect(effect e) {
   effects::context ctx;
   ctx.k8s.api = api_;
   ctx.database_limit = options_.database_limit;
+  ctx.k8s.jobs.progress_seconds = std::max(0.5, static_cast<double>(options_.cfg.progress_interval_s) / 2);
   const auto t0 = std::chrono::steady_clock::now();
   event result = co_await effects::perform(ctx, e);
   metrics_.effect_seconds.try_emplace(effect_name(e), histogram{{0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 60}})

@@ -30,6 +30,7 @@
 
 #include "app/controller.hpp"
 #include "core/image_ref.hpp"
+#include "core/progress.hpp"
 #include "reducers/names.hpp"
 
 extern char** environ;
@@ -372,15 +373,18 @@ int run_demo(const demo_options& options) {
   // The operator's Deployment lives in its own namespace: watch them all.
   ro.cfg.watch_namespace = o.quay_operator ? "" : "quay";
   ro.cfg.requeue_s = 5;
+  // The demo's database is small: its Jobs' progress is read every second to be seen at all.
+  ro.cfg.progress_interval_s = 1;
   // Each database's phases as they happen, with the seconds since the controller started.
   struct progress {
     db_component component;
     const char* label;
     std::vector<std::pair<std::string, double>> phases;
     bool final = false;
+    std::string progress_shown;  // the last progress line printed
   };
-  std::vector<progress> dbs{{db_component::quay, "quay", {}, false}};
-  if (o.clair) dbs.push_back({db_component::clair, "clair", {}, false});
+  std::vector<progress> dbs{{db_component::quay, "quay", {}, false, {}}};
+  if (o.clair) dbs.push_back({db_component::clair, "clair", {}, false, {}});
   bool done = false;
   // The operator: paused by the controller, then released from its hold (it is at 0 replicas by
   // then), resumed by the controller after both databases. Entries of its log past `resume_mark`
@@ -411,6 +415,15 @@ int run_demo(const demo_options& options) {
         db.phases.emplace_back(to_string(u.current), seconds_since(controller_start));
         std::printf("[%6.1fs] %-5s %-17s %s\n", seconds_since(t0), db.label, to_string(u.current), what_happens(u).c_str());
         std::fflush(stdout);
+      }
+      // The running Job's progress, each time its line says something new.
+      if (u.progress && u.progress->in == u.current) {
+        const std::string text = progress_text(*u.progress);
+        if (text != db.progress_shown) {
+          db.progress_shown = text;
+          std::printf("[%6.1fs] %-5s %-17s %s\n", seconds_since(t0), db.label, "", text.c_str());
+          std::fflush(stdout);
+        }
       }
       // Final once the phase is and its status and Event were written.
       db.final = (u.current == phase::succeeded || u.current == phase::failed || u.current == phase::up_to_date ||

@@ -12,12 +12,14 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
 #include "app/controller.hpp"
 #include "app/leader_election.hpp"
 #include "core/codec.hpp"
+#include "core/progress.hpp"
 #include "watch/reflector_driver.hpp"
 
 namespace qpu::app {
@@ -104,6 +106,23 @@ std::string render_metrics(const endpoint_sources& s) {
     attempts += "qpu_upgrade_attempt{" + who + "} " + std::to_string(u.attempt) + "\n";
   }
   w.out += attempts;
+  // Progress of the backup or upgrade Job under way (core/progress.hpp), one series per database
+  // while its Job reports; the time left appears once a rate is measured.
+  w.family("qpu_upgrade_progress_ratio", "gauge", "Work done of the running backup or upgrade Job's stage (0..1)");
+  w.family("qpu_upgrade_progress_done_bytes", "gauge", "Bytes done of the running Job's stage");
+  w.family("qpu_upgrade_progress_total_bytes", "gauge", "Bytes the running Job's stage measured (or estimated) it has to move");
+  w.family("qpu_upgrade_progress_seconds_left", "gauge", "Estimated time left of the running Job's stage, at its rate so far");
+  for (const auto& [key, u] : st.upgrades) {
+    const auto* p = u.progress && u.progress->in == u.current ? &*u.progress : nullptr;
+    if (!p || p->total <= 0) continue;
+    const std::string who = "namespace=\"" + label(key.registry.ns) + "\",name=\"" + label(key.registry.name) + "\",database=\"" +
+                            to_string(key.component) + "\",phase=\"" + to_string(u.current) + "\",stage=\"" + label(p->stage) +
+                            "\"";
+    w.sample("qpu_upgrade_progress_ratio", who, std::min(1.0, static_cast<double>(p->done) / static_cast<double>(p->total)));
+    w.sample("qpu_upgrade_progress_done_bytes", who, static_cast<double>(p->done));
+    w.sample("qpu_upgrade_progress_total_bytes", who, static_cast<double>(p->total));
+    if (const auto left = time_left(*p)) w.sample("qpu_upgrade_progress_seconds_left", who, static_cast<double>(*left) / 1000);
+  }
   w.family("qpu_phase_duration_seconds", "histogram", "Time spent in each phase, observed when the phase is left");
   for (const auto& [p, h] : m.phase_seconds) w.hist("qpu_phase_duration_seconds", "phase=\"" + p + "\"", h);
 

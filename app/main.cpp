@@ -309,6 +309,12 @@ int main(int argc, char** argv) {
                    "a WaitForFirstConsumer class is not a refusal)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  run_cmd
+      ->add_option("--progress-interval", rf.options.cfg.progress_interval_s,
+                   "Seconds between two reads of a running backup or upgrade Job's progress (its pod's log), shown in the "
+                   "status with the time left and told in an Event at each tenth")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   run_cmd->add_option("--upgrade-image", rf.options.cfg.upgrade_image,
                       "Image holding old and new binaries, for the pg_upgrade method (default: $RELATED_IMAGE_PG_UPGRADE)");
   run_cmd->add_option("--upgrade-image-from", rf.upgrade_from, "Old majors the upgrade image carries (repeatable)");

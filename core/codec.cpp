@@ -250,6 +250,7 @@ json to_json(const config& c) {
   if (c.databases_side_by_side) j["databasesSideBySide"] = true;
   if (c.max_concurrent_upgrades != 0) j["maxConcurrentUpgrades"] = c.max_concurrent_upgrades;
   if (c.claim_bind_timeout_s != config{}.claim_bind_timeout_s) j["claimBindTimeoutSeconds"] = c.claim_bind_timeout_s;
+  if (c.progress_interval_s != config{}.progress_interval_s) j["progressIntervalSeconds"] = c.progress_interval_s;
   return j;
 }
 
@@ -294,6 +295,8 @@ std::expected<config, std::string> config_from_json(const json& j) {
     if (c.max_concurrent_upgrades < 0) return std::unexpected("config.maxConcurrentUpgrades must not be negative");
     c.claim_bind_timeout_s = integer_field(j, "claimBindTimeoutSeconds", c.claim_bind_timeout_s, "config");
     if (c.claim_bind_timeout_s < 1) return std::unexpected("config.claimBindTimeoutSeconds must be at least 1");
+    c.progress_interval_s = integer_field(j, "progressIntervalSeconds", c.progress_interval_s, "config");
+    if (c.progress_interval_s < 1) return std::unexpected("config.progressIntervalSeconds must be at least 1");
   } catch (const json::exception& e) {
     return std::unexpected(std::string("config: ") + e.what());
   } catch (const bad_field& e) {

@@ -64,6 +64,8 @@ struct config {
   // The backup and data claims are created before the downtime and must be Bound (or bind on their
   // first consumer) within this time, or the upgrade is refused with nothing stopped.
   std::int64_t claim_bind_timeout_s = 300;
+  // While a backup or upgrade Job runs, its progress line is read from its pod's log this often.
+  std::int64_t progress_interval_s = 5;
   std::int32_t max_transient_retries = 8;  // 429/5xx/connection failures of one effect
   bool operator==(const config&) const = default;
 };

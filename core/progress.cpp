@@ -37,8 +37,10 @@ std::string format_bytes(std::int64_t bytes) {
 std::string format_duration(duration_ms d) {
   const std::int64_t s = std::max<duration_ms>(0, d + 500) / 1000;
   char buf[48];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%lld h %02lld min", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%lld min %02lld s", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lld h %02lld min", static_cast<long long>(s / 3600), static_cast<long long>(s % 3600 / 60));
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%lld min %02lld s", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
   else std::snprintf(buf, sizeof buf, "%lld s", static_cast<long long>(s));
   return buf;
 }

@@ -1,5 +1,7 @@
 #include "effects/job_specs.hpp"
 
+#include <cstdio>
+
 #include "effects/job_scripts.hpp"
 #include "effects/labels.hpp"
 #include "effects/manifest_sql.hpp"
@@ -78,6 +80,11 @@ json job_body(const create_job& j, const job_options& o) {
   json volumes = json::array();
   json mounts = json::array();
   env.push_back(plain("QPU_JOB_ROLE", role));
+  if (j.role != job_role::check) {
+    char every[32];
+    std::snprintf(every, sizeof every, "%g", o.progress_seconds);
+    env.push_back(plain("QPU_PROGRESS_SECONDS", every));
+  }
   switch (j.role) {
     case job_role::check:
       add_connection_env(env, j);

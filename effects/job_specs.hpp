@@ -39,6 +39,9 @@ struct job_options {
   std::string data_subdir = "userdata";  // PGDATA below the mount (sclorg convention)
   std::int32_t parallel_jobs = 2;  // pg_restore -j / pg_upgrade --jobs
   std::int32_t wait_seconds = 120;  // how long the backup/check wait for the server
+  // How often the backup and upgrade Jobs print a progress line (QPU_PROGRESS_SECONDS): half the
+  // controller's --progress-interval, so each read finds a fresh line.
+  double progress_seconds = 2.5;
   // The psql manifest script; empty: effects::manifest_psql_script().
   std::string manifest_sql;
 };

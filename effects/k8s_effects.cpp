@@ -138,7 +138,9 @@ std::optional<job_progress> last_progress_line(std::string_view log) {
 // failure; a pod that is gone is a failure the reducer ignores (it looks again).
 net::awaitable<event> perform(k8s_context& ctx, const read_job_progress& e) {
   kube::query_params query{{"tailLines", "40"}};
-  auto log = co_await ctx.api->list({"", "v1", "pods", e.pod.ns, e.pod.name, "log"}, query);
+  // A named path moved in: g++ 12 destroys a braced temporary argument of a coroutine call twice.
+  kube::resource_path log_path{"", "v1", "pods", e.pod.ns, e.pod.name, "log"};
+  auto log = co_await ctx.api->list(std::move(log_path), query);
   if (!log) co_return failure(e.id, log.error());
   co_return effect_succeeded{e.id, std::nullopt, std::nullopt, last_progress_line(log->body)};
 }

@@ -50,9 +50,10 @@ phase progress_phase(job_role role) {
 void watch_job_progress(upgrade_ctx& c, job_role role) {
   if (!job_running(c, role)) return;
   const auto* p = running_pod(c, job_name(c.u, role));
-  const auto generation = 1 + (c.now - c.u.phase_since) / progress_read_every_ms;
-  issue(c, read_job_progress{step_id(c.u, step_kind::read_progress, std::string(to_string(role)) + "/g" + std::to_string(generation)),
-                             p->meta.key});
+  const auto generation = 1 + (c.now - c.u.phase_since) / (c.cfg.progress_interval_s * 1000);
+  issue(c, read_job_progress{
+               step_id(c.u, step_kind::read_progress, std::string(to_string(role)) + "/g" + std::to_string(generation)),
+               p->meta.key});
 }
 
 void note_progress(registry_upgrade& u, const effect_succeeded& r) {
@@ -99,7 +100,8 @@ std::optional<timestamp> progress_wakeup(const upgrade_ctx& c) {
   if (c.u.current != phase::backing_up && c.u.current != phase::upgrading) return std::nullopt;
   if (!job_running(c, data_role(c.u))) return std::nullopt;
   const auto since = c.u.phase_since;
-  return since + ((c.now - since) / progress_read_every_ms + 1) * progress_read_every_ms;
+  const timestamp every = c.cfg.progress_interval_s * 1000;
+  return since + ((c.now - since) / every + 1) * every;
 }
 
 }  // namespace qpu::reducers

@@ -10,13 +10,13 @@
 
 namespace qpu::reducers {
 
-inline constexpr timestamp progress_read_every_ms = 5'000;
 inline constexpr timestamp progress_event_every_ms = 60'000;
 
 // The phase a Job's progress belongs to: backing_up for the backup Job, upgrading for the
 // upgrade Jobs; detecting (none) for the others.
 phase progress_phase(job_role role);
-// While `role`'s Job runs in the current phase: read its pod's log now and every few seconds.
+// While `role`'s Job runs in the current phase: read its pod's log now and every
+// --progress-interval seconds.
 void watch_job_progress(upgrade_ctx& c, job_role role);
 // A read's result: its line is kept when it belongs to the current phase (a new stage starts a
 // new rate). Older reads are dropped from `done`, so a long phase does not grow the state.

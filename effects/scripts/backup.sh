@@ -8,6 +8,7 @@
 #       QPU_MANIFEST_SQL psql script printing schema.table<TAB>rows<TAB>checksum per user table
 # out:  $QPU_BACKUP_DIR/cluster.tsv     server_version_num, encoding, collate, ctype (template0)
 #       $QPU_BACKUP_DIR/databases.tsv   NN<TAB>database name, one line per archive
+#       $QPU_BACKUP_DIR/sizes.tsv       NN<TAB>pg_database_size: the restore's measure of progress
 #       $QPU_BACKUP_DIR/globals.sql     pg_dumpall --globals-only
 #       $QPU_BACKUP_DIR/NN.dump         pg_dump -Fc of each database
 #       $QPU_BACKUP_DIR/NN.list         pg_restore --list of it (the archive is readable)
@@ -39,6 +40,31 @@ fi
 awk '{ printf "%02d\t%s\n", NR, $0 }' "$dir/databases.txt" >"$dir/databases.tsv"
 rm "$dir/databases.txt"
 [ -s "$dir/databases.tsv" ] || { echo "no database to back up" >&2; exit 1; }
+while IFS=$'\t' read -r n db; do
+  printf '%s\t%s\n' "$n" "$(psql_at -d "$QPU_APP_DB" -v db="$db" <<<"SELECT pg_database_size(:'db')")"
+done <"$dir/databases.tsv" >"$dir/sizes.tsv"
+
+# Progress of the dumps: the archives' bytes against their expected size, each table's COPY text
+# compressed as pg_dump -Fc does (zlib, level 6) and measured whole for tables up to 10 MB, on a
+# 1 % block sample scaled up for larger ones. Measured in the background while pg_dump runs.
+archive_estimate() {
+  local n db table pages sample total=0
+  while IFS=$'\t' read -r n db; do
+    while IFS=$'\t' read -r table pages; do
+      if [ "$pages" -gt 1280 ]; then
+        sample=$(psql -X -q -d "$db" -c "COPY (SELECT * FROM ONLY $table TABLESAMPLE SYSTEM (1) REPEATABLE (0)) TO STDOUT" | gzip -6 | wc -c)
+        total=$((total + sample * 100))
+      else
+        total=$((total + $(psql -X -q -d "$db" -c "COPY (SELECT * FROM ONLY $table) TO STDOUT" | gzip -6 | wc -c)))
+      fi
+    done < <(psql_at -F $'\t' -d "$db" -c "SELECT format('%I.%I', n.nspname, c.relname), pg_relation_size(c.oid) / 8192
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'")
+  done <"$dir/databases.tsv"
+  echo "$total"
+}
+archive_bytes() { find "$dir" -maxdepth 1 -name '*.dump' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+progress_begin dump archive_estimate archive_bytes
 
 step "pg_dumpall --globals-only"
 if [ "${QPU_ADMIN:-0}" = 1 ]; then
@@ -77,6 +103,8 @@ while IFS=$'\t' read -r n db; do
   total=$((total + size))
   echo "$db: $(wc -l <"$dir/$n.manifest.tsv") tables, archive $size bytes"
 done <"$dir/databases.tsv"
+
+progress_end
 
 step "finish"
 count=$(wc -l <"$dir/databases.tsv")

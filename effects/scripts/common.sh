@@ -9,6 +9,8 @@
 #       failure: "<Reason>: step '<step>' failed (exit N)" then the last lines of the log;
 #       success: "<Reason>: <summary>" (QPU_RESULT).
 #     Kubernetes keeps at most 4096 bytes of it; we write at most 4000.
+#   - While a step moves data, a progress line every QPU_PROGRESS_SECONDS (default 2) for the
+#     controller, which reads the tail of the pod's log (progress_begin below).
 set -eu
 set -o pipefail
 umask 077
@@ -20,6 +22,9 @@ QPU_RESULT=${QPU_RESULT:-Completed}
 QPU_FAILURE_REASON=${QPU_FAILURE_REASON:-JobFailed}
 qpu_server_pgdata=""
 qpu_server_bindir=""
+qpu_progress_pid=""
+qpu_progress_stage=""
+qpu_progress_done=""
 : >"$QPU_LOG"
 
 exec 3>&1 4>&2
@@ -30,6 +35,8 @@ qpu_on_exit() {
   local rc=$?
   trap - EXIT
   set +e
+  # The progress lines hold our end of the log pipe: they stop before tee is waited for.
+  [ -n "$qpu_progress_pid" ] && kill "$qpu_progress_pid" 2>/dev/null
   if [ -n "$qpu_server_pgdata" ]; then
     "$qpu_server_bindir/pg_ctl" -D "$qpu_server_pgdata" -m immediate -w -t 30 stop >/dev/null 2>&1
   fi
@@ -53,6 +60,44 @@ trap 'exit 130' INT
 step() {
   QPU_STEP=$1
   printf '== %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1"
+}
+
+# Progress for the controller (reducers/progress.hpp), one line at a time:
+#   QPU_PROGRESS <ms since the epoch> <stage> <unit> <done> <total>
+# progress_begin STAGE TOTAL_FN DONE_FN: in the background, TOTAL_FN measures the stage's total
+# once (the step goes on meanwhile), then a line with DONE_FN's measure follows every
+# QPU_PROGRESS_SECONDS until progress_end, which writes the last line (done = total = the final
+# measure). Both print a byte count; a failing measure prints no line rather than a wrong one.
+progress_line() { printf 'QPU_PROGRESS %s %s %s %s %s\n' "$(date +%s%3N)" "$1" "$2" "$3" "$4"; }
+
+progress_begin() {
+  progress_end
+  qpu_progress_stage=$1 qpu_progress_done=$3
+  local total_fn=$2
+  (
+    trap - EXIT TERM INT
+    set +e
+    total=$($total_fn 2>/dev/null)
+    case $total in '' | *[!0-9]*) exit 0 ;; esac
+    while :; do
+      done=$($qpu_progress_done 2>/dev/null)
+      case $done in '' | *[!0-9]*) ;; *) progress_line "$qpu_progress_stage" bytes "$done" "$total" ;; esac
+      # sleep must not hold the log pipe open after this loop is killed
+      sleep "${QPU_PROGRESS_SECONDS:-2}" >/dev/null 2>&1
+    done
+  ) &
+  qpu_progress_pid=$!
+}
+
+progress_end() {
+  [ -n "$qpu_progress_pid" ] || return 0
+  kill "$qpu_progress_pid" 2>/dev/null || true
+  wait "$qpu_progress_pid" 2>/dev/null || true
+  qpu_progress_pid=""
+  local done
+  done=$($qpu_progress_done 2>/dev/null) || return 0
+  case $done in '' | *[!0-9]*) return 0 ;; esac
+  progress_line "$qpu_progress_stage" bytes "$done" "$done"
 }
 
 require_env() {

@@ -39,6 +39,13 @@ step "restore globals"
 # The bootstrap superuser exists already (initdb -U postgres); everything else is created.
 sed '/^CREATE ROLE postgres;$/d' "$backup/globals.sql" | psql_q -d postgres
 
+# Progress of the restores: the databases' size in the new cluster against their size in the old
+# one (sizes.tsv; a backup from before it existed restores without progress lines). A database
+# that carried bloat ends below 100 %.
+old_bytes() { [ -s "$backup/sizes.tsv" ] && awk -F '\t' '{ s += $2 } END { print s + 0 }' "$backup/sizes.tsv"; }
+new_bytes() { psql_at -d postgres -c "SELECT sum(pg_database_size(oid)) FROM pg_database WHERE NOT datistemplate"; }
+progress_begin restore old_bytes new_bytes
+
 while IFS=$'\t' read -r n db; do
   step "pg_restore -j $jobs $db"
   if [ "$db" != postgres ]; then
@@ -62,6 +69,7 @@ SQL
     diff /tmp/qpu-backed-up.tsv /tmp/qpu-restored.tsv
   fi
 done <"$backup/databases.tsv"
+progress_end
 
 step "vacuumdb --all --analyze-in-stages"
 vacuumdb --all --analyze-in-stages -q

@@ -33,7 +33,11 @@ rm -rf "$new" "$copy" "$work"
 mkdir -p "$work" "$(dirname "$new")"
 
 step "copy $old to $copy"
+old_dir_bytes() { du -sb "$old" | cut -f1; }
+copy_bytes() { du -sb "$copy" 2>/dev/null | cut -f1; }
+progress_begin copy old_dir_bytes copy_bytes
 cp -a "$old" "$copy"
+progress_end
 chmod -R u+w "$copy"
 chmod 0700 "$copy"
 rm -f "$copy/postmaster.pid" "$copy/postmaster.opts"

@@ -201,15 +201,7 @@ def http_get(url, timeout=5):
         return e.code, e.read().decode()
 
 
-def endpoint_port(log_path, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if os.path.exists(log_path):
-            m = re.search(r"/debug/state on port (\d+)", open(log_path, errors="replace").read())
-            if m:
-                return int(m.group(1))
-        time.sleep(0.1)
-    raise e2e.Failure(f"the controller did not report its HTTP endpoint port in {log_path}")
+endpoint_port = e2e.endpoint_port
 
 
 def run_main(doc, body):

@@ -302,6 +302,9 @@ class Case:
         self.passwords = {}
         self.db_image = spec.get("db_image", PG10_IMAGE)
         self.from_major = spec.get("from")
+        self.progress_seen = []     # (seconds, phase, status.postgresUpgrade.progress) as it changed
+        self.metrics_port = None    # set: observe() also reads the progress gauges from /metrics
+        self.metrics_progress = []  # (phase, qpu_upgrade_progress_ratio sample lines)
 
     # ----- processes -----------------------------------------------------------------------
     def start_kube_sim(self):
@@ -479,6 +482,15 @@ class Case:
         if phase and (not self.phases or self.phases[-1][1:] != (attempt, phase)):
             self.phases.append((round(time.monotonic() - self.t0, 1), attempt, phase))
             log(f"phase {phase} (attempt {attempt})")
+        prog = st.get("progress")
+        if prog and (not self.progress_seen or self.progress_seen[-1][2] != prog):
+            self.progress_seen.append((round(time.monotonic() - self.t0, 1), phase, prog))
+            log(f"progress in {phase}: {prog.get('text')}")
+        if self.metrics_port and phase in ("backing_up", "upgrading"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as r:
+                gauges = [ln for ln in r.read().decode().splitlines() if ln.startswith("qpu_upgrade_progress_ratio{")]
+            if gauges:
+                self.metrics_progress.append((phase, gauges))
 
     # ----- host paths of claims and pod logs ---------------------------------------------------
     def claim_dir(self, pvc_name):
@@ -546,6 +558,8 @@ class Case:
                 c = o["spec"]["template"]["spec"]["containers"][0]
                 c["image"] = self.db_image
                 c["env"] += self.spec.get("db_env", [])
+            if kind == "PersistentVolumeClaim" and name == OLD_CLAIM and self.spec.get("old_claim_size"):
+                o["spec"]["resources"]["requests"]["storage"] = self.spec["old_claim_size"]
             if kind == "Job" and name == "registry-quay-seed":
                 for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
                     if e["name"] == "ROWS":
@@ -1347,6 +1361,57 @@ def case_check_fails(case):
     failure_then_retry(case, inject, "preflight", CHECK_FAILS, remove, fail_timeout=120)
 
 
+def case_progress(case):
+    """Progress of the phases that move data (issue 15, item 2), from the real Jobs on kube-sim: a
+    database with a bulk table like Quay's logentry (about 250 MB), the controller reading the
+    Jobs' progress every second. The status shows the backup's dump and the upgrade's restore
+    rising, with bytes, percent and a time left; Events tell it; /metrics carries the gauges; the
+    upgrade ends like every other (every row of every table, the old claim untouched)."""
+    case.set_up()
+    t = time.monotonic()
+    case.psql("CREATE TABLE bulk_log (id bigint PRIMARY KEY, kind int NOT NULL, body text NOT NULL); "
+              "INSERT INTO bulk_log SELECT g, g % 7, repeat(md5(g::text), 3) FROM generate_series(1, 1500000) g; "
+              "ANALYZE bulk_log", timeout=600)
+    size = int(case.psql("SELECT pg_database_size('quay')"))
+    log(f"bulk table written in {time.monotonic() - t:.1f} s; database quay is {size / 2**20:.0f} MiB")
+    case.take_truth()
+    case.start_controller(extra=["--progress-interval", "1", "--metrics-bind-address", "127.0.0.1:0"])
+    case.metrics_port = endpoint_port(case.ctl_log)
+    run_upgrade(case, timeout=400)
+    seen = case.progress_seen
+    for phase, stage in (("backing_up", "dump"), ("upgrading", "restore")):
+        mine = [p for _, ph, p in seen if ph == phase]
+        case.check(len(mine) >= 2 and all(p["stage"] == stage and p["unit"] == "bytes" for p in mine),
+                   f"{phase}: the status showed the {stage}'s progress at least twice ({[p['text'] for p in mine]})")
+        # The Job's last line replaces the measured (or estimated) total by what was moved: 100 %.
+        case.check(all(b["done"] >= a["done"] and (b["total"] == a["total"] or b["done"] == b["total"])
+                       for a, b in zip(mine, mine[1:])), f"{phase}: done only rose, against one total until the last line")
+        case.check(any(p.get("secondsLeft") is not None for p in mine), f"{phase}: a time left was shown")
+        total = mine[0]["total"] if mine else 0
+        # The dump's total is the archive's estimate (compressed), the restore's the old size.
+        low, high = (size / 50, size * 2) if stage == "dump" else (size / 2, size * 2)
+        case.check(low <= total <= high, f"{phase}: the {stage}'s total {total} bytes fits a {size}-byte database")
+    told = [e.get("message", "") for e in case.kube.list("Event") if e.get("reason") == "PostgresUpgradeProgress"]
+    case.check(any(m.startswith("backing_up: dump: ") for m in told) and any(m.startswith("upgrading: restore: ") for m in told),
+               f"Events PostgresUpgradeProgress told the dump and the restore ({told})")
+    phases = {ph for ph, _ in case.metrics_progress}
+    case.check(phases == {"backing_up", "upgrading"},
+               f"/metrics had qpu_upgrade_progress_ratio while the Jobs ran ({case.metrics_progress[:2]})")
+    case.check(not upgrade_status(case.registry()).get("progress"), "no progress is shown once the upgrade is over")
+
+
+def endpoint_port(log_path, timeout=20):
+    """The port of the controller's HTTP endpoint (--metrics-bind-address 127.0.0.1:0), from its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if os.path.exists(log_path):
+            m = re.search(r"/debug/state on port (\d+)", open(log_path, errors="replace").read())
+            if m:
+                return int(m.group(1))
+        time.sleep(0.1)
+    raise Failure(f"the controller did not report its HTTP endpoint port in {log_path}")
+
+
 def case_database_never_stops(case):
     # A finalizer on the database pod (as some backup or policy agent would set) keeps the pod
     # object after its server exited: the controller must not touch the data while a database pod
@@ -1702,6 +1767,8 @@ CASES = {
                                                        deadlines="quiesce=60,backup=40,stop=60,upgrade=40,switch=90,verify=60,resume=60,rollback=90")),
     "claims-wait-for-first-consumer": (case_claims_wait_for_first_consumer, dict(from_=10, to=15, method="logical",
                                                                                   target=PG15_IMAGE, check_old_claim=True)),
+    "progress": (case_progress, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
+                                     truth=False, old_claim_size="3Gi")),
     "check-fails": (case_check_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                              deadlines="quiesce=60,backup=90,stop=15,upgrade=120,switch=90,verify=60,resume=60,rollback=60")),

@@ -57,8 +57,7 @@ TEST_CASE("progress: the text people read") {
   CHECK(format_duration(750'000) == "12 min 30 s");
   CHECK(format_duration(7'500'000) == "2 h 05 min");
   CHECK(progress_text(line_at(400 * mib, 11'000, 200 * mib, 1000)) == "dump: 400 MiB of 800 MiB (50 %), about 20 s left");
-  CHECK(progress_text(line_at(100 * mib, 1000, 100 * mib, 1000)) ==
-        "dump: 100 MiB of 800 MiB (12 %), estimating the time left");
+  CHECK(progress_text(line_at(100 * mib, 1000, 100 * mib, 1000)) == "dump: 100 MiB of 800 MiB (12 %), estimating the time left");
 }
 
 TEST_CASE("progress: the backup's and the upgrade's progress reach the status, rising, with a time left that comes true") {
@@ -140,7 +139,8 @@ TEST_CASE("progress: a look that fails, or a line that comes late, changes nothi
   CHECK_FALSE(s.upgrade().retry_at.contains(read.id));
   // A backup line that arrives after the phase ended is not kept.
   std::size_t used = 0;
-  s = fold_until(lines, [](const session& x) { return x.has_upgrade() && x.upgrade().current == phase::stopping; }, &used);
+  s = fold_until(
+      lines, [](const session& x) { return x.has_upgrade() && x.upgrade().current == phase::stopping; }, &used);
   s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect",
                         effect_succeeded{read.id, std::nullopt, std::nullopt, job_progress{"dump", "bytes", 1, 2, s.now()}}));
   CHECK_FALSE(s.upgrade().progress);
@@ -148,4 +148,17 @@ TEST_CASE("progress: a look that fails, or a line that comes late, changes nothi
   std::size_t kept = 0;
   for (const auto& id : s.upgrade().done) kept += id.step == step_kind::read_progress;
   CHECK(kept <= 1);
+}
+
+TEST_CASE("progress: --progress-interval sets how often the Job is read, and round-trips in the log") {
+  config c;
+  CHECK(c.progress_interval_s == 5);
+  CHECK_FALSE(to_json(c).contains("progressIntervalSeconds"));  // logs before the setting keep their bytes
+  c.progress_interval_s = 1;
+  const auto back = config_from_json(to_json(c));
+  REQUIRE(back);
+  CHECK(back->progress_interval_s == 1);
+  auto bad = to_json(c);
+  bad["progressIntervalSeconds"] = 0;
+  CHECK_FALSE(config_from_json(bad));
 }

@@ -92,7 +92,7 @@ psql15 -p "$port10" -U postgres -d extra -c "CREATE TABLE t (x int); INSERT INTO
 mkdir -p "$tmp/backup-claim" && chown --reference="$tmp" "$tmp/backup-claim"
 as_pg mkdir -p "$tmp/backup-claim/pg10" && as_pg touch "$tmp/backup-claim/pg10/stale-file"
 extract backup PGHOST=127.0.0.1 PGPORT="$port10" QPU_BACKUP_DIR="$tmp/backup-claim/pg10" \
-  QPU_TERMINATION_LOG="$tmp/backup.termination" QPU_LOG="$tmp/backup.log" PATH="$PG/15/bin:/usr/bin:/bin"
+  QPU_TERMINATION_LOG="$tmp/backup.termination" QPU_LOG="$tmp/backup.log" PATH="$PG/15/bin:/usr/bin:/bin" QPU_PROGRESS_SECONDS=0.2
 run_job backup || { cat "$tmp/backup.out"; fail "backup job exited non-zero"; }
 b=$tmp/backup-claim/pg10
 [ ! -e "$b/stale-file" ] || fail "the backup folder was not cleared first"
@@ -104,7 +104,14 @@ grep -q $'^public.repository\t5000\t' "$b/$n.manifest.tsv" || fail "manifest: $(
 grep -q "CREATE ROLE quay" "$b/globals.sql" || fail "globals lack the app role"
 grep -q "^BackupComplete: 3 database(s)" "$tmp/backup.termination" || fail "termination: $(cat "$tmp/backup.termination")"
 ! grep -rq "root-pw\|quay-pw" "$tmp/backup.sh" || fail "a password is in the script text"
-ok "backup of 10 with 15's tools: 3 archives, globals, manifest, $(cat "$tmp/backup.termination")"
+# Progress for the controller: the last line is the dump's end, done = total = the archives' bytes.
+last_progress() { grep '^QPU_PROGRESS ' "$1" | tail -1 | cut -d' ' -f3-; }
+archives=$(find "$b" -name '*.dump' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+[ "$(last_progress "$tmp/backup.out")" = "dump bytes $archives $archives" ] ||
+  fail "backup progress: $(grep QPU_PROGRESS "$tmp/backup.out") (archives $archives bytes)"
+[ "$(wc -l <"$b/sizes.tsv")" = 3 ] && ! awk -F'\t' '$2 !~ /^[1-9][0-9]*$/ { bad = 1 } END { exit !bad }' "$b/sizes.tsv" ||
+  fail "sizes.tsv has no size for every database: $(cat "$b/sizes.tsv")"
+ok "backup of 10 with 15's tools: 3 archives, globals, manifest, $(cat "$tmp/backup.termination"); last progress line: $(last_progress "$tmp/backup.out")"
 
 # --- 2. a failing backup says why -----------------------------------------------------------------
 extract backup PGHOST=127.0.0.1 PGPORT="$port10" QPU_BACKUP_DIR="$tmp/backup-claim/bad" ROOT_PASSWORD=wrong \
@@ -135,7 +142,15 @@ rows=$(PGPASSWORD=quay-pw psql15 -h 127.0.0.1 -p "$port15" -U quay -d quay -c "S
 [ "$(psql15 -p "$port15" -U postgres -d extra -c "SELECT sum(x) FROM t")" = 55 ] || fail "database extra lost"
 [ "$(psql15 -p "$port15" -U postgres -d quay -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_trgm'")" = 1.6 ] ||
   fail "pg_trgm not updated"
+restored=$(psql15 -p "$port15" -U postgres -d postgres -c "SELECT sum(pg_database_size(oid)) FROM pg_database WHERE NOT datistemplate")
 stop "$PG/15/bin" "$tmp/new15/userdata"
+# The restore's last progress line: the new cluster's databases, measured by the Job while its
+# server ran (the size seen by the test's server afterwards is the same files).
+read -r stage unit done total < <(last_progress "$tmp/upgrade-logical.out")
+[ "$stage $unit" = "restore bytes" ] && [ "$done" = "$total" ] && [ "$done" -gt 0 ] ||
+  fail "restore progress: $(grep QPU_PROGRESS "$tmp/upgrade-logical.out")"
+[ $((done * 10)) -ge $((restored * 9)) ] && [ $((done * 10)) -le $((restored * 11)) ] ||
+  fail "restore progress says $done bytes, the restored databases hold $restored"
 ok "logical 10 -> 15: 5000 rows, trigram index, app login over TCP, pg_trgm 1.6; $(cat "$tmp/logical.termination")"
 
 # --- 3b. a restore whose row counts differ from the backup's manifest fails, saying so -----------
@@ -181,6 +196,10 @@ chmod -R u+w "$tmp/old-claim"
 after=$(fingerprint "$tmp/old-claim")
 [ "$before" = "$after" ] || { diff <(echo "$before") <(echo "$after") | head; fail "the old data directory changed"; }
 [ ! -e "$tmp/new15b/pg13-copy" ] || fail "the copy of the old cluster was not removed"
+read -r stage unit done total < <(last_progress "$tmp/upgrade-pg-upgrade.out")
+old_size=$(du -sb "$tmp/old-claim/userdata" | cut -f1)
+[ "$stage $unit" = "copy bytes" ] && [ "$done" = "$total" ] && [ "$done" -ge "$old_size" ] ||
+  fail "copy progress: $(grep QPU_PROGRESS "$tmp/upgrade-pg-upgrade.out") (old directory $old_size bytes)"
 grep -q "^UpgradeComplete: pg_upgrade 13 -> 15" "$tmp/pgu.termination" || fail "termination: $(cat "$tmp/pgu.termination")"
 port15b=$(free_port)
 start "$PG/15/bin" "$tmp/new15b/userdata" "$port15b"
