@@ -54,7 +54,8 @@ else
   # The per-table manifest (row counts and checksums) on a 1M-row table of a real PostgreSQL 15:
   # what every database session's time limit must allow for (issue 15).
   run "$B/tests/effects/db/db_inspect_tests" "[throughput]" --reporter compact
-  run tests/bench/downtime.sh "$B/tests/effects/k8s/effects_k8s_job_body" "${QPU_BENCH_DOWNTIME_SCALE:-68}" "${QPU_BENCH_DOWNTIME_RUNS:-3}" || true
+  run tests/bench/downtime.sh "$B/tests/effects/k8s/effects_k8s_job_body" "${QPU_BENCH_DOWNTIME_SCALE:-68}" "${QPU_BENCH_DOWNTIME_RUNS:-3}" \
+    "$B/tests/bench/progress_eta" || true
 fi
 
 # The goals, from the medians above.
@@ -82,6 +83,10 @@ goal("initial_sync_time", "initial_sync_s", "<", 1, "s")
 goal("initial_sync_rss", "initial_sync_peak_rss_mib", "<", 64, "MiB", "{:.1f}")
 goal("downtime_logical_vs_hand", "downtime_logical_vs_hand", "<=", 1.15, "x")
 goal("downtime_pg_upgrade_vs_hand", "downtime_pg_upgrade_vs_hand", "<=", 1.15, "x")
+# The time left shown at 50 % of the backup's dump and the upgrade's restore, against the time the
+# stage really took from there (issue 15: within +-50 %).
+goal("eta_at_half_dump", "eta_error_dump", "<=", 0.5, "x")
+goal("eta_at_half_restore", "eta_error_restore", "<=", 0.5, "x")
 PY
 if [ $write_doc = 1 ]; then
   # The generated section of docs/BENCHMARKS.md (between its two markers) is replaced; the

@@ -10,10 +10,13 @@
 # controller builds (effects_k8s_job_body), as tests/effects/k8s/job_scripts_test.sh does. What
 # this does NOT include: the controller's orchestration on kube-sim (quiesce, pod starts, the
 # database switch, verify, resume); see docs/BENCHMARKS.md.
-#   downtime.sh JOB_BODY_TOOL SCALE RUNS
+# With PROGRESS_ETA_TOOL (tests/bench/progress_eta) it also measures, on the same Job runs (their
+# progress lines every 0.5 s), how right the time left shown at 50 % of the dump, the restore and
+# the copy is: `metric eta_error_<stage> ...` (|shown - actual| / actual).
+#   downtime.sh JOB_BODY_TOOL SCALE RUNS [PROGRESS_ETA_TOOL]
 # Prints `metric NAME MEDIAN MIN MAX s` lines and the ratios of each run, side by side.
 set -euo pipefail
-job_body=$1 scale=$2 runs=$3
+job_body=$1 scale=$2 runs=$3 eta_tool=${4:-}
 PG=${QPU_PG_CACHE:-/var/cache/quay-pg-upgrader/pg}
 for m in 13 15; do
   [ -x "$PG/$m/bin/pg_upgrade" ] || { echo "SKIP: PostgreSQL $m with pg_upgrade not provisioned in $PG" >&2; exit 3; }
@@ -105,6 +108,14 @@ echo "metric downtime_database_mb $((size / 1000000)) $((size / 1000000)) $((siz
 
 declare -A t
 record() { t[$1]="${t[$1]:-} $2"; }
+# The time left at 50 % of a stage, from a Job's output (progress_eta prints "eta_at_half STAGE SHOWN ACTUAL ERROR").
+eta() {
+  [ -n "$eta_tool" ] || return 0
+  local line
+  line=$("$eta_tool" "$1" <"$2") || { echo "eta: no $1 progress at 50 % in $2" >&2; return 0; }
+  echo "run $r: $1: time left shown at 50 % $(echo "$line" | cut -d' ' -f3) s, the stage took $(echo "$line" | cut -d' ' -f4) s more" >&2
+  record "eta_$1" "$(echo "$line" | cut -d' ' -f5)"
+}
 for r in $(seq 1 "$runs"); do
   sync
   # copy limit
@@ -126,8 +137,9 @@ for r in $(seq 1 "$runs"); do
   extract upgrade-pg-upgrade "$tmp/jpu-job" QPU_OLD_PGDATA="$tmp/gold/userdata" QPU_OLD_COPY="$tmp/jpu/pg13-copy" \
     QPU_PGDATA="$tmp/jpu/userdata" QPU_WORK_DIR="$tmp/jpu/work" QPU_SOCKET_DIR="$tmp/sock-jpu" \
     PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" QPU_TERMINATION_LOG="$tmp/jpu.term" QPU_LOG="$tmp/jpu.log" \
-    PATH="$PG/15/bin:/usr/bin:/bin"
+    PATH="$PG/15/bin:/usr/bin:/bin" QPU_PROGRESS_SECONDS=0.5
   a=$(now); run_job "$tmp/jpu-job"; sync; b=$(now)
+  eta copy "$tmp/jpu-job.out"
   chmod -R u+w "$tmp/gold"
   record jobs_pg_upgrade "$(echo "$b - $a" | bc)"; rm -rf "$tmp/jpu" "$tmp/sock-jpu"
 
@@ -154,10 +166,10 @@ for r in $(seq 1 "$runs"); do
   # jobs: backup Job + logical upgrade Job
   mkd "$tmp/jl-backup" "$tmp/jl-new" "$tmp/sock-jl"
   extract backup "$tmp/jl-b" PGHOST=127.0.0.1 PGPORT="$p" QPU_BACKUP_DIR="$tmp/jl-backup/pg13" \
-    QPU_TERMINATION_LOG="$tmp/jlb.term" QPU_LOG="$tmp/jlb.log" PATH="$PG/15/bin:/usr/bin:/bin"
+    QPU_TERMINATION_LOG="$tmp/jlb.term" QPU_LOG="$tmp/jlb.log" PATH="$PG/15/bin:/usr/bin:/bin" QPU_PROGRESS_SECONDS=0.5
   extract upgrade-logical "$tmp/jl-u" QPU_BACKUP_DIR="$tmp/jl-backup/pg13" QPU_PGDATA="$tmp/jl-new/userdata" \
     QPU_SOCKET_DIR="$tmp/sock-jl" QPU_TERMINATION_LOG="$tmp/jlu.term" QPU_LOG="$tmp/jlu.log" \
-    PATH="$PG/15/bin:/usr/bin:/bin" QPU_EXTRA_CONFIG="$tmp/none.conf"
+    PATH="$PG/15/bin:/usr/bin:/bin" QPU_EXTRA_CONFIG="$tmp/none.conf" QPU_PROGRESS_SECONDS=0.5
   # The controller's own manifest of the quiet database (the same SQL the backup Job carries; the
   # controller sends it through libpq) runs beside the backup Job, as the controller does since
   # 2026-11-24; the backing-up phase ends when both are done. Alone first, for the record.
@@ -175,6 +187,8 @@ open(sys.argv[2], "w").write(env["QPU_MANIFEST_SQL"])' "$tmp/jl-b.env" "$tmp/man
   m=$(python3 -c 'import sys; print(max(float(sys.argv[1]), float(open(sys.argv[2]).read())))' "$(now)" "$tmp/manifest.end")
   run_job "$tmp/jl-u"; sync; b=$(now)
   record jobs_logical "$(echo "$b - $a" | bc)"
+  eta dump "$tmp/jl-b.out"
+  eta restore "$tmp/jl-u.out"
   echo "run $r: jobs_logical = backup Job beside the controller's manifest $(echo "$m - $a" | bc) s + upgrade Job $(echo "$b - $m" | bc) s (the manifest alone: ${t[controller_manifest]##* } s)" >&2
   rm -rf "$tmp/jl-backup" "$tmp/jl-new" "$tmp/sock-jl"
   stop "$PG/13/bin" "$tmp/live"
@@ -198,5 +212,9 @@ v = sorted(float(x) / float(y) for x, y in zip(a, b))
 print(f"metric {name} {statistics.median(v):.6g} {v[0]:.6g} {v[-1]:.6g} x")' "$@"
 }
 ratios downtime_logical_vs_hand "${t[jobs_logical]}" "${t[hand_logical]}"
+for k in dump restore copy; do
+  # shellcheck disable=SC2086
+  [ -n "${t[eta_$k]:-}" ] && stats "eta_error_$k" x ${t[eta_$k]}
+done
 ratios downtime_pg_upgrade_vs_hand "${t[jobs_pg_upgrade]}" "${t[hand_pg_upgrade]}"
 ratios downtime_pg_upgrade_vs_copy "${t[jobs_pg_upgrade]}" "${t[copy]}"
