@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
@@ -23,6 +24,7 @@
 
 #include "core/codec.hpp"
 #include "core/event_log.hpp"
+#include "reducers/plan.hpp"
 #include "reducers/reduce.hpp"
 
 namespace {
@@ -184,7 +186,24 @@ int run(run_flags& f) {
   boost::asio::io_context ioc(1);
   std::unique_ptr<qpu::app::leader_elector> elector;
   f.options.may_perform = [&] { return !elector || elector->is_leader(); };
+  // --dry-run: once every store synced and every database rests (planned, or why it has no plan),
+  // the plans are printed and the process ends.
+  qpu::app::controller* dry_run_ctl = nullptr;
+  bool reported = false;
+  if (f.options.cfg.dry_run) {
+    f.options.on_fold = [&](const qpu::state& s, const qpu::logged_event&) {
+      if (reported || !dry_run_ctl || !qpu::reducers::dry_run_done(s)) return;
+      reported = true;
+      std::fputs(qpu::reducers::dry_run_report(s).c_str(), stdout);
+      std::fflush(stdout);
+      boost::asio::post(ioc, [&] {
+        dry_run_ctl->stop();
+        ioc.stop();
+      });
+    };
+  }
   qpu::app::controller ctl(ioc, f.options);
+  dry_run_ctl = &ctl;
   std::unique_ptr<qpu::app::http_endpoint> endpoint;
   if (!f.metrics_bind_address.empty()) {
     auto made = qpu::app::http_endpoint::start(ioc, f.metrics_bind_address, {&ctl, [&] { return elector.get(); }});
@@ -340,6 +359,11 @@ int main(int argc, char** argv) {
                     "old one's encoding, locale and checksums, every installed extension exists in the target, and for "
                     "pg_upgrade what it would refuse");
   run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
+  run_cmd->add_flag("--dry-run", rf.options.cfg.dry_run,
+                    "Plan only: detect every registry and run the checks before the downtime (the check Job, the new claims' "
+                    "StorageClass, leftover claims), print each registry's plan (method, claims and sizes, what stops, the "
+                    "estimated downtime, what would refuse it) and exit; nothing is stopped, no claim is created, the check "
+                    "Jobs are deleted again");
   run_cmd->add_option("--metrics-bind-address", rf.metrics_bind_address,
                       "Serve /healthz, /readyz, /metrics and /debug/state on HOST:PORT (\":8080\": every address)");
   run_cmd->add_flag("--leader-elect", rf.leader_elect, "Elect a leader with a coordination.k8s.io Lease; only the leader acts");

@@ -251,6 +251,7 @@ json to_json(const config& c) {
   if (c.max_concurrent_upgrades != 0) j["maxConcurrentUpgrades"] = c.max_concurrent_upgrades;
   if (c.claim_bind_timeout_s != config{}.claim_bind_timeout_s) j["claimBindTimeoutSeconds"] = c.claim_bind_timeout_s;
   if (c.progress_interval_s != config{}.progress_interval_s) j["progressIntervalSeconds"] = c.progress_interval_s;
+  if (c.dry_run) j["dryRun"] = true;
   return j;
 }
 
@@ -296,6 +297,7 @@ std::expected<config, std::string> config_from_json(const json& j) {
     c.claim_bind_timeout_s = integer_field(j, "claimBindTimeoutSeconds", c.claim_bind_timeout_s, "config");
     if (c.claim_bind_timeout_s < 1) return std::unexpected("config.claimBindTimeoutSeconds must be at least 1");
     c.progress_interval_s = integer_field(j, "progressIntervalSeconds", c.progress_interval_s, "config");
+    c.dry_run = j.value("dryRun", false);
     if (c.progress_interval_s < 1) return std::unexpected("config.progressIntervalSeconds must be at least 1");
   } catch (const json::exception& e) {
     return std::unexpected(std::string("config: ") + e.what());
@@ -443,6 +445,7 @@ json to_json(const state& s) {
                                         if (!r.method_override.empty()) j["method"] = r.method_override;
                                         if (!r.revert_to_claim.empty()) j["revertToClaim"] = r.revert_to_claim;
                                         if (!r.maintenance_window.empty()) j["maintenanceWindow"] = r.maintenance_window;
+                                        if (!r.dry_run.empty()) j["dryRun"] = r.dry_run;
                                         return j;
                                       })},
       {"deployments", objects_json(s.cluster.deployments,
@@ -545,6 +548,9 @@ json to_json(const state& s) {
       upgrades[to_string(key)]["claimsSeen"] = seen;
     }
     if (u.claims_requested) upgrades[to_string(key)]["claimsRequested"] = format_rfc3339(*u.claims_requested);
+    if (u.dry_run) upgrades[to_string(key)]["dryRun"] = u.dry_run_token.empty() ? json(true) : json(u.dry_run_token);
+    if (!u.plan.empty()) upgrades[to_string(key)]["plan"] = u.plan;
+    if (u.downtime_started) upgrades[to_string(key)]["downtimeStarted"] = format_rfc3339(*u.downtime_started);
     if (const auto& p = u.progress)
       upgrades[to_string(key)]["progress"] = json{{"phase", to_string(p->in)},
                                                   {"stage", p->stage},
@@ -584,13 +590,17 @@ json to_json(const state& s) {
       };
     }
   }
-  return json{{"config", s.cfg ? to_json(*s.cfg) : json(nullptr)},
-              {"cluster", cluster},
-              {"upgrades", upgrades},
-              {"lastSeq", s.last_seq},
-              {"now", format_rfc3339(s.now)},
-              {"malformedInputs", s.malformed_inputs},
-              {"watchErrors", s.watch_errors}};
+  json out{{"config", s.cfg ? to_json(*s.cfg) : json(nullptr)},
+           {"cluster", cluster},
+           {"upgrades", upgrades},
+           {"lastSeq", s.last_seq},
+           {"now", format_rfc3339(s.now)},
+           {"malformedInputs", s.malformed_inputs},
+           {"watchErrors", s.watch_errors}};
+  // Only once an upgrade succeeded, so that every log before the record keeps its bytes.
+  for (const auto& [method, d] : s.downtimes)
+    out["downtimes"][method] = json{{"databaseBytes", d.database_bytes}, {"tookMs", d.took}, {"database", to_string(d.database)}};
+  return out;
 }
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }

@@ -66,6 +66,9 @@ struct config {
   std::int64_t claim_bind_timeout_s = 300;
   // While a backup or upgrade Job runs, its progress line is read from its pod's log this often.
   std::int64_t progress_interval_s = 5;
+  // run --dry-run: every registry only plans (detection and the checks before the downtime, then
+  // phase planned with the plan); nothing is stopped.
+  bool dry_run = false;
   std::int32_t max_transient_retries = 8;  // 429/5xx/connection failures of one effect
   bool operator==(const config&) const = default;
 };

@@ -149,7 +149,7 @@ status for_items(od::value v, const char* path, Fn&& fn) {
 
 // The labels and annotations the reducers look at.
 struct marks {
-  std::string component, registry, job_name, retry, method, original_replicas, revert_to_claim, maintenance_window;
+  std::string component, registry, job_name, retry, method, original_replicas, revert_to_claim, maintenance_window, dry_run;
   std::string owner_registry;  // the QuayRegistry among metadata.ownerReferences with controller: true
   std::string created_for;  // label quay-pg-upgrader.quay.io/registry (objects this controller made)
   std::string skip_databases;  // annotation quay-pg-upgrader.quay.io/skip-databases
@@ -199,6 +199,7 @@ status read_meta(od::value v, object_meta& meta, marks& m) {
         if (k == "quay-pg-upgrader.quay.io/skip-databases") return read_string(av, m.skip_databases, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/maintenance-window")
           return read_string(av, m.maintenance_window, "metadata.annotations");
+        if (k == "quay-pg-upgrader.quay.io/dry-run") return read_string(av, m.dry_run, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/original-replicas")
           return read_string(av, m.original_replicas, "metadata.annotations");
         return std::nullopt;
@@ -236,6 +237,7 @@ status read_registry(od::object root, quay_registry& r) {
   r.revert_to_claim = m.revert_to_claim;
   r.skip_databases = m.skip_databases;
   r.maintenance_window = m.maintenance_window;
+  r.dry_run = m.dry_run;
   return std::nullopt;
 }
 

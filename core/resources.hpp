@@ -84,6 +84,9 @@ struct quay_registry {
   // Annotation quay-pg-upgrader.quay.io/maintenance-window: "HH:MM-HH:MM", a daily window in UTC
   // (it may wrap midnight) outside which no downtime starts.
   std::string maintenance_window;
+  // Annotation quay-pg-upgrader.quay.io/dry-run: while set (any value; a new value plans again),
+  // this registry's upgrade only plans.
+  std::string dry_run;
   bool operator==(const quay_registry&) const = default;
 };
 

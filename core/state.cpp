@@ -37,6 +37,7 @@ const char* to_string(phase p) {
     case phase::revert_refused: return "revert_refused";
     case phase::blocked: return "blocked";
     case phase::queued: return "queued";
+    case phase::planned: return "planned";
   }
   return "unknown";
 }
@@ -73,6 +74,7 @@ const char* condition_reason(phase p) {
     case phase::revert_refused: return "RevertRefused";
     case phase::blocked: return "Blocked";
     case phase::queued: return "Queued";
+    case phase::planned: return "Planned";
   }
   return "Unknown";
 }

@@ -23,7 +23,9 @@ namespace qpu {
 // and after a manual revert (annotation quay-pg-upgrader.quay.io/revert-to-claim): reverted,
 // revert_failed (back on the upgraded claim), revert_refused (the request named the wrong claim).
 // When a Quay operator renders the database, pausing_operator comes before the app is quiesced
-// and resuming_operator after it is back.
+// and resuming_operator after it is back. planned: a dry run (run --dry-run, or annotation
+// quay-pg-upgrader.quay.io/dry-run) detected and checked what the upgrade would do, and stopped
+// there with its plan; nothing was stopped.
 enum class phase : std::uint8_t {
   detecting,
   up_to_date,
@@ -55,6 +57,7 @@ enum class phase : std::uint8_t {
   revert_refused,
   blocked,
   queued,
+  planned,
 };
 const char* to_string(phase p);  // snake_case, as in the state dump
 const char* condition_reason(phase p);  // CamelCase, as in conditions
@@ -162,6 +165,10 @@ struct registry_upgrade {
   std::map<std::string, claim_facts> claims_seen;
   std::optional<timestamp> claims_requested;  // the new claims were first asked for (before the downtime)
   std::optional<progress_record> progress;  // the backup's or the upgrade's, while it runs
+  bool dry_run = false;  // this attempt only plans (config dry_run or the registry's dry-run annotation)
+  std::string dry_run_token;  // the dry-run annotation's value when the attempt planned
+  std::string plan;  // the dry run's report, once planned
+  std::optional<timestamp> downtime_started;  // entered quiescing (the app stopped writing)
   bool operator==(const registry_upgrade&) const = default;
 };
 
@@ -178,10 +185,21 @@ struct cluster_state {
   bool operator==(const cluster_state&) const = default;
 };
 
+// A downtime this cluster had: the database's measured size and how long its app was stopped
+// (quiescing until the app was back), for a dry run's estimate.
+struct downtime_record {
+  std::int64_t database_bytes = 0;
+  duration_ms took = 0;
+  database_key database;
+  bool operator==(const downtime_record&) const = default;
+};
+
 struct state {
   std::optional<config> cfg;  // from the last controller_started
   cluster_state cluster;
   std::map<database_key, registry_upgrade> upgrades;  // Quay's database, and Clair's where it has one
+  // The last successful upgrade's downtime by method ("logical", "pg_upgrade").
+  std::map<std::string, downtime_record> downtimes;
   std::uint64_t last_seq = 0;
   timestamp now = 0;  // the last event's timestamp
   std::uint64_t malformed_inputs = 0;

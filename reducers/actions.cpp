@@ -7,6 +7,7 @@
 #include "reducers/issue.hpp"
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
+#include "reducers/plan.hpp"
 #include "reducers/progress.hpp"
 #include "reducers/report.hpp"
 #include "reducers/schedule.hpp"
@@ -102,6 +103,9 @@ void plan_upgrade(upgrade_ctx& c) {
   c.u.block_reason.clear();  // a turn that came (schedule.hpp) is taken
   c.u.claims_requested.reset();
   c.u.claims_seen.clear();
+  c.u.dry_run = dry_run_wanted(c);
+  c.u.dry_run_token = c.registry.dry_run;
+  c.u.plan.clear();
   const bool image_can =
       !c.cfg.upgrade_image.empty() &&
       std::find(c.cfg.upgrade_image_from.begin(), c.cfg.upgrade_image_from.end(), *c.u.from) != c.cfg.upgrade_image_from.end();

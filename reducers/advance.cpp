@@ -1,5 +1,6 @@
 // Running the table (table.hpp) for one registry.
 #include "reducers/issue.hpp"
+#include "reducers/plan.hpp"
 #include "reducers/progress.hpp"
 #include "reducers/report.hpp"
 #include "reducers/table.hpp"
@@ -28,6 +29,8 @@ const rule* first_matching(const upgrade_ctx& c) {
 }
 
 void enter(upgrade_ctx& c, phase to) {
+  if (to == phase::quiescing) c.u.downtime_started = c.now;
+  if (c.u.current == phase::resuming && (to == phase::succeeded || to == phase::resuming_operator)) record_downtime(c);
   c.u.current = to;
   c.u.phase_since = c.now;
   c.u.progress.reset();  // a phase's progress is its own Job's

@@ -48,6 +48,7 @@ std::string explain(const state& folded) {
       if (op->replicas) text << "; paused with " << *op->replicas << " replicas recorded";
       text << "\n";
     }
+    if (u.current == phase::planned) text << "  " << u.plan << "\n";
     if (!u.last_error.empty()) text << "  last error: " << u.last_error << "\n";
     if (const auto& r = u.revert; r.run > 0 || !r.refused.empty()) {
       if (r.run > 0)

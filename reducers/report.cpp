@@ -11,6 +11,7 @@
 #include "reducers/claims.hpp"
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
+#include "reducers/plan.hpp"
 #include "reducers/progress.hpp"
 #include "reducers/revert.hpp"
 
@@ -81,6 +82,7 @@ std::string summary_message(const upgrade_ctx& c) {
     case phase::refused:
     case phase::unsupported:
     case phase::blocked: return u.last_error;
+    case phase::planned: return u.plan;
     case phase::unmanaged:
       if (u.component == db_component::clair)
         return c.registry.clair_postgres_managed
@@ -264,6 +266,9 @@ std::string waiting_for(const upgrade_ctx& c) {
       return std::string("waiting for a person: set annotation ") + annotation_revert + " to " + u.old_claim +
              " to revert, or remove it";
     case phase::refused: return "nothing: a downgrade needs a person (restore from a backup by hand)";
+    case phase::planned:
+      return std::string("nothing: a dry run planned the upgrade; remove annotation ") + annotation_dry_run +
+             " (or run without --dry-run) to upgrade";
     default: return "nothing: the database needs no upgrade";
   }
 }
@@ -360,6 +365,10 @@ void report_status(upgrade_ctx& c) {
       break;
     case phase::detecting: done_reason = "Detecting"; break;
     case phase::queued: done_reason = "Queued"; break;
+    case phase::planned:
+      done_status = "False";
+      done_reason = "Planned";
+      break;
     case phase::blocked:
       done_status = "False";
       done_reason = u.block_reason;

@@ -7,6 +7,7 @@
 
 #include "reducers/guards.hpp"
 #include "reducers/names.hpp"
+#include "reducers/plan.hpp"
 
 namespace qpu::reducers {
 
@@ -102,15 +103,17 @@ bool queued_before(const registry_upgrade& a, const registry_upgrade& b) {
 }
 
 bool holds_place(const registry_upgrade& u) {
+  if (u.dry_run) return false;
   if (u.current == phase::detecting) return u.block_reason == turn_came_reason;
   return is_active(u.current) && u.current != phase::resuming_operator;
 }
 
 bool window_invalid(const upgrade_ctx& c) { return upgrade_due(c) && !c.registry.maintenance_window.empty() && !window_of(c); }
 
-bool outside_window(const upgrade_ctx& c) { return upgrade_due(c) && window_closed(c); }
+// A dry run waits for neither: it stops nothing (its plan says when the downtime could start).
+bool outside_window(const upgrade_ctx& c) { return upgrade_due(c) && !dry_run_wanted(c) && window_closed(c); }
 
-bool waits_for_slot(const upgrade_ctx& c) { return upgrade_due(c) && slot_wait(c); }
+bool waits_for_slot(const upgrade_ctx& c) { return upgrade_due(c) && !dry_run_wanted(c) && slot_wait(c); }
 
 bool turn_came(const upgrade_ctx& c) { return !must_wait_turn(c) && !window_closed(c) && !slot_wait(c); }
 

@@ -44,7 +44,7 @@ class phase_set {
  private:
   std::uint32_t bits_ = 0;
 };
-static_assert(static_cast<unsigned>(phase::revert_refused) < 32,
+static_assert(static_cast<unsigned>(phase::planned) < 32,
               "phase_set keeps one bit per phase in 32 bits: widen bits_ before adding more phases");
 
 // A row that applies in every phase of a group: it reacts to the folded event itself (a step that

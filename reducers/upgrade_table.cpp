@@ -2,6 +2,7 @@
 #include "reducers/actions.hpp"
 #include "reducers/claims.hpp"
 #include "reducers/guards.hpp"
+#include "reducers/plan.hpp"
 #include "reducers/schedule.hpp"
 #include "reducers/table.hpp"
 
@@ -25,12 +26,12 @@ constexpr every_phase_rule every_phase[] = {
   {{phase::detecting, phase::rolling_back, phase::revert_rolling_back, phase::resuming_operator},
    "detecting, rolling_back, revert_rolling_back, resuming_operator", "a step failed for good", step_failed, std::nullopt, keep_trying_step},
   // a new target while idle: detect afresh (a new attempt after a finished one)
-  {{phase::up_to_date, phase::refused, phase::unsupported, phase::succeeded, phase::revert_failed, phase::revert_refused},
-   "up_to_date, refused, unsupported, succeeded, revert_failed, revert_refused",
+  {{phase::up_to_date, phase::refused, phase::unsupported, phase::succeeded, phase::revert_failed, phase::revert_refused, phase::planned},
+   "up_to_date, refused, unsupported, succeeded, revert_failed, revert_refused, planned",
    "the controller started with another target", restarted_with_new_target, phase::detecting, redetect},
   // a Quay operator left at 0 by this controller (its record on the operator's Deployment) while
   // nothing is under way: a controller that lost its event log gives it back
-  {{phase::detecting, phase::up_to_date, phase::refused, phase::unsupported, phase::unmanaged, phase::succeeded, phase::failed, phase::blocked, phase::queued, phase::reverted, phase::revert_failed, phase::revert_refused},
+  {{phase::detecting, phase::up_to_date, phase::refused, phase::unsupported, phase::unmanaged, phase::succeeded, phase::failed, phase::blocked, phase::queued, phase::reverted, phase::revert_failed, phase::revert_refused, phase::planned},
    "every idle phase",
    "the Quay operator is left paused by this controller and nothing is under way", operator_left_paused, std::nullopt, restore_left_paused_operator},
 };
@@ -73,6 +74,9 @@ constexpr rule upgrade[] = {
   // created and must bind while Quay still serves (claims.hpp)
   {phase::preflight,   "the phase deadline passed",                          deadline_passed,        phase::failed,      fail_on_deadline},
   {phase::preflight,   "the old data claim does not exist",                  old_claim_missing,      phase::failed,      fail_no_claim},
+  // a dry run: the same checks, no claim made (its StorageClass is read instead), then the plan
+  {phase::preflight,   "a dry run whose checks are done (passed or not): the plan, nothing stopped", dry_run_checked, phase::planned, note_plan},
+  {phase::preflight,   "a dry run: the check Job runs, the new claims' StorageClass is read", dry_run_in_preflight, phase::preflight, run_dry_checks},
   {phase::preflight,   "the pg_upgrade --check Job failed",                  check_job_failed,       phase::failed,      fail_check_job},
   {phase::preflight,   "the pg_upgrade --check Job is running",              check_pending,          phase::preflight,   start_check_job},
   {phase::preflight,   "the maintenance window closed before the downtime began", outside_window,    phase::queued,      note_waiting},
@@ -134,6 +138,9 @@ constexpr rule upgrade[] = {
   {phase::rolling_back, "the rollback deadline passed",                      deadline_passed,        phase::failed,      give_up_rollback},
   {phase::rolling_back, "the old database serves and the app is restored",   rollback_complete,      phase::failed,      finish},
   {phase::rolling_back, "the old database and the app are being restored",   always,                 phase::rolling_back, roll_back},
+  // planned: a dry run's plan stands until the dry run is lifted (a real attempt) or asked again
+  {phase::planned,     "the database image changed",                         image_changed_or_unmanaged, phase::detecting, redetect},
+  {phase::planned,     "the dry run was lifted or asked again",              dry_run_changed,        phase::detecting,   redetect},
   // failed: a person decides; the retry annotation starts a new attempt
   {phase::failed,      "the " "quay-pg-upgrader.quay.io/retry" " annotation has a new value", retry_requested, phase::detecting, start_retry},
 };

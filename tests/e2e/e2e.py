@@ -356,12 +356,19 @@ class Case:
         return out
 
     def start_controller(self, extra=()):
+        if not self.attempt_marks and getattr(self, "hook_dir", None):
+            self.mark_attempt(1)
+        argv, env = self.controller_argv(extra)
+        log("controller: " + " ".join(argv[1:]))
+        self.ctl = subprocess.Popen(argv, stdout=open(self.ctl_log, "a"), stderr=subprocess.STDOUT, cwd=self.tmp,
+                                    preexec_fn=die_with_parent, env=env)
+
+    def controller_argv(self, extra=()):
+        """The controller's command line and environment for this case (`run` against kube-sim)."""
         if not os.access(self.controller_bin, os.X_OK):
             raise Failure(f"controller not built: {self.controller_bin}")
         self.event_log = os.path.join(self.tmp, "events.jsonl")
         self.ctl_log = os.path.join(self.tmp, "controller.log")
-        if not self.attempt_marks and getattr(self, "hook_dir", None):
-            self.mark_attempt(1)
         # Every namespace when the case needs the Quay operator's Deployment in its own.
         scope = [] if self.spec.get("all_namespaces") else ["--namespace", NS]
         # The target as a deployment gives it (deploy/: RELATED_IMAGE_COMPONENT_POSTGRES in the
@@ -381,9 +388,7 @@ class Case:
         if self.spec.get("upgrade_image"):
             argv += ["--upgrade-image", UPGRADE_IMAGE, "--upgrade-image-from", "13"]
         argv += list(self.spec.get("controller_args", [])) + list(extra)
-        log("controller: " + " ".join(argv[1:]))
-        self.ctl = subprocess.Popen(argv, stdout=open(self.ctl_log, "a"), stderr=subprocess.STDOUT, cwd=self.tmp,
-                                    preexec_fn=die_with_parent, env=env)
+        return argv, env
 
     def stop(self, proc, name, grace):
         if proc is None or proc.poll() is not None:
@@ -1400,6 +1405,40 @@ def case_progress(case):
     case.check(not upgrade_status(case.registry()).get("progress"), "no progress is shown once the upgrade is over")
 
 
+def case_dry_run(case):
+    """A dry run (issue 15, item 4) against the real cluster stand-in: `run --dry-run` detects,
+    runs the real check Job, prints the plan and exits; the app never stopped, no claim was made,
+    the check Job is gone again. Then the same controller without --dry-run upgrades (attempt 2)."""
+    case.set_up()
+    argv, env = case.controller_argv(["--dry-run"])
+    log("controller: " + " ".join(argv[1:]))
+    with open(case.ctl_log, "a") as err:
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=err, cwd=case.tmp, env=env, text=True, timeout=180)
+    log("the dry run printed:\n" + r.stdout)
+    case.check(r.returncode == 0, f"run --dry-run exited 0 once every registry planned ({r.returncode})")
+    out = r.stdout
+    # (The controller's own log lines go to the same stdout, before the report.)
+    case.check("\nQuayRegistry quay/registry: planned\n  dry run: PostgreSQL 10 -> 15 by logical" in "\n" + out,
+               "it printed the registry's plan: versions and method")
+    for part in ("backup claim registry-quay-database-backup-pg10 (", "new data claim registry-quay-database-pg15 (",
+                 "the app would be stopped: registry-quay-app (1 replicas)", "estimated downtime about ",
+                 "the preflight check Job passed (CheckPassed", "nothing refuses it", "Run without --dry-run to upgrade"):
+        case.check(part in out, f"the plan says {part!r}")
+    reg = case.registry()
+    case.check(upgrade_status(reg).get("phase") == "planned" and cond(reg, "PostgresUpgraded").get("reason") == "Planned",
+               "the QuayRegistry's status says planned (PostgresUpgraded reason Planned)")
+    app_now = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")}
+    case.check(app_now == case.app_pods_before, f"the app's pods were never replaced ({sorted(app_now)})")
+    claims = sorted(p["metadata"]["name"] for p in case.kube.list("PersistentVolumeClaim"))
+    case.check(claims == [OLD_CLAIM], f"no claim was created ({claims})")
+    case.wait_for("the check Job to be deleted again", lambda: case.kube.get("Job", "registry-pg-check-1") is None, 30)
+    case.check(True, "the check Job registry-pg-check-1 is deleted again")
+    case.mark_attempt(1)  # the dry run: its server never stopped
+    case.mark_attempt(2)
+    case.start_controller()
+    run_upgrade(case, attempt=2)
+
+
 def endpoint_port(log_path, timeout=20):
     """The port of the controller's HTTP endpoint (--metrics-bind-address 127.0.0.1:0), from its log."""
     deadline = time.monotonic() + timeout
@@ -1767,6 +1806,7 @@ CASES = {
                                                        deadlines="quiesce=60,backup=40,stop=60,upgrade=40,switch=90,verify=60,resume=60,rollback=90")),
     "claims-wait-for-first-consumer": (case_claims_wait_for_first_consumer, dict(from_=10, to=15, method="logical",
                                                                                   target=PG15_IMAGE, check_old_claim=True)),
+    "dry-run": (case_dry_run, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "progress": (case_progress, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                      truth=False, old_claim_size="3Gi")),
     "check-fails": (case_check_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),

@@ -80,6 +80,14 @@ class driver {
       operator_migration_over_ = true;
       finish_operator_migration();
     }
+    if (u && u->current == phase::planned && o_.lift_dry_run_after_plan && !dry_run_lifted_) {
+      dry_run_lifted_ = true;
+      at(10'000, [this] {
+        auto& qr = obj(resource_kind::quay_registry, o_.registry);
+        qr["metadata"]["annotations"].erase("quay-pg-upgrader.quay.io/dry-run");
+        return modified(resource_kind::quay_registry, qr);
+      });
+    }
     if (u && u->current == phase::succeeded && !o_.revert_to_claim_after_success.empty() && !revert_asked_) {
       revert_asked_ = true;
       at(30'000, [this] {  // once the app is back up
@@ -133,7 +141,8 @@ class driver {
     return (u->current == phase::succeeded && (o_.revert_to_claim_after_success.empty() || revert_asked_)) ||
            u->current == phase::reverted || u->current == phase::revert_failed || u->current == phase::revert_refused ||
            u->current == phase::up_to_date || u->current == phase::refused || u->current == phase::unsupported ||
-           u->current == phase::unmanaged || (u->current == phase::blocked && !o_.operator_migrating) ||
+           (u->current == phase::planned && !o_.lift_dry_run_after_plan) || u->current == phase::unmanaged ||
+           (u->current == phase::blocked && !o_.operator_migrating) ||
            (u->current == phase::failed && (o_.retry_token_after_failure.empty() || retried_));
   }
 
@@ -305,6 +314,8 @@ class driver {
         qr["metadata"]["annotations"]["quay-pg-upgrader.quay.io/skip-databases"] = o_.skip_databases;
       if (!o_.maintenance_window.empty())
         qr["metadata"]["annotations"]["quay-pg-upgrader.quay.io/maintenance-window"] = o_.maintenance_window;
+      if (!o_.dry_run_annotation.empty())
+        qr["metadata"]["annotations"]["quay-pg-upgrader.quay.io/dry-run"] = o_.dry_run_annotation;
       return qr;
     }());
     put(resource_kind::deployment, [&] {
@@ -783,6 +794,8 @@ class driver {
     c.databases_side_by_side = o_.side_by_side;
     c.max_concurrent_upgrades = o_.max_concurrent_upgrades;
     c.preflight_check = o_.preflight_check;
+    c.dry_run = o_.dry_run;
+    c.storage_class = o_.storage_class;
     c.upgrade_image = o_.upgrade_image;
     for (int m : o_.upgrade_from) c.upgrade_image_from.push_back(pg_major::of(m));
     // Short deadlines keep the failure scenarios' logs readable; the defaults are hours.
@@ -856,6 +869,7 @@ class driver {
   state state_;
   bool retried_ = false;
   bool revert_asked_ = false;
+  bool dry_run_lifted_ = false;
   bool operator_migration_over_ = false;
   std::set<std::string> failed_once_;
 };

@@ -63,6 +63,10 @@ struct scenario_options {
   std::vector<std::string> more_registries;
   int max_concurrent_upgrades = 0;  // --max-concurrent-upgrades (0: no limit, the config's default)
   std::string maintenance_window;  // annotation quay-pg-upgrader.quay.io/maintenance-window on the first registry
+  bool dry_run = false;  // run --dry-run
+  std::string dry_run_annotation;  // annotation quay-pg-upgrader.quay.io/dry-run on the first registry
+  bool lift_dry_run_after_plan = false;  // remove that annotation once planned: the real upgrade follows
+  std::string storage_class;  // --storage-class
   std::uint64_t max_events = 5000;
 };
 

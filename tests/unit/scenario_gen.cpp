@@ -75,6 +75,13 @@ const named scenarios[] = {
      }},
     {"maintenance-window", [](scenario_options& o) { o.maintenance_window = "00:30-01:00"; }},
     {"database-never-stops", [](scenario_options& o) { o.database_never_stops = true; }},
+    // A dry run (issue 15, item 4): planned, nothing touched; then lifted, the real upgrade.
+    {"dry-run", [](scenario_options& o) { o.dry_run_annotation = "true"; }},
+    {"dry-run-lifted",
+     [](scenario_options& o) {
+       o.dry_run_annotation = "true";
+       o.lift_dry_run_after_plan = true;
+     }},
     {"retry-after-failure",
      [](scenario_options& o) {
        o.backup_fails = true;
