@@ -46,8 +46,7 @@ std::string claim_text(const upgrade_ctx& c, const std::string& role, const std:
     if (have < bytes)
       refusals.push_back("a claim " + name + " exists already with " + format_bytes(have) + ", smaller than the " +
                          format_bytes(bytes) + " needed");
-    else
-      text += ", which exists already and would be used";
+    else text += ", which exists already and would be used";
     return text;
   }
   const std::string cls = storage_class(c);
@@ -87,7 +86,8 @@ void run_dry_checks(upgrade_ctx& c) {
   if (cls.empty()) return;
   for (const auto& [role, name] : {std::pair<std::string, std::string>{"backup", backup_claim_name(c.u)},
                                    std::pair<std::string, std::string>{"data", data_claim_name(c.u)}})
-    if (!find_claim(c, name)) issue(c, inspect_claim{step_id(c.u, step_kind::inspect_claim, role + "/g1"), {c.u.registry.ns, name}, cls});
+    if (!find_claim(c, name))
+      issue(c, inspect_claim{step_id(c.u, step_kind::inspect_claim, role + "/g1"), {c.u.registry.ns, name}, cls});
 }
 
 downtime_estimate estimate_downtime(const state& s, upgrade_method method, std::int64_t bytes) {
@@ -96,8 +96,8 @@ downtime_estimate estimate_downtime(const state& s, upgrade_method method, std::
     // Never less than that downtime; above its size, in proportion to the data.
     const double scale = std::max(1.0, static_cast<double>(bytes) / static_cast<double>(d.database_bytes));
     return {static_cast<duration_ms>(static_cast<double>(d.took) * scale),
-            "from this cluster's last " + std::string(to_string(method)) + " upgrade (" + to_string(d.database.registry) +
-                ": " + format_bytes(d.database_bytes) + ", " + format_duration(d.took) + " of downtime), in proportion to the size"};
+            "from this cluster's last " + std::string(to_string(method)) + " upgrade (" + to_string(d.database.registry) + ": " +
+                format_bytes(d.database_bytes) + ", " + format_duration(d.took) + " of downtime), in proportion to the size"};
   }
   const double rate = method == upgrade_method::logical ? default_logical_bytes_per_s : default_pg_upgrade_bytes_per_s;
   return {default_fixed_ms + static_cast<duration_ms>(static_cast<double>(bytes) / rate * 1000),

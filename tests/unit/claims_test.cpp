@@ -118,16 +118,7 @@ TEST_CASE("claims: beside a Quay operator the claims come after the pause; a ref
 }
 
 TEST_CASE("claims: the timeout travels in the logged configuration") {
-  config c;
-  CHECK(c.claim_bind_timeout_s == 300);
-  CHECK_FALSE(to_json(c).contains("claimBindTimeoutSeconds"));  // logs before the setting keep their bytes
-  c.claim_bind_timeout_s = 20;
-  const auto back = config_from_json(to_json(c));
-  REQUIRE(back);
-  CHECK(back->claim_bind_timeout_s == 20);
-  auto bad = to_json(c);
-  bad["claimBindTimeoutSeconds"] = 0;
-  CHECK_FALSE(config_from_json(bad));
+  check_logged_setting<std::int64_t>(&config::claim_bind_timeout_s, "claimBindTimeoutSeconds", 300, 20, 0);
 }
 
 TEST_CASE("the check Job runs first, on the target's binaries; a failing check refuses with nothing created or stopped") {

@@ -2,6 +2,7 @@
 // Folding scenario logs in tests: the same path the CLI takes (parse each line, reduce).
 #include <catch2/catch.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,25 @@ inline std::vector<std::string> renumber_lines(const std::vector<std::string>& l
     out.push_back("{\"seq\":" + std::to_string(++seq) + l.substr(l.find(',')));
   }
   return out;
+}
+
+// A setting of the logged configuration: absent from the JSON at its default (logs from before the
+// setting keep their bytes), carried through a round trip when set, and `refused` refused.
+template <class T>
+void check_logged_setting(T config::*field, const char* key, T default_value, T set_to, std::optional<T> refused = std::nullopt) {
+  INFO(key);
+  config c;
+  CHECK(c.*field == default_value);
+  CHECK_FALSE(to_json(c).contains(key));
+  c.*field = set_to;
+  const auto back = config_from_json(to_json(c));
+  REQUIRE(back);
+  CHECK((*back).*field == set_to);
+  if (refused) {
+    auto bad = to_json(c);
+    bad[key] = *refused;
+    CHECK_FALSE(config_from_json(bad));
+  }
 }
 
 inline session fold(const std::vector<std::string>& lines) {

@@ -150,15 +150,6 @@ TEST_CASE("progress: a look that fails, or a line that comes late, changes nothi
   CHECK(kept <= 1);
 }
 
-TEST_CASE("progress: --progress-interval sets how often the Job is read, and round-trips in the log") {
-  config c;
-  CHECK(c.progress_interval_s == 5);
-  CHECK_FALSE(to_json(c).contains("progressIntervalSeconds"));  // logs before the setting keep their bytes
-  c.progress_interval_s = 1;
-  const auto back = config_from_json(to_json(c));
-  REQUIRE(back);
-  CHECK(back->progress_interval_s == 1);
-  auto bad = to_json(c);
-  bad["progressIntervalSeconds"] = 0;
-  CHECK_FALSE(config_from_json(bad));
+TEST_CASE("progress: --progress-interval travels in the logged configuration") {
+  check_logged_setting<std::int64_t>(&config::progress_interval_s, "progressIntervalSeconds", 5, 1, 0);
 }
