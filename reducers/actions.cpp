@@ -206,7 +206,7 @@ void take_backup(upgrade_ctx& c) {
                         storage_class(c)});
   if (!done(c, step_kind::create_claim, "backup")) return;
   create_job_for(c, job_role::backup, c.cfg.deadlines.backup_s);
-  watch_job_progress(c, job_role::backup);
+  watch_job_progress(c);
 }
 
 void stop_database(upgrade_ctx& c) {
@@ -225,7 +225,7 @@ void run_upgrade(upgrade_ctx& c) {
                         storage_class(c)});
   if (!done(c, step_kind::create_claim, "data")) return;
   create_job_for(c, upgrade_role(c.u), c.cfg.deadlines.upgrade_s);
-  watch_job_progress(c, upgrade_role(c.u));
+  watch_job_progress(c);
 }
 
 void switch_database(upgrade_ctx& c) {

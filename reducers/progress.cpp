@@ -11,13 +11,21 @@ namespace qpu::reducers {
 
 namespace {
 
-// "backup/g3" -> "backup".
-std::string role_of(const effect_id& id) { return id.target.substr(0, id.target.find('/')); }
+// The Job that moves data in the current phase, and how its progress reads are named.
+struct moving_job {
+  std::string name;
+  std::string role;  // the read's target prefix: the Job's role
+  bool revert = false;
+};
 
-std::optional<job_role> job_role_of(const std::string& text) {
-  for (const auto r : {job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade})
-    if (text == to_string(r)) return r;
-  return std::nullopt;
+std::optional<moving_job> moving_job_of(const registry_upgrade& u) {
+  if (!u.from || !u.to) return std::nullopt;
+  switch (u.current) {
+    case phase::backing_up: return moving_job{job_name(u, job_role::backup), to_string(job_role::backup), false};
+    case phase::upgrading: return moving_job{job_name(u, upgrade_role(u)), to_string(upgrade_role(u)), false};
+    case phase::revert_backing_up: return moving_job{revert_job_name(u), to_string(job_role::backup), true};
+    default: return std::nullopt;
+  }
 }
 
 // The Job's pod that runs now (a Job retried after a failed pod has one per try).
@@ -28,38 +36,32 @@ const pod* running_pod(const upgrade_ctx& c, const std::string& job) {
   return nullptr;
 }
 
-bool job_running(const upgrade_ctx& c, job_role role) {
-  if (progress_phase(role) != c.u.current || !c.u.from || !c.u.to) return false;
-  const auto* j = find_job(c, job_name(c.u, role));
-  return j && !j->complete && !j->has_failed && running_pod(c, j->meta.key.name);
+const pod* running_job_pod(const upgrade_ctx& c, const moving_job& m) {
+  const auto* j = find_job(c, m.name);
+  return j && !j->complete && !j->has_failed ? running_pod(c, m.name) : nullptr;
 }
-
-job_role data_role(const registry_upgrade& u) { return u.current == phase::backing_up ? job_role::backup : upgrade_role(u); }
 
 }  // namespace
 
-phase progress_phase(job_role role) {
-  switch (role) {
-    case job_role::backup: return phase::backing_up;
-    case job_role::upgrade_logical:
-    case job_role::upgrade_pg_upgrade: return phase::upgrading;
-    default: return phase::detecting;
-  }
-}
-
-void watch_job_progress(upgrade_ctx& c, job_role role) {
-  if (!job_running(c, role)) return;
-  const auto* p = running_pod(c, job_name(c.u, role));
+void watch_job_progress(upgrade_ctx& c) {
+  const auto m = moving_job_of(c.u);
+  const auto* p = m ? running_job_pod(c, *m) : nullptr;
+  if (!p) return;
   const auto generation = 1 + (c.now - c.u.phase_since) / (c.cfg.progress_interval_s * 1000);
+  const std::string target = m->role + "/g" + std::to_string(generation);
   issue(c, read_job_progress{
-               step_id(c.u, step_kind::read_progress, std::string(to_string(role)) + "/g" + std::to_string(generation)),
+               m->revert ? revert_step_id(c.u, step_kind::read_progress, target) : step_id(c.u, step_kind::read_progress, target),
                p->meta.key});
 }
 
 void note_progress(registry_upgrade& u, const effect_succeeded& r) {
   std::erase_if(u.done, [&](const effect_id& id) { return id.step == step_kind::read_progress && id != r.id; });
-  const auto role = job_role_of(role_of(r.id));
-  if (!r.progress || !role || r.id.revert_run > 0 || progress_phase(*role) != u.current) return;
+  // Kept only when it was read for the Job of the phase the upgrade is in now.
+  const auto m = moving_job_of(u);
+  const std::string role = r.id.target.substr(0, r.id.target.find('/'));
+  if (!r.progress || !m || role != m->role || (r.id.revert_run > 0) != m->revert ||
+      (m->revert && r.id.revert_run != u.revert.run))
+    return;
   const job_progress& line = *r.progress;
   auto& p = u.progress;
   const bool same_stage = p && p->in == u.current && p->stage == line.stage && p->unit == line.unit;
@@ -97,8 +99,8 @@ void tell_progress(upgrade_ctx& c) {
 }
 
 std::optional<timestamp> progress_wakeup(const upgrade_ctx& c) {
-  if (c.u.current != phase::backing_up && c.u.current != phase::upgrading) return std::nullopt;
-  if (!job_running(c, data_role(c.u))) return std::nullopt;
+  const auto m = moving_job_of(c.u);
+  if (!m || !running_job_pod(c, *m)) return std::nullopt;
   const auto since = c.u.phase_since;
   const timestamp every = c.cfg.progress_interval_s * 1000;
   return since + ((c.now - since) / every + 1) * every;

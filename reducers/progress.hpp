@@ -1,5 +1,6 @@
 #pragma once
-// Progress of the phases that move data (backing_up, upgrading): the controller reads the running
+// Progress of the phases that move data (backing_up, upgrading, a revert's revert_backing_up): the
+// controller reads the running
 // Job's last progress line from its pod's log every few seconds, keeps it (core/state.hpp,
 // progress_record), shows it with the time left in the status and on `/metrics`, and tells it in
 // an Event at each tenth of the work and at least once a minute.
@@ -12,12 +13,9 @@ namespace qpu::reducers {
 
 inline constexpr timestamp progress_event_every_ms = 60'000;
 
-// The phase a Job's progress belongs to: backing_up for the backup Job, upgrading for the
-// upgrade Jobs; detecting (none) for the others.
-phase progress_phase(job_role role);
-// While `role`'s Job runs in the current phase: read its pod's log now and every
+// While the current phase's data-moving Job runs: read its pod's log now and every
 // --progress-interval seconds.
-void watch_job_progress(upgrade_ctx& c, job_role role);
+void watch_job_progress(upgrade_ctx& c);
 // A read's result: its line is kept when it belongs to the current phase (a new stage starts a
 // new rate). Older reads are dropped from `done`, so a long phase does not grow the state.
 void note_progress(registry_upgrade& u, const effect_succeeded& r);

@@ -240,7 +240,7 @@ std::string waiting_for(const upgrade_ctx& c) {
       const std::string jt = !j ? "waiting for the backup Job " + revert_job_name(u) + " to be created"
                                 : "waiting for the backup Job " + to_string(j->meta.key) + " (active " +
                                       std::to_string(j->active) + ", failed pods " + std::to_string(j->failed) + ")";
-      return t.empty() ? jt : t + "; " + jt;
+      return (t.empty() ? jt : t + "; " + jt) + progress_note(u);
     }
     case phase::revert_stopping:
       return "waiting for the upgraded database to stop: " + std::to_string(database_pods(c).size()) + " database pods remain";

@@ -6,6 +6,7 @@
 #include "reducers/issue.hpp"
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
+#include "reducers/progress.hpp"
 #include "reducers/report.hpp"
 
 namespace qpu::reducers {
@@ -168,6 +169,7 @@ void take_revert_backup(upgrade_ctx& c) {
   j.db = endpoint(c);
   j.deadline_s = c.cfg.deadlines.backup_s;
   issue(c, std::move(j));
+  watch_job_progress(c);
 }
 
 void revert_stop_database(upgrade_ctx& c) {

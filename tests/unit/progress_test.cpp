@@ -153,3 +153,20 @@ TEST_CASE("progress: a look that fails, or a line that comes late, changes nothi
 TEST_CASE("progress: --progress-interval travels in the logged configuration") {
   check_logged_setting<std::int64_t>(&config::progress_interval_s, "progressIntervalSeconds", 5, 1, 0);
 }
+
+TEST_CASE("progress: a revert's backup of the upgraded data shows its progress too") {
+  scenario_options o;
+  o.revert_to_claim_after_success = "registry-quay-database";
+  auto s = fold(run_scenario(o));
+  REQUIRE(s.upgrade().current == phase::reverted);
+  std::vector<summary_progress> seen;
+  for (const auto& st : s.all<update_registry_status>())
+    if (st.summary.phase == "revert_backing_up" && st.summary.progress) seen.push_back(*st.summary.progress);
+  REQUIRE(seen.size() >= 2);
+  CHECK(seen.back().stage == "dump");
+  CHECK(seen.back().percent > seen.front().percent);
+  bool read_for_revert = false;
+  for (const auto& r : s.all<read_job_progress>())
+    read_for_revert = read_for_revert || (r.id.revert_run == 1 && r.pod.name.starts_with("registry-pg15-revert-"));
+  CHECK(read_for_revert);
+}
