@@ -295,6 +295,10 @@ net::awaitable<void> controller::run_effect(effect e) {
   ctx.k8s.api = api_;
   ctx.database_limit = options_.database_limit;
   ctx.k8s.jobs.progress_seconds = std::max(0.5, static_cast<double>(options_.cfg.progress_interval_s) / 2);
+  ctx.progress_every = std::chrono::milliseconds(options_.cfg.progress_interval_s * 1000);
+  ctx.report_progress = [this](event ev) {
+    if (!stopping_) record_result("effect", std::move(ev));
+  };
   const auto t0 = std::chrono::steady_clock::now();
   event result = co_await effects::perform(ctx, e);
   metrics_.effect_seconds.try_emplace(effect_name(e), histogram{{0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30, 60}})

@@ -347,6 +347,21 @@ std::expected<claim_facts, std::string> claim_facts_from_json(const json& j) {
   return f;
 }
 
+namespace {
+
+json progress_line_json(const job_progress& p) {
+  return json{{"stage", p.stage}, {"unit", p.unit}, {"done", p.done}, {"total", p.total}, {"at", format_rfc3339(p.at)}};
+}
+
+job_progress progress_line_from(const json& p, const std::string& where) {
+  const auto at = parse_rfc3339(p.at("at").get<std::string>());
+  if (!at) throw bad_field(where + ".at is not an RFC 3339 time");
+  return job_progress{p.at("stage").get<std::string>(), p.at("unit").get<std::string>(),
+                      integer_field(p, "done", std::int64_t{0}, where), integer_field(p, "total", std::int64_t{0}, where), *at};
+}
+
+}  // namespace
+
 json event_payload(const event& e) {
   return std::visit(
       [](const auto& v) -> json {
@@ -361,10 +376,10 @@ json event_payload(const event& e) {
           json j{{"type", "effect_succeeded"}, {"id", to_string(v.id)}};
           if (v.facts) j["facts"] = to_json(*v.facts);
           if (v.claim) j["claim"] = to_json(*v.claim);
-          if (const auto& p = v.progress)
-            j["progress"] = json{
-                {"stage", p->stage}, {"unit", p->unit}, {"done", p->done}, {"total", p->total}, {"at", format_rfc3339(p->at)}};
+          if (v.progress) j["progress"] = progress_line_json(*v.progress);
           return j;
+        } else if constexpr (std::is_same_v<T, effect_progress>) {
+          return json{{"type", "effect_progress"}, {"id", to_string(v.id)}, {"progress", progress_line_json(v.progress)}};
         } else if constexpr (std::is_same_v<T, effect_failed>) {
           return json{
               {"type", "effect_failed"}, {"id", to_string(v.id)}, {"code", v.code}, {"reason", v.reason}, {"message", v.message}};
@@ -411,15 +426,11 @@ std::expected<event, std::string> event_from_payload(const json& j) {
         if (!c) return std::unexpected(c.error());
         s.claim = std::move(*c);
       }
-      if (j.contains("progress")) {
-        const auto& p = j["progress"];
-        const auto at = parse_rfc3339(p.at("at").get<std::string>());
-        if (!at) return std::unexpected("effect_succeeded.progress.at is not an RFC 3339 time");
-        s.progress = job_progress{p.at("stage").get<std::string>(), p.at("unit").get<std::string>(),
-                                  integer_field(p, "done", std::int64_t{0}, "progress"),
-                                  integer_field(p, "total", std::int64_t{0}, "progress"), *at};
-      }
+      if (j.contains("progress")) s.progress = progress_line_from(j["progress"], "effect_succeeded.progress");
       return s;
+    }
+    if (type == "effect_progress") {
+      return effect_progress{effect_id_field(j), progress_line_from(j.at("progress"), "effect_progress.progress")};
     }
     if (type == "effect_failed") {
       return effect_failed{effect_id_field(j), integer_field(j, "code", std::int32_t{0}, "effect_failed"), j.value("reason", ""),

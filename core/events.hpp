@@ -129,6 +129,14 @@ struct effect_failed {
   bool operator==(const effect_failed&) const = default;
 };
 
+// An effect under way measured how far it has come (the controller's manifest of the upgraded
+// database, table after table): logged like its result, folded into the progress it shows.
+struct effect_progress {
+  effect_id id;
+  job_progress progress;
+  bool operator==(const effect_progress&) const = default;
+};
+
 struct controller_started {
   config cfg;
   std::string version;  // the controller's own version, for the record
@@ -136,7 +144,7 @@ struct controller_started {
 };
 
 using event = std::variant<object_event, bookmark_seen, watch_error, relist_started, relist_item, relist_done, malformed_input,
-                           timer_fired, effect_succeeded, effect_failed, controller_started>;
+                           timer_fired, effect_succeeded, effect_failed, controller_started, effect_progress>;
 
 // One line of the event log.
 struct logged_event {

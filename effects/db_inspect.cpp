@@ -353,7 +353,8 @@ net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(ne
 }
 
 net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
-                                                                              bool with_manifest, time_limit limit) {
+                                                                              bool with_manifest, time_limit limit,
+                                                                              manifest_progress_fn on_table) {
   session s(ex, spec, limit.base);
   if (auto r = co_await s.connect(); !r) co_return std::unexpected(r.error());
   if (auto r = co_await s.exec(session_settings_sql(), "pinning settings on"); !r) {
@@ -386,7 +387,18 @@ net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(ne
   }
   auto queries = co_await s.exec(manifest_tables_query(), "listing tables on");
   if (!queries) co_return std::unexpected(queries.error());
-  for (const auto& q : *queries) {
+  // The tables' sizes in the same order, for the progress only (read in the same snapshot).
+  std::vector<std::int64_t> sizes;
+  std::int64_t total = 0, done = 0;
+  if (on_table) {
+    auto rows = co_await s.exec(manifest_sizes_query(), "measuring tables on");
+    if (!rows) co_return std::unexpected(rows.error());
+    for (const auto& r : *rows) sizes.push_back(r.size() == 1 ? to_number<std::int64_t>(r[0]).value_or(0) : 0);
+    if (sizes.size() != queries->size()) sizes.clear();  // a table came or went between the two reads: no progress
+    for (const auto b : sizes) total += b;
+  }
+  for (std::size_t i = 0; i < queries->size(); ++i) {
+    const auto& q = (*queries)[i];
     if (q.size() != 1) co_return std::unexpected(bad_answer(spec, "the table list"));
     auto line = co_await s.exec(q[0], "digesting a table on");
     if (!line) co_return std::unexpected(line.error());
@@ -394,6 +406,10 @@ net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(ne
     if (line->size() == 1 && (*line)[0].size() == 1) d = parse_manifest_line((*line)[0][0]);
     if (!d) co_return std::unexpected(bad_answer(spec, "a table digest"));
     facts.tables.push_back(std::move(*d));
+    if (!sizes.empty()) {
+      done += sizes[i];
+      on_table(done, total);
+    }
   }
   if (auto r = co_await s.exec("COMMIT", "ending the manifest on"); !r) co_return std::unexpected(r.error());
   facts.has_manifest = true;

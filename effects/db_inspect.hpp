@@ -15,6 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <expected>
 #include <string>
@@ -86,8 +87,12 @@ struct time_limit {
 // same lines manifest_psql_script prints, in one REPEATABLE READ snapshot), has_manifest=true.
 // limit bounds the whole operation, connection included (time_limit above). spec is taken by
 // value: an Asio awaitable starts only when awaited, after the caller's temporaries are gone.
+// on_table, when set, is told after each table of the manifest how many bytes of the tables'
+// heap (pg_relation_size, in the manifest's order) are done out of all of them.
+using manifest_progress_fn = std::function<void(std::int64_t done_bytes, std::int64_t total_bytes)>;
 net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
-                                                                              bool with_manifest, time_limit limit);
+                                                                              bool with_manifest, time_limit limit,
+                                                                              manifest_progress_fn on_table = {});
 // The same under a fixed limit.
 net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
                                                                               bool with_manifest,

@@ -26,8 +26,18 @@ connection_spec connection_for(const resolved_database& db) {
 boost::asio::awaitable<event> inspect(context& ctx, const qpu::inspect_database& e) {
   auto db = co_await resolve_database(ctx.k8s, e.db);
   if (!db) co_return failure(e.id, db.error());
+  manifest_progress_fn on_table;
+  if (ctx.report_progress && e.with_manifest && e.id.step == step_kind::inspect_verify) {
+    on_table = [&ctx, id = e.id, last = std::chrono::steady_clock::time_point{}](std::int64_t done, std::int64_t total) mutable {
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last < ctx.progress_every) return;
+      last = now;
+      const auto at = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+      ctx.report_progress(effect_progress{id, job_progress{"verify", "bytes", done, total, at.count()}});
+    };
+  }
   auto facts = co_await inspect_database(co_await boost::asio::this_coro::executor, connection_for(*db), e.with_manifest,
-                                         ctx.database_limit);
+                                         ctx.database_limit, std::move(on_table));
   if (!facts) {
     const auto f = to_failure(facts.error());
     co_return effect_failed{e.id, 0, f.reason, f.message};

@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
 #include "core/effects.hpp"
@@ -25,6 +26,11 @@ struct context {
   // manifest reads every row: 80 MB/s on this project's 2-core machine, db_inspect_tests
   // "[throughput]").
   time_limit database_limit{std::chrono::milliseconds{120'000}, 20e6};
+  // Where an effect under way reports how far it has come (effect_progress; the controller logs
+  // and folds it), at most once per progress_every. Unset: not reported. Only the manifest of the
+  // upgraded database (inspect-verify) reports, table after table.
+  std::function<void(event)> report_progress;
+  std::chrono::milliseconds progress_every{5'000};
 };
 
 boost::asio::awaitable<event> perform(context& ctx, const effect& e);

@@ -62,6 +62,11 @@ std::string manifest_tables_query() {
          std::string(manifest_table_set);
 }
 
+std::string manifest_sizes_query() {
+  return "SELECT pg_relation_size(c.oid) + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0)" +
+         std::string(manifest_table_set);
+}
+
 std::string manifest_counts_query() {
   return R"sql(SELECT format('SELECT %L || E''\t'' || count(*) FROM ONLY %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname))sql" +
          std::string(manifest_table_set);

@@ -34,6 +34,8 @@ std::string session_settings_sql();
 // md5(row text) read as a signed 64-bit integer, summed as numeric (exact, order-independent,
 // one streaming aggregate, no sort); 0 for an empty table.
 std::string manifest_tables_query();
+// Each of those tables' pg_relation_size (its heap, the part a manifest reads), in the same order.
+std::string manifest_sizes_query();
 
 // The whole psql script: settings, a REPEATABLE READ READ ONLY transaction (one snapshot for
 // every table), the catalog query with \gexec, COMMIT. Run it as

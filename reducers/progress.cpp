@@ -54,15 +54,10 @@ void watch_job_progress(upgrade_ctx& c) {
                p->meta.key});
 }
 
-void note_progress(registry_upgrade& u, const effect_succeeded& r) {
-  std::erase_if(u.done, [&](const effect_id& id) { return id.step == step_kind::read_progress && id != r.id; });
-  // Kept only when it was read for the Job of the phase the upgrade is in now.
-  const auto m = moving_job_of(u);
-  const std::string role = r.id.target.substr(0, r.id.target.find('/'));
-  if (!r.progress || !m || role != m->role || (r.id.revert_run > 0) != m->revert ||
-      (m->revert && r.id.revert_run != u.revert.run))
-    return;
-  const job_progress& line = *r.progress;
+namespace {
+
+// A new line of the current phase's work: a new stage (or phase) starts a new rate.
+void keep_line(registry_upgrade& u, const job_progress& line) {
   auto& p = u.progress;
   const bool same_stage = p && p->in == u.current && p->stage == line.stage && p->unit == line.unit;
   if (same_stage && line.at < p->at) return;  // an older line than the one kept
@@ -74,6 +69,25 @@ void note_progress(registry_upgrade& u, const effect_succeeded& r) {
   p->done = line.done;
   p->total = line.total;
   p->at = line.at;
+}
+
+}  // namespace
+
+void note_progress(registry_upgrade& u, const effect_succeeded& r) {
+  std::erase_if(u.done, [&](const effect_id& id) { return id.step == step_kind::read_progress && id != r.id; });
+  // Kept only when it was read for the Job of the phase the upgrade is in now.
+  const auto m = moving_job_of(u);
+  const std::string role = r.id.target.substr(0, r.id.target.find('/'));
+  if (!r.progress || !m || role != m->role || (r.id.revert_run > 0) != m->revert ||
+      (m->revert && r.id.revert_run != u.revert.run))
+    return;
+  keep_line(u, *r.progress);
+}
+
+bool note_effect_progress(registry_upgrade& u, const effect_progress& p) {
+  if (u.current != phase::verifying || p.id.step != step_kind::inspect_verify || p.id.revert_run > 0) return false;
+  keep_line(u, p.progress);
+  return true;
 }
 
 const progress_record* current_progress(const registry_upgrade& u) {

@@ -19,6 +19,9 @@ void watch_job_progress(upgrade_ctx& c);
 // A read's result: its line is kept when it belongs to the current phase (a new stage starts a
 // new rate). Older reads are dropped from `done`, so a long phase does not grow the state.
 void note_progress(registry_upgrade& u, const effect_succeeded& r);
+// The controller's own manifest of the upgraded database (verifying), table after table: kept as
+// the phase's progress (stage "verify"). False when it belongs to no phase under way.
+bool note_effect_progress(registry_upgrade& u, const effect_progress& p);
 // The progress of the current phase, or none.
 const progress_record* current_progress(const registry_upgrade& u);
 // The Event at each tenth and at least every minute, when the last line says more than the last Event.

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "reducers/issue.hpp"
+#include "reducers/progress.hpp"
 #include "reducers/names.hpp"
 #include "reducers/schedule.hpp"
 #include "reducers/table.hpp"
@@ -181,6 +182,11 @@ step_result reduce(state s, const logged_event& e) {
                    if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;
                    failure = note_failed(it->second, ev, s.cfg, s.now);
                    sc = {scope::one, database_of(ev.id)};
+                 },
+                 [&](const effect_progress& ev) {
+                   auto it = s.upgrades.find(database_of(ev.id));
+                   if (it == s.upgrades.end() || !it->second.in_flight.contains(ev.id)) return;
+                   if (note_effect_progress(it->second, ev)) sc = {scope::one, database_of(ev.id)};
                  },
                  [&](const controller_started& ev) {
                    const bool target_changed = !s.cfg || s.cfg->target_image != ev.cfg.target_image ||

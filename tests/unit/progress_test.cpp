@@ -89,9 +89,10 @@ TEST_CASE("progress: the backup's and the upgrade's progress reach the status, r
       in_message = in_message || (st.summary.progress && st.conditions[0].message.ends_with("; " + st.summary.progress->text));
     CHECK(in_message);
   }
-  // No progress once the Job is over.
+  // No progress outside the phases that move data (verifying's is the controller's manifest's).
   for (const auto& st : s.all<update_registry_status>())
-    if (st.summary.phase != "backing_up" && st.summary.phase != "upgrading") CHECK_FALSE(st.summary.progress);
+    if (st.summary.phase != "backing_up" && st.summary.phase != "upgrading" && st.summary.phase != "verifying")
+      CHECK_FALSE(st.summary.progress);
 }
 
 TEST_CASE("progress: the time left shown mid-backup predicts when the backup ends") {
@@ -119,7 +120,7 @@ TEST_CASE("progress: an Event at each new tenth, not at every read") {
   auto s = fold(run_scenario(scenario_options{}));
   std::vector<std::string> told;
   for (const auto& e : s.all<emit_event>())
-    if (e.reason == "PostgresUpgradeProgress") told.push_back(e.message);
+    if (e.reason == "PostgresUpgradeProgress" && !e.message.starts_with("verifying: ")) told.push_back(e.message);
   REQUIRE(told.size() >= 4);
   CHECK(told.size() < s.all<read_job_progress>().size());
   CHECK(std::count_if(told.begin(), told.end(), [](const auto& m) { return m.starts_with("backing_up: dump: "); }) >= 2);
@@ -169,4 +170,24 @@ TEST_CASE("progress: a revert's backup of the upgraded data shows its progress t
   for (const auto& r : s.all<read_job_progress>())
     read_for_revert = read_for_revert || (r.id.revert_run == 1 && r.pod.name.starts_with("registry-pg15-revert-"));
   CHECK(read_for_revert);
+}
+
+TEST_CASE("progress: the controller's manifest of the upgraded database shows its progress in verifying") {
+  auto s = fold(run_scenario(scenario_options{}));
+  REQUIRE(s.upgrade().current == phase::succeeded);
+  std::vector<summary_progress> seen;
+  for (const auto& st : s.all<update_registry_status>())
+    if (st.summary.phase == "verifying" && st.summary.progress) seen.push_back(*st.summary.progress);
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].stage == "verify");
+  CHECK(seen[0].percent == 25);
+  CHECK_FALSE(seen[0].seconds_left);
+  CHECK(seen[1].percent == 75);
+  CHECK(seen[1].seconds_left == 0);  // 50 % in 10 ms: 25 % left takes 5 ms
+  // A manifest line of a phase that is over is not kept.
+  auto later = s;
+  later.feed(log_line_event(
+      later.next_seq(), later.now() + 10, "effect",
+      effect_progress{eid("quay/registry/a1/inspect-verify"), job_progress{"verify", "bytes", 1, 2, later.now()}}));
+  CHECK_FALSE(later.upgrade().progress);
 }

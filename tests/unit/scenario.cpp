@@ -756,6 +756,17 @@ class driver {
         f.tables.push_back({table, n, "sum:" + std::to_string(rows * 7919 % 100003)});
       }
     }
+    // The controller's manifest of the upgraded database tells how far it has come, table after
+    // table, before its result (effects/dispatch.cpp).
+    if (e.with_manifest && e.id.step == step_kind::inspect_verify && e.id.revert_run == 0) {
+      constexpr std::int64_t total = 1200 * 1024 * 1024;
+      for (const std::int64_t done : {total / 4, total * 3 / 4}) {
+        const timestamp at = now_ + (done == total / 4 ? 10 : 20);
+        schedule(at, true, [=](std::uint64_t seq, timestamp ts) {
+          return log_line_event(seq, ts, "effect", effect_progress{e.id, job_progress{"verify", "bytes", done, total, at}});
+        });
+      }
+    }
     result(e.id, f);
   }
 

@@ -496,3 +496,27 @@ TEST_CASE("manifest throughput on a 1M-row table", "[throughput]") {
   std::cout << "metric manifest_rows_per_s " << 1e6 / seconds << ' ' << 1e6 / seconds << ' ' << 1e6 / seconds << " rows/s\n"
             << "metric manifest_mb_per_s " << mb_per_s << ' ' << mb_per_s << ' ' << mb_per_s << " MB/s\n";
 }
+
+TEST_CASE("a manifest tells its progress table after table, in bytes of the tables it reads", "[manifest]") {
+  auto& f = servers();
+  std::vector<std::pair<std::int64_t, std::int64_t>> told;
+  const auto facts = on_loop([&](net::any_io_executor ex) {
+    return qpu::effects::inspect_database(ex, f.v15.spec("quay"), true, qpu::effects::time_limit{30s, 0},
+                                          [&](std::int64_t done, std::int64_t total) { told.emplace_back(done, total); });
+  });
+  REQUIRE(facts);
+  REQUIRE(facts->tables.size() >= 2);
+  // Once per table, rising, against one total: the tables' heap and TOAST, which ends the count.
+  REQUIRE(told.size() == facts->tables.size());
+  CHECK(told.front().second > 0);
+  for (std::size_t i = 1; i < told.size(); ++i) {
+    CHECK(told[i].first >= told[i - 1].first);
+    CHECK(told[i].second == told.front().second);
+  }
+  CHECK(told.back().first == told.back().second);
+  const auto heap = f.v15.psql("quay",
+                               "SELECT sum(pg_relation_size(c.oid) + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0)) "
+                               "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND "
+                               "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'");
+  CHECK(std::to_string(told.back().second) + "\n" == heap);  // psql's output line
+}
