@@ -572,7 +572,8 @@ json to_json(const state& s) {
                                                   {"firstDone", p->first_done},
                                                   {"firstAt", format_rfc3339(p->first_at)},
                                                   {"toldTenth", p->told_tenth},
-                                                  {"toldAt", format_rfc3339(p->told_at)}};
+                                                  {"toldAt", format_rfc3339(p->told_at)},
+                                                  {"toldLine", format_rfc3339(p->told_line)}};
     if (!u.unsent_events.empty()) {
       json unsent = json::object();
       for (const auto& [id, e] : u.unsent_events)

@@ -122,6 +122,7 @@ struct progress_record {
   timestamp first_at = 0;
   std::int32_t told_tenth = -1;  // the last tenth (10 %, 20 %, ...) an Event told
   timestamp told_at = 0;  // when that Event was decided (event time)
+  timestamp told_line = 0;  // the line it told (the Job's clock): the minute's Event needs a newer one
   bool operator==(const progress_record&) const = default;
 };
 

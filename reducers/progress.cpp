@@ -64,7 +64,7 @@ void keep_line(registry_upgrade& u, const job_progress& line) {
   if (!same_stage) {
     // A new stage of the same phase: its tenths count afresh, the minute since the last Event does not.
     const timestamp told_at = p && p->in == u.current ? p->told_at : 0;
-    p = progress_record{u.current, line.stage, line.unit, 0, 0, 0, line.done, line.at, -1, told_at};
+    p = progress_record{u.current, line.stage, line.unit, 0, 0, 0, line.done, line.at, -1, told_at, 0};
   }
   p->done = line.done;
   p->total = line.total;
@@ -99,10 +99,12 @@ void tell_progress(upgrade_ctx& c) {
   if (!p || p->total <= 0) return;
   const std::int32_t tenth = percent(*p) / 10;
   const bool new_tenth = tenth > p->told_tenth;
-  const bool minute = p->told_at > 0 && c.now - p->told_at >= progress_event_every_ms && p->at > p->first_at;
+  // At least once a minute while new lines come (a Job whose log stopped is not told again).
+  const bool minute = p->told_at > 0 && c.now - p->told_at >= progress_event_every_ms && p->at > p->told_line;
   if (!new_tenth && !minute) return;
   p->told_tenth = std::max(p->told_tenth, tenth);
   p->told_at = c.now;
+  p->told_line = p->at;
   effect_id id = event_id(c.u, c.seq, c.u.current);
   id.target += "/progress";
   unsent_event e{"Normal", std::string(profile_of(c.u.component).condition_prefix) + "UpgradeProgress",

@@ -191,3 +191,35 @@ TEST_CASE("progress: the controller's manifest of the upgraded database shows it
       effect_progress{eid("quay/registry/a1/inspect-verify"), job_progress{"verify", "bytes", 1, 2, later.now()}}));
   CHECK_FALSE(later.upgrade().progress);
 }
+
+TEST_CASE("progress: an Event at least once a minute while new lines come, none for an old line") {
+  const auto lines = run_scenario(scenario_options{});
+  auto s = fold_until(lines, [](const session& x) {
+    return x.has_upgrade() && x.upgrade().current == phase::backing_up && x.upgrade().progress &&
+           x.upgrade().progress->told_tenth >= 0;
+  });
+  const auto told = [&] {
+    std::size_t n = 0;
+    for (const auto& e : s.all<emit_event>()) n += e.reason == "PostgresUpgradeProgress";
+    return n;
+  };
+  const auto before = told();
+  const auto p = *s.upgrade().progress;
+  const auto read = s.all<read_job_progress>().back().id;
+  auto feed_line = [&](timestamp fold_at, std::int64_t done, timestamp line_at) {
+    auto id = read;
+    id.target = "backup/g" + std::to_string(100 + fold_at);  // a read of its own
+    s.s.upgrades.at({{"quay", "registry"}, db_component::quay}).in_flight.insert(id);
+    s.feed(
+        log_line_event(s.next_seq(), fold_at, "effect",
+                       effect_succeeded{id, std::nullopt, std::nullopt, job_progress{"dump", "bytes", done, p.total, line_at}}));
+  };
+  // Within the same tenth: no Event before a minute has passed, then one for a newer line ...
+  feed_line(p.told_at + 30'000, p.done + 1, p.at + 30'000);
+  CHECK(told() == before);
+  feed_line(p.told_at + 61'000, p.done + 2, p.at + 61'000);
+  CHECK(told() == before + 1);
+  // ... and none a minute later for the same line again.
+  feed_line(p.told_at + 125'000, p.done + 2, p.at + 61'000);
+  CHECK(told() == before + 1);
+}
