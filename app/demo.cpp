@@ -32,6 +32,7 @@
 #include "core/image_ref.hpp"
 #include "core/progress.hpp"
 #include "reducers/names.hpp"
+#include "reducers/progress.hpp"
 
 extern char** environ;
 
@@ -417,8 +418,8 @@ int run_demo(const demo_options& options) {
         std::fflush(stdout);
       }
       // The running Job's progress, each time its line says something new.
-      if (u.progress && u.progress->in == u.current) {
-        const std::string text = progress_text(*u.progress);
+      if (const auto* p = reducers::current_progress(u)) {
+        const std::string text = progress_text(*p);
         if (text != db.progress_shown) {
           db.progress_shown = text;
           std::printf("[%6.1fs] %-5s %-17s %s\n", seconds_since(t0), db.label, "", text.c_str());

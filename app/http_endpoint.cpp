@@ -20,6 +20,7 @@
 #include "app/leader_election.hpp"
 #include "core/codec.hpp"
 #include "core/progress.hpp"
+#include "reducers/progress.hpp"
 #include "watch/reflector_driver.hpp"
 
 namespace qpu::app {
@@ -113,7 +114,7 @@ std::string render_metrics(const endpoint_sources& s) {
   w.family("qpu_upgrade_progress_total_bytes", "gauge", "Bytes the running Job's stage measured (or estimated) it has to move");
   w.family("qpu_upgrade_progress_seconds_left", "gauge", "Estimated time left of the running Job's stage, at its rate so far");
   for (const auto& [key, u] : st.upgrades) {
-    const auto* p = u.progress && u.progress->in == u.current ? &*u.progress : nullptr;
+    const auto* p = reducers::current_progress(u);
     if (!p || p->total <= 0) continue;
     const std::string who = "namespace=\"" + label(key.registry.ns) + "\",name=\"" + label(key.registry.name) + "\",database=\"" +
                             to_string(key.component) + "\",phase=\"" + to_string(u.current) + "\",stage=\"" + label(p->stage) +

@@ -140,6 +140,12 @@ void forget_in_flight(registry_upgrade& u) {
   u.status_written.clear();
 }
 
+void send_event(upgrade_ctx& c, const effect_id& id, unsent_event e) {
+  c.out.push_back(emit_event{id, owner(c), e.type, e.reason, e.message, e.at});
+  c.u.unsent_events.emplace(id, std::move(e));
+  c.u.in_flight.insert(id);
+}
+
 // Events whose write failed for a transient reason go out again, unchanged, once their back-off
 // has passed.
 void resend_events(upgrade_ctx& c) {

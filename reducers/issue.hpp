@@ -32,6 +32,9 @@ void forget_in_flight(registry_upgrade& u);
 // Events whose write failed for a transient reason go out again, unchanged, once their back-off
 // has passed.
 void resend_events(upgrade_ctx& c);
+// Sends a Kubernetes Event on the registry and keeps it until its write is acknowledged, so a
+// transient failure sends the same Event again (resend_events).
+void send_event(upgrade_ctx& c, const effect_id& id, unsent_event e);
 // One requeue per registry, the earliest wins.
 void arm_wakeup(upgrade_ctx& c);
 

@@ -109,15 +109,19 @@ bool database_serving(const upgrade_ctx& c, const std::string& image, const std:
 }
 
 // Why a Job failed, in the words of its condition and of its pod's termination message.
-std::string job_failure(const upgrade_ctx& c, const job& j, std::string_view what) {
-  std::string text = std::string(what) + " Job " + to_string(j.meta.key) + " failed";
-  if (!j.reason.empty()) text += ": " + j.reason;
-  if (!j.message.empty()) text += " (" + j.message + ")";
+std::string job_report(const upgrade_ctx& c, const job& j) {
   const auto& pods = c.s.cluster.pods;
   std::string last;
   for (auto it = pods.lower_bound({j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it)
     if (it->second.job_name == j.meta.key.name && !it->second.termination_message.empty()) last = it->second.termination_message;
-  if (!last.empty()) text += "; the pod reported: " + last;
+  return last;
+}
+
+std::string job_failure(const upgrade_ctx& c, const job& j, std::string_view what) {
+  std::string text = std::string(what) + " Job " + to_string(j.meta.key) + " failed";
+  if (!j.reason.empty()) text += ": " + j.reason;
+  if (!j.message.empty()) text += " (" + j.message + ")";
+  if (const auto last = job_report(c, j); !last.empty()) text += "; the pod reported: " + last;
   return text;
 }
 

@@ -28,11 +28,7 @@ std::string check_text(const upgrade_ctx& c) {
   const auto* j = find_job(c, job_name(c.u, job_role::check));
   if (!j) return "the preflight check Job did not run";
   if (j->has_failed) return "REFUSED: " + job_failure(c, *j, "preflight check");
-  std::string report;
-  const auto& pods = c.s.cluster.pods;
-  for (auto it = pods.lower_bound({j->meta.key.ns, ""}); it != pods.end() && it->first.ns == j->meta.key.ns; ++it)
-    if (it->second.job_name == j->meta.key.name && !it->second.termination_message.empty())
-      report = it->second.termination_message;
+  std::string report = job_report(c, *j);
   while (!report.empty() && (report.back() == '\n' || report.back() == ' ')) report.pop_back();
   return "the preflight check Job passed" + (report.empty() ? std::string() : " (" + report + ")");
 }

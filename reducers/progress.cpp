@@ -95,8 +95,8 @@ const progress_record* current_progress(const registry_upgrade& u) {
 }
 
 void tell_progress(upgrade_ctx& c) {
-  auto* p = c.u.progress && c.u.progress->in == c.u.current ? &*c.u.progress : nullptr;
-  if (!p || p->total <= 0) return;
+  if (!current_progress(c.u) || c.u.progress->total <= 0) return;
+  auto* p = &*c.u.progress;
   const std::int32_t tenth = percent(*p) / 10;
   const bool new_tenth = tenth > p->told_tenth;
   // At least once a minute while new lines come (a Job whose log stopped is not told again).
@@ -107,11 +107,9 @@ void tell_progress(upgrade_ctx& c) {
   p->told_line = p->at;
   effect_id id = event_id(c.u, c.seq, c.u.current);
   id.target += "/progress";
-  unsent_event e{"Normal", std::string(profile_of(c.u.component).condition_prefix) + "UpgradeProgress",
-                 std::string(to_string(c.u.current)) + ": " + progress_text(*p), c.now};
-  c.out.push_back(emit_event{id, owner(c), e.type, e.reason, e.message, e.at});
-  c.u.unsent_events.emplace(id, std::move(e));
-  c.u.in_flight.insert(id);
+  send_event(c, id,
+             {"Normal", std::string(profile_of(c.u.component).condition_prefix) + "UpgradeProgress",
+              std::string(to_string(c.u.current)) + ": " + progress_text(*p), c.now});
 }
 
 std::optional<timestamp> progress_wakeup(const upgrade_ctx& c) {

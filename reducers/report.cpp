@@ -281,12 +281,10 @@ void announce(upgrade_ctx& c) {
                        u.current == phase::revert_refused || u.current == phase::rolling_back || u.current == phase::blocked;
   const effect_id id = event_id(u, c.seq, u.current);
   if (issued_or_done(c, id)) return;
-  unsent_event e{warning ? "Warning" : "Normal",
-                 std::string(profile_of(u.component).condition_prefix) + "Upgrade" + condition_reason(u.current),
-                 summary_message(c), c.now};
-  c.out.push_back(emit_event{id, owner(c), e.type, e.reason, e.message, e.at});
-  c.u.unsent_events.emplace(id, std::move(e));
-  c.u.in_flight.insert(id);
+  send_event(c, id,
+             {warning ? "Warning" : "Normal",
+              std::string(profile_of(u.component).condition_prefix) + "Upgrade" + condition_reason(u.current), summary_message(c),
+              c.now});
 }
 
 // The QuayRegistry's status, written when the phase or the error changed since the last write.

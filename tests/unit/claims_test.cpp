@@ -13,13 +13,6 @@ namespace {
 
 scenario_options a_registry() { return scenario_options{}; }
 
-// The app was never scaled: no scale of any kind, no Job but the check, no switch.
-void check_nothing_stopped(const session& s) {
-  CHECK(s.all<scale_deployment>().empty());
-  CHECK(s.upgrade_jobs().empty());
-  CHECK(s.all<patch_database_deployment>().empty());
-}
-
 }  // namespace
 
 TEST_CASE("claims: a StorageClass that does not exist refuses at the first look, nothing stopped") {

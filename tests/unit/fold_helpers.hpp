@@ -95,6 +95,13 @@ inline std::vector<std::string> renumber_lines(const std::vector<std::string>& l
   return out;
 }
 
+// The app was never scaled: no scale of any kind, no Job but the check, no switch.
+inline void check_nothing_stopped(const session& s) {
+  CHECK(s.all<scale_deployment>().empty());
+  CHECK(s.upgrade_jobs().empty());
+  CHECK(s.all<patch_database_deployment>().empty());
+}
+
 // A setting of the logged configuration: absent from the JSON at its default (logs from before the
 // setting keep their bytes), carried through a round trip when set, and `refused` refused.
 template <class T>
