@@ -46,7 +46,8 @@ qpu_on_exit() {
   if [ "$rc" -ne 0 ]; then
     {
       printf "%s: step '%s' failed (exit %d)\n" "$QPU_FAILURE_REASON" "$QPU_STEP" "$rc"
-      tail -n 25 "$QPU_LOG" | cut -c1-300
+      # The progress lines are for the controller, not the reader; they would crowd out the error.
+      grep -v '^QPU_PROGRESS ' "$QPU_LOG" | tail -n 25 | cut -c1-300
     } | head -c 4000 >"$QPU_TERMINATION_LOG" 2>/dev/null
   else
     printf '%s\n' "$QPU_RESULT" | head -c 4000 >"$QPU_TERMINATION_LOG" 2>/dev/null

@@ -165,6 +165,11 @@ if run_job miscounted; then fail "a restore with a row count unlike the manifest
 head -1 "$tmp/miscounted.termination" | grep -q "^UpgradeFailed: step 'compare row counts of quay with the manifest' failed" ||
   fail "termination: $(cat "$tmp/miscounted.termination")"
 grep -q $'public.repository\t5001' "$tmp/miscounted.termination" || fail "the difference is not shown: $(cat "$tmp/miscounted.termination")"
+# The restore's progress lines are in its log but not in the message a person reads.
+grep -q '^QPU_PROGRESS ' "$tmp/miscounted.log" || fail "the restore printed no progress line"
+if grep -q 'QPU_PROGRESS' "$tmp/miscounted.termination"; then
+  fail "progress lines in the termination message: $(cat "$tmp/miscounted.termination")"
+fi
 ok "restore with a miscounted manifest: $(head -1 "$tmp/miscounted.termination")"
 
 # --- 4. pg_upgrade 13 -> 15, the old directory read-only and untouched -----------------------------
