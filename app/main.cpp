@@ -358,6 +358,10 @@ int main(int argc, char** argv) {
                     "Run the check Job before anything is stopped (default on): the target initialises a cluster with the "
                     "old one's encoding, locale and checksums, every installed extension exists in the target, and for "
                     "pg_upgrade what it would refuse");
+  run_cmd->add_flag("--live-check,!--no-live-check", rf.options.cfg.live_check,
+                    "For pg_upgrade, run the real pg_upgrade --check against the running server before anything is "
+                    "stopped (default on; needs the admin password, and mounts the old claim read-only beside the "
+                    "database's pod); off: the check Job asks over SQL what pg_upgrade would refuse");
   run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
   run_cmd->add_flag("--dry-run", rf.options.cfg.dry_run,
                     "Plan only: detect every registry and run the checks before the downtime (the check Job, the new claims' "

@@ -137,6 +137,8 @@ struct effect_to_json {
            {"newClaim", e.new_claim},        {"database", endpoint_json(e.db)},
            {"deadlineSeconds", e.deadline_s}};
     if (e.pg_upgrade_checks) j["pgUpgradeChecks"] = true;
+    if (e.live_check) j["liveCheck"] = true;
+    if (!e.node.empty()) j["node"] = e.node;
     return j;
   }
   json operator()(const scale_deployment& e) const {
@@ -252,6 +254,7 @@ json to_json(const config& c) {
   if (c.claim_bind_timeout_s != config{}.claim_bind_timeout_s) j["claimBindTimeoutSeconds"] = c.claim_bind_timeout_s;
   if (c.progress_interval_s != config{}.progress_interval_s) j["progressIntervalSeconds"] = c.progress_interval_s;
   if (c.dry_run) j["dryRun"] = true;
+  if (c.live_check) j["liveCheck"] = true;
   return j;
 }
 
@@ -298,6 +301,7 @@ std::expected<config, std::string> config_from_json(const json& j) {
     if (c.claim_bind_timeout_s < 1) return std::unexpected("config.claimBindTimeoutSeconds must be at least 1");
     c.progress_interval_s = integer_field(j, "progressIntervalSeconds", c.progress_interval_s, "config");
     c.dry_run = j.value("dryRun", false);
+    c.live_check = j.value("liveCheck", false);
     if (c.progress_interval_s < 1) return std::unexpected("config.progressIntervalSeconds must be at least 1");
   } catch (const json::exception& e) {
     return std::unexpected(std::string("config: ") + e.what());
@@ -483,6 +487,7 @@ json to_json(const state& s) {
                               j["phase"] = p.phase;
                               if (!p.component.empty()) j["component"] = p.component;
                               if (!p.job_name.empty()) j["job"] = p.job_name;
+                              if (!p.node.empty()) j["node"] = p.node;
                               return j;
                             })},
       {"jobs", objects_json(s.cluster.jobs,

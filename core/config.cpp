@@ -19,6 +19,7 @@ std::optional<pg_major> effective_clair_target(const config& c) {
 config run_defaults() {
   config c;
   c.preflight_check = true;
+  c.live_check = true;
   c.max_concurrent_upgrades = 1;
   return c;
 }

@@ -44,6 +44,11 @@ struct config {
   // in the target, and for pg_upgrade what it would refuse. `run` turns it on (run_defaults);
   // false here is what logs recorded before it was the default decided with.
   bool preflight_check = false;
+  // For pg_upgrade, the check Job runs the real `pg_upgrade --check` against the running old
+  // server (its claim mounted read-only next to it) when it can log in as the superuser; off, or
+  // without the admin password, it checks over SQL what pg_upgrade would refuse. `run` turns it
+  // on; false is what logs recorded before it existed decided with.
+  bool live_check = false;
   // The target image was given with --target-image (not taken from the environment): when a Quay
   // operator manages a registry, its expected image is the target, and an explicit other one is
   // refused for that registry rather than silently ignored.

@@ -431,6 +431,12 @@ status read_pod(od::object root, pod& p) {
   marks m;
   QPU_TRY(for_fields(root, "object", [&](std::string_view key, od::value value) -> status {
     if (key == "metadata") return read_meta(value, p.meta, m);
+    if (key == "spec") {
+      return for_fields(value, "spec", [&](std::string_view k, od::value sv) -> status {
+        if (k == "nodeName") return read_string(sv, p.node, "spec.nodeName");
+        return std::nullopt;
+      });
+    }
     if (key == "status") {
       return for_fields(value, "status", [&](std::string_view k, od::value sv) -> status {
         if (k == "phase") return read_string(sv, p.phase, "status.phase");

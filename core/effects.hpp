@@ -66,6 +66,11 @@ struct create_job {
   // The check Job: also look for what only pg_upgrade refuses (tables WITH OIDS, reg* columns,
   // prepared transactions); the logical method carries those.
   bool pg_upgrade_checks = false;
+  // The check Job of the pg_upgrade method runs the real `pg_upgrade --check` against the running
+  // server: it mounts the old claim read-only, on `node`, where the database's pod runs (a
+  // ReadWriteOnce claim may be mounted by several pods of one node); empty: not known.
+  bool live_check = false;
+  std::string node;
   bool operator==(const create_job&) const = default;
 };
 

@@ -122,6 +122,7 @@ struct pod {
   std::string job_name;  // label job-name
   std::string phase;
   std::string termination_message;  // last terminated container's message
+  std::string node;  // spec.nodeName: where a check Job must run to mount the database's claim too
   bool operator==(const pod&) const = default;
 };
 

@@ -90,6 +90,17 @@ json job_body(const create_job& j, const job_options& o) {
       add_connection_env(env, j);
       env.push_back(plain("QPU_WAIT_SECONDS", std::to_string(o.wait_seconds)));
       env.push_back(plain("QPU_PG_UPGRADE_CHECKS", j.pg_upgrade_checks ? "1" : "0"));
+      if (j.live_check) {
+        // pg_upgrade --check reads the running cluster's directory (postmaster.pid, pg_control)
+        // and connects through the socket postmaster.pid names, which the script relays to the
+        // Service; that socket's folder is the Job's own, empty, writable one.
+        env.push_back(plain("QPU_LIVE_CHECK", "1"));
+        env.push_back(plain("QPU_OLD_PGDATA", std::string(old_data_mount_path) + "/" + o.data_subdir));
+        volumes.push_back(claim_volume("old-data", j.old_claim, true));
+        volumes.push_back({{"name", "sockets"}, {"emptyDir", json::object()}});
+        mounts.push_back(mount("old-data", old_data_mount_path, true));
+        mounts.push_back(mount("sockets", socket_mount_path, false));
+      }
       break;
     case job_role::backup:
       add_connection_env(env, j);
@@ -141,6 +152,13 @@ json job_body(const create_job& j, const job_options& o) {
                    {"containers", json::array({container})},
                    {"volumes", volumes}};
   json spec = {{"backoffLimit", 0}, {"template", {{"metadata", {{"labels", labels}}}, {"spec", pod_spec}}}};
+  if (!j.node.empty()) {
+    // Beside the database's pod: a ReadWriteOnce claim mounts on one node only. By the node's
+    // name (matchFields), as the DaemonSet controller pins its pods, not by a label that may differ.
+    json term = {{"matchFields", json::array({{{"key", "metadata.name"}, {"operator", "In"}, {"values", {j.node}}}})}};
+    spec["template"]["spec"]["affinity"] = {
+        {"nodeAffinity", {{"requiredDuringSchedulingIgnoredDuringExecution", {{"nodeSelectorTerms", json::array({term})}}}}}};
+  }
   if (j.deadline_s > 0) spec["activeDeadlineSeconds"] = j.deadline_s;
   return {{"apiVersion", "batch/v1"},
           {"kind", "Job"},

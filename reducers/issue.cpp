@@ -78,13 +78,17 @@ void create_job_for(upgrade_ctx& c, job_role role, std::int64_t deadline_s) {
   const bool pg_upgrade = c.u.method == upgrade_method::pg_upgrade;
   j.image =
       (role == job_role::upgrade_pg_upgrade || (role == job_role::check && pg_upgrade)) ? c.cfg.upgrade_image : target_image(c);
-  j.pg_upgrade_checks = role == job_role::check && pg_upgrade;
+  j.db = endpoint(c);
+  // The real `pg_upgrade --check` needs the install user (the admin password) and the old claim
+  // mounted beside the running server; without them the check Job asks over SQL instead.
+  j.live_check = role == job_role::check && pg_upgrade && c.cfg.live_check && !j.db.credentials.admin_password.empty();
+  j.pg_upgrade_checks = role == job_role::check && pg_upgrade && !j.live_check;
+  if (j.live_check) j.node = database_node(c);
   j.from = *c.u.from;
   j.to = *c.u.to;
   j.old_claim = c.u.old_claim;
   j.backup_claim = backup_claim_name(c.u);
   j.new_claim = data_claim_name(c.u);
-  j.db = endpoint(c);
   j.deadline_s = deadline_s;
   issue(c, std::move(j));
 }

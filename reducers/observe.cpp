@@ -78,6 +78,12 @@ std::vector<const pod*> database_pods(const upgrade_ctx& c) {
   return pods_of(c, component, suffix);
 }
 
+std::string database_node(const upgrade_ctx& c) {
+  for (const pod* p : database_pods(c))
+    if (!p->meta.deleting && p->phase == "Running" && !p->node.empty()) return p->node;
+  return {};
+}
+
 std::optional<pg_major> confirmed(const upgrade_ctx& c) {
   if (!c.u.before || c.u.before->server_version_num <= 0) return std::nullopt;
   return pg_major::from_server_version_num(c.u.before->server_version_num);

@@ -20,6 +20,8 @@ const claim* find_claim(const upgrade_ctx& c, const std::string& name);
 // Pods of the app and of the database, terminating ones included.
 std::vector<const pod*> app_pods(const upgrade_ctx& c);
 std::vector<const pod*> database_pods(const upgrade_ctx& c);
+// The node of the database's running pod (spec.nodeName); empty when none is known.
+std::string database_node(const upgrade_ctx& c);
 
 // The major version the running server reported, once inspected.
 std::optional<pg_major> confirmed(const upgrade_ctx& c);

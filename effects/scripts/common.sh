@@ -25,6 +25,7 @@ qpu_server_bindir=""
 qpu_progress_pid=""
 qpu_progress_stage=""
 qpu_progress_done=""
+qpu_relay_pid=""
 : >"$QPU_LOG"
 
 exec 3>&1 4>&2
@@ -37,6 +38,7 @@ qpu_on_exit() {
   set +e
   # The progress lines hold our end of the log pipe: they stop before tee is waited for.
   [ -n "$qpu_progress_pid" ] && kill "$qpu_progress_pid" 2>/dev/null
+  [ -n "$qpu_relay_pid" ] && kill "$qpu_relay_pid" 2>/dev/null
   if [ -n "$qpu_server_pgdata" ]; then
     "$qpu_server_bindir/pg_ctl" -D "$qpu_server_pgdata" -m immediate -w -t 30 stop >/dev/null 2>&1
   fi
@@ -146,6 +148,28 @@ start_server() {
 stop_server() {
   "$qpu_server_bindir/pg_ctl" -D "$qpu_server_pgdata" -m fast -w -t "${QPU_STOP_SECONDS:-300}" stop
   qpu_server_pgdata=""
+}
+
+# relay_socket SOCKET HOST PORT: a Unix socket at SOCKET whose connections socat forwards to
+# HOST:PORT (in the background, until relay_end or the exit trap), once it accepts them.
+relay_socket() {
+  local socket=$1 host=$2 port=$3 i
+  socat "UNIX-LISTEN:$socket,fork,mode=600" "TCP:$host:$port" &
+  qpu_relay_pid=$!
+  for i in $(seq 50); do
+    [ -S "$socket" ] && return 0
+    kill -0 "$qpu_relay_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "could not relay $socket to $host:$port" >&2
+  return 1
+}
+
+relay_end() {
+  [ -n "$qpu_relay_pid" ] || return 0
+  kill "$qpu_relay_pid" 2>/dev/null || true
+  wait "$qpu_relay_pid" 2>/dev/null || true
+  qpu_relay_pid=""
 }
 
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }

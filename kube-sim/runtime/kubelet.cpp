@@ -33,6 +33,57 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* finalizer = "kube-sim.io/runtime";
+// The one node: its name and the labels every node carries.
+constexpr const char* node_name = "kube-sim";
+const std::map<std::string, std::string> node_labels = {
+    {"kubernetes.io/hostname", node_name}, {"kubernetes.io/os", "linux"}, {"kubernetes.io/arch", "amd64"}};
+
+// One requirement of a NodeSelectorTerm against a value the node has (or not): In, NotIn,
+// Exists, DoesNotExist, Gt, Lt, as the scheduler reads them.
+bool requirement_met(const json& r, const std::optional<std::string>& have) {
+  const auto op = r.value("operator", "");
+  const auto values = r.value("values", json::array());
+  const auto listed = [&] { return have && std::find(values.begin(), values.end(), *have) != values.end(); };
+  if (op == "In") return listed();
+  if (op == "NotIn") return !listed();
+  if (op == "Exists") return have.has_value();
+  if (op == "DoesNotExist") return !have.has_value();
+  if ((op == "Gt" || op == "Lt") && have && values.size() == 1 && values[0].is_string()) {
+    try {
+      const long long mine = std::stoll(*have), bound = std::stoll(values[0].get<std::string>());
+      return op == "Gt" ? mine > bound : mine < bound;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+  return false;
+}
+
+// Whether the pod may run on the node: spec.nodeName, spec.nodeSelector and the required node
+// affinity (any term whose matchExpressions, on the node's labels, and matchFields, on
+// metadata.name, all hold). Other scheduling constraints are not modelled.
+bool fits_node(const json& spec) {
+  if (spec.contains("nodeName") && spec["nodeName"].is_string() && !spec["nodeName"].get<std::string>().empty())
+    return spec["nodeName"] == node_name;
+  for (const auto& [key, value] : spec.value("nodeSelector", json::object()).items()) {
+    auto it = node_labels.find(key);
+    if (it == node_labels.end() || value != it->second) return false;
+  }
+  const auto terms = spec.value(
+      "/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms"_json_pointer, json::array());
+  if (terms.empty()) return true;
+  for (const auto& term : terms) {
+    bool all = true;
+    for (const auto& r : term.value("matchExpressions", json::array())) {
+      auto it = node_labels.find(r.value("key", ""));
+      all = all && requirement_met(r, it == node_labels.end() ? std::nullopt : std::optional(it->second));
+    }
+    for (const auto& r : term.value("matchFields", json::array()))
+      all = all && r.value("key", "") == "metadata.name" && requirement_met(r, std::string(node_name));
+    if (all) return true;
+  }
+  return false;
+}
 const char* const system_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 std::string join(const std::vector<std::string>& parts, char sep) {
@@ -146,6 +197,14 @@ void runtime::set_finalizer(const std::string& ns, const std::string& name, bool
   (void)store_.update(type("pods"), ns, name, *pod);
 }
 
+// What the scheduler's binding does: spec.nodeName names the node the pod runs on.
+void runtime::bind_to_node(const std::string& ns, const std::string& name) {
+  auto pod = get("pods", ns, name);
+  if (!pod || (*pod)["spec"].value("nodeName", "") == node_name) return;
+  (*pod)["spec"]["nodeName"] = node_name;
+  (void)store_.update(type("pods"), ns, name, *pod);
+}
+
 void runtime::pending_status(const json& pod, json status) {
   json next = pod;
   status["phase"] = "Pending";
@@ -192,6 +251,17 @@ void runtime::admit(const json& pod) {
   const auto& spec = pod["spec"];
   const auto now = now_rfc3339();
   const json scheduled_ok = condition("PodScheduled", true, now);
+  if (!fits_node(spec)) {
+    pending_status(
+        pod, {{"conditions",
+               json::array({{{"type", "PodScheduled"},
+                             {"status", "False"},
+                             {"lastProbeTime", nullptr},
+                             {"lastTransitionTime", now},
+                             {"reason", "Unschedulable"},
+                             {"message", "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."}}})}});
+    return;
+  }
 
   // Volumes first: a pod waits for its claims to be bound and its sources to exist.
   struct volume_source {
@@ -268,7 +338,7 @@ void runtime::admit(const json& pod) {
                                                      {"metadata.uid", uid},
                                                      {"status.podIP", p.ip},
                                                      {"status.hostIP", "127.0.0.1"},
-                                                     {"spec.nodeName", "kube-sim"},
+                                                     {"spec.nodeName", node_name},
                                                      {"spec.serviceAccountName", spec.value("serviceAccountName", "default")}};
   std::vector<container_run> containers;
   for (const auto& c : spec.value("containers", json::array())) {
@@ -465,6 +535,7 @@ void runtime::admit(const json& pod) {
 
   p.start_time = pod.value("/status/startTime"_json_pointer, now);
   p.containers = std::move(containers);
+  bind_to_node(ns, name);
   set_finalizer(ns, name, true);
   auto& admitted = pods_[uid] = std::move(p);
   for (auto& c : admitted.containers) start_container(admitted, c);

@@ -149,6 +149,7 @@ class runtime {
   void write_pod_status(pod_run& p);
   void finish_pod(pod_run& p);
   void set_finalizer(const std::string& ns, const std::string& name, bool present);
+  void bind_to_node(const std::string& ns, const std::string& name);
   void run_pod_hook(const std::string& hook, const json& pod) const;
   void pending_status(const json& pod, json status);
 

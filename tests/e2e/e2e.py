@@ -74,6 +74,15 @@ NEW_CLAIM_PENDING = (r"the new data claim quay/registry-quay-database-pg15 is st
 CHECK_FAILS = (r"preflight check Job quay/registry-pg-check-1 failed: BackoffLimitExceeded \(Job has reached the specified "
                r"backoff limit\); the pod reported: CheckFailed: step 'report' failed \(exit 1\)\n.*\n"
                r"extension chkpass is not available in PostgreSQL 15\.[0-9]+\. Nothing was stopped: Quay kept serving")
+# The real pg_upgrade --check (the live check of the pg_upgrade method) refusing a postfix operator,
+# which PostgreSQL 14 removed and no SQL imitation looked for; its report names the file and what
+# the file lists.
+PG_UPGRADE_CHECK_FAILS = (r"preflight check Job quay/registry-pg-check-1 failed: BackoffLimitExceeded \(Job has reached the "
+                          r"specified backoff limit\); the pod reported: CheckFailed: step 'report' failed \(exit 1\)\n"
+                          r"(?:[^\n]*\n)*Checking for user-defined postfix operators +fatal\n"
+                          r"(?:[^\n]*\n)*-- postfix_ops\.txt:\nIn database: quay\n[^\n]*!##[^\n]*\n"
+                          r"(?:[^\n]*\n)*pg_upgrade --check against the running server refused the upgrade \(its report above\)"
+                          r"\. Nothing was stopped: Quay kept serving")
 DATABASE_NEVER_STOPS = (r"phase stopping did not finish within 15 s; at the deadline: waiting for the database to stop: "
                         r"1 database pods remain")
 VERIFICATION_MISMATCH = (r"verification found differences: table public\.logentry content differs "
@@ -1114,6 +1123,11 @@ def case_happy(case):
     run_upgrade(case)
     if case.name == "logical-10-to-15":
         check_kubectl_logs(case)
+    if case.spec.get("method") == "pg_upgrade":
+        # The preflight ran the real pg_upgrade --check against the server while Quay served.
+        text = case.job_log("registry-pg-check-1")
+        case.check("Performing Consistency Checks on Old Live Server" in text and "*Clusters are compatible*" in text,
+                   f"the check Job ran pg_upgrade --check against the live old server ({text[-400:]!r})")
 
 
 def check_kubectl_logs(case):
@@ -1364,6 +1378,22 @@ def case_check_fails(case):
         c.psql("DROP EXTENSION chkpass", admin=True)
 
     failure_then_retry(case, inject, "preflight", CHECK_FAILS, remove, fail_timeout=120)
+
+
+def case_pg_upgrade_check_fails(case):
+    # A user-defined postfix operator in the app's database: PostgreSQL 14 removed them, and only
+    # the real pg_upgrade --check, which the check Job runs against the running 13 server (its
+    # claim mounted read-only beside it), sees it; the SQL imitation did not look. Refused while
+    # Quay serves. Removing the cause: drop the operator, then the retry upgrades.
+    def inject(c):
+        c.psql("CREATE FUNCTION qpu_fact(bigint) RETURNS numeric LANGUAGE sql AS 'SELECT factorial($1)'; "
+               "CREATE OPERATOR !## (LEFTARG = bigint, FUNCTION = qpu_fact)", admin=True)
+
+    def remove(c):
+        check_refused_before_downtime(c)
+        c.psql("DROP OPERATOR !## (bigint, NONE); DROP FUNCTION qpu_fact(bigint)", admin=True)
+
+    failure_then_retry(case, inject, "preflight", PG_UPGRADE_CHECK_FAILS, remove, fail_timeout=120)
 
 
 def case_progress(case):
@@ -1810,6 +1840,8 @@ CASES = {
     "progress": (case_progress, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                      truth=False, old_claim_size="3Gi")),
     "check-fails": (case_check_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
+    "pg-upgrade-check-fails": (case_pg_upgrade_check_fails, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE,
+                                                                 target=PG15_IMAGE, upgrade_image=True, check_old_claim=True)),
     "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                              deadlines="quiesce=60,backup=90,stop=15,upgrade=120,switch=90,verify=60,resume=60,rollback=60")),
     "revert-10-to-15": (case_revert, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),

@@ -92,12 +92,16 @@ TEST_CASE("pg_upgrade is chosen when the upgrade image carries the old version")
   o.upgrade_from = {13};
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().method == upgrade_method::pg_upgrade);
-  // The check Job runs on the upgrade image and looks for what pg_upgrade refuses too.
+  // The check Job runs on the upgrade image: the real pg_upgrade --check against the running
+  // server, beside its pod (the admin password is known), not the SQL imitation.
   const auto all_jobs = s.all<create_job>();
   REQUIRE(all_jobs.size() == 3);
   CHECK(all_jobs[0].role == job_role::check);
   CHECK(all_jobs[0].image == "quay.io/quay-pg-upgrader/pg-upgrade:13-15");
-  CHECK(all_jobs[0].pg_upgrade_checks);
+  CHECK(all_jobs[0].live_check);
+  CHECK(all_jobs[0].node == "node-1");
+  CHECK_FALSE(all_jobs[0].pg_upgrade_checks);
+  CHECK(all_jobs[0].old_claim == "registry-quay-database");
   const auto jobs = s.upgrade_jobs();
   REQUIRE(jobs.size() == 2);
   CHECK(jobs[1].role == job_role::upgrade_pg_upgrade);
@@ -107,6 +111,27 @@ TEST_CASE("pg_upgrade is chosen when the upgrade image carries the old version")
   SECTION("but not when the image does not carry it") {
     o.upgrade_from = {12};
     CHECK(fold(run_scenario(o)).upgrade().method == upgrade_method::logical);
+  }
+}
+
+TEST_CASE("pg_upgrade's check falls back to SQL without the admin password or with --no-live-check") {
+  for (const bool no_password : {true, false}) {
+    auto o = a_registry();
+    o.db_image = "quay.io/sclorg/postgresql-13-c9s";
+    o.db_major = 13;
+    o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
+    o.upgrade_from = {13};
+    o.no_admin_password = no_password;
+    o.live_check = no_password;  // one reason at a time
+    INFO((no_password ? "no admin password" : "--no-live-check"));
+    auto s = fold(run_scenario(o));
+    const auto all_jobs = s.all<create_job>();
+    REQUIRE_FALSE(all_jobs.empty());
+    CHECK(all_jobs[0].role == job_role::check);
+    CHECK_FALSE(all_jobs[0].live_check);
+    CHECK(all_jobs[0].node.empty());
+    CHECK(all_jobs[0].pg_upgrade_checks);
+    CHECK(s.upgrade().current == phase::succeeded);
   }
 }
 

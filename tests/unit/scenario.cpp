@@ -251,8 +251,9 @@ class driver {
       const std::string secret = reg + (component == "clair-postgres" ? "-clairpostgres-config-secret" : "-quay-postgres-config");
       container["env"] = json::array({env_from_secret("POSTGRESQL_USER", secret, "database-username"),
                                       env_from_secret("POSTGRESQL_PASSWORD", secret, "database-password"),
-                                      env_from_secret("POSTGRESQL_DATABASE", secret, "database-name"),
-                                      env_from_secret("POSTGRESQL_ADMIN_PASSWORD", secret, "database-root-password")});
+                                      env_from_secret("POSTGRESQL_DATABASE", secret, "database-name")});
+      if (!o_.no_admin_password)
+        container["env"].push_back(env_from_secret("POSTGRESQL_ADMIN_PASSWORD", secret, "database-root-password"));
       if (component == "postgres" && !o_.db_pgdata.empty())
         container["env"].push_back({{"name", "PGDATA"}, {"value", o_.db_pgdata}});
       container["volumeMounts"] = json::array({{{"name", "postgres-data"}, {"mountPath", "/var/lib/pgsql/data"}}});
@@ -279,7 +280,8 @@ class driver {
     return json{{"apiVersion", "v1"},
                 {"kind", "Pod"},
                 {"metadata", meta(name, labels)},
-                {"spec", {{"containers", json::array({{{"name", "main"}, {"image", "x"}}})}}},
+                // Scheduled (a stuck pod too: its image, not a node, is what it waits for).
+                {"spec", {{"containers", json::array({{{"name", "main"}, {"image", "x"}}})}, {"nodeName", "node-1"}}},
                 {"status", {{"phase", phase_name}}}};
   }
 
@@ -805,6 +807,7 @@ class driver {
     c.databases_side_by_side = o_.side_by_side;
     c.max_concurrent_upgrades = o_.max_concurrent_upgrades;
     c.preflight_check = o_.preflight_check;
+    c.live_check = o_.live_check;
     c.dry_run = o_.dry_run;
     c.storage_class = o_.storage_class;
     c.upgrade_image = o_.upgrade_image;

@@ -20,6 +20,8 @@ struct scenario_options {
   std::int64_t leftover_backup_claim_bytes = 0;  // a claim of the backup's name exists already
   std::int64_t leftover_data_claim_bytes = 0;  // a claim of the new data's name (target 15) exists already
   bool preflight_check = true;  // --preflight-check (run's default): the check Job before anything is stopped
+  bool live_check = true;  // --live-check (run's default): pg_upgrade's check runs the real pg_upgrade --check
+  bool no_admin_password = false;  // the database's env has no POSTGRESQL_ADMIN_PASSWORD
   bool check_fails = false;  // the check Job finds an extension the target lacks
   std::string upgrade_image;  // set for the pg_upgrade method
   std::vector<int> upgrade_from;  // majors the upgrade image carries

@@ -519,6 +519,59 @@ spec:
                    ":5432 hello uid=" + std::to_string(::getpwnam("qpu-pg")->pw_uid) + "\n");
 }
 
+TEST_CASE("one node named kube-sim: pods are bound to it unless their node affinity or selector rules it out", "[e2e]") {
+  cluster c;
+  c.apply(std::string(base_objects) + R"Y(
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pinned, namespace: t}
+spec:
+  restartPolicy: Never
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+          - matchFields: [{key: metadata.name, operator: In, values: [kube-sim]}]
+  containers: [{name: main, image: busybox, command: ["true"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: elsewhere, namespace: t}
+spec:
+  restartPolicy: Never
+  affinity:
+    nodeAffinity:
+      requiredDuringSchedulingIgnoredDuringExecution:
+        nodeSelectorTerms:
+          - matchFields: [{key: metadata.name, operator: In, values: [worker-7]}]
+          - matchExpressions: [{key: kubernetes.io/hostname, operator: NotIn, values: [kube-sim]}]
+  containers: [{name: main, image: busybox, command: ["true"]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: selected-away, namespace: t}
+spec:
+  restartPolicy: Never
+  nodeSelector: {kubernetes.io/os: windows}
+  containers: [{name: main, image: busybox, command: ["true"]}]
+)Y");
+  const auto phase = [&](const char* name) {
+    return c.get("pods", "t", name)->value("/status/phase"_json_pointer, std::string());
+  };
+  REQUIRE(c.run_until([&] { return phase("pinned") == "Succeeded"; }, 20s));
+  CHECK(c.get("pods", "t", "pinned")->value("/spec/nodeName"_json_pointer, std::string()) == "kube-sim");
+  for (const char* name : {"elsewhere", "selected-away"}) {
+    INFO(name);
+    const auto pod = *c.get("pods", "t", name);
+    CHECK(pod.value("/status/phase"_json_pointer, std::string()) == "Pending");
+    CHECK_FALSE(pod["spec"].contains("nodeName"));
+    CHECK(pod.value("/status/conditions/0/reason"_json_pointer, std::string()) == "Unschedulable");
+    CHECK(pod.value("/status/conditions/0/message"_json_pointer, std::string()).find("node affinity/selector") !=
+          std::string::npos);
+  }
+}
+
 TEST_CASE("a real pg_upgrade 13 -> 15 runs in a Job on the upgrade image, and 15 serves the data", "[e2e]") {
   cluster c;
   c.apply(std::string(base_objects) + R"Y(

@@ -168,6 +168,36 @@ TEST_CASE("the pg_upgrade Job mounts the old claim read-only and works inside th
   CHECK(env["QPU_PGDATA"] == "/var/lib/pgsql/data/userdata");
 }
 
+TEST_CASE("the live check Job mounts the old claim read-only beside the database's pod", "[specs]") {
+  auto j = a_job(job_role::check);
+  SECTION("live: the old claim, an own socket folder, pinned to the database's node") {
+    j.live_check = true;
+    j.node = "worker-7";
+    const auto body = job_body(j);
+    const auto& pod = body["spec"]["template"]["spec"];
+    CHECK(pod["volumes"] == json::parse(R"([
+      {"name": "old-data", "persistentVolumeClaim": {"claimName": "registry-quay-database", "readOnly": true}},
+      {"name": "sockets", "emptyDir": {}}])"));
+    CHECK(pod["containers"][0]["volumeMounts"] == json::parse(R"([
+      {"name": "old-data", "mountPath": "/var/lib/pgsql/old", "readOnly": true},
+      {"name": "sockets", "mountPath": "/var/run/postgresql"}])"));
+    CHECK(pod["affinity"] == json::parse(R"({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+      {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["worker-7"]}]}]}}})"));
+    std::map<std::string, std::string> env;
+    for (const auto& e : pod["containers"][0]["env"]) env[e["name"]] = e.value("value", "");
+    CHECK(env["QPU_LIVE_CHECK"] == "1");
+    CHECK(env["QPU_OLD_PGDATA"] == "/var/lib/pgsql/old/userdata");
+    CHECK(env["QPU_PG_UPGRADE_CHECKS"] == "0");
+  }
+  SECTION("not live: no claim, no pinning") {
+    const auto body = job_body(j);
+    const auto& pod = body["spec"]["template"]["spec"];
+    CHECK(pod["volumes"].empty());
+    CHECK_FALSE(pod.contains("affinity"));
+    for (const auto& e : pod["containers"][0]["env"]) CHECK(e["name"] != "QPU_LIVE_CHECK");
+  }
+}
+
 TEST_CASE("job options: a fixed user and no fsGroup", "[specs]") {
   job_options o;
   o.run_as_user = 26;
