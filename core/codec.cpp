@@ -139,6 +139,8 @@ struct effect_to_json {
     if (e.pg_upgrade_checks) j["pgUpgradeChecks"] = true;
     if (e.live_check) j["liveCheck"] = true;
     if (!e.node.empty()) j["node"] = e.node;
+    if (e.backup_space_bytes) j["backupSpaceBytes"] = e.backup_space_bytes;
+    if (e.data_space_bytes) j["dataSpaceBytes"] = e.data_space_bytes;
     return j;
   }
   json operator()(const scale_deployment& e) const {

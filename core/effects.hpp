@@ -71,6 +71,10 @@ struct create_job {
   // ReadWriteOnce claim may be mounted by several pods of one node); empty: not known.
   bool live_check = false;
   std::string node;
+  // The check Job: the free space a claim of the backup's (the new data's) name that exists
+  // already must have, after the Job that writes it clears its own folders; 0: not checked.
+  std::int64_t backup_space_bytes = 0;
+  std::int64_t data_space_bytes = 0;
   bool operator==(const create_job&) const = default;
 };
 

@@ -58,6 +58,10 @@ void add_connection_env(json& env, const create_job& j) {
   env.push_back(from_source("QPU_APP_DB", cred.database.empty() ? cred.user : cred.database));
 }
 
+// The folders of the new data claim the pg_upgrade Job works in (and clears first).
+std::string old_copy_dir(const create_job& j) { return std::string(data_mount_path) + "/pg" + to_string(j.from) + "-copy"; }
+std::string pg_upgrade_work_dir() { return std::string(data_mount_path) + "/pg_upgrade-work"; }
+
 json claim_volume(const std::string& name, const std::string& claim, bool read_only) {
   json pvc = {{"claimName", claim}};
   if (read_only) pvc["readOnly"] = true;
@@ -101,6 +105,23 @@ json job_body(const create_job& j, const job_options& o) {
         mounts.push_back(mount("old-data", old_data_mount_path, true));
         mounts.push_back(mount("sockets", socket_mount_path, false));
       }
+      // Adopted claims, read-only: their free space once the Jobs clear their own folders.
+      if (j.backup_space_bytes > 0) {
+        env.push_back(plain("QPU_BACKUP_CLAIM", j.backup_claim));
+        env.push_back(plain("QPU_BACKUP_NEED", std::to_string(j.backup_space_bytes)));
+        env.push_back(plain("QPU_BACKUP_DIR", backup_dir(j)));
+        volumes.push_back(claim_volume("backup", j.backup_claim, true));
+        mounts.push_back(mount("backup", backup_mount_path, true));
+      }
+      if (j.data_space_bytes > 0) {
+        const bool pg_upgrade = j.live_check || j.pg_upgrade_checks;
+        env.push_back(plain("QPU_DATA_CLAIM", j.new_claim));
+        env.push_back(plain("QPU_DATA_NEED", std::to_string(j.data_space_bytes)));
+        env.push_back(
+            plain("QPU_DATA_CLEARED", pg_upgrade ? pgdata + ":" + old_copy_dir(j) + ":" + pg_upgrade_work_dir() : pgdata));
+        volumes.push_back(claim_volume("data", j.new_claim, true));
+        mounts.push_back(mount("data", data_mount_path, true));
+      }
       break;
     case job_role::backup:
       add_connection_env(env, j);
@@ -122,9 +143,9 @@ json job_body(const create_job& j, const job_options& o) {
       break;
     case job_role::upgrade_pg_upgrade:
       env.push_back(plain("QPU_OLD_PGDATA", std::string(old_data_mount_path) + "/" + o.data_subdir));
-      env.push_back(plain("QPU_OLD_COPY", std::string(data_mount_path) + "/pg" + to_string(j.from) + "-copy"));
+      env.push_back(plain("QPU_OLD_COPY", old_copy_dir(j)));
       env.push_back(plain("QPU_PGDATA", pgdata));
-      env.push_back(plain("QPU_WORK_DIR", std::string(data_mount_path) + "/pg_upgrade-work"));
+      env.push_back(plain("QPU_WORK_DIR", pg_upgrade_work_dir()));
       env.push_back(plain("QPU_JOBS", std::to_string(o.parallel_jobs)));
       // Read-only twice: the volume (the kubelet mounts the claim read-only) and the mount.
       volumes.push_back(claim_volume("old-data", j.old_claim, true));

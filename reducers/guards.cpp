@@ -128,10 +128,6 @@ bool backup_job_complete(const upgrade_ctx& c) {
   return j && j->complete && c.u.before && c.u.before->has_manifest;
 }
 
-std::int64_t backup_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, 0); }
-
-std::int64_t data_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, old_claim_bytes(c)); }
-
 // Only a claim this attempt did not create or adopt: the size wanted follows the latest
 // measurement, and a database that grew past a rounding step while the claim was made must not
 // fail the backup on its own claim.

@@ -87,9 +87,7 @@ bool block_lifted(const upgrade_ctx& c);
 // so no fact measured before it is reused).
 bool operator_migration_over(const upgrade_ctx& c);
 
-// Shared with the actions: the sizes the claims are created with, and what verification found.
-std::int64_t backup_claim_bytes(const upgrade_ctx& c);
-std::int64_t data_claim_bytes(const upgrade_ctx& c);
+// Shared with the actions: what verification found.
 std::vector<std::string> mismatches(const upgrade_ctx& c);
 
 }  // namespace qpu::reducers

@@ -90,6 +90,20 @@ void create_job_for(upgrade_ctx& c, job_role role, std::int64_t deadline_s) {
   j.backup_claim = backup_claim_name(c.u);
   j.new_claim = data_claim_name(c.u);
   j.deadline_s = deadline_s;
+  if (role == job_role::check && c.u.before) {
+    // Claims of the backup's and the new data's names that exist already, big enough, are
+    // adopted with what they hold (claims made later are empty, sized here; smaller ones are
+    // refused by name in preflight): the check measures their free space. The backup claim only
+    // when the check runs anywhere: pinned beside the database it could wait forever for a claim
+    // bound in another zone, which the backup Job, running anywhere, never does.
+    const std::int64_t need = std::max<std::int64_t>(c.u.before->database_bytes, 1);
+    const auto adoptable = [&](const std::string& name, std::int64_t wanted) {
+      const claim* k = find_claim(c, name);
+      return k && k->phase == "Bound" && !k->meta.deleting && std::max(k->requested_bytes, k->capacity_bytes) >= wanted;
+    };
+    if (j.node.empty() && adoptable(j.backup_claim, backup_claim_bytes(c))) j.backup_space_bytes = need;
+    if (adoptable(j.new_claim, data_claim_bytes(c))) j.data_space_bytes = need;
+  }
   issue(c, std::move(j));
 }
 

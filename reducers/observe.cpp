@@ -182,6 +182,10 @@ std::int64_t sized_claim(const upgrade_ctx& c, std::int64_t floor_bytes) {
   return sized_for(c, c.u.before ? c.u.before->database_bytes : 0, floor_bytes);
 }
 
+std::int64_t backup_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, 0); }
+
+std::int64_t data_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, old_claim_bytes(c)); }
+
 std::string storage_class(const upgrade_ctx& c) {
   if (!c.cfg.storage_class.empty()) return c.cfg.storage_class;
   const auto* old = find_claim(c, c.u.old_claim);

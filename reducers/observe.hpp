@@ -49,6 +49,10 @@ std::int64_t enforced_deadline_s(const config& cfg, phase p);
 // configured minimum nor `floor_bytes`.
 std::int64_t sized_for(const upgrade_ctx& c, std::int64_t measured, std::int64_t floor_bytes);
 std::int64_t sized_claim(const upgrade_ctx& c, std::int64_t floor_bytes);
+// The sizes this attempt's backup and new data claims are made with (a smaller claim of their
+// name is not adopted).
+std::int64_t backup_claim_bytes(const upgrade_ctx& c);
+std::int64_t data_claim_bytes(const upgrade_ctx& c);
 std::string storage_class(const upgrade_ctx& c);
 std::int64_t old_claim_bytes(const upgrade_ctx& c);
 

@@ -12,13 +12,19 @@
 #     postmaster.pid and pg_control and connects to the socket folder and port postmaster.pid
 #     names, where a socat relay forwards to the Service (the server's own socket is in its pod).
 #     The scratch cluster is the new cluster it checks against, made with the old install user.
+#   - free space on claims of the backup's and the new data's names that exist already (left by an
+#     earlier attempt or by hand), mounted read-only: what is free plus what their Jobs clear
+#     first (QPU_BACKUP_DIR; QPU_DATA_CLEARED, colon-separated) must hold QPU_BACKUP_NEED /
+#     QPU_DATA_NEED bytes (the databases' size; for pg_upgrade at least the old directory's, which
+#     is copied). Claims made later for this attempt are empty and sized by the controller.
 #   - for pg_upgrade without the live check (QPU_PG_UPGRADE_CHECKS=1, the fallback): over SQL, what
 #     pg_upgrade --check would refuse most often: prepared transactions, tables WITH OIDS (gone in
 #     12), reg* columns other than regclass/regrole/regtype in user tables (their OIDs do not
 #     survive). It cannot see what only pg_upgrade knows (postfix operators, incompatible
 #     polymorphic functions, libraries the target lacks, ...).
 # env:  PGHOST, PGPORT, PGUSER, PGPASSWORD (secretKeyRef), QPU_APP_DB, QPU_ADMIN, QPU_PG_UPGRADE_CHECKS,
-#       QPU_LIVE_CHECK with QPU_OLD_PGDATA and PG_OLD_BINDIR, PG_NEW_BINDIR (default: the bin dir of
+#       QPU_LIVE_CHECK with QPU_OLD_PGDATA and PG_OLD_BINDIR, QPU_BACKUP_CLAIM/NEED/DIR,
+#       QPU_DATA_CLAIM/NEED/CLEARED, PG_NEW_BINDIR (default: the bin dir of
 #       initdb on PATH), QPU_SOCKET_DIR (default /tmp)
 QPU_FAILURE_REASON=CheckFailed
 require_env PGHOST PGUSER QPU_APP_DB
@@ -113,6 +119,41 @@ if [ "${QPU_LIVE_CHECK:-0}" = 1 ]; then
   relay_end
 fi
 rm -rf "$scratch"
+
+human() { numfmt --to=iec-i --suffix=B "$1"; }
+# check_space CLAIM MOUNT NEED WHAT CLEARED...: problems+= when the claim at MOUNT cannot take NEED
+# bytes once the folders CLEARED (its Job removes them first) are gone.
+check_space() {
+  local claim=$1 mnt=$2 need=$3 what=$4 avail reclaim=0 p n
+  shift 4
+  avail=$(df -B1 --output=avail "$mnt" | tail -n 1 | tr -d ' ')
+  for p in "$@"; do
+    [ -e "$p" ] || continue
+    n=$(du -sb "$p" | cut -f1)
+    reclaim=$((reclaim + n))
+  done
+  echo "claim $claim: $(human "$avail") free and $(human "$reclaim") of earlier work to clear; $what needs about $(human "$need")"
+  if [ $((avail + reclaim)) -lt "$need" ]; then
+    problems+=("the existing claim $claim has $(human $((avail + reclaim))) free (after clearing earlier work), $what needs about $(human "$need"): free space on it, or delete it so that a new one is made")
+  fi
+}
+if [ -n "${QPU_BACKUP_NEED:-}" ] || [ -n "${QPU_DATA_NEED:-}" ]; then
+  step "free space on the claims that exist already"
+  if [ -n "${QPU_BACKUP_NEED:-}" ]; then
+    check_space "$QPU_BACKUP_CLAIM" "$(dirname "$QPU_BACKUP_DIR")" "$QPU_BACKUP_NEED" "the backup" "$QPU_BACKUP_DIR"
+  fi
+  if [ -n "${QPU_DATA_NEED:-}" ]; then
+    need=$QPU_DATA_NEED
+    if [ "${QPU_LIVE_CHECK:-0}" = 1 ]; then
+      # pg_upgrade copies the old directory first
+      # (files of the running server may go while du reads them: what it counted is enough)
+      n=$( (du -sb "$QPU_OLD_PGDATA" 2>/dev/null || true) | cut -f1)
+      [ -n "$n" ] && [ "$n" -gt "$need" ] && need=$n
+    fi
+    IFS=: read -r -a cleared <<<"$QPU_DATA_CLEARED"
+    check_space "$QPU_DATA_CLAIM" "$(dirname "${cleared[0]}")" "$need" "the upgraded data" "${cleared[@]}"
+  fi
+fi
 
 step "report"
 if [ "${#problems[@]}" -gt 0 ]; then

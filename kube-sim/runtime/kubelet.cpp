@@ -162,16 +162,22 @@ json condition(const std::string& type, bool status, const std::string& since, c
 
 void runtime::run_pod_hook(const std::string& hook, const json& pod) const {
   if (hook.empty()) return;
-  std::string claims;
-  for (const auto& v : pod.value("/spec/volumes"_json_pointer, json::array()))
-    if (v.contains("/persistentVolumeClaim/claimName"_json_pointer))
-      claims += (claims.empty() ? "" : " ") + v["persistentVolumeClaim"]["claimName"].get<std::string>();
+  std::string claims, claim_dirs;
+  for (const auto& v : pod.value("/spec/volumes"_json_pointer, json::array())) {
+    if (!v.contains("/persistentVolumeClaim/claimName"_json_pointer)) continue;
+    const auto name = v["persistentVolumeClaim"]["claimName"].get<std::string>();
+    claims += (claims.empty() ? "" : " ") + name;
+    auto claim = get("persistentvolumeclaims", object_namespace(pod), name);
+    if (auto dir = claim ? volumes_->mounted(meta_string(*claim, "uid")) : std::nullopt)
+      claim_dirs += (claim_dirs.empty() ? "" : " ") + name + "=" + dir->string();
+  }
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) env.emplace_back(*e);
   env.push_back("KUBE_SIM_POD_NAMESPACE=" + object_namespace(pod));
   env.push_back("KUBE_SIM_POD_NAME=" + object_name(pod));
   env.push_back("KUBE_SIM_POD_LABELS=" + pod.value("/metadata/labels"_json_pointer, json::object()).dump());
   env.push_back("KUBE_SIM_POD_CLAIMS=" + claims);
+  env.push_back("KUBE_SIM_POD_CLAIM_DIRS=" + claim_dirs);
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);

@@ -78,6 +78,12 @@ result<fs::path> volume_set::ensure(const std::string& uid, const std::string& d
   return mounted_[uid] = mnt;
 }
 
+std::optional<fs::path> volume_set::mounted(const std::string& uid) const {
+  auto it = mounted_.find(uid);
+  if (it == mounted_.end()) return std::nullopt;
+  return it->second;
+}
+
 void volume_set::release(const std::string& uid) {
   const auto dir = root_ / uid;
   if (is_mount_point(dir / "mnt")) (void)run_tool({"umount", (dir / "mnt").string()});

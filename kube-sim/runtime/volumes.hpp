@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "api_error.hpp"
@@ -28,6 +29,8 @@ class volume_set {
   /// The mounted folder of the claim, creating and mounting its disk when needed (also after a
   /// restart: an existing image is mounted again, never re-formatted).
   result<std::filesystem::path> ensure(const std::string& uid, const std::string& description, std::uint64_t bytes);
+  /// The claim's folder when its disk is mounted (by ensure).
+  std::optional<std::filesystem::path> mounted(const std::string& uid) const;
   /// Unmounts and deletes the claim's disk (reclaimPolicy Delete).
   void release(const std::string& uid);
   /// Claim uids with a disk on file.

@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
-from e2e import (APP, NS, PG15, PG15_IMAGE, TERMINAL, Case, Failure, claim_of, cond, container, fill_claim,  # noqa: E402
+from e2e import (APP, NS, PG15, PG15_IMAGE, TERMINAL, Case, Failure, claim_of, cond, container,  # noqa: E402
                  log, norm, upgrade_status)
 
 CLAIR_DB = "registry-clair-postgres"
@@ -242,7 +242,8 @@ def case_both(case):
 
 def case_clair_fails(case):
     case.set_up()
-    fill_claim(case, f"{CLAIR_DB}-pg15")
+    # Clair's new claim fills up as its upgrade Job starts (a real ENOSPC in the downtime).
+    e2e.fill_at_job_start(case, "registry-clair-pg15-upgrade-1", f"{CLAIR_DB}-pg15")
     case.start_controller()
     reg = case.wait_both_terminal(420)
     case.check_succeeded(reg, 1)
@@ -254,7 +255,7 @@ def case_clair_fails(case):
 
 def case_quay_fails(case):
     case.set_up()
-    fill_claim(case, "registry-quay-database-pg15")
+    e2e.fill_at_job_start(case, "registry-pg15-upgrade-1", "registry-quay-database-pg15")
     case.start_controller()
     reg = case.wait_both_terminal(420)
     case.check_rolled_back(reg, "upgrading", e2e.UPGRADE_ENOSPC)

@@ -83,6 +83,11 @@ PG_UPGRADE_CHECK_FAILS = (r"preflight check Job quay/registry-pg-check-1 failed:
                           r"(?:[^\n]*\n)*-- postfix_ops\.txt:\nIn database: quay\n[^\n]*!##[^\n]*\n"
                           r"(?:[^\n]*\n)*pg_upgrade --check against the running server refused the upgrade \(its report above\)"
                           r"\. Nothing was stopped: Quay kept serving")
+LEFTOVER_CLAIM_FULL = (r"preflight check Job quay/registry-pg-check-1 failed: BackoffLimitExceeded \(Job has reached the "
+                       r"specified backoff limit\); the pod reported: CheckFailed: step 'report' failed \(exit 1\)\n"
+                       r"(?:[^\n]*\n)*the existing claim registry-quay-database-backup-pg10 has [0-9.]+[KM]iB free \(after "
+                       r"clearing earlier work\), the backup needs about [0-9.]+MiB: free space on it, or delete it so that a "
+                       r"new one is made\. Nothing was stopped: Quay kept serving")
 DATABASE_NEVER_STOPS = (r"phase stopping did not finish within 15 s; at the deadline: waiting for the database to stop: "
                         r"1 database pods remain")
 VERIFICATION_MISMATCH = (r"verification found differences: table public\.logentry content differs "
@@ -1171,15 +1176,14 @@ def tiny_claim(name):
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "256Ki"}}}}
 
 
-def fill_claim(case, name, size="1Gi", labels=None):
+def fill_claim(case, name, size="1Gi"):
     """A claim of `name` and the size the controller asks for (1Gi here: the default minimum), left
     nearly full by an earlier user: a Job allocates all but 64 KiB of its real ext4 filesystem to a
-    file. The controller adopts it (same name, big enough) and its own Job runs out of space for
-    real. `labels`: the claim's (e.g. those of an earlier attempt of the controller itself)."""
+    file. The controller would adopt it (same name, big enough): its check Job measures the free
+    space before the downtime (a revert, which has no check, adopts it and its Job runs out of
+    space for real)."""
     claim = tiny_claim(name)
     claim["spec"]["resources"]["requests"]["storage"] = size
-    if labels:
-        claim["metadata"]["labels"] = dict(labels)
     case.kube.create(claim)
     filler = {"apiVersion": "batch/v1", "kind": "Job",
               "metadata": {"name": f"fill-{name}", "namespace": NS},
@@ -1206,30 +1210,53 @@ def remove_claim(case, name):
     case.wait_for(f"the claim {name} to go", lambda: case.kube.get("PersistentVolumeClaim", name) is None, 60)
 
 
+def fill_at_job_start(case, job, claim):
+    """Arms the start hook: when the first pod of Job `job` starts, with the simulator held still,
+    the claim `claim` it mounts is filled to all but 64 KiB (something else wrote to the volume
+    after the checks before the downtime measured it), so the Job runs out of space for real."""
+    with open(os.path.join(case.hook_dir, "fill-on-start.arm"), "w") as f:
+        json.dump({"job": job, "claim": claim}, f)
+
+
 def case_backup_job_fails(case):
-    # The fault: the backup claim's name is taken by a claim of the right size that an earlier
-    # attempt left nearly full. The controller adopts it (same name, big enough), and pg_dump in the
-    # backup Job fails with a real ENOSPC on the loop-mounted ext4. Removing the cause: delete that
-    # claim; the retry creates a fresh one.
+    # The fault: the backup claim, made and measured before the downtime, fills up as the backup
+    # Job starts, and pg_dump fails with a real ENOSPC on the loop-mounted ext4. Removing the
+    # cause: delete that claim; the retry creates a fresh one.
     backup_claim = f"{OLD_CLAIM}-backup-pg10"
     def remove(c):
         log_text = c.job_log("registry-pg10-backup-1")
         c.check("No space left on device" in log_text, f"pg_dump failed for want of space (the Job's log: {log_text[-600:]!r})")
         remove_claim(c, backup_claim)
 
-    failure_then_retry(case, lambda c: fill_claim(c, backup_claim), "backing_up", BACKUP_ENOSPC, remove)
+    failure_then_retry(case, lambda c: fill_at_job_start(c, "registry-pg10-backup-1", backup_claim), "backing_up",
+                       BACKUP_ENOSPC, remove)
 
 
 def case_upgrade_job_fails(case):
-    # The fault: the new data claim exists already, right-sized but nearly full, so initdb or the
-    # restore in the upgrade Job runs out of space for real. Removing the cause: delete it.
+    # The fault: the new data claim fills up as the upgrade Job starts, so initdb or the restore runs
+    # out of space for real. Removing the cause: delete it.
     new_claim = f"{OLD_CLAIM}-pg15"
     def remove(c):
         log_text = c.job_log("registry-pg15-upgrade-1")
         c.check("No space left on device" in log_text, f"initdb failed for want of space (the Job's log: {log_text[-600:]!r})")
         remove_claim(c, new_claim)
 
-    failure_then_retry(case, lambda c: fill_claim(c, new_claim), "upgrading", UPGRADE_ENOSPC, remove)
+    failure_then_retry(case, lambda c: fill_at_job_start(c, "registry-pg15-upgrade-1", new_claim), "upgrading",
+                       UPGRADE_ENOSPC, remove)
+
+
+def case_leftover_claim_full(case):
+    # A claim of the backup's name and size exists already, left nearly full by someone: the
+    # controller would adopt it, so the check Job measures its free space before the downtime and
+    # refuses, naming the claim and both amounts; nothing is stopped. Removing the cause: delete it.
+    backup_claim = f"{OLD_CLAIM}-backup-pg10"
+
+    def remove(c):
+        check_refused_before_downtime(c)
+        remove_claim(c, backup_claim)
+
+    failure_then_retry(case, lambda c: fill_claim(c, backup_claim), "preflight", LEFTOVER_CLAIM_FULL, remove,
+                       fail_timeout=120)
 
 
 def case_leftover_claim_too_small(case):
@@ -1842,6 +1869,8 @@ CASES = {
     "check-fails": (case_check_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "pg-upgrade-check-fails": (case_pg_upgrade_check_fails, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE,
                                                                  target=PG15_IMAGE, upgrade_image=True, check_old_claim=True)),
+    "leftover-claim-full": (case_leftover_claim_full, dict(from_=10, to=15, method="logical", target=PG15_IMAGE,
+                                                           check_old_claim=True)),
     "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                              deadlines="quiesce=60,backup=90,stop=15,upgrade=120,switch=90,verify=60,resume=60,rollback=60")),
     "revert-10-to-15": (case_revert, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
@@ -1863,10 +1892,22 @@ CASES = {
 def claim_hook(kind, hook_dir):
     """Run by kube-sim (--pod-exit-hook / --pod-start-hook) with the simulator waiting: when the
     pod is a database pod on the old claim and the harness armed the hook, the old claim's digest
-    is written to hook_dir as <seq>.json. Never fails: kube-sim ignores its status anyway."""
+    is written to hook_dir as <seq>.json; when the pod starting is the Job fill_at_job_start
+    named, its claim is filled (once). Never fails: kube-sim ignores its status anyway."""
     try:
         labels = json.loads(os.environ.get("KUBE_SIM_POD_LABELS") or "{}")
         claims = (os.environ.get("KUBE_SIM_POD_CLAIMS") or "").split()
+        fill = os.path.join(hook_dir, "fill-on-start.arm")
+        if kind == "start" and os.path.exists(fill):
+            with open(fill) as f:
+                armed_fill = json.load(f)
+            dirs = dict(d.split("=", 1) for d in (os.environ.get("KUBE_SIM_POD_CLAIM_DIRS") or "").split())
+            if labels.get("job-name") == armed_fill["job"] and armed_fill["claim"] in dirs:
+                d = dirs[armed_fill["claim"]]
+                st = os.statvfs(d)
+                subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize - 65536), os.path.join(d, "filled-at-start.bin")],
+                               check=True)
+                os.rename(fill, fill + ".done")
         armed = os.path.join(hook_dir, "old-claim-dir")
         # Only the harness's own registry (a case may run a second one in another namespace).
         if (labels.get("quay-component") != "postgres" or OLD_CLAIM not in claims or not os.path.exists(armed)

@@ -254,13 +254,12 @@ def case_operator_upgrade(case):
 
 
 def case_operator_rollback_holds(case):
-    """The upgrade Job runs out of space in the new claim (the operator's name, left full by an
-    earlier attempt of this controller): the controller rolls back and keeps the operator paused,
+    """The upgrade Job runs out of space in the new claim (the operator's name; it fills up as the
+    Job starts, after the checks before the downtime): the controller rolls back and keeps the operator paused,
     because a resumed operator, still expecting 13, would start its own migration at once and take
     that claim's failed data for its result. The stand-in, released, stays at 0 and migrates nothing."""
     case.set_up()
-    e2e.fill_claim(case, case.operator_claim, labels={"app.kubernetes.io/managed-by": "quay-pg-upgrader",
-                                                      "quay-pg-upgrader.quay.io/registry": "registry"})
+    e2e.fill_at_job_start(case, "registry-pg13-upgrade-1", case.operator_claim)
     since = pause_and_release(case)
     reg = case.wait_terminal(1, 300)
     held = (f". The Quay operator {OPERATOR_NS}/{OPERATOR} stays paused (its 1 replicas recorded on its Deployment): "

@@ -133,6 +133,52 @@ TEST_CASE("the check Job runs first, on the target's binaries; a failing check r
   check_nothing_stopped(s);
 }
 
+TEST_CASE("claims that exist already, big enough to adopt: the check Job measures their free space") {
+  SECTION("logical: both leftovers, mounted read-only in the check Job") {
+    auto o = a_registry();
+    o.leftover_backup_claim_bytes = 8LL << 30;
+    o.leftover_data_claim_bytes = 10LL << 30;  // the old claim's size, the new one's floor
+    auto s = fold(run_scenario(o));
+    const auto jobs = s.all<create_job>();
+    REQUIRE_FALSE(jobs.empty());
+    REQUIRE(jobs[0].role == job_role::check);
+    CHECK(jobs[0].backup_space_bytes > 0);
+    CHECK(jobs[0].data_space_bytes == jobs[0].backup_space_bytes);  // the databases' measured size
+    CHECK(s.upgrade().current == phase::succeeded);
+  }
+  SECTION("too small to adopt: refused by name, not measured") {
+    auto o = a_registry();
+    o.leftover_backup_claim_bytes = 256 * 1024;
+    auto s = fold(run_scenario(o));
+    const auto jobs = s.all<create_job>();
+    REQUIRE(jobs.size() == 1);
+    CHECK(jobs[0].backup_space_bytes == 0);
+    CHECK(s.upgrade().failed_in == phase::preflight);
+  }
+  SECTION("no leftovers: the claims made later are empty, nothing to measure") {
+    auto s = fold(run_scenario(a_registry()));
+    const auto jobs = s.all<create_job>();
+    REQUIRE_FALSE(jobs.empty());
+    CHECK(jobs[0].backup_space_bytes == 0);
+    CHECK(jobs[0].data_space_bytes == 0);
+  }
+  SECTION("pg_upgrade's live check, pinned to the database's node: the new data claim only") {
+    auto o = a_registry();
+    o.db_image = "quay.io/sclorg/postgresql-13-c9s";
+    o.db_major = 13;
+    o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
+    o.upgrade_from = {13};
+    o.leftover_backup_claim_bytes = 8LL << 30;
+    o.leftover_data_claim_bytes = 10LL << 30;  // the old claim's size, the new one's floor
+    auto s = fold(run_scenario(o));
+    const auto jobs = s.all<create_job>();
+    REQUIRE_FALSE(jobs.empty());
+    REQUIRE(jobs[0].live_check);
+    CHECK(jobs[0].backup_space_bytes == 0);
+    CHECK(jobs[0].data_space_bytes > 0);
+  }
+}
+
 TEST_CASE("without the check (--no-preflight-check) preflight goes straight to the claims") {
   auto o = a_registry();
   o.preflight_check = false;

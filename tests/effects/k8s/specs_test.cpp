@@ -189,6 +189,23 @@ TEST_CASE("the live check Job mounts the old claim read-only beside the database
     CHECK(env["QPU_OLD_PGDATA"] == "/var/lib/pgsql/old/userdata");
     CHECK(env["QPU_PG_UPGRADE_CHECKS"] == "0");
   }
+  SECTION("claims that exist already: mounted read-only, with what their Jobs will clear") {
+    j.backup_space_bytes = 123456789;
+    j.data_space_bytes = 123456789;
+    j.pg_upgrade_checks = true;  // the pg_upgrade method without the live check
+    const auto body = job_body(j);
+    const auto& pod = body["spec"]["template"]["spec"];
+    CHECK(pod["volumes"] == json::parse(R"([
+      {"name": "backup", "persistentVolumeClaim": {"claimName": "registry-quay-database-backup-pg10", "readOnly": true}},
+      {"name": "data", "persistentVolumeClaim": {"claimName": "registry-quay-database-pg15", "readOnly": true}}])"));
+    std::map<std::string, std::string> env;
+    for (const auto& e : pod["containers"][0]["env"]) env[e["name"]] = e.value("value", "");
+    CHECK(env["QPU_BACKUP_NEED"] == "123456789");
+    CHECK(env["QPU_BACKUP_DIR"] == "/backup/pg10");
+    CHECK(env["QPU_DATA_NEED"] == "123456789");
+    CHECK(env["QPU_DATA_CLEARED"] ==
+          "/var/lib/pgsql/data/userdata:/var/lib/pgsql/data/pg10-copy:/var/lib/pgsql/data/pg_upgrade-work");
+  }
   SECTION("not live: no claim, no pinning") {
     const auto body = job_body(j);
     const auto& pod = body["spec"]["template"]["spec"];
