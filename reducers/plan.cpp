@@ -67,6 +67,9 @@ bool dry_run_in_preflight(const upgrade_ctx& c) { return c.u.dry_run; }
 
 bool dry_run_checked(const upgrade_ctx& c) {
   if (!c.u.dry_run || (check_pending(c) && !check_job_failed(c))) return false;
+  // The plan quotes the check's report, which its pod's status carries: the Job's Complete and
+  // that status come on two watch streams in either order (e2e dry-run once saw the Job first).
+  if (const auto* j = find_job(c, job_name(c.u, job_role::check)); check_wanted(c) && j && !pods_reported(c, *j)) return false;
   // The class is read only when one is named (the cluster's default needs no look) and for a claim
   // that does not exist yet (one that does is judged by its size).
   if (storage_class(c).empty()) return true;
