@@ -65,7 +65,8 @@ bool requirement_met(const json& r, const std::optional<std::string>& have) {
 bool fits_node(const json& spec) {
   if (spec.contains("nodeName") && spec["nodeName"].is_string() && !spec["nodeName"].get<std::string>().empty())
     return spec["nodeName"] == node_name;
-  for (const auto& [key, value] : spec.value("nodeSelector", json::object()).items()) {
+  const json selector = spec.value("nodeSelector", json::object());  // named: items() of a temporary dangles
+  for (const auto& [key, value] : selector.items()) {
     auto it = node_labels.find(key);
     if (it == node_labels.end() || value != it->second) return false;
   }

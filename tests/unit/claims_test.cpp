@@ -164,10 +164,7 @@ TEST_CASE("claims that exist already, big enough to adopt: the check Job measure
   }
   SECTION("pg_upgrade's live check, pinned to the database's node: the new data claim only") {
     auto o = a_registry();
-    o.db_image = "quay.io/sclorg/postgresql-13-c9s";
-    o.db_major = 13;
-    o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
-    o.upgrade_from = {13};
+    use_pg_upgrade_13(o);
     o.leftover_backup_claim_bytes = 8LL << 30;
     o.leftover_data_claim_bytes = 10LL << 30;  // the old claim's size, the new one's floor
     auto s = fold(run_scenario(o));

@@ -26,10 +26,7 @@ std::vector<scenario_options> all_scenarios() {
   o.restart_after_seq = 45;
   out.push_back(o);
   o = {};
-  o.db_image = "quay.io/sclorg/postgresql-13-c9s";
-  o.db_major = 13;
-  o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
-  o.upgrade_from = {13};
+  use_pg_upgrade_13(o);
   out.push_back(o);
   o = {};
   o.revert_to_claim_after_success = "registry-quay-database";

@@ -86,10 +86,7 @@ TEST_CASE("replica counts are recorded before scaling down and restored after") 
 
 TEST_CASE("pg_upgrade is chosen when the upgrade image carries the old version") {
   auto o = a_registry();
-  o.db_image = "quay.io/sclorg/postgresql-13-c9s";
-  o.db_major = 13;
-  o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
-  o.upgrade_from = {13};
+  use_pg_upgrade_13(o);
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().method == upgrade_method::pg_upgrade);
   // The check Job runs on the upgrade image: the real pg_upgrade --check against the running
@@ -117,10 +114,7 @@ TEST_CASE("pg_upgrade is chosen when the upgrade image carries the old version")
 TEST_CASE("pg_upgrade's check falls back to SQL without the admin password or with --no-live-check") {
   for (const bool no_password : {true, false}) {
     auto o = a_registry();
-    o.db_image = "quay.io/sclorg/postgresql-13-c9s";
-    o.db_major = 13;
-    o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
-    o.upgrade_from = {13};
+    use_pg_upgrade_13(o);
     o.no_admin_password = no_password;
     o.live_check = no_password;  // one reason at a time
     INFO((no_password ? "no admin password" : "--no-live-check"));

@@ -72,6 +72,14 @@ struct scenario_options {
   std::uint64_t max_events = 5000;
 };
 
+// A PostgreSQL 13 database and an upgrade image carrying 13: the pg_upgrade method to 15.
+inline void use_pg_upgrade_13(scenario_options& o) {
+  o.db_image = "quay.io/sclorg/postgresql-13-c9s";
+  o.db_major = 13;
+  o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
+  o.upgrade_from = {13};
+}
+
 // The event log lines (each ending in '\n') of one scripted run.
 std::vector<std::string> run_scenario(const scenario_options& o);
 

@@ -20,13 +20,7 @@ struct named {
 
 const named scenarios[] = {
     {"logical-10-to-15", [](scenario_options&) {}},
-    {"pg-upgrade-13-to-15",
-     [](scenario_options& o) {
-       o.db_image = "quay.io/sclorg/postgresql-13-c9s";
-       o.db_major = 13;
-       o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:13-15";
-       o.upgrade_from = {13};
-     }},
+    {"pg-upgrade-13-to-15", [](scenario_options& o) { use_pg_upgrade_13(o); }},
     // Docker Hub's postgres:14 reads $PGDATA: the database container points it into the sclorg
     // layout the upgrade writes, as an installation that moves to that image must.
     {"logical-10-to-14",
