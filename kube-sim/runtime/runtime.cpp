@@ -76,6 +76,9 @@ result<void> runtime::start() {
     if (volumes_->mode() == volume_mode::directory)
       std::cerr << "kube-sim runtime: claims are plain directories (sizes not enforced): " << volume_mode_reason_ << "\n";
   }
+  volumes_->enable_pool();
+  if (volumes_->mode() == volume_mode::loop && !volumes_->pool())
+    std::cerr << "kube-sim runtime: no copy-on-write pool, a claim's clone is a full copy: " << volumes_->pool_reason() << "\n";
 
   stop_leftover_containers();
 

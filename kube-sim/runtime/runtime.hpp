@@ -115,6 +115,9 @@ class runtime {
 
   volume_mode storage_mode() const { return volumes_->mode(); }
   std::string storage_mode_reason() const { return volume_mode_reason_; }
+  /// Clones are copy-on-write (the XFS reflink pool); else why not.
+  bool storage_pool() const { return volumes_->pool(); }
+  std::string storage_pool_reason() const { return volumes_->pool_reason(); }
   /// The log file of a pod's container ("" container: the first), kept after the pod is gone.
   std::filesystem::path pod_log(const std::string& ns, const std::string& pod, const std::string& container = {}) const;
   const image_map& images() const { return images_; }

@@ -10,6 +10,16 @@ namespace kube_sim::runtime {
 namespace {
 
 constexpr const char* own_provisioner = "kube-sim.io/local";
+// Also provisioned here, like a CSI driver without the CLONE_VOLUME capability: no clones.
+constexpr const char* basic_provisioner = "kube-sim.io/basic";
+
+// The claim a claim is to be cloned from: spec.dataSourceRef, else spec.dataSource (the API
+// server keeps both when either is set). nullopt: an empty claim.
+std::optional<json> data_source(const json& pvc) {
+  for (const char* field : {"dataSourceRef", "dataSource"})
+    if (pvc["spec"].contains(field) && pvc["spec"][field].is_object()) return pvc["spec"][field];
+  return std::nullopt;
+}
 
 // Claims a pod that is not terminating mounts, as "ns/name": a WaitForFirstConsumer claim binds
 // once one exists.
@@ -92,7 +102,8 @@ void runtime::sync_claims() {
       stay_pending("Warning", "ProvisioningFailed", "storageclass.storage.k8s.io \"" + sc + "\" not found");
       continue;
     }
-    if (cls && cls->value("provisioner", std::string()) != own_provisioner) {
+    const std::string provisioner = cls ? cls->value("provisioner", std::string()) : own_provisioner;
+    if (provisioner != own_provisioner && provisioner != basic_provisioner) {
       stay_pending("Normal", "ExternalProvisioning",
                    "Waiting for a volume to be created either by the external provisioner '" +
                        cls->value("provisioner", std::string()) +
@@ -111,7 +122,41 @@ void runtime::sync_claims() {
       stay_pending("Warning", "ProvisioningFailed", "spec.resources.requests.storage is missing or zero");
       continue;
     }
-    auto disk = volumes_->ensure(uid, ns + "/" + name, *bytes);
+    // A clone, as the external provisioner checks it and a CSI driver makes it.
+    std::string clone_of;
+    if (const auto source = data_source(pvc)) {
+      const auto kind = source->value("kind", std::string()), from = source->value("name", std::string());
+      const auto failed = [&](const std::string& why) {
+        stay_pending("Warning", "ProvisioningFailed", "failed to provision volume with StorageClass \"" + sc + "\": " + why);
+      };
+      const std::string handle = "error getting handle for DataSource Type " + kind + " by Name " + from + ": ";
+      if (kind != "PersistentVolumeClaim" || !source->value("apiGroup", std::string()).empty()) {
+        failed("kube-sim provisions clones of claims only, not from a " + kind);
+        continue;
+      }
+      if (provisioner == basic_provisioner) {
+        failed("rpc error: code = InvalidArgument desc = volume cloning is not supported");
+        continue;
+      }
+      const auto src = get("persistentvolumeclaims", ns, from);
+      if (!src) {
+        failed(handle + "error getting PVC " + from + " from api server: persistentvolumeclaims \"" + from + "\" not found");
+        continue;
+      }
+      if (src->value("/status/phase"_json_pointer, std::string()) != "Bound") {
+        failed(handle + "the PVC " + from + " is not bound");
+        continue;
+      }
+      const auto src_bytes = parse_quantity_bytes(src->value("/status/capacity/storage"_json_pointer, std::string("0")));
+      if (src_bytes && *bytes < *src_bytes) {
+        failed(handle + "requested volume size " + std::to_string(*bytes) + " is less than the size " +
+               std::to_string(*src_bytes) + " for the source PVC " + from);
+        continue;
+      }
+      clone_of = meta_string(*src, "uid");
+    }
+    auto disk = clone_of.empty() ? volumes_->ensure(uid, ns + "/" + name, *bytes)
+                                 : volumes_->clone(clone_of, uid, ns + "/" + name, *bytes);
     if (!disk) {
       stay_pending("Warning", "ProvisioningFailed",
                    "failed to provision volume with StorageClass \"" + sc + "\": " + disk.error().message);
@@ -122,7 +167,7 @@ void runtime::sync_claims() {
                  {{"annotations",
                    {{"pv.kubernetes.io/bind-completed", "yes"},
                     {"pv.kubernetes.io/bound-by-controller", "yes"},
-                    {"volume.kubernetes.io/storage-provisioner", own_provisioner},
+                    {"volume.kubernetes.io/storage-provisioner", provisioner},
                     {"kube-sim.io/volume-mode", std::string(to_string(volumes_->mode()))}}}}},
                 {"spec", {{"volumeName", "pvc-" + uid}, {"storageClassName", sc}, {"volumeMode", "Filesystem"}}}});
     merge_status("persistentvolumeclaims", ns, name,

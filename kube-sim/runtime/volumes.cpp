@@ -78,6 +78,87 @@ result<fs::path> volume_set::ensure(const std::string& uid, const std::string& d
   return mounted_[uid] = mnt;
 }
 
+void volume_set::enable_pool() {
+  if (mode_ != volume_mode::loop) {
+    pool_reason_ = "claims are directories";
+    return;
+  }
+  // Beside the root, not in it: the image must outlive an unmount of the root.
+  const auto image = root_.string() + ".pool.img";
+  if (is_mount_point(root_)) {
+    pool_ = true;  // left mounted by an earlier run
+    return;
+  }
+  std::error_code ec;
+  if (!fs::exists(image)) {
+    if (!fs::is_empty(root_, ec)) {
+      pool_reason_ = "claims from a run without the pool exist in " + root_.string();
+      return;
+    }
+    if (run_tool({"sh", "-c", "command -v mkfs.xfs"}).status != 0) {
+      pool_reason_ = "mkfs.xfs is not installed (Debian package xfsprogs)";
+      return;
+    }
+    std::ofstream(image, std::ios::trunc).close();
+    // Sparse: only what the claims write takes space. 64 GiB of real writes is plenty here, and
+    // mkfs.xfs writes the log (64 MiB at this size) at every first start.
+    fs::resize_file(image, 64ULL << 30);
+    if (auto made = run_tool({"mkfs.xfs", "-q", "-m", "reflink=1", image}); made.status != 0) {
+      fs::remove(image, ec);
+      pool_reason_ = "mkfs.xfs -m reflink=1 failed: " + made.output;
+      return;
+    }
+  }
+  if (auto mounted = run_tool({"mount", "-o", "loop", image, root_.string()}); mounted.status != 0) {
+    pool_reason_ = "mount -o loop of the pool failed: " + mounted.output;
+    return;
+  }
+  pool_ = true;
+  pool_reason_.clear();
+}
+
+result<fs::path> volume_set::clone(const std::string& source_uid, const std::string& uid, const std::string& description,
+                                   std::uint64_t bytes) {
+  if (auto it = mounted_.find(uid); it != mounted_.end()) return it->second;
+  const auto src = root_ / source_uid, dir = root_ / uid;
+  fs::create_directories(dir / "mnt");
+  std::ofstream(dir / "claim.txt", std::ios::trunc)
+      << description << " " << bytes << " bytes, cloned from " << source_uid << "\n";
+  const auto fail = [&](const std::string& what, const tool_result& r) -> result<fs::path> {
+    std::error_code ec;
+    fs::remove(dir / "disk.img", ec);
+    return std::unexpected(internal_error(what + " for " + description + " failed: " + r.output));
+  };
+  if (mode_ == volume_mode::directory) {
+    if (auto r = run_tool({"cp", "-a", "--reflink=auto", (src / "mnt").string() + "/.", (dir / "mnt").string()}); r.status != 0)
+      return fail("copying the source folder", r);
+    return mounted_[uid] = dir / "mnt";
+  }
+  const auto image = (dir / "disk.img").string();
+  if (!fs::exists(image)) {
+    const bool frozen = is_mount_point(src / "mnt") && run_tool({"fsfreeze", "-f", (src / "mnt").string()}).status == 0;
+    auto copied = run_tool({"cp", pool_ ? "--reflink=always" : "--sparse=always", (src / "disk.img").string(), image});
+    if (frozen) (void)run_tool({"fsfreeze", "-u", (src / "mnt").string()});
+    if (copied.status != 0) return fail("copying the source disk", copied);
+    if (bytes > fs::file_size(image)) {
+      // A larger clone: the filesystem grows to the new size (offline, as a CSI driver expands).
+      // e2fsck exits 1 when it fixed something: a journal replayed after the frozen copy.
+      if (auto checked = run_tool({"e2fsck", "-f", "-p", image}); checked.status > 1) return fail("e2fsck", checked);
+      fs::resize_file(image, bytes);
+      if (auto grown = run_tool({"resize2fs", image}); grown.status != 0) return fail("resize2fs", grown);
+    }
+  }
+  if (auto mounted = run_tool({"mount", "-o", "loop", image, (dir / "mnt").string()}); mounted.status != 0)
+    return std::unexpected(internal_error("mount -o loop for " + description + " failed: " + mounted.output));
+  return mounted_[uid] = dir / "mnt";
+}
+
+std::uint64_t volume_set::disk_bytes(const std::string& uid) const {
+  std::error_code ec;
+  const auto size = fs::file_size(root_ / uid / "disk.img", ec);
+  return ec ? 0 : size;
+}
+
 std::optional<fs::path> volume_set::mounted(const std::string& uid) const {
   auto it = mounted_.find(uid);
   if (it == mounted_.end()) return std::nullopt;
@@ -104,6 +185,7 @@ void volume_set::unmount_all() {
   for (const auto& [uid, mnt] : mounted_)
     if (mode_ == volume_mode::loop && is_mount_point(mnt)) (void)run_tool({"umount", mnt.string()});
   mounted_.clear();
+  if (pool_ && is_mount_point(root_)) (void)run_tool({"umount", root_.string()});
 }
 
 }  // namespace kube_sim::runtime

@@ -4,6 +4,14 @@
 // full PersistentVolume does. Where loop mounts are impossible (not root, no loop devices) the
 // claim is a plain directory at the same path: same layout, but its size is not enforced;
 // `detect` decides once at start and says why.
+//
+// Clones (a claim whose dataSource is another claim): with loop mounts the images live on a
+// copy-on-write pool, an XFS filesystem with reflink in a sparse image loop-mounted at <root>
+// (made at the first start, mounted again after a restart), so a clone is `cp --reflink=always`
+// of the source's image: constant time, no space until either side writes. The source's
+// filesystem is frozen for that instant when it is mounted (a crash-consistent copy, as a CSI
+// clone of a volume in use is). Without mkfs.xfs or reflink the pool is off and a clone is a
+// full copy (`pool_reason` says why); in directory mode a clone copies the folder.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -31,6 +39,16 @@ class volume_set {
   result<std::filesystem::path> ensure(const std::string& uid, const std::string& description, std::uint64_t bytes);
   /// The claim's folder when its disk is mounted (by ensure).
   std::optional<std::filesystem::path> mounted(const std::string& uid) const;
+  /// Makes (or mounts again) the copy-on-write pool at the root; loop mode only, before any claim.
+  void enable_pool();
+  bool pool() const { return pool_; }
+  const std::string& pool_reason() const { return pool_reason_; }
+  /// The disk of claim `uid`, of `bytes` (at least the source's), as a copy of claim `source_uid`'s
+  /// disk, mounted; the source stays as it is.
+  result<std::filesystem::path> clone(const std::string& source_uid, const std::string& uid, const std::string& description,
+                                      std::uint64_t bytes);
+  /// The size of a claim's disk image (0 in directory mode or when it has none).
+  std::uint64_t disk_bytes(const std::string& uid) const;
   /// Unmounts and deletes the claim's disk (reclaimPolicy Delete).
   void release(const std::string& uid);
   /// Claim uids with a disk on file.
@@ -42,6 +60,8 @@ class volume_set {
   std::filesystem::path root_;
   volume_mode mode_ = volume_mode::directory;
   std::map<std::string, std::filesystem::path> mounted_;
+  bool pool_ = false;
+  std::string pool_reason_ = "not tried";
 };
 
 /// True when `dir` is a mount point (listed in /proc/self/mountinfo).

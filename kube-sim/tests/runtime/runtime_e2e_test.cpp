@@ -3,6 +3,7 @@
 // loop-mounted disks, and their servers run as the unprivileged user qpu-pg.
 #include <fcntl.h>
 #include <pwd.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -364,6 +365,138 @@ spec:
   REQUIRE(pods.size() == 1);
   CHECK(pods[0].value("/status/phase"_json_pointer, std::string()) == "Failed");
   CHECK(slurp(c.rt->pod_log("t", object_name(pods[0]))).find("No space left on device") != std::string::npos);
+}
+
+TEST_CASE("a claim cloned from a claim holds its data, costs no space, and grows; no clone where cloning is not supported",
+          "[e2e]") {
+  cluster c;
+  if (c.rt->storage_mode() != volume_mode::loop || !c.rt->storage_pool()) {
+    kube_sim::testing::skip("no copy-on-write pool here (" + c.rt->storage_mode_reason() + c.rt->storage_pool_reason() + ")");
+    return;
+  }
+  c.apply(std::string(base_objects) + R"Y(
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: src, namespace: t}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 256Mi}}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: write, namespace: t}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      volumes: [{name: d, persistentVolumeClaim: {claimName: src}}]
+      containers:
+        - name: main
+          image: busybox
+          volumeMounts: [{name: d, mountPath: /d}]
+          command: ["sh", "-c", "head -c 100000000 /dev/urandom >/d/data && md5sum </d/data >/d/sum && sync"]
+)Y");
+  REQUIRE(c.run_until([&] { return c.job_finished("t", "write"); }, 60s));
+  REQUIRE(c.job_condition("t", "write", "Complete") == "CompletionsReached");
+  struct statvfs before {};
+  REQUIRE(::statvfs((c.dir / "volumes").c_str(), &before) == 0);
+  c.apply(R"Y(
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: plain}
+provisioner: kube-sim.io/basic
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: copy, namespace: t}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 512Mi}}
+  dataSource: {kind: PersistentVolumeClaim, name: src}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: nocow, namespace: t}
+spec:
+  storageClassName: plain
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 256Mi}}
+  dataSource: {kind: PersistentVolumeClaim, name: src}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: smaller, namespace: t}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 128Mi}}
+  dataSource: {kind: PersistentVolumeClaim, name: src}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: orphan, namespace: t}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 256Mi}}
+  dataSource: {kind: PersistentVolumeClaim, name: nowhere}
+)Y");
+  const auto phase = [&](const char* name) {
+    return c.get("persistentvolumeclaims", "t", name)->value("/status/phase"_json_pointer, std::string());
+  };
+  REQUIRE(c.run_until([&] { return phase("copy") == "Bound"; }, 30s));
+  struct statvfs after {};
+  REQUIRE(::statvfs((c.dir / "volumes").c_str(), &after) == 0);
+  const double grew = (static_cast<double>(before.f_bfree) - static_cast<double>(after.f_bfree)) * after.f_frsize;
+  INFO("pool space taken by the clone of a claim holding 100 MB: " << grew << " bytes");
+  CHECK(grew < 16e6);  // shared extents: the grown filesystem's metadata only, not the 100 MB
+  CHECK(c.get("persistentvolumeclaims", "t", "copy")->value("/status/capacity/storage"_json_pointer, std::string()) == "512Mi");
+
+  // The clone has the data and the new size; writing to it leaves the source as it was.
+  c.apply(R"Y(
+apiVersion: batch/v1
+kind: Job
+metadata: {name: read, namespace: t}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      volumes:
+        - {name: c, persistentVolumeClaim: {claimName: copy}}
+        - {name: s, persistentVolumeClaim: {claimName: src}}
+      containers:
+        - name: main
+          image: busybox
+          volumeMounts: [{name: c, mountPath: /c}, {name: s, mountPath: /s}]
+          command: ["sh", "-c", "md5sum </c/data | cmp - /c/sum && echo changed >/c/data && md5sum </s/data | cmp - /s/sum &&
+                     df -k /c | tail -1 | awk '{print \"size \" $2}'"]
+)Y");
+  REQUIRE(c.run_until([&] { return c.job_finished("t", "read"); }, 60s));
+  const auto log = slurp(c.rt->pod_log("t", object_name(c.pods("t", "job-name", "read").at(0))));
+  INFO(log);
+  CHECK(c.job_condition("t", "read", "Complete") == "CompletionsReached");
+  const auto at = log.find("size ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stol(log.substr(at + 5)) > 400 * 1024);  // grown to about 512 MiB (in KiB, less ext4's overhead)
+
+  // Where a clone cannot be made the claim stays Pending and an Event says why.
+  c.run_for(1s);
+  const std::map<std::string, std::string> why = {
+      {"nocow", "volume cloning is not supported"},
+      {"smaller", "requested volume size 134217728 is less than the size 268435456 for the source PVC src"},
+      {"orphan", "persistentvolumeclaims \"nowhere\" not found"}};
+  const auto events = c.rt_list("events", "t");
+  for (const auto& [name, words] : why) {
+    INFO(name);
+    CHECK(phase(name.c_str()) == "Pending");
+    bool said = false;
+    for (const auto& e : events)
+      if (e.value("/involvedObject/name"_json_pointer, std::string()) == name && e.value("reason", "") == "ProvisioningFailed" &&
+          e.value("message", "").find(words) != std::string::npos)
+        said = true;
+    CHECK(said);
+  }
 }
 
 TEST_CASE("an unknown image fails the pod with ErrImagePull; an unknown StorageClass stays Pending", "[e2e]") {
