@@ -129,8 +129,9 @@ check_space() {
   avail=$(df -B1 --output=avail "$mnt" | tail -n 1 | tr -d ' ')
   for p in "$@"; do
     [ -e "$p" ] || continue
-    n=$(du -sb "$p" | cut -f1)
-    reclaim=$((reclaim + n))
+    # (what du cannot read counts as nothing to clear: the estimate errs on the safe side)
+    n=$( (du -sb "$p" 2>/dev/null || true) | cut -f1)
+    reclaim=$((reclaim + ${n:-0}))
   done
   echo "claim $claim: $(human "$avail") free and $(human "$reclaim") of earlier work to clear; $what needs about $(human "$need")"
   if [ $((avail + reclaim)) -lt "$need" ]; then
