@@ -46,4 +46,11 @@ std::optional<std::uint64_t> parse_quantity_bytes(std::string_view text) {
   return std::nullopt;
 }
 
+std::string format_quantity_bytes(std::uint64_t bytes) {
+  for (const auto& [suffix, unit] :
+       {std::pair{"Ti", 1ULL << 40}, std::pair{"Gi", 1ULL << 30}, std::pair{"Mi", 1ULL << 20}, std::pair{"Ki", 1ULL << 10}})
+    if (bytes != 0 && bytes % unit == 0) return std::to_string(bytes / unit) + suffix;
+  return std::to_string(bytes);
+}
+
 }  // namespace kube_sim::runtime

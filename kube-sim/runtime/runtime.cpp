@@ -254,6 +254,7 @@ void runtime::schedule_pass() {
 }
 
 void runtime::pass() {
+  sync_snapshots();
   sync_claims();
   sync_services();
   sync_deployments();

@@ -137,6 +137,8 @@ class runtime {
 
   // storage.cpp: PVC provisioner, volume reclaim, garbage collector.
   void sync_claims();
+  // snapshots.cpp
+  void sync_snapshots();
   // An Event on a Pending claim, once per claim and reason (the PersistentVolume controller's).
   void claim_event(const json& pvc, const std::string& event_type, const std::string& reason, const std::string& message);
   void collect_garbage();

@@ -122,41 +122,66 @@ void runtime::sync_claims() {
       stay_pending("Warning", "ProvisioningFailed", "spec.resources.requests.storage is missing or zero");
       continue;
     }
-    // A clone, as the external provisioner checks it and a CSI driver makes it.
-    std::string clone_of;
+    // A clone of a claim or a restore of a snapshot, as the external provisioner checks them and
+    // a CSI driver makes them.
+    std::string clone_of, restore_of;
     if (const auto source = data_source(pvc)) {
       const auto kind = source->value("kind", std::string()), from = source->value("name", std::string());
+      const auto group = source->value("apiGroup", std::string());
       const auto failed = [&](const std::string& why) {
         stay_pending("Warning", "ProvisioningFailed", "failed to provision volume with StorageClass \"" + sc + "\": " + why);
       };
       const std::string handle = "error getting handle for DataSource Type " + kind + " by Name " + from + ": ";
-      if (kind != "PersistentVolumeClaim" || !source->value("apiGroup", std::string()).empty()) {
-        failed("kube-sim provisions clones of claims only, not from a " + kind);
-        continue;
-      }
-      if (provisioner == basic_provisioner) {
-        failed("rpc error: code = InvalidArgument desc = volume cloning is not supported");
-        continue;
-      }
-      const auto src = get("persistentvolumeclaims", ns, from);
-      if (!src) {
-        failed(handle + "error getting PVC " + from + " from api server: persistentvolumeclaims \"" + from + "\" not found");
-        continue;
-      }
-      if (src->value("/status/phase"_json_pointer, std::string()) != "Bound") {
-        failed(handle + "the PVC " + from + " is not bound");
-        continue;
-      }
-      const auto src_bytes = parse_quantity_bytes(src->value("/status/capacity/storage"_json_pointer, std::string("0")));
-      if (src_bytes && *bytes < *src_bytes) {
+      const auto too_small = [&](std::optional<std::uint64_t> source_bytes, const std::string& what) {
+        if (!source_bytes || *bytes >= *source_bytes) return false;
         failed(handle + "requested volume size " + std::to_string(*bytes) + " is less than the size " +
-               std::to_string(*src_bytes) + " for the source PVC " + from);
+               std::to_string(*source_bytes) + " for the source " + what + " " + from);
+        return true;
+      };
+      if (kind == "VolumeSnapshot" && group == "snapshot.storage.k8s.io") {
+        const char* snapshots = "volumesnapshots.snapshot.storage.k8s.io";
+        const auto vs = store_.types().find_id(snapshots) ? get(snapshots, ns, from) : std::nullopt;
+        if (!vs) {
+          failed(handle + "error getting snapshot " + from + " from api server: " + snapshots + " \"" + from + "\" not found");
+          continue;
+        }
+        const auto content = vs->value("/status/boundVolumeSnapshotContentName"_json_pointer, std::string());
+        if (!vs->value("/status/readyToUse"_json_pointer, false) || !volumes_->has_snapshot(content)) {
+          failed(handle + "snapshot " + from + " is not Ready");
+          continue;
+        }
+        if (provisioner == basic_provisioner) {
+          failed("rpc error: code = InvalidArgument desc = restoring a snapshot is not supported");
+          continue;
+        }
+        if (too_small(parse_quantity_bytes(vs->value("/status/restoreSize"_json_pointer, std::string("0"))), "snapshot"))
+          continue;
+        restore_of = content;
+      } else if (kind == "PersistentVolumeClaim" && group.empty()) {
+        if (provisioner == basic_provisioner) {
+          failed("rpc error: code = InvalidArgument desc = volume cloning is not supported");
+          continue;
+        }
+        const auto src = get("persistentvolumeclaims", ns, from);
+        if (!src) {
+          failed(handle + "error getting PVC " + from + " from api server: persistentvolumeclaims \"" + from + "\" not found");
+          continue;
+        }
+        if (src->value("/status/phase"_json_pointer, std::string()) != "Bound") {
+          failed(handle + "the PVC " + from + " is not bound");
+          continue;
+        }
+        if (too_small(parse_quantity_bytes(src->value("/status/capacity/storage"_json_pointer, std::string("0"))), "PVC"))
+          continue;
+        clone_of = meta_string(*src, "uid");
+      } else {
+        failed("kube-sim provisions claims from claims and VolumeSnapshots only, not from a " + kind);
         continue;
       }
-      clone_of = meta_string(*src, "uid");
     }
-    auto disk = clone_of.empty() ? volumes_->ensure(uid, ns + "/" + name, *bytes)
-                                 : volumes_->clone(clone_of, uid, ns + "/" + name, *bytes);
+    auto disk = !restore_of.empty() ? volumes_->restore(restore_of, uid, ns + "/" + name, *bytes)
+                : !clone_of.empty() ? volumes_->clone(clone_of, uid, ns + "/" + name, *bytes)
+                                    : volumes_->ensure(uid, ns + "/" + name, *bytes);
     if (!disk) {
       stay_pending("Warning", "ProvisioningFailed",
                    "failed to provision volume with StorageClass \"" + sc + "\": " + disk.error().message);

@@ -117,47 +117,79 @@ void volume_set::enable_pool() {
   pool_reason_.clear();
 }
 
+// The source's image copied (a reflink on the pool), its filesystem frozen meanwhile when mounted.
+tool_result volume_set::copy_image(const fs::path& from, const fs::path& source_mnt, const fs::path& to) const {
+  const bool frozen =
+      !source_mnt.empty() && is_mount_point(source_mnt) && run_tool({"fsfreeze", "-f", source_mnt.string()}).status == 0;
+  auto copied = run_tool({"cp", pool_ ? "--reflink=always" : "--sparse=always", from.string(), to.string()});
+  if (frozen) (void)run_tool({"fsfreeze", "-u", source_mnt.string()});
+  return copied;
+}
+
 result<fs::path> volume_set::clone(const std::string& source_uid, const std::string& uid, const std::string& description,
                                    std::uint64_t bytes) {
+  return populate(root_ / source_uid / "disk.img", root_ / source_uid / "mnt", uid, description + ", cloned from " + source_uid,
+                  bytes);
+}
+
+result<fs::path> volume_set::restore(const std::string& snapshot, const std::string& uid, const std::string& description,
+                                     std::uint64_t bytes) {
+  return populate(root_ / ".snapshots" / (snapshot + ".img"), {}, uid, description + ", restored from " + snapshot, bytes);
+}
+
+result<fs::path> volume_set::populate(const fs::path& from, const fs::path& source_mnt, const std::string& uid,
+                                      const std::string& description, std::uint64_t bytes) {
   if (auto it = mounted_.find(uid); it != mounted_.end()) return it->second;
-  const auto src = root_ / source_uid, dir = root_ / uid;
+  const auto dir = root_ / uid;
   fs::create_directories(dir / "mnt");
-  std::ofstream(dir / "claim.txt", std::ios::trunc)
-      << description << " " << bytes << " bytes, cloned from " << source_uid << "\n";
+  std::ofstream(dir / "claim.txt", std::ios::trunc) << description << " " << bytes << " bytes\n";
   const auto fail = [&](const std::string& what, const tool_result& r) -> result<fs::path> {
     std::error_code ec;
     fs::remove(dir / "disk.img", ec);
     return std::unexpected(internal_error(what + " for " + description + " failed: " + r.output));
   };
   if (mode_ == volume_mode::directory) {
-    if (auto r = run_tool({"cp", "-a", "--reflink=auto", (src / "mnt").string() + "/.", (dir / "mnt").string()}); r.status != 0)
+    if (source_mnt.empty()) return std::unexpected(internal_error("snapshots need loop-mounted claims: " + description));
+    if (auto r = run_tool({"cp", "-a", "--reflink=auto", source_mnt.string() + "/.", (dir / "mnt").string()}); r.status != 0)
       return fail("copying the source folder", r);
     return mounted_[uid] = dir / "mnt";
   }
-  const auto image = (dir / "disk.img").string();
+  const auto image = dir / "disk.img";
   if (!fs::exists(image)) {
-    const bool frozen = is_mount_point(src / "mnt") && run_tool({"fsfreeze", "-f", (src / "mnt").string()}).status == 0;
-    auto copied = run_tool({"cp", pool_ ? "--reflink=always" : "--sparse=always", (src / "disk.img").string(), image});
-    if (frozen) (void)run_tool({"fsfreeze", "-u", (src / "mnt").string()});
-    if (copied.status != 0) return fail("copying the source disk", copied);
+    if (auto copied = copy_image(from, source_mnt, image); copied.status != 0) return fail("copying the source disk", copied);
     if (bytes > fs::file_size(image)) {
-      // A larger clone: the filesystem grows to the new size (offline, as a CSI driver expands).
+      // A larger claim: the filesystem grows to the new size (offline, as a CSI driver expands).
       // e2fsck exits 1 when it fixed something: a journal replayed after the frozen copy.
-      if (auto checked = run_tool({"e2fsck", "-f", "-p", image}); checked.status > 1) return fail("e2fsck", checked);
+      if (auto checked = run_tool({"e2fsck", "-f", "-p", image.string()}); checked.status > 1) return fail("e2fsck", checked);
       fs::resize_file(image, bytes);
-      if (auto grown = run_tool({"resize2fs", image}); grown.status != 0) return fail("resize2fs", grown);
+      if (auto grown = run_tool({"resize2fs", image.string()}); grown.status != 0) return fail("resize2fs", grown);
     }
   }
-  if (auto mounted = run_tool({"mount", "-o", "loop", image, (dir / "mnt").string()}); mounted.status != 0)
+  if (auto mounted = run_tool({"mount", "-o", "loop", image.string(), (dir / "mnt").string()}); mounted.status != 0)
     return std::unexpected(internal_error("mount -o loop for " + description + " failed: " + mounted.output));
   return mounted_[uid] = dir / "mnt";
 }
 
-std::uint64_t volume_set::disk_bytes(const std::string& uid) const {
-  std::error_code ec;
-  const auto size = fs::file_size(root_ / uid / "disk.img", ec);
-  return ec ? 0 : size;
+result<std::uint64_t> volume_set::snapshot(const std::string& source_uid, const std::string& name) {
+  if (mode_ != volume_mode::loop) return std::unexpected(internal_error("snapshots need loop-mounted claims"));
+  fs::create_directories(root_ / ".snapshots");
+  const auto image = root_ / ".snapshots" / (name + ".img");
+  if (!fs::exists(image)) {
+    if (auto copied = copy_image(root_ / source_uid / "disk.img", root_ / source_uid / "mnt", image); copied.status != 0) {
+      std::error_code ec;
+      fs::remove(image, ec);
+      return std::unexpected(internal_error("copying the source disk for snapshot " + name + " failed: " + copied.output));
+    }
+  }
+  return fs::file_size(image);
 }
+
+void volume_set::drop_snapshot(const std::string& name) {
+  std::error_code ec;
+  fs::remove(root_ / ".snapshots" / (name + ".img"), ec);
+}
+
+bool volume_set::has_snapshot(const std::string& name) const { return fs::exists(root_ / ".snapshots" / (name + ".img")); }
 
 std::optional<fs::path> volume_set::mounted(const std::string& uid) const {
   auto it = mounted_.find(uid);

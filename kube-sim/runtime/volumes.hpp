@@ -47,8 +47,13 @@ class volume_set {
   /// disk, mounted; the source stays as it is.
   result<std::filesystem::path> clone(const std::string& source_uid, const std::string& uid, const std::string& description,
                                       std::uint64_t bytes);
-  /// The size of a claim's disk image (0 in directory mode or when it has none).
-  std::uint64_t disk_bytes(const std::string& uid) const;
+  /// Snapshot `name` of claim `source_uid`'s disk (a reflink copy kept beside the claims); its
+  /// size in bytes. `restore` makes claim `uid`'s disk from it as `clone` does from a claim.
+  result<std::uint64_t> snapshot(const std::string& source_uid, const std::string& name);
+  result<std::filesystem::path> restore(const std::string& snapshot, const std::string& uid, const std::string& description,
+                                        std::uint64_t bytes);
+  void drop_snapshot(const std::string& name);
+  bool has_snapshot(const std::string& name) const;
   /// Unmounts and deletes the claim's disk (reclaimPolicy Delete).
   void release(const std::string& uid);
   /// Claim uids with a disk on file.
@@ -57,6 +62,10 @@ class volume_set {
   void unmount_all();
 
  private:
+  result<std::filesystem::path> populate(const std::filesystem::path& from, const std::filesystem::path& source_mnt,
+                                         const std::string& uid, const std::string& description, std::uint64_t bytes);
+  struct tool_result copy_image(const std::filesystem::path& from, const std::filesystem::path& source_mnt,
+                                const std::filesystem::path& to) const;
   std::filesystem::path root_;
   volume_mode mode_ = volume_mode::directory;
   std::map<std::string, std::filesystem::path> mounted_;
