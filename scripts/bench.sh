@@ -54,6 +54,8 @@ else
   # The per-table manifest (row counts and checksums) on a 1M-row table of a real PostgreSQL 15:
   # what every database session's time limit must allow for (issue 15).
   run "$B/tests/effects/db/db_inspect_tests" "[throughput]" --reporter compact
+  # kube-sim's clone, snapshot and restore of a stopped 5 GiB claim (issue 16, item 1).
+  run python3 tests/bench/clone_bench.py --build "$B" --gib 5 --runs 3
   run tests/bench/downtime.sh "$B/tests/effects/k8s/effects_k8s_job_body" "${QPU_BENCH_DOWNTIME_SCALE:-68}" "${QPU_BENCH_DOWNTIME_RUNS:-3}" \
     "$B/tests/bench/progress_eta" || true
 fi
@@ -87,6 +89,10 @@ goal("downtime_pg_upgrade_vs_hand", "downtime_pg_upgrade_vs_hand", "<=", 1.15, "
 # stage really took from there (issue 15: within +-50 %).
 goal("eta_at_half_dump", "eta_error_dump", "<=", 0.5, "x")
 goal("eta_at_half_restore", "eta_error_restore", "<=", 0.5, "x")
+# A clone of a stopped 5 GiB claim on kube-sim's copy-on-write pool: well under a second, almost
+# no space (issue 16, item 1).
+goal("clone_5gib_time", "clone_s_5gib", "<", 1, "s")
+goal("clone_5gib_pool_space", "clone_pool_mib_5gib", "<", 64, "MiB")
 PY
 if [ $write_doc = 1 ]; then
   # The generated section of docs/BENCHMARKS.md (between its two markers) is replaced; the
