@@ -295,6 +295,8 @@ net::awaitable<void> controller::run_effect(effect e) {
   ctx.k8s.api = api_;
   ctx.database_limit = options_.database_limit;
   ctx.k8s.jobs.progress_seconds = std::max(0.5, static_cast<double>(options_.cfg.progress_interval_s) / 2);
+  ctx.k8s.jobs.parallel_jobs = options_.job_cpus;
+  ctx.k8s.jobs.cpu_request = options_.job_cpus;
   ctx.progress_every = std::chrono::milliseconds(options_.cfg.progress_interval_s * 1000);
   ctx.report_progress = [this](event ev) {
     if (!stopping_) record_result("effect", std::move(ev));

@@ -42,6 +42,9 @@ struct run_options {
   std::string event_log = "quay-pg-upgrader-events.jsonl";
   config cfg = run_defaults();
   bool fsync = true;
+  // CPUs each backup and upgrade Job asks for and works with (--job-cpus): its container's
+  // resources.requests.cpu and the parallelism of pg_restore -j, pg_upgrade --jobs, vacuumdb -j.
+  int job_cpus = 2;
   // Database sessions (--database-timeout, --database-min-rate): the effects layer's default rule
   // unless the flags change it.
   effects::time_limit database_limit = effects::context{}.database_limit;

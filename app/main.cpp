@@ -363,6 +363,12 @@ int main(int argc, char** argv) {
                     "stopped (default on; needs the admin password, and mounts the old claim read-only beside the "
                     "database's pod); off: the check Job asks over SQL what pg_upgrade would refuse");
   run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
+  run_cmd
+      ->add_option("--job-cpus", rf.options.job_cpus,
+                   "CPUs each backup and upgrade Job requests (resources.requests.cpu) and works with in parallel "
+                   "(pg_restore -j, pg_upgrade --jobs, vacuumdb -j)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   run_cmd->add_flag("--dry-run", rf.options.cfg.dry_run,
                     "Plan only: detect every registry and run the checks before the downtime (the check Job, the new claims' "
                     "StorageClass, leftover claims), print each registry's plan (method, claims and sizes, what stops, the "

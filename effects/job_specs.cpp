@@ -168,6 +168,8 @@ json job_body(const create_job& j, const job_options& o) {
                     {"terminationMessagePath", "/dev/termination-log"},
                     {"terminationMessagePolicy", "File"},
                     {"securityContext", {{"allowPrivilegeEscalation", false}, {"capabilities", {{"drop", {"ALL"}}}}}}};
+  if (o.cpu_request > 0 && j.role != job_role::check)
+    container["resources"] = {{"requests", {{"cpu", std::to_string(o.cpu_request)}}}};
   json pod_spec = {{"restartPolicy", "Never"},
                    {"securityContext", pod_security},
                    {"containers", json::array({container})},

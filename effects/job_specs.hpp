@@ -39,7 +39,10 @@ struct job_options {
   // OpenShift, whose restricted SCC assigns one.
   std::optional<std::int64_t> fs_group = 26;
   std::string data_subdir = "userdata";  // PGDATA below the mount (sclorg convention)
-  std::int32_t parallel_jobs = 2;  // pg_restore -j / pg_upgrade --jobs
+  std::int32_t parallel_jobs = 2;  // pg_restore -j / pg_upgrade --jobs / vacuumdb -j
+  // resources.requests.cpu of the backup and upgrade Jobs' container (0: none), so that the
+  // scheduler gives them the cores their parallelism uses.
+  std::int32_t cpu_request = 0;
   std::int32_t wait_seconds = 120;  // how long the backup/check wait for the server
   // How often the backup and upgrade Jobs print a progress line (QPU_PROGRESS_SECONDS): half the
   // controller's --progress-interval, so each read finds a fresh line.

@@ -4,7 +4,7 @@
 # env:  QPU_BACKUP_DIR  the backup Job's folder (must hold COMPLETE)
 #       QPU_PGDATA      the new data directory inside the new claim (the image's PGDATA);
 #                       removed first if a previous attempt left it
-#       QPU_JOBS        parallel pg_restore jobs (default 2)
+#       QPU_JOBS        parallel pg_restore and vacuumdb jobs (default 2; --job-cpus)
 #       QPU_SOCKET_DIR  below it, a fresh folder holds the temporary server's socket (default /tmp)
 #       QPU_COUNT_SQL   psql script printing "schema.table<TAB>rows" per table (effects::
 #                       manifest_counts_psql_script); compared with the backup's manifest
@@ -72,7 +72,7 @@ done <"$backup/databases.tsv"
 progress_end
 
 step "vacuumdb --all --analyze-in-stages"
-vacuumdb --all --analyze-in-stages -q
+vacuumdb --all --analyze-in-stages --jobs "$jobs" -q
 
 step "ALTER EXTENSION ... UPDATE"
 update_extensions

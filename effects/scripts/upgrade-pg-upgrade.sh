@@ -91,7 +91,7 @@ grep -q '^[[:space:]]*local[[:space:]].*trust' "$new/pg_hba.conf" || sed -i '1i 
 step "analyze and update extensions"
 start_server "$PG_NEW_BINDIR" "$new" "$sock"
 export PGUSER=$superuser
-"$PG_NEW_BINDIR/vacuumdb" --all --analyze-in-stages -q
+"$PG_NEW_BINDIR/vacuumdb" --all --analyze-in-stages --jobs "$jobs" -q
 update_extensions
 stop_server
 cd /

@@ -43,8 +43,9 @@ void runtime::sync_snapshots() {
     };
     const auto claim_name = vs.value("/spec/source/persistentVolumeClaimName"_json_pointer, std::string());
     if (claim_name.empty()) {
-      failed("kube-sim takes snapshots of claims only (spec.source.persistentVolumeClaimName); pre-provisioned "
-             "VolumeSnapshotContents are not modelled");
+      failed(
+          "kube-sim takes snapshots of claims only (spec.source.persistentVolumeClaimName); pre-provisioned "
+          "VolumeSnapshotContents are not modelled");
       continue;
     }
     // The class: the one named, else the cluster's default for the claim's driver.
@@ -52,8 +53,10 @@ void runtime::sync_snapshots() {
     const auto class_name = vs.value("/spec/volumeSnapshotClassName"_json_pointer, std::string());
     const auto claim = get("persistentvolumeclaims", ns, claim_name);
     if (!claim) {
-      failed("Failed to create snapshot content with error snapshot controller failed to get input parameters to create "
-             "snapshot " + name + ": \"persistentvolumeclaims \\\"" + claim_name + "\\\" not found\"");
+      failed(
+          "Failed to create snapshot content with error snapshot controller failed to get input parameters to create "
+          "snapshot " +
+          name + ": \"persistentvolumeclaims \\\"" + claim_name + "\\\" not found\"");
       continue;
     }
     if (claim->value("/status/phase"_json_pointer, std::string()) != "Bound") {
@@ -111,7 +114,8 @@ void runtime::sync_snapshots() {
       failed("Failed to check and update snapshot content: " + taken.error().message);
       continue;
     }
-    const auto created = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch());
+    const auto created =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch());
     merge_status(contents_id, "", content_name,
                  {{"status",
                    {{"creationTime", created.count()},

@@ -215,6 +215,26 @@ TEST_CASE("the live check Job mounts the old claim read-only beside the database
   }
 }
 
+TEST_CASE("job options: the CPUs the backup and upgrade Jobs ask for are the parallelism they use", "[specs]") {
+  job_options o;
+  o.parallel_jobs = 4;
+  o.cpu_request = 4;
+  for (const auto role : {job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade, job_role::check}) {
+    INFO(to_string(role));
+    const auto body = job_body(a_job(role), o);
+    const auto& c = body["spec"]["template"]["spec"]["containers"][0];
+    if (role == job_role::check) {
+      CHECK_FALSE(c.contains("resources"));  // a few queries and a scratch initdb
+      continue;
+    }
+    CHECK(c["resources"] == json::parse(R"({"requests": {"cpu": "4"}})"));
+    for (const auto& e : c["env"])
+      if (e["name"] == "QPU_JOBS") CHECK(e["value"] == "4");
+  }
+  // Unset (the library default): no request at all.
+  CHECK_FALSE(job_body(a_job(job_role::backup))["spec"]["template"]["spec"]["containers"][0].contains("resources"));
+}
+
 TEST_CASE("job options: a fixed user and no fsGroup", "[specs]") {
   job_options o;
   o.run_as_user = 26;
