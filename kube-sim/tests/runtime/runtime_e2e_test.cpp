@@ -162,6 +162,24 @@ bool deployment_ready(cluster& c, const std::string& ns, const std::string& name
   return d && d->value("/status/readyReplicas"_json_pointer, 0) == replicas;
 }
 
+// Runs a busybox Job `name` in namespace t with each claim mounted at /<its key> until it ends;
+// its pod's log. The caller checks how it ended (c.job_condition).
+std::string run_on_claims(cluster& c, const std::string& name, const std::map<std::string, std::string>& claims,
+                          const std::string& command) {
+  json volumes = json::array(), mounts = json::array();
+  for (const auto& [dir, claim] : claims) {
+    volumes.push_back({{"name", dir}, {"persistentVolumeClaim", {{"claimName", claim}}}});
+    mounts.push_back({{"name", dir}, {"mountPath", "/" + dir}});
+  }
+  json container = {{"name", "main"}, {"image", "busybox"}, {"volumeMounts", mounts}, {"command", {"sh", "-c", command}}};
+  json pod = {{"restartPolicy", "Never"}, {"volumes", volumes}, {"containers", json::array({container})}};
+  json job = {{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"metadata", {{"name", name}, {"namespace", "t"}}}};
+  job["spec"] = {{"backoffLimit", 0}, {"template", {{"spec", pod}}}};
+  c.apply(job.dump());  // JSON is YAML
+  if (!c.run_until([&] { return c.job_finished("t", name); }, 60s)) return "(the Job " + name + " did not finish)";
+  return slurp(c.rt->pod_log("t", object_name(c.pods("t", "job-name", name).at(0))));
+}
+
 std::string trimmed(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
@@ -382,23 +400,8 @@ metadata: {name: src, namespace: t}
 spec:
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 256Mi}}
----
-apiVersion: batch/v1
-kind: Job
-metadata: {name: write, namespace: t}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      volumes: [{name: d, persistentVolumeClaim: {claimName: src}}]
-      containers:
-        - name: main
-          image: busybox
-          volumeMounts: [{name: d, mountPath: /d}]
-          command: ["sh", "-c", "head -c 100000000 /dev/urandom >/d/data && md5sum </d/data >/d/sum && sync"]
 )Y");
-  REQUIRE(c.run_until([&] { return c.job_finished("t", "write"); }, 60s));
+  run_on_claims(c, "write", {{"d", "src"}}, "head -c 100000000 /dev/urandom >/d/data && md5sum </d/data >/d/sum && sync");
   REQUIRE(c.job_condition("t", "write", "Complete") == "CompletionsReached");
   struct statvfs before {};
   REQUIRE(::statvfs((c.dir / "volumes").c_str(), &before) == 0);
@@ -453,27 +456,9 @@ spec:
   CHECK(c.get("persistentvolumeclaims", "t", "copy")->value("/status/capacity/storage"_json_pointer, std::string()) == "512Mi");
 
   // The clone has the data and the new size; writing to it leaves the source as it was.
-  c.apply(R"Y(
-apiVersion: batch/v1
-kind: Job
-metadata: {name: read, namespace: t}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      volumes:
-        - {name: c, persistentVolumeClaim: {claimName: copy}}
-        - {name: s, persistentVolumeClaim: {claimName: src}}
-      containers:
-        - name: main
-          image: busybox
-          volumeMounts: [{name: c, mountPath: /c}, {name: s, mountPath: /s}]
-          command: ["sh", "-c", "md5sum </c/data | cmp - /c/sum && echo changed >/c/data && md5sum </s/data | cmp - /s/sum &&
-                     df -k /c | tail -1 | awk '{print \"size \" $2}'"]
-)Y");
-  REQUIRE(c.run_until([&] { return c.job_finished("t", "read"); }, 60s));
-  const auto log = slurp(c.rt->pod_log("t", object_name(c.pods("t", "job-name", "read").at(0))));
+  const auto log = run_on_claims(c, "read", {{"c", "copy"}, {"s", "src"}},
+                                 "md5sum </c/data | cmp - /c/sum && echo changed >/c/data && md5sum </s/data | cmp - /s/sum && "
+                                 "df -k /c | tail -1 | awk '{print \"size \" $2}'");
   INFO(log);
   CHECK(c.job_condition("t", "read", "Complete") == "CompletionsReached");
   const auto at = log.find("size ");
@@ -528,20 +513,11 @@ spec:
   storageClassName: plain
   accessModes: [ReadWriteOnce]
   resources: {requests: {storage: 64Mi}}
----
-apiVersion: batch/v1
-kind: Job
-metadata: {name: write, namespace: t}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      volumes: [{name: d, persistentVolumeClaim: {claimName: src}}]
-      containers:
-        - {name: main, image: busybox, volumeMounts: [{name: d, mountPath: /d}], command: ["sh", "-c", "echo before >/d/state && sync"]}
 )Y");
-  REQUIRE(c.run_until([&] { return c.job_finished("t", "write"); }, 30s));
+  REQUIRE(c.run_until(
+      [&] { return c.get("persistentvolumeclaims", "t", "src")->value("/status/phase"_json_pointer, std::string()) == "Bound"; },
+      10s));
+  run_on_claims(c, "write", {{"d", "src"}}, "echo before >/d/state && sync");
   REQUIRE(c.job_condition("t", "write", "Complete") == "CompletionsReached");
   c.apply(R"Y(
 apiVersion: snapshot.storage.k8s.io/v1
@@ -577,19 +553,8 @@ spec: {source: {persistentVolumeClaimName: nowhere}}
         std::string::npos);
 
   // After the snapshot the source changes; the claim restored from it has the data as it was.
+  run_on_claims(c, "change", {{"d", "src"}}, "echo after >/d/state && sync");
   c.apply(R"Y(
-apiVersion: batch/v1
-kind: Job
-metadata: {name: change, namespace: t}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      volumes: [{name: d, persistentVolumeClaim: {claimName: src}}]
-      containers:
-        - {name: main, image: busybox, volumeMounts: [{name: d, mountPath: /d}], command: ["sh", "-c", "echo after >/d/state && sync"]}
----
 apiVersion: v1
 kind: PersistentVolumeClaim
 metadata: {name: restored, namespace: t}
@@ -606,29 +571,12 @@ spec:
   resources: {requests: {storage: 32Mi}}
   dataSource: {kind: VolumeSnapshot, apiGroup: snapshot.storage.k8s.io, name: snap}
 )Y");
-  REQUIRE(c.run_until([&] { return c.job_finished("t", "change"); }, 30s));
   const auto phase = [&](const char* name) {
     return c.get("persistentvolumeclaims", "t", name)->value("/status/phase"_json_pointer, std::string());
   };
   REQUIRE(c.run_until([&] { return phase("restored") == "Bound"; }, 30s));
-  c.apply(R"Y(
-apiVersion: batch/v1
-kind: Job
-metadata: {name: look, namespace: t}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      volumes: [{name: r, persistentVolumeClaim: {claimName: restored}}, {name: s, persistentVolumeClaim: {claimName: src}}]
-      containers:
-        - name: main
-          image: busybox
-          volumeMounts: [{name: r, mountPath: /r}, {name: s, mountPath: /s}]
-          command: ["sh", "-c", "echo restored $(cat /r/state) source $(cat /s/state)"]
-)Y");
-  REQUIRE(c.run_until([&] { return c.job_finished("t", "look"); }, 30s));
-  CHECK(slurp(c.rt->pod_log("t", object_name(c.pods("t", "job-name", "look").at(0)))) == "restored before source after\n");
+  CHECK(run_on_claims(c, "look", {{"r", "restored"}, {"s", "src"}}, "echo restored $(cat /r/state) source $(cat /s/state)") ==
+        "restored before source after\n");
   CHECK(phase("too-small") == "Pending");
 
   // Deleting the snapshot deletes its content (deletionPolicy Delete).
