@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -179,6 +180,8 @@ int run(run_flags& f) {
     std::fprintf(stderr, "error: %s\n", ok.error().c_str());
     return exit_bad_input;
   }
+  // A dry run's stdout is its report alone (`run --dry-run > plan.txt`); its log goes to stderr.
+  if (f.options.cfg.dry_run) spdlog::set_default_logger(spdlog::stderr_color_mt("quay-pg-upgrader-dry-run"));
   if (auto ok = qpu::app::set_log_format(f.log_format); !ok) {
     std::fprintf(stderr, "error: %s\n", ok.error().c_str());
     return exit_bad_input;

@@ -1474,9 +1474,11 @@ def case_dry_run(case):
     log("the dry run printed:\n" + r.stdout)
     case.check(r.returncode == 0, f"run --dry-run exited 0 once every registry planned ({r.returncode})")
     out = r.stdout
-    # (The controller's own log lines go to the same stdout, before the report.)
-    case.check("\nQuayRegistry quay/registry: planned\n  dry run: PostgreSQL 10 -> 15 by logical" in "\n" + out,
-               "it printed the registry's plan: versions and method")
+    # stdout is the report alone: the controller's log went to stderr (the case's controller log).
+    case.check(out.startswith("QuayRegistry quay/registry: planned\n  dry run: PostgreSQL 10 -> 15 by logical"),
+               "stdout is the registry's plan alone, starting with its versions and method")
+    case.check("watching namespace quay for QuayRegistries" in open(case.ctl_log).read()
+               and "watching namespace" not in out, "the controller's log went to stderr, not into the report")
     for part in ("backup claim registry-quay-database-backup-pg10 (", "new data claim registry-quay-database-pg15 (",
                  "the app would be stopped: registry-quay-app (1 replicas)", "estimated downtime about ",
                  "the preflight check Job passed (CheckPassed", "nothing refuses it", "Run without --dry-run to upgrade"):
