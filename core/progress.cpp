@@ -50,6 +50,9 @@ std::string progress_text(const progress_record& p) {
   if (p.unit == "bytes") text += format_bytes(p.done) + " of " + format_bytes(p.total);
   else text += std::to_string(p.done) + " of " + std::to_string(p.total) + " " + p.unit;
   text += " (" + std::to_string(percent(p)) + " %)";
+  // All of the measured total is done (the Job's last line, or more written than its estimate):
+  // the step is wrapping up, "about 0 s left" would say nothing true.
+  if (p.total > 0 && p.done >= p.total) return text + ", finishing";
   const auto left = time_left(p);
   return text + (left ? ", about " + format_duration(*left) + " left" : std::string(", estimating the time left"));
 }

@@ -58,6 +58,9 @@ TEST_CASE("progress: the text people read") {
   CHECK(format_duration(7'500'000) == "2 h 05 min");
   CHECK(progress_text(line_at(400 * mib, 11'000, 200 * mib, 1000)) == "dump: 400 MiB of 800 MiB (50 %), about 20 s left");
   CHECK(progress_text(line_at(100 * mib, 1000, 100 * mib, 1000)) == "dump: 100 MiB of 800 MiB (12 %), estimating the time left");
+  // Done, or more written than the estimate: no "about 0 s left".
+  CHECK(progress_text(line_at(800 * mib, 11'000, 200 * mib, 1000)) == "dump: 800 MiB of 800 MiB (100 %), finishing");
+  CHECK(progress_text(line_at(900 * mib, 12'000, 200 * mib, 1000)) == "dump: 900 MiB of 800 MiB (100 %), finishing");
 }
 
 TEST_CASE("progress: the backup's and the upgrade's progress reach the status, rising, with a time left that comes true") {
