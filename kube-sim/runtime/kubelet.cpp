@@ -507,7 +507,8 @@ void runtime::admit(const json& pod) {
   ::chmod((p.dir / "tmp").c_str(), 01777);
   fs::create_directories(p.dir / "run-postgresql");
   (void)!::chown((p.dir / "run-postgresql").c_str(), containers[0].launch.uid, containers[0].launch.gid);
-  std::ofstream(p.dir / "hosts", std::ios::trunc) << hosts_file(ns, name, p.ip);
+  p.hosts = hosts_file(ns, name, p.ip);
+  std::ofstream(p.dir / "hosts", std::ios::trunc) << p.hosts;
   const auto first_uid = containers[0].launch.uid;
   const auto fs_group = static_cast<gid_t>(pod_security.value("fsGroup", containers[0].launch.gid));
   for (const auto& [vname, src] : sources) {

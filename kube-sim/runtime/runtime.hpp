@@ -88,6 +88,7 @@ struct pod_run {
   std::string ip;
   std::string start_time;
   std::filesystem::path dir;
+  std::string hosts;  // what its hosts file holds (services.cpp, refresh_hosts_files)
   std::string restart_policy = "Always";
   std::vector<container_run> containers;
   bool terminating = false;

@@ -2,6 +2,9 @@
 // clusterIP:port that connects each accepted client to one ready pod matching the selector
 // (podIP:targetPort), which is what kube-proxy does in a cluster. Pods get the service names in
 // a generated /etc/hosts and the NAME_SERVICE_HOST/PORT variables of their namespace.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <fstream>
 #include <random>
@@ -226,9 +229,21 @@ std::vector<std::string> runtime::service_env(const std::string& ns) const {
 }
 
 void runtime::refresh_hosts_files() {
-  // Rewritten in place (same inode), so the bind mount inside running pods sees the change.
-  for (const auto& [uid, p] : pods_)
-    if (!p.finished) std::ofstream(p.dir / "hosts", std::ios::trunc) << hosts_file(p.ns, p.name, p.ip);
+  // Rewritten in place (same inode), so the bind mount inside running pods sees the change, and
+  // only when it changes: a resolver reading it while it is rewritten may see part of it (a pod
+  // that started in the pass that created its Service once found its hosts file empty). The new
+  // text goes over the old before the file is cut to its length, so it is never empty.
+  for (auto& [uid, p] : pods_) {
+    if (p.finished) continue;
+    auto text = hosts_file(p.ns, p.name, p.ip);
+    if (text == p.hosts) continue;
+    const int fd = ::open((p.dir / "hosts").c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (::pwrite(fd, text.data(), text.size(), 0) == static_cast<ssize_t>(text.size()) &&
+        ::ftruncate(fd, static_cast<off_t>(text.size())) == 0)
+      p.hosts = std::move(text);
+    ::close(fd);
+  }
 }
 
 }  // namespace kube_sim::runtime

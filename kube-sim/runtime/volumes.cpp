@@ -3,7 +3,9 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
+#include <thread>
 #include <sstream>
 
 #include "process.hpp"
@@ -217,7 +219,16 @@ void volume_set::unmount_all() {
   for (const auto& [uid, mnt] : mounted_)
     if (mode_ == volume_mode::loop && is_mount_point(mnt)) (void)run_tool({"umount", mnt.string()});
   mounted_.clear();
-  if (pool_ && is_mount_point(root_)) (void)run_tool({"umount", root_.string()});
+  // The claims' loop devices let go of their images a moment after their umount: until then the
+  // pool is busy. A few tries, then a lazy unmount (it goes once the last image is closed).
+  for (int i = 0; pool_ && is_mount_point(root_); ++i) {
+    if (i == 20) {
+      (void)run_tool({"umount", "-l", root_.string()});
+      break;
+    }
+    if (run_tool({"umount", root_.string()}).status == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 }  // namespace kube_sim::runtime
