@@ -130,7 +130,7 @@ check_space() {
   for p in "$@"; do
     [ -e "$p" ] || continue
     # (what du cannot read counts as nothing to clear: the estimate errs on the safe side)
-    n=$( (du -sb "$p" 2>/dev/null || true) | cut -f1)
+    n=$(tree_bytes "$p")
     reclaim=$((reclaim + ${n:-0}))
   done
   echo "claim $claim: $(human "$avail") free and $(human "$reclaim") of earlier work to clear; $what needs about $(human "$need")"
@@ -148,7 +148,7 @@ if [ -n "${QPU_BACKUP_NEED:-}" ] || [ -n "${QPU_DATA_NEED:-}" ]; then
     if [ "${QPU_LIVE_CHECK:-0}" = 1 ]; then
       # pg_upgrade copies the old directory first
       # (files of the running server may go while du reads them: what it counted is enough)
-      n=$( (du -sb "$QPU_OLD_PGDATA" 2>/dev/null || true) | cut -f1)
+      n=$(tree_bytes "$QPU_OLD_PGDATA")
       [ -n "$n" ] && [ "$n" -gt "$need" ] && need=$n
     fi
     IFS=: read -r -a cleared <<<"$QPU_DATA_CLEARED"

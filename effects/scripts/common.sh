@@ -172,6 +172,10 @@ relay_end() {
   qpu_relay_pid=""
 }
 
+# Bytes under PATH as du counts them; what du cannot read (a file that went, a folder of another
+# user) is left out rather than failing the step.
+tree_bytes() { (du -sb "$1" 2>/dev/null || true) | cut -f1; }
+
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql_at() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$@"; }
 
