@@ -365,6 +365,14 @@ int main(int argc, char** argv) {
                     "For pg_upgrade, run the real pg_upgrade --check against the running server before anything is "
                     "stopped (default on; needs the admin password, and mounts the old claim read-only beside the "
                     "database's pod); off: the check Job asks over SQL what pg_upgrade would refuse");
+  run_cmd
+      ->add_option("--clone-storage-classes", rf.options.cfg.clone_storage_classes,
+                   "StorageClasses whose driver clones a PersistentVolumeClaim in constant time (PVC dataSource), comma "
+                   "separated, or * for every class: for the pg_upgrade method on them the backup and new data claims are "
+                   "clones of the stopped old claim and pg_upgrade --link runs in the data clone (no copy in the downtime; "
+                   "the backup's logical archive is written after the app is back). The Kubernetes API does not publish "
+                   "this capability, so it is named here")
+      ->delimiter(',');
   run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
   run_cmd
       ->add_option("--job-cpus", rf.options.job_cpus,

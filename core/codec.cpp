@@ -119,14 +119,17 @@ json summary_json(const upgrade_summary& s) {
   if (!s.revert_backup_claim.empty()) j["revertBackupClaim"] = s.revert_backup_claim;
   if (!s.quay_operator.empty()) j["quayOperator"] = s.quay_operator;
   if (const auto& p = s.progress) j["progress"] = progress_json(*p);
+  if (!s.backup_archive.empty()) j["backupArchive"] = s.backup_archive;
   return j;
 }
 
 struct effect_to_json {
   json operator()(const create_claim& e) const {
-    return json{{"effect", "create_claim"},           {"id", to_string(e.id)},     {"claim", key_json(e.key)},
-                {"registry", owner_json(e.registry)}, {"role", to_string(e.role)}, {"size", format_quantity(e.size_bytes)},
-                {"storageClass", e.storage_class}};
+    json j{{"effect", "create_claim"},           {"id", to_string(e.id)},     {"claim", key_json(e.key)},
+           {"registry", owner_json(e.registry)}, {"role", to_string(e.role)}, {"size", format_quantity(e.size_bytes)},
+           {"storageClass", e.storage_class}};
+    if (!e.source_claim.empty()) j["sourceClaim"] = e.source_claim;
+    return j;
   }
   json operator()(const create_job& e) const {
     json j{{"effect", "create_job"},         {"id", to_string(e.id)},
@@ -141,6 +144,7 @@ struct effect_to_json {
     if (!e.node.empty()) j["node"] = e.node;
     if (e.backup_space_bytes) j["backupSpaceBytes"] = e.backup_space_bytes;
     if (e.data_space_bytes) j["dataSpaceBytes"] = e.data_space_bytes;
+    if (e.cloned) j["cloned"] = true;
     return j;
   }
   json operator()(const scale_deployment& e) const {
@@ -257,6 +261,7 @@ json to_json(const config& c) {
   if (c.progress_interval_s != config{}.progress_interval_s) j["progressIntervalSeconds"] = c.progress_interval_s;
   if (c.dry_run) j["dryRun"] = true;
   if (c.live_check) j["liveCheck"] = true;
+  if (!c.clone_storage_classes.empty()) j["cloneStorageClasses"] = c.clone_storage_classes;
   return j;
 }
 
@@ -304,6 +309,11 @@ std::expected<config, std::string> config_from_json(const json& j) {
     c.progress_interval_s = integer_field(j, "progressIntervalSeconds", c.progress_interval_s, "config");
     c.dry_run = j.value("dryRun", false);
     c.live_check = j.value("liveCheck", false);
+    for (const auto& name : j.value("cloneStorageClasses", json::array())) {
+      if (!name.is_string() || name.get<std::string>().empty())
+        return std::unexpected("config.cloneStorageClasses must hold StorageClass names");
+      c.clone_storage_classes.push_back(name.get<std::string>());
+    }
     if (c.progress_interval_s < 1) return std::unexpected("config.progressIntervalSeconds must be at least 1");
   } catch (const json::exception& e) {
     return std::unexpected(std::string("config: ") + e.what());
@@ -510,6 +520,7 @@ json to_json(const state& s) {
                                                 j["capacity"] = format_quantity(c.capacity_bytes);
                                                 j["storageClass"] = c.storage_class;
                                                 if (!c.created_for.empty()) j["createdFor"] = c.created_for;
+                                                if (!c.clone_for.empty()) j["cloneFor"] = c.clone_for;
                                                 return j;
                                               })},
   };
@@ -569,6 +580,10 @@ json to_json(const state& s) {
     if (u.dry_run) upgrades[to_string(key)]["dryRun"] = u.dry_run_token.empty() ? json(true) : json(u.dry_run_token);
     if (!u.plan.empty()) upgrades[to_string(key)]["plan"] = u.plan;
     if (u.downtime_started) upgrades[to_string(key)]["downtimeStarted"] = format_rfc3339(*u.downtime_started);
+    if (u.clone) upgrades[to_string(key)]["clone"] = true;
+    if (!u.clone_note.empty()) upgrades[to_string(key)]["cloneNote"] = u.clone_note;
+    if (u.archived) upgrades[to_string(key)]["archived"] = format_rfc3339(*u.archived);
+    if (!u.archive_error.empty()) upgrades[to_string(key)]["archiveError"] = u.archive_error;
     if (const auto& p = u.progress)
       upgrades[to_string(key)]["progress"] = json{{"phase", to_string(p->in)},
                                                   {"stage", p->stage},

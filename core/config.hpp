@@ -74,6 +74,13 @@ struct config {
   // run --dry-run: every registry only plans (detection and the checks before the downtime, then
   // phase planned with the plan); nothing is stopped.
   bool dry_run = false;
+  // StorageClasses whose storage clones a claim in constant time (PVC dataSource; "*": every
+  // class). The Kubernetes API publishes no such capability (a CSIDriver object declares none), so
+  // it is configured, not guessed. For the pg_upgrade method on such a class, the backup and the
+  // new data claims are clones of the stopped old claim and `pg_upgrade --link` runs in the data
+  // clone: no copy in the downtime, the old claim never mounted. Empty: the copy path, which
+  // every log recorded before the setting decided with.
+  std::vector<std::string> clone_storage_classes;
   std::int32_t max_transient_retries = 8;  // 429/5xx/connection failures of one effect
   bool operator==(const config&) const = default;
 };

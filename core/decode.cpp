@@ -153,6 +153,7 @@ struct marks {
   std::string owner_registry;  // the QuayRegistry among metadata.ownerReferences with controller: true
   std::string created_for;  // label quay-pg-upgrader.quay.io/registry (objects this controller made)
   std::string skip_databases;  // annotation quay-pg-upgrader.quay.io/skip-databases
+  std::string clone_for;  // annotation quay-pg-upgrader.quay.io/clone-for (claims this controller cloned)
 };
 
 status read_meta(od::value v, object_meta& meta, marks& m) {
@@ -200,6 +201,7 @@ status read_meta(od::value v, object_meta& meta, marks& m) {
         if (k == "quay-pg-upgrader.quay.io/maintenance-window")
           return read_string(av, m.maintenance_window, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/dry-run") return read_string(av, m.dry_run, "metadata.annotations");
+        if (k == "quay-pg-upgrader.quay.io/clone-for") return read_string(av, m.clone_for, "metadata.annotations");
         if (k == "quay-pg-upgrader.quay.io/original-replicas")
           return read_string(av, m.original_replicas, "metadata.annotations");
         return std::nullopt;
@@ -520,6 +522,7 @@ status read_claim(od::object root, claim& c) {
     return std::nullopt;
   }));
   c.created_for = m.created_for;
+  c.clone_for = m.clone_for;
   return std::nullopt;
 }
 

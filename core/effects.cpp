@@ -12,6 +12,7 @@ const char* to_string(job_role r) {
     case job_role::backup: return "backup";
     case job_role::upgrade_logical: return "upgrade-logical";
     case job_role::upgrade_pg_upgrade: return "upgrade-pg-upgrade";
+    case job_role::archive: return "archive";
   }
   return "unknown";
 }

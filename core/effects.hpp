@@ -17,7 +17,8 @@
 namespace qpu {
 
 enum class claim_role : std::uint8_t { backup, data };
-enum class job_role : std::uint8_t { check, backup, upgrade_logical, upgrade_pg_upgrade };
+// archive: after a clone upgrade, the backup clone's logical archive, made off the downtime.
+enum class job_role : std::uint8_t { check, backup, upgrade_logical, upgrade_pg_upgrade, archive };
 const char* to_string(claim_role r);
 const char* to_string(job_role r);
 
@@ -43,6 +44,10 @@ struct create_claim {
   claim_role role{};
   std::int64_t size_bytes = 0;
   std::string storage_class;  // empty: the cluster's default
+  // A clone of this claim (spec.dataSource), made after its server stopped; empty: an empty claim.
+  // The clone carries the effect's id in an annotation: only a claim with it is adopted, never an
+  // older clone holding older data.
+  std::string source_claim;
   bool operator==(const create_claim&) const = default;
 };
 
@@ -75,6 +80,9 @@ struct create_job {
   // already must have, after the Job that writes it clears its own folders; 0: not checked.
   std::int64_t backup_space_bytes = 0;
   std::int64_t data_space_bytes = 0;
+  // The pg_upgrade Job: the new claim is a clone of the stopped old claim, so its data directory
+  // is the old cluster, moved aside for `pg_upgrade --link` (no copy; the old claim not mounted).
+  bool cloned = false;
   bool operator==(const create_job&) const = default;
 };
 
@@ -138,6 +146,9 @@ struct upgrade_summary {
   std::string revert_backup_claim;  // set once a manual revert began: the backup of the upgraded data
   std::string quay_operator;  // the Quay operator (namespace/name) the upgrade pauses, when one renders the database
   std::optional<summary_progress> progress;  // while the backup or the upgrade Job moves data
+  // A clone upgrade: "clone" while the archive is due, then what became of the backup's logical
+  // archive ("Pending", "Complete: ...", "Failed: ..."); empty on the copy path.
+  std::string backup_archive;
   bool operator==(const upgrade_summary&) const = default;
 };
 

@@ -147,6 +147,7 @@ struct claim {
   std::int64_t capacity_bytes = 0;  // status.capacity.storage
   std::string storage_class;
   std::string created_for;  // label quay-pg-upgrader.quay.io/registry: this controller made it for that registry
+  std::string clone_for;  // annotation quay-pg-upgrader.quay.io/clone-for: the create_claim effect that cloned it
   bool operator==(const claim&) const = default;
 };
 

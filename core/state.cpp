@@ -22,6 +22,7 @@ const char* to_string(phase p) {
     case phase::verifying: return "verifying";
     case phase::resuming: return "resuming";
     case phase::resuming_operator: return "resuming_operator";
+    case phase::archiving: return "archiving";
     case phase::succeeded: return "succeeded";
     case phase::rolling_back: return "rolling_back";
     case phase::failed: return "failed";
@@ -59,6 +60,7 @@ const char* condition_reason(phase p) {
     case phase::verifying: return "Verifying";
     case phase::resuming: return "Resuming";
     case phase::resuming_operator: return "ResumingOperator";
+    case phase::archiving: return "Archiving";
     case phase::succeeded: return "Succeeded";
     case phase::rolling_back: return "RollingBack";
     case phase::failed: return "Failed";

@@ -25,7 +25,8 @@ namespace qpu {
 // When a Quay operator renders the database, pausing_operator comes before the app is quiesced
 // and resuming_operator after it is back. planned: a dry run (run --dry-run, or annotation
 // quay-pg-upgrader.quay.io/dry-run) detected and checked what the upgrade would do, and stopped
-// there with its plan; nothing was stopped.
+// there with its plan; nothing was stopped. archiving: a clone upgrade is verified and the app is
+// back; the backup clone's logical archive is being written (its failure never undoes the upgrade).
 enum class phase : std::uint8_t {
   detecting,
   up_to_date,
@@ -42,6 +43,7 @@ enum class phase : std::uint8_t {
   verifying,
   resuming,
   resuming_operator,
+  archiving,
   succeeded,
   rolling_back,
   failed,
@@ -170,6 +172,12 @@ struct registry_upgrade {
   std::string dry_run_token;  // the dry-run annotation's value when the attempt planned
   std::string plan;  // the dry run's report, once planned
   std::optional<timestamp> downtime_started;  // entered quiescing (the app stopped writing)
+  // The storage clones (config clone_storage_classes): the backup and new data claims are clones
+  // of the stopped old claim, and the backup's logical archive is written after the app is back.
+  bool clone = false;
+  std::string clone_note;  // why a configured clone was not chosen (a copy instead), for the plan and status
+  std::optional<timestamp> archived;  // the archive Job completed
+  std::string archive_error;  // why the archive failed (the upgrade stands)
   bool operator==(const registry_upgrade&) const = default;
 };
 

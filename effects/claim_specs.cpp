@@ -13,6 +13,10 @@ nlohmann::json claim_body(const create_claim& c) {
   nlohmann::json spec = {{"accessModes", {"ReadWriteOnce"}},
                          {"resources", {{"requests", {{"storage", std::to_string(c.size_bytes)}}}}}};
   if (!c.storage_class.empty()) spec["storageClassName"] = c.storage_class;
+  if (!c.source_claim.empty()) {
+    spec["dataSource"] = {{"kind", "PersistentVolumeClaim"}, {"name", c.source_claim}};
+    metadata["annotations"] = {{std::string(clone_for_annotation), to_string(c.id)}};
+  }
   return {{"apiVersion", "v1"}, {"kind", "PersistentVolumeClaim"}, {"metadata", metadata}, {"spec", spec}};
 }
 

@@ -17,10 +17,17 @@ std::string job_script(job_role role) {
     case job_role::backup: file = "backup.sh"; break;
     case job_role::upgrade_logical: file = "upgrade-logical.sh"; break;
     case job_role::upgrade_pg_upgrade: file = "upgrade-pg-upgrade.sh"; break;
+    case job_role::archive: file = "archive.sh"; break;
   }
   std::string text(job_script_file("common.sh"));
   text += '\n';
   text += job_script_file(file);
+  // The archive starts the old server on the backup clone, then writes the backup as the backup
+  // Job does.
+  if (role == job_role::archive) {
+    text += '\n';
+    text += job_script_file("backup.sh");
+  }
   return text;
 }
 
@@ -142,6 +149,19 @@ json job_body(const create_job& j, const job_options& o) {
       mounts.push_back(mount("data", data_mount_path, false));
       break;
     case job_role::upgrade_pg_upgrade:
+      if (j.cloned) {
+        // The new claim is a clone of the stopped old claim: its data directory is the old
+        // cluster, moved aside in place; the old claim itself is not mounted at all.
+        env.push_back(plain("QPU_CLONED", "1"));
+        env.push_back(plain("QPU_OLD_PGDATA", pgdata));
+        env.push_back(plain("QPU_OLD_COPY", old_copy_dir(j)));
+        env.push_back(plain("QPU_PGDATA", pgdata));
+        env.push_back(plain("QPU_WORK_DIR", pg_upgrade_work_dir()));
+        env.push_back(plain("QPU_JOBS", std::to_string(o.parallel_jobs)));
+        volumes.push_back(claim_volume("data", j.new_claim, false));
+        mounts.push_back(mount("data", data_mount_path, false));
+        break;
+      }
       env.push_back(plain("QPU_OLD_PGDATA", std::string(old_data_mount_path) + "/" + o.data_subdir));
       env.push_back(plain("QPU_OLD_COPY", old_copy_dir(j)));
       env.push_back(plain("QPU_PGDATA", pgdata));
@@ -153,6 +173,18 @@ json job_body(const create_job& j, const job_options& o) {
       mounts.push_back(mount("old-data", old_data_mount_path, true));
       mounts.push_back(mount("data", data_mount_path, false));
       break;
+    case job_role::archive: {
+      // The backup claim is a clone of the old claim taken at the stop: the old server starts on
+      // it (no network: a socket in the pod) and the archive goes beside its data directory.
+      const auto& cred = j.db.credentials;
+      env.push_back(plain("QPU_OLD_PGDATA", std::string(backup_mount_path) + "/" + o.data_subdir));
+      env.push_back(plain("QPU_BACKUP_DIR", backup_dir(j)));
+      env.push_back(plain("QPU_MANIFEST_SQL", manifest));
+      env.push_back(from_source("QPU_APP_DB", cred.database.empty() ? cred.user : cred.database));
+      volumes.push_back(claim_volume("backup", j.backup_claim, false));
+      mounts.push_back(mount("backup", backup_mount_path, false));
+      break;
+    }
   }
 
   json labels = managed_labels(j.registry, "job");

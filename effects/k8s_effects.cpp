@@ -15,6 +15,7 @@
 #include "core/codec.hpp"
 #include "core/quantity.hpp"
 #include "effects/claim_specs.hpp"
+#include "effects/labels.hpp"
 #include "effects/write_specs.hpp"
 
 namespace qpu::effects {
@@ -94,6 +95,16 @@ net::awaitable<event> perform(k8s_context& ctx, const create_claim& e) {
   auto current = co_await ctx.api->get(path_of(resource_kind::claim, e.key.ns, e.key.name));
   if (!current) co_return failure(e.id, current.error());
   const json c = json::parse(current->body, nullptr, false);
+  if (!e.source_claim.empty()) {
+    // A clone is this effect's own (a restart lost the answer) or it is left alone: another claim
+    // of the name holds other data, older or not of this source at all.
+    const json annotations = c.is_object() ? c.value("/metadata/annotations"_json_pointer, json::object()) : json::object();
+    const auto mark = annotations.find(std::string(clone_for_annotation));
+    if (mark != annotations.end() && *mark == to_string(e.id)) co_return succeeded(e.id);
+    co_return effect_failed{e.id, 409, "AlreadyExists",
+                            "claim " + to_string(e.key) + " exists and is not the clone of " + e.source_claim +
+                                " this attempt made: a clone is never made over another claim"};
+  }
   std::int64_t have = 0;
   for (const auto* ptr : {"/spec/resources/requests/storage", "/status/capacity/storage"}) {
     const json::json_pointer p(ptr);

@@ -14,6 +14,8 @@ inline constexpr std::string_view role_label = "quay-pg-upgrader.quay.io/role";
 inline constexpr std::string_view job_role_label = "quay-pg-upgrader.quay.io/job-role";
 inline constexpr std::string_view original_replicas_annotation = "quay-pg-upgrader.quay.io/original-replicas";
 inline constexpr std::string_view component_name = "quay-pg-upgrader";
+// On a claim cloned from another: the create_claim effect that made it (only that effect adopts it).
+inline constexpr std::string_view clone_for_annotation = "quay-pg-upgrader.quay.io/clone-for";
 
 // managed-by=quay-pg-upgrader, registry=<name>, role=<role>.
 nlohmann::json managed_labels(const owner_ref& registry, std::string_view role);

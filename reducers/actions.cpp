@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/image_ref.hpp"
+#include "reducers/claims.hpp"
 #include "reducers/guards.hpp"
 #include "reducers/issue.hpp"
 #include "reducers/names.hpp"
@@ -110,6 +111,7 @@ void plan_upgrade(upgrade_ctx& c) {
       !c.cfg.upgrade_image.empty() &&
       std::find(c.cfg.upgrade_image_from.begin(), c.cfg.upgrade_image_from.end(), *c.u.from) != c.cfg.upgrade_image_from.end();
   c.u.method = image_can && c.registry.method_override != "logical" ? upgrade_method::pg_upgrade : upgrade_method::logical;
+  choose_clone(c);
 }
 
 void note_unmanaged(upgrade_ctx& c) { c.u.last_error.clear(); }
@@ -195,15 +197,23 @@ void scale_apps_down(upgrade_ctx& c) {
 // taken beside the backup Job, not before it: both read the same quiesced data, and at scale the
 // manifest alone takes about as long as the dump. The claim is sized from the size detection
 // measured; the phase ends when both the Job and the manifest are done.
+//
+// On cloning storage the backup is a clone of the old claim made once the server stopped
+// (run_upgrade): this phase only takes the manifest.
 void take_backup(upgrade_ctx& c) {
   if (!c.u.before) return inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
+  if (c.u.clone) {
+    if (!c.u.before->has_manifest) inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
+    return;
+  }
   if (!c.u.before->has_manifest) inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
   issue(c, create_claim{step_id(c.u, step_kind::create_claim, "backup"),
                         {c.u.registry.ns, backup_claim_name(c.u)},
                         owner(c),
                         claim_role::backup,
                         backup_claim_bytes(c),
-                        storage_class(c)});
+                        storage_class(c),
+                        {}});
   if (!done(c, step_kind::create_claim, "backup")) return;
   create_job_for(c, job_role::backup, c.cfg.deadlines.backup_s);
   watch_job_progress(c);
@@ -216,13 +226,23 @@ void stop_database(upgrade_ctx& c) {
   issue(c, scale_deployment{step_id(c.u, step_kind::scale_down, "database"), db->meta.key, 0, c.u.db_replicas, false});
 }
 
+// On cloning storage both claims are clones of the stopped old claim (made now, constant time),
+// and the Job runs once they are Bound; otherwise the data claim exists since preflight.
 void run_upgrade(upgrade_ctx& c) {
+  if (c.u.clone) {
+    prepare_claims(c);
+    if (!claims_ready(c)) return;
+    create_job_for(c, job_role::upgrade_pg_upgrade, c.cfg.deadlines.upgrade_s);
+    watch_job_progress(c);
+    return;
+  }
   issue(c, create_claim{step_id(c.u, step_kind::create_claim, "data"),
                         {c.u.registry.ns, data_claim_name(c.u)},
                         owner(c),
                         claim_role::data,
                         data_claim_bytes(c),
-                        storage_class(c)});
+                        storage_class(c),
+                        {}});
   if (!done(c, step_kind::create_claim, "data")) return;
   create_job_for(c, upgrade_role(c.u), c.cfg.deadlines.upgrade_s);
   watch_job_progress(c);
@@ -248,6 +268,50 @@ void finish_success(upgrade_ctx& c) {
   c.u.finished = c.now;
   c.u.detected_image = target_image(c);
   if (const auto* db = database(c)) c.u.detected_pgdata = db->pgdata;
+}
+
+// ---- after a clone upgrade: the backup clone's logical archive, off the downtime -------------
+
+void run_archive(upgrade_ctx& c) {
+  create_job_for(c, job_role::archive, c.cfg.deadlines.backup_s);
+  watch_job_progress(c);
+}
+
+// The upgrade is done (verified, the app back): it counts as finished; the archive follows.
+void begin_archive(upgrade_ctx& c) {
+  finish_success(c);
+  run_archive(c);
+}
+
+void finish_archive(upgrade_ctx& c) { c.u.archived = c.now; }
+
+namespace {
+
+// An archive failure is the archive's alone: the upgraded database stays as it is.
+void note_archive_failure(upgrade_ctx& c, std::string why) {
+  c.u.archive_error = std::move(why) + ". The upgrade stands (verified, the app serves PostgreSQL " + to_string(*c.u.to) +
+                      " from claim " + data_claim_name(c.u) + "); claim " + backup_claim_name(c.u) +
+                      " still holds the physical copy of the old data taken at the stop, and the old claim " + c.u.old_claim +
+                      " is untouched";
+}
+
+}  // namespace
+
+void fail_archive_job(upgrade_ctx& c) {
+  note_archive_failure(c, job_failure(c, *find_job(c, job_name(c.u, job_role::archive)), "backup archive"));
+}
+
+void fail_archive_on_deadline(upgrade_ctx& c) {
+  note_archive_failure(c, "the backup archive did not finish within " +
+                              std::to_string(phase_deadline_s(c.cfg, phase::archiving)) +
+                              " s; at the deadline: " + waiting_for(c));
+  if (const auto* j = find_job(c, job_name(c.u, job_role::archive)); j && !j->complete && !j->has_failed)
+    issue(c, delete_job{step_id(c.u, step_kind::delete_job, to_string(job_role::archive)), j->meta.key});
+}
+
+void fail_archive_step(upgrade_ctx& c) {
+  note_archive_failure(c, "the backup archive failed: " + c.failure->reason);
+  c.failure.reset();
 }
 
 void fail_on_deadline(upgrade_ctx& c) {

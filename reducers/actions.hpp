@@ -33,6 +33,13 @@ void switch_database(upgrade_ctx& c);
 void verify(upgrade_ctx& c);
 void resume_apps(upgrade_ctx& c);
 void finish_success(upgrade_ctx& c);
+// after a clone upgrade: the backup clone's logical archive (its failure never undoes the upgrade)
+void begin_archive(upgrade_ctx& c);
+void run_archive(upgrade_ctx& c);
+void finish_archive(upgrade_ctx& c);
+void fail_archive_job(upgrade_ctx& c);
+void fail_archive_on_deadline(upgrade_ctx& c);
+void fail_archive_step(upgrade_ctx& c);
 // failures: each records why; its row says where the upgrade goes
 void record_failure(upgrade_ctx& c, std::string reason);
 void fail_on_deadline(upgrade_ctx& c);

@@ -1,7 +1,7 @@
 #include "reducers/claims.hpp"
 
 #include <algorithm>
-#include <array>
+#include <vector>
 
 #include "reducers/guards.hpp"
 #include "reducers/issue.hpp"
@@ -22,7 +22,11 @@ struct new_claim {
   std::int64_t bytes;
 };
 
-std::array<new_claim, 2> new_claims(const upgrade_ctx& c) {
+// The claims the current phase makes: before the downtime, or as clones once the old server
+// stopped (the action leaving stopping runs while the phase still says so, then upgrading); none
+// elsewhere.
+std::vector<new_claim> new_claims(const upgrade_ctx& c) {
+  if (c.u.clone && c.u.current != phase::stopping && c.u.current != phase::upgrading) return {};
   return {new_claim{"backup", "backup", claim_role::backup, backup_claim_name(c.u), backup_claim_bytes(c)},
           new_claim{"data", "new data", claim_role::data, data_claim_name(c.u), data_claim_bytes(c)}};
 }
@@ -49,11 +53,15 @@ std::string refusal(const upgrade_ctx& c, const new_claim& n) {
   if (ready(c, n)) return "";
   const auto* cl = find_claim(c, n.name);
   // Not created yet (or not in the store yet), or Bound but not adopted: a leftover too small,
-  // which its own row refuses.
-  if (!cl || cl->phase == "Bound") return "";
+  // which its own row refuses (a clone is adopted only when this attempt made it).
+  if (!cl || (cl->phase == "Bound" && !c.u.clone)) return "";
   const auto* f = seen(c, n);
   const std::string claim = "the " + std::string(n.what) + " claim " + c.u.registry.ns + "/" + n.name;
   const std::string cls = cl->storage_class.empty() ? std::string("the cluster's default") : cl->storage_class;
+  if (c.u.clone && cl->clone_for != to_string(step_id(c.u, step_kind::create_claim, n.role)))
+    return claim + " exists and is not the clone of " + c.u.old_claim +
+           " this attempt made (it was created after the upgrade was planned): it is never overwritten";
+  if (cl->phase == "Bound") return "";  // this attempt's clone, its creation not yet acknowledged
   const std::string event = f && !f->event_reason.empty()
                                 ? "its Event: " + f->event_type + " " + f->event_reason + ": " + f->event_message
                                 : "no Event on it says why";
@@ -71,15 +79,49 @@ std::string refusal(const upgrade_ctx& c, const new_claim& n) {
 
 }  // namespace
 
+void choose_clone(upgrade_ctx& c) {
+  c.u.clone = false;
+  c.u.clone_note.clear();
+  const auto& classes = c.cfg.clone_storage_classes;
+  const auto* old = find_claim(c, c.u.old_claim);
+  if (!old || classes.empty()) return;
+  if (std::ranges::find(classes, old->storage_class) == classes.end() && std::ranges::find(classes, "*") == classes.end()) return;
+  const std::string cls = "StorageClass " + (old->storage_class.empty() ? std::string("(none)") : old->storage_class);
+  if (c.u.method != upgrade_method::pg_upgrade) {
+    c.u.clone_note = "the old claim's " + cls +
+                     " clones, but the logical method restores into an empty claim (clones serve the pg_upgrade method: "
+                     "--upgrade-image)";
+    return;
+  }
+  if (!c.cfg.storage_class.empty() && c.cfg.storage_class != old->storage_class) {
+    c.u.clone_note = "--storage-class " + c.cfg.storage_class + " differs from the old claim's " + cls +
+                     ", and a clone stays in its source's class";
+    return;
+  }
+  for (const auto& name : {backup_claim_name(c.u), data_claim_name(c.u)})
+    if (find_claim(c, name)) {
+      c.u.clone_note = "a claim named " + name +
+                       " exists already (an earlier attempt's?) and a clone is never made over it: this attempt copies "
+                       "and uses it; delete it to upgrade by clones";
+      return;
+    }
+  c.u.clone = true;
+}
+
+bool clone_refused(const upgrade_ctx& c) { return c.u.clone && claim_refused(c); }
+
 void prepare_claims(upgrade_ctx& c) {
+  const auto claims = new_claims(c);
+  if (claims.empty()) return;
   if (!c.u.claims_requested) c.u.claims_requested = c.now;
-  for (const auto& n : new_claims(c)) {
+  for (const auto& n : claims) {
     issue(c, create_claim{step_id(c.u, step_kind::create_claim, n.role),
                           {c.u.registry.ns, n.name},
                           owner(c),
                           n.kind,
                           n.bytes,
-                          storage_class(c)});
+                          storage_class(c),
+                          c.u.clone ? c.u.old_claim : std::string()});
     const auto* cl = find_claim(c, n.name);
     if (!done(c, step_kind::create_claim, n.role) || !cl || cl->phase == "Bound") continue;
     // Pending: read why now, and again every few seconds (each look is its own effect).
@@ -113,6 +155,17 @@ void fail_claim(upgrade_ctx& c) {
     if (const auto r = refusal(c, n); !r.empty()) why += (why.empty() ? "" : "; ") + r;
   c.u.failed_in = c.u.current;
   if (why.ends_with('.')) why.pop_back();  // an Event's own full stop
+  if (c.u.clone) {
+    const auto* old = find_claim(c, c.u.old_claim);
+    const std::string cls = old && !old->storage_class.empty() ? old->storage_class : std::string("(none)");
+    c.u.last_error = "the clones of the stopped old claim " + c.u.registry.ns + "/" + c.u.old_claim +
+                     " could not be made: " + why +
+                     ". The upgrade rolls back: the old database starts again on its untouched claim. StorageClass " + cls +
+                     " is listed in --clone-storage-classes: if its driver does not clone, remove it there (the copy path "
+                     "needs no clone); delete the Pending claims and set annotation " +
+                     annotation_retry + " to a new value";
+    return;
+  }
   c.u.last_error = why +
                    ". Nothing was stopped: Quay kept serving. Fix the StorageClass (or choose one with --storage-class), delete "
                    "the Pending claim, and set annotation " +
@@ -134,6 +187,9 @@ std::string claims_text(const upgrade_ctx& c) {
     text += (text.empty() ? "" : "; ") + t;
   }
   if (text.empty()) return "";
+  if (c.u.clone)
+    return "cloning the stopped old claim " + c.u.old_claim + ": " + text + "; the clones must bind within " +
+           std::to_string(c.cfg.claim_bind_timeout_s) + " s";
   return "creating the new claims before anything is stopped: " + text + "; they must bind within " +
          std::to_string(c.cfg.claim_bind_timeout_s) + " s";
 }

@@ -13,6 +13,12 @@
 
 namespace qpu::reducers {
 
+// Whether this attempt's claims are clones of the stopped old claim (config clone_storage_classes,
+// the pg_upgrade method, the old claim's class kept, no claim of their names yet), and when a
+// configured clone is not taken, why (registry_upgrade::clone_note). Called when the plan is made.
+void choose_clone(upgrade_ctx& c);
+// A clone of the old claim cannot be made (phase upgrading of a clone attempt).
+bool clone_refused(const upgrade_ctx& c);
 // Action: issue both claims (idempotent) and, while one is Pending, read why every few seconds.
 void prepare_claims(upgrade_ctx& c);
 // Both claims exist and are Bound, or bind on their first consumer.

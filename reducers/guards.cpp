@@ -128,12 +128,14 @@ bool backup_job_complete(const upgrade_ctx& c) {
   return j && j->complete && c.u.before && c.u.before->has_manifest;
 }
 
+bool clone_manifest_taken(const upgrade_ctx& c) { return c.u.clone && c.u.before && c.u.before->has_manifest; }
+
 // Only a claim this attempt did not create or adopt: the size wanted follows the latest
 // measurement, and a database that grew past a rounding step while the claim was made must not
 // fail the backup on its own claim.
 bool backup_claim_too_small(const upgrade_ctx& c) {
-  return c.u.before && !done(c, step_kind::create_claim, "backup") && !find_job(c, job_name(c.u, job_role::backup)) &&
-         undersized(c, backup_claim_name(c.u), backup_claim_bytes(c));
+  return c.u.before && !c.u.clone && !done(c, step_kind::create_claim, "backup") &&
+         !find_job(c, job_name(c.u, job_role::backup)) && undersized(c, backup_claim_name(c.u), backup_claim_bytes(c));
 }
 
 bool upgrade_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, upgrade_role(c.u)); }
@@ -144,7 +146,7 @@ bool upgrade_job_complete(const upgrade_ctx& c) {
 }
 
 bool data_claim_too_small(const upgrade_ctx& c) {
-  return !find_job(c, job_name(c.u, upgrade_role(c.u))) && undersized(c, data_claim_name(c.u), data_claim_bytes(c));
+  return !c.u.clone && !find_job(c, job_name(c.u, upgrade_role(c.u))) && undersized(c, data_claim_name(c.u), data_claim_bytes(c));
 }
 
 bool switched_and_ready(const upgrade_ctx& c) { return database_serving(c, target_image(c), data_claim_name(c.u)); }
@@ -214,6 +216,15 @@ bool operator_resumed(const upgrade_ctx& c) {
   if (done(c, step_kind::scale_up, "operator")) return true;
   const auto* op = managing_operator(c);
   return op && !op->recorded_replicas && op->replicas > 0;
+}
+
+bool apps_resumed_archive_due(const upgrade_ctx& c) { return c.u.clone && apps_resumed(c); }
+bool operator_resumed_archive_due(const upgrade_ctx& c) { return c.u.clone && operator_resumed(c); }
+bool archive_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, job_role::archive); }
+
+bool archive_job_complete(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, job_role::archive));
+  return j && j->complete;
 }
 
 // Two downtimes at once double the load on the storage: the registry's databases take turns,

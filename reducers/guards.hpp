@@ -43,6 +43,9 @@ bool apps_resumed(const upgrade_ctx& c);
 // backing_up
 bool backup_job_failed(const upgrade_ctx& c);
 bool backup_job_complete(const upgrade_ctx& c);
+// A clone upgrade's backup phase: the manifest of the quiet database is taken (the backup itself
+// is a clone made once the server stopped).
+bool clone_manifest_taken(const upgrade_ctx& c);
 bool backup_claim_too_small(const upgrade_ctx& c);
 // upgrading
 bool upgrade_job_failed(const upgrade_ctx& c);
@@ -65,6 +68,11 @@ bool operator_stopped(const upgrade_ctx& c);
 bool operator_migrating_while_pausing(const upgrade_ctx& c);
 bool apps_resumed_operator_paused(const upgrade_ctx& c);
 bool operator_resumed(const upgrade_ctx& c);
+// After a clone upgrade the backup clone's logical archive is written, off the downtime.
+bool apps_resumed_archive_due(const upgrade_ctx& c);
+bool operator_resumed_archive_due(const upgrade_ctx& c);
+bool archive_job_failed(const upgrade_ctx& c);
+bool archive_job_complete(const upgrade_ctx& c);
 bool operator_left_paused(const upgrade_ctx& c);
 // one database of a registry at a time (unless --databases-side-by-side), Quay's first
 bool must_wait_turn(const upgrade_ctx& c);

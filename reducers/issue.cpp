@@ -26,7 +26,8 @@ duration_ms backoff(std::int32_t failures, const effect_id& id, timestamp now) {
 }
 
 bool waits_on_job(phase p) {
-  return p == phase::backing_up || p == phase::upgrading || p == phase::preflight || p == phase::revert_backing_up;
+  return p == phase::backing_up || p == phase::upgrading || p == phase::preflight || p == phase::revert_backing_up ||
+         p == phase::archiving;
 }
 
 }  // namespace
@@ -42,6 +43,12 @@ void issue(upgrade_ctx& c, effect e) {
   const auto* cc = std::get_if<create_claim>(&e);
   const auto* cj = std::get_if<create_job>(&e);
   if (const claim* existing = cc ? find_claim(c, cc->key.name) : nullptr) {
+    // A clone only when it is the one this effect made: another holds other (older) data, and the
+    // claims' own row refuses it by name.
+    if (!cc->source_claim.empty()) {
+      if (existing->clone_for == to_string(id)) c.u.done.insert(id);
+      return;
+    }
     // Adopted only when big enough; a smaller one is left for the phase's too-small row, which
     // fails the phase before any Job is created on it.
     if (std::max(existing->requested_bytes, existing->capacity_bytes) >= cc->size_bytes) c.u.done.insert(id);
@@ -81,6 +88,8 @@ void create_job_for(upgrade_ctx& c, job_role role, std::int64_t deadline_s) {
   j.db = endpoint(c);
   // The real `pg_upgrade --check` needs the install user (the admin password) and the old claim
   // mounted beside the running server; without them the check Job asks over SQL instead.
+  if (role == job_role::archive) j.image = c.cfg.upgrade_image;  // the old server starts on the backup clone
+  j.cloned = role == job_role::upgrade_pg_upgrade && c.u.clone;
   j.live_check = role == job_role::check && pg_upgrade && c.cfg.live_check && !j.db.credentials.admin_password.empty();
   j.pg_upgrade_checks = role == job_role::check && pg_upgrade && !j.live_check;
   if (j.live_check) j.node = database_node(c);
@@ -181,13 +190,14 @@ void resend_events(upgrade_ctx& c) {
 void arm_wakeup(upgrade_ctx& c) {
   std::optional<timestamp> want;
   auto consider = [&](timestamp t) { want = want ? std::min(*want, t) : t; };
-  if (is_active(c.u.current) || c.u.current == phase::detecting) {
+  if (is_active(c.u.current) || c.u.current == phase::detecting || c.u.current == phase::archiving) {
     if (const auto limit = enforced_deadline_s(c.cfg, c.u.current); limit > 0 && c.u.current != phase::detecting)
       consider(c.u.phase_since + limit * 1000);
     if (waits_on_job(c.u.current)) consider(c.now + c.cfg.requeue_s * 1000);
   }
-  // New claims waiting to bind before the downtime: their next look, or their timeout.
-  if (c.u.current == phase::preflight || c.u.current == phase::pausing_operator)
+  // New claims waiting to bind before the downtime (clones: after the stop): their next look, or
+  // their timeout.
+  if (c.u.current == phase::preflight || c.u.current == phase::pausing_operator || c.u.current == phase::upgrading)
     if (const auto t = claims_wakeup(c)) consider(*t);
   // Queued for its maintenance window: the window's opening.
   if (const auto t = progress_wakeup(c)) consider(*t);

@@ -53,6 +53,7 @@ std::string job_name(const registry_upgrade& u, job_role role) {
     case job_role::backup: return base + name_token(*u.from) + "-backup-" + std::to_string(u.attempt);
     case job_role::upgrade_logical:
     case job_role::upgrade_pg_upgrade: return base + name_token(*u.to) + "-upgrade-" + std::to_string(u.attempt);
+    case job_role::archive: return base + name_token(*u.from) + "-archive-" + std::to_string(u.attempt);
   }
   return base;
 }

@@ -141,7 +141,8 @@ std::string unbound_claim_note(const upgrade_ctx& c, const std::string& claim_na
 
 std::int64_t enforced_deadline_s(const config& cfg, phase p) {
   const auto limit = phase_deadline_s(cfg, p);
-  return limit > 0 && (p == phase::backing_up || p == phase::upgrading) ? limit + job_verdict_grace_s : limit;
+  return limit > 0 && (p == phase::backing_up || p == phase::upgrading || p == phase::archiving) ? limit + job_verdict_grace_s
+                                                                                                 : limit;
 }
 
 std::int64_t phase_deadline_s(const config& cfg, phase p) {
@@ -156,6 +157,7 @@ std::int64_t phase_deadline_s(const config& cfg, phase p) {
     case phase::switching: return d.switch_s;
     case phase::verifying: return d.verify_s;
     case phase::resuming: return d.resume_s;
+    case phase::archiving: return d.backup_s;
     case phase::pausing_operator: return d.quiesce_s;
     case phase::revert_quiescing: return d.quiesce_s;
     case phase::revert_backing_up: return d.backup_s;
@@ -182,7 +184,8 @@ std::int64_t sized_claim(const upgrade_ctx& c, std::int64_t floor_bytes) {
   return sized_for(c, c.u.before ? c.u.before->database_bytes : 0, floor_bytes);
 }
 
-std::int64_t backup_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, 0); }
+// A clone holds the old claim's whole copy and then the logical archive beside it.
+std::int64_t backup_claim_bytes(const upgrade_ctx& c) { return (c.u.clone ? old_claim_bytes(c) : 0) + sized_claim(c, 0); }
 
 std::int64_t data_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, old_claim_bytes(c)); }
 

@@ -23,6 +23,9 @@ constexpr double default_pg_upgrade_bytes_per_s = 150e6;
 
 const char* role_text(const std::string& role) { return role == "backup" ? "backup" : "new data"; }
 
+// The downtime record's name: the method, and "+clone" for pg_upgrade on cloning storage.
+std::string downtime_key(upgrade_method method, bool clone) { return std::string(to_string(method)) + (clone ? "+clone" : ""); }
+
 std::string check_text(const upgrade_ctx& c) {
   if (!check_wanted(c)) return "the preflight check Job is off (--no-preflight-check)";
   const auto* j = find_job(c, job_name(c.u, job_role::check));
@@ -89,24 +92,26 @@ void run_dry_checks(upgrade_ctx& c) {
       issue(c, inspect_claim{step_id(c.u, step_kind::inspect_claim, role + "/g1"), {c.u.registry.ns, name}, cls});
 }
 
-downtime_estimate estimate_downtime(const state& s, upgrade_method method, std::int64_t bytes) {
-  if (const auto it = s.downtimes.find(to_string(method)); it != s.downtimes.end() && it->second.database_bytes > 0) {
+downtime_estimate estimate_downtime(const state& s, upgrade_method method, std::int64_t bytes, bool clone) {
+  const std::string key = downtime_key(method, clone);
+  if (const auto it = s.downtimes.find(key); it != s.downtimes.end() && it->second.database_bytes > 0) {
     const auto& d = it->second;
     // Never less than that downtime; above its size, in proportion to the data.
     const double scale = std::max(1.0, static_cast<double>(bytes) / static_cast<double>(d.database_bytes));
     return {static_cast<duration_ms>(static_cast<double>(d.took) * scale),
-            "from this cluster's last " + std::string(to_string(method)) + " upgrade (" + to_string(d.database.registry) + ": " +
+            "from this cluster's last " + key + " upgrade (" + to_string(d.database.registry) + ": " +
                 format_bytes(d.database_bytes) + ", " + format_duration(d.took) + " of downtime), in proportion to the size"};
   }
   const double rate = method == upgrade_method::logical ? default_logical_bytes_per_s : default_pg_upgrade_bytes_per_s;
   return {default_fixed_ms + static_cast<duration_ms>(static_cast<double>(bytes) / rate * 1000),
-          "no " + std::string(to_string(method)) + " upgrade of this cluster is on record: the default, 60 s + " +
+          "no " + key + " upgrade of this cluster is on record: the default, 60 s + " +
               std::to_string(static_cast<int>(rate / 1e6)) + " MB/s"};
 }
 
 void record_downtime(upgrade_ctx& c) {
   if (!c.u.downtime_started || !c.u.before || c.u.dry_run) return;
-  c.s.downtimes[to_string(c.u.method)] = {c.u.before->database_bytes, c.now - *c.u.downtime_started, database_of(c.u)};
+  c.s.downtimes[downtime_key(c.u.method, c.u.clone)] = {c.u.before->database_bytes, c.now - *c.u.downtime_started,
+                                                        database_of(c.u)};
 }
 
 void note_plan(upgrade_ctx& c) {
@@ -116,8 +121,16 @@ void note_plan(upgrade_ctx& c) {
   const std::int64_t bytes = u.before ? u.before->database_bytes : 0;
   t << "dry run: PostgreSQL " << to_string(*u.from) << " -> " << to_string(*u.to) << " by " << to_string(u.method)
     << " (the database measures " << format_bytes(bytes) << "); ";
-  t << claim_text(c, "backup", backup_claim_name(u), backup_claim_bytes(c), refusals) << "; "
-    << claim_text(c, "data", data_claim_name(u), data_claim_bytes(c), refusals) << "; ";
+  if (u.clone) {
+    t << "backup claim " << backup_claim_name(u) << " (" << format_bytes(backup_claim_bytes(c)) << ") and new data claim "
+      << data_claim_name(u) << " (" << format_bytes(data_claim_bytes(c)) << ") would be clones of " << u.old_claim
+      << " made once the database stopped (its StorageClass clones: --clone-storage-classes), pg_upgrade --link in the "
+         "data clone, the backup's logical archive written after the app is back; ";
+  } else {
+    t << claim_text(c, "backup", backup_claim_name(u), backup_claim_bytes(c), refusals) << "; "
+      << claim_text(c, "data", data_claim_name(u), data_claim_bytes(c), refusals) << "; ";
+    if (!u.clone_note.empty()) t << "no clones: " << u.clone_note << "; ";
+  }
   if (const auto& op = u.quay_operator)
     t << "the Quay operator " << to_string(op->deployment) << " would be paused first and resumed at the end; ";
   std::string apps;
@@ -125,7 +138,7 @@ void note_plan(upgrade_ctx& c) {
     apps += (apps.empty() ? "" : ", ") + d->meta.key.name + " (" + std::to_string(d->recorded_replicas.value_or(d->replicas)) +
             " replicas)";
   t << "the app would be stopped: " << (apps.empty() ? std::string("no Deployment found") : apps) << "; ";
-  const auto est = estimate_downtime(c.s, u.method, bytes);
+  const auto est = estimate_downtime(c.s, u.method, bytes, u.clone);
   t << "estimated downtime about " << format_duration(est.took) << " (" << est.basis << "); ";
   const std::string check = check_text(c);
   if (check.starts_with("REFUSED: ")) refusals.push_back(check.substr(9));

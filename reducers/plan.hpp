@@ -35,7 +35,8 @@ struct downtime_estimate {
   duration_ms took = 0;
   std::string basis;
 };
-downtime_estimate estimate_downtime(const state& s, upgrade_method method, std::int64_t bytes);
+// `clone`: the pg_upgrade method on cloning storage, whose downtimes are on record of their own.
+downtime_estimate estimate_downtime(const state& s, upgrade_method method, std::int64_t bytes, bool clone = false);
 // An upgrade's app came back: its downtime is this cluster's latest for its method.
 void record_downtime(upgrade_ctx& c);
 

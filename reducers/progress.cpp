@@ -24,6 +24,7 @@ std::optional<moving_job> moving_job_of(const registry_upgrade& u) {
     case phase::backing_up: return moving_job{job_name(u, job_role::backup), to_string(job_role::backup), false};
     case phase::upgrading: return moving_job{job_name(u, upgrade_role(u)), to_string(upgrade_role(u)), false};
     case phase::revert_backing_up: return moving_job{revert_job_name(u), to_string(job_role::backup), true};
+    case phase::archiving: return moving_job{job_name(u, job_role::archive), to_string(job_role::archive), false};
     default: return std::nullopt;
   }
 }

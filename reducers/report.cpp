@@ -49,9 +49,13 @@ std::string summary_message(const upgrade_ctx& c) {
       std::int64_t rows = 0;
       if (u.after)
         for (const auto& t : u.after->tables) rows += t.rows;
-      std::string text = "upgraded " + versions + "; verified " + std::to_string(u.after ? u.after->tables.size() : 0) +
-                         " tables, " + std::to_string(rows) + " rows; the old data stays in claim " + u.old_claim +
-                         ", the backup in claim " + backup_claim_name(u);
+      std::string text = "upgraded " + versions + (u.clone ? " on clones of the old claim" : "") + "; verified " +
+                         std::to_string(u.after ? u.after->tables.size() : 0) + " tables, " + std::to_string(rows) +
+                         " rows; the old data stays in claim " + u.old_claim + ", the backup in claim " + backup_claim_name(u);
+      if (u.clone)
+        text += u.archive_error.empty()
+                    ? " (a clone of the old claim taken at the stop, with its logical archive)"
+                    : " (a clone of the old claim taken at the stop); its logical archive FAILED: " + u.archive_error;
       if (u.quay_operator)
         text += "; the Quay operator " + to_string(u.quay_operator->deployment) +
                 " was paused for the upgrade and resumed: the database runs its image " + u.quay_operator->expected_image +
@@ -200,6 +204,9 @@ std::string waiting_for(const upgrade_ctx& c) {
       return text;
     }
     case phase::backing_up: {
+      if (u.clone)
+        return "measuring row counts and checksums of every table (the backup will be a clone of claim " + u.old_claim +
+               " made once the database stopped)";
       const std::string measuring =
           u.before && u.before->has_manifest ? "" : "measuring row counts and checksums of every table; ";
       const auto t = claim_text(backup_claim_name(u), "backup");
@@ -210,6 +217,11 @@ std::string waiting_for(const upgrade_ctx& c) {
     case phase::stopping:
       return "waiting for the database to stop: " + std::to_string(database_pods(c).size()) + " database pods remain";
     case phase::upgrading: {
+      if (u.clone) {
+        const auto clones = claims_text(c);
+        return clones.empty() ? job_text(upgrade_role(u), "upgrade") + " (pg_upgrade --link in the data clone)" + progress_note(u)
+                              : clones;
+      }
       const auto t = claim_text(data_claim_name(u), "new data");
       if (!t.empty() && !done(c, step_kind::create_claim, "data")) return t;
       return (t.empty() ? job_text(upgrade_role(u), "upgrade") : t + "; " + job_text(upgrade_role(u), "upgrade")) +
@@ -222,6 +234,10 @@ std::string waiting_for(const upgrade_ctx& c) {
     }
     case phase::verifying: return "comparing the upgraded database with the manifest";
     case phase::resuming: return "scaling the app back to its replica counts";
+    case phase::archiving:
+      return "the upgrade is verified and the app serves; writing the logical archive of the backup clone " +
+             backup_claim_name(u) + " (pg_dump of the old data, pg_restore --list): " + job_text(job_role::archive, "archive") +
+             progress_note(u);
     case phase::rolling_back: return "restoring the old database and the app";
     case phase::failed:
       return std::string("waiting for a person: fix the cause, then set annotation ") + annotation_retry + " to a new value";
@@ -278,7 +294,8 @@ void announce(upgrade_ctx& c) {
   const auto& u = c.u;
   const bool warning = u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported ||
                        u.current == phase::revert_rolling_back || u.current == phase::revert_failed ||
-                       u.current == phase::revert_refused || u.current == phase::rolling_back || u.current == phase::blocked;
+                       u.current == phase::revert_refused || u.current == phase::rolling_back || u.current == phase::blocked ||
+                       (u.current == phase::succeeded && !u.archive_error.empty());
   const effect_id id = event_id(u, c.seq, u.current);
   if (issued_or_done(c, id)) return;
   send_event(c, id,
@@ -333,11 +350,12 @@ void report_status(upgrade_ctx& c) {
   std::vector<condition> conditions;
   const std::int64_t generation = c.registry.meta.generation;
   const std::string prefix(profile_of(u.component).condition_prefix);
-  conditions.push_back({prefix + "UpgradeProgressing", is_active(u.current) ? "True" : "False", condition_reason(u.current),
-                        message, u.phase_since, generation});
+  conditions.push_back({prefix + "UpgradeProgressing", is_active(u.current) || u.current == phase::archiving ? "True" : "False",
+                        condition_reason(u.current), message, u.phase_since, generation});
   std::string done_status = "Unknown", done_reason = "InProgress";
   switch (u.current) {
     case phase::succeeded:
+    case phase::archiving:
       done_status = "True";
       done_reason = "Succeeded";
       break;
@@ -390,6 +408,21 @@ void report_status(upgrade_ctx& c) {
       break;
   }
   conditions.push_back({prefix + "Upgraded", done_status, done_reason, message, u.phase_since, generation});
+  // A clone upgrade's backup: its logical archive is written after the app is back.
+  if (u.clone && u.started && u.switched) {
+    const bool failed = !u.archive_error.empty();
+    conditions.push_back({prefix + "BackupArchived",
+                          u.archived ? "True"
+                          : failed   ? "False"
+                                     : "Unknown",
+                          u.archived ? "Complete"
+                          : failed   ? "Failed"
+                                     : "Pending",
+                          u.archived ? "the logical archive of the backup clone " + backup_claim_name(u) + " is complete"
+                          : failed   ? u.archive_error
+                                     : "written from the backup clone " + backup_claim_name(u) + " once the app is back",
+                          u.phase_since, generation});
+  }
 
   upgrade_summary summary;
   summary.phase = to_string(u.current);
@@ -407,6 +440,11 @@ void report_status(upgrade_ctx& c) {
   summary.last_error = u.last_error;
   if (u.quay_operator) summary.quay_operator = to_string(u.quay_operator->deployment);
   if (r.run > 0) summary.revert_backup_claim = revert_backup_claim_name(u);
+  if (u.clone && u.started)
+    summary.backup_archive = u.archived ? "Complete: pg_dump archive of every database, checked with pg_restore --list"
+                             : !u.archive_error.empty()      ? "Failed: " + u.archive_error
+                             : u.current == phase::archiving ? "Running"
+                                                             : "Pending";
   if (progress) {
     const auto left = time_left(*progress);
     summary.progress = summary_progress{

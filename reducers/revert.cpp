@@ -153,7 +153,8 @@ void take_revert_backup(upgrade_ctx& c) {
                         owner(c),
                         claim_role::backup,
                         sized_for(c, r.measured->database_bytes, 0),
-                        storage_class(c)});
+                        storage_class(c),
+                        {}});
   if (!revert_done(c, step_kind::create_claim, "backup")) return;
   create_job j;
   j.id = revert_step_id(c.u, step_kind::create_job, "backup");

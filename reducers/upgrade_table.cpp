@@ -22,6 +22,9 @@ constexpr every_phase_rule every_phase[] = {
    "pausing_operator .. resuming",                    "a step failed for good",                  step_failed, phase::rolling_back, fail_step},
   {{phase::revert_quiescing, phase::revert_backing_up, phase::revert_stopping, phase::revert_switching, phase::revert_verifying, phase::revert_resuming},
    "revert_quiescing .. revert_resuming",      "a step failed for good",                  step_failed, phase::revert_rolling_back, fail_step},
+  // the upgrade stands: a failed archive is reported, never rolled back
+  {{phase::archiving},
+   "archiving",                                "a step failed for good",                  step_failed, phase::succeeded,    fail_archive_step},
   // detection touched nothing and a rollback must not give up: say why, issue it again later
   {{phase::detecting, phase::rolling_back, phase::revert_rolling_back, phase::resuming_operator},
    "detecting, rolling_back, revert_rolling_back, resuming_operator", "a step failed for good", step_failed, std::nullopt, keep_trying_step},
@@ -103,6 +106,7 @@ constexpr rule upgrade[] = {
   {phase::backing_up,  "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
   {phase::backing_up,  "the backup Job failed",                              backup_job_failed,      phase::rolling_back, fail_backup_job},
   {phase::backing_up,  "the backup Job completed and the manifest is taken", backup_job_complete,    phase::stopping,    stop_database},
+  {phase::backing_up,  "cloning storage: the manifest is taken (the backup is a clone made after the stop)", clone_manifest_taken, phase::stopping, stop_database},
   {phase::backing_up,  "a claim of the backup's name is too small",          backup_claim_too_small, phase::rolling_back, fail_backup_claim},
   {phase::backing_up,  "the backup is being taken",                          always,                 phase::backing_up,  take_backup},
   // stop: the old server must be gone before its data is read for the upgrade
@@ -114,6 +118,7 @@ constexpr rule upgrade[] = {
   {phase::upgrading,   "the upgrade Job failed",                             upgrade_job_failed,     phase::rolling_back, fail_upgrade_job},
   {phase::upgrading,   "the upgrade Job completed",                          upgrade_job_complete,   phase::switching,   switch_database},
   {phase::upgrading,   "a claim of the new data's name is too small",        data_claim_too_small,   phase::rolling_back, fail_data_claim},
+  {phase::upgrading,   "a clone of the stopped old claim cannot be made",    clone_refused,          phase::rolling_back, fail_claim},
   {phase::upgrading,   "the new claim is being filled",                      always,                 phase::upgrading,   run_upgrade},
   // switch: the database Deployment moves to the target image and the new claim
   {phase::switching,   "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
@@ -127,13 +132,20 @@ constexpr rule upgrade[] = {
   // resume
   {phase::resuming,    "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
   {phase::resuming,    "the app is back and the paused operator waits",      apps_resumed_operator_paused, phase::resuming_operator, nothing},
+  {phase::resuming,    "the app is back; the backup clone's archive is due", apps_resumed_archive_due, phase::archiving, begin_archive},
   {phase::resuming,    "the app is back at its replica counts",              apps_resumed,           phase::succeeded,   finish_success},
   {phase::resuming,    "the app is being scaled back",                       always,                 phase::resuming,    resume_apps},
   // resume the operator: no deadline, the app already writes to the upgraded database
   {phase::resuming_operator, "the registry's other database still needs the operator paused", sibling_needs_operator_paused, phase::resuming_operator, nothing},
+  {phase::resuming_operator, "the operator is back; the backup clone's archive is due", operator_resumed_archive_due, phase::archiving, begin_archive},
   {phase::resuming_operator, "the operator is back at its replicas",         operator_resumed,       phase::succeeded,   finish_success},
   {phase::resuming_operator, "the registry's other database resumes the operator", sibling_resumes_operator, phase::resuming_operator, nothing},
   {phase::resuming_operator, "the operator is being scaled back",            always,                 phase::resuming_operator, resume_operator},
+  // archive (clone upgrades): the backup clone's logical archive, written while the app serves
+  {phase::archiving,   "the archive deadline passed",                        deadline_passed,        phase::succeeded,   fail_archive_on_deadline},
+  {phase::archiving,   "the archive Job failed",                             archive_job_failed,     phase::succeeded,   fail_archive_job},
+  {phase::archiving,   "the archive Job completed",                          archive_job_complete,   phase::succeeded,   finish_archive},
+  {phase::archiving,   "the backup clone's archive is being written",        always,                 phase::archiving,   run_archive},
   // rollback: the old claim and image, every claim kept
   {phase::rolling_back, "the rollback deadline passed",                      deadline_passed,        phase::failed,      give_up_rollback},
   {phase::rolling_back, "the old database serves and the app is restored",   rollback_complete,      phase::failed,      finish},

@@ -1,5 +1,6 @@
 # Backup Job (job_role::backup), run with the TARGET image's client tools: a newer pg_dump
-# reading an older server is the supported direction.
+# reading an older server is the supported direction. Also the second half of the archive Job
+# (archive.sh started the old server on the backup clone before it).
 #
 # env:  PGHOST, PGPORT, PGUSER, PGPASSWORD (secretKeyRef), QPU_APP_DB (the app's database)
 #       QPU_ADMIN=1 when PGUSER is the superuser: every database and the globals with passwords;
@@ -14,7 +15,7 @@
 #       $QPU_BACKUP_DIR/NN.list         pg_restore --list of it (the archive is readable)
 #       $QPU_BACKUP_DIR/NN.manifest.tsv row counts and checksums per table
 #       $QPU_BACKUP_DIR/COMPLETE        written last: a folder without it is not a backup
-QPU_FAILURE_REASON=BackupFailed
+[ "${QPU_JOB_ROLE:-}" = archive ] || QPU_FAILURE_REASON=BackupFailed
 require_env PGHOST PGUSER QPU_APP_DB QPU_BACKUP_DIR QPU_MANIFEST_SQL
 dir=$QPU_BACKUP_DIR
 
@@ -110,5 +111,11 @@ step "finish"
 count=$(wc -l <"$dir/databases.tsv")
 printf 'databases=%s\narchive_bytes=%s\nfinished=%s\n' "$count" "$total" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$dir/COMPLETE"
 sync "$dir" 2>/dev/null || sync
-QPU_RESULT="BackupComplete: $count database(s), $total bytes in $dir"
+if [ "${QPU_JOB_ROLE:-}" = archive ]; then
+  step "stop the old server on the backup clone"
+  stop_server
+  QPU_RESULT="ArchiveComplete: $count database(s), $total bytes in $dir, beside the clone of the old data"
+else
+  QPU_RESULT="BackupComplete: $count database(s), $total bytes in $dir"
+fi
 echo "$QPU_RESULT"

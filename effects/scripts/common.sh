@@ -141,7 +141,7 @@ start_server() {
   qpu_server_bindir=$bindir
   qpu_server_pgdata=$pgdata
   "$bindir/pg_ctl" -D "$pgdata" -w -t "${QPU_START_SECONDS:-300}" -l "$socket_dir/qpu-server.log" \
-    -o "-c listen_addresses='' -c unix_socket_directories='$socket_dir' -c port=5432" start ||
+    -o "-c listen_addresses='' -c unix_socket_directories='$socket_dir' -c port=5432 ${qpu_server_options:-}" start ||
     { cat "$socket_dir/qpu-server.log" >&2; return 1; }
 }
 

@@ -2,8 +2,11 @@
 # dirs. The old claim is mounted READ-ONLY and never written: its stopped data directory is
 # copied into the new claim (one sequential copy at disk speed), and `pg_upgrade --link` then
 # works between that copy and a new cluster on the same filesystem, so no second copy is made.
+# With QPU_CLONED=1 the new claim is a clone of the stopped old claim (the storage made it in
+# constant time): its data directory is the old cluster, moved aside instead of copied, and the
+# old claim is not mounted at all.
 #
-# env:  QPU_OLD_PGDATA  the old data directory (on the read-only old claim)
+# env:  QPU_OLD_PGDATA  the old data directory (on the read-only old claim; cloned: QPU_PGDATA)
 #       QPU_OLD_COPY    where the copy goes, inside the new claim; removed at the end
 #       QPU_PGDATA      the new data directory inside the new claim (the image's PGDATA)
 #       QPU_WORK_DIR    pg_upgrade's working directory (its logs), inside the new claim
@@ -17,9 +20,12 @@ jobs=${QPU_JOBS:-2}
 unset PGPASSWORD PGSERVICE PGDATABASE PGUSER
 export PGHOST=$sock
 
+cloned=${QPU_CLONED:-0}
+
 step "inspect the old cluster $old"
 [ -s "$old/PG_VERSION" ] || { echo "$old holds no PostgreSQL data directory (no PG_VERSION)" >&2; exit 1; }
-echo "old data directory: PostgreSQL $(cat "$old/PG_VERSION"), old binaries $("$PG_OLD_BINDIR/postgres" -V)"
+old_version=$(cat "$old/PG_VERSION")
+echo "old data directory: PostgreSQL $old_version, old binaries $("$PG_OLD_BINDIR/postgres" -V)"
 "$PG_OLD_BINDIR/pg_controldata" "$old" >/tmp/qpu-controldata.txt
 state=$(sed -n 's/^Database cluster state: *//p' /tmp/qpu-controldata.txt)
 if [ "$state" != "shut down" ]; then
@@ -28,17 +34,33 @@ if [ "$state" != "shut down" ]; then
 fi
 checksums=$(sed -n 's/^Data page checksum version: *//p' /tmp/qpu-controldata.txt)
 
-step "clear the new claim's work folders"
-rm -rf "$new" "$copy" "$work"
-mkdir -p "$work" "$(dirname "$new")"
+# The old cluster's own configuration, as it was: the new cluster gets its client authentication
+# back at the end (in the clone the old directory itself becomes the copy, which is edited).
+conf=/tmp/qpu-old-conf
+rm -rf "$conf"
+mkdir -p "$conf"
+for f in pg_hba.conf pg_ident.conf postgresql.conf; do
+  if [ -f "$old/$f" ]; then cp "$old/$f" "$conf/$f"; fi
+done
 
-step "copy $old to $copy"
-old_dir_bytes() { du -sb "$old" | cut -f1; }
-copy_bytes() { du -sb "$copy" 2>/dev/null | cut -f1; }
-progress_begin copy old_dir_bytes copy_bytes
-cp -a "$old" "$copy"
-progress_end
-chmod -R u+w "$copy"
+if [ "$cloned" = 1 ]; then
+  step "move the clone's old cluster aside to $copy"
+  rm -rf "$copy" "$work"
+  mkdir -p "$work"
+  mv "$old" "$copy"
+else
+  step "clear the new claim's work folders"
+  rm -rf "$new" "$copy" "$work"
+  mkdir -p "$work" "$(dirname "$new")"
+
+  step "copy $old to $copy"
+  old_dir_bytes() { du -sb "$old" | cut -f1; }
+  copy_bytes() { du -sb "$copy" 2>/dev/null | cut -f1; }
+  progress_begin copy old_dir_bytes copy_bytes
+  cp -a "$old" "$copy"
+  progress_end
+  chmod -R u+w "$copy"
+fi
 chmod 0700 "$copy"
 rm -f "$copy/postmaster.pid" "$copy/postmaster.opts"
 # The copy is ours: make it start without the image's extra files (an `include` of a file only
@@ -80,12 +102,12 @@ step "remove the copy of the old cluster"
 rm -rf "$copy"
 
 step "carry over client authentication and settings"
-cp "$old/pg_hba.conf" "$new/pg_hba.conf"
-[ -f "$old/pg_ident.conf" ] && cp "$old/pg_ident.conf" "$new/pg_ident.conf"
+cp "$conf/pg_hba.conf" "$new/pg_hba.conf"
+[ -f "$conf/pg_ident.conf" ] && cp "$conf/pg_ident.conf" "$new/pg_ident.conf"
 grep -q '^[[:space:]]*local[[:space:]].*trust' "$new/pg_hba.conf" || sed -i '1i local all all trust' "$new/pg_hba.conf"
 {
   printf "\n# quay-pg-upgrader: carried over from the old cluster's postgresql.conf\nlisten_addresses = '*'\n"
-  sed -n "s/^[[:space:]]*include\(_if_exists\)\{0,1\}[[:space:]]\+\(.*\)$/include_if_exists \2/p" "$old/postgresql.conf"
+  sed -n "s/^[[:space:]]*include\(_if_exists\)\{0,1\}[[:space:]]\+\(.*\)$/include_if_exists \2/p" "$conf/postgresql.conf"
 } >>"$new/postgresql.conf"
 
 step "analyze and update extensions"
@@ -97,5 +119,9 @@ stop_server
 cd /
 rm -rf "$work"
 sync "$new" 2>/dev/null || sync
-QPU_RESULT="UpgradeComplete: pg_upgrade $(cat "$old/PG_VERSION") -> $(cat "$new/PG_VERSION") at $new (old claim untouched)"
+if [ "$cloned" = 1 ]; then
+  QPU_RESULT="UpgradeComplete: pg_upgrade --link $old_version -> $(cat "$new/PG_VERSION") in a clone of the old claim at $new (old claim not mounted)"
+else
+  QPU_RESULT="UpgradeComplete: pg_upgrade $old_version -> $(cat "$new/PG_VERSION") at $new (old claim untouched)"
+fi
 echo "$QPU_RESULT"

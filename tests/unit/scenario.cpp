@@ -498,9 +498,14 @@ class driver {
 
   void perform(const create_claim& e) {
     result(e.id);
-    const bool binds =
-        !(o_.data_claim_never_binds && e.role == claim_role::data) && !o_.claim_class_missing && !o_.claims_bind_on_first_use;
+    const bool binds = !(o_.data_claim_never_binds && e.role == claim_role::data) && !o_.claim_class_missing &&
+                       !o_.claims_bind_on_first_use && !(o_.clone_refused && !e.source_claim.empty());
     json c = claim_json(e.key.name, e.size_bytes, e.storage_class.empty() ? "standard" : e.storage_class, false);
+    // A clone carries its source and the effect that made it (effects/claim_specs.cpp).
+    if (!e.source_claim.empty()) {
+      c["spec"]["dataSource"] = {{"kind", "PersistentVolumeClaim"}, {"name", e.source_claim}};
+      c["metadata"]["annotations"]["quay-pg-upgrader.quay.io/clone-for"] = to_string(e.id);
+    }
     // As effects/labels.cpp labels what the controller creates: the registry it was made for.
     c["metadata"]["labels"]["quay-pg-upgrader.quay.io/registry"] = e.registry.key.name;
     at(40, [=, this] { return added(resource_kind::claim, c); });
@@ -526,6 +531,12 @@ class driver {
       f.event_type = "Warning";
       f.event_reason = "ProvisioningFailed";
       f.event_message = "storageclass.storage.k8s.io \"" + e.storage_class + "\" not found";
+    } else if (o_.clone_refused) {
+      f.provisioner = "kube-sim.io/basic";
+      f.event_type = "Warning";
+      f.event_reason = "ProvisioningFailed";
+      f.event_message = "failed to provision volume with StorageClass \"" + e.storage_class +
+                        "\": rpc error: code = InvalidArgument desc = volume cloning is not supported";
     } else if (o_.claims_bind_on_first_use) {
       f.binding_mode = "WaitForFirstConsumer";
       f.event_type = "Normal";
@@ -583,6 +594,7 @@ class driver {
         revert ? o_.revert_backup_fails
                : first_attempt && hits(e.id.component) &&
                      ((e.role == job_role::check && o_.check_fails) || (e.role == job_role::backup && o_.backup_fails) ||
+                      (e.role == job_role::archive && o_.archive_fails) ||
                       ((e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) && o_.upgrade_fails));
     const bool stuck =
         o_.data_claim_never_binds && (e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade);
@@ -598,6 +610,7 @@ class driver {
                            e.role == job_role::backup               ? "dump"
                            : e.role == job_role::upgrade_logical    ? "restore"
                            : e.role == job_role::upgrade_pg_upgrade ? "copy"
+                           : e.role == job_role::archive            ? "dump"
                                                                     : "check"};
     at(40, [=, this] { return added(resource_kind::job, j); });
     json pod_labels{{"job-name", e.key.name}, {"batch.kubernetes.io/job-name", e.key.name}};
@@ -612,10 +625,12 @@ class driver {
                         {"state",
                          {{"terminated",
                            {{"exitCode", fails ? 3 : 0},
-                            {"message", !fails ? ""
-                                        : e.role == job_role::check
-                                            ? "CheckFailed: step 'report' failed (exit 1)\n"
-                                              "extension chkpass is not available in PostgreSQL 15"
+                            {"message", !fails                      ? ""
+                                        : e.role == job_role::check ? "CheckFailed: step 'report' failed (exit 1)\n"
+                                                                      "extension chkpass is not available in PostgreSQL 15"
+                                        : e.role == job_role::archive
+                                            ? "ArchiveFailed: step 'pg_dump quay' failed (exit 1)\n"
+                                              "pg_dump: error: could not write to file: No space left on device"
                                             : "pg_restore: error: could not write to file: No space left on device"}}}}}}});
       return modified(resource_kind::pod, p);
     });
@@ -810,6 +825,7 @@ class driver {
     c.live_check = o_.live_check;
     c.dry_run = o_.dry_run;
     c.storage_class = o_.storage_class;
+    c.clone_storage_classes = o_.clone_storage_classes;
     c.upgrade_image = o_.upgrade_image;
     for (int m : o_.upgrade_from) c.upgrade_image_from.push_back(pg_major::of(m));
     // Short deadlines keep the failure scenarios' logs readable; the defaults are hours.

@@ -69,6 +69,9 @@ struct scenario_options {
   std::string dry_run_annotation;  // annotation quay-pg-upgrader.quay.io/dry-run on the first registry
   bool lift_dry_run_after_plan = false;  // remove that annotation once planned: the real upgrade follows
   std::string storage_class;  // --storage-class
+  std::vector<std::string> clone_storage_classes;  // --clone-storage-classes (the claims' class is "standard")
+  bool clone_refused = false;  // the driver does not clone: a clone stays Pending with a Warning Event
+  bool archive_fails = false;  // the archive Job (after a clone upgrade) fails
   std::uint64_t max_events = 5000;
 };
 

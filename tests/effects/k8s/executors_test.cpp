@@ -19,6 +19,7 @@ TEST_CASE("creating a claim and a Job twice: the second 409 AlreadyExists is suc
                  a_registry(),
                  claim_role::backup,
                  1 << 30,
+                 "",
                  ""};
   check_succeeded(s.perform(c), c.id);
   check_succeeded(s.perform(c), c.id);
@@ -41,6 +42,32 @@ TEST_CASE("creating a claim and a Job twice: the second 409 AlreadyExists is suc
     CHECK(std::get<effect_failed>(e).code == 404);
     CHECK(std::get<effect_failed>(e).reason == "NotFound");
   }
+}
+
+TEST_CASE("a clone claim: dataSource and the effect's mark; asked again it is its own, another of the name is refused", "[sim]") {
+  sim s;
+  make_namespace(s);
+  create_claim c{eid("quay/registry/a2/create-claim/data"),
+                 {"quay", "registry-quay-database-pg15"},
+                 a_registry(),
+                 claim_role::data,
+                 1 << 30,
+                 "",
+                 "registry-quay-database"};
+  check_succeeded(s.perform(c), c.id);
+  const auto pvc = s.get(core("persistentvolumeclaims", "quay", c.key.name));
+  CHECK(pvc["spec"]["dataSource"] == json{{"kind", "PersistentVolumeClaim"}, {"name", "registry-quay-database"}});
+  CHECK(pvc["metadata"]["annotations"]["quay-pg-upgrader.quay.io/clone-for"] == "quay/registry/a2/create-claim/data");
+  // The same effect again (a restart lost its answer): the claim is its own.
+  check_succeeded(s.perform(c), c.id);
+  // Another attempt's clone of the same name holds older data: never taken.
+  auto later = c;
+  later.id = eid("quay/registry/a3/create-claim/data");
+  const auto e = s.perform(later);
+  REQUIRE(std::holds_alternative<effect_failed>(e));
+  CHECK(std::get<effect_failed>(e).code == 409);
+  CHECK_THAT(std::get<effect_failed>(e).message,
+             Catch::Contains("exists and is not the clone of registry-quay-database this attempt made"));
 }
 
 TEST_CASE("scale down recording the original replicas, then restore clearing the record", "[sim]") {

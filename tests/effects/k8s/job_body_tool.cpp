@@ -1,6 +1,6 @@
 // Prints the Job body the controller would create for a role (the fixtures' registry), so that
 // job_scripts_test.sh runs exactly the embedded script with exactly the spec's environment.
-//   effects_k8s_job_body backup|upgrade-logical|upgrade-pg-upgrade|check
+//   effects_k8s_job_body backup|upgrade-logical|upgrade-pg-upgrade|check|archive|upgrade-pg-upgrade-cloned
 #include <iostream>
 #include <string_view>
 
@@ -13,7 +13,14 @@ int main(int argc, char** argv) {
     std::cerr << "usage: effects_k8s_job_body ROLE\n";
     return 2;
   }
-  for (auto role : {job_role::check, job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade})
+  if (std::string_view(argv[1]) == "upgrade-pg-upgrade-cloned") {
+    auto j = effects::testing::a_job(job_role::upgrade_pg_upgrade);
+    j.cloned = true;
+    std::cout << effects::job_body(j).dump() << "\n";
+    return 0;
+  }
+  for (auto role :
+       {job_role::check, job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade, job_role::archive})
     if (std::string_view(argv[1]) == to_string(role)) {
       std::cout << effects::job_body(effects::testing::a_job(role)).dump() << "\n";
       return 0;

@@ -215,4 +215,53 @@ rows=$(PGPASSWORD=quay-pw psql15 -h 127.0.0.1 -p "$port15b" -U quay -d quay -c "
 stop "$PG/15/bin" "$tmp/new15b/userdata"
 ok "pg_upgrade 13 -> 15: old directory byte-identical ($(echo "$before" | wc -l) entries), checksums on, 20000 rows; $(cat "$tmp/pgu.termination")"
 
+# --- 5. pg_upgrade --link in a clone of the stopped old claim -------------------------------------
+# `cp -a` stands in for the storage's clone (the runtime e2e cases use real reflink clones). The
+# Job is given only the clone: the old claim is not in its environment at all.
+chmod -R u+w "$tmp/old-claim"
+cp -a "$tmp/old-claim" "$tmp/clone15"
+chmod -R a-w "$tmp/old-claim"
+grep -q '"QPU_CLONED"' <("$job_body" upgrade-pg-upgrade-cloned) || fail "the cloned Job body does not say so"
+if "$job_body" upgrade-pg-upgrade-cloned | grep -q '/var/lib/pgsql/old'; then fail "the cloned Job mounts the old claim"; fi
+extract upgrade-pg-upgrade-cloned QPU_OLD_PGDATA="$tmp/clone15/userdata" QPU_OLD_COPY="$tmp/clone15/pg13-copy" \
+  QPU_PGDATA="$tmp/clone15/userdata" QPU_WORK_DIR="$tmp/clone15/pg_upgrade-work" QPU_SOCKET_DIR="$tmp/sock-upgrade" \
+  PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" QPU_TERMINATION_LOG="$tmp/clone.termination" \
+  QPU_LOG="$tmp/clone.log" PATH="$PG/15/bin:/usr/bin:/bin"
+run_job upgrade-pg-upgrade-cloned || { cat "$tmp/upgrade-pg-upgrade-cloned.out"; fail "cloned pg_upgrade job exited non-zero"; }
+chmod -R u+w "$tmp/old-claim"
+[ "$before" = "$(fingerprint "$tmp/old-claim")" ] || fail "the old data directory changed during the clone's upgrade"
+[ ! -e "$tmp/clone15/pg13-copy" ] || fail "the clone's old cluster was not removed after --link"
+if grep -q '^QPU_PROGRESS .* copy ' "$tmp/upgrade-pg-upgrade-cloned.out"; then fail "the clone's upgrade copied"; fi
+grep -q "^UpgradeComplete: pg_upgrade --link 13 -> 15 in a clone of the old claim" "$tmp/clone.termination" ||
+  fail "termination: $(cat "$tmp/clone.termination")"
+# The old cluster's client authentication came over (the clone's own, saved before it was edited).
+cmp -s "$tmp/old-claim/userdata/pg_hba.conf" "$tmp/clone15/userdata/pg_hba.conf" || fail "pg_hba.conf not carried over"
+port15c=$(free_port)
+start "$PG/15/bin" "$tmp/clone15/userdata" "$port15c"
+[ "$(psql15 -p "$port15c" -U postgres -d quay -c "SELECT count(*) FROM repository")" = 20000 ] || fail "rows lost in the clone"
+[ "$(psql15 -p "$port15c" -U postgres -d quay -c "SHOW server_version_num")" -ge 150000 ] || fail "the clone does not run 15"
+stop "$PG/15/bin" "$tmp/clone15/userdata"
+ok "pg_upgrade --link in a clone: no copy, old directory byte-identical, 20000 rows on 15; $(cat "$tmp/clone.termination")"
+
+# --- 6. the backup clone's logical archive, after the app is back ---------------------------------
+cp -a "$tmp/old-claim" "$tmp/backup-clone"
+chmod -R a-w "$tmp/old-claim"
+conf_before=$(cd "$tmp/backup-clone/userdata" && sha256sum postgresql.conf pg_hba.conf)
+extract archive QPU_OLD_PGDATA="$tmp/backup-clone/userdata" QPU_BACKUP_DIR="$tmp/backup-clone/pg13" \
+  QPU_SOCKET_DIR="$tmp/sock-upgrade" PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" \
+  QPU_TERMINATION_LOG="$tmp/archive.termination" QPU_LOG="$tmp/archive.log" PATH="/usr/bin:/bin"
+run_job archive || { cat "$tmp/archive.out"; fail "archive job exited non-zero"; }
+grep -q "^ArchiveComplete: 2 database(s)" "$tmp/archive.termination" || fail "termination: $(cat "$tmp/archive.termination")"
+[ -s "$tmp/backup-clone/pg13/COMPLETE" ] || fail "the archive has no COMPLETE"
+quay_n=$(awk -F'\t' '$2 == "quay" { print $1 }' "$tmp/backup-clone/pg13/databases.tsv")
+grep -q 'TABLE DATA public repository' "$tmp/backup-clone/pg13/$quay_n.list" || fail "the archive lacks the table's data"
+grep -q "^public.repository	20000	" "$tmp/backup-clone/pg13/$quay_n.manifest.tsv" || fail "manifest: $(cat "$tmp/backup-clone/pg13/$quay_n.manifest.tsv")"
+grep -q 'pg_dump (PostgreSQL) 15' "$tmp/archive.out" || fail "the archive did not use 15's pg_dump"
+[ ! -e "$tmp/backup-clone/userdata/postmaster.pid" ] || fail "the old server on the clone was left running"
+[ "$conf_before" = "$(cd "$tmp/backup-clone/userdata" && sha256sum postgresql.conf pg_hba.conf)" ] ||
+  fail "the clone's configuration files were edited"
+chmod -R u+w "$tmp/old-claim"
+[ "$before" = "$(fingerprint "$tmp/old-claim")" ] || fail "the old data directory changed during the archive"
+ok "archive of the backup clone: 15's pg_dump of the old server started on the clone, 20000 rows in the manifest; $(cat "$tmp/archive.termination")"
+
 echo "$pass passed"

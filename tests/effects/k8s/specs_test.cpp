@@ -24,6 +24,7 @@ create_claim a_claim(claim_role role) {
                       a_registry(),
                       role,
                       2147483648,
+                      "",
                       ""};
 }
 
@@ -58,7 +59,8 @@ TEST_CASE("the backup claim has no owner reference, so it outlives the registry"
 }
 
 TEST_CASE("every Job: non-root, no retries, deadline, termination message, owner, no ttl", "[specs]") {
-  for (auto role : {job_role::check, job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade}) {
+  for (auto role :
+       {job_role::check, job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade, job_role::archive}) {
     INFO(to_string(role));
     const auto j = a_job(role);
     const auto body = job_body(j);
@@ -166,6 +168,41 @@ TEST_CASE("the pg_upgrade Job mounts the old claim read-only and works inside th
   CHECK(env["QPU_OLD_COPY"].starts_with("/var/lib/pgsql/data/"));
   CHECK(env["QPU_WORK_DIR"].starts_with("/var/lib/pgsql/data/"));
   CHECK(env["QPU_PGDATA"] == "/var/lib/pgsql/data/userdata");
+}
+
+TEST_CASE("in a clone the pg_upgrade Job mounts only the clone: the old claim is not in the pod at all", "[specs]") {
+  auto j = a_job(job_role::upgrade_pg_upgrade);
+  j.cloned = true;
+  const auto body = job_body(j);
+  const auto& pod = body["spec"]["template"]["spec"];
+  CHECK(pod["volumes"] ==
+        json::parse(R"([{"name": "data", "persistentVolumeClaim": {"claimName": "registry-quay-database-pg15"}}])"));
+  CHECK(pod["containers"][0]["volumeMounts"] == json::parse(R"([{"name": "data", "mountPath": "/var/lib/pgsql/data"}])"));
+  std::map<std::string, std::string> env;
+  for (const auto& e : pod["containers"][0]["env"]) env[e["name"]] = e.value("value", "");
+  CHECK(env["QPU_CLONED"] == "1");
+  CHECK(env["QPU_OLD_PGDATA"] == "/var/lib/pgsql/data/userdata");
+  CHECK(env["QPU_PGDATA"] == env["QPU_OLD_PGDATA"]);
+  CHECK(body.dump().find("registry-quay-database\"") == std::string::npos);
+}
+
+TEST_CASE("the archive Job writes beside the backup clone's data directory, with no password at all", "[specs]") {
+  const auto body = job_body(a_job(job_role::archive));
+  const auto& c = body["spec"]["template"]["spec"]["containers"][0];
+  CHECK(body["spec"]["template"]["spec"]["volumes"] ==
+        json::parse(R"([{"name": "backup", "persistentVolumeClaim": {"claimName": "registry-quay-database-backup-pg10"}}])"));
+  CHECK(c["volumeMounts"] == json::parse(R"([{"name": "backup", "mountPath": "/backup"}])"));
+  std::map<std::string, std::string> env;
+  for (const auto& e : c["env"]) env[e["name"]] = e.value("value", "");
+  CHECK(env["QPU_OLD_PGDATA"] == "/backup/userdata");
+  CHECK(env["QPU_BACKUP_DIR"] == "/backup/pg10");
+  // The old server runs in the pod on a socket: no Service, no password.
+  CHECK_FALSE(env.contains("PGHOST"));
+  CHECK_FALSE(env.contains("PGPASSWORD"));
+  // archive.sh starts the server, backup.sh writes the archive.
+  const std::string script = c["command"][2];
+  CHECK(script.find(std::string(job_script_file("archive.sh"))) != std::string::npos);
+  CHECK(script.ends_with(std::string(job_script_file("backup.sh"))));
 }
 
 TEST_CASE("the live check Job mounts the old claim read-only beside the database's pod", "[specs]") {

@@ -1,0 +1,200 @@
+// The upgrade on cloning storage (issue 16, item 2): after the old server stopped, the backup and
+// the new data claims are clones of the old claim, `pg_upgrade --link` runs in the data clone
+// (the old claim is not mounted), and the backup's logical archive is written after the app is
+// back; a clone the storage refuses rolls back, an archive that fails leaves the upgrade standing.
+#include <algorithm>
+
+#include "tests/unit/fold_helpers.hpp"
+
+using namespace qpu;
+using namespace qpu::testing;
+
+namespace {
+
+scenario_options cloning() {
+  scenario_options o;
+  use_pg_upgrade_13(o);
+  o.clone_storage_classes = {"standard"};
+  return o;
+}
+
+std::vector<create_claim> clones(const session& s) {
+  auto claims = s.all<create_claim>();
+  std::erase_if(claims, [](const create_claim& c) { return c.source_claim.empty(); });
+  return claims;
+}
+
+}  // namespace
+
+TEST_CASE("clone: both claims are clones made after the stop; pg_upgrade links in the data clone; the archive follows") {
+  auto s = fold(run_scenario(cloning()));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::succeeded);
+  CHECK(u.clone);
+  CHECK(u.clone_note.empty());
+  // No claim before the downtime: the two clones, of the old claim, once the database stopped.
+  const auto claims = s.all<create_claim>();
+  REQUIRE(claims.size() == 2);
+  REQUIRE(clones(s).size() == 2);
+  for (const auto& c : claims) {
+    CHECK(c.source_claim == "registry-quay-database");
+    CHECK(c.storage_class == "standard");
+  }
+  // The backup clone holds the old claim's whole copy and the archive beside it.
+  CHECK(claims[0].key.name == "registry-quay-database-backup-pg13");
+  CHECK(claims[0].size_bytes > (10LL << 30));
+  CHECK(claims[1].key.name == "registry-quay-database-pg15");
+  CHECK(claims[1].size_bytes >= (10LL << 30));
+  const auto work = s.work();
+  const auto at = [&](const std::string& id) { return std::ranges::find(work, id) - work.begin(); };
+  CHECK(at("quay/registry/a1/scale-down/database") < at("quay/registry/a1/create-claim/backup"));
+  CHECK(at("quay/registry/a1/create-claim/data") < at("quay/registry/a1/create-job/upgrade-pg-upgrade"));
+  // No backup Job inside the downtime: the upgrade Job, then the archive after the app is back.
+  const auto jobs = s.upgrade_jobs();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[0].role == job_role::upgrade_pg_upgrade);
+  CHECK(jobs[0].cloned);
+  CHECK(jobs[1].role == job_role::archive);
+  CHECK(jobs[1].image == "quay.io/quay-pg-upgrader/pg-upgrade:13-15");
+  CHECK(jobs[1].backup_claim == "registry-quay-database-backup-pg13");
+  CHECK(at("quay/registry/a1/scale-up/registry-quay-app") < at("quay/registry/a1/create-job/archive"));
+  // The phases: the archive after resuming, then succeeded; the manifest was still taken.
+  const auto phases = s.phases();
+  const auto resuming = std::ranges::find(phases, "resuming");
+  REQUIRE(resuming != phases.end());
+  CHECK(*(resuming + 1) == "archiving");
+  CHECK(phases.back() == "succeeded");
+  REQUIRE(u.before);
+  CHECK(u.before->has_manifest);
+  CHECK(u.archived);
+  CHECK(u.archive_error.empty());
+  const auto st = s.all<update_registry_status>().back();
+  CHECK_THAT(st.summary.backup_archive, Catch::StartsWith("Complete: "));
+  const auto archived =
+      std::ranges::find_if(st.conditions, [](const condition& c) { return c.type == "PostgresBackupArchived"; });
+  REQUIRE(archived != st.conditions.end());
+  CHECK(archived->status == "True");
+  CHECK_THAT(st.conditions[1].message, Catch::Contains("on clones of the old claim"));
+  // The downtime is on record as a clone upgrade's, apart from the copy path's.
+  CHECK(s.s.downtimes.contains("pg_upgrade+clone"));
+  CHECK_FALSE(s.s.downtimes.contains("pg_upgrade"));
+}
+
+TEST_CASE("clone: the archive Job fails after the app is back: reported loudly, the upgrade stands") {
+  auto o = cloning();
+  o.archive_fails = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::succeeded);
+  CHECK_FALSE(u.archived);
+  CHECK_THAT(u.archive_error, Catch::Contains("backup archive Job quay/registry-pg13-archive-1 failed"));
+  CHECK_THAT(u.archive_error, Catch::Contains("pg_dump: error: could not write to file: No space left on device"));
+  CHECK_THAT(u.archive_error, Catch::Contains("The upgrade stands"));
+  CHECK(u.last_error.empty());
+  // Never rolled back: the database stays on the upgraded claim, no restore was issued.
+  CHECK(ids_with(s, "/restore/").empty());
+  const auto st = s.all<update_registry_status>().back();
+  CHECK(st.conditions[1].status == "True");
+  CHECK_THAT(st.summary.backup_archive, Catch::StartsWith("Failed: "));
+  const auto archived =
+      std::ranges::find_if(st.conditions, [](const condition& c) { return c.type == "PostgresBackupArchived"; });
+  REQUIRE(archived != st.conditions.end());
+  CHECK(archived->status == "False");
+  CHECK(archived->reason == "Failed");
+  const auto events = s.all<emit_event>();
+  REQUIRE_FALSE(events.empty());
+  CHECK(events.back().type == "Warning");
+  CHECK_THAT(events.back().message, Catch::Contains("its logical archive FAILED"));
+}
+
+TEST_CASE("clone: storage that does not clone leaves the clone Pending with a Warning: rolled back to the old claim") {
+  auto o = cloning();
+  o.clone_refused = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::failed);
+  CHECK(u.failed_in == phase::upgrading);
+  CHECK_THAT(u.last_error, Catch::Contains("the clones of the stopped old claim quay/registry-quay-database could not be made"));
+  CHECK_THAT(u.last_error, Catch::Contains("volume cloning is not supported"));
+  CHECK_THAT(u.last_error, Catch::Contains("--clone-storage-classes"));
+  // No upgrade Job ran; the database was put back on its old claim and the app restored.
+  CHECK(s.upgrade_jobs().empty());
+  CHECK_FALSE(ids_with(s, "/restore/database").empty());
+  CHECK_FALSE(ids_with(s, "/restore/registry-quay-app").empty());
+}
+
+TEST_CASE("clone: when a clone is not taken, the copy path runs and the plan says why") {
+  SECTION("the class is not listed") {
+    auto o = cloning();
+    o.clone_storage_classes = {"fast"};
+    auto s = fold(run_scenario(o));
+    CHECK_FALSE(s.upgrade().clone);
+    CHECK(s.upgrade().clone_note.empty());
+    CHECK(clones(s).empty());
+  }
+  SECTION("* lists every class") {
+    auto o = cloning();
+    o.clone_storage_classes = {"*"};
+    auto s = fold(run_scenario(o));
+    CHECK(s.upgrade().clone);
+    CHECK(s.upgrade().current == phase::succeeded);
+  }
+  SECTION("the logical method restores into an empty claim") {
+    auto o = cloning();
+    o.upgrade_image.clear();
+    o.upgrade_from.clear();
+    auto s = fold(run_scenario(o));
+    CHECK_FALSE(s.upgrade().clone);
+    CHECK_THAT(s.upgrade().clone_note, Catch::Contains("the logical method restores into an empty claim"));
+    CHECK(clones(s).empty());
+    CHECK(s.upgrade().current == phase::succeeded);
+  }
+  SECTION("--storage-class names another class") {
+    auto o = cloning();
+    o.storage_class = "fast";
+    auto s = fold(run_scenario(o));
+    CHECK_FALSE(s.upgrade().clone);
+    CHECK_THAT(s.upgrade().clone_note, Catch::Contains("a clone stays in its source's class"));
+  }
+  SECTION("a claim of the data's name exists already: never cloned over, adopted by the copy path") {
+    auto o = cloning();
+    o.leftover_data_claim_bytes = 10LL << 30;
+    auto s = fold(run_scenario(o));
+    CHECK_FALSE(s.upgrade().clone);
+    CHECK_THAT(s.upgrade().clone_note, Catch::Contains("a claim named registry-quay-database-pg15 exists already"));
+    CHECK(clones(s).empty());
+    CHECK(s.upgrade().current == phase::succeeded);
+  }
+  SECTION("a dry run's plan names the clones") {
+    auto o = cloning();
+    o.dry_run = true;
+    auto s = fold(run_scenario(o));
+    REQUIRE(s.upgrade().current == phase::planned);
+    CHECK_THAT(s.upgrade().plan, Catch::Contains("would be clones of registry-quay-database made once the database stopped"));
+    CHECK_THAT(s.upgrade().plan, Catch::Contains("no pg_upgrade+clone upgrade of this cluster is on record"));
+  }
+}
+
+TEST_CASE("clone: a controller restarted before its clone's answer adopts that clone (its annotation), not asking again") {
+  auto o = cloning();
+  // The line after which the data clone was asked for: the crash comes right there, so the
+  // create's answer is lost with the old process.
+  session probe;
+  std::uint64_t asked = 0;
+  for (const auto& line : run_scenario(o)) {
+    probe.feed(line);
+    if (!asked && !clones(probe).empty() && clones(probe).size() == 2) asked = probe.s.last_seq;
+  }
+  REQUIRE(asked > 0);
+  o.restart_after_seq = asked;
+  const auto lines = run_scenario(o);
+  CHECK(std::ranges::count_if(lines,
+                              [](const std::string& l) { return l.find("\"controller_started\"") != std::string::npos; }) == 2);
+  auto s = fold(lines);
+  REQUIRE(s.upgrade().current == phase::succeeded);
+  const auto data = s.s.cluster.claims.find({"quay", "registry-quay-database-pg15"});
+  REQUIRE(data != s.s.cluster.claims.end());
+  CHECK(data->second.clone_for == "quay/registry/a1/create-claim/data");
+  // Asked once, by the first process; the second found it in its store and took it as done.
+  CHECK(clones(s).size() == 2);
+}
