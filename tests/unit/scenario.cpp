@@ -561,7 +561,8 @@ class driver {
     const auto run = job_runs_.find(e.pod.name);
     std::optional<job_progress> line;
     constexpr std::int64_t total = 800 * 1024 * 1024;
-    if (run != job_runs_.end() && now_ >= run->second.started + 1000) {
+    // A pg_upgrade in a clone copies nothing: its Job prints no progress line.
+    if (run != job_runs_.end() && *run->second.stage && now_ >= run->second.started + 1000) {
       const timestamp at = run->second.started + (now_ - run->second.started) / 1000 * 1000;  // one line a second
       const auto elapsed = std::min(at - run->second.started, run->second.runtime);
       line = job_progress{run->second.stage, "bytes", total / run->second.runtime * elapsed, total, at};
@@ -609,7 +610,7 @@ class driver {
     job_runs_[pod_name] = {now_ + 800, runtime - 800,
                            e.role == job_role::backup               ? "dump"
                            : e.role == job_role::upgrade_logical    ? "restore"
-                           : e.role == job_role::upgrade_pg_upgrade ? "copy"
+                           : e.role == job_role::upgrade_pg_upgrade ? (e.cloned ? "" : "copy")
                            : e.role == job_role::archive            ? "dump"
                                                                     : "check"};
     at(40, [=, this] { return added(resource_kind::job, j); });

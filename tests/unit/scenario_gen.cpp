@@ -21,6 +21,25 @@ struct named {
 const named scenarios[] = {
     {"logical-10-to-15", [](scenario_options&) {}},
     {"pg-upgrade-13-to-15", [](scenario_options& o) { use_pg_upgrade_13(o); }},
+    // On cloning storage (issue 16, item 2): clones after the stop, --link in the data clone, the
+    // archive after the app is back; an archive that fails; storage that does not clone.
+    {"clone-13-to-15",
+     [](scenario_options& o) {
+       use_pg_upgrade_13(o);
+       o.clone_storage_classes = {"standard"};
+     }},
+    {"clone-archive-fails",
+     [](scenario_options& o) {
+       use_pg_upgrade_13(o);
+       o.clone_storage_classes = {"standard"};
+       o.archive_fails = true;
+     }},
+    {"clone-refused",
+     [](scenario_options& o) {
+       use_pg_upgrade_13(o);
+       o.clone_storage_classes = {"standard"};
+       o.clone_refused = true;
+     }},
     // Docker Hub's postgres:14 reads $PGDATA: the database container points it into the sclorg
     // layout the upgrade writes, as an installation that moves to that image must.
     {"logical-10-to-14",
