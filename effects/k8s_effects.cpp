@@ -181,6 +181,15 @@ net::awaitable<event> perform(k8s_context& ctx, const inspect_claim& e) {
       co_return failure(e.id, sc.error());
     }
   }
+  // Only this claim's Events: a deleted claim of the same name left its own, which the API keeps
+  // for an hour (e2e clone-refused: a retry's new claim read its predecessor's refusal).
+  std::string uid;
+  if (auto cl = co_await ctx.api->get(path_of(resource_kind::claim, e.key.ns, e.key.name)); cl) {
+    const json c = json::parse(cl->body, nullptr, false);
+    if (c.is_object()) uid = c.value("/metadata/uid"_json_pointer, std::string());
+  } else if (cl.error().kind != api_error_kind::not_found && cl.error().kind != api_error_kind::forbidden) {
+    co_return failure(e.id, cl.error());
+  }
   kube::query_params query;
   query.emplace_back("fieldSelector", "involvedObject.kind=PersistentVolumeClaim,involvedObject.name=" + e.key.name);
   auto events = co_await ctx.api->list(event_path(e.key.ns), query);
@@ -190,6 +199,7 @@ net::awaitable<event> perform(k8s_context& ctx, const inspect_claim& e) {
     std::string latest;  // RFC 3339 in UTC: later is greater as text
     for (const auto& ev : list.is_object() ? list.value("items", json::array()) : json::array()) {
       if (!ev.is_object()) continue;
+      if (!uid.empty() && ev.value("/involvedObject/uid"_json_pointer, uid) != uid) continue;
       std::string at = ev.value("lastTimestamp", json()).is_string() ? ev["lastTimestamp"].get<std::string>() : "";
       if (at.empty() && ev.value("eventTime", json()).is_string()) at = ev["eventTime"].get<std::string>();
       if (!latest.empty() && at < latest) continue;

@@ -116,6 +116,7 @@ json registry_status_patch(const update_registry_status& u, const json& registry
                   {"lastError", text(s.last_error)},
                   {"revertBackupClaim", text(s.revert_backup_claim)},
                   {"quayOperator", text(s.quay_operator)},
+                  {"backupArchive", text(s.backup_archive)},
                   {"progress", s.progress ? progress_json(*s.progress) : json(nullptr)}};
   return {{"metadata", {{"resourceVersion", registry.value("/metadata/resourceVersion"_json_pointer, std::string())}}},
           {"status",

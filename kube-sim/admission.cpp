@@ -57,9 +57,14 @@ result<void> admit_crd(json& object, const json* old) {
 
 }  // namespace
 
-result<void> admit(const resource_type& t, json& object, const json* old,
-                   const std::function<std::string()>& allocate_cluster_ip) {
+result<void> admit(const resource_type& t, json& object, const json* old, const std::function<std::string()>& allocate_cluster_ip,
+                   const std::function<std::string()>& default_storage_class) {
   const auto id = t.id();
+  if (id == "persistentvolumeclaims" && !old && default_storage_class && object.contains("spec") &&
+      !object["spec"].contains("storageClassName")) {
+    // Absent, not null or "": an explicit "" asks for no class and keeps it.
+    if (auto name = default_storage_class(); !name.empty()) object["spec"]["storageClassName"] = name;
+  }
   if (id == "secrets") admit_secret(object);
   else if (id == "services") admit_service(object, old, allocate_cluster_ip);
   else if (id == "namespaces" && !old) object["status"] = {{"phase", "Active"}};

@@ -135,7 +135,21 @@ result<json> store::create(const resource_type& t, std::string_view ns, json obj
       if (!used.contains(ip)) return ip;
     }
   };
-  if (auto ok = admit(t, object, nullptr, allocate); !ok) return std::unexpected(ok.error());
+  // The newest StorageClass marked the default, as the DefaultStorageClass plugin chooses.
+  auto default_class = [this] {
+    std::string name, newest;
+    for (const auto& [k2, o] : objects_)
+      if (std::get<0>(k2) == "storageclasses.storage.k8s.io" &&
+          o.value("/metadata/annotations/storageclass.kubernetes.io~1is-default-class"_json_pointer, std::string()) == "true") {
+        const auto created = o.value("/metadata/creationTimestamp"_json_pointer, std::string());
+        if (name.empty() || created >= newest) {
+          name = o["metadata"].value("name", "");
+          newest = created;
+        }
+      }
+    return name;
+  };
+  if (auto ok = admit(t, object, nullptr, allocate, default_class); !ok) return std::unexpected(ok.error());
 
   md["resourceVersion"] = std::to_string(++revision_);
   objects_[k] = object;

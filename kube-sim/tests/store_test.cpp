@@ -394,3 +394,31 @@ TEST_CASE("the expire-history fault makes every RV handed out so far too old") {
   CHECK(relisted > listed);
   CHECK(s.changes_since(cms, relisted));
 }
+
+TEST_CASE("a claim created without a class gets the default StorageClass; an explicit \"\" keeps none") {
+  auto s = seeded_store(100);
+  auto claim = [](const std::string& name) {
+    return json{{"apiVersion", "v1"},
+                {"kind", "PersistentVolumeClaim"},
+                {"metadata", {{"name", name}}},
+                {"spec", {{"accessModes", {"ReadWriteOnce"}}, {"resources", {{"requests", {{"storage", "1Gi"}}}}}}}};
+  };
+  const auto& pvcs = type_of(s, "persistentvolumeclaims");
+  auto before = s.create(pvcs, "default", claim("before"));
+  REQUIRE(before);
+  CHECK_FALSE((*before)["spec"].contains("storageClassName"));  // no default exists yet
+  REQUIRE(
+      s.create(type_of(s, "storageclasses.storage.k8s.io"), "",
+               json{{"apiVersion", "storage.k8s.io/v1"},
+                    {"kind", "StorageClass"},
+                    {"metadata", {{"name", "fast"}, {"annotations", {{"storageclass.kubernetes.io/is-default-class", "true"}}}}},
+                    {"provisioner", "kube-sim.io/local"}}));
+  auto defaulted = s.create(pvcs, "default", claim("defaulted"));
+  REQUIRE(defaulted);
+  CHECK((*defaulted)["spec"]["storageClassName"] == "fast");
+  auto none = claim("none");
+  none["spec"]["storageClassName"] = "";
+  auto kept = s.create(pvcs, "default", none);
+  REQUIRE(kept);
+  CHECK((*kept)["spec"]["storageClassName"] == "");
+}

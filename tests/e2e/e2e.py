@@ -59,6 +59,13 @@ UPGRADE_ENOSPC = (r"upgrade Job quay/registry-pg15-upgrade-1 failed: BackoffLimi
 BACKUP_CLAIM_TOO_SMALL = (r"the claim quay/registry-quay-database-backup-pg10 already exists with 256Ki, smaller than the "
                           r"1Gi this upgrade needs \(a leftover of an earlier attempt\?\); the controller never deletes or "
                           r"shrinks a claim: delete or resize it, then set the retry annotation")
+# --clone-storage-classes names a class whose driver does not clone: rolled back after the stop.
+CLONE_REFUSED = (r"the clones of the stopped old claim quay/registry-quay-database could not be made: the backup claim "
+                 r"quay/registry-quay-database-backup-pg13 cannot bind \(StorageClass basic\): its Event: Warning "
+                 r"ProvisioningFailed: .*volume cloning is not supported.*\. The upgrade rolls back: the old database "
+                 r"starts again on its untouched claim\. StorageClass basic is listed in --clone-storage-classes: if its "
+                 r"driver does not clone, remove it there \(the copy path needs no clone\); delete the Pending claims and "
+                 r"set annotation quay-pg-upgrader\.quay\.io/retry to a new value")
 # A StorageClass whose provisioner does not run here: the new claims stay Pending with the
 # PersistentVolume controller's Event and the upgrade is refused at --claim-bind-timeout (20 s in
 # the case), before anything is stopped.
@@ -579,6 +586,8 @@ class Case:
                 c["env"] += self.spec.get("db_env", [])
             if kind == "PersistentVolumeClaim" and name == OLD_CLAIM and self.spec.get("old_claim_size"):
                 o["spec"]["resources"]["requests"]["storage"] = self.spec["old_claim_size"]
+            if kind == "PersistentVolumeClaim" and name == OLD_CLAIM and self.spec.get("old_claim_class"):
+                o["spec"]["storageClassName"] = self.spec["old_claim_class"]
             if kind == "Job" and name == "registry-quay-seed":
                 for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
                     if e["name"] == "ROWS":
@@ -587,6 +596,10 @@ class Case:
         return objs
 
     def create_scenario(self):
+        if self.spec.get("old_claim_class") == "basic":
+            # Provisioned here like a CSI driver without the CLONE_VOLUME capability.
+            self.kube.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "basic"},
+                              "provisioner": "kube-sim.io/basic", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate"})
         for o in self.load_scenario():
             self.kube.create(o)
 
@@ -811,8 +824,14 @@ class Case:
         self.check(st.get("newClaim") == new_claim, f"newClaim {new_claim} ({st.get('newClaim')})")
         self.check(st.get("previousClaim") == OLD_CLAIM, f"previousClaim {OLD_CLAIM} ({st.get('previousClaim')})")
         self.check(st.get("backupClaim") == backup_claim, f"backupClaim {backup_claim} ({st.get('backupClaim')})")
-        for j in (f"registry-pg{self.from_major}-backup-{attempt}", f"registry-pg{self.spec['to']}-upgrade-{attempt}"):
+        clone = self.spec.get("clone")
+        # On cloning storage the backup is a clone made at the stop and its archive Job runs after
+        # the app is back; otherwise the backup Job ran inside the downtime.
+        backup_job = f"registry-pg{self.from_major}-{'archive' if clone else 'backup'}-{attempt}"
+        for j in (backup_job, f"registry-pg{self.spec['to']}-upgrade-{attempt}"):
             self.check(self.job_done(j) == "Complete", f"Job {j} Complete")
+        if clone:
+            self.check_clones(reg, attempt, new_claim, backup_claim)
 
         db = self.kube.get("Deployment", DB)
         self.check(container(db)["image"] == self.spec["target"], f"database Deployment runs {self.spec['target']} ({container(db)['image']})")
@@ -889,6 +908,30 @@ class Case:
 
         # The backup restores into a scratch PostgreSQL 15.
         self.restore_backup(backup, manifest)
+
+    def check_clones(self, reg, attempt, new_claim, backup_claim):
+        """The clone path: both claims are clones of the old claim, the upgrade Job mounted only
+        its clone and copied nothing, the backup clone holds the old data directory, and the
+        status says the logical archive is complete."""
+        for name in (new_claim, backup_claim):
+            p = self.kube.get("PersistentVolumeClaim", name)
+            src = (p.get("spec") or {}).get("dataSource") or {}
+            self.check(src.get("kind") == "PersistentVolumeClaim" and src.get("name") == OLD_CLAIM,
+                       f"claim {name} is a clone of {OLD_CLAIM} (dataSource {src})")
+        job = self.kube.get("Job", f"registry-pg{self.spec['to']}-upgrade-{attempt}")
+        claims = [v.get("persistentVolumeClaim", {}).get("claimName") for v in job["spec"]["template"]["spec"]["volumes"]]
+        self.check(claims == [new_claim], f"the upgrade Job mounts only the data clone ({claims})")
+        text = self.job_log(f"registry-pg{self.spec['to']}-upgrade-{attempt}")
+        self.check("move the clone's old cluster aside" in text and not re.search(r"^== \S+ copy ", text, re.M)
+                   and "pg_upgrade --link" in text,
+                   "the upgrade Job linked in the clone and copied nothing")
+        with open(os.path.join(self.claim_dir(backup_claim), "userdata", "PG_VERSION")) as f:
+            version = f.read().strip()
+        self.check(version == str(self.from_major), f"the backup clone holds the old data directory (PG_VERSION {version})")
+        st = upgrade_status(reg)
+        self.check(str(st.get("backupArchive", "")).startswith("Complete"), f"backupArchive: {st.get('backupArchive')}")
+        c = cond(reg, "PostgresBackupArchived")
+        self.check(c and c.get("status") == "True" and c.get("reason") == "Complete", f"PostgresBackupArchived True ({c})")
 
     def backup_files(self, claim):
         root = self.claim_dir(claim)
@@ -1257,6 +1300,63 @@ def case_leftover_claim_full(case):
 
     failure_then_retry(case, lambda c: fill_claim(c, backup_claim), "preflight", LEFTOVER_CLAIM_FULL, remove,
                        fail_timeout=120)
+
+
+def case_clone_archive_fails(case):
+    # On cloning storage the backup clone's logical archive is written after the app is back. The
+    # fault: the backup clone fills up as its archive Job starts, so the Job fails for real. The
+    # upgrade stands: verified, the app writing to PostgreSQL 15, the old claim untouched; the
+    # failure is a loud condition and a Warning Event, nothing rolled back.
+    backup_claim = f"{OLD_CLAIM}-backup-pg13"
+    case.set_up()
+    fill_at_job_start(case, "registry-pg13-archive-1", backup_claim)
+    case.start_controller()
+    reg = case.wait_terminal(1, 300)
+    c = cond(reg, "PostgresUpgraded")
+    case.report_conditions(reg, "outcome")
+    case.check(c and c.get("status") == "True" and c.get("reason") == "Succeeded", f"PostgresUpgraded True/Succeeded ({c})")
+    a = cond(reg, "PostgresBackupArchived")
+    msg = (a or {}).get("message", "")
+    case.record_observed(msg)
+    case.check(a and a.get("status") == "False" and a.get("reason") == "Failed", f"PostgresBackupArchived False/Failed ({a})")
+    case.check(msg.startswith("backup archive Job quay/registry-pg13-archive-1 failed: BackoffLimitExceeded")
+               and "ArchiveFailed: step " in msg and "No space left on device" in msg
+               and "The upgrade stands (verified, the app serves PostgreSQL 15 from claim registry-quay-database-pg15)" in msg,
+               f"the archive's failure says what failed and that the upgrade stands ({msg[:600]!r})")
+    st = upgrade_status(reg)
+    case.check(str(st.get("backupArchive", "")).startswith("Failed: "), f"backupArchive: {st.get('backupArchive', '')[:200]}")
+    case.check(case.server_major() == 15, "the upgraded database serves PostgreSQL 15 through the Service")
+    db = case.kube.get("Deployment", DB)
+    case.check(claim_of(db) == f"{OLD_CLAIM}-pg15", f"the database stays on the upgraded claim ({claim_of(db)})")
+    current = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
+               if "deletionTimestamp" not in p["metadata"]}
+    case.wait_for("the app to commit rows on the upgraded database",
+                  lambda: all(len(case.committed().get(p, [])) >= 3 for p in current), 60)
+    warnings = [e for e in case.kube.list("Event")
+                if e.get("type") == "Warning" and e.get("reason") == "PostgresUpgradeSucceeded"]
+    case.check(warnings and "its logical archive FAILED" in warnings[-1].get("message", ""),
+               f"a Warning Event tells the archive failed ({[e.get('message', '')[:160] for e in warnings]})")
+    case.old_claim_unchanged(1, tree_digest(case.claim_dir(OLD_CLAIM)))
+
+
+def case_clone_refused(case):
+    # --clone-storage-classes names a class whose driver does not clone (kube-sim.io/basic, as a
+    # CSI driver without CLONE_VOLUME): the clones stay Pending with the provisioner's Warning, the
+    # upgrade rolls back to the untouched old claim. Removing the cause: the admin drops the class
+    # from the flag (a restarted controller) and deletes the Pending clones; the retry copies.
+    case.set_up()
+    case.start_controller(["--clone-storage-classes", "basic"])
+    reg = case.wait_terminal(1, 240)
+    msg = case.check_rolled_back(reg, "upgrading", CLONE_REFUSED)
+    case.check(not case.kube.get("Job", "registry-pg15-upgrade-1"), "no upgrade Job ran on a clone that was never made")
+    case.stop(case.ctl, "controller", 15)
+    case.ctl = None
+    for name in (f"{OLD_CLAIM}-backup-pg13", f"{OLD_CLAIM}-pg15"):
+        remove_claim(case, name)
+    case.start_controller()
+    case.retry("1")
+    run_upgrade(case, attempt=2)
+    log(f"failure path {case.name}: observed message: {msg}")
 
 
 def case_leftover_claim_too_small(case):
@@ -1871,6 +1971,16 @@ CASES = {
     "check-fails": (case_check_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "pg-upgrade-check-fails": (case_pg_upgrade_check_fails, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE,
                                                                  target=PG15_IMAGE, upgrade_image=True, check_old_claim=True)),
+    # On cloning storage (issue 16, item 2): clones of the stopped old claim, pg_upgrade --link in
+    # the data clone, the archive after the app is back; its failure; storage that does not clone.
+    "clone-13-to-15": (case_happy, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE, target=PG15_IMAGE,
+                                        upgrade_image=True, check_old_claim=True, clone=True,
+                                        controller_args=["--clone-storage-classes", "standard"])),
+    "clone-archive-fails": (case_clone_archive_fails, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE,
+                                                           target=PG15_IMAGE, upgrade_image=True, check_old_claim=True,
+                                                           clone=True, controller_args=["--clone-storage-classes", "standard"])),
+    "clone-refused": (case_clone_refused, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE, target=PG15_IMAGE,
+                                               upgrade_image=True, check_old_claim=True, old_claim_class="basic")),
     "leftover-claim-full": (case_leftover_claim_full, dict(from_=10, to=15, method="logical", target=PG15_IMAGE,
                                                            check_old_claim=True)),
     "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,

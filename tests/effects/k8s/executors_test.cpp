@@ -226,15 +226,16 @@ TEST_CASE("inspect_claim reads the claim's StorageClass and its latest Event, an
   sim s;
   make_namespace(s);
   const auto event = [&](const std::string& name, const std::string& claim, const std::string& type, const std::string& reason,
-                         const std::string& message, const std::string& at) {
-    s.create(core("events", "quay"),
-             json{{"metadata", {{"name", name}, {"namespace", "quay"}}},
-                  {"involvedObject", {{"kind", "PersistentVolumeClaim"}, {"name", claim}, {"namespace", "quay"}}},
-                  {"type", type},
-                  {"reason", reason},
-                  {"message", message},
-                  {"firstTimestamp", at},
-                  {"lastTimestamp", at}});
+                         const std::string& message, const std::string& at, const std::string& uid = "") {
+    json involved = {{"kind", "PersistentVolumeClaim"}, {"name", claim}, {"namespace", "quay"}};
+    if (!uid.empty()) involved["uid"] = uid;
+    s.create(core("events", "quay"), json{{"metadata", {{"name", name}, {"namespace", "quay"}}},
+                                          {"involvedObject", involved},
+                                          {"type", type},
+                                          {"reason", reason},
+                                          {"message", message},
+                                          {"firstTimestamp", at},
+                                          {"lastTimestamp", at}});
   };
   const auto facts = [&](const inspect_claim& c) {
     const auto e = s.perform(c);
@@ -268,6 +269,24 @@ TEST_CASE("inspect_claim reads the claim's StorageClass and its latest Event, an
     CHECK(f.event_type == "Warning");
     CHECK(f.event_reason == "ProvisioningFailed");
     CHECK(f.event_message == "quota exceeded in zone a");
+  }
+  SECTION("the Events of a deleted claim of the same name are not this claim's") {
+    const auto claim =
+        s.create(core("persistentvolumeclaims", "quay"), json{{"metadata", {{"name", "registry-quay-database-pg15"}}},
+                                                              {"spec",
+                                                               {{"accessModes", {"ReadWriteOnce"}},
+                                                                {"resources", {{"requests", {{"storage", "1Gi"}}}}},
+                                                                {"storageClassName", "gold"}}}});
+    const std::string uid = claim["metadata"]["uid"];
+    // Newer than anything else here: read without regard to the uid, it would win.
+    event("old", "registry-quay-database-pg15", "Warning", "ProvisioningFailed", "volume cloning is not supported",
+          "2099-01-01T00:00:00Z", "a-deleted-claims-uid");
+    event("new", "registry-quay-database-pg15", "Normal", "Provisioning", "provisioning", "2026-12-03T06:00:05Z", uid);
+    // The newest of this claim's own: ours, or one the simulator's volume controller wrote since
+    // (class gold does not exist); never the deleted claim's, which is newer than ours.
+    const auto f = facts(missing);
+    CHECK(f.event_message != "volume cloning is not supported");
+    CHECK_FALSE(f.event_reason.empty());
   }
   SECTION("a class without volumeBindingMode binds Immediate, as the API defaults it") {
     s.create({"storage.k8s.io", "v1", "storageclasses", "", "", ""},

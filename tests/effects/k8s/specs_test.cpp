@@ -347,7 +347,7 @@ TEST_CASE("status: our conditions merge by type, others stay, lastTransitionTime
   CHECK(patch["status"]["postgresUpgrade"] == json::parse(R"({"phase": "upgrading", "from": "10", "to": "15",
     "method": null, "attempt": 1, "started": "2026-09-21T14:13:20Z", "finished": null, "backupClaim": null,
     "previousClaim": null, "newClaim": null, "lastError": null, "revertBackupClaim": null, "quayOperator": null,
-    "progress": null})"));
+    "backupArchive": null, "progress": null})"));
   SECTION("a running Job's progress is its own block; a time left not measured yet is null (the merge drops it)") {
     u.summary.progress = summary_progress{"restore", "bytes", 512, 1024, 50, std::nullopt, "restore: 512 B of 1.0 KiB (50 %)"};
     CHECK(registry_status_patch(u, registry)["status"]["postgresUpgrade"]["progress"] ==
