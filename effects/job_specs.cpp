@@ -153,6 +153,7 @@ json job_body(const create_job& j, const job_options& o) {
         // The new claim is a clone of the stopped old claim: its data directory is the old
         // cluster, moved aside in place; the old claim itself is not mounted at all.
         env.push_back(plain("QPU_CLONED", "1"));
+        env.push_back(plain("QPU_ANALYZE", "0"));  // after resume, by the archive Job
         env.push_back(plain("QPU_OLD_PGDATA", pgdata));
         env.push_back(plain("QPU_OLD_COPY", old_copy_dir(j)));
         env.push_back(plain("QPU_PGDATA", pgdata));
@@ -176,11 +177,12 @@ json job_body(const create_job& j, const job_options& o) {
     case job_role::archive: {
       // The backup claim is a clone of the old claim taken at the stop: the old server starts on
       // it (no network: a socket in the pod) and the archive goes beside its data directory.
-      const auto& cred = j.db.credentials;
+      // Its first step analyzes the upgraded database, live, through the Service.
+      add_connection_env(env, j);
+      env.push_back(plain("QPU_JOBS", std::to_string(o.parallel_jobs)));
       env.push_back(plain("QPU_OLD_PGDATA", std::string(backup_mount_path) + "/" + o.data_subdir));
       env.push_back(plain("QPU_BACKUP_DIR", backup_dir(j)));
       env.push_back(plain("QPU_MANIFEST_SQL", manifest));
-      env.push_back(from_source("QPU_APP_DB", cred.database.empty() ? cred.user : cred.database));
       volumes.push_back(claim_volume("backup", j.backup_claim, false));
       mounts.push_back(mount("backup", backup_mount_path, false));
       break;

@@ -222,9 +222,11 @@ bool apps_resumed_archive_due(const upgrade_ctx& c) { return c.u.clone && apps_r
 bool operator_resumed_archive_due(const upgrade_ctx& c) { return c.u.clone && operator_resumed(c); }
 bool archive_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, job_role::archive); }
 
+// Complete, and its pod's report is in the store (the status quotes it; the Job's Complete and
+// the pod's final status come on two watch streams in either order).
 bool archive_job_complete(const upgrade_ctx& c) {
   const auto* j = find_job(c, job_name(c.u, job_role::archive));
-  return j && j->complete;
+  return j && j->complete && pods_reported(c, *j);
 }
 
 // Two downtimes at once double the load on the storage: the registry's databases take turns,

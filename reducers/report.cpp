@@ -440,11 +440,16 @@ void report_status(upgrade_ctx& c) {
   summary.last_error = u.last_error;
   if (u.quay_operator) summary.quay_operator = to_string(u.quay_operator->deployment);
   if (r.run > 0) summary.revert_backup_claim = revert_backup_claim_name(u);
-  if (u.clone && u.started)
-    summary.backup_archive = u.archived ? "Complete: pg_dump archive of every database, checked with pg_restore --list"
+  if (u.clone && u.started) {
+    // Complete: the archive Job's own report (its ANALYZE of the upgraded database included).
+    const auto* aj = u.archived ? find_job(c, job_name(u, job_role::archive)) : nullptr;
+    std::string report = aj ? job_report(c, *aj) : std::string();
+    while (!report.empty() && (report.back() == '\n' || report.back() == ' ')) report.pop_back();
+    summary.backup_archive = u.archived ? "Complete: " + (report.empty() ? std::string("the logical archive is written") : report)
                              : !u.archive_error.empty()      ? "Failed: " + u.archive_error
                              : u.current == phase::archiving ? "Running"
                                                              : "Pending";
+  }
   if (progress) {
     const auto left = time_left(*progress);
     summary.progress = summary_progress{

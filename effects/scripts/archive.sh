@@ -6,11 +6,27 @@
 # beside the clone's data directory with the new binaries' pg_dump, and the exit trap stops the
 # server.
 #
+# First, the upgraded database's statistics: pg_upgrade carries none, and the upgrade Job left
+# them out of the downtime, so `vacuumdb --analyze-in-stages` runs here against the live server
+# through its Service (the minimal stage first, so plans recover within seconds). A failure is
+# reported in the result and never stops the archive: autovacuum makes them in time anyway.
+#
 # env:  QPU_OLD_PGDATA  the clone's data directory
 #       PG_OLD_BINDIR, PG_NEW_BINDIR (the upgrade image's convention)
+#       PGHOST, PGPORT, PGUSER, PGPASSWORD (secretKeyRef), QPU_ADMIN: the upgraded server, for
+#         the statistics (the superuser: every database; otherwise the app's own tables)
 #       and backup.sh's QPU_APP_DB, QPU_BACKUP_DIR, QPU_MANIFEST_SQL
 QPU_FAILURE_REASON=ArchiveFailed
-require_env QPU_OLD_PGDATA PG_OLD_BINDIR PG_NEW_BINDIR
+require_env QPU_OLD_PGDATA PG_OLD_BINDIR PG_NEW_BINDIR PGHOST PGUSER QPU_APP_DB
+
+step "analyze the upgraded database at $PGHOST:${PGPORT:-5432} (the app is back)"
+if [ "${QPU_ADMIN:-0}" = 1 ]; then analyze_what=(--all); else analyze_what=(-d "$QPU_APP_DB"); fi
+if "$PG_NEW_BINDIR/vacuumdb" --analyze-in-stages --jobs "${QPU_JOBS:-2}" -q "${analyze_what[@]}"; then
+  analyzed="statistics made"
+else
+  analyzed="ANALYZE FAILED (exit $?; autovacuum will make the statistics)"
+  echo "$analyzed" >&2
+fi
 unset PGPASSWORD PGSERVICE PGDATABASE PGUSER PGHOST PGPORT
 
 step "start the old server on the backup clone $QPU_OLD_PGDATA"

@@ -114,7 +114,7 @@ sync "$dir" 2>/dev/null || sync
 if [ "${QPU_JOB_ROLE:-}" = archive ]; then
   step "stop the old server on the backup clone"
   stop_server
-  QPU_RESULT="ArchiveComplete: $count database(s), $total bytes in $dir, beside the clone of the old data"
+  QPU_RESULT="ArchiveComplete: $count database(s), $total bytes in $dir, beside the clone of the old data; the upgraded database: $analyzed"
 else
   QPU_RESULT="BackupComplete: $count database(s), $total bytes in $dir"
 fi

@@ -11,7 +11,7 @@
 #       QPU_PGDATA      the new data directory inside the new claim (the image's PGDATA)
 #       QPU_WORK_DIR    pg_upgrade's working directory (its logs), inside the new claim
 #       PG_OLD_BINDIR, PG_NEW_BINDIR (the image's convention), QPU_JOBS (default 2),
-#       QPU_SOCKET_DIR (default /tmp)
+#       QPU_SOCKET_DIR (default /tmp), QPU_ANALYZE (default 1; 0: no vacuumdb --analyze here)
 QPU_FAILURE_REASON=UpgradeFailed
 require_env QPU_OLD_PGDATA QPU_OLD_COPY QPU_PGDATA QPU_WORK_DIR PG_OLD_BINDIR PG_NEW_BINDIR
 old=$QPU_OLD_PGDATA copy=$QPU_OLD_COPY new=$QPU_PGDATA work=$QPU_WORK_DIR
@@ -90,9 +90,9 @@ chmod 0700 "$new"
 cd "$work"
 upgrade_args=(-b "$PG_OLD_BINDIR" -B "$PG_NEW_BINDIR" -d "$copy" -D "$new" -U "$superuser" --socketdir "$sock"
               -p 50432 -P 50433)
-step "pg_upgrade --check"
-"$PG_NEW_BINDIR/pg_upgrade" --check "${upgrade_args[@]}"
-
+# No separate `--check` run: pg_upgrade performs the same consistency checks first and stops
+# before it changes anything, and the preflight check Job ran the real `--check` against the live
+# server already; a second run only started and stopped both clusters once more.
 step "pg_upgrade --link --jobs $jobs"
 "$PG_NEW_BINDIR/pg_upgrade" --link --jobs "$jobs" "${upgrade_args[@]}"
 
@@ -110,10 +110,12 @@ grep -q '^[[:space:]]*local[[:space:]].*trust' "$new/pg_hba.conf" || sed -i '1i 
   sed -n "s/^[[:space:]]*include\(_if_exists\)\{0,1\}[[:space:]]\+\(.*\)$/include_if_exists \2/p" "$conf/postgresql.conf"
 } >>"$new/postgresql.conf"
 
-step "analyze and update extensions"
+# QPU_ANALYZE=0 (a clone upgrade): the statistics are made after the app is back, by the archive
+# Job, on the live server, as pg_upgrade recommends; the downtime does not wait for them.
+step "update extensions$([ "${QPU_ANALYZE:-1}" = 1 ] && echo " and analyze")"
 start_server "$PG_NEW_BINDIR" "$new" "$sock"
 export PGUSER=$superuser
-"$PG_NEW_BINDIR/vacuumdb" --all --analyze-in-stages --jobs "$jobs" -q
+[ "${QPU_ANALYZE:-1}" = 1 ] && "$PG_NEW_BINDIR/vacuumdb" --all --analyze-in-stages --jobs "$jobs" -q
 update_extensions
 stop_server
 cd /

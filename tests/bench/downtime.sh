@@ -6,6 +6,14 @@
 #   hand_pg_upgrade   initdb + pg_upgrade --jobs 2 (copy mode: 15 has no --copy flag, copy is its default)
 #   jobs_pg_upgrade   the controller's pg_upgrade Job script (copy of the stopped directory + --link)
 #   copy              cp -a of the stopped data directory (the copy-speed limit)
+#   quay_way          the Quay operator's own migration: initdb, pg_dumpall | psql into the new server
+#   hand_link_read    initdb + pg_upgrade --link in place + one full read (the manifest on the new
+#                     server): the fastest a person gets while still proving every row
+#   jobs_clone        on cloning storage (issue 16): the controller's manifest of the quiet old
+#                     database + the backup and data clones (an ext4 claim image reflinked on an
+#                     XFS pool and mounted, as kube-sim clones) + the cloned pg_upgrade Job + the
+#                     new server's start and the verifying read; the archive Job after resume is
+#                     timed apart (archive_after_resume: not in the downtime)
 # The Job scripts run as processes with exactly the script and environment of the Job bodies the
 # controller builds (effects_k8s_job_body), as tests/effects/k8s/job_scripts_test.sh does. What
 # this does NOT include: the controller's orchestration on kube-sim (quiesce, pod starts, the
@@ -13,10 +21,12 @@
 # With PROGRESS_ETA_TOOL (tests/bench/progress_eta) it also measures, on the same Job runs (their
 # progress lines every 0.5 s), how right the time left shown at 50 % of the dump, the restore and
 # the copy is: `metric eta_error_<stage> ...` (|shown - actual| / actual).
-#   downtime.sh JOB_BODY_TOOL SCALE RUNS [PROGRESS_ETA_TOOL]
-# Prints `metric NAME MEDIAN MIN MAX s` lines and the ratios of each run, side by side.
+#   downtime.sh JOB_BODY_TOOL SCALE RUNS [PROGRESS_ETA_TOOL] [TAG]
+# Prints `metric NAME MEDIAN MIN MAX s` lines and the ratios of each run, side by side; with TAG
+# every metric name ends in _TAG (two sizes in one benchmark run). The clone methods need root,
+# loop devices and mkfs.xfs; without them they are left out, saying why.
 set -euo pipefail
-job_body=$1 scale=$2 runs=$3 eta_tool=${4:-}
+job_body=$1 scale=$2 runs=$3 eta_tool=${4:-} tag=${5:+_$5}
 PG=${QPU_PG_CACHE:-/var/cache/quay-pg-upgrader/pg}
 for m in 13 15; do
   [ -x "$PG/$m/bin/pg_upgrade" ] || { echo "SKIP: PostgreSQL $m with pg_upgrade not provisioned in $PG" >&2; exit 3; }
@@ -30,8 +40,10 @@ else
   as_pg() { "$@"; }
 fi
 servers=()
+mounts=()
 cleanup() {
   for d in "${servers[@]}"; do as_pg "$PG/15/bin/pg_ctl" -D "$d" -m immediate stop >/dev/null 2>&1 || true; done
+  for m in "${mounts[@]}"; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
   chmod -R u+w "$tmp" 2>/dev/null || true
   rm -rf "$tmp"
 }
@@ -103,8 +115,48 @@ ALTER TABLE repository OWNER TO quay;
 SQL
 size=$(psql15 -p "$p" -U postgres -d quay -c "SELECT pg_database_size('quay')")
 stop "$PG/13/bin" "$tmp/gold/userdata"
+# The manifest SQL the controller sends (the backup Job carries the same text).
+extract backup "$tmp/manifest-src"
+python3 -c 'import sys; env = dict(kv.split("=", 1) for kv in open(sys.argv[1]).read().split("\0") if kv)
+open(sys.argv[2], "w").write(env["QPU_MANIFEST_SQL"])' "$tmp/manifest-src.env" "$tmp/manifest.sql"
+chmod 644 "$tmp/manifest.sql"
+
+# Cloning storage as kube-sim has it: each claim an ext4 image on an XFS pool with reflink, a
+# clone one `cp --reflink=always` of the stopped claim's image, then mounted.
+clones=""
+if [ "$(id -u)" != 0 ]; then clones="not root: no loop mounts"
+elif ! command -v mkfs.xfs >/dev/null; then clones="mkfs.xfs missing (xfsprogs)"
+else
+  truncate -s 256G "$tmp/pool.img"
+  mkfs.xfs -q -m reflink=1 "$tmp/pool.img"
+  mkdir -p "$tmp/pool"
+  mount -o loop "$tmp/pool.img" "$tmp/pool" && mounts+=("$tmp/pool") || clones="mount -o loop of the XFS pool failed"
+fi
+if [ -z "$clones" ]; then
+  dir_mb=$(du -sm "$tmp/gold/userdata" | cut -f1)
+  truncate -s "$(( (dir_mb * 2 + 2048) * 1048576 ))" "$tmp/pool/old.img"
+  mkfs.ext4 -q -F -m 0 "$tmp/pool/old.img"
+  mkdir -p "$tmp/old-claim"
+  mount -o loop "$tmp/pool/old.img" "$tmp/old-claim"
+  cp -a "$tmp/gold/userdata" "$tmp/old-claim/userdata"
+  chown --reference="$tmp" "$tmp/old-claim"
+  umount "$tmp/old-claim"
+fi
+# clone NAME: a clone of the stopped old claim, mounted at $tmp/NAME (the time it takes is the
+# caller's to count).
+clone() {
+  cp --reflink=always "$tmp/pool/old.img" "$tmp/pool/$1.img"
+  mkdir -p "$tmp/$1"
+  mount -o loop "$tmp/pool/$1.img" "$tmp/$1"
+  mounts+=("$tmp/$1")
+}
+unclone() {
+  umount "$tmp/$1"
+  rm -f "$tmp/pool/$1.img"
+  rmdir "$tmp/$1"
+}
 echo "database: PostgreSQL 13, pgbench scale $scale + Quay-like table, $((size / 1000000)) MB (pg_database_size), data directory $(du -sm "$tmp/gold/userdata" | cut -f1) MB"
-echo "metric downtime_database_mb $((size / 1000000)) $((size / 1000000)) $((size / 1000000)) MB"
+echo "metric downtime_database_mb$tag $((size / 1000000)) $((size / 1000000)) $((size / 1000000)) MB"
 
 declare -A t
 record() { t[$1]="${t[$1]:-} $2"; }
@@ -143,10 +195,67 @@ for r in $(seq 1 "$runs"); do
   chmod -R u+w "$tmp/gold"
   record jobs_pg_upgrade "$(echo "$b - $a" | bc)"; rm -rf "$tmp/jpu" "$tmp/sock-jpu"
 
+  if [ -z "$clones" ]; then
+    # hand: pg_upgrade --link in place (on a clone, uncounted: the gold copy must stay) + one full read
+    clone hand
+    p15=$(free_port)
+    a=$(now)
+    as_pg "$PG/15/bin/initdb" -D "$tmp/hand/new" -U postgres -E UTF8 --locale=C >/dev/null
+    (cd "$tmp/hand" && as_pg "$PG/15/bin/pg_upgrade" -b "$PG/13/bin" -B "$PG/15/bin" -d "$tmp/hand/userdata" -D "$tmp/hand/new" \
+       -U postgres --link --jobs 2 -s "$tmp" >/dev/null)
+    start "$PG/15/bin" "$tmp/hand/new" "$p15"
+    psql15 -p "$p15" -U postgres -d quay -f "$tmp/manifest.sql" >/dev/null
+    stop "$PG/15/bin" "$tmp/hand/new"
+    sync; b=$(now)
+    record hand_link_read "$(echo "$b - $a" | bc)"
+    unclone hand
+
+    # jobs: the two clones, the cloned pg_upgrade Job, the new server's start and the verifying read
+    mkd "$tmp/sock-jc"
+    a=$(now)
+    clone backup
+    clone data
+    c=$(now)
+    extract upgrade-pg-upgrade-cloned "$tmp/jc-job" QPU_OLD_PGDATA="$tmp/data/userdata" QPU_OLD_COPY="$tmp/data/pg13-copy" \
+      QPU_PGDATA="$tmp/data/userdata" QPU_WORK_DIR="$tmp/data/pg_upgrade-work" QPU_SOCKET_DIR="$tmp/sock-jc" \
+      PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" QPU_TERMINATION_LOG="$tmp/jc.term" QPU_LOG="$tmp/jc.log" \
+      PATH="$PG/15/bin:/usr/bin:/bin" QPU_PROGRESS_SECONDS=0.5
+    run_job "$tmp/jc-job"
+    p15=$(free_port)
+    start "$PG/15/bin" "$tmp/data/userdata" "$p15"
+    psql15 -p "$p15" -U postgres -d quay -f "$tmp/manifest.sql" >/dev/null
+    b=$(now)
+    record clone_parts "$(echo "$b - $a" | bc)"
+    record clone_make "$(echo "$c - $a" | bc)"
+    # After resume, not in the downtime, with the new server serving: the archive Job's ANALYZE
+    # of it, then the backup clone's logical archive.
+    extract archive "$tmp/ja-job" QPU_OLD_PGDATA="$tmp/backup/userdata" QPU_BACKUP_DIR="$tmp/backup/pg13" \
+      QPU_SOCKET_DIR="$tmp/sock-jc" PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" PGHOST="$tmp" PGPORT="$p15" \
+      QPU_TERMINATION_LOG="$tmp/ja.term" QPU_LOG="$tmp/ja.log" PATH="/usr/bin:/bin" QPU_PROGRESS_SECONDS=0.5
+    a=$(now); run_job "$tmp/ja-job"; sync; b=$(now)
+    record archive_after_resume "$(echo "$b - $a" | bc)"
+    stop "$PG/15/bin" "$tmp/data/userdata"
+    unclone backup
+    unclone data
+    rm -rf "$tmp/sock-jc"
+  fi
+
   # a live copy of the old server for the logical paths (pg_dump needs a running server)
   as_pg cp -a "$tmp/gold/userdata" "$tmp/live"
   p=$(free_port)
   start "$PG/13/bin" "$tmp/live" "$p"
+
+  # the Quay operator's own way: pg_dumpall of the old server piped into psql on a new 15
+  mkd "$tmp/qw"
+  p15=$(free_port)
+  a=$(now)
+  as_pg "$PG/15/bin/initdb" -D "$tmp/qw/userdata" -U postgres -E UTF8 --locale=C >/dev/null
+  start "$PG/15/bin" "$tmp/qw/userdata" "$p15"
+  as_pg "$PG/15/bin/pg_dumpall" -h "$tmp" -p "$p" -U postgres |
+    as_pg "$PG/15/bin/psql" -X -q -h "$tmp" -p "$p15" -U postgres -d postgres >/dev/null 2>&1
+  stop "$PG/15/bin" "$tmp/qw/userdata"
+  sync; b=$(now)
+  record quay_way "$(echo "$b - $a" | bc)"; rm -rf "$tmp/qw"
 
   # hand: pg_dump -Fd -j + pg_restore -j into a new 15
   mkd "$tmp/hl"
@@ -173,9 +282,6 @@ for r in $(seq 1 "$runs"); do
   # The controller's own manifest of the quiet database (the same SQL the backup Job carries; the
   # controller sends it through libpq) runs beside the backup Job, as the controller does since
   # 2026-11-24; the backing-up phase ends when both are done. Alone first, for the record.
-  python3 -c 'import sys; env = dict(kv.split("=", 1) for kv in open(sys.argv[1]).read().split("\0") if kv)
-open(sys.argv[2], "w").write(env["QPU_MANIFEST_SQL"])' "$tmp/jl-b.env" "$tmp/manifest.sql"
-  chmod 644 "$tmp/manifest.sql"
   rm -f "$tmp/manifest.end"
   a=$(now); psql15 -p "$p" -U postgres -d quay -f "$tmp/manifest.sql" >/dev/null; b=$(now)
   record controller_manifest "$(echo "$b - $a" | bc)"
@@ -193,16 +299,26 @@ open(sys.argv[2], "w").write(env["QPU_MANIFEST_SQL"])' "$tmp/jl-b.env" "$tmp/man
   rm -rf "$tmp/jl-backup" "$tmp/jl-new" "$tmp/sock-jl"
   stop "$PG/13/bin" "$tmp/live"
   rm -rf "$tmp/live" "$tmp/live.log"
-  echo "run $r: copy ${t[copy]##* } s, hand_pg_upgrade ${t[hand_pg_upgrade]##* } s, jobs_pg_upgrade ${t[jobs_pg_upgrade]##* } s, hand_logical ${t[hand_logical]##* } s, jobs_logical ${t[jobs_logical]##* } s" >&2
+  echo "run $r: copy ${t[copy]##* } s, hand_pg_upgrade ${t[hand_pg_upgrade]##* } s, jobs_pg_upgrade ${t[jobs_pg_upgrade]##* } s, hand_logical ${t[hand_logical]##* } s, jobs_logical ${t[jobs_logical]##* } s, quay_way ${t[quay_way]##* } s" >&2
+  # The clone path's downtime: the controller's manifest of the quiet old database (this run's,
+  # measured alone above) and the steps after the stop. The best hand-run logical steps: -j or
+  # Quay's pipe, whichever was faster in this run.
+  if [ -z "$clones" ]; then
+    record jobs_clone "$(echo "${t[controller_manifest]##* } + ${t[clone_parts]##* }" | bc)"
+    echo "run $r: jobs_clone ${t[jobs_clone]##* } s (manifest ${t[controller_manifest]##* } s + clones ${t[clone_make]##* } s + Job, start, verify); hand_link_read ${t[hand_link_read]##* } s; archive after resume ${t[archive_after_resume]##* } s" >&2
+  fi
+  record hand_logical_best "$(python3 -c 'import sys; print(min(float(sys.argv[1]), float(sys.argv[2])))' "${t[hand_logical]##* }" "${t[quay_way]##* }")"
 done
+[ -n "$clones" ] && echo "the clone methods were not measured: $clones" >&2
 
 stats() { python3 -c '
 import statistics, sys
 name, unit, v = sys.argv[1], sys.argv[2], sorted(float(x) for x in sys.argv[3:])
 print(f"metric {name} {statistics.median(v):.6g} {v[0]:.6g} {v[-1]:.6g} {unit}")' "$@"; }
-for k in copy hand_pg_upgrade jobs_pg_upgrade hand_logical jobs_logical controller_manifest; do
+for k in copy hand_pg_upgrade jobs_pg_upgrade hand_logical jobs_logical controller_manifest quay_way hand_logical_best \
+  hand_link_read jobs_clone clone_make archive_after_resume; do
   # shellcheck disable=SC2086
-  stats "downtime_${k}_s" s ${t[$k]}
+  [ -n "${t[$k]:-}" ] && stats "downtime_${k}_s$tag" s ${t[$k]}
 done
 ratios() {  # per run: a / b
   python3 -c '
@@ -211,10 +327,16 @@ name, a, b = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
 v = sorted(float(x) / float(y) for x, y in zip(a, b))
 print(f"metric {name} {statistics.median(v):.6g} {v[0]:.6g} {v[-1]:.6g} x")' "$@"
 }
-ratios downtime_logical_vs_hand "${t[jobs_logical]}" "${t[hand_logical]}"
+ratios "downtime_logical_vs_hand$tag" "${t[jobs_logical]}" "${t[hand_logical]}"
+ratios "downtime_logical_vs_best_hand$tag" "${t[jobs_logical]}" "${t[hand_logical_best]}"
+ratios "downtime_logical_vs_quay_way$tag" "${t[jobs_logical]}" "${t[quay_way]}"
+if [ -z "$clones" ]; then
+  ratios "downtime_clone_vs_hand_link_read$tag" "${t[jobs_clone]}" "${t[hand_link_read]}"
+  ratios "downtime_quay_way_vs_clone$tag" "${t[quay_way]}" "${t[jobs_clone]}"
+fi
 for k in dump restore copy; do
   # shellcheck disable=SC2086
-  [ -n "${t[eta_$k]:-}" ] && stats "eta_error_$k" x ${t[eta_$k]}
+  [ -n "${t[eta_$k]:-}" ] && stats "eta_error_$k$tag" x ${t[eta_$k]}
 done
-ratios downtime_pg_upgrade_vs_hand "${t[jobs_pg_upgrade]}" "${t[hand_pg_upgrade]}"
-ratios downtime_pg_upgrade_vs_copy "${t[jobs_pg_upgrade]}" "${t[copy]}"
+ratios "downtime_pg_upgrade_vs_hand$tag" "${t[jobs_pg_upgrade]}" "${t[hand_pg_upgrade]}"
+ratios "downtime_pg_upgrade_vs_copy$tag" "${t[jobs_pg_upgrade]}" "${t[copy]}"

@@ -60,12 +60,15 @@ BACKUP_CLAIM_TOO_SMALL = (r"the claim quay/registry-quay-database-backup-pg10 al
                           r"1Gi this upgrade needs \(a leftover of an earlier attempt\?\); the controller never deletes or "
                           r"shrinks a claim: delete or resize it, then set the retry annotation")
 # --clone-storage-classes names a class whose driver does not clone: rolled back after the stop.
-CLONE_REFUSED = (r"the clones of the stopped old claim quay/registry-quay-database could not be made: the backup claim "
-                 r"quay/registry-quay-database-backup-pg13 cannot bind \(StorageClass basic\): its Event: Warning "
-                 r"ProvisioningFailed: .*volume cloning is not supported.*\. The upgrade rolls back: the old database "
-                 r"starts again on its untouched claim\. StorageClass basic is listed in --clone-storage-classes: if its "
-                 r"driver does not clone, remove it there \(the copy path needs no clone\); delete the Pending claims and "
-                 r"set annotation quay-pg-upgrader\.quay\.io/retry to a new value")
+# Either clone may be seen refused first (or both at one look).
+CLONE_REFUSED_ONE = (r"the (backup claim quay/registry-quay-database-backup-pg13|new data claim quay/registry-quay-database-pg15) "
+                     r"cannot bind \(StorageClass basic\): its Event: Warning ProvisioningFailed: [^;]*volume cloning is not "
+                     r"supported")
+CLONE_REFUSED = (r"the clones of the stopped old claim quay/registry-quay-database could not be made: " + CLONE_REFUSED_ONE +
+                 r"(; " + CLONE_REFUSED_ONE + r")?\. The upgrade rolls back: the old database starts again on its untouched "
+                 r"claim\. StorageClass basic is listed in --clone-storage-classes: if its driver does not clone, remove it "
+                 r"there \(the copy path needs no clone\); delete the Pending claims and set annotation "
+                 r"quay-pg-upgrader\.quay\.io/retry to a new value")
 # A StorageClass whose provisioner does not run here: the new claims stay Pending with the
 # PersistentVolume controller's Event and the upgrade is refused at --claim-bind-timeout (20 s in
 # the case), before anything is stopped.
@@ -929,7 +932,9 @@ class Case:
             version = f.read().strip()
         self.check(version == str(self.from_major), f"the backup clone holds the old data directory (PG_VERSION {version})")
         st = upgrade_status(reg)
-        self.check(str(st.get("backupArchive", "")).startswith("Complete"), f"backupArchive: {st.get('backupArchive')}")
+        archive = str(st.get("backupArchive", ""))
+        self.check(archive.startswith("Complete: ArchiveComplete: ") and "the upgraded database: statistics made" in archive,
+                   f"backupArchive: the archive Job's report, the live ANALYZE included ({archive})")
         c = cond(reg, "PostgresBackupArchived")
         self.check(c and c.get("status") == "True" and c.get("reason") == "Complete", f"PostgresBackupArchived True ({c})")
 

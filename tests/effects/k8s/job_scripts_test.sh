@@ -240,17 +240,24 @@ port15c=$(free_port)
 start "$PG/15/bin" "$tmp/clone15/userdata" "$port15c"
 [ "$(psql15 -p "$port15c" -U postgres -d quay -c "SELECT count(*) FROM repository")" = 20000 ] || fail "rows lost in the clone"
 [ "$(psql15 -p "$port15c" -U postgres -d quay -c "SHOW server_version_num")" -ge 150000 ] || fail "the clone does not run 15"
-stop "$PG/15/bin" "$tmp/clone15/userdata"
+# No statistics yet: the clone's Job leaves ANALYZE to the archive Job, after resume.
+[ "$(psql15 -p "$port15c" -U postgres -d quay -c "SELECT count(*) FROM pg_stats WHERE tablename = 'repository'")" = 0 ] ||
+  fail "the cloned upgrade Job analyzed inside the downtime"
 ok "pg_upgrade --link in a clone: no copy, old directory byte-identical, 20000 rows on 15; $(cat "$tmp/clone.termination")"
 
 # --- 6. the backup clone's logical archive, after the app is back ---------------------------------
 cp -a "$tmp/old-claim" "$tmp/backup-clone"
 chmod -R a-w "$tmp/old-claim"
 conf_before=$(cd "$tmp/backup-clone/userdata" && sha256sum postgresql.conf pg_hba.conf)
+# The upgraded server of section 5 serves (the app is back): the archive Job analyzes it first.
 extract archive QPU_OLD_PGDATA="$tmp/backup-clone/userdata" QPU_BACKUP_DIR="$tmp/backup-clone/pg13" \
   QPU_SOCKET_DIR="$tmp/sock-upgrade" PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" \
-  QPU_TERMINATION_LOG="$tmp/archive.termination" QPU_LOG="$tmp/archive.log" PATH="/usr/bin:/bin"
+  PGHOST="$tmp" PGPORT="$port15c" QPU_TERMINATION_LOG="$tmp/archive.termination" QPU_LOG="$tmp/archive.log" PATH="/usr/bin:/bin"
 run_job archive || { cat "$tmp/archive.out"; fail "archive job exited non-zero"; }
+stats=$(psql15 -p "$port15c" -U postgres -d quay -c "SELECT count(*) FROM pg_stats WHERE tablename = 'repository'")
+[ "$stats" -gt 0 ] || fail "the archive Job did not analyze the upgraded database"
+grep -q "the upgraded database: statistics made" "$tmp/archive.termination" || fail "termination: $(cat "$tmp/archive.termination")"
+stop "$PG/15/bin" "$tmp/clone15/userdata"
 grep -q "^ArchiveComplete: 2 database(s)" "$tmp/archive.termination" || fail "termination: $(cat "$tmp/archive.termination")"
 [ -s "$tmp/backup-clone/pg13/COMPLETE" ] || fail "the archive has no COMPLETE"
 quay_n=$(awk -F'\t' '$2 == "quay" { print $1 }' "$tmp/backup-clone/pg13/databases.tsv")

@@ -181,24 +181,31 @@ TEST_CASE("in a clone the pg_upgrade Job mounts only the clone: the old claim is
   std::map<std::string, std::string> env;
   for (const auto& e : pod["containers"][0]["env"]) env[e["name"]] = e.value("value", "");
   CHECK(env["QPU_CLONED"] == "1");
+  CHECK(env["QPU_ANALYZE"] == "0");
   CHECK(env["QPU_OLD_PGDATA"] == "/var/lib/pgsql/data/userdata");
   CHECK(env["QPU_PGDATA"] == env["QPU_OLD_PGDATA"]);
   CHECK(body.dump().find("registry-quay-database\"") == std::string::npos);
 }
 
-TEST_CASE("the archive Job writes beside the backup clone's data directory, with no password at all", "[specs]") {
+TEST_CASE("the archive Job analyzes the live upgraded database, then writes beside the backup clone's data", "[specs]") {
   const auto body = job_body(a_job(job_role::archive));
   const auto& c = body["spec"]["template"]["spec"]["containers"][0];
   CHECK(body["spec"]["template"]["spec"]["volumes"] ==
         json::parse(R"([{"name": "backup", "persistentVolumeClaim": {"claimName": "registry-quay-database-backup-pg10"}}])"));
   CHECK(c["volumeMounts"] == json::parse(R"([{"name": "backup", "mountPath": "/backup"}])"));
   std::map<std::string, std::string> env;
-  for (const auto& e : c["env"]) env[e["name"]] = e.value("value", "");
+  json password;
+  for (const auto& e : c["env"]) {
+    env[e["name"]] = e.value("value", "");
+    if (e["name"] == "PGPASSWORD") password = e;
+  }
   CHECK(env["QPU_OLD_PGDATA"] == "/backup/userdata");
   CHECK(env["QPU_BACKUP_DIR"] == "/backup/pg10");
-  // The old server runs in the pod on a socket: no Service, no password.
-  CHECK_FALSE(env.contains("PGHOST"));
-  CHECK_FALSE(env.contains("PGPASSWORD"));
+  // The statistics of the upgraded server, through its Service, as the superuser; the old server
+  // on the clone is reached on a socket in the pod (the script unsets these before it).
+  CHECK(env["PGHOST"] == "registry-quay-database.quay.svc");
+  CHECK(env["QPU_ADMIN"] == "1");
+  CHECK(password["valueFrom"]["secretKeyRef"]["key"] == "database-root-password");
   // archive.sh starts the server, backup.sh writes the archive.
   const std::string script = c["command"][2];
   CHECK(script.find(std::string(job_script_file("archive.sh"))) != std::string::npos);
