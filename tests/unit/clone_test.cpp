@@ -198,3 +198,28 @@ TEST_CASE("clone: a controller restarted before its clone's answer adopts that c
   // Asked once, by the first process; the second found it in its store and took it as done.
   CHECK(clones(s).size() == 2);
 }
+
+TEST_CASE("clone: beside a Quay operator the data clone carries the operator's claim name; the archive follows its resume") {
+  scenario_options o;
+  o.operator_managed = true;  // renders 13: the upgrade image carries 10
+  o.upgrade_image = "quay.io/quay-pg-upgrader/pg-upgrade:10-13";
+  o.upgrade_from = {10};
+  o.clone_storage_classes = {"standard"};
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::succeeded);
+  CHECK(u.clone);
+  CHECK(u.method == upgrade_method::pg_upgrade);
+  const auto claims = clones(s);
+  REQUIRE(claims.size() == 2);
+  CHECK(claims[1].key.name == "registry-quay-postgres-13");
+  const auto phases = s.phases();
+  const auto resumed = std::ranges::find(phases, "resuming_operator");
+  REQUIRE(resumed != phases.end());
+  CHECK(*(resumed + 1) == "archiving");
+  // The operator is back before the archive Job: it runs with the app and the operator serving.
+  const auto work = s.work();
+  const auto at = [&](const std::string& id) { return std::ranges::find(work, id) - work.begin(); };
+  CHECK(at("quay/registry/a1/scale-up/operator") < at("quay/registry/a1/create-job/archive"));
+  CHECK(u.archived);
+}
