@@ -132,6 +132,7 @@ json job_body(const create_job& j, const job_options& o) {
       break;
     case job_role::backup:
       add_connection_env(env, j);
+      env.push_back(plain("QPU_JOBS", std::to_string(o.parallel_jobs)));  // pg_dump -Fd -j
       env.push_back(plain("QPU_WAIT_SECONDS", std::to_string(o.wait_seconds)));
       env.push_back(plain("QPU_BACKUP_DIR", backup_dir(j)));
       env.push_back(plain("QPU_MANIFEST_SQL", manifest));

@@ -7,11 +7,13 @@
 #         otherwise only QPU_APP_DB and the globals without role passwords
 #       QPU_BACKUP_DIR   folder in the backup claim; cleared first
 #       QPU_MANIFEST_SQL psql script printing schema.table<TAB>rows<TAB>checksum per user table
+#       QPU_JOBS         pg_dump's parallel workers (default 2)
 # out:  $QPU_BACKUP_DIR/cluster.tsv     server_version_num, encoding, collate, ctype (template0)
 #       $QPU_BACKUP_DIR/databases.tsv   NN<TAB>database name, one line per archive
 #       $QPU_BACKUP_DIR/sizes.tsv       NN<TAB>pg_database_size: the restore's measure of progress
 #       $QPU_BACKUP_DIR/globals.sql     pg_dumpall --globals-only
-#       $QPU_BACKUP_DIR/NN.dump         pg_dump -Fc of each database
+#       $QPU_BACKUP_DIR/NN.dir/         pg_dump -Fd -j QPU_JOBS of each database (directory format:
+#                                       the tables dumped in parallel, each file compressed as -Fc would)
 #       $QPU_BACKUP_DIR/NN.list         pg_restore --list of it (the archive is readable)
 #       $QPU_BACKUP_DIR/NN.manifest.tsv row counts and checksums per table
 #       $QPU_BACKUP_DIR/COMPLETE        written last: a folder without it is not a backup
@@ -64,7 +66,9 @@ archive_estimate() {
   done <"$dir/databases.tsv"
   echo "$total"
 }
-archive_bytes() { find "$dir" -maxdepth 1 -name '*.dump' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+# The bytes of the archives' files (a directory archive grows file by file as its workers write).
+files_bytes() { find "$@" -type f -printf '%s\n' 2>/dev/null | awk '{ s += $1 } END { print s + 0 }'; }
+archive_bytes() { files_bytes "$dir"/*.dir; }
 progress_begin dump archive_estimate archive_bytes
 
 step "pg_dumpall --globals-only"
@@ -85,7 +89,7 @@ while IFS=$'\t' read -r n db; do
   # errors are shown under its own step once pg_dump is done.
   psql_at -F $'\t' -d "$db" -f /tmp/qpu-manifest.sql >"$dir/$n.manifest.tsv" 2>/tmp/qpu-manifest.err &
   manifest_pid=$!
-  pg_dump -Fc -d "$db" -f "$dir/$n.dump" || {
+  pg_dump -Fd -j "${QPU_JOBS:-2}" -d "$db" -f "$dir/$n.dir" || {
     rc=$?
     kill "$manifest_pid" 2>/dev/null || true
     wait "$manifest_pid" 2>/dev/null || true
@@ -98,9 +102,9 @@ while IFS=$'\t' read -r n db; do
     exit "$rc"
   }
   step "pg_restore --list $db"
-  pg_restore --list "$dir/$n.dump" >"$dir/$n.list"
+  pg_restore --list "$dir/$n.dir" >"$dir/$n.list"
   [ -s "$dir/$n.list" ]
-  size=$(stat -c %s "$dir/$n.dump")
+  size=$(files_bytes "$dir/$n.dir")
   total=$((total + size))
   echo "$db: $(wc -l <"$dir/$n.manifest.tsv") tables, archive $size bytes"
 done <"$dir/databases.tsv"

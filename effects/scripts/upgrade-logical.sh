@@ -46,19 +46,23 @@ old_bytes() { [ -s "$backup/sizes.tsv" ] && awk -F '\t' '{ s += $2 } END { print
 new_bytes() { psql_at -d postgres -c "SELECT sum(pg_database_size(oid)) FROM pg_database WHERE NOT datistemplate"; }
 progress_begin restore old_bytes new_bytes
 
+# A directory archive (pg_dump -Fd, since 2026-12-03), or a custom-format file from a backup taken
+# before: pg_restore reads both.
+archive_of() { if [ -d "$backup/$1.dir" ]; then echo "$backup/$1.dir"; else echo "$backup/$1.dump"; fi; }
 while IFS=$'\t' read -r n db; do
   step "pg_restore -j $jobs $db"
+  archive=$(archive_of "$n")
   if [ "$db" != postgres ]; then
     # Create the database ourselves rather than with pg_restore --create: a newer pg_restore
     # writes CREATE DATABASE options (LOCALE_PROVIDER, ...) an older target server rejects, as
     # when postgres:14 runs with 15's client tools. The cluster's encoding and locale were matched
     # at initdb; the owner comes from the archive's DATABASE entry.
-    owner=$(pg_restore --list "$backup/$n.dump" | awk '$4 == "DATABASE" && $5 == "-" { print $NF; exit }')
+    owner=$(pg_restore --list "$archive" | awk '$4 == "DATABASE" && $5 == "-" { print $NF; exit }')
     psql_q -d postgres -v db="$db" -v owner="${owner:-postgres}" <<'SQL'
 CREATE DATABASE :"db" OWNER :"owner" TEMPLATE template0;
 SQL
   fi
-  pg_restore --exit-on-error -j "$jobs" -d "$db" "$backup/$n.dump"
+  pg_restore --exit-on-error -j "$jobs" -d "$db" "$archive"
   step "compare row counts of $db with the manifest"
   # Counts only (QPU_COUNT_SQL): the checksums are compared once, by the verifying phase on the
   # running server; hashing every row here too cost a full digest pass inside the downtime.

@@ -50,7 +50,9 @@ RETRY_ANNOTATION = "quay-pg-upgrader.quay.io/retry"
 BACKUP_ENOSPC = (r"backup Job quay/registry-pg10-backup-1 failed: BackoffLimitExceeded \(Job has reached the specified "
                  r"backoff limit\); the pod reported: BackupFailed: step 'pg_dump quay' failed \(exit 1\)\n"
                  r"(?:[^\n]*\n)*== [0-9TZ:-]+ pg_dump quay\n"
-                 r"pg_dump: error: could not write to output file: No space left on device\n")
+                 # pg_dump -Fd -j: the file whose write met the full volume first (a table's data
+                 # file or the TOC) is named, and its workers may report too.
+                 r"(?:pg_dump: [^\n]*\n)*pg_dump: error: [^\n]*: No space left on device\n(?:pg_dump: [^\n]*\n)*")
 UPGRADE_ENOSPC = (r"upgrade Job quay/registry-pg15-upgrade-1 failed: BackoffLimitExceeded \(Job has reached the specified "
                   r"backoff limit\); the pod reported: UpgradeFailed: step 'initdb /var/lib/pgsql/data/userdata' failed "
                   r"\(exit 1\)\n(?:[^\n]*\n)*== [0-9TZ:-]+ initdb /var/lib/pgsql/data/userdata\n"
@@ -947,13 +949,15 @@ class Case:
                 n = dbs.get("quay")
                 if not n:
                     raise Failure(f"the backup in {dirpath} has no archive of database quay ({dbs})")
-                out = {"dir": dirpath, "dump": os.path.join(dirpath, n + ".dump"),
+                # A directory archive (pg_dump -Fd -j, since 2026-12-03); pg_restore reads it by its path.
+                out = {"dir": dirpath, "dump": os.path.join(dirpath, n + ".dir"),
                        "manifest": os.path.join(dirpath, n + ".manifest.tsv"),
                        "globals": os.path.join(dirpath, "globals.sql")}
                 for k in ("dump", "manifest", "globals"):
                     if not os.path.exists(out[k]):
                         raise Failure(f"the backup lacks {out[k]}")
-                log(f"backup found in {dirpath}: {os.path.getsize(out['dump'])} byte archive")
+                size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out["dump"]) for f in fs)
+                log(f"backup found in {dirpath}: {size} byte archive")
                 return out
         raise Failure(f"no complete backup (a folder with COMPLETE and databases.tsv) in claim {claim}")
 

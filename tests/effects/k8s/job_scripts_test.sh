@@ -106,7 +106,10 @@ grep -q "^BackupComplete: 3 database(s)" "$tmp/backup.termination" || fail "term
 ! grep -rq "root-pw\|quay-pw" "$tmp/backup.sh" || fail "a password is in the script text"
 # Progress for the controller: the last line is the dump's end, done = total = the archives' bytes.
 last_progress() { grep '^QPU_PROGRESS ' "$1" | tail -1 | cut -d' ' -f3-; }
-archives=$(find "$b" -name '*.dump' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+# Directory archives (pg_dump -Fd -j): one folder per database, one file per table's data.
+[ "$(find "$b" -maxdepth 1 -name '*.dir' -type d | wc -l)" = 3 ] || fail "not one directory archive per database: $(ls "$b")"
+[ -s "$b/$n.dir/toc.dat" ] || fail "the quay archive has no toc.dat"
+archives=$(find "$b"/*.dir -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
 [ "$(last_progress "$tmp/backup.out")" = "dump bytes $archives $archives" ] ||
   fail "backup progress: $(grep QPU_PROGRESS "$tmp/backup.out") (archives $archives bytes)"
 [ "$(wc -l <"$b/sizes.tsv")" = 3 ] && ! awk -F'\t' '$2 !~ /^[1-9][0-9]*$/ { bad = 1 } END { exit !bad }' "$b/sizes.tsv" ||
