@@ -61,8 +61,8 @@ result<void> admit(const resource_type& t, json& object, const json* old, const 
                    const std::function<std::string()>& default_storage_class) {
   const auto id = t.id();
   if (id == "persistentvolumeclaims" && !old && default_storage_class && object.contains("spec") &&
-      !object["spec"].contains("storageClassName")) {
-    // Absent, not null or "": an explicit "" asks for no class and keeps it.
+      object["spec"].value("storageClassName", json()).is_null()) {
+    // Absent or null (both unset to the API server); an explicit "" asks for no class and keeps it.
     if (auto name = default_storage_class(); !name.empty()) object["spec"]["storageClassName"] = name;
   }
   if (id == "secrets") admit_secret(object);

@@ -416,6 +416,11 @@ TEST_CASE("a claim created without a class gets the default StorageClass; an exp
   auto defaulted = s.create(pvcs, "default", claim("defaulted"));
   REQUIRE(defaulted);
   CHECK((*defaulted)["spec"]["storageClassName"] == "fast");
+  auto null_class = claim("null-class");
+  null_class["spec"]["storageClassName"] = nullptr;
+  auto nulled = s.create(pvcs, "default", null_class);
+  REQUIRE(nulled);
+  CHECK((*nulled)["spec"]["storageClassName"] == "fast");
   auto none = claim("none");
   none["spec"]["storageClassName"] = "";
   auto kept = s.create(pvcs, "default", none);
