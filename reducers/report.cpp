@@ -52,6 +52,8 @@ std::string summary_message(const upgrade_ctx& c) {
       std::string text = "upgraded " + versions + (u.clone ? " on clones of the old claim" : "") + "; verified " +
                          std::to_string(u.after ? u.after->tables.size() : 0) + " tables, " + std::to_string(rows) +
                          " rows; the old data stays in claim " + u.old_claim + ", the backup in claim " + backup_claim_name(u);
+      // A StorageClass named in --clone-storage-classes that this attempt did not clone: say why.
+      if (!u.clone && !u.clone_note.empty()) text += "; copied, not cloned: " + u.clone_note;
       if (u.clone)
         text += u.archive_error.empty()
                     ? " (a clone of the old claim taken at the stop, with its logical archive)"

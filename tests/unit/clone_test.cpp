@@ -164,6 +164,9 @@ TEST_CASE("clone: when a clone is not taken, the copy path runs and the plan say
     CHECK_THAT(s.upgrade().clone_note, Catch::Contains("a claim named registry-quay-database-pg15 exists already"));
     CHECK(clones(s).empty());
     CHECK(s.upgrade().current == phase::succeeded);
+    // The outcome says why a listed class was not cloned.
+    CHECK_THAT(s.all<update_registry_status>().back().conditions[1].message,
+               Catch::Contains("; copied, not cloned: a claim named registry-quay-database-pg15 exists already"));
   }
   SECTION("a dry run's plan names the clones") {
     auto o = cloning();
