@@ -327,8 +327,7 @@ void fail_no_claim(upgrade_ctx& c) {
 }
 
 void fail_check_job(upgrade_ctx& c) {
-  std::string text = job_failure(c, *find_job(c, job_name(c.u, job_role::check)), "preflight check");
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();  // the report's last line break
+  const std::string text = trim_end(job_failure(c, *find_job(c, job_name(c.u, job_role::check)), "preflight check"));
   record_failure(c, text + ". Nothing was stopped: Quay kept serving");
 }
 

@@ -115,6 +115,11 @@ bool database_serving(const upgrade_ctx& c, const std::string& image, const std:
 }
 
 // Why a Job failed, in the words of its condition and of its pod's termination message.
+std::string trim_end(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
 std::string job_report(const upgrade_ctx& c, const job& j) {
   const auto& pods = c.s.cluster.pods;
   std::string last;

@@ -31,8 +31,7 @@ std::string check_text(const upgrade_ctx& c) {
   const auto* j = find_job(c, job_name(c.u, job_role::check));
   if (!j) return "the preflight check Job did not run";
   if (j->has_failed) return "REFUSED: " + job_failure(c, *j, "preflight check");
-  std::string report = job_report(c, *j);
-  while (!report.empty() && (report.back() == '\n' || report.back() == ' ')) report.pop_back();
+  const std::string report = trim_end(job_report(c, *j));
   return "the preflight check Job passed" + (report.empty() ? std::string() : " (" + report + ")");
 }
 

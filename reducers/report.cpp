@@ -445,8 +445,7 @@ void report_status(upgrade_ctx& c) {
   if (u.clone && u.started) {
     // Complete: the archive Job's own report (its ANALYZE of the upgraded database included).
     const auto* aj = u.archived ? find_job(c, job_name(u, job_role::archive)) : nullptr;
-    std::string report = aj ? job_report(c, *aj) : std::string();
-    while (!report.empty() && (report.back() == '\n' || report.back() == ' ')) report.pop_back();
+    const std::string report = aj ? trim_end(job_report(c, *aj)) : std::string();
     summary.backup_archive = u.archived ? "Complete: " + (report.empty() ? std::string("the logical archive is written") : report)
                              : !u.archive_error.empty()      ? "Failed: " + u.archive_error
                              : u.current == phase::archiving ? "Running"

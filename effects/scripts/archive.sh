@@ -35,7 +35,7 @@ step "start the old server on the backup clone $QPU_OLD_PGDATA"
 conf=$(mktemp -d)
 # The image's extra files (an `include` only the old image has) may be missing here; the local
 # install user gets in without a password over the pod's own socket.
-sed "s/^\([[:space:]]*\)include[[:space:]]/\1include_if_exists /" "$QPU_OLD_PGDATA/postgresql.conf" >"$conf/postgresql.conf"
+sed "$qpu_loose_includes" "$QPU_OLD_PGDATA/postgresql.conf" >"$conf/postgresql.conf"
 printf 'local all all trust\n' >"$conf/pg_hba.conf"
 : >"$conf/pg_ident.conf"
 qpu_server_options="-c config_file=$conf/postgresql.conf -c hba_file=$conf/pg_hba.conf -c ident_file=$conf/pg_ident.conf"
@@ -43,8 +43,7 @@ sock=$(private_socket_dir)
 rm -f "$QPU_OLD_PGDATA/postmaster.pid"
 start_server "$PG_OLD_BINDIR" "$QPU_OLD_PGDATA" "$sock"
 export PGHOST=$sock PGPORT=5432
-superuser=$(psql -X -A -t -v ON_ERROR_STOP=1 -U postgres -d template1 -c "SELECT rolname FROM pg_roles WHERE oid = 10" 2>/dev/null ||
-            psql -X -A -t -v ON_ERROR_STOP=1 -U "$(id -un)" -d template1 -c "SELECT rolname FROM pg_roles WHERE oid = 10")
+superuser=$(install_user)
 export PGUSER=$superuser QPU_ADMIN=1
 # The dump is the TARGET's pg_dump, as the backup Job's (a newer pg_dump reads an older server).
 export PATH="$PG_NEW_BINDIR:$PATH"

@@ -174,6 +174,17 @@ relay_end() {
 
 # Bytes under PATH as du counts them; what du cannot read (a file that went, a folder of another
 # user) is left out rather than failing the step.
+# install_user: the name of the cluster's install user (oid 10), read over the socket in $PGHOST as
+# postgres or as the pod's own user (local trust on a cluster the Job started).
+install_user() {
+  psql -X -A -t -v ON_ERROR_STOP=1 -U postgres -d template1 -c "SELECT rolname FROM pg_roles WHERE oid = 10" 2>/dev/null ||
+    psql -X -A -t -v ON_ERROR_STOP=1 -U "$(id -un)" -d template1 -c "SELECT rolname FROM pg_roles WHERE oid = 10"
+}
+
+# A sed script that turns the config's `include` lines into `include_if_exists`: a file only the
+# old image has must not fail a start here.
+qpu_loose_includes='s/^\([[:space:]]*\)include[[:space:]]/\1include_if_exists /'
+
 tree_bytes() { (du -sb "$1" 2>/dev/null || true) | cut -f1; }
 
 psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }

@@ -66,14 +66,13 @@ rm -f "$copy/postmaster.pid" "$copy/postmaster.opts"
 # The copy is ours: make it start without the image's extra files (an `include` of a file only
 # the old image has fails the start) and let the local install user in without a password, which
 # pg_upgrade needs. The new cluster gets the ORIGINAL pg_hba.conf back at the end.
-sed -i "s/^\([[:space:]]*\)include[[:space:]]/\1include_if_exists /" "$copy/postgresql.conf"
+sed -i "$qpu_loose_includes" "$copy/postgresql.conf"
 printf 'local all all trust\n' >"$copy/pg_hba.conf"
 echo "copied $(du -sh "$copy" | cut -f1)"
 
 step "read the old cluster's encoding, locale and install user"
 start_server "$PG_OLD_BINDIR" "$copy" "$sock"
-superuser=$(psql -X -A -t -v ON_ERROR_STOP=1 -U postgres -d template1 -c "SELECT rolname FROM pg_roles WHERE oid = 10" 2>/dev/null ||
-            psql -X -A -t -v ON_ERROR_STOP=1 -U "$(id -un)" -d template1 -c "SELECT rolname FROM pg_roles WHERE oid = 10")
+superuser=$(install_user)
 IFS=$'\t' read -r encoding collate ctype < <(psql_at -F $'\t' -U "$superuser" -d template1 -c \
   "SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = 'template0'")
 stop_server
