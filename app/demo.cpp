@@ -178,6 +178,7 @@ std::string what_happens(const registry_upgrade& u) {
                                                 : "scaling the Quay app back to its recorded replicas";
     case phase::resuming_operator: return "the Quay operator gets its replicas back once every database of the registry is done";
     case phase::archiving: return "the app serves the upgraded database; the backup clone's logical archive is being written";
+    case phase::analyzing: return "the app serves the upgraded database; its statistics are being made (ANALYZE)";
     case phase::succeeded: return "done";
     case phase::blocked: return u.last_error;
     case phase::rolling_back: return "rolling back: " + u.last_error;

@@ -120,6 +120,7 @@ json summary_json(const upgrade_summary& s) {
   if (!s.quay_operator.empty()) j["quayOperator"] = s.quay_operator;
   if (const auto& p = s.progress) j["progress"] = progress_json(*p);
   if (!s.backup_archive.empty()) j["backupArchive"] = s.backup_archive;
+  if (!s.statistics.empty()) j["statistics"] = s.statistics;
   return j;
 }
 
@@ -584,6 +585,8 @@ json to_json(const state& s) {
     if (!u.clone_note.empty()) upgrades[to_string(key)]["cloneNote"] = u.clone_note;
     if (u.archived) upgrades[to_string(key)]["archived"] = format_rfc3339(*u.archived);
     if (!u.archive_error.empty()) upgrades[to_string(key)]["archiveError"] = u.archive_error;
+    if (u.analyzed) upgrades[to_string(key)]["analyzed"] = format_rfc3339(*u.analyzed);
+    if (!u.analyze_error.empty()) upgrades[to_string(key)]["analyzeError"] = u.analyze_error;
     if (const auto& p = u.progress)
       upgrades[to_string(key)]["progress"] = json{{"phase", to_string(p->in)},
                                                   {"stage", p->stage},

@@ -13,6 +13,7 @@ const char* to_string(job_role r) {
     case job_role::upgrade_logical: return "upgrade-logical";
     case job_role::upgrade_pg_upgrade: return "upgrade-pg-upgrade";
     case job_role::archive: return "archive";
+    case job_role::analyze: return "analyze";
   }
   return "unknown";
 }

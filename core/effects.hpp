@@ -18,7 +18,8 @@ namespace qpu {
 
 enum class claim_role : std::uint8_t { backup, data };
 // archive: after a clone upgrade, the backup clone's logical archive, made off the downtime.
-enum class job_role : std::uint8_t { check, backup, upgrade_logical, upgrade_pg_upgrade, archive };
+// analyze: after a copy upgrade, the new cluster's statistics, made while the app serves.
+enum class job_role : std::uint8_t { check, backup, upgrade_logical, upgrade_pg_upgrade, archive, analyze };
 const char* to_string(claim_role r);
 const char* to_string(job_role r);
 
@@ -149,6 +150,10 @@ struct upgrade_summary {
   // A clone upgrade: "clone" while the archive is due, then what became of the backup's logical
   // archive ("Pending", "Complete: ...", "Failed: ..."); empty on the copy path.
   std::string backup_archive;
+  // A copy upgrade: the statistics made after the app is back ("Pending", "Running",
+  // "Complete: ...", "Failed: ..."); empty before the resume and on the clone path (its archive
+  // Job analyzes).
+  std::string statistics;
   bool operator==(const upgrade_summary&) const = default;
 };
 

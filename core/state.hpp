@@ -27,6 +27,9 @@ namespace qpu {
 // quay-pg-upgrader.quay.io/dry-run) detected and checked what the upgrade would do, and stopped
 // there with its plan; nothing was stopped. archiving: a clone upgrade is verified and the app is
 // back; the backup clone's logical archive is being written (its failure never undoes the upgrade).
+// analyzing: a copy upgrade (logical, or pg_upgrade on a copy) is verified and the app is back;
+// a Job makes the new cluster's statistics (vacuumdb --analyze-in-stages, which neither pg_restore
+// nor pg_upgrade carries), off the downtime; its failure never undoes the upgrade either.
 enum class phase : std::uint8_t {
   detecting,
   up_to_date,
@@ -44,6 +47,7 @@ enum class phase : std::uint8_t {
   resuming,
   resuming_operator,
   archiving,
+  analyzing,
   succeeded,
   rolling_back,
   failed,
@@ -178,6 +182,8 @@ struct registry_upgrade {
   std::string clone_note;  // why a configured clone was not chosen (a copy instead), for the plan and status
   std::optional<timestamp> archived;  // the archive Job completed
   std::string archive_error;  // why the archive failed (the upgrade stands)
+  std::optional<timestamp> analyzed;  // the analyze Job after resume completed (copy upgrades)
+  std::string analyze_error;  // why it failed (the upgrade stands; autovacuum analyzes in time)
   bool operator==(const registry_upgrade&) const = default;
 };
 

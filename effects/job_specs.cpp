@@ -18,6 +18,7 @@ std::string job_script(job_role role) {
     case job_role::upgrade_logical: file = "upgrade-logical.sh"; break;
     case job_role::upgrade_pg_upgrade: file = "upgrade-pg-upgrade.sh"; break;
     case job_role::archive: file = "archive.sh"; break;
+    case job_role::analyze: file = "analyze.sh"; break;
   }
   std::string text(job_script_file("common.sh"));
   text += '\n';
@@ -143,7 +144,6 @@ json job_body(const create_job& j, const job_options& o) {
       env.push_back(plain("QPU_BACKUP_DIR", backup_dir(j)));
       env.push_back(plain("QPU_PGDATA", pgdata));
       env.push_back(plain("QPU_JOBS", std::to_string(o.parallel_jobs)));
-      env.push_back(plain("QPU_COUNT_SQL", manifest_counts_psql_script()));
       volumes.push_back(claim_volume("backup", j.backup_claim, true));
       volumes.push_back(claim_volume("data", j.new_claim, false));
       mounts.push_back(mount("backup", backup_mount_path, true));
@@ -154,7 +154,6 @@ json job_body(const create_job& j, const job_options& o) {
         // The new claim is a clone of the stopped old claim: its data directory is the old
         // cluster, moved aside in place; the old claim itself is not mounted at all.
         env.push_back(plain("QPU_CLONED", "1"));
-        env.push_back(plain("QPU_ANALYZE", "0"));  // after resume, by the archive Job
         env.push_back(plain("QPU_OLD_PGDATA", pgdata));
         env.push_back(plain("QPU_OLD_COPY", old_copy_dir(j)));
         env.push_back(plain("QPU_PGDATA", pgdata));
@@ -188,6 +187,12 @@ json job_body(const create_job& j, const job_options& o) {
       mounts.push_back(mount("backup", backup_mount_path, false));
       break;
     }
+    case job_role::analyze:
+      // The live upgraded server through its Service, as the app reaches it; no claim.
+      add_connection_env(env, j);
+      env.push_back(plain("QPU_JOBS", std::to_string(o.parallel_jobs)));
+      env.push_back(plain("QPU_WAIT_SECONDS", std::to_string(o.wait_seconds)));
+      break;
   }
 
   json labels = managed_labels(j.registry, "job");

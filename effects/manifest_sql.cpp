@@ -67,11 +67,6 @@ std::string manifest_sizes_query() {
          std::string(manifest_table_set);
 }
 
-std::string manifest_counts_query() {
-  return R"sql(SELECT format('SELECT %L || E''\t'' || count(*) FROM ONLY %I.%I', n.nspname || '.' || c.relname, n.nspname, c.relname))sql" +
-         std::string(manifest_table_set);
-}
-
 namespace {
 // Settings, one REPEATABLE READ READ ONLY snapshot for every table, the catalog query run with
 // psql's \gexec, COMMIT.
@@ -83,8 +78,6 @@ std::string psql_script_in_one_snapshot(const std::string& catalog_query) {
 
 std::string manifest_psql_script() { return psql_script_in_one_snapshot(manifest_tables_query()); }
 std::string manifest_sql() { return manifest_psql_script(); }
-
-std::string manifest_counts_psql_script() { return psql_script_in_one_snapshot(manifest_counts_query()); }
 
 std::optional<qpu::table_digest> parse_manifest_line(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);

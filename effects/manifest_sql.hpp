@@ -46,13 +46,6 @@ std::string manifest_psql_script();
 // The same as manifest_psql_script(): the name the backup Job uses.
 std::string manifest_sql();
 
-// Row counts only: the same tables in the same order, one line "schema.table\trows" each, as
-// the first two columns of the manifest. count(*) reads every row but renders and hashes none,
-// so it costs a fraction of the digest: the logical upgrade Job's early check after each
-// restore (the verifying phase compares the full manifest on the running server anyway).
-std::string manifest_counts_query();
-std::string manifest_counts_psql_script();
-
 // Parses one manifest line ("schema.table\trows\tchecksum"); nullopt when it is not one.
 std::optional<qpu::table_digest> parse_manifest_line(std::string_view line);
 

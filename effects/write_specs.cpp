@@ -117,6 +117,7 @@ json registry_status_patch(const update_registry_status& u, const json& registry
                   {"revertBackupClaim", text(s.revert_backup_claim)},
                   {"quayOperator", text(s.quay_operator)},
                   {"backupArchive", text(s.backup_archive)},
+                  {"statistics", text(s.statistics)},
                   {"progress", s.progress ? progress_json(*s.progress) : json(nullptr)}};
   return {{"metadata", {{"resourceVersion", registry.value("/metadata/resourceVersion"_json_pointer, std::string())}}},
           {"status",

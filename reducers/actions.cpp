@@ -270,47 +270,59 @@ void finish_success(upgrade_ctx& c) {
   if (const auto* db = database(c)) c.u.detected_pgdata = db->pgdata;
 }
 
-// ---- after a clone upgrade: the backup clone's logical archive, off the downtime -------------
+// ---- after the app is back: the clone's logical archive or the statistics, off the downtime --
 
-void run_archive(upgrade_ctx& c) {
-  create_job_for(c, job_role::archive, c.cfg.deadlines.backup_s);
-  watch_job_progress(c);
+void run_after_resume(upgrade_ctx& c) {
+  const auto role = after_resume_role(c.u);
+  create_job_for(c, role, phase_deadline_s(c.cfg, c.u.current));
+  if (role == job_role::archive) watch_job_progress(c);
 }
 
-// The upgrade is done (verified, the app back): it counts as finished; the archive follows.
-void begin_archive(upgrade_ctx& c) {
+// The upgrade is done (verified, the app back): it counts as finished; the Job follows.
+void begin_after_resume(upgrade_ctx& c) {
   finish_success(c);
-  run_archive(c);
+  run_after_resume(c);
 }
 
-void finish_archive(upgrade_ctx& c) { c.u.archived = c.now; }
+void finish_after_resume(upgrade_ctx& c) { (c.u.clone ? c.u.archived : c.u.analyzed) = c.now; }
 
 namespace {
 
-// An archive failure is the archive's alone: the upgraded database stays as it is.
-void note_archive_failure(upgrade_ctx& c, std::string why) {
-  c.u.archive_error = std::move(why) + ". The upgrade stands (verified, the app serves PostgreSQL " + to_string(*c.u.to) +
-                      " from claim " + data_claim_name(c.u) + "); claim " + backup_claim_name(c.u) +
-                      " still holds the physical copy of the old data taken at the stop, and the old claim " + c.u.old_claim +
-                      " is untouched";
+// What the Job after the resume does, as its failure names it ("<work> Job ns/name failed: ...").
+const char* after_resume_work(const registry_upgrade& u) { return u.clone ? "backup archive" : "analyze"; }
+
+// A failure after the resume is that Job's alone: the upgraded database stays as it is.
+void note_after_resume_failure(upgrade_ctx& c, std::string why) {
+  const std::string stands = ". The upgrade stands (verified, the app serves PostgreSQL " + to_string(*c.u.to) + " from claim " +
+                             data_claim_name(c.u) + ")";
+  if (c.u.clone)
+    c.u.archive_error = std::move(why) + stands + "; claim " + backup_claim_name(c.u) +
+                        " still holds the physical copy of the old data taken at the stop, and the old claim " + c.u.old_claim +
+                        " is untouched";
+  else
+    c.u.analyze_error = std::move(why) + stands +
+                        "; until autovacuum analyzes its tables the planner lacks statistics: run `vacuumdb "
+                        "--analyze-in-stages` against it";
 }
 
 }  // namespace
 
-void fail_archive_job(upgrade_ctx& c) {
-  note_archive_failure(c, job_failure(c, *find_job(c, job_name(c.u, job_role::archive)), "backup archive"));
+void fail_after_resume_job(upgrade_ctx& c) {
+  note_after_resume_failure(c, job_failure(c, *find_job(c, job_name(c.u, after_resume_role(c.u))), after_resume_work(c.u)));
 }
 
-void fail_archive_on_deadline(upgrade_ctx& c) {
-  note_archive_failure(c, "the backup archive did not finish within " +
-                              std::to_string(phase_deadline_s(c.cfg, phase::archiving)) +
-                              " s; at the deadline: " + waiting_for(c));
-  if (const auto* j = find_job(c, job_name(c.u, job_role::archive)); j && !j->complete && !j->has_failed)
-    issue(c, delete_job{step_id(c.u, step_kind::delete_job, to_string(job_role::archive)), j->meta.key});
+void fail_after_resume_on_deadline(upgrade_ctx& c) {
+  note_after_resume_failure(c, std::string("the ") + after_resume_work(c.u) + (c.u.clone ? "" : " Job") +
+                                   " did not finish within " + std::to_string(phase_deadline_s(c.cfg, c.u.current)) +
+                                   " s; at the deadline: " + waiting_for(c));
+  const auto role = after_resume_role(c.u);
+  if (const auto* j = find_job(c, job_name(c.u, role)); j && !j->complete && !j->has_failed)
+    issue(c, delete_job{step_id(c.u, step_kind::delete_job, to_string(role)), j->meta.key});
 }
 
-void fail_archive_step(upgrade_ctx& c) {
-  note_archive_failure(c, "the backup archive failed: " + c.failure->reason);
+void fail_after_resume_step(upgrade_ctx& c) {
+  note_after_resume_failure(
+      c, std::string("the ") + after_resume_work(c.u) + (c.u.clone ? "" : " Job") + " failed: " + c.failure->reason);
   c.failure.reset();
 }
 

@@ -33,13 +33,14 @@ void switch_database(upgrade_ctx& c);
 void verify(upgrade_ctx& c);
 void resume_apps(upgrade_ctx& c);
 void finish_success(upgrade_ctx& c);
-// after a clone upgrade: the backup clone's logical archive (its failure never undoes the upgrade)
-void begin_archive(upgrade_ctx& c);
-void run_archive(upgrade_ctx& c);
-void finish_archive(upgrade_ctx& c);
-void fail_archive_job(upgrade_ctx& c);
-void fail_archive_on_deadline(upgrade_ctx& c);
-void fail_archive_step(upgrade_ctx& c);
+// after the app is back, one Job finishes the upgrade (names.hpp after_resume_role): the backup
+// clone's logical archive (archiving) or the statistics (analyzing); its failure never undoes it
+void begin_after_resume(upgrade_ctx& c);
+void run_after_resume(upgrade_ctx& c);
+void finish_after_resume(upgrade_ctx& c);
+void fail_after_resume_job(upgrade_ctx& c);
+void fail_after_resume_on_deadline(upgrade_ctx& c);
+void fail_after_resume_step(upgrade_ctx& c);
 // failures: each records why; its row says where the upgrade goes
 void record_failure(upgrade_ctx& c, std::string reason);
 void fail_on_deadline(upgrade_ctx& c);

@@ -30,7 +30,8 @@ const rule* first_matching(const upgrade_ctx& c) {
 
 void enter(upgrade_ctx& c, phase to) {
   if (to == phase::quiescing) c.u.downtime_started = c.now;
-  if (c.u.current == phase::resuming && (to == phase::succeeded || to == phase::resuming_operator || to == phase::archiving))
+  if (c.u.current == phase::resuming &&
+      (to == phase::succeeded || to == phase::resuming_operator || to == phase::archiving || to == phase::analyzing))
     record_downtime(c);
   c.u.current = to;
   c.u.phase_since = c.now;

@@ -220,12 +220,14 @@ bool operator_resumed(const upgrade_ctx& c) {
 
 bool apps_resumed_archive_due(const upgrade_ctx& c) { return c.u.clone && apps_resumed(c); }
 bool operator_resumed_archive_due(const upgrade_ctx& c) { return c.u.clone && operator_resumed(c); }
-bool archive_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, job_role::archive); }
+bool apps_resumed_analyze_due(const upgrade_ctx& c) { return !c.u.clone && apps_resumed(c); }
+bool operator_resumed_analyze_due(const upgrade_ctx& c) { return !c.u.clone && operator_resumed(c); }
+bool after_resume_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, after_resume_role(c.u)); }
 
 // Complete, and its pod's report is in the store (the status quotes it; the Job's Complete and
 // the pod's final status come on two watch streams in either order).
-bool archive_job_complete(const upgrade_ctx& c) {
-  const auto* j = find_job(c, job_name(c.u, job_role::archive));
+bool after_resume_job_complete(const upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, after_resume_role(c.u)));
   return j && j->complete && pods_reported(c, *j);
 }
 

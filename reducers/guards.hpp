@@ -68,11 +68,14 @@ bool operator_stopped(const upgrade_ctx& c);
 bool operator_migrating_while_pausing(const upgrade_ctx& c);
 bool apps_resumed_operator_paused(const upgrade_ctx& c);
 bool operator_resumed(const upgrade_ctx& c);
-// After a clone upgrade the backup clone's logical archive is written, off the downtime.
+// After the app is back, off the downtime, one Job finishes the upgrade (after_resume_role): on
+// the clone path the backup clone's logical archive, otherwise the new cluster's statistics.
 bool apps_resumed_archive_due(const upgrade_ctx& c);
 bool operator_resumed_archive_due(const upgrade_ctx& c);
-bool archive_job_failed(const upgrade_ctx& c);
-bool archive_job_complete(const upgrade_ctx& c);
+bool apps_resumed_analyze_due(const upgrade_ctx& c);
+bool operator_resumed_analyze_due(const upgrade_ctx& c);
+bool after_resume_job_failed(const upgrade_ctx& c);
+bool after_resume_job_complete(const upgrade_ctx& c);
 bool operator_left_paused(const upgrade_ctx& c);
 // one database of a registry at a time (unless --databases-side-by-side), Quay's first
 bool must_wait_turn(const upgrade_ctx& c);

@@ -27,7 +27,7 @@ duration_ms backoff(std::int32_t failures, const effect_id& id, timestamp now) {
 
 bool waits_on_job(phase p) {
   return p == phase::backing_up || p == phase::upgrading || p == phase::preflight || p == phase::revert_backing_up ||
-         p == phase::archiving;
+         p == phase::archiving || p == phase::analyzing;
 }
 
 }  // namespace
@@ -190,7 +190,8 @@ void resend_events(upgrade_ctx& c) {
 void arm_wakeup(upgrade_ctx& c) {
   std::optional<timestamp> want;
   auto consider = [&](timestamp t) { want = want ? std::min(*want, t) : t; };
-  if (is_active(c.u.current) || c.u.current == phase::detecting || c.u.current == phase::archiving) {
+  if (is_active(c.u.current) || c.u.current == phase::detecting || c.u.current == phase::archiving ||
+      c.u.current == phase::analyzing) {
     if (const auto limit = enforced_deadline_s(c.cfg, c.u.current); limit > 0 && c.u.current != phase::detecting)
       consider(c.u.phase_since + limit * 1000);
     if (waits_on_job(c.u.current)) consider(c.now + c.cfg.requeue_s * 1000);

@@ -54,6 +54,7 @@ std::string job_name(const registry_upgrade& u, job_role role) {
     case job_role::upgrade_logical:
     case job_role::upgrade_pg_upgrade: return base + name_token(*u.to) + "-upgrade-" + std::to_string(u.attempt);
     case job_role::archive: return base + name_token(*u.from) + "-archive-" + std::to_string(u.attempt);
+    case job_role::analyze: return base + name_token(*u.to) + "-analyze-" + std::to_string(u.attempt);
   }
   return base;
 }
@@ -66,6 +67,8 @@ std::string revert_job_name(const registry_upgrade& u) {
 job_role upgrade_role(const registry_upgrade& u) {
   return u.method == upgrade_method::pg_upgrade ? job_role::upgrade_pg_upgrade : job_role::upgrade_logical;
 }
+
+job_role after_resume_role(const registry_upgrade& u) { return u.clone ? job_role::archive : job_role::analyze; }
 
 effect_id step_id(const registry_upgrade& u, step_kind step, std::string target) {
   effect_id id;

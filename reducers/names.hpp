@@ -40,6 +40,9 @@ std::string job_name(const registry_upgrade& u, job_role role);
 std::string revert_job_name(const registry_upgrade& u);
 // The upgrade Job's role for the attempt's method.
 job_role upgrade_role(const registry_upgrade& u);
+// The Job that finishes a verified upgrade once the app is back: the backup clone's archive on the
+// clone path, the statistics otherwise.
+job_role after_resume_role(const registry_upgrade& u);
 
 database_key database_of(const registry_upgrade& u);
 

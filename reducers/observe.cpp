@@ -146,8 +146,9 @@ std::string unbound_claim_note(const upgrade_ctx& c, const std::string& claim_na
 
 std::int64_t enforced_deadline_s(const config& cfg, phase p) {
   const auto limit = phase_deadline_s(cfg, p);
-  return limit > 0 && (p == phase::backing_up || p == phase::upgrading || p == phase::archiving) ? limit + job_verdict_grace_s
-                                                                                                 : limit;
+  return limit > 0 && (p == phase::backing_up || p == phase::upgrading || p == phase::archiving || p == phase::analyzing)
+             ? limit + job_verdict_grace_s
+             : limit;
 }
 
 std::int64_t phase_deadline_s(const config& cfg, phase p) {
@@ -163,6 +164,7 @@ std::int64_t phase_deadline_s(const config& cfg, phase p) {
     case phase::verifying: return d.verify_s;
     case phase::resuming: return d.resume_s;
     case phase::archiving: return d.backup_s;
+    case phase::analyzing: return d.verify_s;  // a read of every table, as the verification
     case phase::pausing_operator: return d.quiesce_s;
     case phase::revert_quiescing: return d.quiesce_s;
     case phase::revert_backing_up: return d.backup_s;

@@ -58,6 +58,7 @@ std::string summary_message(const upgrade_ctx& c) {
         text += u.archive_error.empty()
                     ? " (a clone of the old claim taken at the stop, with its logical archive)"
                     : " (a clone of the old claim taken at the stop); its logical archive FAILED: " + u.archive_error;
+      else if (!u.analyze_error.empty()) text += "; its ANALYZE after the resume FAILED: " + u.analyze_error;
       if (u.quay_operator)
         text += "; the Quay operator " + to_string(u.quay_operator->deployment) +
                 " was paused for the upgrade and resumed: the database runs its image " + u.quay_operator->expected_image +
@@ -240,6 +241,10 @@ std::string waiting_for(const upgrade_ctx& c) {
       return "the upgrade is verified and the app serves; writing the logical archive of the backup clone " +
              backup_claim_name(u) + " (pg_dump of the old data, pg_restore --list): " + job_text(job_role::archive, "archive") +
              progress_note(u);
+    case phase::analyzing:
+      return "the upgrade is verified and the app serves; making the planner's statistics of the new cluster "
+             "(vacuumdb --analyze-in-stages, which neither pg_restore nor pg_upgrade carries): " +
+             job_text(job_role::analyze, "analyze");
     case phase::rolling_back: return "restoring the old database and the app";
     case phase::failed:
       return std::string("waiting for a person: fix the cause, then set annotation ") + annotation_retry + " to a new value";
@@ -297,7 +302,7 @@ void announce(upgrade_ctx& c) {
   const bool warning = u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported ||
                        u.current == phase::revert_rolling_back || u.current == phase::revert_failed ||
                        u.current == phase::revert_refused || u.current == phase::rolling_back || u.current == phase::blocked ||
-                       (u.current == phase::succeeded && !u.archive_error.empty());
+                       (u.current == phase::succeeded && (!u.archive_error.empty() || !u.analyze_error.empty()));
   const effect_id id = event_id(u, c.seq, u.current);
   if (issued_or_done(c, id)) return;
   send_event(c, id,
@@ -352,12 +357,14 @@ void report_status(upgrade_ctx& c) {
   std::vector<condition> conditions;
   const std::int64_t generation = c.registry.meta.generation;
   const std::string prefix(profile_of(u.component).condition_prefix);
-  conditions.push_back({prefix + "UpgradeProgressing", is_active(u.current) || u.current == phase::archiving ? "True" : "False",
+  conditions.push_back({prefix + "UpgradeProgressing",
+                        is_active(u.current) || u.current == phase::archiving || u.current == phase::analyzing ? "True" : "False",
                         condition_reason(u.current), message, u.phase_since, generation});
   std::string done_status = "Unknown", done_reason = "InProgress";
   switch (u.current) {
     case phase::succeeded:
     case phase::archiving:
+    case phase::analyzing:
       done_status = "True";
       done_reason = "Succeeded";
       break;
@@ -450,6 +457,13 @@ void report_status(upgrade_ctx& c) {
                              : !u.archive_error.empty()      ? "Failed: " + u.archive_error
                              : u.current == phase::archiving ? "Running"
                                                              : "Pending";
+  }
+  if (!u.clone && (u.analyzed || !u.analyze_error.empty() || u.current == phase::analyzing)) {
+    const auto* aj = u.analyzed ? find_job(c, job_name(u, job_role::analyze)) : nullptr;
+    const std::string report = aj ? trim_end(job_report(c, *aj)) : std::string();
+    summary.statistics = u.analyzed ? "Complete: " + (report.empty() ? std::string("the statistics are made") : report)
+                         : !u.analyze_error.empty() ? "Failed: " + u.analyze_error
+                                                    : "Running";
   }
   if (progress) {
     const auto left = time_left(*progress);

@@ -37,15 +37,15 @@ struct rule {
 class phase_set {
  public:
   constexpr phase_set(std::initializer_list<phase> phases) {
-    for (const phase p : phases) bits_ |= std::uint32_t{1} << static_cast<unsigned>(p);
+    for (const phase p : phases) bits_ |= std::uint64_t{1} << static_cast<unsigned>(p);
   }
   constexpr bool contains(phase p) const { return (bits_ >> static_cast<unsigned>(p) & 1U) != 0; }
 
  private:
-  std::uint32_t bits_ = 0;
+  std::uint64_t bits_ = 0;
 };
-static_assert(static_cast<unsigned>(phase::planned) < 32,
-              "phase_set keeps one bit per phase in 32 bits: widen bits_ before adding more phases");
+static_assert(static_cast<unsigned>(phase::planned) < 64,
+              "phase_set keeps one bit per phase in 64 bits: widen bits_ before adding more phases");
 
 // A row that applies in every phase of a group: it reacts to the folded event itself (a step that
 // failed for good, a controller start with another target). These rows are tried first, before

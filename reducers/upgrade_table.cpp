@@ -22,9 +22,9 @@ constexpr every_phase_rule every_phase[] = {
    "pausing_operator .. resuming",                    "a step failed for good",                  step_failed, phase::rolling_back, fail_step},
   {{phase::revert_quiescing, phase::revert_backing_up, phase::revert_stopping, phase::revert_switching, phase::revert_verifying, phase::revert_resuming},
    "revert_quiescing .. revert_resuming",      "a step failed for good",                  step_failed, phase::revert_rolling_back, fail_step},
-  // the upgrade stands: a failed archive is reported, never rolled back
-  {{phase::archiving},
-   "archiving",                                "a step failed for good",                  step_failed, phase::succeeded,    fail_archive_step},
+  // the upgrade stands: a failed archive or ANALYZE is reported, never rolled back
+  {{phase::archiving, phase::analyzing},
+   "archiving, analyzing",                     "a step failed for good",                  step_failed, phase::succeeded,    fail_after_resume_step},
   // detection touched nothing and a rollback must not give up: say why, issue it again later
   {{phase::detecting, phase::rolling_back, phase::revert_rolling_back, phase::resuming_operator},
    "detecting, rolling_back, revert_rolling_back, resuming_operator", "a step failed for good", step_failed, std::nullopt, keep_trying_step},
@@ -132,20 +132,25 @@ constexpr rule upgrade[] = {
   // resume
   {phase::resuming,    "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
   {phase::resuming,    "the app is back and the paused operator waits",      apps_resumed_operator_paused, phase::resuming_operator, nothing},
-  {phase::resuming,    "the app is back; the backup clone's archive is due", apps_resumed_archive_due, phase::archiving, begin_archive},
-  {phase::resuming,    "the app is back at its replica counts",              apps_resumed,           phase::succeeded,   finish_success},
+  {phase::resuming,    "the app is back; the backup clone's archive is due", apps_resumed_archive_due, phase::archiving, begin_after_resume},
+  {phase::resuming,    "the app is back; the statistics are due",            apps_resumed_analyze_due, phase::analyzing, begin_after_resume},
   {phase::resuming,    "the app is being scaled back",                       always,                 phase::resuming,    resume_apps},
   // resume the operator: no deadline, the app already writes to the upgraded database
   {phase::resuming_operator, "the registry's other database still needs the operator paused", sibling_needs_operator_paused, phase::resuming_operator, nothing},
-  {phase::resuming_operator, "the operator is back; the backup clone's archive is due", operator_resumed_archive_due, phase::archiving, begin_archive},
-  {phase::resuming_operator, "the operator is back at its replicas",         operator_resumed,       phase::succeeded,   finish_success},
+  {phase::resuming_operator, "the operator is back; the backup clone's archive is due", operator_resumed_archive_due, phase::archiving, begin_after_resume},
+  {phase::resuming_operator, "the operator is back; the statistics are due",  operator_resumed_analyze_due, phase::analyzing, begin_after_resume},
   {phase::resuming_operator, "the registry's other database resumes the operator", sibling_resumes_operator, phase::resuming_operator, nothing},
   {phase::resuming_operator, "the operator is being scaled back",            always,                 phase::resuming_operator, resume_operator},
   // archive (clone upgrades): the backup clone's logical archive, written while the app serves
-  {phase::archiving,   "the archive deadline passed",                        deadline_passed,        phase::succeeded,   fail_archive_on_deadline},
-  {phase::archiving,   "the archive Job failed",                             archive_job_failed,     phase::succeeded,   fail_archive_job},
-  {phase::archiving,   "the archive Job completed",                          archive_job_complete,   phase::succeeded,   finish_archive},
-  {phase::archiving,   "the backup clone's archive is being written",        always,                 phase::archiving,   run_archive},
+  {phase::archiving,   "the archive deadline passed",                        deadline_passed,        phase::succeeded,   fail_after_resume_on_deadline},
+  {phase::archiving,   "the archive Job failed",                             after_resume_job_failed, phase::succeeded,  fail_after_resume_job},
+  {phase::archiving,   "the archive Job completed",                          after_resume_job_complete, phase::succeeded, finish_after_resume},
+  {phase::archiving,   "the backup clone's archive is being written",        always,                 phase::archiving,   run_after_resume},
+  // analyze (copy upgrades): the new cluster's statistics, made while the app serves
+  {phase::analyzing,   "the analyze deadline passed",                        deadline_passed,        phase::succeeded,   fail_after_resume_on_deadline},
+  {phase::analyzing,   "the analyze Job failed",                             after_resume_job_failed, phase::succeeded,  fail_after_resume_job},
+  {phase::analyzing,   "the analyze Job completed",                          after_resume_job_complete, phase::succeeded, finish_after_resume},
+  {phase::analyzing,   "the statistics are being made",                      always,                 phase::analyzing,   run_after_resume},
   // rollback: the old claim and image, every claim kept
   {phase::rolling_back, "the rollback deadline passed",                      deadline_passed,        phase::failed,      give_up_rollback},
   {phase::rolling_back, "the old database serves and the app is restored",   rollback_complete,      phase::failed,      finish},

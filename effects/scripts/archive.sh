@@ -20,8 +20,7 @@ QPU_FAILURE_REASON=ArchiveFailed
 require_env QPU_OLD_PGDATA PG_OLD_BINDIR PG_NEW_BINDIR PGHOST PGUSER QPU_APP_DB
 
 step "analyze the upgraded database at $PGHOST:${PGPORT:-5432} (the app is back)"
-if [ "${QPU_ADMIN:-0}" = 1 ]; then analyze_what=(--all); else analyze_what=(-d "$QPU_APP_DB"); fi
-if "$PG_NEW_BINDIR/vacuumdb" --analyze-in-stages --jobs "${QPU_JOBS:-2}" -q "${analyze_what[@]}"; then
+if analyze_live "$PG_NEW_BINDIR/vacuumdb"; then
   analyzed="statistics made"
 else
   analyzed="ANALYZE FAILED (exit $?; autovacuum will make the statistics)"

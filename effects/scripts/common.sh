@@ -210,3 +210,12 @@ configure_for_clients() {
   printf "\n# quay-pg-upgrader: as the sclorg images configure it\nlisten_addresses = '*'\ninclude_if_exists '%s'\n" \
     "${QPU_EXTRA_CONFIG:-/var/lib/pgsql/openshift-custom-postgresql.conf}" >>"$pgdata/postgresql.conf"
 }
+
+# The statistics of the live upgraded server (its Service, the PG* connection): `vacuumdb
+# --analyze-in-stages` of every database as the superuser, else of the app's own; the minimal
+# stage first, so plans recover within seconds. $1: the vacuumdb to run (default: from PATH).
+analyze_live() {
+  local what=(-d "$QPU_APP_DB")
+  [ "${QPU_ADMIN:-0}" = 1 ] && what=(--all)
+  "${1:-vacuumdb}" --analyze-in-stages --jobs "${QPU_JOBS:-2}" -q "${what[@]}"
+}

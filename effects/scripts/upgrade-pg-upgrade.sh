@@ -11,7 +11,7 @@
 #       QPU_PGDATA      the new data directory inside the new claim (the image's PGDATA)
 #       QPU_WORK_DIR    pg_upgrade's working directory (its logs), inside the new claim
 #       PG_OLD_BINDIR, PG_NEW_BINDIR (the image's convention), QPU_JOBS (default 2),
-#       QPU_SOCKET_DIR (default /tmp), QPU_ANALYZE (default 1; 0: no vacuumdb --analyze here)
+#       QPU_SOCKET_DIR (default /tmp)
 QPU_FAILURE_REASON=UpgradeFailed
 require_env QPU_OLD_PGDATA QPU_OLD_COPY QPU_PGDATA QPU_WORK_DIR PG_OLD_BINDIR PG_NEW_BINDIR
 old=$QPU_OLD_PGDATA copy=$QPU_OLD_COPY new=$QPU_PGDATA work=$QPU_WORK_DIR
@@ -109,12 +109,12 @@ grep -q '^[[:space:]]*local[[:space:]].*trust' "$new/pg_hba.conf" || sed -i '1i 
   sed -n "s/^[[:space:]]*include\(_if_exists\)\{0,1\}[[:space:]]\+\(.*\)$/include_if_exists \2/p" "$conf/postgresql.conf"
 } >>"$new/postgresql.conf"
 
-# QPU_ANALYZE=0 (a clone upgrade): the statistics are made after the app is back, by the archive
-# Job, on the live server, as pg_upgrade recommends; the downtime does not wait for them.
-step "update extensions$([ "${QPU_ANALYZE:-1}" = 1 ] && echo " and analyze")"
+# No ANALYZE here: the statistics are made after the app is back, on the live server, as
+# pg_upgrade recommends (the analyze Job; on cloning storage the archive Job), so the downtime
+# does not wait for them.
+step "update extensions"
 start_server "$PG_NEW_BINDIR" "$new" "$sock"
 export PGUSER=$superuser
-[ "${QPU_ANALYZE:-1}" = 1 ] && "$PG_NEW_BINDIR/vacuumdb" --all --analyze-in-stages --jobs "$jobs" -q
 update_extensions
 stop_server
 cd /

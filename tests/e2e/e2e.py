@@ -839,6 +839,8 @@ class Case:
             self.check(self.job_done(j) == "Complete", f"Job {j} Complete")
         if clone:
             self.check_clones(reg, attempt, new_claim, backup_claim)
+        else:
+            self.check_analyzed_after_resume(reg, attempt)
 
         db = self.kube.get("Deployment", DB)
         self.check(container(db)["image"] == self.spec["target"], f"database Deployment runs {self.spec['target']} ({container(db)['image']})")
@@ -915,6 +917,30 @@ class Case:
 
         # The backup restores into a scratch PostgreSQL 15.
         self.restore_backup(backup, manifest)
+
+    def check_analyzed_after_resume(self, reg, attempt):
+        """A copy upgrade: the upgrade Job made no statistics inside the downtime; the analyze Job
+        made them after the app was back, and the status quotes its report."""
+        job = f"registry-pg{self.spec['to']}-analyze-{attempt}"
+        self.check(self.job_done(job) == "Complete", f"Job {job} Complete")
+        upgrade_log = self.job_log(f"registry-pg{self.spec['to']}-upgrade-{attempt}")
+        # (pg_upgrade's own closing advice names vacuumdb, indented; the Job's steps are "== " lines.)
+        steps = [l for l in upgrade_log.splitlines() if l.startswith("== ")]
+        self.check(steps and not any("analy" in l.lower() or "vacuumdb" in l for l in steps),
+                   f"the upgrade Job did not analyze inside the downtime (its steps: {[l[24:] for l in steps]})")
+        stats = self.psql("SELECT count(*) FROM pg_stats WHERE schemaname = 'public' AND tablename = 'repository'", admin=True)
+        self.check(int(stats) > 0, f"the upgraded database has the planner's statistics ({stats} pg_stats rows of repository)")
+        statistics = str(upgrade_status(reg).get("statistics", ""))
+        self.check(statistics.startswith("Complete: AnalyzeComplete: statistics made for "),
+                   f"status statistics: the analyze Job's report ({statistics})")
+        # The phase's Event (the status poll may miss a short phase): after the app's resume.
+        events = {e.get("reason"): e for e in self.kube.list("Event")
+                  if e.get("reason") in ("PostgresUpgradeResuming", "PostgresUpgradeAnalyzing")}
+        at = {r: e.get("eventTime") or e.get("firstTimestamp") or "" for r, e in events.items()}
+        self.check(set(events) == {"PostgresUpgradeResuming", "PostgresUpgradeAnalyzing"}
+                   and "statistics" in events["PostgresUpgradeAnalyzing"].get("message", "")
+                   and at["PostgresUpgradeResuming"] <= at["PostgresUpgradeAnalyzing"],
+                   f"an Event for the analyzing phase, not before the resuming one ({at})")
 
     def check_clones(self, reg, attempt, new_claim, backup_claim):
         """The clone path: both claims are clones of the old claim, the upgrade Job mounted only

@@ -86,7 +86,7 @@ TEST_CASE("both databases are upgraded one after the other, Quay's first, each o
   CHECK(s.clair().to == pg_major::of(15));
   CHECK(s.phases(db_component::clair) == std::vector<std::string>{"detecting", "queued", "preflight", "quiescing", "backing_up",
                                                                   "stopping", "upgrading", "switching", "verifying", "resuming",
-                                                                  "succeeded"});
+                                                                  "analyzing", "succeeded"});
   check_each_touches_only_its_own(s);
   // Clair's downtime begins after Quay's app is back: registry pulls and pushes never stop for
   // Clair, and Quay's app is not scaled while Clair's database is down.
@@ -109,8 +109,8 @@ TEST_CASE("both databases are upgraded one after the other, Quay's first, each o
   std::set<std::string> clair_jobs;
   for (const auto& j : s.all<create_job>())
     if (j.id.component == db_component::clair) clair_jobs.insert(j.key.name);
-  CHECK(clair_jobs ==
-        std::set<std::string>{"registry-clair-pg-check-1", "registry-clair-pg10-backup-1", "registry-clair-pg15-upgrade-1"});
+  CHECK(clair_jobs == std::set<std::string>{"registry-clair-pg-check-1", "registry-clair-pg10-backup-1",
+                                            "registry-clair-pg15-upgrade-1", "registry-clair-pg15-analyze-1"});
 }
 
 TEST_CASE("the status shows one block and one condition pair per database") {
@@ -218,7 +218,13 @@ TEST_CASE("an operator that renders both databases stays paused until both are d
     return id.find("/inspect-") != std::string::npos || id.find("/create-job/check") != std::string::npos;
   });
   CHECK(work.front() == "quay/registry/a1/scale-down/operator");
-  CHECK(work.back().ends_with("/scale-up/operator"));
+  // The operator's resume is the last change but the analyze Jobs, which run while all serves.
+  const auto analyze = [](const std::string& id) { return id.ends_with("/create-job/analyze"); };
+  CHECK(std::count_if(work.begin(), work.end(), analyze) == 2);
+  const auto resumed =
+      std::find_if(work.begin(), work.end(), [](const std::string& id) { return id.ends_with("/scale-up/operator"); });
+  REQUIRE(resumed != work.end());
+  CHECK(std::all_of(resumed + 1, work.end(), analyze));
 }
 
 TEST_CASE("an admin's opt-out leaves Clair's database alone") {
@@ -271,7 +277,7 @@ TEST_CASE("Clair's own target: its Jobs and its Deployment run Clair's image, Qu
     clair_jobs += clair ? 1 : 0;
     CHECK(j.image == (clair ? "quay.io/sclorg/postgresql-14-c9s" : "quay.io/sclorg/postgresql-15-c9s"));
   }
-  CHECK(clair_jobs == 3);  // check, backup, upgrade: each on Clair's target
+  CHECK(clair_jobs == 4);  // check, backup, upgrade, analyze: each on Clair's target
   for (const auto& p : s.all<patch_database_deployment>())
     CHECK(p.image ==
           (p.id.component == db_component::clair ? "quay.io/sclorg/postgresql-14-c9s" : "quay.io/sclorg/postgresql-15-c9s"));

@@ -35,12 +35,15 @@ TEST_CASE("a Quay operator is paused before anything is touched, resumed last, a
   CHECK(u.quay_operator->replicas == 1);
   CHECK(s.phases() == std::vector<std::string>{"detecting", "preflight", "pausing_operator", "quiescing", "backing_up",
                                                "stopping", "upgrading", "switching", "verifying", "resuming", "resuming_operator",
-                                               "succeeded"});
+                                               "analyzing", "succeeded"});
   const auto work = s.work();
-  // The pause is the first change after the check Job, before the app is quiesced; the resume is the last.
+  // The pause is the first change after the check Job, before the app is quiesced; the resume is
+  // the last change of the upgrade, followed only by the analyze Job (while everything serves).
   CHECK(work[1] == "quay/registry/a1/create-job/check");
   CHECK(work[2] == "quay/registry/a1/scale-down/operator");
-  CHECK(work.back() == "quay/registry/a1/scale-up/operator");
+  REQUIRE(work.size() > 2);
+  CHECK(work[work.size() - 2] == "quay/registry/a1/scale-up/operator");
+  CHECK(work.back() == "quay/registry/a1/create-job/analyze");
   CHECK(position(work, "quay/registry/a1/scale-down/operator") < position(work, "quay/registry/a1/scale-down/registry-quay-app"));
   const auto scales = s.all<scale_deployment>();
   CHECK(scales.front().key == object_key{"quay-operator", "quay-operator"});
@@ -60,7 +63,7 @@ TEST_CASE("a Quay operator is paused before anything is touched, resumed last, a
   // The Jobs that write the new claim run the operator's image too: a 15 binary would write a
   // data directory the 13 server the Deployment is switched to can never start.
   const auto jobs = s.all<create_job>();
-  REQUIRE(jobs.size() == 3);  // the check Job too: the target's binaries check
+  REQUIRE(jobs.size() == 4);  // the check Job too: the target's binaries check; the analyze Job last
   for (const auto& j : jobs) CHECK(j.image == "quay.io/sclorg/postgresql-13-c9s");
   const auto status = s.all<update_registry_status>().back();
   CHECK(status.summary.quay_operator == "quay-operator/quay-operator");
@@ -82,7 +85,9 @@ TEST_CASE("a controller restarted while the operator is paused carries on and re
   auto s = fold(run_scenario(o));
   CHECK(s.upgrade().current == phase::succeeded);
   auto work = s.work();
-  CHECK(work.back() == "quay/registry/a1/scale-up/operator");
+  REQUIRE(work.size() > 2);
+  CHECK(work[work.size() - 2] == "quay/registry/a1/scale-up/operator");
+  CHECK(work.back() == "quay/registry/a1/create-job/analyze");
   std::sort(work.begin(), work.end());
   CHECK(std::adjacent_find(work.begin(), work.end()) == work.end());  // nothing done twice
 }
@@ -139,7 +144,10 @@ TEST_CASE("a rollback after the new claim was made keeps the operator paused; a 
   REQUIRE(scales.size() >= 2);
   CHECK(scales.back().replicas == 1);
   CHECK(scales.back().clear_record);
-  CHECK(r.work().back() == "quay/registry/a2/scale-up/operator");
+  const auto rw = r.work();
+  REQUIRE(rw.size() > 2);
+  CHECK(rw[rw.size() - 2] == "quay/registry/a2/scale-up/operator");
+  CHECK(rw.back() == "quay/registry/a2/create-job/analyze");
 }
 
 TEST_CASE("a rollback before the new claim was made gives the operator back at once") {

@@ -17,23 +17,25 @@ scenario_options a_registry() { return scenario_options{}; }
 
 TEST_CASE("logical 10 -> 15 walks every phase in order and succeeds") {
   auto s = fold(run_scenario(a_registry()));
+  // The statistics after the app is back (analyzing), off the downtime.
   CHECK(s.phases() == std::vector<std::string>{"detecting", "preflight", "quiescing", "backing_up", "stopping", "upgrading",
-                                               "switching", "verifying", "resuming", "succeeded"});
+                                               "switching", "verifying", "resuming", "analyzing", "succeeded"});
   const auto& u = s.upgrade();
   CHECK(u.current == phase::succeeded);
   CHECK(u.from == pg_major::of(10));
   CHECK(u.to == pg_major::of(15));
   CHECK(u.method == upgrade_method::logical);
   // The check Job, then both claims, looked at while Pending, before the app is stopped.
-  CHECK(s.work() == std::vector<std::string>{
-                        "quay/registry/a1/inspect-version/g1", "quay/registry/a1/create-job/check",
-                        "quay/registry/a1/create-claim/backup", "quay/registry/a1/create-claim/data",
-                        "quay/registry/a1/inspect-claim/backup/g1", "quay/registry/a1/inspect-claim/data/g1",
-                        "quay/registry/a1/scale-down/registry-quay-app", "quay/registry/a1/scale-down/registry-quay-mirror",
-                        "quay/registry/a1/inspect-manifest", "quay/registry/a1/create-job/backup",
-                        "quay/registry/a1/scale-down/database", "quay/registry/a1/create-job/upgrade-logical",
-                        "quay/registry/a1/switch", "quay/registry/a1/inspect-verify",
-                        "quay/registry/a1/scale-up/registry-quay-app", "quay/registry/a1/scale-up/registry-quay-mirror"});
+  CHECK(s.work() ==
+        std::vector<std::string>{"quay/registry/a1/inspect-version/g1", "quay/registry/a1/create-job/check",
+                                 "quay/registry/a1/create-claim/backup", "quay/registry/a1/create-claim/data",
+                                 "quay/registry/a1/inspect-claim/backup/g1", "quay/registry/a1/inspect-claim/data/g1",
+                                 "quay/registry/a1/scale-down/registry-quay-app",
+                                 "quay/registry/a1/scale-down/registry-quay-mirror", "quay/registry/a1/inspect-manifest",
+                                 "quay/registry/a1/create-job/backup", "quay/registry/a1/scale-down/database",
+                                 "quay/registry/a1/create-job/upgrade-logical", "quay/registry/a1/switch",
+                                 "quay/registry/a1/inspect-verify", "quay/registry/a1/scale-up/registry-quay-app",
+                                 "quay/registry/a1/scale-up/registry-quay-mirror", "quay/registry/a1/create-job/analyze"});
   const auto final_status = s.all<update_registry_status>().back();
   CHECK(final_status.conditions[1].type == "PostgresUpgraded");
   CHECK(final_status.conditions[1].status == "True");
@@ -41,6 +43,12 @@ TEST_CASE("logical 10 -> 15 walks every phase in order and succeeds") {
   CHECK(final_status.summary.previous_claim == "registry-quay-database");
   CHECK(final_status.summary.new_claim == "registry-quay-database-pg15");
   CHECK(final_status.summary.backup_claim == "registry-quay-database-backup-pg10");
+  CHECK(final_status.summary.statistics.starts_with("Complete: "));
+  // The downtime ended at the resume: the analyze Job ran after it.
+  REQUIRE(s.s.downtimes.contains("logical"));
+  REQUIRE(u.downtime_started);
+  REQUIRE(u.analyzed);
+  CHECK(*u.downtime_started + s.s.downtimes.at("logical").took + 10'000 <= *u.analyzed);
 }
 
 TEST_CASE("the objects it creates carry deterministic names, sizes and the target image") {
@@ -54,7 +62,7 @@ TEST_CASE("the objects it creates carry deterministic names, sizes and the targe
   CHECK(claims[1].key.name == "registry-quay-database-pg15");
   CHECK(claims[1].size_bytes == 10LL << 30);  // never smaller than the old 10 GiB claim
   const auto jobs = s.upgrade_jobs();
-  REQUIRE(jobs.size() == 2);
+  REQUIRE(jobs.size() == 3);
   CHECK(jobs[0].key.name == "registry-pg10-backup-1");
   CHECK(jobs[0].image == "quay.io/sclorg/postgresql-15-c9s");  // the TARGET's pg_dump reads the old server
   CHECK(jobs[0].registry.uid == "uid-registry");
@@ -63,6 +71,10 @@ TEST_CASE("the objects it creates carry deterministic names, sizes and the targe
   CHECK(jobs[1].role == job_role::upgrade_logical);
   CHECK(jobs[1].old_claim == "registry-quay-database");
   CHECK(jobs[1].new_claim == "registry-quay-database-pg15");
+  // After the resume, the statistics: the target image's vacuumdb through the Service.
+  CHECK(jobs[2].role == job_role::analyze);
+  CHECK(jobs[2].key.name == "registry-pg15-analyze-1");
+  CHECK(jobs[2].image == "quay.io/sclorg/postgresql-15-c9s");
   const auto switches = s.all<patch_database_deployment>();
   REQUIRE(switches.size() == 1);
   CHECK(switches[0].image == "quay.io/sclorg/postgresql-15-c9s");
@@ -92,7 +104,8 @@ TEST_CASE("pg_upgrade is chosen when the upgrade image carries the old version")
   // The check Job runs on the upgrade image: the real pg_upgrade --check against the running
   // server, beside its pod (the admin password is known), not the SQL imitation.
   const auto all_jobs = s.all<create_job>();
-  REQUIRE(all_jobs.size() == 3);
+  REQUIRE(all_jobs.size() == 4);  // check, backup, upgrade, and the analyze Job after the resume
+  CHECK(all_jobs[3].role == job_role::analyze);
   CHECK(all_jobs[0].role == job_role::check);
   CHECK(all_jobs[0].image == "quay.io/quay-pg-upgrader/pg-upgrade:13-15");
   CHECK(all_jobs[0].live_check);
@@ -100,7 +113,7 @@ TEST_CASE("pg_upgrade is chosen when the upgrade image carries the old version")
   CHECK_FALSE(all_jobs[0].pg_upgrade_checks);
   CHECK(all_jobs[0].old_claim == "registry-quay-database");
   const auto jobs = s.upgrade_jobs();
-  REQUIRE(jobs.size() == 2);
+  REQUIRE(jobs.size() == 3);
   CHECK(jobs[1].role == job_role::upgrade_pg_upgrade);
   CHECK(jobs[1].image == "quay.io/quay-pg-upgrader/pg-upgrade:13-15");
   CHECK(s.upgrade().current == phase::succeeded);
@@ -296,9 +309,10 @@ TEST_CASE("the retry annotation starts a new attempt with new names") {
   CHECK(s.upgrade().current == phase::succeeded);
   CHECK(s.upgrade().attempt == 2);
   const auto jobs = s.upgrade_jobs();
-  REQUIRE(jobs.size() == 3);
+  REQUIRE(jobs.size() == 4);
   CHECK(jobs[0].key.name == "registry-pg10-backup-1");
   CHECK(jobs[1].key.name == "registry-pg10-backup-2");
+  CHECK(jobs[3].key.name == "registry-pg15-analyze-2");
 }
 
 TEST_CASE("a retry annotation present from the start is not a retry") {
@@ -325,7 +339,7 @@ TEST_CASE("a controller restarted mid-upgrade creates nothing twice") {
   auto sorted = work;
   std::sort(sorted.begin(), sorted.end());
   CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());
-  CHECK(s.all<create_job>().size() == 3);  // check, backup, upgrade
+  CHECK(s.all<create_job>().size() == 4);  // check, backup, upgrade, analyze
   CHECK(s.all<create_claim>().size() == 2);
 }
 
@@ -552,14 +566,15 @@ TEST_CASE("failed status and Event writes are retried, and the controller never 
   // The progress reads add one timer each (every 5 s while a Job runs), and one more per Job: the
   // read armed before the Job ended, which then finds nothing to do. Each progress line of the
   // controller's own manifest writes the status once more, which fails once here and is retried
-  // after its timer.
+  // after its timer. The analyze Job after the resume adds its own: the Job's re-check while it
+  // runs and the retries of the analyzing phase's status and Event.
   for (const auto& r : s.all<requeue_after>()) CHECK(r.after > 0);
   const auto reads = s.all<read_job_progress>().size();
   CHECK(reads > 0);
   std::size_t manifest_lines = 0;
   for (const auto& l : lines) manifest_lines += l.find("\"effect_progress\"") != std::string::npos;
   CHECK(manifest_lines > 0);
-  CHECK(timers < 40 + reads + 2 + manifest_lines);
+  CHECK(timers < 44 + reads + 2 + manifest_lines);
   CHECK(lines.size() < 400 + 3 * reads);
 }
 
@@ -692,4 +707,43 @@ TEST_CASE("a controller started with another target after a success detects agai
   CHECK(s.upgrade().attempt == 2);
   CHECK(s.upgrade().done.empty());
   CHECK_FALSE(s.upgrade().started.has_value());
+}
+
+TEST_CASE("the analyze Job fails after the app is back: reported loudly, the upgrade stands") {
+  auto o = a_registry();
+  o.analyze_fails = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::succeeded);
+  CHECK_FALSE(u.analyzed);
+  CHECK_THAT(u.analyze_error, Catch::Contains("analyze Job quay/registry-pg15-analyze-1 failed"));
+  CHECK_THAT(u.analyze_error, Catch::Contains("AnalyzeFailed: step 'vacuumdb --analyze-in-stages (the app is back)'"));
+  CHECK_THAT(u.analyze_error, Catch::Contains("The upgrade stands (verified, the app serves PostgreSQL 15 from claim "
+                                              "registry-quay-database-pg15)"));
+  CHECK_THAT(u.analyze_error, Catch::Contains("run `vacuumdb --analyze-in-stages` against it"));
+  CHECK(u.last_error.empty());
+  // Never rolled back: one switch (to the new claim), the app scaled up once.
+  const auto switches = s.all<patch_database_deployment>();
+  REQUIRE(switches.size() == 1);
+  CHECK(switches[0].claim == "registry-quay-database-pg15");
+  const auto st = s.all<update_registry_status>().back();
+  CHECK(st.conditions[1].status == "True");
+  CHECK(st.conditions[1].reason == "Succeeded");
+  CHECK_THAT(st.summary.statistics, Catch::StartsWith("Failed: analyze Job quay/registry-pg15-analyze-1 failed: "));
+  const auto events = s.all<emit_event>();
+  REQUIRE_FALSE(events.empty());
+  CHECK(events.back().type == "Warning");
+  CHECK(events.back().reason == "PostgresUpgradeSucceeded");
+  CHECK_THAT(events.back().message, Catch::Contains("its ANALYZE after the resume FAILED"));
+  // While it ran, the upgrade already counted as done and still progressing.
+  bool seen = false;
+  for (const auto& w : s.all<update_registry_status>())
+    if (w.summary.phase == "analyzing") {
+      seen = true;
+      CHECK(w.conditions[0].status == "True");  // Progressing
+      CHECK(w.conditions[1].status == "True");  // Upgraded
+      CHECK(w.summary.statistics == "Running");
+      CHECK(w.summary.finished);
+    }
+  CHECK(seen);
 }

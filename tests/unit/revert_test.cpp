@@ -89,12 +89,12 @@ TEST_CASE("a revert naming the old claim backs up the upgraded data, then goes b
   CHECK(claims[2].key.name == revert_claim);
   CHECK(claims[2].role == claim_role::backup);
   const auto jobs = s.upgrade_jobs();
-  REQUIRE(jobs.size() == 3);
-  CHECK(jobs[2].key.name == "registry-pg15-revert-backup-1-1");
-  CHECK(jobs[2].role == job_role::backup);
-  CHECK(jobs[2].image == "quay.io/sclorg/postgresql-15-c9s");
-  CHECK(jobs[2].from == pg_major::of(15));
-  CHECK(jobs[2].backup_claim == revert_claim);
+  REQUIRE(jobs.size() == 4);  // backup, upgrade, analyze, then the revert's backup
+  CHECK(jobs[3].key.name == "registry-pg15-revert-backup-1-1");
+  CHECK(jobs[3].role == job_role::backup);
+  CHECK(jobs[3].image == "quay.io/sclorg/postgresql-15-c9s");
+  CHECK(jobs[3].from == pg_major::of(15));
+  CHECK(jobs[3].backup_claim == revert_claim);
 
   // The switch back: the old image, the old claim, the recorded replica count.
   const auto patches = s.all<patch_database_deployment>();

@@ -137,7 +137,8 @@ class driver {
   const registry_upgrade* clair_upgrade() const { return upgrade_of(db_component::clair); }
 
   bool rests(const registry_upgrade* u) const {
-    if (!u || !u->in_flight.empty()) return false;
+    // A write waiting out its back-off (retry_at) is still to come: its timer is due.
+    if (!u || !u->in_flight.empty() || !u->retry_at.empty()) return false;
     return (u->current == phase::succeeded && (o_.revert_to_claim_after_success.empty() || revert_asked_)) ||
            u->current == phase::reverted || u->current == phase::revert_failed || u->current == phase::revert_refused ||
            u->current == phase::up_to_date || u->current == phase::refused || u->current == phase::unsupported ||
@@ -595,11 +596,13 @@ class driver {
         revert ? o_.revert_backup_fails
                : first_attempt && hits(e.id.component) &&
                      ((e.role == job_role::check && o_.check_fails) || (e.role == job_role::backup && o_.backup_fails) ||
-                      (e.role == job_role::archive && o_.archive_fails) ||
+                      (e.role == job_role::archive && o_.archive_fails) || (e.role == job_role::analyze && o_.analyze_fails) ||
                       ((e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) && o_.upgrade_fails));
     const bool stuck =
         o_.data_claim_never_binds && (e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade);
-    const timestamp runtime = e.role == job_role::backup ? 20'000 : e.role == job_role::check ? 10'000 : 45'000;
+    const timestamp runtime = e.role == job_role::backup                                 ? 20'000
+                              : e.role == job_role::check || e.role == job_role::analyze ? 10'000
+                                                                                         : 45'000;
     json labels{{"app.kubernetes.io/managed-by", "quay-pg-upgrader"}, {"quay-pg-upgrader.quay.io/role", to_string(e.role)}};
     json j{{"apiVersion", "batch/v1"},
            {"kind", "Job"},
@@ -612,6 +615,7 @@ class driver {
                            : e.role == job_role::upgrade_logical    ? "restore"
                            : e.role == job_role::upgrade_pg_upgrade ? (e.cloned ? "" : "copy")
                            : e.role == job_role::archive            ? "dump"
+                           : e.role == job_role::analyze            ? ""
                                                                     : "check"};
     at(40, [=, this] { return added(resource_kind::job, j); });
     json pod_labels{{"job-name", e.key.name}, {"batch.kubernetes.io/job-name", e.key.name}};
@@ -621,18 +625,21 @@ class driver {
       if (!has(resource_kind::pod, pod_name)) return std::nullopt;
       auto& p = obj(resource_kind::pod, pod_name);
       p["status"]["phase"] = fails ? "Failed" : "Succeeded";
-      p["status"]["containerStatuses"] =
-          json::array({{{"name", "main"},
-                        {"state",
-                         {{"terminated",
-                           {{"exitCode", fails ? 3 : 0},
-                            {"message", !fails                      ? ""
-                                        : e.role == job_role::check ? "CheckFailed: step 'report' failed (exit 1)\n"
-                                                                      "extension chkpass is not available in PostgreSQL 15"
-                                        : e.role == job_role::archive
-                                            ? "ArchiveFailed: step 'pg_dump quay' failed (exit 1)\n"
-                                              "pg_dump: error: could not write to file: No space left on device"
-                                            : "pg_restore: error: could not write to file: No space left on device"}}}}}}});
+      p["status"]["containerStatuses"] = json::array(
+          {{{"name", "main"},
+            {"state",
+             {{"terminated",
+               {{"exitCode", fails ? 3 : 0},
+                {"message", !fails                        ? ""
+                            : e.role == job_role::check   ? "CheckFailed: step 'report' failed (exit 1)\n"
+                                                            "extension chkpass is not available in PostgreSQL 15"
+                            : e.role == job_role::archive ? "ArchiveFailed: step 'pg_dump quay' failed (exit 1)\n"
+                                                            "pg_dump: error: could not write to file: No space left on device"
+                            : e.role == job_role::analyze
+                                ? "AnalyzeFailed: step 'vacuumdb --analyze-in-stages (the app is back)' failed "
+                                  "(exit 1)\nvacuumdb: error: processing of database \"quay\" failed: ERROR:  "
+                                  "canceling statement due to statement timeout"
+                                : "pg_restore: error: could not write to file: No space left on device"}}}}}}});
       return modified(resource_kind::pod, p);
     });
     at(runtime + 200, [=, this]() -> std::optional<std::string> {

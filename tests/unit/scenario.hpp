@@ -72,6 +72,7 @@ struct scenario_options {
   std::vector<std::string> clone_storage_classes;  // --clone-storage-classes (the claims' class is "standard")
   bool clone_refused = false;  // the driver does not clone: a clone stays Pending with a Warning Event
   bool archive_fails = false;  // the archive Job (after a clone upgrade) fails
+  bool analyze_fails = false;  // the analyze Job (after a copy upgrade resumed the app) fails
   std::uint64_t max_events = 5000;
 };
 

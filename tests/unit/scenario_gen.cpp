@@ -21,6 +21,9 @@ struct named {
 const named scenarios[] = {
     {"logical-10-to-15", [](scenario_options&) {}},
     {"pg-upgrade-13-to-15", [](scenario_options& o) { use_pg_upgrade_13(o); }},
+    // The statistics after the app is back (issue 16, item 4): a failed analyze Job is reported,
+    // the upgrade stands.
+    {"analyze-fails", [](scenario_options& o) { o.analyze_fails = true; }},
     // On cloning storage (issue 16, item 2): clones after the stop, --link in the data clone, the
     // archive after the app is back; an archive that fails; storage that does not clone.
     {"clone-13-to-15",

@@ -109,7 +109,7 @@ TEST_CASE("the limit: with the default of 1, two registries are upgraded one aft
     if (st.registry.name == other && (first_phases.empty() || first_phases.back() != st.summary.phase))
       first_phases.push_back(st.summary.phase);
   CHECK(first_phases == std::vector<std::string>{"detecting", "preflight", "quiescing", "backing_up", "stopping", "upgrading",
-                                                 "switching", "verifying", "resuming", "succeeded"});
+                                                 "switching", "verifying", "resuming", "analyzing", "succeeded"});
 }
 
 TEST_CASE("the limit: no limit (0) lets every registry go down at once") {

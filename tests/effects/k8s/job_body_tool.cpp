@@ -19,8 +19,8 @@ int main(int argc, char** argv) {
     std::cout << effects::job_body(j).dump() << "\n";
     return 0;
   }
-  for (auto role :
-       {job_role::check, job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade, job_role::archive})
+  for (auto role : {job_role::check, job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade, job_role::archive,
+                    job_role::analyze})
     if (std::string_view(argv[1]) == to_string(role)) {
       std::cout << effects::job_body(effects::testing::a_job(role)).dump() << "\n";
       return 0;

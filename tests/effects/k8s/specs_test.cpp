@@ -59,8 +59,8 @@ TEST_CASE("the backup claim has no owner reference, so it outlives the registry"
 }
 
 TEST_CASE("every Job: non-root, no retries, deadline, termination message, owner, no ttl", "[specs]") {
-  for (auto role :
-       {job_role::check, job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade, job_role::archive}) {
+  for (auto role : {job_role::check, job_role::backup, job_role::upgrade_logical, job_role::upgrade_pg_upgrade, job_role::archive,
+                    job_role::analyze}) {
     INFO(to_string(role));
     const auto j = a_job(role);
     const auto body = job_body(j);
@@ -181,7 +181,6 @@ TEST_CASE("in a clone the pg_upgrade Job mounts only the clone: the old claim is
   std::map<std::string, std::string> env;
   for (const auto& e : pod["containers"][0]["env"]) env[e["name"]] = e.value("value", "");
   CHECK(env["QPU_CLONED"] == "1");
-  CHECK(env["QPU_ANALYZE"] == "0");
   CHECK(env["QPU_OLD_PGDATA"] == "/var/lib/pgsql/data/userdata");
   CHECK(env["QPU_PGDATA"] == env["QPU_OLD_PGDATA"]);
   CHECK(body.dump().find("registry-quay-database\"") == std::string::npos);
@@ -210,6 +209,33 @@ TEST_CASE("the archive Job analyzes the live upgraded database, then writes besi
   const std::string script = c["command"][2];
   CHECK(script.find(std::string(job_script_file("archive.sh"))) != std::string::npos);
   CHECK(script.ends_with(std::string(job_script_file("backup.sh"))));
+}
+
+TEST_CASE("the analyze Job reaches the live upgraded database through its Service and mounts no claim", "[specs]") {
+  const auto body = job_body(a_job(job_role::analyze));
+  const auto& pod = body["spec"]["template"]["spec"];
+  CHECK(pod.value("volumes", json::array()).empty());
+  const auto& c = pod["containers"][0];
+  CHECK(c.value("volumeMounts", json::array()).empty());
+  std::map<std::string, std::string> env;
+  json password;
+  for (const auto& e : c["env"]) {
+    env[e["name"]] = e.value("value", "");
+    if (e["name"] == "PGPASSWORD") password = e;
+  }
+  CHECK(env["PGHOST"] == "registry-quay-database.quay.svc");
+  CHECK(env["PGAPPNAME"] == "quay-pg-upgrader-analyze");
+  CHECK(env["QPU_ADMIN"] == "1");
+  CHECK(env["QPU_JOBS"] == "2");
+  CHECK(password["valueFrom"]["secretKeyRef"]["key"] == "database-root-password");
+  const std::string script = c["command"][2];
+  CHECK(script.ends_with(std::string(job_script_file("analyze.sh"))));
+  // The upgrade Jobs themselves no longer analyze inside the downtime.
+  for (const auto* file : {"upgrade-logical.sh", "upgrade-pg-upgrade.sh"}) {
+    const std::string upgrade(job_script_file(file));
+    CHECK(upgrade.find("vacuumdb --") == std::string::npos);
+    CHECK(upgrade.find("analyze_live") == std::string::npos);
+  }
 }
 
 TEST_CASE("the live check Job mounts the old claim read-only beside the database's pod", "[specs]") {
@@ -354,7 +380,7 @@ TEST_CASE("status: our conditions merge by type, others stay, lastTransitionTime
   CHECK(patch["status"]["postgresUpgrade"] == json::parse(R"({"phase": "upgrading", "from": "10", "to": "15",
     "method": null, "attempt": 1, "started": "2026-09-21T14:13:20Z", "finished": null, "backupClaim": null,
     "previousClaim": null, "newClaim": null, "lastError": null, "revertBackupClaim": null, "quayOperator": null,
-    "backupArchive": null, "progress": null})"));
+    "backupArchive": null, "statistics": null, "progress": null})"));
   SECTION("a running Job's progress is its own block; a time left not measured yet is null (the merge drops it)") {
     u.summary.progress = summary_progress{"restore", "bytes", 512, 1024, 50, std::nullopt, "restore: 512 B of 1.0 KiB (50 %)"};
     CHECK(registry_status_patch(u, registry)["status"]["postgresUpgrade"]["progress"] ==
