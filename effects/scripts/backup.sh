@@ -114,7 +114,7 @@ progress_end
 step "finish"
 count=$(wc -l <"$dir/databases.tsv")
 printf 'databases=%s\narchive_bytes=%s\nfinished=%s\n' "$count" "$total" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$dir/COMPLETE"
-sync "$dir" 2>/dev/null || sync
+sync -f "$dir" 2>/dev/null || sync
 if [ "${QPU_JOB_ROLE:-}" = archive ]; then
   step "stop the old server on the backup clone"
   stop_server

@@ -119,7 +119,7 @@ update_extensions
 stop_server
 cd /
 rm -rf "$work"
-sync "$new" 2>/dev/null || sync
+sync -f "$new" 2>/dev/null || sync
 if [ "$cloned" = 1 ]; then
   QPU_RESULT="UpgradeComplete: pg_upgrade --link $old_version -> $(cat "$new/PG_VERSION") in a clone of the old claim at $new (old claim not mounted)"
 else

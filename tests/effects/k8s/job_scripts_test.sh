@@ -146,6 +146,11 @@ rows=$(PGPASSWORD=quay-pw psql15 -h 127.0.0.1 -p "$port15" -U quay -d quay -c "S
 [ "$(psql15 -p "$port15" -U postgres -d quay -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_trgm'")" = 1.6 ] ||
   fail "pg_trgm not updated"
 restored=$(psql15 -p "$port15" -U postgres -d postgres -c "SELECT sum(pg_database_size(oid)) FROM pg_database WHERE NOT datistemplate")
+# The loading server's settings (fsync off, wal_level minimal) were the Job's alone: the cluster
+# starts with its own, and the clean shutdown left it consistent.
+[ "$(psql15 -p "$port15" -U postgres -d quay -c "SHOW fsync")" = on ] &&
+  [ "$(psql15 -p "$port15" -U postgres -d quay -c "SHOW wal_level")" = replica ] ||
+  fail "the restore's loading settings stayed in the cluster"
 # No statistics yet: the restore leaves ANALYZE out of the downtime, to the analyze Job.
 stats_of() { psql15 -p "$port15" -U postgres -d "$1" -c "SELECT count(*) FROM pg_stats WHERE schemaname = 'public'"; }
 [ "$(stats_of quay)" = 0 ] || fail "the logical upgrade Job analyzed inside the downtime"
