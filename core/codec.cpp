@@ -146,6 +146,7 @@ struct effect_to_json {
     if (e.backup_space_bytes) j["backupSpaceBytes"] = e.backup_space_bytes;
     if (e.data_space_bytes) j["dataSpaceBytes"] = e.data_space_bytes;
     if (e.cloned) j["cloned"] = true;
+    if (e.with_manifest) j["withManifest"] = true;
     return j;
   }
   json operator()(const scale_deployment& e) const {

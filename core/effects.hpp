@@ -84,6 +84,11 @@ struct create_job {
   // The pg_upgrade Job: the new claim is a clone of the stopped old claim, so its data directory
   // is the old cluster, moved aside for `pg_upgrade --link` (no copy; the old claim not mounted).
   bool cloned = false;
+  // The backup Job also writes a manifest of each database beside its archive (a second full,
+  // hashing read of every row). An upgrade's backup does not: the controller's own manifest of
+  // the quiet database, taken beside it, is the one the upgrade is verified against, and a second
+  // one beside the dump took about as long as the dump itself. A revert's backup does.
+  bool with_manifest = false;
   bool operator==(const create_job&) const = default;
 };
 

@@ -136,7 +136,7 @@ json job_body(const create_job& j, const job_options& o) {
       env.push_back(plain("QPU_JOBS", std::to_string(o.parallel_jobs)));  // pg_dump -Fd -j
       env.push_back(plain("QPU_WAIT_SECONDS", std::to_string(o.wait_seconds)));
       env.push_back(plain("QPU_BACKUP_DIR", backup_dir(j)));
-      env.push_back(plain("QPU_MANIFEST_SQL", manifest));
+      if (j.with_manifest) env.push_back(plain("QPU_MANIFEST_SQL", manifest));
       volumes.push_back(claim_volume("backup", j.backup_claim, false));
       mounts.push_back(mount("backup", backup_mount_path, false));
       break;

@@ -169,6 +169,7 @@ void take_revert_backup(upgrade_ctx& c) {
   j.new_claim = c.u.old_claim;
   j.db = endpoint(c);
   j.deadline_s = c.cfg.deadlines.backup_s;
+  j.with_manifest = true;  // the record of what the revert's backup holds
   issue(c, std::move(j));
   watch_job_progress(c);
 }

@@ -6,7 +6,9 @@
 #       QPU_ADMIN=1 when PGUSER is the superuser: every database and the globals with passwords;
 #         otherwise only QPU_APP_DB and the globals without role passwords
 #       QPU_BACKUP_DIR   folder in the backup claim; cleared first
-#       QPU_MANIFEST_SQL psql script printing schema.table<TAB>rows<TAB>checksum per user table
+#       QPU_MANIFEST_SQL optional (a revert's backup, the archive Job): psql script printing
+#                        schema.table<TAB>rows<TAB>checksum per user table; an upgrade's backup has
+#                        none (the controller's manifest, taken beside it, is the one read)
 #       QPU_JOBS         pg_dump's parallel workers (default 2)
 # out:  $QPU_BACKUP_DIR/cluster.tsv     server_version_num, encoding, collate, ctype (template0)
 #       $QPU_BACKUP_DIR/databases.tsv   NN<TAB>database name, one line per archive
@@ -15,10 +17,10 @@
 #       $QPU_BACKUP_DIR/NN.dir/         pg_dump -Fd -j QPU_JOBS of each database (directory format:
 #                                       the tables dumped in parallel, each file compressed as -Fc would)
 #       $QPU_BACKUP_DIR/NN.list         pg_restore --list of it (the archive is readable)
-#       $QPU_BACKUP_DIR/NN.manifest.tsv row counts and checksums per table
+#       $QPU_BACKUP_DIR/NN.manifest.tsv row counts and checksums per table (with QPU_MANIFEST_SQL)
 #       $QPU_BACKUP_DIR/COMPLETE        written last: a folder without it is not a backup
 [ "${QPU_JOB_ROLE:-}" = archive ] || QPU_FAILURE_REASON=BackupFailed
-require_env PGHOST PGUSER QPU_APP_DB QPU_BACKUP_DIR QPU_MANIFEST_SQL
+require_env PGHOST PGUSER QPU_APP_DB QPU_BACKUP_DIR
 dir=$QPU_BACKUP_DIR
 
 step "clear $dir"
@@ -80,33 +82,39 @@ else
   pg_dumpall --globals-only --no-role-passwords -l "$QPU_APP_DB" -f "$dir/globals.sql"
 fi
 
-printf '%s\n' "$QPU_MANIFEST_SQL" >/tmp/qpu-manifest.sql
+if [ -n "${QPU_MANIFEST_SQL:-}" ]; then printf '%s\n' "$QPU_MANIFEST_SQL" >/tmp/qpu-manifest.sql; fi
 total=0
 while IFS=$'\t' read -r n db; do
   step "pg_dump $db"
-  # The manifest (every row read and hashed) runs on a second connection while pg_dump reads the
-  # same quiesced data, so the two passes overlap instead of adding up inside the downtime. Its
+  # With QPU_MANIFEST_SQL, the manifest (every row read and hashed) runs on a second connection
+  # while pg_dump reads the same quiesced data, so the two passes overlap instead of adding up. Its
   # errors are shown under its own step once pg_dump is done.
-  psql_at -F $'\t' -d "$db" -f /tmp/qpu-manifest.sql >"$dir/$n.manifest.tsv" 2>/tmp/qpu-manifest.err &
-  manifest_pid=$!
+  manifest_pid=""
+  if [ -n "${QPU_MANIFEST_SQL:-}" ]; then
+    psql_at -F $'\t' -d "$db" -f /tmp/qpu-manifest.sql >"$dir/$n.manifest.tsv" 2>/tmp/qpu-manifest.err &
+    manifest_pid=$!
+  fi
   pg_dump -Fd -j "${QPU_JOBS:-2}" -d "$db" -f "$dir/$n.dir" || {
     rc=$?
-    kill "$manifest_pid" 2>/dev/null || true
-    wait "$manifest_pid" 2>/dev/null || true
+    [ -z "$manifest_pid" ] || { kill "$manifest_pid" 2>/dev/null || true; wait "$manifest_pid" 2>/dev/null || true; }
     exit "$rc"
   }
-  step "manifest of $db"
-  wait "$manifest_pid" || {
-    rc=$?
-    cat /tmp/qpu-manifest.err >&2
-    exit "$rc"
-  }
+  tables=""
+  if [ -n "$manifest_pid" ]; then
+    step "manifest of $db"
+    wait "$manifest_pid" || {
+      rc=$?
+      cat /tmp/qpu-manifest.err >&2
+      exit "$rc"
+    }
+    tables="$(wc -l <"$dir/$n.manifest.tsv") tables, "
+  fi
   step "pg_restore --list $db"
   pg_restore --list "$dir/$n.dir" >"$dir/$n.list"
   [ -s "$dir/$n.list" ]
   size=$(files_bytes "$dir/$n.dir")
   total=$((total + size))
-  echo "$db: $(wc -l <"$dir/$n.manifest.tsv") tables, archive $size bytes"
+  echo "$db: ${tables}archive $size bytes"
 done <"$dir/databases.tsv"
 
 progress_end

@@ -898,8 +898,15 @@ class Case:
         # The harness's own truth, then the manifest against it.
         self.check_truth("after the upgrade")
         backup = self.backup_files(backup_claim)
-        manifest = self.read_manifest(backup["manifest"])
-        self.check(manifest, f"the backup manifest lists {len(manifest)} tables")
+        # The manifest the upgrade was verified against: the controller's own of the quiet old
+        # database (an upgrade's backup Job takes none beside it; the clone's archive Job does).
+        manifest = self.controller_manifest(attempt)
+        self.check(manifest, f"the controller's manifest of the quiet database lists {len(manifest)} tables")
+        if backup["manifest"]:
+            archived = self.read_manifest(backup["manifest"])
+            self.check(archived == manifest, "the archive's own manifest equals the controller's")
+        else:
+            self.check(not clone, "the backup folder has no manifest of its own (the controller's is the one read)")
         self.check_manifest_truth(manifest)
         for table, rows in manifest.items():
             if table.endswith('"logentry"'):
@@ -908,8 +915,8 @@ class Case:
             else:
                 got = int(self.psql(f"SELECT count(*) FROM {table}"))
             if got != rows:
-                raise Failure(f"table {table}: {got} rows in the upgraded database, {rows} in the backup manifest")
-        log(f"ok: every table's row count equals the backup manifest's ({len(manifest)} tables)")
+                raise Failure(f"table {table}: {got} rows in the upgraded database, {rows} in the controller's manifest")
+        log(f"ok: every table's row count equals the controller's manifest's ({len(manifest)} tables)")
 
         # The old claim: unchanged from the moment its server stopped (kube-sim's exit hook).
         if self.spec.get("check_old_claim"):
@@ -978,16 +985,34 @@ class Case:
                 if not n:
                     raise Failure(f"the backup in {dirpath} has no archive of database quay ({dbs})")
                 # A directory archive (pg_dump -Fd -j, since 2026-12-03); pg_restore reads it by its path.
+                manifest = os.path.join(dirpath, n + ".manifest.tsv")
                 out = {"dir": dirpath, "dump": os.path.join(dirpath, n + ".dir"),
-                       "manifest": os.path.join(dirpath, n + ".manifest.tsv"),
+                       "manifest": manifest if os.path.exists(manifest) else None,
                        "globals": os.path.join(dirpath, "globals.sql")}
-                for k in ("dump", "manifest", "globals"):
+                for k in ("dump", "globals"):
                     if not os.path.exists(out[k]):
                         raise Failure(f"the backup lacks {out[k]}")
                 size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out["dump"]) for f in fs)
                 log(f"backup found in {dirpath}: {size} byte archive")
                 return out
         raise Failure(f"no complete backup (a folder with COMPLETE and databases.tsv) in claim {claim}")
+
+    def controller_manifest(self, attempt):
+        """Row counts by quoted table name from the controller's manifest of Quay's database
+        before attempt `attempt`: its inspect-manifest result in the event log."""
+        want = f"quay/registry/a{attempt}/inspect-manifest"
+        tables = None
+        with open(self.event_log) as f:
+            for line in f:
+                if want not in line:
+                    continue
+                ev = json.loads(line).get("event") or {}
+                if ev.get("type") == "effect_succeeded" and ev.get("id") == want:
+                    tables = ((ev.get("facts") or {}).get("tables")) or []
+        if tables is None:
+            raise Failure(f"the event log has no result of {want}")
+        q = lambda s: s if s.startswith('"') else '"' + s.replace('"', '""') + '"'
+        return {f"{q(t['table'].partition('.')[0])}.{q(t['table'].partition('.')[2])}": int(t["rows"]) for t in tables}
 
     @staticmethod
     def read_manifest(path):

@@ -13,6 +13,12 @@ int main(int argc, char** argv) {
     std::cerr << "usage: effects_k8s_job_body ROLE\n";
     return 2;
   }
+  if (std::string_view(argv[1]) == "backup-with-manifest") {  // a revert's backup
+    auto j = effects::testing::a_job(job_role::backup);
+    j.with_manifest = true;
+    std::cout << effects::job_body(j).dump() << "\n";
+    return 0;
+  }
   if (std::string_view(argv[1]) == "upgrade-pg-upgrade-cloned") {
     auto j = effects::testing::a_job(job_role::upgrade_pg_upgrade);
     j.cloned = true;

@@ -134,8 +134,17 @@ TEST_CASE("the backup Job dumps into its own folder of the backup claim, reachin
   CHECK(env["PGHOST"] == "registry-quay-database.quay.svc");
   CHECK(env["PGPORT"] == "5432");
   CHECK(env["QPU_BACKUP_DIR"] == "/backup/pg10");
-  CHECK(env["QPU_MANIFEST_SQL"].get<std::string>().find("\\gexec") != std::string::npos);
+  // An upgrade's backup takes no manifest of its own (the controller's is read beside it); a
+  // revert's does.
+  CHECK_FALSE(env.contains("QPU_MANIFEST_SQL"));
   CHECK(env["QPU_APP_DB"]["secretKeyRef"]["key"] == "database-name");
+  auto revert = a_job(job_role::backup);
+  revert.with_manifest = true;
+  std::string manifest;
+  const auto revert_body = job_body(revert);
+  for (const auto& e : revert_body["spec"]["template"]["spec"]["containers"][0]["env"])
+    if (e["name"] == "QPU_MANIFEST_SQL") manifest = e["value"];
+  CHECK(manifest.find("\\gexec") != std::string::npos);
 }
 
 TEST_CASE("the logical upgrade reads the backup read-only and writes the new claim's PGDATA", "[specs]") {
