@@ -3,6 +3,7 @@
 # a pg_trgm index), upgraded to 15 four ways, each run RUNS times on fresh copies:
 #   hand_logical      pg_dump -Fd -j2 (15's tools) + initdb + pg_restore -j2: the best hand-run steps
 #   jobs_logical      the controller's backup Job script (beside the controller's manifest query) + logical upgrade Job script
+#                     (loading server, no ANALYZE: that runs after the resume, timed apart as analyze_after_resume)
 #   hand_pg_upgrade   initdb + pg_upgrade --jobs 2 (copy mode: 15 has no --copy flag, copy is its default)
 #   jobs_pg_upgrade   the controller's pg_upgrade Job script (copy of the stopped directory + --link)
 #   copy              cp -a of the stopped data directory (the copy-speed limit)
@@ -115,8 +116,9 @@ ALTER TABLE repository OWNER TO quay;
 SQL
 size=$(psql15 -p "$p" -U postgres -d quay -c "SELECT pg_database_size('quay')")
 stop "$PG/13/bin" "$tmp/gold/userdata"
-# The manifest SQL the controller sends (the backup Job carries the same text).
-extract backup "$tmp/manifest-src"
+# The manifest SQL the controller sends (a revert's backup Job carries the same text; an upgrade's
+# backup Job takes no manifest of its own since 2026-12-03).
+extract backup-with-manifest "$tmp/manifest-src"
 python3 -c 'import sys; env = dict(kv.split("=", 1) for kv in open(sys.argv[1]).read().split("\0") if kv)
 open(sys.argv[2], "w").write(env["QPU_MANIFEST_SQL"])' "$tmp/manifest-src.env" "$tmp/manifest.sql"
 chmod 644 "$tmp/manifest.sql"
@@ -296,6 +298,14 @@ for r in $(seq 1 "$runs"); do
   eta dump "$tmp/jl-b.out"
   eta restore "$tmp/jl-u.out"
   echo "run $r: jobs_logical = backup Job beside the controller's manifest $(echo "$m - $a" | bc) s + upgrade Job $(echo "$b - $m" | bc) s (the manifest alone: ${t[controller_manifest]##* } s)" >&2
+  # After the resume, not in the downtime: the analyze Job against the new server.
+  p15=$(free_port)
+  start "$PG/15/bin" "$tmp/jl-new/userdata" "$p15"
+  extract analyze "$tmp/jl-a" PGHOST="$tmp" PGPORT="$p15" QPU_TERMINATION_LOG="$tmp/jla.term" QPU_LOG="$tmp/jla.log" \
+    PATH="$PG/15/bin:/usr/bin:/bin"
+  a=$(now); run_job "$tmp/jl-a"; b=$(now)
+  record analyze_after_resume "$(echo "$b - $a" | bc)"
+  stop "$PG/15/bin" "$tmp/jl-new/userdata"
   rm -rf "$tmp/jl-backup" "$tmp/jl-new" "$tmp/sock-jl"
   stop "$PG/13/bin" "$tmp/live"
   rm -rf "$tmp/live" "$tmp/live.log"
@@ -315,7 +325,7 @@ stats() { python3 -c '
 import statistics, sys
 name, unit, v = sys.argv[1], sys.argv[2], sorted(float(x) for x in sys.argv[3:])
 print(f"metric {name} {statistics.median(v):.6g} {v[0]:.6g} {v[-1]:.6g} {unit}")' "$@"; }
-for k in copy hand_pg_upgrade jobs_pg_upgrade hand_logical jobs_logical controller_manifest quay_way hand_logical_best \
+for k in copy hand_pg_upgrade jobs_pg_upgrade hand_logical jobs_logical analyze_after_resume controller_manifest quay_way hand_logical_best \
   hand_link_read jobs_clone clone_make archive_after_resume; do
   # shellcheck disable=SC2086
   [ -n "${t[$k]:-}" ] && stats "downtime_${k}_s$tag" s ${t[$k]}

@@ -47,7 +47,9 @@ SPEC = dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_clai
 # claim.
 STEPS = ["inspect-version", "create-job/check", "create-claim/backup", "create-claim/data",
          "scale-down/registry-quay-app", "create-job/backup", "inspect-manifest", "scale-down/database",
-         "create-job/upgrade-logical", "/switch", "inspect-verify", "scale-up/registry-quay-app"]
+         "create-job/upgrade-logical", "/switch", "inspect-verify", "scale-up/registry-quay-app",
+         # after the resume: the analyze Job (phase analyzing, off the downtime)
+         "create-job/analyze"]
 CONCURRENT_STEPS = {"inspect-manifest", "create-claim/data"}  # the data claim is issued beside the backup claim
 
 # The pg_upgrade method, 13 -> 15 (the upgrade image carries both; e2e's pg-upgrade-13-to-15):
