@@ -155,9 +155,8 @@ struct upgrade_summary {
   // A clone upgrade: "clone" while the archive is due, then what became of the backup's logical
   // archive ("Pending", "Complete: ...", "Failed: ..."); empty on the copy path.
   std::string backup_archive;
-  // A copy upgrade: the statistics made after the app is back ("Pending", "Running",
-  // "Complete: ...", "Failed: ..."); empty before the resume and on the clone path (its archive
-  // Job analyzes).
+  // A copy upgrade: the statistics made after the app is back ("Running", "Complete: ...",
+  // "Failed: ..."); empty before the resume and on the clone path (its archive Job analyzes).
   std::string statistics;
   bool operator==(const upgrade_summary&) const = default;
 };
