@@ -312,6 +312,8 @@ void fail_after_resume_job(upgrade_ctx& c) {
 }
 
 void fail_after_resume_on_deadline(upgrade_ctx& c) {
+  const auto* done_job = find_job(c, job_name(c.u, after_resume_role(c.u)));
+  if (done_job && done_job->complete) return finish_after_resume(c);  // done; its pod's report never came
   note_after_resume_failure(c, std::string("the ") + after_resume_work(c.u) + (c.u.clone ? "" : " Job") +
                                    " did not finish within " + std::to_string(phase_deadline_s(c.cfg, c.u.current)) +
                                    " s; at the deadline: " + waiting_for(c));

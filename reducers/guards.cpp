@@ -225,10 +225,12 @@ bool operator_resumed_analyze_due(const upgrade_ctx& c) { return !c.u.clone && o
 bool after_resume_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, after_resume_role(c.u)); }
 
 // Complete, and its pod's report is in the store (the status quotes it; the Job's Complete and
-// the pod's final status come on two watch streams in either order).
+// the pod's final status come on two watch streams in either order, and a pod stream cut and
+// relisted may not hold the pod yet at all: e2e faults-streams). A pod that never shows again
+// (garbage-collected) is waited for until the phase deadline, which then takes the Job's Complete.
 bool after_resume_job_complete(const upgrade_ctx& c) {
   const auto* j = find_job(c, job_name(c.u, after_resume_role(c.u)));
-  return j && j->complete && pods_reported(c, *j);
+  return j && j->complete && pods_reported(c, *j) && !job_report(c, *j).empty();
 }
 
 // Two downtimes at once double the load on the storage: the registry's databases take turns,

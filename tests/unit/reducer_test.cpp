@@ -747,3 +747,24 @@ TEST_CASE("the analyze Job fails after the app is back: reported loudly, the upg
     }
   CHECK(seen);
 }
+
+TEST_CASE("the analyze Job's Complete before its pod is seen: the status waits for the report, the deadline takes the Complete") {
+  // A pod stream cut and relisted may not hold the Job's pod yet when the Job's Complete arrives
+  // (e2e faults-streams): the upgrade stays in analyzing rather than report without the pod's words.
+  auto lines = run_scenario(a_registry());
+  std::erase_if(lines, [](const std::string& l) {
+    return l.find("\"kind\":\"Pod\"") != std::string::npos && l.find("registry-pg15-analyze-1") != std::string::npos;
+  });
+  auto s = fold(lines);
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::analyzing);
+  CHECK_FALSE(u.analyzed);
+  // Its pod never comes back (garbage-collected): at the phase deadline the Job's Complete counts.
+  // (the analyzing deadline is --deadlines verify=, plus the grace a Job's verdict is awaited)
+  const timestamp deadline = u.phase_since + s.s.cfg->deadlines.verify_s * 1000 + 600'000;
+  s.feed(log_line_event(s.next_seq(), deadline, "timer", timer_fired{{"quay", "registry"}}));
+  CHECK(s.upgrade().current == phase::succeeded);
+  CHECK(s.upgrade().analyzed);
+  CHECK(s.upgrade().analyze_error.empty());
+  CHECK(s.all<update_registry_status>().back().summary.statistics == "Complete: the statistics are made");
+}
