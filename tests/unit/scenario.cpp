@@ -630,22 +630,21 @@ class driver {
             {"state",
              {{"terminated",
                {{"exitCode", fails ? 3 : 0},
-                {"message", !fails && e.role == job_role::analyze
-                                ? "AnalyzeComplete: statistics made for every database on 15.4 (vacuumdb "
-                                  "--analyze-in-stages, while the app served)"
-                            : !fails && e.role == job_role::archive
-                                ? "ArchiveComplete: 1 database(s), 91091 bytes in /backup/pg13, beside the clone of the "
-                                  "old data; the upgraded database: statistics made"
-                            : !fails                      ? ""
-                            : e.role == job_role::check   ? "CheckFailed: step 'report' failed (exit 1)\n"
-                                                            "extension chkpass is not available in PostgreSQL 15"
-                            : e.role == job_role::archive ? "ArchiveFailed: step 'pg_dump quay' failed (exit 1)\n"
-                                                            "pg_dump: error: could not write to file: No space left on device"
-                            : e.role == job_role::analyze
-                                ? "AnalyzeFailed: step 'vacuumdb --analyze-in-stages (the app is back)' failed "
-                                  "(exit 1)\nvacuumdb: error: processing of database \"quay\" failed: ERROR:  "
-                                  "canceling statement due to statement timeout"
-                                : "pg_restore: error: could not write to file: No space left on device"}}}}}}});
+                {"message",
+                 !fails && e.role == job_role::analyze ? "AnalyzeComplete: statistics made for every database on 15.4 (vacuumdb "
+                                                         "--analyze-in-stages, while the app served)"
+                 : !fails && e.role == job_role::archive
+                     ? "ArchiveComplete: 1 database(s), 91091 bytes in /backup/pg13, beside the clone of the "
+                       "old data; the upgraded database: statistics made"
+                 : !fails                      ? ""
+                 : e.role == job_role::check   ? "CheckFailed: step 'report' failed (exit 1)\n"
+                                                 "extension chkpass is not available in PostgreSQL 15"
+                 : e.role == job_role::archive ? "ArchiveFailed: step 'pg_dump quay' failed (exit 1)\n"
+                                                 "pg_dump: error: could not write to file: No space left on device"
+                 : e.role == job_role::analyze ? "AnalyzeFailed: step 'vacuumdb --analyze-in-stages (the app is back)' failed "
+                                                 "(exit 1)\nvacuumdb: error: processing of database \"quay\" failed: ERROR:  "
+                                                 "canceling statement due to statement timeout"
+                                               : "pg_restore: error: could not write to file: No space left on device"}}}}}}});
       return modified(resource_kind::pod, p);
     });
     at(runtime + 200, [=, this]() -> std::optional<std::string> {
