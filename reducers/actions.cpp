@@ -290,6 +290,10 @@ namespace {
 
 // What the Job after the resume does, as its failure names it ("<work> Job ns/name failed: ...").
 const char* after_resume_work(const registry_upgrade& u) { return u.clone ? "backup archive" : "analyze"; }
+// The same as the subject of a sentence ("the <subject> failed: ...").
+std::string after_resume_subject(const registry_upgrade& u) {
+  return std::string("the ") + after_resume_work(u) + (u.clone ? "" : " Job");
+}
 
 // A failure after the resume is that Job's alone: the upgraded database stays as it is.
 void note_after_resume_failure(upgrade_ctx& c, std::string why) {
@@ -312,19 +316,17 @@ void fail_after_resume_job(upgrade_ctx& c) {
 }
 
 void fail_after_resume_on_deadline(upgrade_ctx& c) {
-  const auto* done_job = find_job(c, job_name(c.u, after_resume_role(c.u)));
-  if (done_job && done_job->complete) return finish_after_resume(c);  // done; its pod's report never came
-  note_after_resume_failure(c, std::string("the ") + after_resume_work(c.u) + (c.u.clone ? "" : " Job") +
-                                   " did not finish within " + std::to_string(phase_deadline_s(c.cfg, c.u.current)) +
-                                   " s; at the deadline: " + waiting_for(c));
   const auto role = after_resume_role(c.u);
-  if (const auto* j = find_job(c, job_name(c.u, role)); j && !j->complete && !j->has_failed)
-    issue(c, delete_job{step_id(c.u, step_kind::delete_job, to_string(role)), j->meta.key});
+  const auto* j = find_job(c, job_name(c.u, role));
+  if (j && j->complete) return finish_after_resume(c);  // done; its pod's report never came
+  note_after_resume_failure(c, after_resume_subject(c.u) + " did not finish within " +
+                                   std::to_string(phase_deadline_s(c.cfg, c.u.current)) +
+                                   " s; at the deadline: " + waiting_for(c));
+  if (j && !j->has_failed) issue(c, delete_job{step_id(c.u, step_kind::delete_job, to_string(role)), j->meta.key});
 }
 
 void fail_after_resume_step(upgrade_ctx& c) {
-  note_after_resume_failure(
-      c, std::string("the ") + after_resume_work(c.u) + (c.u.clone ? "" : " Job") + " failed: " + c.failure->reason);
+  note_after_resume_failure(c, after_resume_subject(c.u) + " failed: " + c.failure->reason);
   c.failure.reset();
 }
 

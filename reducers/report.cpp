@@ -312,6 +312,23 @@ void announce(upgrade_ctx& c) {
 }
 
 // The QuayRegistry's status, written when the phase or the error changed since the last write.
+namespace {
+
+// What became of the Job after the resume (names.hpp after_resume_role), for the status summary:
+// "Complete: <its pod's report>" (or `done_text`), "Failed: <why>", "Running" while its phase
+// lasts, else "Pending".
+std::string after_resume_text(const upgrade_ctx& c, bool done, const std::string& error, phase running, const char* done_text) {
+  if (done) {
+    const auto* j = find_job(c, job_name(c.u, after_resume_role(c.u)));
+    const std::string report = j ? trim_end(job_report(c, *j)) : std::string();
+    return "Complete: " + (report.empty() ? std::string(done_text) : report);
+  }
+  if (!error.empty()) return "Failed: " + error;
+  return c.u.current == running ? "Running" : "Pending";
+}
+
+}  // namespace
+
 void report_status(upgrade_ctx& c) {
   const auto& u = c.u;
   // The key is built in a reused buffer: this runs for every registry an event may concern (all
@@ -451,20 +468,12 @@ void report_status(upgrade_ctx& c) {
   if (r.run > 0) summary.revert_backup_claim = revert_backup_claim_name(u);
   if (u.clone && u.started) {
     // Complete: the archive Job's own report (its ANALYZE of the upgraded database included).
-    const auto* aj = u.archived ? find_job(c, job_name(u, job_role::archive)) : nullptr;
-    const std::string report = aj ? trim_end(job_report(c, *aj)) : std::string();
-    summary.backup_archive = u.archived ? "Complete: " + (report.empty() ? std::string("the logical archive is written") : report)
-                             : !u.archive_error.empty()      ? "Failed: " + u.archive_error
-                             : u.current == phase::archiving ? "Running"
-                                                             : "Pending";
+    summary.backup_archive =
+        after_resume_text(c, u.archived.has_value(), u.archive_error, phase::archiving, "the logical archive is written");
   }
-  if (!u.clone && (u.analyzed || !u.analyze_error.empty() || u.current == phase::analyzing)) {
-    const auto* aj = u.analyzed ? find_job(c, job_name(u, job_role::analyze)) : nullptr;
-    const std::string report = aj ? trim_end(job_report(c, *aj)) : std::string();
-    summary.statistics = u.analyzed ? "Complete: " + (report.empty() ? std::string("the statistics are made") : report)
-                         : !u.analyze_error.empty() ? "Failed: " + u.analyze_error
-                                                    : "Running";
-  }
+  if (!u.clone && (u.analyzed || !u.analyze_error.empty() || u.current == phase::analyzing))
+    summary.statistics =
+        after_resume_text(c, u.analyzed.has_value(), u.analyze_error, phase::analyzing, "the statistics are made");
   if (progress) {
     const auto left = time_left(*progress);
     summary.progress = summary_progress{

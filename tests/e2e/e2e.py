@@ -1009,8 +1009,7 @@ class Case:
                     tables = ((ev.get("facts") or {}).get("tables")) or []
         if tables is None:
             raise Failure(f"the event log has no result of {want}")
-        q = lambda s: s if s.startswith('"') else '"' + s.replace('"', '""') + '"'
-        return {f"{q(t['table'].partition('.')[0])}.{q(t['table'].partition('.')[2])}": int(t["rows"]) for t in tables}
+        return {quote_table(t["table"]): int(t["rows"]) for t in tables}
 
     @staticmethod
     def read_manifest(path):
@@ -1020,9 +1019,7 @@ class Case:
                 fields = line.rstrip("\n").split("\t")
                 if len(fields) < 2 or not fields[1].isdigit():
                     continue
-                schema, _, table = fields[0].partition(".")
-                q = lambda s: s if s.startswith('"') else '"' + s.replace('"', '""') + '"'
-                out[f"{q(schema)}.{q(table)}"] = int(fields[1])
+                out[quote_table(fields[0])] = int(fields[1])
         return out
 
     def restore_backup(self, backup, manifest, scratch="scratch", inspect=None):
@@ -1271,6 +1268,13 @@ def failure_then_retry(case, inject, failed_in, error_pattern, remove_cause, fai
     case.retry("1")
     run_upgrade(case, attempt=2)
     log(f"failure path {case.name}: observed message: {msg}")
+
+
+def quote_table(name):
+    """A manifest's "schema.table" as SQL names it: each part double-quoted (unless it is already)."""
+    schema, _, table = name.partition(".")
+    q = lambda s: s if s.startswith('"') else '"' + s.replace('"', '""') + '"'
+    return f"{q(schema)}.{q(table)}"
 
 
 def tiny_claim(name):
