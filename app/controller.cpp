@@ -55,6 +55,7 @@ const char* effect_name(const effect& e) {
         else if constexpr (std::is_same_v<T, delete_job>) return "delete_job";
         else if constexpr (std::is_same_v<T, inspect_claim>) return "inspect_claim";
         else if constexpr (std::is_same_v<T, read_job_progress>) return "read_job_progress";
+        else if constexpr (std::is_same_v<T, read_job_manifest>) return "read_job_manifest";
         else return "requeue_after";
       },
       e);
@@ -109,7 +110,7 @@ const char* effect_verb(const effect& e) {
     return "POST";
   if (std::holds_alternative<delete_job>(e)) return "DELETE";
   if (std::holds_alternative<inspect_database>(e) || std::holds_alternative<inspect_claim>(e) ||
-      std::holds_alternative<read_job_progress>(e))
+      std::holds_alternative<read_job_progress>(e) || std::holds_alternative<read_job_manifest>(e))
     return "GET";
   return "PATCH";
 }

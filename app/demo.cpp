@@ -177,7 +177,11 @@ std::string what_happens(const registry_upgrade& u) {
       return u.component == db_component::clair ? "scaling Clair's app back to its recorded replicas"
                                                 : "scaling the Quay app back to its recorded replicas";
     case phase::resuming_operator: return "the Quay operator gets its replicas back once every database of the registry is done";
-    case phase::archiving: return "the app serves the upgraded database; the backup clone's logical archive is being written";
+    case phase::archiving:
+      return u.verify_after_resume ? "the app serves the upgraded database; its clone is being verified against the backup "
+                                     "clone, then the backup clone's logical archive is written"
+                                   : "the app serves the upgraded database; the backup clone's logical archive is being written";
+    case phase::verify_failed: return u.last_error;
     case phase::analyzing: return "the app serves the upgraded database; its statistics are being made (ANALYZE)";
     case phase::succeeded: return "done";
     case phase::blocked: return u.last_error;

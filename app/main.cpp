@@ -373,6 +373,15 @@ int main(int argc, char** argv) {
                    "the backup's logical archive is written after the app is back). The Kubernetes API does not publish "
                    "this capability, so it is named here")
       ->delimiter(',');
+  run_cmd
+      ->add_option_function<std::string>(
+          "--verify", [&rf](const std::string& v) { rf.options.cfg.verify_after_resume = v == "after-resume"; },
+          "When a clone upgrade proves every row: before-resume (default: the controller's manifests of the quiet "
+          "old and of the upgraded database, both in the downtime) or after-resume (both manifests from clones, the "
+          "stopped old data and the upgraded data as it was at the resume, read by the archive Job while the app "
+          "serves; a difference stops the app again and offers the revert). The copy paths always verify before the "
+          "resume")
+      ->check(CLI::IsMember({"before-resume", "after-resume"}));
   run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
   run_cmd
       ->add_option("--job-cpus", rf.options.job_cpus,

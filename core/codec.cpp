@@ -147,6 +147,7 @@ struct effect_to_json {
     if (e.data_space_bytes) j["dataSpaceBytes"] = e.data_space_bytes;
     if (e.cloned) j["cloned"] = true;
     if (e.with_manifest) j["withManifest"] = true;
+    if (!e.verify_claim.empty()) j["verifyClaim"] = e.verify_claim;
     return j;
   }
   json operator()(const scale_deployment& e) const {
@@ -195,6 +196,9 @@ struct effect_to_json {
   }
   json operator()(const read_job_progress& e) const {
     return json{{"effect", "read_job_progress"}, {"id", to_string(e.id)}, {"pod", key_json(e.pod)}};
+  }
+  json operator()(const read_job_manifest& e) const {
+    return json{{"effect", "read_job_manifest"}, {"id", to_string(e.id)}, {"pod", key_json(e.pod)}, {"side", e.side}};
   }
   json operator()(const delete_job& e) const {
     return json{{"effect", "delete_job"}, {"id", to_string(e.id)}, {"job", key_json(e.key)}};
@@ -264,6 +268,7 @@ json to_json(const config& c) {
   if (c.dry_run) j["dryRun"] = true;
   if (c.live_check) j["liveCheck"] = true;
   if (!c.clone_storage_classes.empty()) j["cloneStorageClasses"] = c.clone_storage_classes;
+  if (c.verify_after_resume) j["verify"] = "after-resume";
   return j;
 }
 
@@ -317,6 +322,10 @@ std::expected<config, std::string> config_from_json(const json& j) {
       c.clone_storage_classes.push_back(name.get<std::string>());
     }
     if (c.progress_interval_s < 1) return std::unexpected("config.progressIntervalSeconds must be at least 1");
+    const std::string verify = j.value("verify", "before-resume");
+    if (verify != "before-resume" && verify != "after-resume")
+      return std::unexpected("config.verify must be before-resume or after-resume, not '" + verify + "'");
+    c.verify_after_resume = verify == "after-resume";
   } catch (const json::exception& e) {
     return std::unexpected(std::string("config: ") + e.what());
   } catch (const bad_field& e) {
@@ -586,6 +595,8 @@ json to_json(const state& s) {
     if (!u.clone_note.empty()) upgrades[to_string(key)]["cloneNote"] = u.clone_note;
     if (u.archived) upgrades[to_string(key)]["archived"] = format_rfc3339(*u.archived);
     if (!u.archive_error.empty()) upgrades[to_string(key)]["archiveError"] = u.archive_error;
+    if (u.verify_after_resume) upgrades[to_string(key)]["verifyAfterResume"] = true;
+    if (u.verified_after_resume) upgrades[to_string(key)]["verifiedAfterResume"] = format_rfc3339(*u.verified_after_resume);
     if (u.analyzed) upgrades[to_string(key)]["analyzed"] = format_rfc3339(*u.analyzed);
     if (!u.analyze_error.empty()) upgrades[to_string(key)]["analyzeError"] = u.analyze_error;
     if (const auto& p = u.progress)

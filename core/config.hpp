@@ -81,6 +81,12 @@ struct config {
   // clone: no copy in the downtime, the old claim never mounted. Empty: the copy path, which
   // every log recorded before the setting decided with.
   std::vector<std::string> clone_storage_classes;
+  // When a clone upgrade proves every row (run --verify): false, before the app is back (the
+  // controller's manifests of the quiet old and the upgraded database, both in the downtime);
+  // true, after it (both manifests from clones, the stopped old data and the upgraded data as it
+  // was at the resume, read by the archive Job while the app serves; a difference stops the app
+  // again and offers the revert). The copy paths always verify before the resume.
+  bool verify_after_resume = false;
   std::int32_t max_transient_retries = 8;  // 429/5xx/connection failures of one effect
   bool operator==(const config&) const = default;
 };

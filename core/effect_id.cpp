@@ -25,6 +25,7 @@ constexpr step_name step_names[] = {
     {step_kind::delete_job, "delete-job", true},
     {step_kind::inspect_claim, "inspect-claim", true},
     {step_kind::read_progress, "read-progress", true},
+    {step_kind::read_manifest, "read-manifest", true},
 };
 
 template <class Int>

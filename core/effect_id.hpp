@@ -36,6 +36,7 @@ enum class step_kind : std::uint8_t {
   requeue,  // the registry's requeue timer (no attempt)
   inspect_claim,  // inspect-claim/<backup|data>/g<n>: why a new claim is not Bound (its class, its Events)
   read_progress,  // read-progress/<job role>/g<n>: a running Job's last progress line
+  read_manifest,  // read-manifest/<old|new>: a manifest the archive Job printed (verification after the resume)
 };
 
 struct effect_id {

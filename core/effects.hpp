@@ -89,6 +89,12 @@ struct create_job {
   // the quiet database, taken beside it, is the one the upgrade is verified against, and a second
   // one beside the dump took about as long as the dump itself. A revert's backup does.
   bool with_manifest = false;
+  // The archive Job of an upgrade verified after the resume (config verify_after_resume): this
+  // claim, a clone of the upgraded data taken before the switch, is mounted too; the Job starts the
+  // new server on it and the old one on the backup clone, prints both manifests of the app's
+  // database in its log (read_job_manifest) and fails at once, reason VerificationMismatch, when
+  // they differ. Empty: no verification in the Job.
+  std::string verify_claim;
   bool operator==(const create_job&) const = default;
 };
 
@@ -209,6 +215,17 @@ struct read_job_progress {
   bool operator==(const read_job_progress&) const = default;
 };
 
+// Read one side's manifest from the archive Job's pod log (the whole log): its lines
+// "QPU_MANIFEST <side> schema.table<TAB>rows<TAB>checksum" and the closing "QPU_MANIFEST_END <side>
+// <tables>", side "old" (the backup clone) or "new" (the clone of the upgraded data). The result's
+// facts hold the tables; has_manifest only when the closing line came with the right count.
+struct read_job_manifest {
+  effect_id id;
+  object_key pod;
+  std::string side;
+  bool operator==(const read_job_manifest&) const = default;
+};
+
 struct delete_job {
   effect_id id;
   object_key key;
@@ -233,8 +250,9 @@ struct requeue_after {
   }
 };
 
-using effect = std::variant<create_claim, create_job, scale_deployment, patch_database_deployment, update_registry_status,
-                            emit_event, inspect_database, delete_job, requeue_after, inspect_claim, read_job_progress>;
+using effect =
+    std::variant<create_claim, create_job, scale_deployment, patch_database_deployment, update_registry_status, emit_event,
+                 inspect_database, delete_job, requeue_after, inspect_claim, read_job_progress, read_job_manifest>;
 
 const effect_id& id_of(const effect& e);
 

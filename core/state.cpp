@@ -24,6 +24,7 @@ const char* to_string(phase p) {
     case phase::resuming_operator: return "resuming_operator";
     case phase::archiving: return "archiving";
     case phase::analyzing: return "analyzing";
+    case phase::verify_failed: return "verify_failed";
     case phase::succeeded: return "succeeded";
     case phase::rolling_back: return "rolling_back";
     case phase::failed: return "failed";
@@ -63,6 +64,7 @@ const char* condition_reason(phase p) {
     case phase::resuming_operator: return "ResumingOperator";
     case phase::archiving: return "Archiving";
     case phase::analyzing: return "Analyzing";
+    case phase::verify_failed: return "VerificationFailedAfterResume";
     case phase::succeeded: return "Succeeded";
     case phase::rolling_back: return "RollingBack";
     case phase::failed: return "Failed";

@@ -30,6 +30,10 @@ namespace qpu {
 // analyzing: a copy upgrade (logical, or pg_upgrade on a copy) is verified and the app is back;
 // a Job makes the new cluster's statistics (vacuumdb --analyze-in-stages, which neither pg_restore
 // nor pg_upgrade carries), off the downtime; its failure never undoes the upgrade either.
+// verify_failed: a clone upgrade verified after the resume (config verify_after_resume) differs
+// from the old data: the app is stopped again and the database stays on the upgraded claim with
+// the writes made since the resume; the revert annotation takes it back to the old claim, those
+// writes backed up into a claim of their own first.
 enum class phase : std::uint8_t {
   detecting,
   up_to_date,
@@ -48,6 +52,7 @@ enum class phase : std::uint8_t {
   resuming_operator,
   archiving,
   analyzing,
+  verify_failed,
   succeeded,
   rolling_back,
   failed,
@@ -182,6 +187,12 @@ struct registry_upgrade {
   std::string clone_note;  // why a configured clone was not chosen (a copy instead), for the plan and status
   std::optional<timestamp> archived;  // the archive Job completed
   std::string archive_error;  // why the archive failed (the upgrade stands)
+  // Verification after the resume (config verify_after_resume, clone upgrades only): no manifest
+  // in the downtime; the archive Job reads both from clones (the backup clone, and the data claim
+  // cloned between the upgrade Job and the switch) and prints them in its log, from which they
+  // become `before` and `after`. Set once both manifests were read and match.
+  bool verify_after_resume = false;
+  std::optional<timestamp> verified_after_resume;
   std::optional<timestamp> analyzed;  // the analyze Job after resume completed (copy upgrades)
   std::string analyze_error;  // why it failed (the upgrade stands; autovacuum analyzes in time)
   bool operator==(const registry_upgrade&) const = default;

@@ -185,6 +185,13 @@ json job_body(const create_job& j, const job_options& o) {
       env.push_back(plain("QPU_MANIFEST_SQL", manifest));
       volumes.push_back(claim_volume("backup", j.backup_claim, false));
       mounts.push_back(mount("backup", backup_mount_path, false));
+      if (!j.verify_claim.empty()) {
+        // The upgraded data as it was before the switch, in a clone of its own: the new server
+        // starts on it for the manifest of the upgraded side (the live database is not read).
+        env.push_back(plain("QPU_VERIFY_PGDATA", std::string(verify_mount_path) + "/" + o.data_subdir));
+        volumes.push_back(claim_volume("verify", j.verify_claim, false));
+        mounts.push_back(mount("verify", verify_mount_path, false));
+      }
       break;
     }
     case job_role::analyze:

@@ -29,6 +29,8 @@ namespace qpu::effects {
 inline constexpr const char* data_mount_path = "/var/lib/pgsql/data";
 inline constexpr const char* old_data_mount_path = "/var/lib/pgsql/old";
 inline constexpr const char* backup_mount_path = "/backup";
+// The archive Job of an upgrade verified after the resume: the clone of the upgraded data.
+inline constexpr const char* verify_mount_path = "/var/lib/pgsql/verify";
 // The sclorg images' socket folder, where the live check's relay socket goes (an emptyDir).
 inline constexpr const char* socket_mount_path = "/var/run/postgresql";
 

@@ -16,6 +16,7 @@
 #include "core/quantity.hpp"
 #include "effects/claim_specs.hpp"
 #include "effects/labels.hpp"
+#include "effects/manifest_sql.hpp"
 #include "effects/write_specs.hpp"
 
 namespace qpu::effects {
@@ -154,6 +155,36 @@ net::awaitable<event> perform(k8s_context& ctx, const read_job_progress& e) {
   auto log = co_await ctx.api->list(std::move(log_path), query);
   if (!log) co_return failure(e.id, log.error());
   co_return effect_succeeded{e.id, std::nullopt, std::nullopt, last_progress_line(log->body)};
+}
+
+database_facts manifest_in_log(std::string_view log, std::string_view side) {
+  database_facts f;
+  const std::string line_prefix = "QPU_MANIFEST " + std::string(side) + " ";
+  const std::string end_prefix = "QPU_MANIFEST_END " + std::string(side) + " ";
+  while (!log.empty()) {
+    const auto nl = log.find('\n');
+    std::string_view line = log.substr(0, nl);
+    log = nl == std::string_view::npos ? std::string_view() : log.substr(nl + 1);
+    if (line.starts_with(line_prefix)) {
+      if (auto d = parse_manifest_line(line.substr(line_prefix.size()))) f.tables.push_back(std::move(*d));
+    } else if (line.starts_with(end_prefix)) {
+      std::size_t n = 0;
+      const auto rest = line.substr(end_prefix.size());
+      const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), n);
+      f.has_manifest = ec == std::errc() && end == rest.data() + rest.size() && n == f.tables.size();
+    }
+  }
+  if (!f.has_manifest) f.tables.clear();
+  return f;
+}
+
+// The manifest lines come before the archive's own output, so the whole log is read (a Job's log
+// holds a few lines per table; a pod that is gone fails the read, which the reducer reports).
+net::awaitable<event> perform(k8s_context& ctx, const read_job_manifest& e) {
+  kube::resource_path log_path{"", "v1", "pods", e.pod.ns, e.pod.name, "log"};
+  auto log = co_await ctx.api->list(std::move(log_path), {});
+  if (!log) co_return failure(e.id, log.error());
+  co_return effect_succeeded{e.id, manifest_in_log(log->body, e.side)};
 }
 
 // Why a claim is not Bound: its StorageClass and the latest Event on it. A read the controller may

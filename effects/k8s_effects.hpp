@@ -39,10 +39,16 @@ boost::asio::awaitable<event> perform(k8s_context& ctx, const emit_event& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const delete_job& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const inspect_claim& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const read_job_progress& e);
+boost::asio::awaitable<event> perform(k8s_context& ctx, const read_job_manifest& e);
 
 // The last well-formed progress line of a Job's log (effects/scripts/common.sh, progress_begin):
 // `QPU_PROGRESS <ms since the epoch> <stage> <unit> <done> <total>`. Other lines are skipped.
 std::optional<job_progress> last_progress_line(std::string_view log);
+
+// One side's manifest as the archive Job printed it (effects/scripts/archive.sh, verify_manifests):
+// its `QPU_MANIFEST <side> ` lines, and has_manifest once `QPU_MANIFEST_END <side> <n>` closed
+// them with n equal to the lines read (a log cut short is not a manifest). Other lines are skipped.
+database_facts manifest_in_log(std::string_view log, std::string_view side);
 
 // The database as a client connects to it: the Service's clusterIP and port, and the credential
 // values from their Secrets (or literals). Holds secrets: never log it, never put it in an event

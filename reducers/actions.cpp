@@ -77,7 +77,7 @@ void keep_trying_step(upgrade_ctx& c) {
   auto& f = *c.failure;
   if (c.u.current == phase::revert_rolling_back) {
     if (c.u.revert.error.empty()) c.u.revert.error = std::move(f.reason);
-  } else {
+  } else if (c.u.current != phase::verify_failed) {  // there the difference found stays the error
     c.u.last_error = std::move(f.reason);
   }
   c.u.retry_at[f.id] = c.now + c.cfg.requeue_s * 1000;
@@ -112,6 +112,7 @@ void plan_upgrade(upgrade_ctx& c) {
       std::find(c.cfg.upgrade_image_from.begin(), c.cfg.upgrade_image_from.end(), *c.u.from) != c.cfg.upgrade_image_from.end();
   c.u.method = image_can && c.registry.method_override != "logical" ? upgrade_method::pg_upgrade : upgrade_method::logical;
   choose_clone(c);
+  c.u.verify_after_resume = c.u.clone && c.cfg.verify_after_resume;
 }
 
 void note_unmanaged(upgrade_ctx& c) { c.u.last_error.clear(); }
@@ -200,10 +201,14 @@ void scale_apps_down(upgrade_ctx& c) {
 //
 // On cloning storage the backup is a clone of the old claim made once the server stopped
 // (run_upgrade): this phase only takes the manifest.
+//
+// Verified after the resume (clone upgrades, config verify_after_resume): no manifest here at all;
+// the archive Job reads both sides from clones once the app is back.
 void take_backup(upgrade_ctx& c) {
-  if (!c.u.before) return inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
+  const bool manifest_now = !c.u.verify_after_resume;
+  if (!c.u.before) return inspect(c, step_id(c.u, step_kind::inspect_manifest), manifest_now);
   if (c.u.clone) {
-    if (!c.u.before->has_manifest) inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
+    if (!c.u.before->has_manifest && manifest_now) inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
     return;
   }
   if (!c.u.before->has_manifest) inspect(c, step_id(c.u, step_kind::inspect_manifest), true);
@@ -256,7 +261,9 @@ void switch_database(upgrade_ctx& c) {
                                      data_claim_name(c.u), std::max(1, c.u.db_replicas.value_or(1))});
 }
 
-void verify(upgrade_ctx& c) { inspect(c, step_id(c.u, step_kind::inspect_verify), true); }
+// Verified after the resume: only what the server reports (its version, pg_trgm) before the app
+// is back; every row is proven from the clones afterwards.
+void verify(upgrade_ctx& c) { inspect(c, step_id(c.u, step_kind::inspect_verify), !c.u.verify_after_resume); }
 
 void resume_apps(upgrade_ctx& c) {
   for (const auto& [name, n] : c.u.app_replicas)
@@ -284,7 +291,39 @@ void begin_after_resume(upgrade_ctx& c) {
   run_after_resume(c);
 }
 
-void finish_after_resume(upgrade_ctx& c) { (c.u.clone ? c.u.archived : c.u.analyzed) = c.now; }
+// A complete archive Job of an upgrade verified after the resume compared both manifests itself
+// (it fails on a difference); the controller compared them again when it could read them.
+void finish_after_resume(upgrade_ctx& c) {
+  (c.u.clone ? c.u.archived : c.u.analyzed) = c.now;
+  if (c.u.verify_after_resume) c.u.verified_after_resume = c.now;
+}
+
+// The archive Job ended: read the two manifests it printed (the old data, the upgraded data).
+void read_manifests(upgrade_ctx& c) {
+  const auto* j = find_job(c, job_name(c.u, job_role::archive));
+  const auto* p = j ? job_pod(c, *j) : nullptr;
+  if (!p) return;
+  for (const char* side : {"old", "new"})
+    issue(c, read_job_manifest{step_id(c.u, step_kind::read_manifest, side), p->meta.key, side});
+}
+
+// The upgraded data differs from the old: the app has written to it since the resume, so there is
+// no going back without a person. The app is stopped again (its replica counts kept on its
+// Deployments), the database stays as it is, and the revert is offered.
+void fail_verification_after_resume(upgrade_ctx& c) {
+  std::string text = "the verification after the resume found the upgraded data different from the old data:";
+  const auto diffs = mismatches(c);
+  for (std::size_t i = 0; i < diffs.size() && i < 5; ++i) text += (i ? "; " : " ") + diffs[i];
+  if (diffs.size() > 5) text += "; and " + std::to_string(diffs.size() - 5) + " more";
+  record_failure(c, text);
+  stop_apps_again(c);
+}
+
+void stop_apps_again(upgrade_ctx& c) {
+  for (const auto& [name, n] : c.u.app_replicas)
+    issue(c,
+          scale_deployment{step_id(c.u, step_kind::scale_down, name + "/verify-failed"), {c.u.registry.ns, name}, 0, n, false});
+}
 
 namespace {
 
@@ -297,8 +336,15 @@ std::string after_resume_subject(const registry_upgrade& u) {
 
 // A failure after the resume is that Job's alone: the upgraded database stays as it is.
 void note_after_resume_failure(upgrade_ctx& c, std::string why) {
-  const std::string stands = ". The upgrade stands (verified, the app serves PostgreSQL " + to_string(*c.u.to) + " from claim " +
-                             data_claim_name(c.u) + ")";
+  const bool unverified = c.u.verify_after_resume && !c.u.verified_after_resume;
+  const std::string stands =
+      unverified ? ". The upgrade is NOT verified (the verification after the resume did not complete: it runs in this Job): "
+                   "the app serves PostgreSQL " +
+                       to_string(*c.u.to) + " from claim " + data_claim_name(c.u) +
+                       "; compare the manifests of the backup clone and of the upgraded data by hand, or set annotation " +
+                       annotation_revert + " to go back"
+                 : ". The upgrade stands (verified, the app serves PostgreSQL " + to_string(*c.u.to) + " from claim " +
+                       data_claim_name(c.u) + ")";
   if (c.u.clone)
     c.u.archive_error = std::move(why) + stands + "; claim " + backup_claim_name(c.u) +
                         " still holds the physical copy of the old data taken at the stop, and the old claim " + c.u.old_claim +

@@ -41,6 +41,11 @@ void finish_after_resume(upgrade_ctx& c);
 void fail_after_resume_job(upgrade_ctx& c);
 void fail_after_resume_on_deadline(upgrade_ctx& c);
 void fail_after_resume_step(upgrade_ctx& c);
+// verification after the resume (config verify_after_resume): the manifests the archive Job
+// printed; a difference stops the app again (verify_failed) and offers the revert
+void read_manifests(upgrade_ctx& c);
+void fail_verification_after_resume(upgrade_ctx& c);
+void stop_apps_again(upgrade_ctx& c);
 // failures: each records why; its row says where the upgrade goes
 void record_failure(upgrade_ctx& c, std::string reason);
 void fail_on_deadline(upgrade_ctx& c);

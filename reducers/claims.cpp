@@ -15,20 +15,31 @@ namespace {
 constexpr timestamp inspect_every_ms = 10'000;
 
 struct new_claim {
-  const char* role;  // "backup" | "data", the create_claim step's target
+  const char* role;  // "backup" | "data" | "verify", the create_claim step's target
   const char* what;  // in messages
   claim_role kind;
   std::string name;
   std::int64_t bytes;
+  std::string source;  // the claim it clones; empty: an empty claim
 };
+
+// Verification after the resume: once the upgrade Job is done, and before the switch, the
+// upgraded data is cloned (the archive Job reads it after the resume, as it was before any write).
+bool verify_clone_due(const upgrade_ctx& c) {
+  return c.u.clone && c.u.verify_after_resume && c.u.current == phase::upgrading && upgrade_job_complete(c);
+}
 
 // The claims the current phase makes: before the downtime, or as clones once the old server
 // stopped (the action leaving stopping runs while the phase still says so, then upgrading); none
 // elsewhere.
 std::vector<new_claim> new_claims(const upgrade_ctx& c) {
+  if (verify_clone_due(c))
+    return {
+        new_claim{"verify", "verification", claim_role::data, verify_claim_name(c.u), data_claim_bytes(c), data_claim_name(c.u)}};
   if (c.u.clone && c.u.current != phase::stopping && c.u.current != phase::upgrading) return {};
-  return {new_claim{"backup", "backup", claim_role::backup, backup_claim_name(c.u), backup_claim_bytes(c)},
-          new_claim{"data", "new data", claim_role::data, data_claim_name(c.u), data_claim_bytes(c)}};
+  const std::string source = c.u.clone ? c.u.old_claim : std::string();
+  return {new_claim{"backup", "backup", claim_role::backup, backup_claim_name(c.u), backup_claim_bytes(c), source},
+          new_claim{"data", "new data", claim_role::data, data_claim_name(c.u), data_claim_bytes(c), source}};
 }
 
 const claim_facts* seen(const upgrade_ctx& c, const new_claim& n) {
@@ -59,7 +70,7 @@ std::string refusal(const upgrade_ctx& c, const new_claim& n) {
   const std::string claim = "the " + std::string(n.what) + " claim " + c.u.registry.ns + "/" + n.name;
   const std::string cls = cl->storage_class.empty() ? std::string("the cluster's default") : cl->storage_class;
   if (c.u.clone && cl->clone_for != to_string(step_id(c.u, step_kind::create_claim, n.role)))
-    return claim + " exists and is not the clone of " + c.u.old_claim +
+    return claim + " exists and is not the clone of " + n.source +
            " this attempt made (it was created after the upgrade was planned): it is never overwritten";
   if (cl->phase == "Bound") return "";  // this attempt's clone, its creation not yet acknowledged
   const std::string event = f && !f->event_reason.empty()
@@ -110,6 +121,15 @@ void choose_clone(upgrade_ctx& c) {
 
 bool clone_refused(const upgrade_ctx& c) { return c.u.clone && claim_refused(c); }
 
+bool verify_clone_pending(const upgrade_ctx& c) { return verify_clone_due(c) && !claims_ready(c); }
+bool verify_clone_refused(const upgrade_ctx& c) { return verify_clone_due(c) && claim_refused(c); }
+
+void clone_upgraded_data(upgrade_ctx& c) {
+  // The bind timeout counts from this request, not from the clones made at the stop.
+  if (!issued_or_done(c, step_id(c.u, step_kind::create_claim, "verify"))) c.u.claims_requested = c.now;
+  prepare_claims(c);
+}
+
 void prepare_claims(upgrade_ctx& c) {
   const auto claims = new_claims(c);
   if (claims.empty()) return;
@@ -121,7 +141,7 @@ void prepare_claims(upgrade_ctx& c) {
                           n.kind,
                           n.bytes,
                           storage_class(c),
-                          c.u.clone ? c.u.old_claim : std::string()});
+                          n.source});
     const auto* cl = find_claim(c, n.name);
     if (!done(c, step_kind::create_claim, n.role) || !cl || cl->phase == "Bound") continue;
     // Pending: read why now, and again every few seconds (each look is its own effect).
@@ -155,6 +175,14 @@ void fail_claim(upgrade_ctx& c) {
     if (const auto r = refusal(c, n); !r.empty()) why += (why.empty() ? "" : "; ") + r;
   c.u.failed_in = c.u.current;
   if (why.ends_with('.')) why.pop_back();  // an Event's own full stop
+  if (verify_clone_due(c)) {
+    c.u.last_error = "the clone of the upgraded data " + c.u.registry.ns + "/" + data_claim_name(c.u) +
+                     " for the verification after the resume could not be made: " + why +
+                     ". The upgrade rolls back: the old database starts again on its untouched claim. Fix the storage, or "
+                     "run with --verify before-resume; delete the Pending claim and set annotation " +
+                     annotation_retry + " to a new value";
+    return;
+  }
   if (c.u.clone) {
     const auto* old = find_claim(c, c.u.old_claim);
     const std::string cls = old && !old->storage_class.empty() ? old->storage_class : std::string("(none)");
@@ -187,6 +215,9 @@ std::string claims_text(const upgrade_ctx& c) {
     text += (text.empty() ? "" : "; ") + t;
   }
   if (text.empty()) return "";
+  if (verify_clone_due(c))
+    return "cloning the upgraded data " + data_claim_name(c.u) + " for the verification after the resume: " + text +
+           "; the clone must bind within " + std::to_string(c.cfg.claim_bind_timeout_s) + " s";
   if (c.u.clone)
     return "cloning the stopped old claim " + c.u.old_claim + ": " + text + "; the clones must bind within " +
            std::to_string(c.cfg.claim_bind_timeout_s) + " s";

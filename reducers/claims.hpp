@@ -19,6 +19,11 @@ namespace qpu::reducers {
 void choose_clone(upgrade_ctx& c);
 // A clone of the old claim cannot be made (phase upgrading of a clone attempt).
 bool clone_refused(const upgrade_ctx& c);
+// Verification after the resume (config verify_after_resume): the upgrade Job is done and the
+// clone of the upgraded data is not Bound yet, or cannot be made; the action makes it.
+bool verify_clone_pending(const upgrade_ctx& c);
+bool verify_clone_refused(const upgrade_ctx& c);
+void clone_upgraded_data(upgrade_ctx& c);
 // Action: issue both claims (idempotent) and, while one is Pending, read why every few seconds.
 void prepare_claims(upgrade_ctx& c);
 // Both claims exist and are Bound, or bind on their first consumer.

@@ -128,7 +128,9 @@ bool backup_job_complete(const upgrade_ctx& c) {
   return j && j->complete && c.u.before && c.u.before->has_manifest;
 }
 
-bool clone_manifest_taken(const upgrade_ctx& c) { return c.u.clone && c.u.before && c.u.before->has_manifest; }
+bool clone_manifest_taken(const upgrade_ctx& c) {
+  return c.u.clone && c.u.before && (c.u.before->has_manifest || c.u.verify_after_resume);
+}
 
 // Only a claim this attempt did not create or adopt: the size wanted follows the latest
 // measurement, and a database that grew past a rounding step while the claim was made must not
@@ -231,6 +233,24 @@ bool after_resume_job_failed(const upgrade_ctx& c) { return job_failed_and_repor
 bool after_resume_job_complete(const upgrade_ctx& c) {
   const auto* j = find_job(c, job_name(c.u, after_resume_role(c.u)));
   return j && j->complete && pods_reported(c, *j) && !job_report(c, *j).empty();
+}
+
+namespace {
+
+bool manifests_read(const upgrade_ctx& c) {
+  return done(c, step_kind::read_manifest, "old") && done(c, step_kind::read_manifest, "new");
+}
+
+}  // namespace
+
+bool after_resume_manifests_due(const upgrade_ctx& c) {
+  return c.u.verify_after_resume && c.u.current == phase::archiving && !manifests_read(c) &&
+         (after_resume_job_failed(c) || after_resume_job_complete(c));
+}
+
+bool after_resume_mismatch(const upgrade_ctx& c) {
+  return c.u.verify_after_resume && manifests_read(c) && c.u.before && c.u.before->has_manifest && c.u.after &&
+         c.u.after->has_manifest && !mismatches(c).empty();
 }
 
 // Two downtimes at once double the load on the storage: the registry's databases take turns,

@@ -76,6 +76,10 @@ bool apps_resumed_analyze_due(const upgrade_ctx& c);
 bool operator_resumed_analyze_due(const upgrade_ctx& c);
 bool after_resume_job_failed(const upgrade_ctx& c);
 bool after_resume_job_complete(const upgrade_ctx& c);
+// Verification after the resume (archiving, config verify_after_resume): the archive Job ended and
+// the manifests it printed are not read yet; both are read and differ.
+bool after_resume_manifests_due(const upgrade_ctx& c);
+bool after_resume_mismatch(const upgrade_ctx& c);
 bool operator_left_paused(const upgrade_ctx& c);
 // one database of a registry at a time (unless --databases-side-by-side), Quay's first
 bool must_wait_turn(const upgrade_ctx& c);

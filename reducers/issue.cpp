@@ -89,6 +89,7 @@ void create_job_for(upgrade_ctx& c, job_role role, std::int64_t deadline_s) {
   // The real `pg_upgrade --check` needs the install user (the admin password) and the old claim
   // mounted beside the running server; without them the check Job asks over SQL instead.
   if (role == job_role::archive) j.image = c.cfg.upgrade_image;  // the old server starts on the backup clone
+  if (role == job_role::archive && c.u.verify_after_resume) j.verify_claim = verify_claim_name(c.u);
   j.cloned = role == job_role::upgrade_pg_upgrade && c.u.clone;
   j.live_check = role == job_role::check && pg_upgrade && c.cfg.live_check && !j.db.credentials.admin_password.empty();
   j.pg_upgrade_checks = role == job_role::check && pg_upgrade && !j.live_check;
@@ -122,6 +123,16 @@ void note_succeeded(registry_upgrade& u, const effect_succeeded& r) {
   u.done.insert(r.id);
   u.transient_failures.erase(r.id);
   if (r.id.step == step_kind::read_progress) return note_progress(u, r);
+  if (r.id.step == step_kind::read_manifest) {
+    // A side of the verification after the resume: its tables join the facts the server reported.
+    auto& side = r.id.target == "old" ? u.before : u.after;
+    if (!side) side = database_facts{};
+    if (r.facts && r.facts->has_manifest) {
+      side->tables = r.facts->tables;
+      side->has_manifest = true;
+    }
+    return;
+  }
   if (r.claim && r.id.step == step_kind::inspect_claim) {
     u.claims_seen[r.id.target.substr(0, r.id.target.find('/'))] = *r.claim;
     return;
@@ -141,6 +152,12 @@ std::optional<step_failure> note_failed(registry_upgrade& u, const effect_failed
   u.in_flight.erase(f.id);
   // A look at a Job's progress that failed is not retried: the next look comes a few seconds later.
   if (f.id.step == step_kind::read_progress) return std::nullopt;
+  // A Job log that cannot be read (its pod is gone) holds no manifest: the Job's own comparison
+  // and its outcome stand, said as such (actions.cpp).
+  if (f.id.step == step_kind::read_manifest && !is_transient(f)) {
+    u.done.insert(f.id);
+    return std::nullopt;
+  }
   const std::int32_t failures = ++u.transient_failures[f.id];
   const std::int64_t max_retries = cfg ? cfg->max_transient_retries : 8;
   if (is_transient(f) && failures <= max_retries) {

@@ -46,6 +46,8 @@ std::string data_claim_name(const registry_upgrade& u) {
   return database_deployment_name(u) + "-pg" + version_token(u.to);
 }
 
+std::string verify_claim_name(const registry_upgrade& u) { return data_claim_name(u) + "-verify-" + std::to_string(u.attempt); }
+
 std::string job_name(const registry_upgrade& u, job_role role) {
   const std::string base = u.registry.name + std::string(profile_of(u.component).job_stem);
   switch (role) {

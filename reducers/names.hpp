@@ -33,6 +33,9 @@ std::string backup_claim_name(const registry_upgrade& u);
 // QUAY-OPERATOR.md), so that a resumed operator changes nothing; else R-quay-database-pg<major>.
 std::string data_claim_name(const registry_upgrade& u);
 std::string operator_claim_name(const database_key& database, pg_major v);
+// The clone of the upgraded data that an upgrade verified after the resume reads (config
+// verify_after_resume): made between the upgrade Job and the switch, per attempt.
+std::string verify_claim_name(const registry_upgrade& u);
 // The claim a manual revert backs the upgraded data up into (never owner-referenced: it is kept).
 std::string revert_backup_claim_name(const registry_upgrade& u);
 

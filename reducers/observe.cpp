@@ -128,6 +128,14 @@ std::string job_report(const upgrade_ctx& c, const job& j) {
   return last;
 }
 
+const pod* job_pod(const upgrade_ctx& c, const job& j) {
+  const auto& pods = c.s.cluster.pods;
+  const pod* found = nullptr;
+  for (auto it = pods.lower_bound({j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it)
+    if (it->second.job_name == j.meta.key.name && (!found || !it->second.termination_message.empty())) found = &it->second;
+  return found;
+}
+
 std::string job_failure(const upgrade_ctx& c, const job& j, std::string_view what) {
   std::string text = std::string(what) + " Job " + to_string(j.meta.key) + " failed";
   if (!j.reason.empty()) text += ": " + j.reason;

@@ -35,6 +35,9 @@ bool database_serving(const upgrade_ctx& c, const std::string& image, const std:
 std::string job_failure(const upgrade_ctx& c, const job& j, std::string_view what);
 // The termination message of the Job's last pod that wrote one ("" when none did).
 std::string job_report(const upgrade_ctx& c, const job& j);
+// The Job's pod that ended (the last in name order with a termination message, or else any), for
+// reading its log; null when none is in the store.
+const pod* job_pod(const upgrade_ctx& c, const job& j);
 // `text` without its trailing line breaks and spaces (a report's last line break, before it is quoted).
 std::string trim_end(std::string text);
 // "; claim X is Pending (storage class Y)" when a Job waited on a claim that never bound, else "".

@@ -49,9 +49,16 @@ std::string summary_message(const upgrade_ctx& c) {
       std::int64_t rows = 0;
       if (u.after)
         for (const auto& t : u.after->tables) rows += t.rows;
-      std::string text = "upgraded " + versions + (u.clone ? " on clones of the old claim" : "") + "; verified " +
-                         std::to_string(u.after ? u.after->tables.size() : 0) + " tables, " + std::to_string(rows) +
-                         " rows; the old data stays in claim " + u.old_claim + ", the backup in claim " + backup_claim_name(u);
+      const std::string verified =
+          !u.verify_after_resume
+              ? "verified " + std::to_string(u.after ? u.after->tables.size() : 0) + " tables, " + std::to_string(rows) + " rows"
+          : u.verified_after_resume && u.after && u.after->has_manifest
+              ? "verified after the resume: " + std::to_string(u.after->tables.size()) + " tables, " + std::to_string(rows) +
+                    " rows"
+          : u.verified_after_resume ? std::string("verified after the resume by the archive Job")
+                                    : std::string("NOT verified (the verification after the resume did not complete)");
+      std::string text = "upgraded " + versions + (u.clone ? " on clones of the old claim" : "") + "; " + verified +
+                         "; the old data stays in claim " + u.old_claim + ", the backup in claim " + backup_claim_name(u);
       // A StorageClass named in --clone-storage-classes that this attempt did not clone: say why.
       if (!u.clone && !u.clone_note.empty()) text += "; copied, not cloned: " + u.clone_note;
       if (u.clone)
@@ -63,6 +70,16 @@ std::string summary_message(const upgrade_ctx& c) {
         text += "; the Quay operator " + to_string(u.quay_operator->deployment) +
                 " was paused for the upgrade and resumed: the database runs its image " + u.quay_operator->expected_image +
                 " on the claim it renders, " + data_claim_name(u);
+      return text;
+    }
+    case phase::verify_failed: {
+      std::string text = u.last_error + ". The app is stopped again (its replica counts kept on its Deployments); PostgreSQL " +
+                         to_string(*u.to) + " keeps the writes made since the resume on claim " + data_claim_name(u) +
+                         "; the old data is untouched on claim " + u.old_claim + " and cloned in " + backup_claim_name(u) +
+                         ". Set annotation " + annotation_revert + " to " + u.old_claim +
+                         " to go back to it (the upgraded data, those writes included, is backed up into a claim of its "
+                         "own first), or scale the app up again to accept the upgraded data as it is";
+      if (!u.revert.refused.empty()) text += "; the revert request was refused: " + u.revert.refused;
       return text;
     }
     case phase::failed: {
@@ -235,9 +252,16 @@ std::string waiting_for(const upgrade_ctx& c) {
       return "waiting for " + database_deployment_name(u) + " to run " + target_image(c) + " on claim " + data_claim_name(u) +
              " (ready " + std::to_string(db ? db->ready_replicas : 0) + ")";
     }
-    case phase::verifying: return "comparing the upgraded database with the manifest";
+    case phase::verifying:
+      return u.verify_after_resume
+                 ? "checking the upgraded server's version (every row is verified after the resume, from clones)"
+                 : "comparing the upgraded database with the manifest";
     case phase::resuming: return "scaling the app back to its replica counts";
     case phase::archiving:
+      if (u.verify_after_resume)
+        return "the app serves; verifying the upgraded data (its clone " + verify_claim_name(u) +
+               ") against the old data (the backup clone " + backup_claim_name(u) +
+               "), then writing the logical archive: " + job_text(job_role::archive, "archive") + progress_note(u);
       return "the upgrade is verified and the app serves; writing the logical archive of the backup clone " +
              backup_claim_name(u) + " (pg_dump of the old data, pg_restore --list): " + job_text(job_role::archive, "archive") +
              progress_note(u);
@@ -302,6 +326,7 @@ void announce(upgrade_ctx& c) {
   const bool warning = u.current == phase::failed || u.current == phase::refused || u.current == phase::unsupported ||
                        u.current == phase::revert_rolling_back || u.current == phase::revert_failed ||
                        u.current == phase::revert_refused || u.current == phase::rolling_back || u.current == phase::blocked ||
+                       u.current == phase::verify_failed ||
                        (u.current == phase::succeeded && (!u.archive_error.empty() || !u.analyze_error.empty()));
   const effect_id id = event_id(u, c.seq, u.current);
   if (issued_or_done(c, id)) return;
@@ -393,6 +418,10 @@ void report_status(upgrade_ctx& c) {
       done_status = "False";
       done_reason = "Failed";
       break;
+    case phase::verify_failed:
+      done_status = "False";
+      done_reason = "VerificationFailedAfterResume";
+      break;
     case phase::refused:
       done_status = "False";
       done_reason = "DowngradeRefused";
@@ -448,6 +477,28 @@ void report_status(upgrade_ctx& c) {
                           : failed   ? u.archive_error
                                      : "written from the backup clone " + backup_claim_name(u) + " once the app is back",
                           u.phase_since, generation});
+  }
+
+  // Verification after the resume: Unknown until the archive Job compared the clones' manifests.
+  if (u.verify_after_resume && u.started && u.switched) {
+    const bool differs = u.current == phase::verify_failed || (u.failed_in == phase::archiving && !u.last_error.empty());
+    const bool unverified = !u.verified_after_resume && u.current == phase::succeeded;
+    conditions.push_back(
+        {prefix + "UpgradeVerified",
+         u.verified_after_resume ? "True"
+         : differs               ? "False"
+                                 : "Unknown",
+         u.verified_after_resume ? "VerifiedAfterResume"
+         : differs               ? "Mismatch"
+         : unverified            ? "NotVerified"
+                                 : "Pending",
+         u.verified_after_resume
+             ? "every table of the upgraded data, as it was at the resume, matched the old data's rows and checksums"
+         : differs ? u.last_error
+         : unverified
+             ? u.archive_error
+             : "the archive Job compares the old data (backup clone) with the upgraded data (its clone) once the app is back",
+         u.phase_since, generation});
   }
 
   upgrade_summary summary;

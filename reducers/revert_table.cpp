@@ -15,6 +15,10 @@ constexpr rule revert[] = {
   {phase::succeeded,   "the revert annotation does not name the retained previous claim", revert_refused_now, phase::revert_refused, note_revert_refused},
   {phase::succeeded,   "the revert annotation names the retained previous claim", revert_annotation_new, phase::revert_quiescing, begin_revert},
   {phase::succeeded,   "the revert annotation was removed",                  revert_annotation_removed, phase::succeeded, forget_revert_request},
+  // verify_failed: the app stays stopped; a person reverts (the writes since the resume backed up first)
+  {phase::verify_failed, "the revert annotation does not name the retained previous claim", revert_refused_now, phase::verify_failed, note_revert_refused},
+  {phase::verify_failed, "the revert annotation names the retained previous claim", revert_annotation_new, phase::revert_quiescing, begin_revert},
+  {phase::verify_failed, "the app is kept stopped until a person decides",  always,                 phase::verify_failed, stop_apps_again},
   // revert refused: nothing was touched; a person corrects or removes the annotation
   {phase::revert_refused, "the database image changed",                      image_changed_or_unmanaged, phase::detecting, redetect},
   {phase::revert_refused, "the revert annotation was removed",               revert_annotation_removed, phase::succeeded, forget_revert_request},

@@ -26,8 +26,8 @@ constexpr every_phase_rule every_phase[] = {
   {{phase::archiving, phase::analyzing},
    "archiving, analyzing",                     "a step failed for good",                  step_failed, phase::succeeded,    fail_after_resume_step},
   // detection touched nothing and a rollback must not give up: say why, issue it again later
-  {{phase::detecting, phase::rolling_back, phase::revert_rolling_back, phase::resuming_operator},
-   "detecting, rolling_back, revert_rolling_back, resuming_operator", "a step failed for good", step_failed, std::nullopt, keep_trying_step},
+  {{phase::detecting, phase::rolling_back, phase::revert_rolling_back, phase::resuming_operator, phase::verify_failed},
+   "detecting, rolling_back, revert_rolling_back, resuming_operator, verify_failed", "a step failed for good", step_failed, std::nullopt, keep_trying_step},
   // a new target while idle: detect afresh (a new attempt after a finished one)
   {{phase::up_to_date, phase::refused, phase::unsupported, phase::succeeded, phase::revert_failed, phase::revert_refused, phase::planned},
    "up_to_date, refused, unsupported, succeeded, revert_failed, revert_refused, planned",
@@ -116,6 +116,8 @@ constexpr rule upgrade[] = {
   // upgrade: a NEW claim is filled; the old claim is never written
   {phase::upgrading,   "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
   {phase::upgrading,   "the upgrade Job failed",                             upgrade_job_failed,     phase::rolling_back, fail_upgrade_job},
+  {phase::upgrading,   "the clone of the upgraded data (verification after the resume) cannot be made", verify_clone_refused, phase::rolling_back, fail_claim},
+  {phase::upgrading,   "the upgrade Job completed; its data is cloned for the verification after the resume", verify_clone_pending, phase::upgrading, clone_upgraded_data},
   {phase::upgrading,   "the upgrade Job completed",                          upgrade_job_complete,   phase::switching,   switch_database},
   {phase::upgrading,   "a claim of the new data's name is too small",        data_claim_too_small,   phase::rolling_back, fail_data_claim},
   {phase::upgrading,   "a clone of the stopped old claim cannot be made",    clone_refused,          phase::rolling_back, fail_claim},
@@ -143,6 +145,8 @@ constexpr rule upgrade[] = {
   {phase::resuming_operator, "the operator is being scaled back",            always,                 phase::resuming_operator, resume_operator},
   // archive (clone upgrades): the backup clone's logical archive, written while the app serves
   {phase::archiving,   "the archive deadline passed",                        deadline_passed,        phase::succeeded,   fail_after_resume_on_deadline},
+  {phase::archiving,   "the verification after the resume found the upgraded data different", after_resume_mismatch, phase::verify_failed, fail_verification_after_resume},
+  {phase::archiving,   "the archive Job ended: the manifests it printed are read (verification after the resume)", after_resume_manifests_due, phase::archiving, read_manifests},
   {phase::archiving,   "the archive Job failed",                             after_resume_job_failed, phase::succeeded,  fail_after_resume_job},
   {phase::archiving,   "the archive Job completed",                          after_resume_job_complete, phase::succeeded, finish_after_resume},
   {phase::archiving,   "the backup clone's archive is being written",        always,                 phase::archiving,   run_after_resume},

@@ -16,6 +16,7 @@
 #       PGHOST, PGPORT, PGUSER, PGPASSWORD (secretKeyRef), QPU_ADMIN: the upgraded server, for
 #         the statistics (the superuser: every database; otherwise the app's own tables)
 #       and backup.sh's QPU_APP_DB, QPU_BACKUP_DIR, QPU_MANIFEST_SQL
+#       QPU_VERIFY_PGDATA optional: verify after the resume against this clone of the upgraded data
 QPU_FAILURE_REASON=ArchiveFailed
 require_env QPU_OLD_PGDATA PG_OLD_BINDIR PG_NEW_BINDIR PGHOST PGUSER QPU_APP_DB
 
@@ -47,3 +48,55 @@ export PGUSER=$superuser QPU_ADMIN=1
 # The dump is the TARGET's pg_dump, as the backup Job's (a newer pg_dump reads an older server).
 export PATH="$PG_NEW_BINDIR:$PATH"
 echo "old server $("$PG_OLD_BINDIR/postgres" -V) on the clone, install user $superuser; $(pg_dump --version)"
+
+# Verification after the resume (QPU_VERIFY_PGDATA: a clone of the upgraded data taken between the
+# upgrade Job and the switch). The new server starts on that clone beside the old one; the
+# manifest of the app's database is read from both at once (one full read per side; the archive
+# below reuses the old side's instead of reading again), printed for the controller
+# (`QPU_MANIFEST <old|new> <line>`, closed by `QPU_MANIFEST_END <old|new> <tables>`), and
+# compared: a difference fails the Job at once, reason VerificationMismatch, before the archive.
+verified=""
+if [ -n "${QPU_VERIFY_PGDATA:-}" ]; then
+  step "start the new server on the clone of the upgraded data $QPU_VERIFY_PGDATA"
+  [ -s "$QPU_VERIFY_PGDATA/PG_VERSION" ] ||
+    { echo "$QPU_VERIFY_PGDATA holds no PostgreSQL data directory (no PG_VERSION): the verify claim is not a clone of the upgraded data" >&2; exit 1; }
+  vconf=$(mktemp -d)
+  sed "$qpu_loose_includes" "$QPU_VERIFY_PGDATA/postgresql.conf" >"$vconf/postgresql.conf"
+  printf 'local all all trust\n' >"$vconf/pg_hba.conf"
+  : >"$vconf/pg_ident.conf"
+  vsock=$(private_socket_dir)
+  rm -f "$QPU_VERIFY_PGDATA/postmaster.pid"
+  qpu_extra_server_bindir=$PG_NEW_BINDIR qpu_extra_server_pgdata=$QPU_VERIFY_PGDATA
+  "$PG_NEW_BINDIR/pg_ctl" -D "$QPU_VERIFY_PGDATA" -w -t "${QPU_START_SECONDS:-300}" -l "$vsock/qpu-server.log" \
+    -o "-c listen_addresses='' -c unix_socket_directories='$vsock' -c port=5432 -c autovacuum=off -c config_file=$vconf/postgresql.conf -c hba_file=$vconf/pg_hba.conf -c ident_file=$vconf/pg_ident.conf" start ||
+    { cat "$vsock/qpu-server.log" >&2; exit 1; }
+
+  step "manifests of $QPU_APP_DB: the old data (backup clone) and the upgraded data (its clone), side by side"
+  printf '%s\n' "$QPU_MANIFEST_SQL" >/tmp/qpu-verify.sql
+  PGHOST=$vsock psql_at -F $'\t' -d "$QPU_APP_DB" -f /tmp/qpu-verify.sql >/tmp/qpu-verify-new.tsv 2>/tmp/qpu-verify-new.err &
+  new_pid=$!
+  psql_at -F $'\t' -d "$QPU_APP_DB" -f /tmp/qpu-verify.sql >/tmp/qpu-verify-old.tsv ||
+    { rc=$?; kill "$new_pid" 2>/dev/null || true; exit "$rc"; }
+  wait "$new_pid" || { rc=$?; cat /tmp/qpu-verify-new.err >&2; exit "$rc"; }
+  for side in old new; do
+    sed "s/^/QPU_MANIFEST $side /" "/tmp/qpu-verify-$side.tsv"
+    echo "QPU_MANIFEST_END $side $(wc -l <"/tmp/qpu-verify-$side.tsv")"
+  done
+
+  step "stop the new server on the clone of the upgraded data"
+  "$PG_NEW_BINDIR/pg_ctl" -D "$QPU_VERIFY_PGDATA" -m fast -w -t "${QPU_STOP_SECONDS:-300}" stop
+  qpu_extra_server_pgdata=""
+
+  step "compare the manifests"
+  tables=$(wc -l </tmp/qpu-verify-old.tsv)
+  rows=$(awk -F '\t' '{ s += $2 } END { printf "%d", s }' /tmp/qpu-verify-old.tsv)
+  if ! cmp -s /tmp/qpu-verify-old.tsv /tmp/qpu-verify-new.tsv; then
+    QPU_FAILURE_REASON=VerificationMismatch
+    echo "the upgraded data differs from the old data ($tables tables before the upgrade); old (<) and upgraded (>):" >&2
+    diff /tmp/qpu-verify-old.tsv /tmp/qpu-verify-new.tsv | grep '^[<>]' | head -n 20 >&2 || true
+    exit 1
+  fi
+  verified="verified after the resume: $tables tables, $rows rows, every checksum equal"
+  echo "$verified"
+  export QPU_VERIFIED_MANIFEST=/tmp/qpu-verify-old.tsv
+fi

@@ -90,7 +90,12 @@ while IFS=$'\t' read -r n db; do
   # while pg_dump reads the same quiesced data, so the two passes overlap instead of adding up. Its
   # errors are shown under its own step once pg_dump is done.
   manifest_pid=""
-  if [ -n "${QPU_MANIFEST_SQL:-}" ]; then
+  tables=""
+  if [ -n "${QPU_VERIFIED_MANIFEST:-}" ] && [ "$db" = "$QPU_APP_DB" ]; then
+    # The archive Job's verification read the app's database already: one full read per side.
+    cp "$QPU_VERIFIED_MANIFEST" "$dir/$n.manifest.tsv"
+    tables="$(wc -l <"$dir/$n.manifest.tsv") tables (the verification's), "
+  elif [ -n "${QPU_MANIFEST_SQL:-}" ]; then
     psql_at -F $'\t' -d "$db" -f /tmp/qpu-manifest.sql >"$dir/$n.manifest.tsv" 2>/tmp/qpu-manifest.err &
     manifest_pid=$!
   fi
@@ -99,7 +104,6 @@ while IFS=$'\t' read -r n db; do
     [ -z "$manifest_pid" ] || { kill "$manifest_pid" 2>/dev/null || true; wait "$manifest_pid" 2>/dev/null || true; }
     exit "$rc"
   }
-  tables=""
   if [ -n "$manifest_pid" ]; then
     step "manifest of $db"
     wait "$manifest_pid" || {
@@ -126,7 +130,7 @@ sync -f "$dir" 2>/dev/null || sync
 if [ "${QPU_JOB_ROLE:-}" = archive ]; then
   step "stop the old server on the backup clone"
   stop_server
-  QPU_RESULT="ArchiveComplete: $count database(s), $total bytes in $dir, beside the clone of the old data; the upgraded database: $analyzed"
+  QPU_RESULT="ArchiveComplete: $count database(s), $total bytes in $dir, beside the clone of the old data; the upgraded database: $analyzed${verified:+; $verified}"
 else
   QPU_RESULT="BackupComplete: $count database(s), $total bytes in $dir"
 fi

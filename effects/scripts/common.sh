@@ -22,6 +22,8 @@ QPU_RESULT=${QPU_RESULT:-Completed}
 QPU_FAILURE_REASON=${QPU_FAILURE_REASON:-JobFailed}
 qpu_server_pgdata=""
 qpu_server_bindir=""
+qpu_extra_server_pgdata=""  # a second temporary server (the archive Job's verification)
+qpu_extra_server_bindir=""
 qpu_progress_pid=""
 qpu_progress_stage=""
 qpu_progress_done=""
@@ -42,14 +44,18 @@ qpu_on_exit() {
   if [ -n "$qpu_server_pgdata" ]; then
     "$qpu_server_bindir/pg_ctl" -D "$qpu_server_pgdata" -m immediate -w -t 30 stop >/dev/null 2>&1
   fi
+  if [ -n "$qpu_extra_server_pgdata" ]; then
+    "$qpu_extra_server_bindir/pg_ctl" -D "$qpu_extra_server_pgdata" -m immediate -w -t 30 stop >/dev/null 2>&1
+  fi
   # Closing our ends of the pipe lets tee finish, so the tail below sees the last lines.
   exec 1>&3 2>&4
   wait "$qpu_tee" 2>/dev/null
   if [ "$rc" -ne 0 ]; then
     {
       printf "%s: step '%s' failed (exit %d)\n" "$QPU_FAILURE_REASON" "$QPU_STEP" "$rc"
-      # The progress lines are for the controller, not the reader; they would crowd out the error.
-      grep -v '^QPU_PROGRESS ' "$QPU_LOG" | tail -n 25 | cut -c1-300
+      # The progress and manifest lines are for the controller, not the reader; they would crowd
+      # out the error.
+      grep -v -E '^QPU_(PROGRESS|MANIFEST|MANIFEST_END) ' "$QPU_LOG" | tail -n 25 | cut -c1-300
     } | head -c 4000 >"$QPU_TERMINATION_LOG" 2>/dev/null
   else
     printf '%s\n' "$QPU_RESULT" | head -c 4000 >"$QPU_TERMINATION_LOG" 2>/dev/null

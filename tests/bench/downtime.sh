@@ -15,6 +15,10 @@
 #                     XFS pool and mounted, as kube-sim clones) + the cloned pg_upgrade Job + the
 #                     new server's start and the verifying read; the archive Job after resume is
 #                     timed apart (archive_after_resume: not in the downtime)
+#   jobs_clone_after  the same with --verify after-resume: no manifest in the downtime; the two
+#                     clones, the cloned pg_upgrade Job, the upgraded data's clone, the new
+#                     server's start and its version check; the archive Job that then verifies
+#                     both clones and writes the archive is timed apart (verify_archive_after_resume)
 # The Job scripts run as processes with exactly the script and environment of the Job bodies the
 # controller builds (effects_k8s_job_body), as tests/effects/k8s/job_scripts_test.sh does. What
 # this does NOT include: the controller's orchestration on kube-sim (quiesce, pod starts, the
@@ -152,6 +156,16 @@ clone() {
   mount -o loop "$tmp/pool/$1.img" "$tmp/$1"
   mounts+=("$tmp/$1")
 }
+# clone_of SOURCE NAME: a clone of claim SOURCE (unmounted for the copy, as a claim no pod mounts),
+# mounted at $tmp/NAME.
+clone_of() {
+  umount "$tmp/$1"
+  cp --reflink=always "$tmp/pool/$1.img" "$tmp/pool/$2.img"
+  mount -o loop "$tmp/pool/$1.img" "$tmp/$1"
+  mkdir -p "$tmp/$2"
+  mount -o loop "$tmp/pool/$2.img" "$tmp/$2"
+  mounts+=("$tmp/$2")
+}
 unclone() {
   umount "$tmp/$1"
   rm -f "$tmp/pool/$1.img"
@@ -223,11 +237,19 @@ for r in $(seq 1 "$runs"); do
       PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" QPU_TERMINATION_LOG="$tmp/jc.term" QPU_LOG="$tmp/jc.log" \
       PATH="$PG/15/bin:/usr/bin:/bin" QPU_PROGRESS_SECONDS=0.5
     run_job "$tmp/jc-job"
+    sync; d=$(now)
+    # --verify after-resume: the upgraded data's clone before the server starts on it (not part
+    # of the before-resume path's downtime, which goes from d to the start directly)
+    clone_of data verify
+    e=$(now)
     p15=$(free_port)
     start "$PG/15/bin" "$tmp/data/userdata" "$p15"
+    psql15 -p "$p15" -U postgres -d quay -c "SELECT current_setting('server_version_num')" >/dev/null
+    f=$(now)
     psql15 -p "$p15" -U postgres -d quay -f "$tmp/manifest.sql" >/dev/null
     b=$(now)
-    record clone_parts "$(echo "$b - $a" | bc)"
+    record clone_parts "$(echo "$d - $a + $b - $e" | bc)"
+    record jobs_clone_after "$(echo "$f - $a" | bc)"
     record clone_make "$(echo "$c - $a" | bc)"
     # After resume, not in the downtime, with the new server serving: the archive Job's ANALYZE
     # of it, then the backup clone's logical archive.
@@ -236,8 +258,20 @@ for r in $(seq 1 "$runs"); do
       QPU_TERMINATION_LOG="$tmp/ja.term" QPU_LOG="$tmp/ja.log" PATH="/usr/bin:/bin" QPU_PROGRESS_SECONDS=0.5
     a=$(now); run_job "$tmp/ja-job"; sync; b=$(now)
     record archive_after_resume "$(echo "$b - $a" | bc)"
+    # --verify after-resume: the archive Job that first compares the two clones' manifests (on a
+    # fresh backup clone: the one above holds an archive now)
+    unclone backup
+    clone backup
+    extract archive-verify "$tmp/jv-job" QPU_OLD_PGDATA="$tmp/backup/userdata" QPU_BACKUP_DIR="$tmp/backup/pg13" \
+      QPU_VERIFY_PGDATA="$tmp/verify/userdata" \
+      QPU_SOCKET_DIR="$tmp/sock-jc" PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" PGHOST="$tmp" PGPORT="$p15" \
+      QPU_TERMINATION_LOG="$tmp/jv.term" QPU_LOG="$tmp/jv.log" PATH="/usr/bin:/bin" QPU_PROGRESS_SECONDS=0.5
+    a=$(now); run_job "$tmp/jv-job"; sync; b=$(now)
+    grep -q "verified after the resume:" "$tmp/jv.log" || { echo "the archive Job did not verify: $(cat "$tmp/jv.term")" >&2; exit 1; }
+    record verify_archive_after_resume "$(echo "$b - $a" | bc)"
     stop "$PG/15/bin" "$tmp/data/userdata"
     unclone backup
+    unclone verify
     unclone data
     rm -rf "$tmp/sock-jc"
   fi
@@ -316,6 +350,7 @@ for r in $(seq 1 "$runs"); do
   if [ -z "$clones" ]; then
     record jobs_clone "$(echo "${t[controller_manifest]##* } + ${t[clone_parts]##* }" | bc)"
     echo "run $r: jobs_clone ${t[jobs_clone]##* } s (manifest ${t[controller_manifest]##* } s + clones ${t[clone_make]##* } s + Job, start, verify); hand_link_read ${t[hand_link_read]##* } s; archive after resume ${t[archive_after_resume]##* } s" >&2
+    echo "run $r: jobs_clone_after ${t[jobs_clone_after]##* } s (clones, Job, the upgraded data's clone, start, version); verification + archive after resume ${t[verify_archive_after_resume]##* } s" >&2
   fi
   record hand_logical_best "$(python3 -c 'import sys; print(min(float(sys.argv[1]), float(sys.argv[2])))' "${t[hand_logical]##* }" "${t[quay_way]##* }")"
 done
@@ -326,7 +361,7 @@ import statistics, sys
 name, unit, v = sys.argv[1], sys.argv[2], sorted(float(x) for x in sys.argv[3:])
 print(f"metric {name} {statistics.median(v):.6g} {v[0]:.6g} {v[-1]:.6g} {unit}")' "$@"; }
 for k in copy hand_pg_upgrade jobs_pg_upgrade hand_logical jobs_logical analyze_after_resume controller_manifest quay_way hand_logical_best \
-  hand_link_read jobs_clone clone_make archive_after_resume; do
+  hand_link_read jobs_clone clone_make archive_after_resume jobs_clone_after verify_archive_after_resume; do
   # shellcheck disable=SC2086
   [ -n "${t[$k]:-}" ] && stats "downtime_${k}_s$tag" s ${t[$k]}
 done
@@ -343,6 +378,7 @@ ratios "downtime_logical_vs_quay_way$tag" "${t[jobs_logical]}" "${t[quay_way]}"
 if [ -z "$clones" ]; then
   ratios "downtime_clone_vs_hand_link_read$tag" "${t[jobs_clone]}" "${t[hand_link_read]}"
   ratios "downtime_quay_way_vs_clone$tag" "${t[quay_way]}" "${t[jobs_clone]}"
+  ratios "downtime_quay_way_vs_clone_after$tag" "${t[quay_way]}" "${t[jobs_clone_after]}"
 fi
 for k in dump restore copy; do
   # shellcheck disable=SC2086

@@ -15,6 +15,7 @@ import ctypes
 import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -972,6 +973,39 @@ class Case:
                    f"backupArchive: the archive Job's report, the live ANALYZE included ({archive})")
         c = cond(reg, "PostgresBackupArchived")
         self.check(c and c.get("status") == "True" and c.get("reason") == "Complete", f"PostgresBackupArchived True ({c})")
+        if self.spec.get("verify_after_resume"):
+            self.check_verified_after_resume(reg, attempt, new_claim)
+
+    def check_verified_after_resume(self, reg, attempt, new_claim):
+        """Verification after the resume: the controller read no row in the downtime; the upgraded
+        data was cloned before the switch; the archive Job compared both clones' manifests and the
+        controller compared them again from its log."""
+        verify_claim = f"{new_claim}-verify-{attempt}"
+        p = self.kube.get("PersistentVolumeClaim", verify_claim)
+        src = ((p or {}).get("spec") or {}).get("dataSource") or {}
+        self.check(src.get("kind") == "PersistentVolumeClaim" and src.get("name") == new_claim,
+                   f"claim {verify_claim} is a clone of the upgraded data {new_claim} (dataSource {src})")
+        with open(os.path.join(self.claim_dir(verify_claim), "userdata", "PG_VERSION")) as f:
+            version = f.read().strip()
+        self.check(version == str(self.spec["to"]), f"the verify clone holds the upgraded data directory (PG_VERSION {version})")
+        folded = self.folded_upgrade()
+        self.check(folded.get("verifyAfterResume") is True and folded.get("verifiedAfterResume"),
+                   f"the state records the verification after the resume ({folded.get('verifiedAfterResume')})")
+        # No manifest inside the downtime: the controller's inspections read sizes and versions only.
+        read_rows = []
+        with open(self.event_log) as f:
+            for line in f:
+                ev = json.loads(line).get("event") or {}
+                if (ev.get("type") == "effect_succeeded" and "/inspect-" in ev.get("id", "")
+                        and ((ev.get("facts") or {}).get("tables"))):
+                    read_rows.append(ev["id"])
+        self.check(not read_rows, f"the controller read no table in the downtime (manifests in {read_rows})")
+        text = self.job_log(f"registry-pg{self.from_major}-archive-{attempt}")
+        self.check("== " in text and "compare the manifests" in text and "verified after the resume:" in text,
+                   "the archive Job compared the two clones' manifests")
+        c = cond(reg, "PostgresUpgradeVerified")
+        self.check(c and c.get("status") == "True" and c.get("reason") == "VerifiedAfterResume",
+                   f"PostgresUpgradeVerified True/VerifiedAfterResume ({c})")
 
     def backup_files(self, claim):
         root = self.claim_dir(claim)
@@ -998,7 +1032,9 @@ class Case:
     def controller_manifest(self, attempt):
         """Row counts by quoted table name from the controller's manifest of Quay's database
         before attempt `attempt`: its inspect-manifest result in the event log."""
-        want = f"quay/registry/a{attempt}/inspect-manifest"
+        # Verified after the resume: the old side's manifest, read by the archive Job from the backup
+        # clone and by the controller from that Job's log.
+        want = f"quay/registry/a{attempt}/" + ("read-manifest/old" if self.spec.get("verify_after_resume") else "inspect-manifest")
         tables = None
         with open(self.event_log) as f:
             for line in f:
@@ -1401,6 +1437,65 @@ def case_clone_archive_fails(case):
     case.check(warnings and "its logical archive FAILED" in warnings[-1].get("message", ""),
                f"a Warning Event tells the archive failed ({[e.get('message', '')[:160] for e in warnings]})")
     case.old_claim_unchanged(1, tree_digest(case.claim_dir(OLD_CLAIM)))
+
+
+def case_verify_after_resume_mismatch(case):
+    # Verification after the resume (issue 16, item 3). The fault: the clone of the upgraded data,
+    # taken before the switch, loses one logentry row as the archive Job's pod starts (changed
+    # behind everybody's back, as a faulty upgrade would have left it). The archive Job finds the
+    # difference, the controller reads both manifests from its log: the app is stopped again, the
+    # database stays on the upgraded claim with the app's writes since the resume, and the revert
+    # is offered; the revert then brings the old data back, verified, with those writes backed up.
+    verify_claim = f"{OLD_CLAIM}-pg15-verify-1"
+    case.set_up()
+    with open(os.path.join(case.hook_dir, "damage-on-start.arm"), "w") as f:
+        json.dump({"job": "registry-pg13-archive-1", "claim": verify_claim,
+                   "sql": "DELETE FROM logentry WHERE id = (SELECT max(id) FROM logentry)"}, f)
+    case.start_controller()
+    def verify_failed():
+        r = case.registry()
+        return r if norm(upgrade_status(r).get("phase")) == norm("verify_failed") else None
+    try:
+        reg = case.wait_for("the verification after the resume to find the difference", verify_failed, 300)
+    except Failure:
+        case.diagnose()
+        raise
+    case.check(os.path.exists(os.path.join(case.hook_dir, "damage-on-start.arm.done")),
+               "the hook removed a row from the upgraded data's clone as the archive Job started")
+    c = cond(reg, "PostgresUpgraded")
+    case.report_conditions(reg, "outcome")
+    msg = (c or {}).get("message", "")
+    case.record_observed(msg)
+    case.check(c and c.get("status") == "False" and c.get("reason") == "VerificationFailedAfterResume",
+               f"PostgresUpgraded False/VerificationFailedAfterResume ({c})")
+    case.check(re.search(r'the verification after the resume found the upgraded data different from the old data: '
+                         r'table "?public"?\."?logentry"? has \d+ rows, expected \d+', msg) is not None,
+               f"the message names the table and both counts ({msg[:300]!r})")
+    v = cond(reg, "PostgresUpgradeVerified")
+    case.check(v and v.get("status") == "False" and v.get("reason") == "Mismatch", f"PostgresUpgradeVerified False/Mismatch ({v})")
+    case.check(f"{REVERT_ANNOTATION} to {OLD_CLAIM}" in msg, "the message offers the revert, naming the annotation and the claim")
+    text = case.job_log("registry-pg13-archive-1")
+    case.check("VerificationMismatch" in text or "the upgraded data differs from the old data" in text,
+               "the archive Job reported the difference itself")
+    # The app is stopped again; the database stays on the upgraded claim, never rolled back.
+    case.wait_for("the app to be stopped again",
+                  lambda: not [p for p in case.kube.list("Pod", selector="quay-component=quay-app")
+                               if "deletionTimestamp" not in p["metadata"]], 90)
+    db = case.kube.get("Deployment", DB)
+    case.check(claim_of(db) == f"{OLD_CLAIM}-pg15", f"the database stays on the upgraded claim ({claim_of(db)})")
+    case.check(case.server_major() == 15, "PostgreSQL 15 still serves (with the writes made since the resume)")
+    after_resume = case.logentry_ids()
+    case.old_claim_unchanged(1, tree_digest(case.claim_dir(OLD_CLAIM)))
+    # The revert: the old data back, verified against the old side's manifest from the Job's log.
+    reg = request_revert(case, "revert")
+    c = cond(reg, "PostgresUpgraded")
+    case.check(c and c.get("status") == "False" and c.get("reason") == "Reverted", f"PostgresUpgraded False/Reverted ({c})")
+    case.check(case.server_major() == 13, "the old PostgreSQL 13 serves again")
+    st = upgrade_status(reg)
+    revert_backup = st.get("revertBackupClaim", "")
+    case.check(bool(revert_backup) and case.kube.get("PersistentVolumeClaim", revert_backup) is not None,
+               f"the upgraded data, writes since the resume included ({len(after_resume)} rows of logentry), was backed up "
+               f"into {revert_backup}")
 
 
 def case_clone_refused(case):
@@ -2043,6 +2138,16 @@ CASES = {
     "clone-archive-fails": (case_clone_archive_fails, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE,
                                                            target=PG15_IMAGE, upgrade_image=True, check_old_claim=True,
                                                            clone=True, controller_args=["--clone-storage-classes", "standard"])),
+    # Verification after the resume (issue 16, item 3): both manifests from clones, read by the
+    # archive Job while the app serves; a difference stops the app again and the revert follows.
+    "clone-verify-after-resume": (case_happy, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE, target=PG15_IMAGE,
+                                                   upgrade_image=True, check_old_claim=True, clone=True, verify_after_resume=True,
+                                                   controller_args=["--clone-storage-classes", "standard",
+                                                                    "--verify", "after-resume"])),
+    "clone-verify-mismatch": (case_verify_after_resume_mismatch,
+                              dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE, target=PG15_IMAGE,
+                                   upgrade_image=True, check_old_claim=True, clone=True, verify_after_resume=True,
+                                   controller_args=["--clone-storage-classes", "standard", "--verify", "after-resume"])),
     "clone-refused": (case_clone_refused, dict(from_=13, to=15, method="pg_upgrade", db_image=PG13_IMAGE, target=PG15_IMAGE,
                                                upgrade_image=True, check_old_claim=True, old_claim_class="basic")),
     "leftover-claim-full": (case_leftover_claim_full, dict(from_=10, to=15, method="logical", target=PG15_IMAGE,
@@ -2065,6 +2170,35 @@ CASES = {
 }
 
 
+def change_stopped_cluster(pgdata, sql):
+    """Runs `sql` in database quay of the stopped PostgreSQL 15 cluster in `pgdata` (as the user that
+    owns it, on a private socket, with a scratch configuration), then stops it again: a change made
+    behind everybody's back, as a fault a verification must catch."""
+    owner = pwd.getpwuid(os.stat(pgdata).st_uid).pw_name
+    conf = tempfile.mkdtemp(prefix="qpu-damage-")
+    with open(os.path.join(conf, "pg_hba.conf"), "w") as f:
+        f.write("local all all trust\n")
+    open(os.path.join(conf, "pg_ident.conf"), "w").close()
+    shutil.chown(conf, owner)
+    for n in os.listdir(conf):
+        shutil.chown(os.path.join(conf, n), owner)
+    as_owner = ["runuser", "-u", owner, "--"]
+    opts = (f"-c listen_addresses='' -c unix_socket_directories={conf} -c port=5432 -c autovacuum=off "
+            f"-c hba_file={conf}/pg_hba.conf -c ident_file={conf}/pg_ident.conf")
+    subprocess.run(as_owner + [os.path.join(PG15, "pg_ctl"), "-D", pgdata, "-w", "-l", os.path.join(conf, "server.log"),
+                               "-o", opts, "start"], check=True, capture_output=True, timeout=120)
+    try:
+        user = subprocess.run(as_owner + [os.path.join(PG15, "psql"), "-X", "-At", "-h", conf, "-d", "template1", "-U", owner,
+                                          "-c", "SELECT rolname FROM pg_roles WHERE oid = 10"],
+                              capture_output=True, text=True, timeout=60)
+        superuser = user.stdout.strip() or "postgres"
+        subprocess.run(as_owner + [os.path.join(PG15, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", conf, "-d", "quay",
+                                   "-U", superuser, "-c", sql], check=True, capture_output=True, timeout=60)
+    finally:
+        subprocess.run(as_owner + [os.path.join(PG15, "pg_ctl"), "-D", pgdata, "-m", "fast", "-w", "stop"],
+                       capture_output=True, timeout=120)
+
+
 def claim_hook(kind, hook_dir):
     """Run by kube-sim (--pod-exit-hook / --pod-start-hook) with the simulator waiting: when the
     pod is a database pod on the old claim and the harness armed the hook, the old claim's digest
@@ -2084,6 +2218,14 @@ def claim_hook(kind, hook_dir):
                 subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize - 65536), os.path.join(d, "filled-at-start.bin")],
                                check=True)
                 os.rename(fill, fill + ".done")
+        damage = os.path.join(hook_dir, "damage-on-start.arm")
+        if kind == "start" and os.path.exists(damage):
+            with open(damage) as f:
+                armed_damage = json.load(f)
+            dirs = dict(d.split("=", 1) for d in (os.environ.get("KUBE_SIM_POD_CLAIM_DIRS") or "").split())
+            if labels.get("job-name") == armed_damage["job"] and armed_damage["claim"] in dirs:
+                change_stopped_cluster(os.path.join(dirs[armed_damage["claim"]], "userdata"), armed_damage["sql"])
+                os.rename(damage, damage + ".done")
         armed = os.path.join(hook_dir, "old-claim-dir")
         # Only the harness's own registry (a case may run a second one in another namespace).
         if (labels.get("quay-component") != "postgres" or OLD_CLAIM not in claims or not os.path.exists(armed)

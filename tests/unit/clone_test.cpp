@@ -226,3 +226,98 @@ TEST_CASE("clone: beside a Quay operator the data clone carries the operator's c
   CHECK(at("quay/registry/a1/scale-up/operator") < at("quay/registry/a1/create-job/archive"));
   CHECK(u.archived);
 }
+
+// Verification after the resume (issue 16, item 3): both manifests from clones, off the downtime.
+TEST_CASE(
+    "clone, verify after-resume: no manifest in the downtime; the upgraded data cloned before the switch; the archive Job "
+    "verifies") {
+  auto o = cloning();
+  o.verify_after_resume = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::succeeded);
+  CHECK(u.verify_after_resume);
+  CHECK(u.verified_after_resume);
+  // The controller read no row itself: every inspection of the attempt was without a manifest.
+  for (const auto& i : s.all<inspect_database>()) CHECK_FALSE(i.with_manifest);
+  // Three clones: the backup and the data clones of the old claim at the stop, then the upgraded
+  // data's clone, made after the upgrade Job and before the switch.
+  const auto claims = clones(s);
+  REQUIRE(claims.size() == 3);
+  CHECK(claims[2].key.name == "registry-quay-database-pg15-verify-1");
+  CHECK(claims[2].source_claim == "registry-quay-database-pg15");
+  const auto work = s.work();
+  const auto at = [&](const std::string& id) { return std::ranges::find(work, id) - work.begin(); };
+  CHECK(at("quay/registry/a1/create-job/upgrade-pg-upgrade") < at("quay/registry/a1/create-claim/verify"));
+  CHECK(at("quay/registry/a1/create-claim/verify") < at("quay/registry/a1/switch"));
+  // The archive Job mounts that clone; its manifests are read from its log once it ended.
+  const auto jobs = s.upgrade_jobs();
+  REQUIRE(jobs.size() == 2);
+  CHECK(jobs[1].role == job_role::archive);
+  CHECK(jobs[1].verify_claim == "registry-quay-database-pg15-verify-1");
+  CHECK(at("quay/registry/a1/scale-up/registry-quay-app") < at("quay/registry/a1/create-job/archive"));
+  CHECK(at("quay/registry/a1/create-job/archive") < at("quay/registry/a1/read-manifest/old"));
+  REQUIRE(u.before);
+  REQUIRE(u.after);
+  CHECK(u.before->has_manifest);
+  CHECK(u.after->has_manifest);
+  CHECK(u.before->tables == u.after->tables);
+  CHECK(u.before->tables.size() == 5);
+  const auto st = s.all<update_registry_status>().back();
+  const auto verified =
+      std::ranges::find_if(st.conditions, [](const condition& c) { return c.type == "PostgresUpgradeVerified"; });
+  REQUIRE(verified != st.conditions.end());
+  CHECK(verified->status == "True");
+  CHECK(verified->reason == "VerifiedAfterResume");
+  CHECK_THAT(st.conditions[1].message, Catch::Contains("verified after the resume: 5 tables, 17660 rows"));
+  // While the archive Job ran, the verification was pending (the app already served).
+  bool pending_seen = false;
+  for (const auto& w : s.all<update_registry_status>())
+    for (const auto& c : w.conditions)
+      if (c.type == "PostgresUpgradeVerified" && c.status == "Unknown" && c.reason == "Pending") pending_seen = true;
+  CHECK(pending_seen);
+}
+
+TEST_CASE("clone, verify after-resume: a difference stops the app again and offers the revert, which verifies the old data") {
+  auto o = cloning();
+  o.verify_after_resume = true;
+  o.verify_after_resume_mismatch = true;
+  SECTION("nobody reverts: the app stays stopped, the database on the upgraded claim") {
+    auto s = fold(run_scenario(o));
+    const auto& u = s.upgrade();
+    REQUIRE(u.current == phase::verify_failed);
+    CHECK_FALSE(u.verified_after_resume);
+    CHECK_THAT(u.last_error, Catch::Contains("the verification after the resume found the upgraded data different"));
+    CHECK_THAT(u.last_error, Catch::Contains("table public.tag has 7999 rows, expected 8000"));
+    // Stopped again, with the replica count to restore recorded on the Deployment; never rolled back.
+    const auto again = ids_with(s, "/scale-down/registry-quay-app/verify-failed");
+    CHECK(again.size() == 1);
+    CHECK(ids_with(s, "/restore/").empty());
+    const auto st = s.all<update_registry_status>().back();
+    CHECK(st.conditions[0].status == "False");
+    CHECK(st.conditions[1].status == "False");
+    CHECK(st.conditions[1].reason == "VerificationFailedAfterResume");
+    CHECK_THAT(st.conditions[1].message, Catch::Contains("quay-pg-upgrader.quay.io/revert-to-claim to registry-quay-database"));
+    const auto verified =
+        std::ranges::find_if(st.conditions, [](const condition& c) { return c.type == "PostgresUpgradeVerified"; });
+    REQUIRE(verified != st.conditions.end());
+    CHECK(verified->status == "False");
+    CHECK(verified->reason == "Mismatch");
+    const auto events = s.all<emit_event>();
+    REQUIRE_FALSE(events.empty());
+    CHECK(events.back().type == "Warning");
+    CHECK(events.back().reason == "PostgresUpgradeVerificationFailedAfterResume");
+  }
+  SECTION("the revert is asked for: the old data comes back, verified against the old side's manifest from the Job's log") {
+    o.revert_to_claim_after_success = "registry-quay-database";
+    auto s = fold(run_scenario(o));
+    const auto& u = s.upgrade();
+    REQUIRE(u.current == phase::reverted);
+    // The revert's verification compared against the tables the archive Job read from the backup clone.
+    REQUIRE(u.revert.verified);
+    CHECK(u.revert.verified->has_manifest);
+    CHECK(u.before->tables.size() == 5);
+    // The writes since the resume were backed up first, into a claim of their own.
+    CHECK_FALSE(ids_with(s, "/revert-1/create-claim/backup").empty());
+  }
+}

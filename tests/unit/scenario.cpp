@@ -88,7 +88,9 @@ class driver {
         return modified(resource_kind::quay_registry, qr);
       });
     }
-    if (u && u->current == phase::succeeded && !o_.revert_to_claim_after_success.empty() && !revert_asked_) {
+    // (after a verification after the resume that found a difference, the revert is what is offered)
+    if (u && (u->current == phase::succeeded || u->current == phase::verify_failed) &&
+        !o_.revert_to_claim_after_success.empty() && !revert_asked_) {
       revert_asked_ = true;
       at(30'000, [this] {  // once the app is back up
         auto& qr = obj(resource_kind::quay_registry, o_.registry);
@@ -139,7 +141,8 @@ class driver {
   bool rests(const registry_upgrade* u) const {
     // A write waiting out its back-off (retry_at) is still to come: its timer is due.
     if (!u || !u->in_flight.empty() || !u->retry_at.empty()) return false;
-    return (u->current == phase::succeeded && (o_.revert_to_claim_after_success.empty() || revert_asked_)) ||
+    return ((u->current == phase::succeeded || u->current == phase::verify_failed) &&
+            (o_.revert_to_claim_after_success.empty() || revert_asked_)) ||
            u->current == phase::reverted || u->current == phase::revert_failed || u->current == phase::revert_refused ||
            u->current == phase::up_to_date || u->current == phase::refused || u->current == phase::unsupported ||
            (u->current == phase::planned && !o_.lift_dry_run_after_plan) || u->current == phase::unmanaged ||
@@ -596,7 +599,8 @@ class driver {
         revert ? o_.revert_backup_fails
                : first_attempt && hits(e.id.component) &&
                      ((e.role == job_role::check && o_.check_fails) || (e.role == job_role::backup && o_.backup_fails) ||
-                      (e.role == job_role::archive && o_.archive_fails) || (e.role == job_role::analyze && o_.analyze_fails) ||
+                      (e.role == job_role::archive && (o_.archive_fails || o_.verify_after_resume_mismatch)) ||
+                      (e.role == job_role::analyze && o_.analyze_fails) ||
                       ((e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade) && o_.upgrade_fails));
     const bool stuck =
         o_.data_claim_never_binds && (e.role == job_role::upgrade_logical || e.role == job_role::upgrade_pg_upgrade);
@@ -636,9 +640,13 @@ class driver {
                  : !fails && e.role == job_role::archive
                      ? "ArchiveComplete: 1 database(s), 91091 bytes in /backup/pg13, beside the clone of the "
                        "old data; the upgraded database: statistics made"
-                 : !fails                      ? ""
-                 : e.role == job_role::check   ? "CheckFailed: step 'report' failed (exit 1)\n"
-                                                 "extension chkpass is not available in PostgreSQL 15"
+                 : !fails                    ? ""
+                 : e.role == job_role::check ? "CheckFailed: step 'report' failed (exit 1)\n"
+                                               "extension chkpass is not available in PostgreSQL 15"
+                 : e.role == job_role::archive && o_.verify_after_resume_mismatch
+                     ? "VerificationMismatch: step 'compare the manifests' failed (exit 1)\nthe upgraded data differs from the "
+                       "old data (5 tables before the upgrade); old (<) and upgraded (>):\n< public.tag\t8000\tsum:6376\n> "
+                       "public.tag\t7999\tsum:6376"
                  : e.role == job_role::archive ? "ArchiveFailed: step 'pg_dump quay' failed (exit 1)\n"
                                                  "pg_dump: error: could not write to file: No space left on device"
                  : e.role == job_role::analyze ? "AnalyzeFailed: step 'vacuumdb --analyze-in-stages (the app is back)' failed "
@@ -752,6 +760,36 @@ class driver {
     if (!fails_once(to_string(e.id), e.id, 503, "ServiceUnavailable")) result(e.id);
   }
 
+  // The app database's tables as a manifest reads them; `short_by_one`: the table where a
+  // mismatch loses a row has one row fewer.
+  static std::vector<table_digest> manifest_tables(bool clair, bool short_by_one) {
+    using tables = std::initializer_list<std::pair<const char*, std::int64_t>>;
+    // Clair v4's big tables (vulnerabilities and their enrichments), Quay's own otherwise.
+    const tables quay_tables{{"public.imagestorage", 4200},
+                             {"public.manifest", 5000},
+                             {"public.repository", 340},
+                             {"public.tag", 8000},
+                             {"public.user", 120}};
+    const tables clair_tables{
+        {"public.enrichment", 30000}, {"public.manifest_index", 900}, {"public.package", 12000}, {"public.vuln", 250000}};
+    const std::string short_table = clair ? "public.vuln" : "public.tag";
+    std::vector<table_digest> out;
+    for (auto [table, rows] : clair ? clair_tables : quay_tables)
+      out.push_back(
+          {table, short_by_one && table == short_table ? rows - 1 : rows, "sum:" + std::to_string(rows * 7919 % 100003)});
+    return out;
+  }
+
+  // The archive Job's log (verification after the resume): both manifests, the upgraded side one
+  // row short when the scenario says so.
+  void perform(const read_job_manifest& e) {
+    database_facts f;
+    f.has_manifest = true;
+    f.tables = manifest_tables(e.id.component == db_component::clair,
+                               e.side == "new" && o_.verify_after_resume_mismatch && hits(e.id.component));
+    result(e.id, f);
+  }
+
   void perform(const inspect_database& e) {
     // The Service carries the Deployment's name (R-quay-database, R-clair-postgres).
     auto& d = obj(resource_kind::deployment, e.db.service.name);
@@ -766,25 +804,9 @@ class driver {
     if (e.with_manifest) {
       f.has_manifest = true;
       const bool upgraded = claim_name != e.db.service.name;
-      using tables = std::initializer_list<std::pair<const char*, std::int64_t>>;
-      // Clair v4's big tables (vulnerabilities and their enrichments), Quay's own otherwise.
-      const tables quay_tables{{"public.imagestorage", 4200},
-                               {"public.manifest", 5000},
-                               {"public.repository", 340},
-                               {"public.tag", 8000},
-                               {"public.user", 120}};
-      const tables clair_tables{
-          {"public.enrichment", 30000}, {"public.manifest_index", 900}, {"public.package", 12000}, {"public.vuln", 250000}};
-      const std::string short_table = clair ? "public.vuln" : "public.tag";  // where a mismatch loses a row
-      for (auto [table, rows] : clair ? clair_tables : quay_tables) {
-        const bool reverted = e.id.revert_run > 0 && !upgraded;
-        const std::int64_t n = hits(e.id.component) &&
-                                       ((upgraded && o_.verify_mismatch) || (reverted && o_.revert_verify_mismatch)) &&
-                                       table == short_table
-                                   ? rows - 1
-                                   : rows;
-        f.tables.push_back({table, n, "sum:" + std::to_string(rows * 7919 % 100003)});
-      }
+      const bool reverted = e.id.revert_run > 0 && !upgraded;
+      f.tables = manifest_tables(
+          clair, hits(e.id.component) && ((upgraded && o_.verify_mismatch) || (reverted && o_.revert_verify_mismatch)));
     }
     // The controller's manifest of the upgraded database tells how far it has come, table after
     // table, before its result (effects/dispatch.cpp).
@@ -839,6 +861,7 @@ class driver {
     c.dry_run = o_.dry_run;
     c.storage_class = o_.storage_class;
     c.clone_storage_classes = o_.clone_storage_classes;
+    c.verify_after_resume = o_.verify_after_resume;
     c.upgrade_image = o_.upgrade_image;
     for (int m : o_.upgrade_from) c.upgrade_image_from.push_back(pg_major::of(m));
     // Short deadlines keep the failure scenarios' logs readable; the defaults are hours.

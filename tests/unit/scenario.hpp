@@ -73,6 +73,10 @@ struct scenario_options {
   bool clone_refused = false;  // the driver does not clone: a clone stays Pending with a Warning Event
   bool archive_fails = false;  // the archive Job (after a clone upgrade) fails
   bool analyze_fails = false;  // the analyze Job (after a copy upgrade resumed the app) fails
+  bool verify_after_resume = false;  // --verify after-resume
+  // The archive Job's verification finds the upgraded clone one row short: it fails with
+  // VerificationMismatch, its log holding both manifests.
+  bool verify_after_resume_mismatch = false;
   std::uint64_t max_events = 5000;
 };
 

@@ -1,6 +1,6 @@
 // Prints the Job body the controller would create for a role (the fixtures' registry), so that
 // job_scripts_test.sh runs exactly the embedded script with exactly the spec's environment.
-//   effects_k8s_job_body backup|upgrade-logical|upgrade-pg-upgrade|check|archive|upgrade-pg-upgrade-cloned
+//   effects_k8s_job_body backup|upgrade-logical|upgrade-pg-upgrade|check|archive|upgrade-pg-upgrade-cloned|archive-verify
 #include <iostream>
 #include <string_view>
 
@@ -22,6 +22,12 @@ int main(int argc, char** argv) {
   if (std::string_view(argv[1]) == "upgrade-pg-upgrade-cloned") {
     auto j = effects::testing::a_job(job_role::upgrade_pg_upgrade);
     j.cloned = true;
+    std::cout << effects::job_body(j).dump() << "\n";
+    return 0;
+  }
+  if (std::string_view(argv[1]) == "archive-verify") {  // --verify after-resume: the clone of the upgraded data too
+    auto j = effects::testing::a_job(job_role::archive);
+    j.verify_claim = "registry-quay-database-pg15-verify-1";
     std::cout << effects::job_body(j).dump() << "\n";
     return 0;
   }

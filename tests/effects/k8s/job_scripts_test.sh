@@ -292,4 +292,56 @@ chmod -R u+w "$tmp/old-claim"
 [ "$before" = "$(fingerprint "$tmp/old-claim")" ] || fail "the old data directory changed during the archive"
 ok "archive of the backup clone: 15's pg_dump of the old server started on the clone, 20000 rows in the manifest; $(cat "$tmp/archive.termination")"
 
+# --- 7. verification after the resume (--verify after-resume) ------------------------------------
+# The upgraded data's clone (taken before the switch: section 5's cluster, stopped) and a fresh
+# backup clone of the old claim: the archive Job starts both servers, compares the manifests of
+# the app's database, prints them for the controller, and only then writes the archive.
+chmod -R u+w "$tmp/old-claim"
+cp -a "$tmp/clone15" "$tmp/verify15"
+cp -a "$tmp/old-claim" "$tmp/backup-clone-v"
+chmod -R a-w "$tmp/old-claim"
+grep -q '"QPU_VERIFY_PGDATA"' <("$job_body" archive-verify) || fail "the archive-verify Job body does not carry the verify clone"
+start "$PG/15/bin" "$tmp/clone15/userdata" "$port15c"
+verify_job() {  # NAME BACKUP VERIFY: the archive Job with verification, its files named NAME
+  extract archive-verify QPU_OLD_PGDATA="$2/userdata" QPU_BACKUP_DIR="$2/pg13" QPU_VERIFY_PGDATA="$3/userdata" \
+    QPU_SOCKET_DIR="$tmp/sock-upgrade" PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" \
+    PGHOST="$tmp" PGPORT="$port15c" QPU_TERMINATION_LOG="$tmp/$1.termination" QPU_LOG="$tmp/$1.log" PATH="/usr/bin:/bin"
+  cp "$tmp/archive-verify.sh" "$tmp/$1.sh"
+  cp "$tmp/archive-verify.env" "$tmp/$1.env"
+  run_job "$1"
+}
+verify_job verify "$tmp/backup-clone-v" "$tmp/verify15" || { cat "$tmp/verify.out"; fail "the verifying archive Job exited non-zero"; }
+grep -q "verified after the resume: 1 tables, 20000 rows, every checksum equal" "$tmp/verify.termination" ||
+  fail "termination: $(cat "$tmp/verify.termination")"
+for side in old new; do
+  grep -q "^QPU_MANIFEST $side public.repository	20000	" "$tmp/verify.out" || fail "no $side manifest line in the log"
+  grep -q "^QPU_MANIFEST_END $side 1$" "$tmp/verify.out" || fail "no closing $side manifest line in the log"
+done
+grep -q "^quay: 1 tables (the verification's), archive " "$tmp/verify.out" || fail "the archive read the app's database again: $(grep '^quay:' "$tmp/verify.out")"
+[ -s "$tmp/backup-clone-v/pg13/COMPLETE" ] || fail "the archive after the verification has no COMPLETE"
+[ ! -e "$tmp/verify15/userdata/postmaster.pid" ] || fail "the new server on the verify clone was left running"
+ok "verification after the resume: both clones' manifests equal and printed, the archive reuses the old side's; $(head -c 300 "$tmp/verify.termination")"
+
+# A difference: one row gone from the upgraded data's clone. The Job fails at once, before the archive.
+stop "$PG/15/bin" "$tmp/clone15/userdata"
+cp -a "$tmp/clone15" "$tmp/verify15-bad"
+port15d=$(free_port)
+start "$PG/15/bin" "$tmp/verify15-bad/userdata" "$port15d"
+psql15 -p "$port15d" -U postgres -d quay -c "DELETE FROM repository WHERE id = (SELECT max(id) FROM repository)" >/dev/null
+stop "$PG/15/bin" "$tmp/verify15-bad/userdata"
+start "$PG/15/bin" "$tmp/clone15/userdata" "$port15c"
+chmod -R u+w "$tmp/old-claim"
+cp -a "$tmp/old-claim" "$tmp/backup-clone-w"
+chmod -R a-w "$tmp/old-claim"
+if verify_job verify-bad "$tmp/backup-clone-w" "$tmp/verify15-bad" 2>/dev/null; then fail "the Job passed a clone missing a row"; fi
+stop "$PG/15/bin" "$tmp/clone15/userdata"
+grep -q "^VerificationMismatch: step 'compare the manifests' failed" "$tmp/verify-bad.termination" ||
+  fail "termination: $(cat "$tmp/verify-bad.termination")"
+grep -q "^> public.repository	19999	" "$tmp/verify-bad.termination" || fail "the difference is not shown: $(cat "$tmp/verify-bad.termination")"
+grep -q "^QPU_MANIFEST_END new 1$" "$tmp/verify-bad.out" || fail "the manifests were not printed before the failure"
+[ ! -e "$tmp/backup-clone-w/pg13/COMPLETE" ] || fail "the archive was written after a difference"
+chmod -R u+w "$tmp/old-claim"
+[ "$before" = "$(fingerprint "$tmp/old-claim")" ] || fail "the old data directory changed during the verification"
+ok "a row missing from the upgraded clone: VerificationMismatch before the archive; $(head -n 3 "$tmp/verify-bad.termination" | tr '\n' ' ')"
+
 echo "$pass passed"
