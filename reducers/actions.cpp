@@ -311,11 +311,8 @@ void read_manifests(upgrade_ctx& c) {
 // no going back without a person. The app is stopped again (its replica counts kept on its
 // Deployments), the database stays as it is, and the revert is offered.
 void fail_verification_after_resume(upgrade_ctx& c) {
-  std::string text = "the verification after the resume found the upgraded data different from the old data:";
-  const auto diffs = mismatches(c);
-  for (std::size_t i = 0; i < diffs.size() && i < 5; ++i) text += (i ? "; " : " ") + diffs[i];
-  if (diffs.size() > 5) text += "; and " + std::to_string(diffs.size() - 5) + " more";
-  record_failure(c, text);
+  record_failure(c, differences_text("the verification after the resume found the upgraded data different from the old data",
+                                     mismatches(c)));
   stop_apps_again(c);
 }
 
@@ -407,13 +404,7 @@ void fail_upgrade_job(upgrade_ctx& c) {
 
 void fail_data_claim(upgrade_ctx& c) { fail_claim_too_small(c, data_claim_name(c.u), data_claim_bytes(c)); }
 
-void fail_verification(upgrade_ctx& c) {
-  std::string text = "verification found differences:";
-  const auto diffs = mismatches(c);
-  for (std::size_t i = 0; i < diffs.size() && i < 5; ++i) text += (i ? "; " : " ") + diffs[i];
-  if (diffs.size() > 5) text += "; and " + std::to_string(diffs.size() - 5) + " more";
-  record_failure(c, text);
-}
+void fail_verification(upgrade_ctx& c) { record_failure(c, differences_text("verification found differences", mismatches(c))); }
 
 // Undo, in order: stop Jobs still running, put the database back on its old claim and image,
 // then bring the app back once the old database serves again. Every claim is kept.

@@ -239,6 +239,13 @@ std::vector<std::string> differences(const database_facts& before, const databas
   return out;
 }
 
+std::string differences_text(std::string lead, const std::vector<std::string>& diffs) {
+  lead += ':';
+  for (std::size_t i = 0; i < diffs.size() && i < 5; ++i) lead += (i ? "; " : " ") + diffs[i];
+  if (diffs.size() > 5) lead += "; and " + std::to_string(diffs.size() - 5) + " more";
+  return lead;
+}
+
 bool rendered_by_operator(const upgrade_ctx& c) {
   const auto* db = database(c);
   return db && db->owner_registry == c.u.registry.name;

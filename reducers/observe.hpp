@@ -64,6 +64,8 @@ std::int64_t old_claim_bytes(const upgrade_ctx& c);
 // Differences between the manifest taken before the backup and a database inspected later that
 // must hold the same rows on PostgreSQL `expected`.
 std::vector<std::string> differences(const database_facts& before, const database_facts& after, pg_major expected);
+// "<lead>: d1; d2; ...; and N more" (the first five differences), for a failure's reason.
+std::string differences_text(std::string lead, const std::vector<std::string>& diffs);
 
 // The Quay operator (QUAY-OPERATOR.md). It owns the database Deployment (an ownerReference to the
 // QuayRegistry) and re-renders it on every reconcile. The operator is the Deployment the attempt

@@ -218,11 +218,8 @@ void fail_revert_switch_deadline(upgrade_ctx& c) {
 }
 
 void fail_revert_verification(upgrade_ctx& c) {
-  std::string text = "the old database differs from the manifest taken before the upgrade:";
-  const auto diffs = revert_mismatches(c);
-  for (std::size_t i = 0; i < diffs.size() && i < 5; ++i) text += (i ? "; " : " ") + diffs[i];
-  if (diffs.size() > 5) text += "; and " + std::to_string(diffs.size() - 5) + " more";
-  record_failure(c, text);
+  record_failure(c,
+                 differences_text("the old database differs from the manifest taken before the upgrade", revert_mismatches(c)));
 }
 
 // Undo the revert: stop its backup Job, put the database back on the upgraded claim and image,

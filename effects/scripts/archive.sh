@@ -32,13 +32,19 @@ unset PGPASSWORD PGSERVICE PGDATABASE PGUSER PGHOST PGPORT
 step "start the old server on the backup clone $QPU_OLD_PGDATA"
 [ -s "$QPU_OLD_PGDATA/PG_VERSION" ] ||
   { echo "$QPU_OLD_PGDATA holds no PostgreSQL data directory (no PG_VERSION): the backup claim is not a clone of the old claim" >&2; exit 1; }
-conf=$(mktemp -d)
-# The image's extra files (an `include` only the old image has) may be missing here; the local
-# install user gets in without a password over the pod's own socket.
-sed "$qpu_loose_includes" "$QPU_OLD_PGDATA/postgresql.conf" >"$conf/postgresql.conf"
-printf 'local all all trust\n' >"$conf/pg_hba.conf"
-: >"$conf/pg_ident.conf"
-qpu_server_options="-c config_file=$conf/postgresql.conf -c hba_file=$conf/pg_hba.conf -c ident_file=$conf/pg_ident.conf"
+# scratch_config PGDATA: the server options of a start on a clone whose own configuration files
+# stay as they are: copies in a scratch folder, where the image's extra files (an `include` only
+# the old image has) may be missing, and the local install user gets in without a password over
+# the pod's own socket.
+scratch_config() {
+  local conf
+  conf=$(mktemp -d)
+  sed "$qpu_loose_includes" "$1/postgresql.conf" >"$conf/postgresql.conf"
+  printf 'local all all trust\n' >"$conf/pg_hba.conf"
+  : >"$conf/pg_ident.conf"
+  echo "-c config_file=$conf/postgresql.conf -c hba_file=$conf/pg_hba.conf -c ident_file=$conf/pg_ident.conf"
+}
+qpu_server_options=$(scratch_config "$QPU_OLD_PGDATA")
 sock=$(private_socket_dir)
 rm -f "$QPU_OLD_PGDATA/postmaster.pid"
 start_server "$PG_OLD_BINDIR" "$QPU_OLD_PGDATA" "$sock"
@@ -60,15 +66,12 @@ if [ -n "${QPU_VERIFY_PGDATA:-}" ]; then
   step "start the new server on the clone of the upgraded data $QPU_VERIFY_PGDATA"
   [ -s "$QPU_VERIFY_PGDATA/PG_VERSION" ] ||
     { echo "$QPU_VERIFY_PGDATA holds no PostgreSQL data directory (no PG_VERSION): the verify claim is not a clone of the upgraded data" >&2; exit 1; }
-  vconf=$(mktemp -d)
-  sed "$qpu_loose_includes" "$QPU_VERIFY_PGDATA/postgresql.conf" >"$vconf/postgresql.conf"
-  printf 'local all all trust\n' >"$vconf/pg_hba.conf"
-  : >"$vconf/pg_ident.conf"
+  vconf=$(scratch_config "$QPU_VERIFY_PGDATA")
   vsock=$(private_socket_dir)
   rm -f "$QPU_VERIFY_PGDATA/postmaster.pid"
   qpu_extra_server_bindir=$PG_NEW_BINDIR qpu_extra_server_pgdata=$QPU_VERIFY_PGDATA
   "$PG_NEW_BINDIR/pg_ctl" -D "$QPU_VERIFY_PGDATA" -w -t "${QPU_START_SECONDS:-300}" -l "$vsock/qpu-server.log" \
-    -o "-c listen_addresses='' -c unix_socket_directories='$vsock' -c port=5432 -c autovacuum=off -c config_file=$vconf/postgresql.conf -c hba_file=$vconf/pg_hba.conf -c ident_file=$vconf/pg_ident.conf" start ||
+    -o "-c listen_addresses='' -c unix_socket_directories='$vsock' -c port=5432 -c autovacuum=off $vconf" start ||
     { cat "$vsock/qpu-server.log" >&2; exit 1; }
 
   step "manifests of $QPU_APP_DB: the old data (backup clone) and the upgraded data (its clone), side by side"
