@@ -311,8 +311,12 @@ void read_manifests(upgrade_ctx& c) {
 // no going back without a person. The app is stopped again (its replica counts kept on its
 // Deployments), the database stays as it is, and the revert is offered.
 void fail_verification_after_resume(upgrade_ctx& c) {
-  record_failure(c, differences_text("the verification after the resume found the upgraded data different from the old data",
-                                     mismatches(c)));
+  const std::string lead = "the verification after the resume found the upgraded data different from the old data";
+  const bool both = c.u.before && c.u.before->has_manifest && c.u.after && c.u.after->has_manifest;
+  const auto* j = find_job(c, job_name(c.u, job_role::archive));
+  record_failure(c, both ? differences_text(lead, mismatches(c))
+                         : lead + " (its manifests could not be read from the Job's log; the Job reported: " +
+                               (j ? trim_end(job_report(c, *j)) : std::string()) + ")");
   stop_apps_again(c);
 }
 

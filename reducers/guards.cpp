@@ -248,9 +248,13 @@ bool after_resume_manifests_due(const upgrade_ctx& c) {
          (after_resume_job_failed(c) || after_resume_job_complete(c));
 }
 
+// Both manifests read and different; or, when the Job's log could not be read (its pod gone),
+// the Job's own report of the difference.
 bool after_resume_mismatch(const upgrade_ctx& c) {
-  return c.u.verify_after_resume && manifests_read(c) && c.u.before && c.u.before->has_manifest && c.u.after &&
-         c.u.after->has_manifest && !mismatches(c).empty();
+  if (!c.u.verify_after_resume || !manifests_read(c)) return false;
+  if (c.u.before && c.u.before->has_manifest && c.u.after && c.u.after->has_manifest) return !mismatches(c).empty();
+  const auto* j = after_resume_job_failed(c) ? find_job(c, job_name(c.u, job_role::archive)) : nullptr;
+  return j && job_report(c, *j).starts_with("VerificationMismatch");
 }
 
 // Two downtimes at once double the load on the storage: the registry's databases take turns,

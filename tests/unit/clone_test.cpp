@@ -321,3 +321,29 @@ TEST_CASE("clone, verify after-resume: a difference stops the app again and offe
     CHECK_FALSE(ids_with(s, "/revert-1/create-claim/backup").empty());
   }
 }
+
+TEST_CASE("clone, verify after-resume: the Job's log is gone; its own report of a difference still stops the app") {
+  auto o = cloning();
+  o.verify_after_resume = true;
+  o.verify_after_resume_mismatch = true;
+  o.job_log_gone = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::verify_failed);
+  CHECK_THAT(u.last_error, Catch::Contains("its manifests could not be read from the Job's log"));
+  CHECK_THAT(u.last_error, Catch::Contains("VerificationMismatch: step 'compare the manifests' failed"));
+  CHECK(ids_with(s, "/scale-down/registry-quay-app/verify-failed").size() == 1);
+}
+
+TEST_CASE("clone, verify after-resume: the Job's log is gone after a match: the Job's own comparison stands") {
+  auto o = cloning();
+  o.verify_after_resume = true;
+  o.job_log_gone = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::succeeded);
+  CHECK(u.verified_after_resume);
+  CHECK_FALSE(u.before->has_manifest);
+  CHECK_THAT(s.all<update_registry_status>().back().conditions[1].message,
+             Catch::Contains("verified after the resume by the archive Job"));
+}

@@ -783,6 +783,7 @@ class driver {
   // The archive Job's log (verification after the resume): both manifests, the upgraded side one
   // row short when the scenario says so.
   void perform(const read_job_manifest& e) {
+    if (o_.job_log_gone) return failure(e.id, 404, "NotFound", "pods \"" + e.pod.name + "\" not found");
     database_facts f;
     f.has_manifest = true;
     f.tables = manifest_tables(e.id.component == db_component::clair,

@@ -77,6 +77,7 @@ struct scenario_options {
   // The archive Job's verification finds the upgraded clone one row short: it fails with
   // VerificationMismatch, its log holding both manifests.
   bool verify_after_resume_mismatch = false;
+  bool job_log_gone = false;  // reading a Job's log answers 404 (its pod was deleted)
   std::uint64_t max_events = 5000;
 };
 
