@@ -2207,25 +2207,29 @@ def claim_hook(kind, hook_dir):
     try:
         labels = json.loads(os.environ.get("KUBE_SIM_POD_LABELS") or "{}")
         claims = (os.environ.get("KUBE_SIM_POD_CLAIMS") or "").split()
-        fill = os.path.join(hook_dir, "fill-on-start.arm")
-        if kind == "start" and os.path.exists(fill):
-            with open(fill) as f:
-                armed_fill = json.load(f)
+        def armed_for_this_pod(name):
+            """The hook armed as `name` when this pod is its Job's and mounts its claim: (spec, the
+            claim's host folder, the arm file), else None."""
+            path = os.path.join(hook_dir, name)
+            if kind != "start" or not os.path.exists(path):
+                return None
+            with open(path) as f:
+                spec = json.load(f)
             dirs = dict(d.split("=", 1) for d in (os.environ.get("KUBE_SIM_POD_CLAIM_DIRS") or "").split())
-            if labels.get("job-name") == armed_fill["job"] and armed_fill["claim"] in dirs:
-                d = dirs[armed_fill["claim"]]
-                st = os.statvfs(d)
-                subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize - 65536), os.path.join(d, "filled-at-start.bin")],
-                               check=True)
-                os.rename(fill, fill + ".done")
-        damage = os.path.join(hook_dir, "damage-on-start.arm")
-        if kind == "start" and os.path.exists(damage):
-            with open(damage) as f:
-                armed_damage = json.load(f)
-            dirs = dict(d.split("=", 1) for d in (os.environ.get("KUBE_SIM_POD_CLAIM_DIRS") or "").split())
-            if labels.get("job-name") == armed_damage["job"] and armed_damage["claim"] in dirs:
-                change_stopped_cluster(os.path.join(dirs[armed_damage["claim"]], "userdata"), armed_damage["sql"])
-                os.rename(damage, damage + ".done")
+            if labels.get("job-name") != spec["job"] or spec["claim"] not in dirs:
+                return None
+            return spec, dirs[spec["claim"]], path
+
+        if (hit := armed_for_this_pod("fill-on-start.arm")):
+            _, d, path = hit
+            st = os.statvfs(d)
+            subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize - 65536), os.path.join(d, "filled-at-start.bin")],
+                           check=True)
+            os.rename(path, path + ".done")
+        if (hit := armed_for_this_pod("damage-on-start.arm")):
+            spec, d, path = hit
+            change_stopped_cluster(os.path.join(d, "userdata"), spec["sql"])
+            os.rename(path, path + ".done")
         armed = os.path.join(hook_dir, "old-claim-dir")
         # Only the harness's own registry (a case may run a second one in another namespace).
         if (labels.get("quay-component") != "postgres" or OLD_CLAIM not in claims or not os.path.exists(armed)
