@@ -24,6 +24,11 @@ std::vector<create_claim> clones(const session& s) {
   return claims;
 }
 
+// The condition of that type in a status write (end() when there is none).
+std::vector<condition>::const_iterator named(const std::vector<condition>& conditions, const std::string& type) {
+  return std::ranges::find_if(conditions, [&](const condition& c) { return c.type == type; });
+}
+
 }  // namespace
 
 TEST_CASE("clone: both claims are clones made after the stop; pg_upgrade links in the data clone; the archive follows") {
@@ -70,8 +75,7 @@ TEST_CASE("clone: both claims are clones made after the stop; pg_upgrade links i
   CHECK(u.archive_error.empty());
   const auto st = s.all<update_registry_status>().back();
   CHECK_THAT(st.summary.backup_archive, Catch::StartsWith("Complete: "));
-  const auto archived =
-      std::ranges::find_if(st.conditions, [](const condition& c) { return c.type == "PostgresBackupArchived"; });
+  const auto archived = named(st.conditions, "PostgresBackupArchived");
   REQUIRE(archived != st.conditions.end());
   CHECK(archived->status == "True");
   CHECK_THAT(st.conditions[1].message, Catch::Contains("on clones of the old claim"));
@@ -96,8 +100,7 @@ TEST_CASE("clone: the archive Job fails after the app is back: reported loudly, 
   const auto st = s.all<update_registry_status>().back();
   CHECK(st.conditions[1].status == "True");
   CHECK_THAT(st.summary.backup_archive, Catch::StartsWith("Failed: "));
-  const auto archived =
-      std::ranges::find_if(st.conditions, [](const condition& c) { return c.type == "PostgresBackupArchived"; });
+  const auto archived = named(st.conditions, "PostgresBackupArchived");
   REQUIRE(archived != st.conditions.end());
   CHECK(archived->status == "False");
   CHECK(archived->reason == "Failed");
@@ -264,8 +267,7 @@ TEST_CASE(
   CHECK(u.before->tables == u.after->tables);
   CHECK(u.before->tables.size() == 5);
   const auto st = s.all<update_registry_status>().back();
-  const auto verified =
-      std::ranges::find_if(st.conditions, [](const condition& c) { return c.type == "PostgresUpgradeVerified"; });
+  const auto verified = named(st.conditions, "PostgresUpgradeVerified");
   REQUIRE(verified != st.conditions.end());
   CHECK(verified->status == "True");
   CHECK(verified->reason == "VerifiedAfterResume");
@@ -298,8 +300,7 @@ TEST_CASE("clone, verify after-resume: a difference stops the app again and offe
     CHECK(st.conditions[1].status == "False");
     CHECK(st.conditions[1].reason == "VerificationFailedAfterResume");
     CHECK_THAT(st.conditions[1].message, Catch::Contains("quay-pg-upgrader.quay.io/revert-to-claim to registry-quay-database"));
-    const auto verified =
-        std::ranges::find_if(st.conditions, [](const condition& c) { return c.type == "PostgresUpgradeVerified"; });
+    const auto verified = named(st.conditions, "PostgresUpgradeVerified");
     REQUIRE(verified != st.conditions.end());
     CHECK(verified->status == "False");
     CHECK(verified->reason == "Mismatch");
