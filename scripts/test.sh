@@ -11,9 +11,8 @@
 #               its runtime and operator stand-in, reliability) runs here again, and so do the
 #               end-to-end cases in QPU_ASAN_E2E, which put the instrumented controller and
 #               kube-sim through a whole upgrade of each kind. Every instrumented process stops
-#               at its first report and fails its test. The e2e cases run 4 to 5 times slower
-#               under ASan at -O0 (docs/RELIABILITY.md section 6), which is why all of them run
-#               in the plain tree and a few here.
+#               at its first report and fails its test. The whole suite ran under ASan until
+#               its 163 tests took CI 72 min (docs/RELIABILITY.md section 6).
 #   QPU_SANITIZE=OFF scripts/test.sh   the whole suite in the plain tree only (faster at home)
 #   QPU_SANITIZE=ON  scripts/test.sh   the whole suite in the sanitized tree only (slow: an hour)
 #   QPU_TEST_JOBS=N                    ctest's parallelism (default: cores + 1; the end-to-end
