@@ -14,7 +14,7 @@
 #               at its first report and fails its test. The whole suite ran under ASan until
 #               its 163 tests took CI 72 min (docs/RELIABILITY.md section 6).
 #   QPU_SANITIZE=OFF scripts/test.sh   the whole suite in the plain tree only (faster at home)
-#   QPU_SANITIZE=ON  scripts/test.sh   the whole suite in the sanitized tree only (slow: an hour)
+#   QPU_SANITIZE=ON  scripts/test.sh   the whole suite in the sanitized tree only
 #   QPU_TEST_JOBS=N                    ctest's parallelism (default: cores + 1; the end-to-end
 #                                      cases wait on pods and PostgreSQL much of the time)
 # A skipped test proved nothing, so any skip fails the run (CI runs this script). On a machine
