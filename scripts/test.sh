@@ -4,7 +4,7 @@
 # short fuzz runs.
 #   scripts/test.sh [extra ctest arguments for the whole suite]
 # Two trees, built once each:
-#   build       the shipped flags (RelWithDebInfo, -O2, -Werror), as scripts/demo.sh builds it:
+#   build       RelWithDebInfo (-O2, -Werror; line tables only), the tree scripts/demo.sh uses:
 #               the WHOLE suite runs here, so the end-to-end cases drive the binaries that ship;
 #   build-asan  ASan + UBSan (-O0), built beside that suite at the lowest priority: every test
 #               that runs our code in its own process (unit, replay, watch, effects, kube-sim and
@@ -26,7 +26,15 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mode=${QPU_SANITIZE:-BOTH}
 plain=${QPU_BUILD_DIR:-$root/build}
 sanitized=${QPU_ASAN_BUILD_DIR:-$root/build-asan}
-configure() { cmake -S "$root" -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQPU_SANITIZE="$2" >/dev/null; }
+# The plain tree keeps the build type's -O2 but writes line tables only (-g1, as the sanitized tree
+# does): debug information never changes the generated code, and full -g is about a third of the
+# compile time of our heaviest files (kube/http_client.cpp on a busy machine: 70 s with -g, 44 s
+# with -g0; docs/RELIABILITY.md section 6 has the whole tree).
+configure() {
+  local flags=()
+  [ "$2" = ON ] || flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
+  cmake -S "$root" -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQPU_SANITIZE="$2" "${flags[@]}" >/dev/null
+}
 # In a sanitized build every instrumented process stops at its first report, with a stack trace.
 # The pods' programs (PostgreSQL, shells) are not instrumented and ignore these.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:detect_leaks=1}
