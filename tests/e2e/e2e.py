@@ -48,14 +48,18 @@ RETRY_ANNOTATION = "quay-pg-upgrader.quay.io/retry"
 # checksums and the tools' own words are left open.
 # A failed Job's reason is its step, then the pod's log from the step lines on (any number of
 # them); the log's last lines are the tool's own words.
+# The start of a line pg_dump or its workers wrote: fragments of "pg_dump", "pg_dump:" and ": ".
+PG_DUMP_LINE = r"(?:pg_dump:? ?)*: ?"
 BACKUP_ENOSPC = (r"backup Job quay/registry-pg10-backup-1 failed: BackoffLimitExceeded \(Job has reached the specified "
                  r"backoff limit\); the pod reported: BackupFailed: step 'pg_dump quay' failed \(exit 1\)\n"
                  r"(?:[^\n]*\n)*== [0-9TZ:-]+ pg_dump quay\n"
                  # pg_dump -Fd -j: the file whose write met the full volume first (a table's data
                  # file or the TOC) is named, and its workers may report too; a worker writes its
                  # program name and its message in two writes, so two workers' lines can interleave
-                 # ("pg_dumppg_dump: terminated by user\n: terminated by user").
-                 r"(?:(?:pg_dump)*: [^\n]*\n)*pg_dump: error: [^\n]*: No space left on device\n(?:(?:pg_dump)*: [^\n]*\n)*")
+                 # ("pg_dumppg_dump: terminated by user\n: terminated by user", and seen in a full run
+                 # "pg_dump:pg_dump: error: could not write to output file: No space left on device").
+                 rf"(?:{PG_DUMP_LINE}[^\n]*\n)*{PG_DUMP_LINE}error: [^\n]*: No space left on device\n"
+                 rf"(?:{PG_DUMP_LINE}[^\n]*\n)*")
 UPGRADE_ENOSPC = (r"upgrade Job quay/registry-pg15-upgrade-1 failed: BackoffLimitExceeded \(Job has reached the specified "
                   r"backoff limit\); the pod reported: UpgradeFailed: step 'initdb /var/lib/pgsql/data/userdata' failed "
                   r"\(exit 1\)\n(?:[^\n]*\n)*== [0-9TZ:-]+ initdb /var/lib/pgsql/data/userdata\n"
