@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Builds the controller's image here, where no container registry is reachable (issue 18):
+#   scripts/image.sh [--tag NAME]       (as root; installs buildah and mmdebstrap if missing)
+# 1. A local Debian 12 base image, localhost/qpu-debian:12, made once with mmdebstrap from the
+#    same Debian mirror the machine uses (its tarball is kept in /var/cache/quay-pg-upgrader/image).
+# 2. deploy/Containerfile built with `buildah bud --isolation chroot`, with that base as
+#    BUILD_BASE and an empty runtime base (RUNTIME_BASE=scratch): the runtime stage brings its own
+#    file system (the binary, its libraries, CA certificates, the non-root user), so nothing of a
+#    distroless base is missing. A real pipeline builds the same file with its public defaults.
+# 3. Checks the image: it runs as user 65532, holds no shell and no package manager, and its binary
+#    starts (`--help`, run with `buildah run --isolation chroot`); prints its size and the line
+#    `image_size_mib VALUE <40 met|missed`.
+# Layers are cached (--layers): a second run rebuilds only from the changed sources on.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+version=$(sed -n 's/^project(quay_pg_upgrader VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
+tag=localhost/quay-pg-upgrader:$version
+while [ $# -gt 0 ]; do
+  case $1 in
+    --tag) tag=$2; shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "image.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" = 0 ] || { echo "image.sh: run as root (buildah with chroot isolation)" >&2; exit 2; }
+
+missing=()
+for pkg in buildah mmdebstrap; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "image.sh: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+base=localhost/qpu-debian:12
+cache=/var/cache/quay-pg-upgrader/image
+if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
+  mkdir -p "$cache"
+  tarball=$cache/debian-12.tar
+  if [ ! -s "$tarball" ]; then
+    echo "image.sh: making the Debian 12 base with mmdebstrap ($tarball)"
+    mmdebstrap --variant=apt --format=tar bookworm "$tarball.part" \
+      "deb http://deb.debian.org/debian bookworm main" \
+      "deb http://deb.debian.org/debian bookworm-updates main" \
+      "deb http://deb.debian.org/debian-security bookworm-security main"
+    mv "$tarball.part" "$tarball"
+  fi
+  ctr=$(buildah from scratch)
+  buildah add "$ctr" "$tarball" / >/dev/null
+  buildah config --cmd /bin/bash --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$ctr"
+  buildah commit --rm "$ctr" "$base" >/dev/null
+  echo "image.sh: base image $base"
+fi
+
+started=$(date +%s)
+buildah bud --isolation chroot --layers -f "$root/deploy/Containerfile" \
+  --build-arg BUILD_BASE="$base" --build-arg RUNTIME_BASE=scratch -t "$tag" "$root"
+echo "image.sh: built $tag in $(($(date +%s) - started)) s"
+
+# What is inside: the user, no shell, no package manager, a binary that starts.
+user=$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$tag")
+[ "$user" = "65532:65532" ] || { echo "image.sh: the image runs as '$user', not 65532:65532" >&2; exit 1; }
+ctr=$(buildah from "$tag")
+trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
+mnt=$(buildah mount "$ctr")
+for f in bin/sh bin/bash usr/bin/sh usr/bin/bash usr/bin/apt-get usr/bin/dpkg; do
+  [ ! -e "$mnt/$f" ] || { echo "image.sh: the image holds /$f" >&2; exit 1; }
+done
+files=$(cd "$mnt" && find . -type f | wc -l)
+bytes=$(du -sb "$mnt" | cut -f1)  # the image's whole file system, uncompressed
+buildah umount "$ctr" >/dev/null
+buildah run --isolation chroot "$ctr" -- /usr/local/bin/quay-pg-upgrader --help | sed -n 1,3p
+
+listed=$(buildah images --format '{{.Size}}' "$tag")
+python3 - "$bytes" "$files" "$tag" "$listed" <<'EOF'
+import sys
+size, files, tag, listed = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+mib = size / 2**20
+print(f"image.sh: {tag}: {mib:.1f} MiB of files uncompressed ({files} files; buildah lists {listed})")
+print(f"image_size_mib {mib:.1f} <40 {'met' if mib < 40 else 'missed'}")
+EOF
