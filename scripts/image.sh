@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the controller's image here, where no container registry is reachable (issue 18):
+# Builds the controller's image and the pg_upgrade method's image here, where no container
+# registry is reachable (issue 18):
 #   scripts/image.sh [--tag NAME]       (as root; installs buildah and mmdebstrap if missing)
 # 1. A local Debian 12 base image, localhost/qpu-debian:12, made once with mmdebstrap from the
 #    same Debian mirror the machine uses (its tarball is kept in /var/cache/quay-pg-upgrader/image).
@@ -10,6 +11,9 @@
 # 3. Checks the image: it runs as user 65532, holds no shell and no package manager, and its binary
 #    starts (`--help`, run with `buildah run --isolation chroot`); prints its size and the line
 #    `image_size_mib VALUE <40 met|missed`.
+# 4. deploy/Containerfile.pg-upgrade on the same base (localhost/pg-upgrade:13-15), checked for
+#    real: as uid 26 it initialises a PostgreSQL 13 and a 15 cluster with its own binaries
+#    (PG_OLD_BINDIR, PG_NEW_BINDIR) and runs `pg_upgrade --check` from the one to the other.
 # Layers are cached (--layers): a second run rebuilds only from the changed sources on.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,7 +22,7 @@ tag=localhost/quay-pg-upgrader:$version
 while [ $# -gt 0 ]; do
   case $1 in
     --tag) tag=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "image.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -81,3 +85,20 @@ mib = size / 2**20
 print(f"image.sh: {tag}: {mib:.1f} MiB of files uncompressed ({files} files; buildah lists {listed})")
 print(f"image_size_mib {mib:.1f} <40 {'met' if mib < 40 else 'missed'}")
 EOF
+
+# The pg_upgrade image: its binaries, run where the Jobs run them, upgrade-check a real 13 cluster.
+pgu=localhost/pg-upgrade:13-15
+started=$(date +%s)
+buildah bud --isolation chroot --layers -f "$root/deploy/Containerfile.pg-upgrade" --build-arg BASE="$base" -t "$pgu" "$root/deploy"
+echo "image.sh: built $pgu in $(($(date +%s) - started)) s"
+ctr2=$(buildah from "$pgu")
+trap 'buildah rm "$ctr" "$ctr2" >/dev/null 2>&1 || true' EXIT
+buildah run --isolation chroot "$ctr2" -- bash -ec '
+  [ "$(id -u):$(id -g)" = 26:26 ] || { echo "runs as $(id -u):$(id -g), not 26:26"; exit 1; }
+  work=$(mktemp -d); cd "$work"
+  "$PG_OLD_BINDIR/initdb" -D old -U postgres -E UTF8 --locale=en_US.UTF-8 >/dev/null
+  "$PG_NEW_BINDIR/initdb" -D new -U postgres -E UTF8 --locale=en_US.UTF-8 >/dev/null
+  "$PG_OLD_BINDIR/postgres" --version; "$PG_NEW_BINDIR/pg_upgrade" --version
+  "$PG_NEW_BINDIR/pg_upgrade" --check -U postgres -b "$PG_OLD_BINDIR" -B "$PG_NEW_BINDIR" -d old -D new
+  rm -rf "$work"'
+echo "image.sh: $pgu: $(buildah images --format '{{.Size}}' "$pgu"); pg_upgrade --check 13 -> 15 passed"
