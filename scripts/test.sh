@@ -8,7 +8,7 @@
 #               the WHOLE suite runs here, so the end-to-end cases drive the binaries that ship;
 #   build-asan  ASan + UBSan (-O0), built beside that suite at the lowest priority: every test
 #               that runs our code in its own process (unit, replay, watch, effects, kube-sim and
-#               its runtime and operator stand-in, reliability) runs here again, and so do the
+#               its runtime and operator stand-in, bad input, refusals) runs here again, and the
 #               end-to-end cases in QPU_ASAN_E2E, which put the instrumented controller and
 #               kube-sim through a whole upgrade of each kind. Every instrumented process stops
 #               at its first report and fails its test. The whole suite ran under ASan until
@@ -29,7 +29,7 @@ sanitized=${QPU_ASAN_BUILD_DIR:-$root/build-asan}
 # The plain tree keeps the build type's -O2 but writes line tables only (-g1, as the sanitized tree
 # does): debug information never changes the generated code, and full -g is about a third of the
 # compile time of our heaviest files (kube/http_client.cpp on a busy machine: 70 s with -g, 44 s
-# with -g0; docs/RELIABILITY.md section 6 has the whole tree).
+# with -g0).
 configure() {
   local flags=()
   [ "$2" = ON ] || flags=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
