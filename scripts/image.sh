@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the controller's image and the pg_upgrade method's image here, where no container
 # registry is reachable (issue 18):
-#   scripts/image.sh [--tag NAME]       (as root; installs buildah and mmdebstrap if missing)
+#   scripts/image.sh [--tag NAME] [--smoke]   (as root; installs buildah and mmdebstrap if missing)
 # 1. A local Debian 12 base image, localhost/qpu-debian:12, made once with mmdebstrap from the
 #    same Debian mirror the machine uses (its tarball is kept in /var/cache/quay-pg-upgrader/image).
 # 2. deploy/Containerfile built with `buildah bud --isolation chroot`, with that base as
@@ -14,15 +14,20 @@
 # 4. deploy/Containerfile.pg-upgrade on the same base (localhost/pg-upgrade:13-15), checked for
 #    real: as uid 26 it initialises a PostgreSQL 13 and a 15 cluster with its own binaries
 #    (PG_OLD_BINDIR, PG_NEW_BINDIR) and runs `pg_upgrade --check` from the one to the other.
+# 5. --smoke: the end-to-end case logical-10-to-15 on kube-sim with the controller run from its
+#    image (tests/e2e/in_image.sh: chroot isolation, host network, user 65532); needs the plain
+#    tree `build` (kube-sim and the harness's tools; scripts/test.sh or scripts/demo.sh make it).
 # Layers are cached (--layers): a second run rebuilds only from the changed sources on.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 version=$(sed -n 's/^project(quay_pg_upgrader VERSION \([0-9.]*\).*/\1/p' "$root/CMakeLists.txt")
 tag=localhost/quay-pg-upgrader:$version
+smoke=0
 while [ $# -gt 0 ]; do
   case $1 in
     --tag) tag=$2; shift 2 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --smoke) smoke=1; shift ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "image.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -102,3 +107,11 @@ buildah run --isolation chroot "$ctr2" -- bash -ec '
   "$PG_NEW_BINDIR/pg_upgrade" --check -U postgres -b "$PG_OLD_BINDIR" -B "$PG_NEW_BINDIR" -d old -D new
   rm -rf "$work"'
 echo "image.sh: $pgu: $(buildah images --format '{{.Size}}' "$pgu"); pg_upgrade --check 13 -> 15 passed"
+
+if [ "$smoke" = 1 ]; then
+  b=$root/build
+  [ -x "$b/kube-sim/kube-sim" ] || { echo "image.sh: --smoke needs $b/kube-sim/kube-sim (scripts/demo.sh builds it)" >&2; exit 2; }
+  QPU_IMAGE=$tag python3 "$root/tests/e2e/e2e.py" --build "$b" --source "$root" --kube-sim "$b/kube-sim/kube-sim" \
+    --controller "$root/tests/e2e/in_image.sh" --timeout 500 logical-10-to-15
+  echo "image.sh: $tag upgraded logical-10-to-15 on kube-sim from inside its container"
+fi
