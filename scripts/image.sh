@@ -64,7 +64,7 @@ if ! buildah inspect --type image "$base" >/dev/null 2>&1; then
 fi
 
 started=$(date +%s)
-buildah bud --isolation chroot --layers -f "$root/deploy/Containerfile" \
+buildah bud --isolation chroot --layers --force-rm -f "$root/deploy/Containerfile" \
   --build-arg BUILD_BASE="$base" --build-arg RUNTIME_BASE=scratch -t "$tag" "$root"
 echo "image.sh: built $tag in $(($(date +%s) - started)) s"
 
@@ -94,7 +94,7 @@ EOF
 # The pg_upgrade image: its binaries, run where the Jobs run them, upgrade-check a real 13 cluster.
 pgu=localhost/pg-upgrade:13-15
 started=$(date +%s)
-buildah bud --isolation chroot --layers -f "$root/deploy/Containerfile.pg-upgrade" --build-arg BASE="$base" -t "$pgu" "$root/deploy"
+buildah bud --isolation chroot --layers --force-rm -f "$root/deploy/Containerfile.pg-upgrade" --build-arg BASE="$base" -t "$pgu" "$root/deploy"
 echo "image.sh: built $pgu in $(($(date +%s) - started)) s"
 ctr2=$(buildah from "$pgu")
 trap 'buildah rm "$ctr" "$ctr2" >/dev/null 2>&1 || true' EXIT
