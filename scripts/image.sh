@@ -33,15 +33,8 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" = 0 ] || { echo "image.sh: run as root (buildah with chroot isolation)" >&2; exit 2; }
 
-missing=()
-for pkg in buildah mmdebstrap; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "image.sh: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# The project's packages and PostgreSQL builds (--smoke runs an end-to-end case), and the two tools.
+"$root/scripts/setup.sh" buildah mmdebstrap
 
 base=localhost/qpu-debian:12
 cache=/var/cache/quay-pg-upgrader/image

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs every Debian package the build, the tests and the demo need. Idempotent: packages
 # already present are not touched, and nothing is downloaded when everything is there.
-# Usage: scripts/setup.sh            (as root, or with sudo available)
+# Usage: scripts/setup.sh [PACKAGE ...]   (as root, or with sudo available); the PACKAGEs, if
+#        given, are installed as well (scripts/image.sh adds buildah and mmdebstrap)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 mapfile -t wanted < <(grep -vE '^\s*(#|$)' "$here/apt-packages.txt")
+wanted+=("$@")
 missing=()
 for pkg in "${wanted[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
