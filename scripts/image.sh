@@ -3,7 +3,8 @@
 # registry is reachable (issue 18):
 #   scripts/image.sh [--tag NAME] [--smoke]   (as root; installs buildah and mmdebstrap if missing)
 # 1. A local Debian 12 base image, localhost/qpu-debian:12, made once with mmdebstrap from the
-#    same Debian mirror the machine uses (its tarball is kept in /var/cache/quay-pg-upgrader/image).
+#    Debian mirror (deb.debian.org, as this machine's apt sources; the tarball is kept in
+#    /var/cache/quay-pg-upgrader/image).
 # 2. deploy/Containerfile built with `buildah bud --isolation chroot`, with that base as
 #    BUILD_BASE and an empty runtime base (RUNTIME_BASE=scratch): the runtime stage brings its own
 #    file system (the binary, its libraries, CA certificates, the non-root user), so nothing of a
