@@ -5,6 +5,7 @@ created through the API, read back, and the Deployment's production settings are
 CRD replaces kube-sim's seeded one, and a QuayRegistry with a status write works under it.
 Usage: manifests_test.py KUBE_SIM SOURCE_DIR"""
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -118,8 +119,16 @@ def main():
         check(got["status"]["postgresUpgrade"]["phase"] == "succeeded", "QuayRegistry status subresource writable")
 
         cf = open(os.path.join(deploy, "Containerfile")).read()
-        stages = [l for l in cf.splitlines() if l.startswith("FROM ")]
-        check(len(stages) == 2 and "debian:12" in stages[0] and " AS build" in stages[0], "Containerfile: build stage on Debian 12")
+        # Base images are build arguments; their defaults before the first FROM are the public names a
+        # real pipeline builds from (scripts/image.sh passes local ones).
+        lines = cf.splitlines()
+        first_from = next(i for i, l in enumerate(lines) if l.startswith("FROM "))
+        defaults = dict(re.match(r"ARG (\w+)=(\S+)$", l).groups() for l in lines[:first_from] if re.match(r"ARG \w+=\S+$", l))
+        stages = [re.sub(r"\$\{(\w+)\}", lambda m: defaults.get(m.group(1), m.group(0)), l) for l in lines if l.startswith("FROM ")]
+        check(len(stages) == 2 and "docker.io/library/debian:12 AS build" in stages[0], f"Containerfile: build stage on Debian 12 ({stages[:1]})")
+        check("distroless" in stages[1], f"Containerfile: runtime stage on a distroless base by default ({stages[1:]})")
+        runtime = "\n".join(lines[next(i for i, l in enumerate(lines) if l.startswith("FROM ") and i > first_from):])
+        check(not re.search(r"^RUN ", runtime, re.M), "Containerfile: the runtime stage runs nothing (it needs no shell)")
         check("USER 65532" in cf and "--from=build" in cf, "Containerfile: runtime stage copies only the build's output, non-root")
         print("PASS")
         return 0
