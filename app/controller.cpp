@@ -15,6 +15,7 @@
 
 #include "core/codec.hpp"
 #include "effects/dispatch.hpp"
+#include "effects/labels.hpp"
 #include "effects/requeue_timers.hpp"
 #include "reducers/reduce.hpp"
 #include "kube/api_client.hpp"
@@ -54,6 +55,7 @@ const char* effect_name(const effect& e) {
         else if constexpr (std::is_same_v<T, inspect_database>) return "inspect_database";
         else if constexpr (std::is_same_v<T, delete_job>) return "delete_job";
         else if constexpr (std::is_same_v<T, inspect_claim>) return "inspect_claim";
+        else if constexpr (std::is_same_v<T, read_claim>) return "read_claim";
         else if constexpr (std::is_same_v<T, read_job_progress>) return "read_job_progress";
         else if constexpr (std::is_same_v<T, read_job_manifest>) return "read_job_manifest";
         else return "requeue_after";
@@ -110,12 +112,25 @@ const char* effect_verb(const effect& e) {
     return "POST";
   if (std::holds_alternative<delete_job>(e)) return "DELETE";
   if (std::holds_alternative<inspect_database>(e) || std::holds_alternative<inspect_claim>(e) ||
-      std::holds_alternative<read_job_progress>(e) || std::holds_alternative<read_job_manifest>(e))
+      std::holds_alternative<read_claim>(e) || std::holds_alternative<read_job_progress>(e) ||
+      std::holds_alternative<read_job_manifest>(e))
     return "GET";
   return "PATCH";
 }
 
 }  // namespace
+
+std::vector<std::string> watch_selectors(resource_kind kind, const watch_selection& w) {
+  if (w.all || kind == resource_kind::quay_registry) return {""};
+  const std::string rendered = "quay-component";
+  const std::string not_rendered = ",!quay-component";  // keeps the streams disjoint
+  if (kind == resource_kind::deployment) {
+    std::vector<std::string> s{rendered};
+    if (!w.operator_selector.empty()) s.push_back(w.operator_selector + not_rendered);
+    return s;
+  }
+  return {rendered, std::string(effects::managed_by_label) + "=" + std::string(effects::component_name) + not_rendered};
+}
 
 controller::controller(net::io_context& ioc, run_options options) : ioc_(ioc), options_(std::move(options)) {}
 controller::~controller() = default;
@@ -155,31 +170,44 @@ std::expected<void, std::string> controller::start() {
   ingest(log_line_event(log_->next_seq(), ts, "controller", started), logged_event{log_->next_seq(), ts, "controller", started});
 
   for (auto kind : all_resource_kinds) {
-    watch::reflector_spec spec;
-    spec.kind = kind;
-    spec.ns = options_.cfg.watch_namespace;
-    drivers_.push_back(std::make_unique<watch::reflector_driver>(
-        client_, spec,
-        [this](const watch::watch_input& in) {
-          if (stopping_) return;
-          if (in.origin == watch::input_origin::watch_line) ++metrics_.watch_events[{plural(in.kind), watch_type_name(in.body)}];
-          if (in.origin == watch::input_origin::relist_done) ++metrics_.relists[plural(in.kind)];
-          const timestamp now = now_ms();
-          const std::uint64_t seq = log_->next_seq();
-          std::string line = watch::log_line(in, seq, now);
-          if (in.origin == watch::input_origin::malformed) {
-            // Fold exactly what a replay of this line will see.
-            auto parsed = parse_log_line(std::string_view(line).substr(0, line.size() - 1));
-            if (parsed) return ingest(std::move(line), std::move(*parsed));
-          }
-          ingest(std::move(line), logged_event{seq, now, std::string("watch/") + plural(in.kind), in.body});
-        },
-        now_ms));
-    net::co_spawn(ioc_, drivers_.back()->run(), net::detached);
+    const auto selectors = watch_selectors(kind, options_.watch);
+    for (std::size_t stream = 0; stream < selectors.size(); ++stream) {
+      watch::reflector_spec spec;
+      spec.kind = kind;
+      spec.ns = options_.cfg.watch_namespace;
+      spec.label_selector = selectors[stream];
+      spec.stream = static_cast<std::uint8_t>(stream);
+      spec.streams = static_cast<std::uint8_t>(selectors.size());
+      drivers_.push_back(std::make_unique<watch::reflector_driver>(
+          client_, spec,
+          [this](const watch::watch_input& in) {
+            if (stopping_) return;
+            if (in.origin == watch::input_origin::watch_line)
+              ++metrics_.watch_events[{plural(in.kind), watch_type_name(in.body)}];
+            if (in.origin == watch::input_origin::relist_done) ++metrics_.relists[plural(in.kind)];
+            const timestamp now = now_ms();
+            const std::uint64_t seq = log_->next_seq();
+            std::string line = watch::log_line(in, seq, now);
+            if (in.origin == watch::input_origin::malformed) {
+              // Fold exactly what a replay of this line will see.
+              auto parsed = parse_log_line(std::string_view(line).substr(0, line.size() - 1));
+              if (parsed) return ingest(std::move(line), std::move(*parsed));
+            }
+            ingest(std::move(line), logged_event{seq, now, std::string("watch/") + plural(in.kind), in.body});
+          },
+          now_ms));
+      net::co_spawn(ioc_, drivers_.back()->run(), net::detached);
+    }
   }
-  logger()->info("watching {} for QuayRegistries; target {}",
+  logger()->info("watching {} for QuayRegistries; target {}; {}",
                  options_.cfg.watch_namespace.empty() ? "all namespaces" : "namespace " + options_.cfg.watch_namespace,
-                 options_.cfg.target_image);
+                 options_.cfg.target_image,
+                 options_.watch.all
+                     ? std::string("every Deployment, Pod, Job and claim (--watch-all)")
+                     : "Deployments, Pods, Jobs and claims labelled quay-component or made by quay-pg-upgrader, "
+                       "and the operator's Deployment (" +
+                           (options_.watch.operator_selector.empty() ? std::string("none") : options_.watch.operator_selector) +
+                           ")");
   return {};
 }
 

@@ -33,6 +33,21 @@ class api_client;
 
 namespace qpu::app {
 
+// What the controller watches of each kind (docs/OPERATIONS.md, "What the controller watches").
+// By default only what the upgrade reads, so that a large cluster's unrelated objects cost
+// nothing: QuayRegistries all; Deployments, Pods, Jobs and claims the Quay operator rendered
+// (label quay-component); this controller's own Jobs, their pods and its claims (label
+// app.kubernetes.io/managed-by=quay-pg-upgrader); and the Quay operator's own Deployment
+// (`operator_selector`, OLM's label by default). `all`: no selectors (--watch-all), for an
+// installation whose database objects carry no quay-component label.
+struct watch_selection {
+  bool all = false;
+  std::string operator_selector = "olm.owner.kind=ClusterServiceVersion";
+};
+
+// The label selector of each watch stream of `kind` ("" for none); their sets are disjoint.
+std::vector<std::string> watch_selectors(resource_kind kind, const watch_selection& w);
+
 struct run_options {
   std::string kubeconfig;  // empty: in-cluster, $KUBECONFIG, ~/.kube/config
   // Accept a plain http:// API server that is not a loopback address (--allow-insecure-http);
@@ -42,6 +57,7 @@ struct run_options {
   std::string event_log = "quay-pg-upgrader-events.jsonl";
   config cfg = run_defaults();
   bool fsync = true;
+  watch_selection watch;
   // CPUs each backup and upgrade Job asks for and works with (--job-cpus): its container's
   // resources.requests.cpu and the parallelism of pg_restore -j, pg_upgrade --jobs, vacuumdb -j.
   int job_cpus = 2;

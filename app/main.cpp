@@ -298,6 +298,14 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--allow-insecure-http", rf.options.allow_insecure_http,
                     "Accept a plain http:// API server that is not on loopback (the token then crosses the network unencrypted)");
   run_cmd->add_option("--namespace", rf.options.cfg.watch_namespace, "Watch one namespace (default: all)");
+  run_cmd->add_flag("--watch-all", rf.options.watch.all,
+                    "Watch every Deployment, Pod, Job and claim, not only those labelled quay-component or made by "
+                    "this controller (for installations whose database objects carry no quay-component label)");
+  run_cmd
+      ->add_option("--operator-selector", rf.options.watch.operator_selector,
+                   "Label selector of the Quay operator's own Deployment (OLM labels its operators so); empty: "
+                   "watch no operator Deployment")
+      ->capture_default_str();
   run_cmd->add_option("--event-log", rf.options.event_log, "The event log (JSON Lines); a restart continues it")
       ->capture_default_str();
   auto* target_image_opt =

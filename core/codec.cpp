@@ -194,6 +194,9 @@ struct effect_to_json {
     return json{
         {"effect", "inspect_claim"}, {"id", to_string(e.id)}, {"claim", key_json(e.key)}, {"storageClass", e.storage_class}};
   }
+  json operator()(const read_claim& e) const {
+    return json{{"effect", "read_claim"}, {"id", to_string(e.id)}, {"claim", key_json(e.key)}};
+  }
   json operator()(const read_job_progress& e) const {
     return json{{"effect", "read_job_progress"}, {"id", to_string(e.id)}, {"pod", key_json(e.pod)}};
   }
@@ -380,6 +383,41 @@ json progress_line_json(const job_progress& p) {
   return json{{"stage", p.stage}, {"unit", p.unit}, {"done", p.done}, {"total", p.total}, {"at", format_rfc3339(p.at)}};
 }
 
+// A claim read by name, in the log: every field of the view, so that a replay holds it exactly.
+json claim_json(const claim& c) {
+  json j{{"claim", to_string(c.meta.key)},
+         {"uid", c.meta.uid},
+         {"rv", c.meta.rv},
+         {"phase", c.phase},
+         {"requested", c.requested_bytes},
+         {"capacity", c.capacity_bytes},
+         {"storageClass", c.storage_class}};
+  if (c.meta.generation) j["generation"] = c.meta.generation;
+  if (c.meta.deleting) j["deleting"] = true;
+  if (!c.created_for.empty()) j["createdFor"] = c.created_for;
+  if (!c.clone_for.empty()) j["cloneFor"] = c.clone_for;
+  return j;
+}
+
+claim claim_from_json(const json& j) {
+  const std::string where = "effect_succeeded.object";
+  auto key = key_from(j.value("claim", json()), "effect_succeeded.object.claim");
+  if (!key) throw bad_field(key.error());
+  claim c;
+  c.meta.key = std::move(*key);
+  c.meta.uid = j.value("uid", "");
+  c.meta.rv = j.value("rv", "");
+  c.meta.generation = integer_field(j, "generation", std::int64_t{0}, where);
+  c.meta.deleting = j.value("deleting", false);
+  c.phase = j.value("phase", "");
+  c.requested_bytes = integer_field(j, "requested", std::int64_t{0}, where);
+  c.capacity_bytes = integer_field(j, "capacity", std::int64_t{0}, where);
+  c.storage_class = j.value("storageClass", "");
+  c.created_for = j.value("createdFor", "");
+  c.clone_for = j.value("cloneFor", "");
+  return c;
+}
+
 job_progress progress_line_from(const json& p, const std::string& where) {
   const auto at = parse_rfc3339(p.at("at").get<std::string>());
   if (!at) throw bad_field(where + ".at is not an RFC 3339 time");
@@ -404,6 +442,7 @@ json event_payload(const event& e) {
           if (v.facts) j["facts"] = to_json(*v.facts);
           if (v.claim) j["claim"] = to_json(*v.claim);
           if (v.progress) j["progress"] = progress_line_json(*v.progress);
+          if (v.object) j["object"] = claim_json(*v.object);
           return j;
         } else if constexpr (std::is_same_v<T, effect_progress>) {
           return json{{"type", "effect_progress"}, {"id", to_string(v.id)}, {"progress", progress_line_json(v.progress)}};
@@ -454,6 +493,7 @@ std::expected<event, std::string> event_from_payload(const json& j) {
         s.claim = std::move(*c);
       }
       if (j.contains("progress")) s.progress = progress_line_from(j["progress"], "effect_succeeded.progress");
+      if (j.contains("object")) s.object = claim_from_json(j["object"]);
       return s;
     }
     if (type == "effect_progress") {
@@ -588,6 +628,11 @@ json to_json(const state& s) {
       upgrades[to_string(key)]["claimsSeen"] = seen;
     }
     if (u.claims_requested) upgrades[to_string(key)]["claimsRequested"] = format_rfc3339(*u.claims_requested);
+    if (!u.claims_read.empty()) {
+      json read = json::object();
+      for (const auto& [name, cl] : u.claims_read) read[name] = claim_json(cl);
+      upgrades[to_string(key)]["claimsRead"] = read;
+    }
     if (u.dry_run) upgrades[to_string(key)]["dryRun"] = u.dry_run_token.empty() ? json(true) : json(u.dry_run_token);
     if (!u.plan.empty()) upgrades[to_string(key)]["plan"] = u.plan;
     if (u.downtime_started) upgrades[to_string(key)]["downtimeStarted"] = format_rfc3339(*u.downtime_started);

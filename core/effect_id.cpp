@@ -26,6 +26,7 @@ constexpr step_name step_names[] = {
     {step_kind::inspect_claim, "inspect-claim", true},
     {step_kind::read_progress, "read-progress", true},
     {step_kind::read_manifest, "read-manifest", true},
+    {step_kind::read_claim, "read-claim", true},
 };
 
 template <class Int>

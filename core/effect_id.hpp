@@ -37,6 +37,7 @@ enum class step_kind : std::uint8_t {
   inspect_claim,  // inspect-claim/<backup|data>/g<n>: why a new claim is not Bound (its class, its Events)
   read_progress,  // read-progress/<job role>/g<n>: a running Job's last progress line
   read_manifest,  // read-manifest/<old|new>: a manifest the archive Job printed (verification after the resume)
+  read_claim,  // read-claim/<old|backup|data>: a claim by name, when the watches select claims by label
 };
 
 struct effect_id {

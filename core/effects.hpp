@@ -208,6 +208,15 @@ struct inspect_claim {
   bool operator==(const inspect_claim&) const = default;
 };
 
+// Read one claim by name (GET): one the watches do not carry, such as an old data claim made by
+// hand without the quay-component label (app/controller.hpp, watch_selectors). The result holds
+// the claim as read (effect_succeeded::object), or it fails with 404 when there is none.
+struct read_claim {
+  effect_id id;
+  object_key key;
+  bool operator==(const read_claim&) const = default;
+};
+
 // Read the last progress line a Job's pod wrote to its log (GET pods/<pod>/log?tailLines=...).
 struct read_job_progress {
   effect_id id;
@@ -252,7 +261,7 @@ struct requeue_after {
 
 using effect =
     std::variant<create_claim, create_job, scale_deployment, patch_database_deployment, update_registry_status, emit_event,
-                 inspect_database, delete_job, requeue_after, inspect_claim, read_job_progress, read_job_manifest>;
+                 inspect_database, delete_job, requeue_after, inspect_claim, read_job_progress, read_job_manifest, read_claim>;
 
 const effect_id& id_of(const effect& e);
 

@@ -39,6 +39,26 @@ std::string head(std::uint64_t seq, timestamp ts, std::string_view source) {
 
 std::string watch_source(resource_kind k) { return std::string("watch/") + plural(k); }
 
+// The head of a watch line: "stream" only for a stream other than the first, so that logs of a
+// kind watched as one stream keep their bytes.
+std::string watch_head(std::uint64_t seq, timestamp ts, resource_kind k, std::uint8_t stream) {
+  std::string line = head(seq, ts, watch_source(k));
+  if (stream != 0) {
+    line += ",\"stream\":";
+    line += std::to_string(stream);
+  }
+  return line;
+}
+
+template <class View>
+void set_stream(View& v, std::uint8_t stream) {
+  v.meta.stream = stream;
+}
+
+void set_stream(object_view& o, std::uint8_t stream) {
+  std::visit([&](auto& v) { set_stream(v, stream); }, o);
+}
+
 // Parses log lines: the envelope with one parser, the payload with the shared object decoder.
 struct line_parser {
   od::parser parser{max_line_bytes + 4096};
@@ -58,6 +78,7 @@ struct line_parser {
     logged_event out;
     bool have_seq = false, have_ts = false;
     std::string_view watch_raw, object_raw, event_raw, relist, rv, malformed, error;
+    std::uint64_t stream = 0, streams = 1;
     auto fail = [](std::string_view field, simdjson::error_code e) {
       return std::unexpected(std::string(field) + ": " + simdjson::error_message(e));
     };
@@ -88,6 +109,11 @@ struct line_parser {
         std::string_view raw;
         if (auto err = obj.raw_json().get(raw)) return fail(key, err);
         (key == "watch" ? watch_raw : key == "object" ? object_raw : event_raw) = raw;
+      } else if (key == "stream" || key == "streams") {
+        if (auto err = v.get_uint64().get(key == "stream" ? stream : streams)) return fail(key, err);
+        if (stream >= max_watch_streams || streams == 0 || streams > max_watch_streams)
+          return std::unexpected(std::string(key) + ": out of range (at most " + std::to_string(max_watch_streams) +
+                                 " streams per kind)");
       } else if (key == "relist" || key == "rv" || key == "malformed" || key == "error") {
         std::string_view s;
         if (auto err = v.get_string().get(s)) return fail(key, err);
@@ -121,11 +147,13 @@ struct line_parser {
         out.body = malformed_input{out.source, e.error()};
         return out;
       }
+      if (auto* oe = std::get_if<object_event>(&*e)) set_stream(oe->object, static_cast<std::uint8_t>(stream));
       out.body = std::move(*e);
       return out;
     }
+    const auto s = static_cast<std::uint8_t>(stream);
     if (relist == "start") {
-      out.body = relist_started{*kind};
+      out.body = relist_started{*kind, s};
     } else if (relist == "item") {
       if (object_raw.empty()) return std::unexpected("relist item without \"object\"");
       auto o = decoder.decode_object(*kind, object_raw);
@@ -133,9 +161,11 @@ struct line_parser {
         out.body = malformed_input{out.source, o.error()};
         return out;
       }
+      set_stream(*o, s);
       out.body = relist_item{std::move(*o)};
     } else if (relist == "done") {
-      out.body = relist_done{*kind, std::string(rv)};
+      if (s >= streams) return std::unexpected("relist done of stream " + std::to_string(s) + " of " + std::to_string(streams));
+      out.body = relist_done{*kind, std::string(rv), s, static_cast<std::uint8_t>(streams)};
     } else {
       return std::unexpected("watch line without \"watch\", \"relist\" or \"malformed\"");
     }
@@ -201,33 +231,37 @@ std::expected<std::uint64_t, std::string> read_event_log(const std::string& path
   return count;
 }
 
-std::string log_line_watch(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view raw) {
-  std::string line = head(seq, ts, watch_source(kind));
+std::string log_line_watch(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view raw, std::uint8_t stream) {
+  std::string line = watch_head(seq, ts, kind, stream);
   line += ",\"watch\":";
   line += raw;
   line += "}\n";
   return line;
 }
 
-std::string log_line_relist_start(std::uint64_t seq, timestamp ts, resource_kind kind) {
-  return head(seq, ts, watch_source(kind)) + ",\"relist\":\"start\"}\n";
+std::string log_line_relist_start(std::uint64_t seq, timestamp ts, resource_kind kind, std::uint8_t stream) {
+  return watch_head(seq, ts, kind, stream) + ",\"relist\":\"start\"}\n";
 }
 
-std::string log_line_relist_item(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view raw_object) {
-  std::string line = head(seq, ts, watch_source(kind));
+std::string log_line_relist_item(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view raw_object,
+                                 std::uint8_t stream) {
+  std::string line = watch_head(seq, ts, kind, stream);
   line += ",\"relist\":\"item\",\"object\":";
   line += raw_object;
   line += "}\n";
   return line;
 }
 
-std::string log_line_relist_done(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view rv) {
-  return head(seq, ts, watch_source(kind)) + ",\"relist\":\"done\",\"rv\":" + quoted(rv) + "}\n";
+std::string log_line_relist_done(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view rv, std::uint8_t stream,
+                                 std::uint8_t streams) {
+  std::string line = watch_head(seq, ts, kind, stream) + ",\"relist\":\"done\",\"rv\":" + quoted(rv);
+  if (streams != 1) line += ",\"streams\":" + std::to_string(streams);
+  return line + "}\n";
 }
 
-std::string log_line_malformed(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view text,
-                               std::string_view error) {
-  return head(seq, ts, watch_source(kind)) + ",\"malformed\":" + quoted(text) + ",\"error\":" + quoted(error) + "}\n";
+std::string log_line_malformed(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view text, std::string_view error,
+                               std::uint8_t stream) {
+  return watch_head(seq, ts, kind, stream) + ",\"malformed\":" + quoted(text) + ",\"error\":" + quoted(error) + "}\n";
 }
 
 std::string log_line_event(std::uint64_t seq, timestamp ts, std::string_view source, const event& e) {

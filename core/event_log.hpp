@@ -39,13 +39,18 @@ std::expected<std::uint64_t, std::string> read_event_log(const std::string& path
 // Parses one log line (no trailing newline).
 std::expected<logged_event, std::string> parse_log_line(std::string_view line);
 
-// The writer's line formats; `raw` is inserted verbatim and must be one line of JSON.
-std::string log_line_watch(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view raw);
-std::string log_line_relist_start(std::uint64_t seq, timestamp ts, resource_kind kind);
-std::string log_line_relist_item(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view raw_object);
-std::string log_line_relist_done(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view rv);
-std::string log_line_malformed(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view text,
-                               std::string_view error);
+// The writer's line formats; `raw` is inserted verbatim and must be one line of JSON. `stream`
+// is the watch stream of the kind the line came from (core/events.hpp, max_watch_streams), written
+// as "stream" when not 0; a relist's done line also says how many streams the kind has
+// ("streams", when not 1).
+std::string log_line_watch(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view raw, std::uint8_t stream = 0);
+std::string log_line_relist_start(std::uint64_t seq, timestamp ts, resource_kind kind, std::uint8_t stream = 0);
+std::string log_line_relist_item(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view raw_object,
+                                 std::uint8_t stream = 0);
+std::string log_line_relist_done(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view rv,
+                                 std::uint8_t stream = 0, std::uint8_t streams = 1);
+std::string log_line_malformed(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view text, std::string_view error,
+                               std::uint8_t stream = 0);
 std::string log_line_event(std::uint64_t seq, timestamp ts, std::string_view source, const event& e);
 
 // Appends lines to a log file. `sync()` makes everything appended so far durable before the

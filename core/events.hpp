@@ -40,10 +40,18 @@ struct watch_error {
   bool operator==(const watch_error&) const = default;
 };
 
-// The relist markers (kube-rs's Init / InitApply / InitDone): the store for `kind` is rebuilt
-// from the items between relist_started and relist_done and swapped in at once.
+// A kind may be watched as several label-selected streams (the Quay operator's objects, this
+// controller's own; see app/controller.cpp): their selectors are disjoint, each stream lists and
+// watches on its own, and its objects carry its number (object_meta::stream). A store is synced
+// once every stream of its kind has listed. One stream (number 0 of 1) is what logs written
+// before there were several hold.
+inline constexpr std::uint8_t max_watch_streams = 4;
+
+// The relist markers (kube-rs's Init / InitApply / InitDone): the objects of `kind` from `stream`
+// are rebuilt from the items between relist_started and relist_done and swapped in at once.
 struct relist_started {
   resource_kind kind{};
+  std::uint8_t stream = 0;
   bool operator==(const relist_started&) const = default;
 };
 struct relist_item {
@@ -53,6 +61,8 @@ struct relist_item {
 struct relist_done {
   resource_kind kind{};
   std::string rv;  // the list's metadata.resourceVersion
+  std::uint8_t stream = 0;
+  std::uint8_t streams = 1;  // how many streams the kind is watched as
   bool operator==(const relist_done&) const = default;
 };
 
@@ -117,6 +127,7 @@ struct effect_succeeded {
   std::optional<database_facts> facts;  // for inspect_database
   std::optional<claim_facts> claim = std::nullopt;  // for inspect_claim
   std::optional<job_progress> progress = std::nullopt;  // for read_job_progress, when the log had a line
+  std::optional<qpu::claim> object = std::nullopt;  // for read_claim: the claim as read
   bool operator==(const effect_succeeded&) const = default;
 };
 

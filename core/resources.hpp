@@ -48,6 +48,9 @@ struct object_meta {
   std::string rv;  // metadata.resourceVersion
   std::int64_t generation = 0;
   bool deleting = false;  // metadata.deletionTimestamp set
+  // Which of its kind's watch streams delivered it (core/events.hpp, watch_stream): a relist of
+  // one stream replaces only that stream's objects. Not part of the object; 0 with one stream.
+  std::uint8_t stream = 0;
   bool operator==(const object_meta&) const = default;
 };
 

@@ -176,6 +176,9 @@ struct registry_upgrade {
   // "data"), as the last inspection before the downtime found it.
   std::map<std::string, claim_facts> claims_seen;
   std::optional<timestamp> claims_requested;  // the new claims were first asked for (before the downtime)
+  // Claims this attempt read by name (read_claim) because no watch carries them: the old data
+  // claim of an installation made by hand, without the quay-component label. By name.
+  std::map<std::string, claim> claims_read;
   std::optional<progress_record> progress;  // the backup's or the upgrade's, while it runs
   bool dry_run = false;  // this attempt only plans (config dry_run or the registry's dry-run annotation)
   std::string dry_run_token;  // the dry-run annotation's value when the attempt planned
@@ -198,7 +201,8 @@ struct registry_upgrade {
   bool operator==(const registry_upgrade&) const = default;
 };
 
-// The reflector stores, one per resource kind, with relists buffered until their InitDone.
+// The reflector stores, one per resource kind, with relists buffered until their InitDone. A kind
+// watched as several streams (core/events.hpp) is synced once each of them has listed.
 struct cluster_state {
   std::map<object_key, quay_registry> registries;
   std::map<object_key, deployment> deployments;
@@ -206,8 +210,14 @@ struct cluster_state {
   std::map<object_key, job> jobs;
   std::map<object_key, claim> claims;
   std::array<std::string, 5> rv{};  // last resourceVersion seen, by resource_kind
-  std::array<bool, 5> synced{};  // a relist completed since the controller started
-  std::array<std::optional<std::vector<object_view>>, 5> relisting{};  // between Init and InitDone
+  std::array<bool, 5> synced{};  // a relist of every stream completed since the controller started
+  std::array<std::uint8_t, 5> streams_listed{};  // by kind, a bit per stream whose relist completed
+  // By kind, how many streams its relists said it has (0 before one did). More than one: the kind
+  // is watched by label selectors, and an object of it the upgrade needs may carry none of their
+  // labels (a claim made by hand), so it is read by name (read_claim).
+  std::array<std::uint8_t, 5> streams{};
+  // Between Init and InitDone, by kind and stream.
+  std::array<std::array<std::optional<std::vector<object_view>>, max_watch_streams>, 5> relisting{};
   bool operator==(const cluster_state&) const = default;
 };
 

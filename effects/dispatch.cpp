@@ -60,6 +60,7 @@ boost::asio::awaitable<event> perform(context& ctx, const effect& e) {
   if (const auto* x = std::get_if<inspect_claim>(&e)) co_return co_await perform(ctx.k8s, *x);
   if (const auto* x = std::get_if<read_job_progress>(&e)) co_return co_await perform(ctx.k8s, *x);
   if (const auto* x = std::get_if<read_job_manifest>(&e)) co_return co_await perform(ctx.k8s, *x);
+  if (const auto* x = std::get_if<read_claim>(&e)) co_return co_await perform(ctx.k8s, *x);
   const auto& d = std::get<delete_job>(e);
   co_return co_await perform(ctx.k8s, d);
 }

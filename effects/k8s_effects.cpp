@@ -13,6 +13,7 @@
 #include <map>
 
 #include "core/codec.hpp"
+#include "core/decode.hpp"
 #include "core/quantity.hpp"
 #include "effects/claim_specs.hpp"
 #include "effects/labels.hpp"
@@ -185,6 +186,18 @@ net::awaitable<event> perform(k8s_context& ctx, const read_job_manifest& e) {
   auto log = co_await ctx.api->list(std::move(log_path), {});
   if (!log) co_return failure(e.id, log.error());
   co_return effect_succeeded{e.id, manifest_in_log(log->body, e.side)};
+}
+
+// One claim by name, decoded as the watches decode it; 404 when there is none.
+net::awaitable<event> perform(k8s_context& ctx, const read_claim& e) {
+  auto r = co_await ctx.api->get(path_of(resource_kind::claim, e.key.ns, e.key.name));
+  if (!r) co_return failure(e.id, r.error());
+  json_decoder decoder;
+  auto view = decoder.decode_object(resource_kind::claim, r->body);
+  if (!view) co_return effect_failed{e.id, 0, "Invalid", "claim " + to_string(e.key) + ": " + view.error()};
+  effect_succeeded ok{e.id, std::nullopt};
+  ok.object = std::get<claim>(std::move(*view));
+  co_return ok;
 }
 
 // Why a claim is not Bound: its StorageClass and the latest Event on it. A read the controller may

@@ -39,6 +39,7 @@ boost::asio::awaitable<event> perform(k8s_context& ctx, const emit_event& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const delete_job& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const inspect_claim& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const read_job_progress& e);
+boost::asio::awaitable<event> perform(k8s_context& ctx, const read_claim& e);
 boost::asio::awaitable<event> perform(k8s_context& ctx, const read_job_manifest& e);
 
 // The last well-formed progress line of a Job's log (effects/scripts/common.sh, progress_begin):

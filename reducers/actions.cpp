@@ -104,6 +104,7 @@ void plan_upgrade(upgrade_ctx& c) {
   c.u.block_reason.clear();  // a turn that came (schedule.hpp) is taken
   c.u.claims_requested.reset();
   c.u.claims_seen.clear();
+  c.u.claims_read.clear();
   c.u.dry_run = dry_run_wanted(c);
   c.u.dry_run_token = c.registry.dry_run;
   c.u.plan.clear();
@@ -168,6 +169,7 @@ void note_no_claim(upgrade_ctx& c) {
 void start_retry(upgrade_ctx& c) {
   registry_upgrade fresh;
   fresh.registry = c.u.registry;
+  fresh.component = c.u.component;
   fresh.current = c.u.current;
   fresh.phase_since = c.u.phase_since;
   fresh.attempt = c.u.attempt + 1;
@@ -383,6 +385,11 @@ void fail_on_deadline(upgrade_ctx& c) {
   record_failure(c, std::string("phase ") + to_string(c.u.current) + " did not finish within " + std::to_string(configured) +
                         " s" + (grace > 0 ? " (nor did its Job end within " + std::to_string(grace) + " s more)" : "") +
                         "; at the deadline: " + waiting_for(c));
+}
+
+void read_claims(upgrade_ctx& c) {
+  for (const auto& [role, name] : claims_to_read(c))
+    issue(c, read_claim{step_id(c.u, step_kind::read_claim, role), {c.u.registry.ns, name}});
 }
 
 void fail_no_claim(upgrade_ctx& c) {

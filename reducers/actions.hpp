@@ -49,6 +49,8 @@ void stop_apps_again(upgrade_ctx& c);
 // failures: each records why; its row says where the upgrade goes
 void record_failure(upgrade_ctx& c, std::string reason);
 void fail_on_deadline(upgrade_ctx& c);
+// Claims the attempt needs by name that no watch carries: read each once (guards.hpp, claims_to_read).
+void read_claims(upgrade_ctx& c);
 void fail_no_claim(upgrade_ctx& c);
 void fail_check_job(upgrade_ctx& c);
 void fail_backup_job(upgrade_ctx& c);

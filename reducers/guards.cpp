@@ -93,6 +93,21 @@ bool retry_requested(const upgrade_ctx& c) {
   return !c.registry.retry_token.empty() && c.registry.retry_token != c.u.retry_token;
 }
 
+// The claims the attempt needs by name (the old data claim, the backup's and the new data's), when
+// claims are watched by label selectors: one that no watch carries (made by hand, no label) must
+// be read by name before the upgrade relies on its absence.
+std::vector<std::pair<std::string, std::string>> claims_to_read(const upgrade_ctx& c) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (c.s.cluster.streams[static_cast<std::size_t>(resource_kind::claim)] <= 1) return out;
+  for (auto [role, name] : {std::pair<std::string, std::string>{"old", c.u.old_claim},
+                            {"backup", backup_claim_name(c.u)},
+                            {"data", data_claim_name(c.u)}})
+    if (!find_claim(c, name) && !done(c, step_kind::read_claim, role)) out.emplace_back(role, name);
+  return out;
+}
+
+bool claims_unread(const upgrade_ctx& c) { return !claims_to_read(c).empty(); }
+
 bool old_claim_missing(const upgrade_ctx& c) { return find_claim(c, c.u.old_claim) == nullptr; }
 
 bool check_wanted(const upgrade_ctx& c) { return c.cfg.preflight_check; }

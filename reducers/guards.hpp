@@ -2,6 +2,7 @@
 // The upgrade's guards: small named questions about the observed cluster and the reported facts,
 // each one a column entry of the table (upgrade_table.cpp). Pure reads.
 #include <cstdint>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ bool image_changed(const upgrade_ctx& c);
 bool image_changed_or_unmanaged(const upgrade_ctx& c);
 bool retry_requested(const upgrade_ctx& c);
 // preflight
+std::vector<std::pair<std::string, std::string>> claims_to_read(const upgrade_ctx& c);  // (role, name)
+bool claims_unread(const upgrade_ctx& c);
 bool old_claim_missing(const upgrade_ctx& c);
 bool check_wanted(const upgrade_ctx& c);
 bool check_job_failed(const upgrade_ctx& c);

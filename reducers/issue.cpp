@@ -133,6 +133,10 @@ void note_succeeded(registry_upgrade& u, const effect_succeeded& r) {
     }
     return;
   }
+  if (r.object && r.id.step == step_kind::read_claim) {
+    u.claims_read[r.object->meta.key.name] = *r.object;
+    return;
+  }
   if (r.claim && r.id.step == step_kind::inspect_claim) {
     u.claims_seen[r.id.target.substr(0, r.id.target.find('/'))] = *r.claim;
     return;
@@ -150,6 +154,11 @@ void note_succeeded(registry_upgrade& u, const effect_succeeded& r) {
 std::optional<step_failure> note_failed(registry_upgrade& u, const effect_failed& f, const std::optional<config>& cfg,
                                         timestamp now) {
   u.in_flight.erase(f.id);
+  // A claim read by name that does not exist: the read is done, and the claim missing.
+  if (f.id.step == step_kind::read_claim && f.code == 404) {
+    u.done.insert(f.id);
+    return std::nullopt;
+  }
   // A look at a Job's progress that failed is not retried: the next look comes a few seconds later.
   if (f.id.step == step_kind::read_progress) return std::nullopt;
   // A Job log that cannot be read (its pod is gone) holds no manifest: the Job's own comparison

@@ -56,9 +56,11 @@ const job* find_job(const upgrade_ctx& c, const std::string& name) {
   return it == c.s.cluster.jobs.end() ? nullptr : &it->second;
 }
 
+// The store first; else a claim this attempt read by name (read_claim).
 const claim* find_claim(const upgrade_ctx& c, const std::string& name) {
-  auto it = c.s.cluster.claims.find({c.u.registry.ns, name});
-  return it == c.s.cluster.claims.end() ? nullptr : &it->second;
+  if (auto it = c.s.cluster.claims.find({c.u.registry.ns, name}); it != c.s.cluster.claims.end()) return &it->second;
+  const auto read = c.u.claims_read.find(name);
+  return read == c.u.claims_read.end() ? nullptr : &read->second;
 }
 
 std::vector<const pod*> app_pods(const upgrade_ctx& c) {

@@ -39,14 +39,22 @@ void put(cluster_state& c, object_view&& o) {
   std::visit([&](auto& v) { store_for<std::decay_t<decltype(v)>>(c).insert_or_assign(v.meta.key, std::move(v)); }, o);
 }
 
+// DELETED from one stream removes the object only if that stream holds it: an object whose labels
+// moved it to another stream is ADDED there and DELETED here, in either order.
 void erase(cluster_state& c, const object_view& o) {
-  std::visit([&](const auto& v) { store_for<std::decay_t<decltype(v)>>(c).erase(v.meta.key); }, o);
+  std::visit(
+      [&](const auto& v) {
+        auto& store = store_for<std::decay_t<decltype(v)>>(c);
+        if (auto it = store.find(v.meta.key); it != store.end() && it->second.meta.stream == v.meta.stream) store.erase(it);
+      },
+      o);
 }
 
-// InitDone: the relisted objects replace the store at once; keys that vanished are deleted.
-void swap_in(cluster_state& c, resource_kind kind, std::vector<object_view>&& items) {
+// InitDone: the relisted objects replace the stream's objects at once; keys that vanished from the
+// stream are deleted.
+void swap_in(cluster_state& c, resource_kind kind, std::uint8_t stream, std::vector<object_view>&& items) {
   auto rebuild = [&](auto& store) {
-    store.clear();
+    std::erase_if(store, [&](const auto& kv) { return kv.second.meta.stream == stream; });
     for (auto& o : items) put(c, std::move(o));
   };
   switch (kind) {
@@ -60,6 +68,44 @@ void swap_in(cluster_state& c, resource_kind kind, std::vector<object_view>&& it
 
 bool synced(const state& s) {
   return s.cfg && std::all_of(s.cluster.synced.begin(), s.cluster.synced.end(), [](bool b) { return b; });
+}
+
+// Whether an object event of a registry's namespace may change what that registry's table reads
+// (reducers/observe.cpp finds every object it reads by these), so that an event runs only the
+// registries it concerns rather than every registry of the namespace:
+//  - every name it reads begins with the registry's: R-quay-database, R-clair-postgres, the apps
+//    R-quay-app..., Jobs R-pg10-backup-1 and their pods, the claims R-quay-database-pg15,
+//    R-quay-postgres-15, ...; the QuayRegistry R itself;
+//  - a pod counts by its labels: quay-operator/quayregistry naming R, or quay-component without
+//    naming any registry (pods_of takes those for every registry), or a Job's pod (job-name R-...);
+//  - a claim may also be named freely by the database Deployment (the old data claim): it
+//    concerns R when R's database mounts it or R's upgrade recorded it as the old claim.
+// Anything else of the namespace is read by no registry's table. The Quay operator's own
+// Deployment concerns every registry (the caller's scope::all).
+bool named_for(std::string_view name, std::string_view registry) {
+  return name.size() > registry.size() && name.starts_with(registry) && name[registry.size()] == '-';
+}
+
+bool concerns(const state& s, const object_view& o, const database_key& key, const registry_upgrade& u) {
+  const std::string& r = key.registry.name;
+  return std::visit(
+      [&](const auto& v) -> bool {
+        using V = std::decay_t<decltype(v)>;
+        const std::string& name = v.meta.key.name;
+        if constexpr (std::is_same_v<V, quay_registry>) {
+          return name == r;
+        } else if constexpr (std::is_same_v<V, pod>) {
+          if (!v.component.empty()) return v.registry.empty() || v.registry == r;
+          return named_for(name, r) || named_for(v.job_name, r);
+        } else if constexpr (std::is_same_v<V, claim>) {
+          if (named_for(name, r) || v.created_for == r || name == u.old_claim) return true;
+          const auto db = s.cluster.deployments.find({key.registry.ns, database_deployment_name(key)});
+          return db != s.cluster.deployments.end() && db->second.data_claim == name;
+        } else {
+          return named_for(name, r);
+        }
+      },
+      o);
 }
 
 // Which databases an event may concern: none, one, a namespace's, or all.
@@ -132,6 +178,7 @@ step_result reduce(state s, const logged_event& e) {
   s.last_seq = e.seq;
   s.now = std::max(s.now, e.ts);  // time never runs backwards inside the fold
   scope sc;
+  const object_view* routed = nullptr;  // an object event: only the registries it concerns
 
   std::visit(overloaded{
                  [&](const object_event& ev) {
@@ -143,23 +190,28 @@ step_result reduce(state s, const logged_event& e) {
                    if (kind == resource_kind::deployment && ev.type != watch_type::deleted)
                      track_clair_deployment(s, meta_of(ev.object).key);
                    sc = {scope::ns, {meta_of(ev.object).key, db_component::quay}};
+                   routed = &ev.object;
                    // A Quay operator serves registries of every namespace: its changes concern them all.
                    if (const auto* d = std::get_if<deployment>(&ev.object); d && d->is_quay_operator()) sc.what = scope::all;
                  },
                  [&](const bookmark_seen& ev) { s.cluster.rv[index(ev.kind)] = ev.rv; },
                  [&](const watch_error&) { ++s.watch_errors; },
-                 [&](const relist_started& ev) { s.cluster.relisting[index(ev.kind)].emplace(); },
+                 [&](const relist_started& ev) { s.cluster.relisting[index(ev.kind)][ev.stream].emplace(); },
                  [&](const relist_item& ev) {
-                   auto& buffer = s.cluster.relisting[index(kind_of(ev.object))];
+                   auto& buffer = s.cluster.relisting[index(kind_of(ev.object))][meta_of(ev.object).stream];
                    if (!buffer) buffer.emplace();  // an item without its start marker still counts
                    buffer->push_back(ev.object);
                  },
                  [&](const relist_done& ev) {
-                   auto& buffer = s.cluster.relisting[index(ev.kind)];
-                   swap_in(s.cluster, ev.kind, buffer ? std::move(*buffer) : std::vector<object_view>{});
+                   auto& buffer = s.cluster.relisting[index(ev.kind)][ev.stream];
+                   swap_in(s.cluster, ev.kind, ev.stream, buffer ? std::move(*buffer) : std::vector<object_view>{});
                    buffer.reset();
                    s.cluster.rv[index(ev.kind)] = ev.rv;
-                   s.cluster.synced[index(ev.kind)] = true;
+                   s.cluster.streams[index(ev.kind)] = ev.streams;
+                   auto& listed = s.cluster.streams_listed[index(ev.kind)];
+                   listed |= static_cast<std::uint8_t>(1u << ev.stream);
+                   const auto all = static_cast<std::uint8_t>((1u << ev.streams) - 1);
+                   s.cluster.synced[index(ev.kind)] = (listed & all) == all;
                    if (ev.kind == resource_kind::quay_registry || ev.kind == resource_kind::deployment) track_all_registries(s);
                    sc.what = scope::all;
                  },
@@ -196,6 +248,7 @@ step_result reduce(state s, const logged_event& e) {
                    s.cfg = ev.cfg;
                    // A new process: its caches start empty and nothing it had in flight will report back.
                    s.cluster.synced = {};
+                   s.cluster.streams_listed = {};
                    s.cluster.relisting = {};
                    for (auto& [key, u] : s.upgrades) {
                      forget_in_flight(u);
@@ -230,6 +283,7 @@ step_result reduce(state s, const logged_event& e) {
   for (auto it = first; it != last; ++it) {
     while (reg != s.cluster.registries.end() && reg->first < it->first.registry) ++reg;
     if (reg == s.cluster.registries.end() || reg->first != it->first.registry) continue;
+    if (sc.what == scope::ns && routed && !concerns(s, *routed, it->first, it->second)) continue;
     upgrade_ctx c{s, it->second, reg->second, *s.cfg, out, s.now, e.seq, failure, false};
     const bool held = holds_place(it->second);
     advance(c);

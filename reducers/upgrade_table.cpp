@@ -76,6 +76,7 @@ constexpr rule upgrade[] = {
   // preflight: sizes are known from detection; optionally `pg_upgrade --check`; the new claims are
   // created and must bind while Quay still serves (claims.hpp)
   {phase::preflight,   "the phase deadline passed",                          deadline_passed,        phase::failed,      fail_on_deadline},
+  {phase::preflight,   "claims it needs are in no store (watched by label): read by name", claims_unread, phase::preflight, read_claims},
   {phase::preflight,   "the old data claim does not exist",                  old_claim_missing,      phase::failed,      fail_no_claim},
   // a dry run: the same checks, no claim made (its StorageClass is read instead), then the plan
   {phase::preflight,   "a dry run whose checks are done (passed or not): the plan, nothing stopped", dry_run_checked, phase::planned, note_plan},

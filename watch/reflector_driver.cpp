@@ -127,9 +127,10 @@ awaitable<void> reflector_driver::do_list(const send_list& cmd) {
 
 void reflector_driver::publish(const std::string& rv) {
   ++stats_.lists;
-  log().info("relisted {}: {} objects at resourceVersion {}", plural(spec_.kind), relist_items_.size(), rv);
-  const event started = relist_started{spec_.kind};
-  sink_(watch_input{spec_.kind, input_origin::relist_start, {}, {}, started});
+  log().info("relisted {}{}: {} objects at resourceVersion {}", plural(spec_.kind),
+             spec_.label_selector.empty() ? std::string() : " (" + spec_.label_selector + ")", relist_items_.size(), rv);
+  const event started = relist_started{spec_.kind, spec_.stream};
+  sink_(watch_input{spec_.kind, input_origin::relist_start, {}, {}, started, spec_.stream, spec_.streams});
   for (std::size_t i = 0; i < relist_items_.size(); ++i) {
     const std::string& raw = relist_items_[i];
     auto obj = decoder_.decode_object(spec_.kind, raw);
@@ -138,16 +139,17 @@ void reflector_driver::publish(const std::string& rv) {
       std::string error = std::string("list ") + plural(spec_.kind) + " item " + std::to_string(i) + ": " + obj.error();
       log().warn("skipped a malformed input: {}", error);
       const event e = malformed_input{std::string("watch/") + plural(spec_.kind), error};
-      sink_(watch_input{spec_.kind, input_origin::malformed, raw, error, e});
+      sink_(watch_input{spec_.kind, input_origin::malformed, raw, error, e, spec_.stream, spec_.streams});
       continue;
     }
+    std::visit([&](auto& v) { v.meta.stream = spec_.stream; }, *obj);
     const event e = relist_item{std::move(*obj)};
-    sink_(watch_input{spec_.kind, input_origin::relist_item, raw, {}, e});
+    sink_(watch_input{spec_.kind, input_origin::relist_item, raw, {}, e, spec_.stream, spec_.streams});
   }
   relist_items_.clear();
   relist_items_.shrink_to_fit();
-  const event done = relist_done{spec_.kind, rv};
-  sink_(watch_input{spec_.kind, input_origin::relist_done, rv, {}, done});
+  const event done = relist_done{spec_.kind, rv, spec_.stream, spec_.streams};
+  sink_(watch_input{spec_.kind, input_origin::relist_done, rv, {}, done, spec_.stream, spec_.streams});
 }
 
 awaitable<void> reflector_driver::do_watch(const send_watch& cmd) {
@@ -158,7 +160,7 @@ awaitable<void> reflector_driver::do_watch(const send_watch& cmd) {
   if (!spec_.label_selector.empty()) q.emplace_back("labelSelector", spec_.label_selector);
   ++stats_.watches;
   close_requested_ = false;
-  stream_decoder decoder(spec_.kind, decoder_, spec_.max_line);
+  stream_decoder decoder(spec_.kind, decoder_, spec_.max_line, spec_.stream);
   auto on_input = [&](const watch_input& in) -> bool {
     if (stopping_) return false;
     if (in.origin == input_origin::malformed) {

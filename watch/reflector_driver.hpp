@@ -35,6 +35,10 @@ struct reflector_spec {
   resource_kind kind{};
   std::string ns;  // "" watches all namespaces
   std::string label_selector;  // "" for none
+  // The kind may be watched as several streams with disjoint selectors (core/events.hpp): this
+  // one's number and how many there are.
+  std::uint8_t stream = 0;
+  std::uint8_t streams = 1;
   reflector_options options;
   std::size_t max_line = max_line_bytes;
 };

@@ -19,7 +19,7 @@ bool stream_decoder::feed(std::string_view bytes, const handler& on_input) {
       std::string error = where() + ": " + std::to_string(line.size) + " bytes, over the " + std::to_string(max_line_) +
                           " byte line limit; dropped";
       const event e = malformed_input{std::string("watch/") + plural(kind_), error};
-      if (!on_input(watch_input{kind_, input_origin::malformed, line.text, error, e})) stopped_ = true;
+      if (!on_input(watch_input{kind_, input_origin::malformed, line.text, error, e, stream_})) stopped_ = true;
       return;
     }
     auto decoded = decoder_.decode_watch_line(kind_, line.text);
@@ -27,10 +27,11 @@ bool stream_decoder::feed(std::string_view bytes, const handler& on_input) {
       ++counters_.malformed;
       std::string error = where() + ": " + decoded.error();
       const event e = malformed_input{std::string("watch/") + plural(kind_), error};
-      if (!on_input(watch_input{kind_, input_origin::malformed, line.text, error, e})) stopped_ = true;
+      if (!on_input(watch_input{kind_, input_origin::malformed, line.text, error, e, stream_})) stopped_ = true;
       return;
     }
-    if (!on_input(watch_input{kind_, input_origin::watch_line, line.text, {}, *decoded})) stopped_ = true;
+    if (auto* oe = std::get_if<object_event>(&*decoded)) std::visit([&](auto& v) { v.meta.stream = stream_; }, oe->object);
+    if (!on_input(watch_input{kind_, input_origin::watch_line, line.text, {}, *decoded, stream_})) stopped_ = true;
   });
   return !stopped_;
 }

@@ -26,8 +26,10 @@ class stream_decoder {
   // `on_input` returns false to stop: later lines of this stream are dropped undecoded.
   using handler = std::function<bool(const watch_input&)>;
 
-  stream_decoder(resource_kind kind, json_decoder& decoder, std::size_t max_line = max_line_bytes)
-      : kind_(kind), decoder_(decoder), splitter_(max_line), max_line_(max_line) {}
+  // `stream`: which of the kind's watch streams this body is (core/events.hpp); decoded objects
+  // and the inputs carry it.
+  stream_decoder(resource_kind kind, json_decoder& decoder, std::size_t max_line = max_line_bytes, std::uint8_t stream = 0)
+      : kind_(kind), decoder_(decoder), splitter_(max_line), max_line_(max_line), stream_(stream) {}
 
   // False once the handler asked to stop.
   bool feed(std::string_view bytes, const handler& on_input);
@@ -39,6 +41,7 @@ class stream_decoder {
   json_decoder& decoder_;
   line_splitter splitter_;
   std::size_t max_line_;
+  std::uint8_t stream_;
   decode_counters counters_;
   bool stopped_ = false;
 };

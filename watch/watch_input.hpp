@@ -28,6 +28,8 @@ struct watch_input {
   std::string_view raw;
   std::string_view error;
   const event& body;
+  std::uint8_t stream = 0;  // which of the kind's watch streams (core/events.hpp)
+  std::uint8_t streams = 1;  // how many the kind has (written on relist_done lines)
 };
 
 using input_sink = std::function<void(const watch_input&)>;

@@ -4,6 +4,8 @@ outside the controller, so that no product code carries a hook for them.
 
   cluster_bench.py --build DIR sync [--namespaces 1000] [--per-namespace 10] [--runs 3]
   cluster_bench.py --build DIR latency [--changes 1000] [--runs 1]
+  cluster_bench.py --build DIR scale [--pods 100000] [--namespaces 1000] [--registries 50]
+                   [--churn-rate 500] [--churn-seconds 60]
 
 sync: kube-sim (API only) starts with N objects across M namespaces (--apply); the controller is
   started and the time from its spawn to its last `relist done` line in the event log (every
@@ -27,6 +29,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import statistics
 import subprocess
@@ -42,6 +45,17 @@ FIXTURE_MF = [{
     "manager": "kube-controller-manager", "operation": "Update", "apiVersion": "apps/v1",
     "time": "2026-11-24T04:13:42Z", "fieldsType": "FieldsV1",
     "fieldsV1": {"f:status": {"f:conditions": {".": {}}, "f:replicas": {}, "f:readyReplicas": {}}}}]
+
+
+# Watch streams of a controller with its default selectors: QuayRegistries one; Deployments, Pods,
+# Jobs and claims two each (app/controller.hpp, watch_selectors).
+STREAMS = 9
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def die_with_parent():
@@ -182,11 +196,13 @@ class Cluster:
         self.api = Api(self.kubeconfig)
         self.ctl = None
 
-    def start_controller(self):
+    def start_controller(self, extra=()):
         self.event_log = os.path.join(self.tmp, "events.jsonl")
         self.ctl_log = os.path.join(self.tmp, "controller.log")
+        self.metrics = f"127.0.0.1:{free_port()}"
         argv = [os.path.join(self.build, "quay-pg-upgrader"), "run", "--kubeconfig", self.kubeconfig,
-                "--event-log", self.event_log, "--target-image", "quay.io/sclorg/postgresql-15-c9s", "--no-fsync"]
+                "--event-log", self.event_log, "--target-image", "quay.io/sclorg/postgresql-15-c9s", "--no-fsync",
+                "--metrics-bind-address", self.metrics] + list(extra)
         self.spawned = time.time()
         self.ctl = subprocess.Popen(argv, stdout=open(self.ctl_log, "w"), stderr=subprocess.STDOUT,
                                     preexec_fn=die_with_parent)
@@ -205,14 +221,17 @@ class Cluster:
             pass
         return done
 
-    def wait_synced(self, timeout=120):
+    def wait_synced(self, timeout=120, streams=None):
+        """The time of the last first relist: one per watch stream (STREAMS: every kind watched as
+        its default selectors make it, 1 + 2 x 4)."""
+        streams = streams or STREAMS
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.ctl.poll() is not None:
                 raise RuntimeError("controller exited: " + open(self.ctl_log).read()[-2000:])
             done = self.relists_done()
-            if len(done) >= 5:
-                return max(done[:5])
+            if len(done) >= streams:
+                return max(done[:streams])
             time.sleep(0.002)
         raise RuntimeError("controller did not sync within %d s" % timeout)
 
@@ -348,6 +367,167 @@ def bench_latency(args):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def scale_objects(pods, namespaces, registries):
+    """`pods` unrelated pods across `namespaces` namespaces (labels of their own, as a shared
+    cluster's workloads have), and `registries` Quay installations rendered the operator's way
+    (labels quay-component), each in its own namespace."""
+    objs = []
+    for n in range(namespaces):
+        objs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"tenant-{n}"}})
+    for i in range(pods):
+        p = pod(f"tenant-{i % namespaces}", f"web-{i}", "x")
+        p["metadata"]["labels"] = {"app": "web", "pod-template-hash": "5d8f7c9b6"}
+        objs.append(p)
+    for r in range(registries):
+        ns = f"quay-{r}"
+        objs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        for o in namespace_objects(ns, 7):
+            if o["kind"] == "PersistentVolumeClaim":
+                o["metadata"]["labels"] = {"quay-component": "postgres"}
+            objs.append(o)
+    return objs
+
+
+class Churn(threading.Thread):
+    """Creates and deletes unrelated pods at `rate` per second (each pod created, then deleted
+    one second later) over its own connections, until stopped."""
+
+    def __init__(self, api, rate, namespaces, connections=4):
+        super().__init__(daemon=True)
+        self.api, self.rate, self.namespaces, self.connections = api, rate, namespaces, connections
+        self.stop_at = None
+        self.created = 0
+        self.deleted = 0
+        self.errors = 0
+        self.names = []
+        self.lock = threading.Lock()
+
+    def worker(self, index):
+        api = Api.__new__(Api)
+        api.__dict__.update(self.api.__dict__)
+        api.conn = None
+        per = self.rate / self.connections
+        start = time.perf_counter()
+        i = 0
+        pending = []
+        while time.perf_counter() < self.stop_at:
+            due = start + i / per
+            now = time.perf_counter()
+            if due > now:
+                time.sleep(due - now)
+            ns = f"tenant-{(i * self.connections + index) % self.namespaces}"
+            name = f"churn-{index}-{i}"
+            try:
+                body = pod(ns, name, "x")
+                body["metadata"]["labels"] = {"app": "batch"}
+                api.request("POST", f"/api/v1/namespaces/{ns}/pods", body)
+                with self.lock:
+                    self.created += 1
+                    self.names.append(name)
+                pending.append((time.perf_counter() + 1.0, ns, name))
+            except Exception:
+                with self.lock:
+                    self.errors += 1
+                api.conn = None
+            while pending and pending[0][0] <= time.perf_counter():
+                _, dns, dname = pending.pop(0)
+                try:
+                    api.request("DELETE", f"/api/v1/namespaces/{dns}/pods/{dname}")
+                    with self.lock:
+                        self.deleted += 1
+                except Exception:
+                    with self.lock:
+                        self.errors += 1
+                    api.conn = None
+            i += 1
+
+    def run(self):
+        threads = [threading.Thread(target=self.worker, args=(k,), daemon=True) for k in range(self.connections)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+
+def bench_scale(args):
+    """Issue 17, item 5: a cluster of --pods unrelated pods in --namespaces namespaces plus
+    --registries QuayRegistries. Initial sync time and memory; then --churn-rate pod creations (and
+    as many deletions) per second for --churn-seconds, with a reaction measured every 100 ms
+    meanwhile (a QuayRegistry created, its status written by the controller); the event log's lines
+    during the churn are counted, and any naming a churned pod is an unrelated event logged."""
+    tmp = tempfile.mkdtemp(prefix="qpu-bench-scale-")
+    try:
+        apply_dir = os.path.join(tmp, "apply")
+        os.makedirs(apply_dir)
+        objs = scale_objects(args.pods, args.namespaces, args.registries)
+        with open(os.path.join(apply_dir, "objects.yaml"), "w") as f:
+            for o in objs:
+                f.write(json.dumps(o) + "\n---\n")
+        print(f"scale: {args.pods} unrelated pods in {args.namespaces} namespaces, {args.registries} QuayRegistries "
+              f"({len(objs)} objects)", flush=True)
+        t0 = time.time()
+        c = Cluster(args.build, tmp, apply_dir)
+        print(f"scale: kube-sim loaded them in {time.time() - t0:.1f} s", flush=True)
+        try:
+            c.start_controller()
+            synced_at = c.wait_synced(timeout=300)
+            hwm_sync = c.memory_kb("VmHWM")
+            sync_s = synced_at - c.spawned
+            time.sleep(1.0)
+            print(f"scale: synced in {sync_s:.3f} s, VmHWM {hwm_sync / 1024.0:.1f} MiB, "
+                  f"VmRSS {c.memory_kb('VmRSS') / 1024.0:.1f} MiB", flush=True)
+            metric("scale_sync_s", [sync_s], "s")
+            metric("scale_sync_peak_rss_mib", [hwm_sync / 1024.0], "MiB")
+
+            ns = "latency"
+            c.api.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            rv = c.api.request("GET", f"/apis/quay.redhat.com/v1/namespaces/{ns}/quayregistries")["metadata"]["resourceVersion"]
+            w = Watcher(c.api, f"/apis/quay.redhat.com/v1/namespaces/{ns}/quayregistries?watch=1&resourceVersion={rv}")
+            w.start()
+            w.ready.wait(10)
+            lines_before = sum(1 for _ in open(c.event_log))
+            churn = Churn(c.api, args.churn_rate, args.namespaces)
+            churn.stop_at = time.perf_counter() + args.churn_seconds
+            started = time.perf_counter()
+            churn.start()
+            lat = []
+            i = 0
+            while time.perf_counter() < churn.stop_at:
+                name = f"registry-{i}"
+                c.api.request("POST", f"/apis/quay.redhat.com/v1/namespaces/{ns}/quayregistries", registry(ns, name))
+                with w.cv:
+                    if not w.cv.wait_for(lambda: name in w.status, timeout=10):
+                        raise RuntimeError(f"no status write for {name} within 10 s; controller log: {c.ctl_log}")
+                    lat.append((w.status[name] - w.added[name]) * 1000.0)
+                i += 1
+                time.sleep(0.1)
+            churn.join()
+            elapsed = time.perf_counter() - started
+            time.sleep(1.0)  # the last deletions' events
+            text = open(c.event_log).read()
+            lines_after = text.count("\n")
+            with churn.lock:
+                names = set(churn.names)
+            unrelated = sum(1 for line in text.splitlines()[lines_before:]
+                            if '"churn-' in line and any(f'"{n}"' in line for n in names))
+            logged = lines_after - lines_before
+            print(f"churn: {churn.created} created, {churn.deleted} deleted, {churn.errors} errors in {elapsed:.1f} s "
+                  f"({(churn.created + churn.deleted) / elapsed:.0f} changes/s); event log +{logged} lines "
+                  f"({logged / elapsed:.1f}/s: the {i} registries' own events), {unrelated} about churned pods; "
+                  f"reaction p50 {percentile(lat, 50):.2f} ms, p99 {percentile(lat, 99):.2f} ms over {len(lat)}; "
+                  f"controller VmHWM {c.memory_kb('VmHWM') / 1024.0:.1f} MiB", flush=True)
+            metric("churn_pod_creations_per_s", [churn.created / elapsed], "pods/s")
+            metric("churn_events_logged_per_s", [logged / elapsed], "events/s")
+            metric("churn_unrelated_events_logged", [unrelated], "events")
+            metric("churn_reaction_p50_ms", [percentile(lat, 50)], "ms")
+            metric("churn_reaction_p99_ms", [percentile(lat, 99)], "ms")
+            metric("churn_peak_rss_mib", [c.memory_kb("VmHWM") / 1024.0], "MiB")
+        finally:
+            c.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True)
@@ -360,8 +540,14 @@ def main():
     lat = sub.add_parser("latency")
     lat.add_argument("--changes", type=int, default=1000)
     lat.add_argument("--runs", type=int, default=1)
+    sc = sub.add_parser("scale")
+    sc.add_argument("--pods", type=int, default=100000)
+    sc.add_argument("--namespaces", type=int, default=1000)
+    sc.add_argument("--registries", type=int, default=50)
+    sc.add_argument("--churn-rate", type=float, default=500)
+    sc.add_argument("--churn-seconds", type=float, default=60)
     args = ap.parse_args()
-    return {"sync": bench_sync, "latency": bench_latency}[args.what](args) or 0
+    return {"sync": bench_sync, "latency": bench_latency, "scale": bench_scale}[args.what](args) or 0
 
 
 if __name__ == "__main__":

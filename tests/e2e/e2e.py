@@ -1319,8 +1319,13 @@ def quote_table(name):
 
 
 def tiny_claim(name):
+    """A leftover claim of an earlier attempt: it carries the labels the controller puts on the
+    claims it makes (a claim of the name that it did not make is never adopted)."""
     return {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name, "namespace": NS},
+            "metadata": {"name": name, "namespace": NS,
+                         "labels": {"app.kubernetes.io/managed-by": "quay-pg-upgrader",
+                                    "quay-pg-upgrader.quay.io/registry": "registry",
+                                    "quay-pg-upgrader.quay.io/role": "backup" if "backup" in name else "data"}},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "256Ki"}}}}
 
 

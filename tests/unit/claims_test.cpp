@@ -183,3 +183,58 @@ TEST_CASE("without the check (--no-preflight-check) preflight goes straight to t
   REQUIRE(s.upgrade().current == phase::succeeded);
   CHECK(s.upgrade_jobs().size() == s.all<create_job>().size());
 }
+
+// Issue 17, item 1: the watches carry only labelled claims. The claims an attempt needs by name (the
+// old data claim, the backup's and the new data's) are read by name in preflight, once each, when
+// no watch carries them: an old data claim made by hand (no quay-component label) is found that
+// way and the upgrade goes on; one that does not exist fails before anything is stopped, as
+// before; a claim of the new data's name that someone left, too small, is refused before any
+// claim is made. Claims watched as one stream (--watch-all, and logs from before) need no read.
+TEST_CASE("claims: with label-selected claims, the claims needed by name are read once each; an unwatched old claim is found") {
+  auto o = a_registry();
+  o.claims_selected = true;
+  o.old_claim_unwatched = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::succeeded);
+  CHECK(ids_with(s, "/read-claim/") == std::vector<std::string>{"quay/registry/a1/read-claim/old",
+                                                                "quay/registry/a1/read-claim/backup",
+                                                                "quay/registry/a1/read-claim/data"});
+  CHECK_FALSE(s.s.cluster.claims.contains({"quay", "registry-quay-database"}));
+  // The new claims were made in the old claim's StorageClass, as from a watched one.
+  const auto claims = s.all<create_claim>();
+  REQUIRE(claims.size() == 2);
+  CHECK(claims[0].storage_class == "standard");
+
+  auto plain = a_registry();
+  plain.old_claim_unwatched = true;  // without selected claims, an unwatched claim is simply missing
+  CHECK(ids_with(fold(run_scenario(plain)), "/read-claim/").empty());
+}
+
+TEST_CASE("claims: an old data claim that exists nowhere fails in preflight after its read, nothing stopped") {
+  auto o = a_registry();
+  o.claims_selected = true;
+  o.old_claim_absent = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::failed);
+  CHECK(u.failed_in == phase::preflight);
+  CHECK(ids_with(s, "/read-claim/old").size() == 1);
+  CHECK_THAT(u.last_error, Catch::Contains("the database claim quay/registry-quay-database was not found; nothing was changed"));
+  CHECK(s.all<create_claim>().empty());
+  check_nothing_stopped(s);
+}
+
+TEST_CASE("claims: a too small claim of the new data's name that no watch carries is refused before any claim is made") {
+  auto o = a_registry();
+  o.claims_selected = true;
+  o.leftover_data_claim_bytes = 256 * 1024;
+  o.leftover_claims_unwatched = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  REQUIRE(u.current == phase::failed);
+  CHECK(u.failed_in == phase::preflight);
+  CHECK_THAT(u.last_error, Catch::Contains("quay/registry-quay-database-pg15 already exists with 256Ki"));
+  CHECK(s.all<create_claim>().empty());
+  check_nothing_stopped(s);
+}

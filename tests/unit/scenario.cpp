@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "core/codec.hpp"
+#include "core/decode.hpp"
 #include "core/event_log.hpp"
 #include "core/quantity.hpp"
 #include "reducers/reduce.hpp"
@@ -363,13 +364,26 @@ class driver {
         c["metadata"]["labels"] = json::object();  // the operator's, not this controller's
         return c;
       }());
-    put(resource_kind::claim, claim_json(o_.registry + "-quay-database", 10 * gibibyte, "standard", true));
+    if (o_.old_claim_unwatched) {
+      json c = claim_json(o_.registry + "-quay-database", 10 * gibibyte, "standard", true);
+      c["metadata"]["labels"] = json::object();
+      c["metadata"]["resourceVersion"] = std::to_string(++rv_);
+      unwatched_[o_.ns + "/" + o_.registry + "-quay-database"] = c;
+    } else if (!o_.old_claim_absent) {
+      put(resource_kind::claim, claim_json(o_.registry + "-quay-database", 10 * gibibyte, "standard", true));
+    }
     claim_major_[o_.registry + "-quay-database"] = o_.db_major;
     if (o_.leftover_backup_claim_bytes > 0)
       put(resource_kind::claim, claim_json(o_.registry + "-quay-database-backup-pg" + std::to_string(o_.db_major),
                                            o_.leftover_backup_claim_bytes, "standard", true));
-    if (o_.leftover_data_claim_bytes > 0)
+    if (o_.leftover_data_claim_bytes > 0 && o_.leftover_claims_unwatched) {
+      json c = claim_json(o_.registry + "-quay-database-pg15", o_.leftover_data_claim_bytes, "standard", true);
+      c["metadata"]["labels"] = json::object();
+      c["metadata"]["resourceVersion"] = std::to_string(++rv_);
+      unwatched_[o_.ns + "/" + o_.registry + "-quay-database-pg15"] = c;
+    } else if (o_.leftover_data_claim_bytes > 0) {
       put(resource_kind::claim, claim_json(o_.registry + "-quay-database-pg15", o_.leftover_data_claim_bytes, "standard", true));
+    }
     if (!o_.operator_migrating) start_pods(db_name(), 1, false);
     put(resource_kind::deployment,
         deployment_json(o_.registry + "-quay-app", "quay-app", "quay.io/projectquay/quay:3.12", o_.app_replicas, ""));
@@ -520,6 +534,25 @@ class driver {
         return modified(resource_kind::claim, live);
       });
     }
+  }
+
+  // A claim by name: from the watched objects, or one no watch carries; else 404.
+  void perform(const read_claim& e) {
+    const std::string key = e.key.ns + "/" + e.key.name;
+    const auto& watched = stores_[resource_kind::claim].objects;
+    const json* found = watched.contains(key) ? &watched.at(key) : unwatched_.contains(key) ? &unwatched_.at(key) : nullptr;
+    if (!found) {
+      schedule(now_ + 20, true, [=](std::uint64_t seq, timestamp ts) {
+        return log_line_event(seq, ts, "effect",
+                              effect_failed{e.id, 404, "NotFound", "persistentvolumeclaims \"" + e.key.name + "\" not found"});
+      });
+      return;
+    }
+    auto view = json_decoder{}.decode_object(resource_kind::claim, found->dump());
+    if (!view) throw std::runtime_error("scenario: its own claim does not decode: " + view.error());
+    effect_succeeded ok{e.id, std::nullopt};
+    ok.object = std::get<claim>(std::move(*view));
+    schedule(now_ + 20, true, [=](std::uint64_t seq, timestamp ts) { return log_line_event(seq, ts, "effect", ok); });
   }
 
   // Why a claim is Pending, as the PersistentVolume controller's Event and the StorageClass say.
@@ -899,8 +932,17 @@ class driver {
           return log_line_relist_item(seq, ts, kind, item.dump());
         });
       }
-      schedule(t + 3, true,
-               [this, kind](std::uint64_t seq, timestamp ts) { return log_line_relist_done(seq, ts, kind, list_rv_); });
+      // Claims watched as two label-selected streams (app/controller.hpp): every claim of the
+      // scenario is listed on the first, the second lists none.
+      const std::uint8_t streams = kind == resource_kind::claim && o_.claims_selected ? 2 : 1;
+      schedule(t + 3, true, [this, kind, streams](std::uint64_t seq, timestamp ts) {
+        return log_line_relist_done(seq, ts, kind, list_rv_, 0, streams);
+      });
+      if (streams == 2) {
+        schedule(t + 4, true, [kind](std::uint64_t seq, timestamp ts) { return log_line_relist_start(seq, ts, kind, 1); });
+        schedule(t + 5, true,
+                 [this, kind](std::uint64_t seq, timestamp ts) { return log_line_relist_done(seq, ts, kind, list_rv_, 1, 2); });
+      }
       t += 10;
     }
     if (o_.malformed_lines) {
@@ -917,6 +959,7 @@ class driver {
   }
 
   std::map<std::string, json> list_snapshot_;
+  std::map<std::string, json> unwatched_;  // "ns/name" -> an object no watch carries (read by name only)
   std::map<std::string, json>::iterator snapshot_pos_;
   std::string list_rv_;
 

@@ -17,6 +17,14 @@ struct scenario_options {
   int db_major = 10;  // what the server really runs (the image may say otherwise)
   std::string target_image = "quay.io/sclorg/postgresql-15-c9s";
   std::string db_pgdata;  // env PGDATA on the database container (unset when empty)
+  // Claims are watched as two label-selected streams, as the controller does by default: claims
+  // the attempt needs by name are read by name first (read_claim) when no watch carries them.
+  bool claims_selected = false;
+  // The old data claim exists but no watch carries it (made by hand, no quay-component label): only
+  // a read by name finds it. old_claim_absent: there is none at all.
+  bool old_claim_unwatched = false;
+  bool old_claim_absent = false;
+  bool leftover_claims_unwatched = false;  // the leftover claims below carry no label: only a read by name finds them
   std::int64_t leftover_backup_claim_bytes = 0;  // a claim of the backup's name exists already
   std::int64_t leftover_data_claim_bytes = 0;  // a claim of the new data's name (target 15) exists already
   bool preflight_check = true;  // --preflight-check (run's default): the check Job before anything is stopped
