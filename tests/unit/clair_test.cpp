@@ -282,3 +282,27 @@ TEST_CASE("Clair's own target: its Jobs and its Deployment run Clair's image, Qu
     CHECK(p.image ==
           (p.id.component == db_component::clair ? "quay.io/sclorg/postgresql-14-c9s" : "quay.io/sclorg/postgresql-15-c9s"));
 }
+
+// A retry starts a new attempt of the database that failed: Clair's stays Clair's (its record
+// once came back as Quay's, so that the retry's names and effect ids were Quay's).
+TEST_CASE("a retry after Clair's database failed is a new attempt of Clair's database") {
+  scenario_options o;
+  o.clair = true;
+  o.failing_database = "clair";
+  o.backup_fails = true;
+  o.retry_token_after_failure = "again";
+  auto s = fold(run_scenario(o));
+  const auto& clair = s.clair();
+  CHECK(clair.component == db_component::clair);
+  CHECK(clair.attempt == 2);
+  CHECK(s.upgrade().component == db_component::quay);
+  CHECK(s.upgrade().current == phase::succeeded);
+  CHECK(s.upgrade().attempt == 1);
+  // The second attempt's Jobs are Clair's (R-clair-pg10-backup-2), none of Quay's names.
+  bool clair_second = false;
+  for (const auto& j : s.all<create_job>()) {
+    CHECK(j.key.name != "registry-pg10-backup-2");
+    clair_second = clair_second || j.key.name == "registry-clair-pg10-backup-2";
+  }
+  CHECK(clair_second);
+}

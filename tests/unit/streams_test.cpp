@@ -12,7 +12,8 @@ using qpu::testing::session;
 namespace {
 
 std::string pod_json(const std::string& name, const std::string& rv) {
-  return R"({"metadata":{"name":")" + name + R"(","namespace":"quay","resourceVersion":")" + rv + R"("},"status":{"phase":"Running"}})";
+  return R"({"metadata":{"name":")" + name + R"(","namespace":"quay","resourceVersion":")" + rv +
+         R"("},"status":{"phase":"Running"}})";
 }
 
 std::string pod_event(const char* type, const std::string& name, const std::string& rv) {
