@@ -3,6 +3,9 @@
 #include "reducers/reduce.hpp"
 
 #include <algorithm>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 #include "reducers/issue.hpp"
 #include "reducers/progress.hpp"
@@ -106,6 +109,41 @@ bool concerns(const state& s, const object_view& o, const database_key& key, con
         }
       },
       o);
+}
+
+// The registries of the object's namespace that may read it, found by name rather than by walking
+// every registry of the namespace: each prefix of its name up to a dash ("registry" and
+// "registry-quay" for "registry-quay-database"), the registry its labels name, and for a Job's pod
+// the prefixes of its Job's name. Empty when the object needs the walk: a claim (an old data
+// claim's name is free) or a pod that carries quay-component without naming a registry.
+std::optional<std::vector<std::string_view>> candidate_registries(const object_view& o) {
+  std::vector<std::string_view> out;
+  auto prefixes = [&](std::string_view name) {
+    for (auto dash = name.find('-'); dash != std::string_view::npos; dash = name.find('-', dash + 1))
+      if (dash > 0) out.push_back(name.substr(0, dash));
+  };
+  const bool walk = std::visit(
+      [&](const auto& v) -> bool {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, claim>) {
+          return true;
+        } else if constexpr (std::is_same_v<V, quay_registry>) {
+          out.push_back(v.meta.key.name);
+        } else if constexpr (std::is_same_v<V, pod>) {
+          if (!v.component.empty() && v.registry.empty()) return true;
+          if (!v.component.empty()) out.push_back(v.registry);
+          prefixes(v.meta.key.name);
+          prefixes(v.job_name);
+        } else {
+          prefixes(v.meta.key.name);
+        }
+        return false;
+      },
+      o);
+  if (walk) return std::nullopt;
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 // Which databases an event may concern: none, one, a namespace's, or all.
@@ -278,8 +316,28 @@ step_result reduce(state s, const logged_event& e) {
   // Both maps are ordered by key and every upgrade's registry is in the store: walk the store
   // alongside instead of a lookup per registry (a namespace-wide event evaluates every registry of
   // the namespace; the lookups were a measurable share of the fold).
-  auto reg = first == last ? s.cluster.registries.end() : s.cluster.registries.lower_bound(first->first.registry);
   bool place_freed = false;
+  // An object event: only the registries it concerns, looked up by name where its name says which.
+  if (sc.what == scope::ns && routed) {
+    if (const auto candidates = candidate_registries(*routed)) {
+      for (const auto name : *candidates) {
+        const object_key key{sc.key.registry.ns, std::string(name)};
+        const auto reg = s.cluster.registries.find(key);
+        if (reg == s.cluster.registries.end()) continue;
+        for (const auto component : {db_component::quay, db_component::clair}) {
+          const auto it = s.upgrades.find(database_key{key, component});
+          if (it == s.upgrades.end() || !concerns(s, *routed, it->first, it->second)) continue;
+          upgrade_ctx c{s, it->second, reg->second, *s.cfg, out, s.now, e.seq, failure, false};
+          const bool held = holds_place(it->second);
+          advance(c);
+          place_freed = place_freed || (held && !holds_place(it->second));
+        }
+      }
+      if (place_freed && s.cfg->max_concurrent_upgrades > 0) wake_queue(s, e.seq, out);
+      return {std::move(s), std::move(out)};
+    }
+  }
+  auto reg = first == last ? s.cluster.registries.end() : s.cluster.registries.lower_bound(first->first.registry);
   for (auto it = first; it != last; ++it) {
     while (reg != s.cluster.registries.end() && reg->first < it->first.registry) ++reg;
     if (reg == s.cluster.registries.end() || reg->first != it->first.registry) continue;
