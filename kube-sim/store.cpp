@@ -331,16 +331,31 @@ json store::remove_now(const resource_type& t, const key& k, const std::string& 
   return last;
 }
 
+// Every object of namespace `ns`, of every type: one range per type (keys order by type, then
+// namespace), so that a namespace's objects cost what they are, not what the cluster holds.
+void store::for_namespace(const std::string& ns, const std::function<void(const key&, const json&)>& fn) const {
+  for (auto it = objects_.begin(); it != objects_.end();) {
+    const std::string type = std::get<0>(it->first);
+    for (it = objects_.lower_bound(key{type, ns, ""});
+         it != objects_.end() && std::get<0>(it->first) == type && std::get<1>(it->first) == ns; ++it)
+      fn(it->first, it->second);
+    it = objects_.lower_bound(key{type + '\0', "", ""});  // the next type's first key
+  }
+}
+
 void store::after_removal(const resource_type& t, const json& removed, const std::string& propagation) {
   const auto uid = meta_string(removed, "uid");
   std::vector<key> doomed;
   if (propagation != "Orphan") {
-    // Garbage collection of dependents, as the GC controller does for Jobs -> Pods.
-    for (const auto& [k, o] : objects_) {
-      if (t.namespaced && std::get<1>(k) != object_namespace(removed)) continue;
+    // Garbage collection of dependents, as the GC controller does for Jobs -> Pods: a namespaced
+    // owner's dependents are in its namespace.
+    auto owned = [&](const key& k, const json& o) {
       const auto refs = o.value("/metadata/ownerReferences"_json_pointer, json::array());
       if (std::any_of(refs.begin(), refs.end(), [&](const json& r) { return r.value("uid", "") == uid; })) doomed.push_back(k);
-    }
+    };
+    if (t.namespaced) for_namespace(object_namespace(removed), owned);
+    else
+      for (const auto& [k, o] : objects_) owned(k, o);
   }
   if (t.id() == crd_id) {
     if (auto served = type_from_crd(removed)) {

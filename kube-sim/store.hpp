@@ -126,6 +126,7 @@ class store {
   json remove_now(const resource_type& t, const key& k, const std::string& propagation, std::optional<json> stored_before);
   void commit(change c);
   void after_removal(const resource_type& t, const json& removed, const std::string& propagation);
+  void for_namespace(const std::string& ns, const std::function<void(const key&, const json&)>& fn) const;
   /// Calls `visit(namespace, object)` in (namespace, name) order for every object of the type as it was at
   /// revision `at`, starting after `after` when given, until `visit` returns false. Nothing is
   /// copied: the current objects are read in place and only the keys changed since `at` are
