@@ -169,6 +169,12 @@ std::expected<void, std::string> controller::start() {
   controller_started started{options_.cfg, options_.version};
   ingest(log_line_event(log_->next_seq(), ts, "controller", started), logged_event{log_->next_seq(), ts, "controller", started});
 
+  // Secrets in what is watched (literal env values, the last-applied annotation) are never logged.
+  const std::string key_file = options_.redaction_key_file.empty() ? options_.event_log + ".key" : options_.redaction_key_file;
+  auto redact = watch::redactor::from_key_file(key_file);
+  if (!redact) return std::unexpected(redact.error());
+  const auto redaction = std::make_shared<const watch::redactor>(std::move(*redact));
+
   for (auto kind : all_resource_kinds) {
     const auto selectors = watch_selectors(kind, options_.watch);
     for (std::size_t stream = 0; stream < selectors.size(); ++stream) {
@@ -178,6 +184,7 @@ std::expected<void, std::string> controller::start() {
       spec.label_selector = selectors[stream];
       spec.stream = static_cast<std::uint8_t>(stream);
       spec.streams = static_cast<std::uint8_t>(selectors.size());
+      spec.redact = redaction;
       drivers_.push_back(std::make_unique<watch::reflector_driver>(
           client_, spec,
           [this](const watch::watch_input& in) {

@@ -55,6 +55,8 @@ struct run_options {
   // the network unencrypted (kube::kube_config::allow_insecure_http).
   bool allow_insecure_http = false;
   std::string event_log = "quay-pg-upgrader-events.jsonl";
+  // The key of the event log's redactions (watch/redact.hpp); "" is the event log's path + ".key".
+  std::string redaction_key_file;
   config cfg = run_defaults();
   bool fsync = true;
   watch_selection watch;

@@ -308,6 +308,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   run_cmd->add_option("--event-log", rf.options.event_log, "The event log (JSON Lines); a restart continues it")
       ->capture_default_str();
+  run_cmd->add_option("--redaction-key-file", rf.options.redaction_key_file,
+                      "The key of the tokens that replace literal env values and the last-applied annotation in the "
+                      "event log (made, mode 0600, when missing; default: the event log's path + .key)");
   auto* target_image_opt =
       run_cmd->add_option("--target-image", rf.options.cfg.target_image,
                           "PostgreSQL image to upgrade to (default: $RELATED_IMAGE_COMPONENT_POSTGRES); where a Quay operator "

@@ -501,6 +501,23 @@ void note_operator_not_pausable(upgrade_ctx& c) {
             "migration on top of it. Scale it to 0 for the upgrade, or let the controller pause it");
 }
 
+void note_literal_password(upgrade_ctx& c) {
+  const auto* db = database(c);
+  auto literal = [](const env_source& e) { return e.secret_name.empty() && !e.value.empty(); };
+  std::string names;
+  if (literal(db->credentials.password)) names = "POSTGRESQL_PASSWORD";
+  if (literal(db->credentials.admin_password)) names += std::string(names.empty() ? "" : " and ") + "POSTGRESQL_ADMIN_PASSWORD";
+  const std::string& ns = db->meta.key.ns;
+  block(c, "LiteralPassword",
+        "the database Deployment " + to_string(db->meta.key) + " sets " + names +
+            " as a literal value in its env: the upgrade's Jobs take passwords only from Secrets (a literal would be "
+            "written into their specs), and the event log keeps only a token of it. Move it into a Secret and refer to "
+            "it (kubectl -n " +
+            ns + " create secret generic " + db->meta.key.name +
+            "-credentials --from-literal=password=...; then env valueFrom.secretKeyRef {name: " + db->meta.key.name +
+            "-credentials, key: password}), and the upgrade starts by itself");
+}
+
 void note_queued(upgrade_ctx& c) {
   note_detected(c);
   c.u.last_error.clear();

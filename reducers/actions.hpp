@@ -69,6 +69,7 @@ void note_operator_not_pausable(upgrade_ctx& c);
 void note_unblocked(upgrade_ctx& c);
 void note_queued(upgrade_ctx& c);
 void note_window_invalid(upgrade_ctx& c);
+void note_literal_password(upgrade_ctx& c);
 // queued for --max-concurrent-upgrades or the maintenance window: why, and the place in the queue
 void note_waiting(upgrade_ctx& c);
 void note_turn_came(upgrade_ctx& c);

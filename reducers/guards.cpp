@@ -64,6 +64,12 @@ bool no_target(const upgrade_ctx& c) { return !target_major(c).has_value(); }
 
 bool db_missing(const upgrade_ctx& c) { return database(c) == nullptr; }
 
+bool literal_password(const upgrade_ctx& c) {
+  const auto* db = database(c);
+  auto literal = [](const env_source& e) { return e.secret_name.empty() && !e.value.empty(); };
+  return db && (literal(db->credentials.password) || literal(db->credentials.admin_password));
+}
+
 bool db_not_ready(const upgrade_ctx& c) { return database(c)->ready_replicas < 1; }
 
 bool same_version(const upgrade_ctx& c) { return confirmed(c) && *confirmed(c) == *target_major(c); }
@@ -323,6 +329,7 @@ std::string block_now(const upgrade_ctx& c) {
   if (operator_migrating(c)) return "OperatorMigrating";
   if (operator_not_found(c)) return "OperatorNotFound";
   if (target_conflicts_with_operator(c)) return "TargetConflictsWithOperator";
+  if (literal_password(c)) return "LiteralPassword";
   if (operator_claim_taken(c)) return "ClaimExists";
   if (operator_not_pausable(c)) return "OperatorNotPaused";
   if (window_invalid(c)) return "MaintenanceWindowInvalid";

@@ -20,6 +20,9 @@ bool unmanaged(const upgrade_ctx& c);
 bool managed(const upgrade_ctx& c);
 bool no_target(const upgrade_ctx& c);
 bool db_missing(const upgrade_ctx& c);
+// the database Deployment's POSTGRESQL_PASSWORD or POSTGRESQL_ADMIN_PASSWORD is a literal env value
+// (the event log holds only its token, watch/redact.hpp, and no Job gets a literal password)
+bool literal_password(const upgrade_ctx& c);
 bool db_not_ready(const upgrade_ctx& c);
 bool same_version(const upgrade_ctx& c);
 bool newer_version(const upgrade_ctx& c);

@@ -47,6 +47,7 @@ constexpr rule upgrade[] = {
   {phase::detecting,   "no target version is configured",                    no_target,              phase::unsupported, note_no_target},
   {phase::detecting,   "--target-image differs from the operator's image",   target_conflicts_with_operator, phase::blocked, note_target_conflict},
   {phase::detecting,   "the database Deployment does not exist yet",         db_missing,             phase::detecting,   release_turn},
+  {phase::detecting,   "the database password is a literal in its env",      literal_password,       phase::blocked,     note_literal_password},
   {phase::detecting,   "the server runs the target version",                 same_version,           phase::up_to_date,  note_detected},
   {phase::detecting,   "the server runs a newer version than the target",    newer_version,          phase::refused,     note_refused},
   {phase::detecting,   "the server is older than any tool reads",            too_old,                phase::unsupported, note_too_old},

@@ -132,14 +132,16 @@ void reflector_driver::publish(const std::string& rv) {
   const event started = relist_started{spec_.kind, spec_.stream};
   sink_(watch_input{spec_.kind, input_origin::relist_start, {}, {}, started, spec_.stream, spec_.streams});
   for (std::size_t i = 0; i < relist_items_.size(); ++i) {
-    const std::string& raw = relist_items_[i];
+    const auto redacted = spec_.redact ? spec_.redact->json(relist_items_[i]) : std::nullopt;
+    const std::string_view raw = redacted ? std::string_view(*redacted) : std::string_view(relist_items_[i]);
     auto obj = decoder_.decode_object(spec_.kind, raw);
     if (!obj) {
       ++stats_.malformed;
       std::string error = std::string("list ") + plural(spec_.kind) + " item " + std::to_string(i) + ": " + obj.error();
       log().warn("skipped a malformed input: {}", error);
       const event e = malformed_input{std::string("watch/") + plural(spec_.kind), error};
-      sink_(watch_input{spec_.kind, input_origin::malformed, raw, error, e, spec_.stream, spec_.streams});
+      const std::string logged = spec_.redact ? spec_.redact->text(relist_items_[i]) : relist_items_[i];
+      sink_(watch_input{spec_.kind, input_origin::malformed, logged, error, e, spec_.stream, spec_.streams});
       continue;
     }
     std::visit([&](auto& v) { v.meta.stream = spec_.stream; }, *obj);
@@ -160,7 +162,7 @@ awaitable<void> reflector_driver::do_watch(const send_watch& cmd) {
   if (!spec_.label_selector.empty()) q.emplace_back("labelSelector", spec_.label_selector);
   ++stats_.watches;
   close_requested_ = false;
-  stream_decoder decoder(spec_.kind, decoder_, spec_.max_line, spec_.stream);
+  stream_decoder decoder(spec_.kind, decoder_, spec_.max_line, spec_.stream, spec_.redact.get());
   auto on_input = [&](const watch_input& in) -> bool {
     if (stopping_) return false;
     if (in.origin == input_origin::malformed) {

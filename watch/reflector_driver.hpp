@@ -26,6 +26,7 @@
 
 #include "core/decode.hpp"
 #include "kube/http_client.hpp"
+#include "watch/redact.hpp"
 #include "watch/reflector.hpp"
 #include "watch/watch_input.hpp"
 
@@ -41,6 +42,9 @@ struct reflector_spec {
   std::uint8_t streams = 1;
   reflector_options options;
   std::size_t max_line = max_line_bytes;
+  // Rewrites every line and listed object before it is decoded and logged (watch/redact.hpp);
+  // none: they are taken as received.
+  std::shared_ptr<const redactor> redact;
 };
 
 struct reflector_stats {

@@ -10,6 +10,7 @@
 
 #include "core/decode.hpp"
 #include "watch/line_splitter.hpp"
+#include "watch/redact.hpp"
 #include "watch/watch_input.hpp"
 
 namespace qpu::watch {
@@ -27,9 +28,11 @@ class stream_decoder {
   using handler = std::function<bool(const watch_input&)>;
 
   // `stream`: which of the kind's watch streams this body is (core/events.hpp); decoded objects
-  // and the inputs carry it.
-  stream_decoder(resource_kind kind, json_decoder& decoder, std::size_t max_line = max_line_bytes, std::uint8_t stream = 0)
-      : kind_(kind), decoder_(decoder), splitter_(max_line), max_line_(max_line), stream_(stream) {}
+  // and the inputs carry it. `redact`, when given, rewrites each line before it is decoded and
+  // handed on (watch/redact.hpp): the input's raw text is the redacted one.
+  stream_decoder(resource_kind kind, json_decoder& decoder, std::size_t max_line = max_line_bytes, std::uint8_t stream = 0,
+                 const redactor* redact = nullptr)
+      : kind_(kind), decoder_(decoder), splitter_(max_line), max_line_(max_line), stream_(stream), redact_(redact) {}
 
   // False once the handler asked to stop.
   bool feed(std::string_view bytes, const handler& on_input);
@@ -42,6 +45,7 @@ class stream_decoder {
   line_splitter splitter_;
   std::size_t max_line_;
   std::uint8_t stream_;
+  const redactor* redact_;
   decode_counters counters_;
   bool stopped_ = false;
 };

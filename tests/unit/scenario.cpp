@@ -81,6 +81,16 @@ class driver {
       operator_migration_over_ = true;
       finish_operator_migration();
     }
+    if (u && u->current == phase::blocked && o_.password_to_secret_after_block && !password_moved_) {
+      password_moved_ = true;
+      at(5'000, [this] {  // the admin moves the password into the Secret the other variables use
+        auto& d = obj(resource_kind::deployment, db_name());
+        for (auto& e : d["spec"]["template"]["spec"]["containers"][0]["env"])
+          if (e["name"] == "POSTGRESQL_PASSWORD")
+            e = env_from_secret("POSTGRESQL_PASSWORD", o_.registry + "-quay-postgres-config", "database-password");
+        return modified(resource_kind::deployment, d);
+      });
+    }
     if (u && u->current == phase::planned && o_.lift_dry_run_after_plan && !dry_run_lifted_) {
       dry_run_lifted_ = true;
       at(10'000, [this] {
@@ -147,7 +157,7 @@ class driver {
            u->current == phase::reverted || u->current == phase::revert_failed || u->current == phase::revert_refused ||
            u->current == phase::up_to_date || u->current == phase::refused || u->current == phase::unsupported ||
            (u->current == phase::planned && !o_.lift_dry_run_after_plan) || u->current == phase::unmanaged ||
-           (u->current == phase::blocked && !o_.operator_migrating) ||
+           (u->current == phase::blocked && !o_.operator_migrating && !(o_.password_to_secret_after_block && !password_moved_)) ||
            (u->current == phase::failed && (o_.retry_token_after_failure.empty() || retried_));
   }
 
@@ -255,7 +265,9 @@ class driver {
     if (!claim_name.empty()) {
       const std::string secret = reg + (component == "clair-postgres" ? "-clairpostgres-config-secret" : "-quay-postgres-config");
       container["env"] = json::array({env_from_secret("POSTGRESQL_USER", secret, "database-username"),
-                                      env_from_secret("POSTGRESQL_PASSWORD", secret, "database-password"),
+                                      component == "postgres" && !o_.literal_password.empty()
+                                          ? json{{"name", "POSTGRESQL_PASSWORD"}, {"value", o_.literal_password}}
+                                          : env_from_secret("POSTGRESQL_PASSWORD", secret, "database-password"),
                                       env_from_secret("POSTGRESQL_DATABASE", secret, "database-name")});
       if (!o_.no_admin_password)
         container["env"].push_back(env_from_secret("POSTGRESQL_ADMIN_PASSWORD", secret, "database-root-password"));
@@ -981,6 +993,7 @@ class driver {
   bool revert_asked_ = false;
   bool dry_run_lifted_ = false;
   bool operator_migration_over_ = false;
+  bool password_moved_ = false;
   std::set<std::string> failed_once_;
 };
 

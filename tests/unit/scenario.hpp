@@ -30,6 +30,11 @@ struct scenario_options {
   bool preflight_check = true;  // --preflight-check (run's default): the check Job before anything is stopped
   bool live_check = true;  // --live-check (run's default): pg_upgrade's check runs the real pg_upgrade --check
   bool no_admin_password = false;  // the database's env has no POSTGRESQL_ADMIN_PASSWORD
+  // The database's POSTGRESQL_PASSWORD is this literal env value (as the redacted log holds it: a
+  // token) instead of a Secret key; moved into a Secret once the upgrade is blocked when
+  // password_to_secret_after_block.
+  std::string literal_password;
+  bool password_to_secret_after_block = false;
   bool check_fails = false;  // the check Job finds an extension the target lacks
   std::string upgrade_image;  // set for the pg_upgrade method
   std::vector<int> upgrade_from;  // majors the upgrade image carries
