@@ -316,7 +316,8 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
     if (rest.size() > 2) sub = rest[2];
     if (rest.size() > 3) return error_reply(not_found_path(path));
   }
-  if (auto failure = faults_.next_request_failure(request.user_agent, plural)) return error_reply(*failure);
+  if (auto failure = faults_.next_request_failure(request.user_agent, plural, request.method + " " + path))
+    return error_reply(*failure);
   const auto* found = store_.types().find(group, version, plural);
   if (!found) return error_reply(not_found_path(path));
   const resource_type t = *found;  // a copy: deleting a CRD during this request must not dangle

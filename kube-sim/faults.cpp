@@ -10,7 +10,8 @@ json to_json(const fault_settings& f) {
           {"retryAfterSeconds", f.retry_after_seconds},
           {"chunkBytes", f.chunk_bytes},
           {"eventDelayMs", f.event_delay_ms},
-          {"failClient", f.fail_client}};
+          {"failClient", f.fail_client},
+          {"failRequest", f.fail_request}};
 }
 
 json to_json(const fault_counts& c) {
@@ -37,6 +38,11 @@ result<void> apply_fault_update(fault_settings& f, const json& body) {
       next.fail_client = value.get<std::string>();
       continue;
     }
+    if (key == "failRequest") {
+      if (!value.is_string()) return std::unexpected(bad_request("failRequest must be a string (part of \"METHOD path\")"));
+      next.fail_request = value.get<std::string>();
+      continue;
+    }
     if (key == "failRate") {
       if (!value.is_number() || value.get<double>() < 0 || value.get<double>() > 1)
         return std::unexpected(bad_request("failRate must be a number in [0, 1]"));
@@ -49,8 +55,8 @@ result<void> apply_fault_update(fault_settings& f, const json& body) {
     if (key == "dropWatchAfterEvents") next.drop_watch_after_events = n;
     else if (key == "failNext") next.fail_next = n;
     else if (key == "failCode") {
-      if (n != 429 && n != 500 && n != 503 && n != 504)
-        return std::unexpected(bad_request("failCode must be 429, 500, 503 or 504"));
+      if (n != 403 && n != 429 && n != 500 && n != 503 && n != 504)
+        return std::unexpected(bad_request("failCode must be 403, 429, 500, 503 or 504"));
       next.fail_code = static_cast<int>(n);
     } else if (key == "retryAfterSeconds") next.retry_after_seconds = static_cast<int>(n);
     else if (key == "chunkBytes") next.chunk_bytes = n;
@@ -61,8 +67,10 @@ result<void> apply_fault_update(fault_settings& f, const json& body) {
   return {};
 }
 
-std::optional<api_error> fault_injector::next_request_failure(const std::string& client, const std::string& resource) {
+std::optional<api_error> fault_injector::next_request_failure(const std::string& client, const std::string& resource,
+                                                              const std::string& request) {
   if (!settings.fail_client.empty() && !client.starts_with(settings.fail_client)) return std::nullopt;
+  if (!settings.fail_request.empty() && request.find(settings.fail_request) == std::string::npos) return std::nullopt;
   bool fail = false;
   if (settings.fail_next > 0) {
     --settings.fail_next;
@@ -74,6 +82,8 @@ std::optional<api_error> fault_injector::next_request_failure(const std::string&
   auto& counts = by_client[client];
   ++counts.failed_requests[resource];
   ++counts.failed_by_code[settings.fail_code];
+  if (settings.fail_code == 403)
+    return api_error{403, "Forbidden", resource + " is forbidden: the request was refused (injected by kube-sim)"};
   if (settings.fail_code == 429) return too_many_requests(settings.retry_after_seconds);
   if (settings.fail_code == 500) return internal_error("injected by kube-sim");
   if (settings.fail_code == 503)

@@ -16,11 +16,14 @@ struct fault_settings {
   std::int64_t drop_watch_after_events = 0;  // close each watch stream abruptly after N events
   std::int64_t fail_next = 0;  // fail the next N API requests ...
   double fail_rate = 0.0;  // ... and this share of the rest
-  int fail_code = 429;  // with 429 (Retry-After) or 500
+  int fail_code = 429;  // with 429 (Retry-After), 500, 503, 504, or 403 (refused for good, as an admission policy)
   int retry_after_seconds = 1;
   std::int64_t chunk_bytes = 0;  // split each watch event into chunks of this many bytes
   std::int64_t event_delay_ms = 0;  // hold each watch event this long before sending it
   std::string fail_client;  // when set, failNext/failRate hit only clients whose User-Agent starts with it
+  // When set, failNext/failRate hit only requests whose "METHOD path" (no query) contains it, such
+  // as "PATCH /apis/apps/v1/namespaces/quay/deployments/registry-quay-mirror": one object refused.
+  std::string fail_request;
 
   bool operator==(const fault_settings&) const = default;
 };
@@ -52,8 +55,9 @@ class fault_injector {
   fault_settings settings;
 
   /// The error to answer this API request from `client` (its User-Agent) on `resource` with, if
-  /// it is to fail; counted for that client.
-  std::optional<api_error> next_request_failure(const std::string& client, const std::string& resource);
+  /// it is to fail; counted for that client. `request` is its "METHOD path".
+  std::optional<api_error> next_request_failure(const std::string& client, const std::string& resource,
+                                                const std::string& request = {});
 
   /// The faults each client met, keyed by its User-Agent ("" when it sent none).
   std::map<std::string, fault_counts> by_client;

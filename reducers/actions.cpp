@@ -11,6 +11,7 @@
 #include "reducers/plan.hpp"
 #include "reducers/progress.hpp"
 #include "reducers/report.hpp"
+#include "reducers/revert.hpp"
 #include "reducers/schedule.hpp"
 
 namespace qpu::reducers {
@@ -82,6 +83,51 @@ void keep_trying_step(upgrade_ctx& c) {
   }
   c.u.retry_at[f.id] = c.now + c.cfg.requeue_s * 1000;
   c.failure.reset();
+}
+
+namespace {
+constexpr std::string_view partial_resume_prefix = "part of the app already runs on the ";
+}  // namespace
+
+void hold_partial_resume(upgrade_ctx& c) {
+  const bool revert = c.u.current == phase::revert_resuming;
+  const bool first = !c.u.last_error.starts_with(partial_resume_prefix);
+  auto resume = [&] {
+    if (revert) revert_resume_apps(c);
+    else resume_apps(c);
+  };
+  // Past the deadline each event passes here: the message stays the one of the last failure.
+  if (!c.failure && !first) return resume();
+  std::string why;
+  if (c.failure) {
+    why = std::move(c.failure->reason);
+    c.u.retry_at[c.failure->id] = c.now + c.cfg.requeue_s * 1000;
+    c.failure.reset();
+  } else {
+    why = "phase " + std::string(to_string(c.u.current)) + " passed its deadline of " +
+          std::to_string(phase_deadline_s(c.cfg, c.u.current)) + " s";
+  }
+  std::string up, pending;
+  for (const auto& [name, n] : revert ? c.u.revert.app_replicas : c.u.app_replicas) {
+    const auto id = revert ? revert_step_id(c.u, step_kind::scale_up, name) : step_id(c.u, step_kind::scale_up, name);
+    auto& list = issued_or_done(c, id) && n > 0 ? up : pending;
+    list += (list.empty() ? "" : ", ") + c.u.registry.ns + "/" + name;
+  }
+  c.u.last_error =
+      std::string(partial_resume_prefix) + (revert ? "old database again" : "upgraded database") +
+      " and may have written to it (scaled up: " + up + "), so the " + (revert ? "revert" : "upgrade") +
+      " is not undone: switching the database back would leave those writes in a claim nobody serves. " +
+      (pending.empty() ? std::string("Waiting for the scale-ups sent to be answered") : "Still to scale up: " + pending) + " (" +
+      why + "); retried every " + std::to_string(c.cfg.requeue_s) +
+      " s until it goes through: fix what refuses it (the Deployment, a quota, an admission policy)";
+  if (first) {
+    effect_id id = event_id(c.u, c.seq, c.u.current);
+    id.target += "/partly-resumed";
+    send_event(
+        c, id,
+        {"Warning", std::string(profile_of(c.u.component).condition_prefix) + "UpgradePartlyResumed", c.u.last_error, c.now});
+  }
+  resume();
 }
 
 void nothing(upgrade_ctx&) {}
@@ -274,6 +320,7 @@ void resume_apps(upgrade_ctx& c) {
 
 // Success: the database now runs the target image, which is what detection compares against.
 void finish_success(upgrade_ctx& c) {
+  if (c.u.last_error.starts_with(partial_resume_prefix)) c.u.last_error.clear();  // the resume went through
   c.u.finished = c.now;
   c.u.detected_image = target_image(c);
   if (const auto* db = database(c)) c.u.detected_pgdata = db->pgdata;

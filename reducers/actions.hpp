@@ -60,6 +60,9 @@ void fail_data_claim(upgrade_ctx& c);
 void fail_verification(upgrade_ctx& c);
 void fail_step(upgrade_ctx& c);
 void keep_trying_step(upgrade_ctx& c);
+// resuming, revert_resuming after part of the app was scaled up (guards.hpp app_partly_resumed):
+// never switch the database back; say so loudly (status, one Warning Event) and keep scaling up.
+void hold_partial_resume(upgrade_ctx& c);
 // a Quay operator renders the database
 void note_operator_migrating(upgrade_ctx& c);
 void note_operator_not_found(upgrade_ctx& c);

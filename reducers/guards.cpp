@@ -6,6 +6,7 @@
 #include "reducers/issue.hpp"
 #include "reducers/names.hpp"
 #include "reducers/observe.hpp"
+#include "reducers/revert.hpp"
 #include "reducers/schedule.hpp"
 
 namespace qpu::reducers {
@@ -140,6 +141,25 @@ bool apps_resumed(const upgrade_ctx& c) {
   for (const auto& [name, n] : c.u.app_replicas)
     if (!done(c, step_kind::scale_up, name)) return false;
   return true;
+}
+
+bool app_partly_resumed(const upgrade_ctx& c) {
+  const bool revert = c.u.current == phase::revert_resuming;
+  if (!revert && c.u.current != phase::resuming) return false;
+  for (const auto& [name, n] : revert ? c.u.revert.app_replicas : c.u.app_replicas) {
+    const auto id = revert ? revert_step_id(c.u, step_kind::scale_up, name) : step_id(c.u, step_kind::scale_up, name);
+    if (n > 0 && issued_or_done(c, id)) return true;
+  }
+  return false;
+}
+
+bool step_failed_nothing_resumed(const upgrade_ctx& c) { return c.failure.has_value() && !app_partly_resumed(c); }
+bool step_failed_partly_resumed(const upgrade_ctx& c) { return c.failure.has_value() && app_partly_resumed(c); }
+bool deadline_passed_nothing_resumed(const upgrade_ctx& c) { return deadline_passed(c) && !app_partly_resumed(c); }
+
+bool deadline_passed_partly_resumed(const upgrade_ctx& c) {
+  const bool all = c.u.current == phase::revert_resuming ? revert_apps_resumed(c) : apps_resumed(c);
+  return deadline_passed(c) && app_partly_resumed(c) && !all;
 }
 
 bool backup_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, job_role::backup); }

@@ -46,6 +46,14 @@ bool check_pending(const upgrade_ctx& c);
 bool apps_stopped(const upgrade_ctx& c);
 bool database_stopped(const upgrade_ctx& c);
 bool apps_resumed(const upgrade_ctx& c);
+// resuming, revert_resuming: a scale-up of an app Deployment was accepted (or sent, its answer not
+// seen): its pods may have written to the database it now runs on, so switching the database back
+// would leave those acknowledged writes in a claim nobody serves.
+bool app_partly_resumed(const upgrade_ctx& c);
+bool step_failed_nothing_resumed(const upgrade_ctx& c);
+bool step_failed_partly_resumed(const upgrade_ctx& c);
+bool deadline_passed_nothing_resumed(const upgrade_ctx& c);
+bool deadline_passed_partly_resumed(const upgrade_ctx& c);  // and some of the app is still to scale up
 // backing_up
 bool backup_job_failed(const upgrade_ctx& c);
 bool backup_job_complete(const upgrade_ctx& c);

@@ -218,7 +218,10 @@ void arm_wakeup(upgrade_ctx& c) {
   auto consider = [&](timestamp t) { want = want ? std::min(*want, t) : t; };
   if (is_active(c.u.current) || c.u.current == phase::detecting || c.u.current == phase::archiving ||
       c.u.current == phase::analyzing) {
-    if (const auto limit = enforced_deadline_s(c.cfg, c.u.current); limit > 0 && c.u.current != phase::detecting)
+    // A deadline already passed is not waited for: the phases that outlive theirs (a resume that
+    // holds once part of the app runs) wake for their retries instead.
+    if (const auto limit = enforced_deadline_s(c.cfg, c.u.current);
+        limit > 0 && c.u.current != phase::detecting && c.u.phase_since + limit * 1000 > c.now)
       consider(c.u.phase_since + limit * 1000);
     if (waits_on_job(c.u.current)) consider(c.now + c.cfg.requeue_s * 1000);
   }

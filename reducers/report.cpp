@@ -155,7 +155,8 @@ std::string summary_message(const upgrade_ctx& c) {
     case phase::revert_resuming:
       return "reverting to PostgreSQL " + to_string(*u.from) + " on claim " + u.old_claim +
              " (writes made after the upgrade are not carried back; they are backed up into claim " +
-             revert_backup_claim_name(u) + "): " + waiting_for(c);
+             revert_backup_claim_name(u) + "): " + waiting_for(c) +
+             (u.current == phase::revert_resuming && !u.last_error.empty() ? " (last error: " + u.last_error + ")" : "");
     default: {
       std::string text = versions.empty() ? std::string() : versions + ": ";
       text += waiting_for(c);

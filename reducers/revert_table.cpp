@@ -47,7 +47,8 @@ constexpr rule revert[] = {
   {phase::revert_verifying, "the old database matches the manifest taken before the upgrade", revert_verification_matches, phase::revert_resuming, revert_resume_apps},
   {phase::revert_verifying, "the old database is being verified",            always,                 phase::revert_verifying, revert_verify},
   // revert resume
-  {phase::revert_resuming, "the phase deadline passed",                      deadline_passed,        phase::revert_rolling_back, fail_on_deadline},
+  {phase::revert_resuming, "the phase deadline passed before any of the app was scaled up", deadline_passed_nothing_resumed, phase::revert_rolling_back, fail_on_deadline},
+  {phase::revert_resuming, "the phase deadline passed after part of the app was scaled up", deadline_passed_partly_resumed, phase::revert_resuming, hold_partial_resume},
   {phase::revert_resuming, "the app is back at its replica counts",          revert_apps_resumed,    phase::reverted,    finish_revert},
   {phase::revert_resuming, "the app is being scaled back",                   always,                 phase::revert_resuming, revert_resume_apps},
   // reverted: stays so until a person changes the database image or asks for a new attempt

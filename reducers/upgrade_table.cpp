@@ -18,10 +18,17 @@ constexpr every_phase_rule every_phase[] = {
   // a step failed for good (a refusal, or a transient failure out of retries)
   {{phase::preflight},
    "preflight",                                "a step failed for good",                  step_failed, phase::failed,       fail_step},
-  {{phase::pausing_operator, phase::quiescing, phase::backing_up, phase::stopping, phase::upgrading, phase::switching, phase::verifying, phase::resuming},
-   "pausing_operator .. resuming",                    "a step failed for good",                  step_failed, phase::rolling_back, fail_step},
-  {{phase::revert_quiescing, phase::revert_backing_up, phase::revert_stopping, phase::revert_switching, phase::revert_verifying, phase::revert_resuming},
-   "revert_quiescing .. revert_resuming",      "a step failed for good",                  step_failed, phase::revert_rolling_back, fail_step},
+  {{phase::pausing_operator, phase::quiescing, phase::backing_up, phase::stopping, phase::upgrading, phase::switching, phase::verifying},
+   "pausing_operator .. verifying",                   "a step failed for good",                  step_failed, phase::rolling_back, fail_step},
+  {{phase::resuming},
+   "resuming",                                 "a step failed for good before any of the app was scaled up", step_failed_nothing_resumed, phase::rolling_back, fail_step},
+  {{phase::revert_quiescing, phase::revert_backing_up, phase::revert_stopping, phase::revert_switching, phase::revert_verifying},
+   "revert_quiescing .. revert_verifying",     "a step failed for good",                  step_failed, phase::revert_rolling_back, fail_step},
+  {{phase::revert_resuming},
+   "revert_resuming",                          "a step failed for good before any of the app was scaled up", step_failed_nothing_resumed, phase::revert_rolling_back, fail_step},
+  // part of the app runs on the database and may have written to it: never switch it back
+  {{phase::resuming, phase::revert_resuming},
+   "resuming, revert_resuming",                "a step failed for good after part of the app was scaled up", step_failed_partly_resumed, std::nullopt, hold_partial_resume},
   // the upgrade stands: a failed archive or ANALYZE is reported, never rolled back
   {{phase::archiving, phase::analyzing},
    "archiving, analyzing",                     "a step failed for good",                  step_failed, phase::succeeded,    fail_after_resume_step},
@@ -134,7 +141,8 @@ constexpr rule upgrade[] = {
   {phase::verifying,   "the upgraded database matches the manifest",         verification_matches,   phase::resuming,    resume_apps},
   {phase::verifying,   "the upgraded database is being verified",            always,                 phase::verifying,   verify},
   // resume
-  {phase::resuming,    "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
+  {phase::resuming,    "the phase deadline passed before any of the app was scaled up", deadline_passed_nothing_resumed, phase::rolling_back, fail_on_deadline},
+  {phase::resuming,    "the phase deadline passed after part of the app was scaled up", deadline_passed_partly_resumed, phase::resuming, hold_partial_resume},
   {phase::resuming,    "the app is back and the paused operator waits",      apps_resumed_operator_paused, phase::resuming_operator, nothing},
   {phase::resuming,    "the app is back; the backup clone's archive is due", apps_resumed_archive_due, phase::archiving, begin_after_resume},
   {phase::resuming,    "the app is back; the statistics are due",            apps_resumed_analyze_due, phase::analyzing, begin_after_resume},

@@ -68,7 +68,9 @@ std::size_t string_end(std::string_view t, std::size_t open) {
 }  // namespace
 
 std::expected<redactor, std::string> redactor::from_key_file(const std::string& path) {
-  auto fail = [&](const std::string& what) { return std::unexpected("redaction key " + path + ": " + what + ": " + std::strerror(errno)); };
+  auto fail = [&](const std::string& what) {
+    return std::unexpected("redaction key " + path + ": " + what + ": " + std::strerror(errno));
+  };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
     unsigned char fresh[key_bytes];
@@ -123,7 +125,8 @@ std::string redactor::text(std::string_view text) const {
   std::size_t from = 0;
   for (;;) {
     std::size_t at = std::string_view::npos, key_end = 0;
-    for (std::string_view key : {std::string_view("\"value\""), std::string_view("\"kubectl.kubernetes.io/last-applied-configuration\"")}) {
+    for (std::string_view key :
+         {std::string_view("\"value\""), std::string_view("\"kubectl.kubernetes.io/last-applied-configuration\"")}) {
       const auto p = text.find(key, from);
       if (p < at) at = p, key_end = p + key.size();
     }

@@ -301,6 +301,25 @@ TEST_CASE("HTTP: faults are counted per client (User-Agent), and failClient aims
   CHECK(counts["controller/2"]["failedByResource"] == nlohmann::json{{"configmaps", 1}, {"pods", 1}});
 }
 
+TEST_CASE("HTTP: failRequest aims faults at one object's requests, and 403 refuses them for good") {
+  sim_process sim;
+  REQUIRE(send(sim.port(), "POST", cms, config_map("a")).status == 201);
+  REQUIRE(send(sim.port(), "POST", cms, config_map("b")).status == 201);
+  REQUIRE(send(sim.port(), "POST", "/_sim/faults", R"({"failRate":1,"failCode":403,"failRequest":"PATCH )" + cms + R"(/b"})")
+              .status == 200);
+  const std::string merge = "application/merge-patch+json";
+  CHECK(send(sim.port(), "PATCH", cms + "/a", R"({"data":{"k":"1"}})", merge).status == 200);
+  const auto refused = send(sim.port(), "PATCH", cms + "/b", R"({"data":{"k":"1"}})", merge);
+  CHECK(refused.status == 403);
+  CHECK(refused.json()["reason"] == "Forbidden");
+  CHECK(send(sim.port(), "PATCH", cms + "/b", R"({"data":{"k":"2"}})", merge).status == 403);  // every time
+  CHECK(send(sim.port(), "GET", cms + "/b").status == 200);  // another method on the same object is served
+  CHECK(send(sim.port(), "POST", "/_sim/faults", R"({"failRequest":1})").status == 400);
+  CHECK(send(sim.port(), "POST", "/_sim/faults", R"({"failCode":401})").status == 400);
+  REQUIRE(send(sim.port(), "POST", "/_sim/faults", R"({"failRate":0,"failRequest":""})").status == 200);
+  CHECK(send(sim.port(), "PATCH", cms + "/b", R"({"data":{"k":"3"}})", merge).status == 200);
+}
+
 TEST_CASE("HTTP: --record-watch writes every sent event as JSON Lines") {
   const auto dir = make_temp_dir();
   const auto file = dir / "watch.jsonl";

@@ -11,6 +11,7 @@ urllib against the kubeconfig kube-sim writes.
 """
 import argparse
 import base64
+import copy
 import ctypes
 import hashlib
 import json
@@ -35,6 +36,7 @@ NS = "quay"
 REGISTRY = "registry"
 DB = "registry-quay-database"
 APP = "registry-quay-app"
+MIRROR = "registry-quay-mirror"  # a second app Deployment (spec mirror=True)
 OLD_CLAIM = "registry-quay-database"
 PG_CACHE = os.environ.get("QPU_PG_CACHE", "/var/cache/quay-pg-upgrader/pg")
 PG15 = os.path.join(PG_CACHE, "15", "bin")
@@ -605,6 +607,13 @@ class Case:
                 for e in o["spec"]["template"]["spec"]["containers"][0]["env"]:
                     if e["name"] == "ROWS":
                         e["value"] = str(ROWS)
+        if self.spec.get("mirror"):  # a second app Deployment, as Quay's repository mirror workers
+            mirror = copy.deepcopy(next(o for o in objs if o["kind"] == "Deployment" and o["metadata"]["name"] == APP))
+            mirror["metadata"]["name"] = MIRROR
+            for labels in (mirror["metadata"]["labels"], mirror["spec"]["selector"]["matchLabels"],
+                           mirror["spec"]["template"]["metadata"]["labels"]):
+                labels["quay-component"] = "quay-mirror"
+            objs.append(mirror)
         objs += self.spec.get("extra_objects", [])
         return objs
 
@@ -755,6 +764,13 @@ class Case:
         return {int(x) for x in self.psql("SELECT id FROM logentry").split()}
 
     # ----- controller outcome ----------------------------------------------------------------
+    def faults(self, body):
+        """kube-sim's fault knobs (POST /_sim/faults, kube-sim/faults.hpp)."""
+        req = urllib.request.Request(self.kube.server + "/_sim/faults", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, context=self.kube.ctx, timeout=10) as r:
+            return json.loads(r.read() or b"{}")
+
     def registry(self):
         return self.kube.get("QuayRegistry", REGISTRY)
 
@@ -2103,6 +2119,55 @@ def case_revert_old_claim_damaged(case):
                "upgraded claim again")
 
 
+def case_partial_resume(case):
+    """No rollback that drops acknowledged writes (issue 19, item 2). The registry has two app
+    Deployments; once the upgrade runs, kube-sim refuses every PATCH of the mirror's (403, as an
+    admission policy would), so at the resume the app scales up on the new database and writes to
+    it while the mirror stays at 0. Past the resume deadline the upgrade must not switch the
+    database back: it says so (status, Warning Event) and keeps scaling the mirror up; once the
+    refusal is lifted it finishes, and every row the app committed, before the upgrade and on the
+    new database while the mirror was refused, is in the upgraded database."""
+    case.set_up()
+    case.start_controller()
+    mirror_patch = f"PATCH /apis/apps/v1/namespaces/{NS}/deployments/{MIRROR}"
+    case.wait_for("the upgrade Job (the app is stopped)", lambda: any(p[2] == "upgrading" for p in case.phases), 180)
+    case.faults({"failRate": 1, "failCode": 403, "failRequest": mirror_patch})
+    log(f"refusing every {mirror_patch}")
+    held = "part of the app already runs on the upgraded database"
+
+    def holding():
+        st = upgrade_status(case.registry())
+        c = cond(case.registry(), "PostgresUpgraded") or {}
+        return norm(st.get("phase")) == "resuming" and held in (c.get("message") or "") and c
+    c = case.wait_for("the resume to hold, part of the app scaled up", holding, 120)
+    case.check("Still to scale up: quay/registry-quay-mirror" in c["message"] and "Forbidden" in c["message"],
+               f"the condition names the Deployment still to scale up and why ({c['message'][:300]}...)")
+    # Past the resume deadline (20 s), still resuming, still on the new claim.
+    time.sleep(25)
+    st = upgrade_status(case.registry())
+    case.check(norm(st.get("phase")) == "resuming", f"past the resume deadline the phase is still resuming ({st.get('phase')})")
+    case.check(claim_of(case.kube.get("Deployment", DB)) == f"{OLD_CLAIM}-pg15", "the database still runs on the new claim")
+    case.check(not any(p[2] in ("rolling_back", "failed") for p in case.phases), f"no rollback ({case.phases})")
+    reasons = [e.get("reason") for e in case.kube.list("Event")]
+    case.check(reasons.count("PostgresUpgradePartlyResumed") == 1, "one Warning Event PostgresUpgradePartlyResumed")
+    mirror = case.kube.get("Deployment", MIRROR)
+    case.check(mirror["spec"].get("replicas") == 0, "the mirror is still at 0 (its scale-up refused)")
+    current = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
+               if "deletionTimestamp" not in p["metadata"] and p["metadata"]["name"] not in case.app_pods_before}
+    case.wait_for("the app to commit on the new database while the mirror is refused",
+                  lambda: current and all(len(case.committed().get(p, [])) >= 5 for p in current), 60)
+    during = sorted(i for p in current for i in case.committed().get(p, []))
+    log(f"the app committed {len(during)} rows on the new database while held")
+    case.faults({"failRate": 0, "failRequest": ""})
+    log("the refusal is lifted")
+    run_upgrade(case, timeout=180)
+    missing = sorted(set(during) - case.logentry_ids())
+    case.check(during and not missing, f"every row committed while the resume held ({len(during)}) is in the upgraded database"
+               + (f"; MISSING {missing[:20]}" if missing else ""))
+    case.check(case.kube.get("Deployment", MIRROR)["spec"].get("replicas") == 1, "the mirror is back at its replica count")
+    case.check(not any(p[2] in ("rolling_back", "failed") for p in case.phases), f"never rolled back ({case.phases})")
+
+
 CASES = {
     "logical-10-to-15": (case_happy, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     # Docker Hub's postgres:14 reads $PGDATA (default /var/lib/postgresql/data): the database
@@ -2164,6 +2229,9 @@ CASES = {
                                                            check_old_claim=True)),
     "database-never-stops": (case_database_never_stops, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                              deadlines="quiesce=60,backup=90,stop=15,upgrade=120,switch=90,verify=60,resume=60,rollback=60")),
+    "partial-resume": (case_partial_resume, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
+                                                 mirror=True,
+                                                 deadlines="quiesce=60,backup=90,stop=60,upgrade=120,switch=90,verify=60,resume=20,rollback=90")),
     "revert-10-to-15": (case_revert, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "revert-backup-fails": (case_revert_backup_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True)),
     "revert-old-claim-damaged": (case_revert_old_claim_damaged, dict(

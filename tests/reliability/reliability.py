@@ -285,12 +285,6 @@ class RCase(e2e.Case):
             got = counts["failedByCode"].get(key.split("/")[1], 0) if key.startswith("failedByCode/") else counts[key]
             self.check(got >= least, f"the faults reached the controller: {key} {got} >= {least}")
 
-    def faults(self, body):
-        req = urllib.request.Request(self.kube.server + "/_sim/faults", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, context=self.kube.ctx, timeout=10) as r:
-            return json.loads(r.read() or b"{}")
-
 
 # ---------------------------------------------------------------------------------------------
 # The cases

@@ -731,6 +731,12 @@ class driver {
   }
 
   void perform(const scale_deployment& e) {
+    const bool in_revert = e.id.revert_run > 0;
+    if (e.key.name == o_.scale_up_refused && e.replicas > 0 && scale_up_refused_ < o_.scale_up_refusals &&
+        in_revert == o_.scale_up_refused_in_revert) {
+      ++scale_up_refused_;
+      return failure(e.id, 403, "Forbidden", "deployments.apps \"" + e.key.name + "\" is forbidden: refused by the scenario");
+    }
     result(e.id);
     if (e.key.ns != o_.ns) return scale_elsewhere(e);
     auto& d = obj(resource_kind::deployment, e.key.name);
@@ -994,6 +1000,7 @@ class driver {
   bool dry_run_lifted_ = false;
   bool operator_migration_over_ = false;
   bool password_moved_ = false;
+  int scale_up_refused_ = 0;
   std::set<std::string> failed_once_;
 };
 

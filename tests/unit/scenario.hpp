@@ -54,6 +54,12 @@ struct scenario_options {
   std::string revert_to_claim_after_success;  // set the revert annotation once the upgrade succeeded
   bool revert_backup_fails = false;  // the revert's backup Job of the upgraded data fails
   bool revert_verify_mismatch = false;  // the old database, back on its claim, misses a row
+  // The scale-up (replicas > 0) of this app Deployment is refused (403, for good) this many times
+  // during the resume (of the upgrade, or of a revert when scale_up_refused_in_revert), while the
+  // other app Deployments scale up: part of the app runs on the database already.
+  std::string scale_up_refused;
+  int scale_up_refusals = 0;
+  bool scale_up_refused_in_revert = false;
   // A Quay operator renders the database (QUAY-OPERATOR.md): the database Deployment is owned by
   // the QuayRegistry and a Deployment quay-operator/quay-operator carries the operator's env.
   bool operator_managed = false;

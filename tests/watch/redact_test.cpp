@@ -47,7 +47,8 @@ json database_deployment() {
               {"template",
                {{"spec",
                  {{"containers", json::array({container})},
-                  {"volumes", json::array({{{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "registry-quay-database"}}}}})}}}}}}},
+                  {"volumes",
+                   json::array({{{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "registry-quay-database"}}}}})}}}}}}},
             {"status", {{"replicas", 1}, {"readyReplicas", 1}}}};
   d["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = d.dump();
   return d;
