@@ -333,6 +333,10 @@ net::awaitable<void> controller::run_effect(effect e) {
   ctx.k8s.jobs.progress_seconds = std::max(0.5, static_cast<double>(options_.cfg.progress_interval_s) / 2);
   ctx.k8s.jobs.parallel_jobs = options_.job_cpus;
   ctx.k8s.jobs.cpu_request = options_.job_cpus;
+  ctx.database_sslmode = options_.database_sslmode;
+  ctx.database_ca_file = options_.database_ca_file;
+  ctx.k8s.jobs.sslmode = options_.database_sslmode;
+  ctx.k8s.jobs.ca_configmap = options_.database_ca_configmap;
   ctx.progress_every = std::chrono::milliseconds(options_.cfg.progress_interval_s * 1000);
   ctx.report_progress = [this](event ev) {
     if (!stopping_) record_result("effect", std::move(ev));

@@ -63,6 +63,10 @@ struct run_options {
   // CPUs each backup and upgrade Job asks for and works with (--job-cpus): its container's
   // resources.requests.cpu and the parallelism of pg_restore -j, pg_upgrade --jobs, vacuumdb -j.
   int job_cpus = 2;
+  // TLS to the database servers (--database-sslmode, --database-ca-file, --database-ca-configmap).
+  std::string database_sslmode = "prefer";
+  std::string database_ca_file;
+  std::string database_ca_configmap;
   // Database sessions (--database-timeout, --database-min-rate): the effects layer's default rule
   // unless the flags change it.
   effects::time_limit database_limit = effects::context{}.database_limit;

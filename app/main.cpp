@@ -172,6 +172,16 @@ std::expected<void, std::string> finish_config(run_flags& f) {
     return std::unexpected("--upgrade-image needs --upgrade-image-from (the old majors the image carries)");
   f.options.database_limit = {std::chrono::milliseconds(static_cast<std::int64_t>(f.database_timeout_s * 1000)),
                               f.database_min_rate_mb_s * 1e6};
+  // Verifying the server needs the CA on both sides: the controller's sessions and the Jobs'.
+  if (const auto& mode = f.options.database_sslmode; mode == "verify-ca" || mode == "verify-full") {
+    if (f.options.database_ca_file.empty())
+      return std::unexpected("--database-sslmode " + mode +
+                             " needs --database-ca-file (the CA bundle the controller checks the database servers against)");
+    if (f.options.database_ca_configmap.empty())
+      return std::unexpected("--database-sslmode " + mode +
+                             " needs --database-ca-configmap (a ConfigMap with key ca.crt in each registry's namespace, "
+                             "which the Jobs that connect mount to check the server the same way)");
+  }
   return apply_deadlines(f.deadlines, c.deadlines);
 }
 
@@ -393,6 +403,19 @@ int main(int argc, char** argv) {
           "serves; a difference stops the app again and offers the revert). The copy paths always verify before the "
           "resume")
       ->check(CLI::IsMember({"before-resume", "after-resume"}));
+  run_cmd
+      ->add_option("--database-sslmode", rf.options.database_sslmode,
+                   "TLS to the database servers, as libpq's sslmode, for the controller's sessions and the Jobs that "
+                   "connect (prefer, as Quay itself; verify-full checks the server's certificate and name)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}));
+  run_cmd
+      ->add_option("--database-ca-file", rf.options.database_ca_file,
+                   "The CA bundle (PEM) the controller checks the database servers against (verify-ca, verify-full)")
+      ->check(CLI::ExistingFile);
+  run_cmd->add_option("--database-ca-configmap", rf.options.database_ca_configmap,
+                      "A ConfigMap (key ca.crt) in each registry's namespace with that CA bundle, which the Jobs that "
+                      "connect mount (verify-ca, verify-full)");
   run_cmd->add_flag("!--no-fsync", rf.options.fsync, "Do not fdatasync the event log (tests only)");
   run_cmd
       ->add_option("--job-cpus", rf.options.job_cpus,

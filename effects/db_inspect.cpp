@@ -116,6 +116,10 @@ class session {
       keys.push_back("password");
       values.push_back(spec_.password.c_str());
     }
+    if (!spec_.sslrootcert.empty()) {
+      keys.push_back("sslrootcert");
+      values.push_back(spec_.sslrootcert.c_str());
+    }
     keys.push_back(nullptr);
     values.push_back(nullptr);
 

@@ -32,7 +32,8 @@ struct connection_spec {
   std::string user = "postgres";
   std::string password;  // empty: none (libpq may still use ~/.pgpass)
   std::string dbname = "postgres";
-  std::string sslmode = "prefer";
+  std::string sslmode = "prefer";  // libpq's sslmode (run --database-sslmode)
+  std::string sslrootcert;  // the CA bundle verify-ca / verify-full check the server against (run --database-ca-file)
   // Bounds the connection phase (0: only the operation's timeout does). libpq ignores its own
   // connect_timeout in the non-blocking API, so this one is enforced here.
   std::chrono::milliseconds connect_timeout{std::chrono::seconds{10}};

@@ -8,8 +8,10 @@ namespace {
 
 // Connect as the database's superuser when the Deployment names an admin password (the manifest
 // reads every table), else as the application user, which owns Quay's tables.
-connection_spec connection_for(const resolved_database& db) {
+connection_spec connection_for(const context& ctx, const resolved_database& db) {
   connection_spec spec;
+  spec.sslmode = ctx.database_sslmode;
+  spec.sslrootcert = ctx.database_ca_file;
   spec.host = db.host;
   spec.port = db.port;
   spec.dbname = db.dbname.empty() ? "postgres" : db.dbname;
@@ -36,7 +38,7 @@ boost::asio::awaitable<event> inspect(context& ctx, const qpu::inspect_database&
       ctx.report_progress(effect_progress{id, job_progress{"verify", "bytes", done, total, at.count()}});
     };
   }
-  auto facts = co_await inspect_database(co_await boost::asio::this_coro::executor, connection_for(*db), e.with_manifest,
+  auto facts = co_await inspect_database(co_await boost::asio::this_coro::executor, connection_for(ctx, *db), e.with_manifest,
                                          ctx.database_limit, std::move(on_table));
   if (!facts) {
     const auto f = to_failure(facts.error());

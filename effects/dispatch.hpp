@@ -26,6 +26,9 @@ struct context {
   // manifest reads every row: 80 MB/s on this project's 2-core machine, db_inspect_tests
   // "[throughput]").
   time_limit database_limit{std::chrono::milliseconds{120'000}, 20e6};
+  // TLS of the controller's own database sessions (run --database-sslmode, --database-ca-file).
+  std::string database_sslmode = "prefer";
+  std::string database_ca_file;
   // Where an effect under way reports how far it has come (effect_progress; the controller logs
   // and folds it), at most once per progress_every. Unset: not reported. Only the manifest of the
   // upgraded database (inspect-verify) reports, table after table.

@@ -202,6 +202,18 @@ json job_body(const create_job& j, const job_options& o) {
       break;
   }
 
+  // The Jobs that reach the server through its Service speak TLS as the controller was told to.
+  const bool connects =
+      j.role == job_role::check || j.role == job_role::backup || j.role == job_role::archive || j.role == job_role::analyze;
+  if (connects && o.sslmode != "prefer") env.push_back(plain("PGSSLMODE", o.sslmode));
+  if (connects && !o.ca_configmap.empty()) {
+    env.push_back(plain("PGSSLROOTCERT", std::string(database_ca_mount_path) + "/ca.crt"));
+    volumes.push_back(
+        {{"name", "database-ca"},
+         {"configMap", {{"name", o.ca_configmap}, {"items", json::array({{{"key", "ca.crt"}, {"path", "ca.crt"}}})}}}});
+    mounts.push_back(mount("database-ca", database_ca_mount_path, true));
+  }
+
   json labels = managed_labels(j.registry, "job");
   labels[std::string(job_role_label)] = role;
   json pod_security = {{"runAsNonRoot", true}};

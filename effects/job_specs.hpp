@@ -33,6 +33,8 @@ inline constexpr const char* backup_mount_path = "/backup";
 inline constexpr const char* verify_mount_path = "/var/lib/pgsql/verify";
 // The sclorg images' socket folder, where the live check's relay socket goes (an emptyDir).
 inline constexpr const char* socket_mount_path = "/var/run/postgresql";
+// The database's CA bundle (job_options::ca_configmap), for PGSSLROOTCERT.
+inline constexpr const char* database_ca_mount_path = "/etc/quay-pg-upgrader/database-ca";
 
 struct job_options {
   // Unset: the image's own USER (26 in the sclorg images); runAsNonRoot refuses a root image.
@@ -49,6 +51,11 @@ struct job_options {
   // How often the backup and upgrade Jobs print a progress line (QPU_PROGRESS_SECONDS): half the
   // controller's --progress-interval, so each read finds a fresh line.
   double progress_seconds = 2.5;
+  // TLS of the Jobs that reach the server through its Service (run --database-sslmode): PGSSLMODE
+  // when not libpq's default "prefer"; with ca_configmap, that ConfigMap of the registry's
+  // namespace (key ca.crt) mounted read-only and named by PGSSLROOTCERT, for verify-ca/verify-full.
+  std::string sslmode = "prefer";
+  std::string ca_configmap;
   // The psql manifest script; empty: effects::manifest_psql_script().
   std::string manifest_sql;
 };

@@ -5,7 +5,8 @@
 #   - plaintext HTTP to a non-loopback server is refused before any request (tokens would cross
 #     the network unencrypted), unless `run --allow-insecure-http` says otherwise;
 #   - a server whose certificate the kubeconfig's CA did not sign: TLS verification fails, the
-#     controller says so, and it reads nothing from that server.
+#     controller says so, and it reads nothing from that server;
+#   - --database-sslmode verify-* without the CA bundle for the controller or for the Jobs.
 #   refusals.sh QUAY_PG_UPGRADER KUBE_SIM
 set -euo pipefail
 ctl=$1
@@ -58,6 +59,19 @@ set -e
 grep -q "events.jsonl:2" <<<"$out" || fail "run's message does not name file:line: $out"
 [ "$(sha256sum < "$log")" = "$before" ] || fail "run changed the corrupted log"
 ok "run refuses to continue the corrupted log (exit $rc), log byte-identical: $(tail -c 300 <<<"$out")"
+
+# ---- verifying the database's certificate without the CA to verify it against (issue 19, item 5)
+for args in "--database-sslmode verify-full" "--database-sslmode verify-ca --database-ca-file $work/loopback.kubeconfig"; do
+  set +e
+  # shellcheck disable=SC2086  # the flags are words
+  out=$(timeout 20 "$ctl" run --kubeconfig "$work/loopback.kubeconfig" --event-log "$work/tls.jsonl" \
+        --target-image quay.io/sclorg/postgresql-15-c9s $args 2>&1); rc=$?
+  set -e
+  [ "$rc" = 2 ] || fail "run $args exited $rc, expected 2: $out"
+  grep -q -- "needs --database-ca-" <<<"$out" || fail "run $args does not name the missing flag: $out"
+  [ ! -e "$work/tls.jsonl" ] || fail "run $args wrote an event log before refusing"
+  ok "run $args is refused before anything: $out"
+done
 
 # ---- plaintext to a non-loopback address
 sed 's#http://127.0.0.1:1#http://192.0.2.10:8080#' "$work/loopback.kubeconfig" > "$work/remote-http.kubeconfig"

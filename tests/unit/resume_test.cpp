@@ -21,9 +21,8 @@ std::string joined(const std::vector<std::string>& v) {
 }
 
 std::size_t count_with(const std::vector<std::string>& ids, const std::string& part) {
-  return static_cast<std::size_t>(std::count_if(ids.begin(), ids.end(), [&](const std::string& id) {
-    return id.find(part) != std::string::npos;
-  }));
+  return static_cast<std::size_t>(
+      std::count_if(ids.begin(), ids.end(), [&](const std::string& id) { return id.find(part) != std::string::npos; }));
 }
 
 std::vector<emit_event> events_with_reason(const session& s, const std::string& reason) {

@@ -310,6 +310,33 @@ TEST_CASE("a wrong password is auth_failed and the message does not contain it",
   }
 }
 
+TEST_CASE("TLS to the database: verify-full against its CA connects; another CA or a server without TLS is refused", "[errors]") {
+  const pg_server tls(15, true);
+  auto spec = tls.spec();
+  spec.sslmode = "verify-full";
+  spec.sslrootcert = tls.ca_file();
+  const auto ok = inspect(spec, false, 20s);
+  INFO((ok ? std::string() : ok.error().message));
+  REQUIRE(ok);
+  CHECK(ok->server_version_num / 10000 == 15);
+  // Another CA: the server's certificate is not trusted.
+  const pg_server other(15, true);
+  spec.sslrootcert = other.ca_file();
+  const auto untrusted = inspect(spec, false, 20s);
+  REQUIRE_FALSE(untrusted);
+  CHECK_THAT(untrusted.error().message, Catch::Contains("certificate verify failed"));
+  CHECK(untrusted.error().message.find(qpu::test::pg_password) == std::string::npos);
+  // TLS required of a server that has none.
+  auto plain = servers().v15.spec();
+  plain.sslmode = "require";
+  const auto refused = inspect(plain, false, 20s);
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message, Catch::Contains("server does not support SSL"));
+  // prefer (the default) still reaches it.
+  plain.sslmode = "prefer";
+  CHECK(inspect(plain, false, 20s));
+}
+
 TEST_CASE("a server that accepts the connection and never answers times out within the deadline", "[errors]") {
   // A listening socket nobody accepts on: the kernel completes the TCP handshake from the
   // backlog, so libpq connects, sends its SSLRequest (sslmode=prefer) and waits forever.

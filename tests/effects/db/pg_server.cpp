@@ -87,7 +87,7 @@ std::uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
-pg_server::pg_server(int major) : major_(major) {
+pg_server::pg_server(int major, bool tls) : major_(major) {
   std::string templ = "/tmp/qpu-dbtest-pg" + std::to_string(major) + ".XXXXXX";
   if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
   dir_ = templ;
@@ -100,11 +100,23 @@ pg_server::pg_server(int major) : major_(major) {
       run(as_pg(dir_, bin + "/initdb -D '" + dir_ + "/data' -U postgres --auth-local=trust --auth-host=md5 --pwfile='" + dir_ +
                           "/pwfile' -E UTF8 --locale=C -N >'" + dir_ + "/initdb.log' 2>&1"));
   if (rc != 0) throw std::runtime_error("initdb " + std::to_string(major) + " failed; see " + dir_ + "/initdb.log");
+  std::string options;
+  if (tls) {
+    auto [crc, cout] =
+        run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -addext "
+            "subjectAltName=IP:127.0.0.1 -keyout '" +
+            dir_ + "/server.key' -out '" + dir_ + "/server.crt' >'" + dir_ + "/openssl.log' 2>&1");
+    if (crc != 0) throw std::runtime_error("openssl req failed; see " + dir_ + "/openssl.log");
+    ::chmod((dir_ + "/server.key").c_str(), 0600);
+    give_to_pg(dir_ + "/server.key");
+    give_to_pg(dir_ + "/server.crt");
+    options = " -c ssl=on -c ssl_cert_file='" + dir_ + "/server.crt' -c ssl_key_file='" + dir_ + "/server.key'";
+  }
   for (int attempt = 0; attempt < 5 && !started_; ++attempt) {
     port_ = free_port();
-    auto [src, sout] =
-        run(as_pg(dir_, bin + "/pg_ctl -D '" + dir_ + "/data' -l '" + dir_ + "/server.log' -w -t 60 -o \"-p " +
-                            std::to_string(port_) + " -k '" + dir_ + "' -c listen_addresses=127.0.0.1\" start >/dev/null 2>&1"));
+    auto [src, sout] = run(as_pg(dir_, bin + "/pg_ctl -D '" + dir_ + "/data' -l '" + dir_ + "/server.log' -w -t 60 -o \"-p " +
+                                           std::to_string(port_) + " -k '" + dir_ + "' -c listen_addresses=127.0.0.1" + options +
+                                           "\" start >/dev/null 2>&1"));
     started_ = src == 0;
   }
   if (!started_) throw std::runtime_error("PostgreSQL " + std::to_string(major) + " did not start; see " + dir_ + "/server.log");

@@ -18,7 +18,9 @@ std::string pg_bindir(int major);
 
 class pg_server {
  public:
-  explicit pg_server(int major);
+  // tls: the server also speaks TLS (ssl=on) with a self-signed certificate for 127.0.0.1
+  // (subjectAltName IP), which is its own CA: ca_file().
+  explicit pg_server(int major, bool tls = false);
   ~pg_server();
   pg_server(const pg_server&) = delete;
   pg_server& operator=(const pg_server&) = delete;
@@ -26,6 +28,7 @@ class pg_server {
   int major() const { return major_; }
   std::uint16_t port() const { return port_; }
   const std::string& dir() const { return dir_; }
+  std::string ca_file() const { return dir_ + "/server.crt"; }
   effects::connection_spec spec(const std::string& dbname = "postgres") const;
 
   // Runs 15's psql (the client tools the project ships) over TCP with -X -q -At and

@@ -147,6 +147,41 @@ TEST_CASE("the backup Job dumps into its own folder of the backup claim, reachin
   CHECK(manifest.find("\\gexec") != std::string::npos);
 }
 
+TEST_CASE("the Jobs that connect speak TLS as told: PGSSLMODE, and the CA bundle from a ConfigMap", "[specs]") {
+  auto env_of = [](const json& body) {
+    std::map<std::string, json> out;
+    for (const auto& e : body["spec"]["template"]["spec"]["containers"][0]["env"]) out[e["name"]] = e;
+    return out;
+  };
+  // libpq's default: nothing added, the specs as before.
+  for (auto role : {job_role::check, job_role::backup, job_role::analyze}) {
+    const auto env = env_of(job_body(a_job(role)));
+    CHECK_FALSE(env.contains("PGSSLMODE"));
+    CHECK_FALSE(env.contains("PGSSLROOTCERT"));
+  }
+  job_options o;
+  o.sslmode = "verify-full";
+  o.ca_configmap = "database-ca";
+  for (auto role : {job_role::check, job_role::backup, job_role::archive, job_role::analyze}) {
+    INFO(to_string(role));
+    const auto body = job_body(a_job(role), o);
+    const auto env = env_of(body);
+    CHECK(env.at("PGSSLMODE") == json{{"name", "PGSSLMODE"}, {"value", "verify-full"}});
+    CHECK(env.at("PGSSLROOTCERT") == json{{"name", "PGSSLROOTCERT"}, {"value", "/etc/quay-pg-upgrader/database-ca/ca.crt"}});
+    const auto& pod = body["spec"]["template"]["spec"];
+    CHECK(pod["volumes"].back() == json::parse(R"({"name": "database-ca", "configMap": {"name": "database-ca",
+                                                    "items": [{"key": "ca.crt", "path": "ca.crt"}]}})"));
+    CHECK(pod["containers"][0]["volumeMounts"].back() ==
+          json::parse(R"({"name": "database-ca", "mountPath": "/etc/quay-pg-upgrader/database-ca", "readOnly": true})"));
+  }
+  // The upgrade Jobs never connect to the server: no TLS settings, no CA volume.
+  for (auto role : {job_role::upgrade_logical, job_role::upgrade_pg_upgrade}) {
+    const auto body = job_body(a_job(role), o);
+    CHECK_FALSE(env_of(body).contains("PGSSLMODE"));
+    CHECK(body.dump().find("database-ca") == std::string::npos);
+  }
+}
+
 TEST_CASE("the logical upgrade reads the backup read-only and writes the new claim's PGDATA", "[specs]") {
   const auto body = job_body(a_job(job_role::upgrade_logical));
   const auto& pod = body["spec"]["template"]["spec"];
