@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "core/codec.hpp"
+#include "core/snapshot.hpp"
 #include "effects/dispatch.hpp"
 #include "effects/labels.hpp"
 #include "effects/requeue_timers.hpp"
@@ -151,17 +152,49 @@ std::expected<void, std::string> controller::start() {
   // A restarted controller refolds its own log first: the upgrade's bookkeeping (attempt,
   // recorded replicas, the manifest) survives, and the relists that follow bring the cluster's
   // present state. The decided effects of the past are not performed again.
-  if (::access(options_.event_log.c_str(), F_OK) == 0) {
+  // A snapshot, when there is one, holds the log up to its seq: only the lines after it are read.
+  log_resume from;
+  auto fold = [&](logged_event&& e) { state_ = reducers::reduce(std::move(state_), e).next; };
+  auto warn = [](const std::string& w) { logger()->warn("{}", w); };
+  const bool have_log = ::access(options_.event_log.c_str(), F_OK) == 0;
+  if (auto snap = read_snapshot(snapshot_path(options_.event_log)); !snap) {
+    logger()->warn("{}; folding the whole event log instead", snap.error());
+  } else if (*snap) {
+    state_ = std::move((*snap)->s);
+    from = {(*snap)->log_offset, state_.last_seq};
+    auto read = have_log ? read_event_log(options_.event_log, fold, warn, from) : std::expected<std::uint64_t, std::string>(0);
+    if (read) {
+      snapshot_seq_ = from.after_seq;
+      logger()->info("restored the snapshot at seq {} and folded {} events after it from {}", from.after_seq, *read,
+                     options_.event_log);
+    } else {
+      logger()->warn("the snapshot at seq {} does not continue into {} ({}); folding the whole event log instead", from.after_seq,
+                     options_.event_log, read.error());
+      state_ = state{};
+      from = {};
+    }
+  }
+  if (have_log && from.after_seq == 0) {
+    std::uint64_t first_seq = 0;
     auto read = read_event_log(
-        options_.event_log, [&](logged_event&& e) { state_ = reducers::reduce(std::move(state_), e).next; },
-        [](const std::string& w) { logger()->warn("{}", w); });
+        options_.event_log,
+        [&](logged_event&& e) {
+          if (first_seq == 0) first_seq = e.seq;
+          if (first_seq == 1) fold(std::move(e));
+        },
+        warn);
     if (!read) return std::unexpected(read.error());
+    // A log whose earlier lines were archived (snapshot --archive) is only whole with its snapshot.
+    if (first_seq > 1)
+      return std::unexpected(options_.event_log + " starts at seq " + std::to_string(first_seq) +
+                             ": its earlier lines were archived, and its snapshot " + snapshot_path(options_.event_log) +
+                             " is missing or unusable; put the snapshot back (or the archived lines before the log's)");
     logger()->info("refolded {} events from {}", *read, options_.event_log);
   }
   timers_ = std::make_unique<effects::requeue_timers>(ioc_.get_executor(), now_ms, [this](timer_fired fired) {
     if (!stopping_) record_result("timer", std::move(fired));
   });
-  auto log = event_log_writer::open(options_.event_log, options_.fsync);
+  auto log = event_log_writer::open(options_.event_log, options_.fsync, from);
   if (!log) return std::unexpected(log.error());
   log_.emplace(std::move(*log));
 
@@ -225,6 +258,7 @@ void controller::stop() {
   if (timers_) timers_->cancel_all();
   if (log_) {
     if (auto r = log_->sync(); !r) logger()->error("{}", r.error());
+    else maybe_snapshot(true);  // the next start reads nothing but this
   }
 }
 
@@ -293,10 +327,26 @@ void controller::flush_and_perform() {
     ioc_.stop();
     return;
   }
+  maybe_snapshot(false);
   auto effects = std::move(pending_effects_);
   pending_effects_.clear();
   if (stopping_) return;
   for (const auto& e : effects) perform(e);
+}
+
+// After the log is on disk: the state then is exactly the fold of the log's lines so far.
+void controller::maybe_snapshot(bool now) {
+  if (!log_ || options_.snapshot_every == 0 || state_.last_seq + 1 != log_->next_seq() || state_.last_seq <= snapshot_seq_)
+    return;
+  if (!now && state_.last_seq - snapshot_seq_ < options_.snapshot_every) return;
+  if (!snapshot_ready(state_)) return;  // a relist under way: the next sync after it
+  if (auto r = write_snapshot(snapshot_path(options_.event_log), state_, log_->file_size()); !r) {
+    logger()->warn("no snapshot written: {}", r.error());
+    snapshot_seq_ = state_.last_seq;  // tried: not again before another snapshot_every events
+    return;
+  }
+  snapshot_seq_ = state_.last_seq;
+  logger()->info("wrote a snapshot of the state at seq {}", snapshot_seq_);
 }
 
 void controller::perform(const effect& e) {

@@ -63,6 +63,9 @@ struct run_options {
   // CPUs each backup and upgrade Job asks for and works with (--job-cpus): its container's
   // resources.requests.cpu and the parallelism of pg_restore -j, pg_upgrade --jobs, vacuumdb -j.
   int job_cpus = 2;
+  // A snapshot of the state beside the event log (core/snapshot.hpp) after this many new events
+  // (--snapshot-every; 0: never): a start restores it and reads only the log after it.
+  std::uint64_t snapshot_every = 10000;
   // TLS to the database servers (--database-sslmode, --database-ca-file, --database-ca-configmap).
   std::string database_sslmode = "prefer";
   std::string database_ca_file;
@@ -140,6 +143,8 @@ class controller {
   std::vector<std::unique_ptr<watch::reflector_driver>> drivers_;
   std::vector<effect> pending_effects_;
   bool flush_posted_ = false;
+  std::uint64_t snapshot_seq_ = 0;  // the last snapshot's (restored or written)
+  void maybe_snapshot(bool now);
   bool stopping_ = false;
   std::uint64_t performed_ = 0;
   controller_metrics metrics_;

@@ -8,7 +8,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -25,6 +28,7 @@
 
 #include "core/codec.hpp"
 #include "core/event_log.hpp"
+#include "core/snapshot.hpp"
 #include "reducers/plan.hpp"
 #include "reducers/reduce.hpp"
 
@@ -35,12 +39,23 @@ constexpr int exit_bad_input = 2;
 struct fold_options {
   std::string log;
   std::uint64_t until = 0;  // 0: the whole log
+  std::string snapshot;  // start from this snapshot (core/snapshot.hpp) and fold only the lines after it
 };
 
 // Folds a log; calls on_effects for each event's decided effects. Errors name file:line.
 int fold_log(const fold_options& o, qpu::state& s,
              const std::function<void(const qpu::logged_event&, const std::vector<qpu::effect>&)>& on_effects) {
   bool stopped = false;
+  qpu::log_resume from;
+  if (!o.snapshot.empty()) {
+    auto snap = qpu::read_snapshot(o.snapshot);
+    if (!snap || !*snap) {
+      std::fprintf(stderr, "error: %s\n", snap ? (o.snapshot + ": no such file").c_str() : snap.error().c_str());
+      return exit_bad_input;
+    }
+    s = std::move((*snap)->s);
+    from = {(*snap)->log_offset, s.last_seq};
+  }
   auto read = qpu::read_event_log(
       o.log,
       [&](qpu::logged_event&& e) {
@@ -52,7 +67,7 @@ int fold_log(const fold_options& o, qpu::state& s,
         s = std::move(r.next);
         on_effects(e, r.effects);
       },
-      [](const std::string& warning) { std::fprintf(stderr, "warning: %s\n", warning.c_str()); });
+      [](const std::string& warning) { std::fprintf(stderr, "warning: %s\n", warning.c_str()); }, from);
   if (!read) {
     std::fprintf(stderr, "error: %s\n", read.error().c_str());
     return exit_bad_input;
@@ -79,6 +94,50 @@ int replay(const fold_options& o, bool state_json) {
   if (rc != 0) return rc;
   if (state_json) out = qpu::to_json(s).dump(2) + "\n";
   std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+// Writes the snapshot beside the log (what `run --snapshot-every` writes); with `archive`, the
+// log's lines move to <log>.upto-<seq> and the log starts empty, continuing after the snapshot.
+int snapshot(const fold_options& o, bool archive) {
+  qpu::state s;
+  if (const int rc = fold_log(o, s, [](const qpu::logged_event&, const std::vector<qpu::effect>&) {}); rc != 0) return rc;
+  if (!qpu::snapshot_ready(s)) {
+    std::fprintf(stderr, "error: %s ends in the middle of a relist: no snapshot can hold it (fold fewer lines with --until)\n",
+                 o.log.c_str());
+    return exit_bad_input;
+  }
+  std::uint64_t offset = 0;
+  std::string archived;
+  if (archive) {
+    if (o.until) {
+      std::fprintf(stderr, "error: --archive keeps no line after the snapshot: it takes the whole log, not --until\n");
+      return exit_bad_input;
+    }
+    archived = o.log + ".upto-" + std::to_string(s.last_seq);
+    if (std::rename(o.log.c_str(), archived.c_str()) != 0 || !std::ofstream(o.log, std::ios::app)) {
+      std::fprintf(stderr, "error: cannot move %s to %s: %s\n", o.log.c_str(), archived.c_str(), std::strerror(errno));
+      return exit_bad_input;
+    }
+  } else {
+    // The byte after the last folded line: what a start reads from.
+    std::ifstream in(o.log, std::ios::binary);
+    std::string line;
+    std::uint64_t pos = 0;
+    while (std::getline(in, line)) {
+      const auto ev = qpu::parse_log_line(line);
+      if (ev && ev->seq > s.last_seq) break;
+      pos += line.size() + 1;
+    }
+    offset = pos;
+  }
+  const auto path = qpu::snapshot_path(o.log);
+  if (auto w = qpu::write_snapshot(path, s, offset); !w) {
+    std::fprintf(stderr, "error: %s\n", w.error().c_str());
+    return exit_bad_input;
+  }
+  std::printf("wrote %s: the state at seq %llu%s\n", path.c_str(), static_cast<unsigned long long>(s.last_seq),
+              archive ? ("; the lines before it are in " + archived + ", and " + o.log + " starts empty").c_str() : "");
   return 0;
 }
 
@@ -292,10 +351,27 @@ int main(int argc, char** argv) {
   replay_cmd->add_option("--until", replay_opts.until, "Stop after the event with this sequence number");
   replay_cmd->add_flag("--state-json", state_json, "Print the state after the last folded event instead of the effects");
 
+  replay_cmd
+      ->add_option("--snapshot", replay_opts.snapshot,
+                   "Start from this snapshot of the log (LOG.snapshot) and fold only the lines after it")
+      ->check(CLI::ExistingFile);
+
+  fold_options snapshot_opts;
+  bool archive = false;
+  auto* snapshot_cmd =
+      app.add_subcommand("snapshot", "Fold an event log and write the snapshot a start reads instead (LOG.snapshot)");
+  snapshot_cmd->add_option("log", snapshot_opts.log, "Event log (JSON Lines)")->required()->check(CLI::ExistingFile);
+  snapshot_cmd->add_option("--until", snapshot_opts.until, "The snapshot's sequence number (default: the last line)");
+  snapshot_cmd->add_flag("--archive", archive,
+                         "Move the log's lines to LOG.upto-<seq> and leave LOG empty: a start reads the snapshot only "
+                         "(stop the controller first)");
+
   fold_options plan_opts;
   auto* plan_cmd = app.add_subcommand("plan", "Explain in plain words what the controller would do next, and why (a dry run)");
   plan_cmd->add_option("log", plan_opts.log, "Event log (JSON Lines)")->required()->check(CLI::ExistingFile);
   plan_cmd->add_option("--until", plan_opts.until, "Stop after the event with this sequence number");
+  plan_cmd->add_option("--snapshot", plan_opts.snapshot, "Start from this snapshot of the log (LOG.snapshot)")
+      ->check(CLI::ExistingFile);
 
   run_flags rf;
   rf.options.cfg.target_image = env_or("RELATED_IMAGE_COMPONENT_POSTGRES", "");
@@ -317,6 +393,11 @@ int main(int argc, char** argv) {
                    "watch no operator Deployment")
       ->capture_default_str();
   run_cmd->add_option("--event-log", rf.options.event_log, "The event log (JSON Lines); a restart continues it")
+      ->capture_default_str();
+  run_cmd
+      ->add_option("--snapshot-every", rf.options.snapshot_every,
+                   "Write a snapshot of the state beside the event log (LOG.snapshot) after this many new events, and on "
+                   "stop: a start restores it and reads only the lines after it (0: never)")
       ->capture_default_str();
   run_cmd->add_option("--redaction-key-file", rf.options.redaction_key_file,
                       "The key of the tokens that replace literal env values and the last-applied annotation in the "
@@ -466,6 +547,7 @@ int main(int argc, char** argv) {
   }
   if (*replay_cmd) return replay(replay_opts, state_json);
   if (*plan_cmd) return plan(plan_opts);
+  if (*snapshot_cmd) return snapshot(snapshot_opts, archive);
   if (*run_cmd) {
     rf.options.cfg.target_image_explicit = target_image_opt->count() > 0;
     rf.options.cfg.clair_target_image_explicit = clair_target_image_opt->count() > 0;

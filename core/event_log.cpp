@@ -1,6 +1,7 @@
 #include "core/event_log.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <simdjson.h>
 #include <unistd.h>
 
@@ -184,9 +185,12 @@ std::expected<logged_event, std::string> parse_log_line(std::string_view line) {
 
 std::expected<std::uint64_t, std::string> read_event_log(const std::string& path,
                                                          const std::function<void(logged_event&&)>& on_event,
-                                                         const std::function<void(const std::string&)>& on_warning) {
+                                                         const std::function<void(const std::string&)>& on_warning,
+                                                         log_resume from) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) return std::unexpected(path + ": cannot open: " + std::strerror(errno));
+  if (from.offset > 0 && ::fseeko(f.get(), static_cast<off_t>(from.offset), SEEK_SET) != 0)
+    return std::unexpected(path + ": cannot seek to byte " + std::to_string(from.offset) + ": " + std::strerror(errno));
   char* buf = nullptr;
   std::size_t cap = 0;
   std::uint64_t line_no = 0, count = 0, last_seq = 0;
@@ -220,6 +224,16 @@ std::expected<std::uint64_t, std::string> read_event_log(const std::string& path
           std::unexpected(to_string(pos) + ": seq " + std::to_string(ev->seq) + " does not follow " + std::to_string(last_seq));
       break;
     }
+    if (from.after_seq > 0 && ev->seq <= from.after_seq) {  // the snapshot holds it
+      last_seq = ev->seq;
+      continue;
+    }
+    if (from.after_seq > 0 && last_seq <= from.after_seq && ev->seq != from.after_seq + 1) {
+      result = std::unexpected(to_string(pos) + ": seq " + std::to_string(ev->seq) + " where the snapshot's " +
+                               std::to_string(from.after_seq) + " must be followed by " + std::to_string(from.after_seq + 1) +
+                               ": the lines between are missing");
+      break;
+    }
     last_seq = ev->seq;
     if (const auto* m = std::get_if<malformed_input>(&ev->body))
       on_warning(to_string(pos) + ": skipped a malformed " + m->source + " input: " + m->error);
@@ -229,6 +243,11 @@ std::expected<std::uint64_t, std::string> read_event_log(const std::string& path
   std::free(buf);
   if (!result) return result;
   return count;
+}
+
+std::uint64_t event_log_writer::file_size() const {
+  struct stat st {};
+  return fd_ >= 0 && ::fstat(fd_, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
 }
 
 std::string log_line_watch(std::uint64_t seq, timestamp ts, resource_kind kind, std::string_view raw, std::uint8_t stream) {
@@ -268,14 +287,15 @@ std::string log_line_event(std::uint64_t seq, timestamp ts, std::string_view sou
   return head(seq, ts, source) + ",\"event\":" + dump(event_payload(e)) + "}\n";
 }
 
-std::expected<event_log_writer, std::string> event_log_writer::open(const std::string& path, bool fsync_each_batch) {
+std::expected<event_log_writer, std::string> event_log_writer::open(const std::string& path, bool fsync_each_batch,
+                                                                    log_resume from) {
   event_log_writer w;
   w.path_ = path;
   w.fsync_ = fsync_each_batch;
-  std::uint64_t last = 0;
+  std::uint64_t last = from.after_seq;
   if (::access(path.c_str(), F_OK) == 0) {
     auto read = read_event_log(
-        path, [&](logged_event&& e) { last = e.seq; }, [](const std::string&) {});
+        path, [&](logged_event&& e) { last = e.seq; }, [](const std::string&) {}, from);
     if (!read) return std::unexpected("cannot continue the event log: " + read.error());
   }
   w.next_seq_ = last + 1;

@@ -28,13 +28,22 @@ struct log_position {
 };
 std::string to_string(const log_position& p);  // "file:line"
 
-// Reads `path` from the start, calling `on_event` for each line in order and `on_warning` for
+// Where a read of the log starts when a snapshot (core/snapshot.hpp) holds what came before: the
+// byte offset of the line after the snapshot's, and that snapshot's sequence number. Lines at or
+// before it are passed over, and the first line after it must be the next number.
+struct log_resume {
+  std::uint64_t offset = 0;
+  std::uint64_t after_seq = 0;
+};
+
+// Reads `path` from the start (or from `from`), calling `on_event` for each line in order and `on_warning` for
 // lines skipped (a truncated tail, a watch payload the decoder rejected: the latter still
 // reaches on_event as malformed_input, as it did live). Returns the number of events read, or
 // "file:line: what is wrong" for the first invalid line.
 std::expected<std::uint64_t, std::string> read_event_log(const std::string& path,
                                                          const std::function<void(logged_event&&)>& on_event,
-                                                         const std::function<void(const std::string&)>& on_warning);
+                                                         const std::function<void(const std::string&)>& on_warning,
+                                                         log_resume from = {});
 
 // Parses one log line (no trailing newline).
 std::expected<logged_event, std::string> parse_log_line(std::string_view line);
@@ -58,7 +67,10 @@ std::string log_line_event(std::uint64_t seq, timestamp ts, std::string_view sou
 class event_log_writer {
  public:
   // Opens (creating) `path` for appending; continues the sequence after its last valid line.
-  static std::expected<event_log_writer, std::string> open(const std::string& path, bool fsync_each_batch = true);
+  // With `from`, the log is read from there to find its last line, and the sequence continues after
+  // the snapshot's even where the file holds no line after it (a log archived at the snapshot).
+  static std::expected<event_log_writer, std::string> open(const std::string& path, bool fsync_each_batch = true,
+                                                           log_resume from = {});
   event_log_writer(event_log_writer&&) noexcept;
   event_log_writer& operator=(event_log_writer&&) noexcept;
   ~event_log_writer();
@@ -69,6 +81,8 @@ class event_log_writer {
   // Writes the buffer and, when configured, fdatasync()s. Errors name the file.
   std::expected<void, std::string> sync();
   std::uint64_t bytes_written() const { return bytes_; }
+  // The file's size: after sync(), the offset just past the last line appended.
+  std::uint64_t file_size() const;
 
  private:
   event_log_writer() = default;

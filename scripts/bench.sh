@@ -97,6 +97,8 @@ goal("scale_sync_time", "scale_sync_s", "<", 1, "s")
 goal("scale_sync_rss", "scale_sync_peak_rss_mib", "<", 64, "MiB", "{:.1f}")
 goal("churn_unrelated_events_logged", "churn_unrelated_events_logged", "<=", 0, " events", "{:.0f}")
 goal("churn_reaction_latency_p99", "churn_reaction_p99_ms", "<=", 5, "ms")
+# A start from a snapshot at the end of the replayed log (issue 17, item 4): "in seconds".
+goal("start_from_snapshot", "start_from_snapshot_s", "<", 2, "s")
 # Downtime at about 0.5 and 5 GB (issue 16, item 5). Logical: within 1.15x of the best hand-run
 # steps (-j dump and restore, or Quay's own pipe, whichever was faster) and never slower than
 # Quay's way; clone + link + verification before resume: within 1.15x of a hand-run --link plus

@@ -5,6 +5,7 @@
 // Every figure is printed as `metric NAME MEDIAN MIN MAX UNIT` (over RUNS repetitions) for
 // scripts/bench.sh; ratios are taken inside one repetition, from runs measured side by side.
 #include <malloc.h>
+#include <sys/stat.h>
 #include <simdjson.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 
 #include "core/decode.hpp"
 #include "core/event_log.hpp"
+#include "core/snapshot.hpp"
 #include "reducers/reduce.hpp"
 #include "tests/bench/fixtures.hpp"
 #include "watch/stream_decoder.hpp"
@@ -270,8 +272,9 @@ int log_bench(std::uint64_t events, int runs) {
   std::printf("event log: %llu events, %.1f MB, %.0f bytes/event (the watch line itself: %.0f bytes)\n",
               static_cast<unsigned long long>(s.lines), static_cast<double>(log_bytes) / 1e6, per_event, watch_per_event);
   std::printf("metric log_bytes_per_event %.6g %.6g %.6g bytes\n", per_event, per_event, per_event);
-  std::vector<double> eps, mbs;
+  std::vector<double> eps, mbs, full_s;
   bool ok = true;
+  qpu::state last;
   for (int r = 0; r < runs; ++r) {
     auto st = synced_state();
     std::uint64_t n = 0;
@@ -287,11 +290,44 @@ int log_bench(std::uint64_t events, int runs) {
     ok = ok && read && n == s.lines;
     eps.push_back(static_cast<double>(n) / t);
     mbs.push_back(static_cast<double>(log_bytes) / 1e6 / t);
+    full_s.push_back(t);
     std::fprintf(stderr, "replay run %d: %.3fs\n", r + 1, t);
+    last = std::move(st);
   }
-  ::unlink(path);
   metric("replay_events_per_s", eps, "events/s");
   metric("replay_mb_per_s", mbs, "MB/s");
+  // A start from a snapshot at the log's last line (issue 17, item 4): restore it, then read the
+  // log from its offset (nothing after it), against the whole log's fold above.
+  const std::string snap = std::string(path) + ".snapshot";
+  std::vector<double> write_s, start_s;
+  double snap_mb = 0;
+  for (int r = 0; r < runs; ++r) {
+    const double t0 = now_s();
+    ok = ok && qpu::write_snapshot(snap, last, log_bytes).has_value();
+    write_s.push_back(now_s() - t0);
+    struct stat st {};
+    if (::stat(snap.c_str(), &st) == 0) snap_mb = static_cast<double>(st.st_size) / 1e6;
+    const double t1 = now_s();
+    auto loaded = qpu::read_snapshot(snap);
+    std::uint64_t after = 0;
+    bool same = false;
+    if (loaded && *loaded) {
+      auto restored = std::move((*loaded)->s);
+      auto read = qpu::read_event_log(
+          path, [&](qpu::logged_event&&) { ++after; }, [](const std::string&) {},
+          qpu::log_resume{(*loaded)->log_offset, restored.last_seq});
+      same = read && restored == last;
+    }
+    start_s.push_back(now_s() - t1);
+    ok = ok && same && after == 0;
+  }
+  ::unlink(snap.c_str());
+  ::unlink(path);
+  std::printf("snapshot of the state after %llu events: %.1f MB\n", static_cast<unsigned long long>(s.lines), snap_mb);
+  metric("snapshot_mb", {snap_mb}, "MB");
+  metric("snapshot_write_s", write_s, "s");
+  metric("start_full_refold_s", full_s, "s");
+  metric("start_from_snapshot_s", start_s, "s");
   return ok ? 0 : 1;
 }
 

@@ -26,11 +26,11 @@ import shutil
 import stat
 import sys
 import tempfile
-import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 import cluster_bench as cb  # noqa: E402  (the kube-sim and controller harness of the benchmarks)
+from checks import Checks, read, wait_for, write_objects  # noqa: E402
 
 PASSWORD = "Lit3ral-Pa55word-7d1c"
 ADMIN_PASSWORD = "Lit3ral-Admin-Pa55word-93ab"
@@ -59,11 +59,6 @@ def objects():
             cb.deployment(NS, "registry-quay-app", "quay-app", 2), cb.claim(NS, DB)]
 
 
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
 def get(url):
     return urllib.request.urlopen(url, timeout=30).read().decode()
 
@@ -72,32 +67,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", required=True)
     args = ap.parse_args()
-    failures = []
-
-    def check(ok, what):
-        print(("ok: " if ok else "FAIL: ") + what, flush=True)
-        if not ok:
-            failures.append(what)
+    check = Checks()
 
     def leaks(text):
         return [p for p in (PASSWORD, ADMIN_PASSWORD) if p in text]
 
-    def wait_for(what, predicate, timeout=60):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError("timed out waiting for " + what)
-
     tmp = tempfile.mkdtemp(prefix="qpu-redaction-")
     try:
         apply_dir = os.path.join(tmp, "apply")
-        os.makedirs(apply_dir)
-        with open(os.path.join(apply_dir, "objects.yaml"), "w") as f:
-            for o in objects():
-                f.write(json.dumps(o) + "\n---\n")
+        write_objects(apply_dir, objects())
         c = cb.Cluster(args.build, tmp, apply_dir)
         try:
             c.start_controller()
@@ -190,11 +168,7 @@ def main():
         check(not leaks(read(c.ctl_log)), "no password in the controller's log")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print(f"FAIL: {len(failures)} check(s)")
-        return 1
-    print("PASS")
-    return 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 import cluster_bench as cb  # noqa: E402  (the kube-sim and controller harness of the benchmarks)
+from checks import Checks, read, write_objects  # noqa: E402
 
 OLM = {"olm.owner": "quay-operator.v3.9.0", "olm.owner.kind": "ClusterServiceVersion", "olm.owner.namespace": "quay"}
 MANAGED = {"app.kubernetes.io/managed-by": "quay-pg-upgrader", "quay-pg-upgrader.quay.io/registry": "registry"}
@@ -74,17 +75,9 @@ def unrelated_objects(count, namespaces=100):
     return objs, names
 
 
-def log_text(path):
-    with open(path) as f:
-        return f.read()
-
-
 def run(build, tmp, objects, unrelated_names, watch_all, churn):
     apply_dir = os.path.join(tmp, "apply")
-    os.makedirs(apply_dir)
-    with open(os.path.join(apply_dir, "objects.yaml"), "w") as f:
-        for o in objects:
-            f.write(json.dumps(o) + "\n---\n")
+    write_objects(apply_dir, objects)
     c = cb.Cluster(build, tmp, apply_dir)
     try:
         c.start_controller(["--watch-all"] if watch_all else [])
@@ -97,12 +90,12 @@ def run(build, tmp, objects, unrelated_names, watch_all, churn):
                 c.api.request("DELETE", f"/api/v1/namespaces/tenant-0/pods/churn-pod-{i}")
             c.api.request("POST", "/api/v1/namespaces/quay/pods", cb.pod("quay", "registry-quay-app-3", "quay-app"))
             deadline = time.time() + 30
-            while "registry-quay-app-3" not in log_text(c.event_log):
+            while "registry-quay-app-3" not in read(c.event_log):
                 if time.time() > deadline:
                     raise AssertionError("the relevant pod created during the churn never reached the event log")
                 time.sleep(0.05)
         state = json.loads(urllib.request.urlopen(f"http://{c.metrics}/debug/state", timeout=30).read())
-        return log_text(c.event_log), state
+        return read(c.event_log), state
     finally:
         c.close()
 
@@ -113,12 +106,7 @@ def main():
     ap.add_argument("--unrelated", type=int, default=50000)
     ap.add_argument("--churn", type=int, default=200)
     args = ap.parse_args()
-    failures = []
-
-    def check(ok, what):
-        print(("ok: " if ok else "FAIL: ") + what, flush=True)
-        if not ok:
-            failures.append(what)
+    check = Checks()
 
     tmp = tempfile.mkdtemp(prefix="qpu-selection-")
     try:
@@ -152,11 +140,7 @@ def main():
         check(len(found) == len(small_names), f"--watch-all logs the unrelated objects ({len(found)} of {len(small_names)})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if failures:
-        print(f"FAIL: {len(failures)} check(s)")
-        return 1
-    print("PASS")
-    return 0
+    return check.exit_code()
 
 
 if __name__ == "__main__":
