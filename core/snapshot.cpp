@@ -65,7 +65,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(database_facts, server_version_n
                                                 tables)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(claim_facts, storage_class, class_exists, binding_mode, provisioner, event_type,
                                                 event_reason, event_message)
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(effect_id, registry, component, attempt, revert_run, step, target, generation, seq)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(effect_id, registry, component, attempt, revert_run, step, target, generation,
+                                                seq)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(revert_record, run, token, refused, new_image, started, finished, measured,
                                                 verified, db_replicas, app_replicas, switched, error, failed_in,
                                                 restore_incomplete)
@@ -74,13 +75,13 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(unsent_event, type, reason, mess
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(progress_record, in, stage, unit, done, total, at, first_done, first_at,
                                                 told_tenth, told_at, told_line)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(registry_upgrade, registry, component, current, attempt, phase_since, started,
-                                                finished, from, to, method, old_image, old_claim, detected_image,
-                                                detected_pgdata, quay_operator, block_reason, before, after, db_replicas,
-                                                app_replicas, switched, last_error, failed_in, rollback_incomplete, retry_token,
-                                                revert, in_flight, done, transient_failures, retry_at, wakeup, status_written,
-                                                unsent_events, claims_seen, claims_requested, claims_read, progress, dry_run,
-                                                dry_run_token, plan, downtime_started, clone, clone_note, archived, archive_error,
-                                                verify_after_resume, verified_after_resume, analyzed, analyze_error)
+                                                finished, from, to, method, old_image, old_claim, detected_image, detected_pgdata,
+                                                quay_operator, block_reason, before, after, db_replicas, app_replicas, switched,
+                                                last_error, failed_in, rollback_incomplete, retry_token, revert, in_flight, done,
+                                                transient_failures, retry_at, wakeup, status_written, unsent_events, claims_seen,
+                                                claims_requested, claims_read, progress, dry_run, dry_run_token, plan,
+                                                downtime_started, clone, clone_note, archived, archive_error, verify_after_resume,
+                                                verified_after_resume, analyzed, analyze_error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(cluster_state, registries, deployments, pods, jobs, claims, rv, synced,
                                                 streams_listed, streams)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(downtime_record, database_bytes, took, database)

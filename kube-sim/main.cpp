@@ -209,7 +209,8 @@ int main(int argc, char** argv) {
   cmd->add_option("--drop-watch-after", f.faults.drop_watch_after_events, "fault: drop each watch stream after N events");
   cmd->add_option("--fail-next", f.faults.fail_next, "fault: fail the next N API requests");
   cmd->add_option("--fail-rate", f.faults.fail_rate, "fault: fail this share (0..1) of API requests");
-  cmd->add_option("--fail-code", f.faults.fail_code, "fault: status of failed requests (429, 500, 503, 504)")
+  cmd->add_option("--fail-code", f.faults.fail_code,
+                  "fault: status of failed requests (429, 500, 503, 504, or 403: refused for good)")
       ->capture_default_str();
   cmd->add_option("--retry-after", f.faults.retry_after_seconds, "fault: Retry-After seconds on 429")->capture_default_str();
   cmd->add_option("--chunk-bytes", f.faults.chunk_bytes, "fault: split each watch event into chunks of N bytes");

@@ -1285,11 +1285,32 @@ def case_happy(case):
     run_upgrade(case)
     if case.name == "logical-10-to-15":
         check_kubectl_logs(case)
+        check_kubectl_wait(case)
     if case.spec.get("method") == "pg_upgrade":
         # The preflight ran the real pg_upgrade --check against the server while Quay served.
         text = case.job_log("registry-pg-check-1")
         case.check("Performing Consistency Checks on Old Live Server" in text and "*Clusters are compatible*" in text,
                    f"the check Job ran pg_upgrade --check against the live old server ({text[-400:]!r})")
+
+
+def check_kubectl_wait(case):
+    """`kubectl rollout status` and `kubectl wait`, as a person follows an upgrade by hand, answer
+    from kube-sim's watches and the status its kubelet and controllers write (issue 18, item 4)."""
+    def kubectl(*args):
+        return subprocess.run(["kubectl", "--kubeconfig", case.kubeconfig, "-n", NS, *args],
+                              capture_output=True, text=True, timeout=90)
+    for args, wanted in [(("rollout", "status", f"deployment/{APP}", "--timeout=60s"), f'deployment "{APP}" successfully rolled out'),
+                         (("rollout", "status", f"deployment/{DB}", "--timeout=60s"), f'deployment "{DB}" successfully rolled out'),
+                         (("wait", "--for=condition=Available", f"deployment/{DB}", "--timeout=60s"), "condition met"),
+                         (("wait", "--for=condition=Complete", "job/registry-pg10-backup-1", "--timeout=60s"), "condition met"),
+                         (("wait", "--for=condition=Ready", "pod", "-l", "quay-component=postgres", "--timeout=60s"),
+                          "condition met")]:
+        r = kubectl(*args)
+        case.check(r.returncode == 0 and wanted in r.stdout,
+                   f"kubectl {' '.join(args)}: {(r.stdout + r.stderr).strip()[:160]!r}")
+    # A condition that never comes times out with kubectl's own message and a non-zero status.
+    r = kubectl("wait", "--for=condition=Failed", "job/registry-pg10-backup-1", "--timeout=2s")
+    case.check(r.returncode != 0 and "timed out" in r.stderr, f"kubectl wait for a condition that never comes times out ({r.stderr.strip()[:120]!r})")
 
 
 def check_kubectl_logs(case):
