@@ -1920,65 +1920,12 @@ def check_back_on_upgraded(case, reg, upgraded_pods):
     return msg
 
 
-def case_revert(case):
-    """Manual revert (issue 6, item 6): a real 10 -> 15 upgrade, then a revert request naming the
-    wrong claim (refused, nothing touched), then the right one: the database runs PostgreSQL 10
-    again on its old claim with every row the app committed before the upgrade, the writes made
-    after the upgrade are in the revert's own backup claim (whose archive restores), the app runs
-    again, and the condition says plainly that those writes are not carried back."""
-    case.set_up()
-    case.start_controller()
-    run_upgrade(case)
-    pre_upgrade_pods = set(case.app_pods_before)
-    committed = case.committed()
-    pre_ids = sorted(i for p, ids in committed.items() if p in pre_upgrade_pods for i in ids)
-    upgraded_pods = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
-                     if "deletionTimestamp" not in p["metadata"]}
+def check_reverted(case, reg, pre_ids, upgraded_pods):
+    """A revert that ended well: Reverted, PostgreSQL 10 again on the old claim and image with every
+    row the app committed before the upgrade (`pre_ids`), every claim kept, the writes made on the
+    upgraded database (by `upgraded_pods`) in the revert's own backup, whose archive restores, and
+    the app running again in new pods and committing."""
     new_claim = f"{OLD_CLAIM}-pg15"
-
-    # 1. A value that is not the retained previous claim (here the NEW claim's name): refused.
-    pvcs = {p["metadata"]["name"] for p in case.kube.list("PersistentVolumeClaim")}
-    jobs = {j["metadata"]["name"] for j in case.kube.list("Job")}
-    db0, app0 = case.kube.get("Deployment", DB), case.kube.get("Deployment", APP)
-    db_pods0 = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=postgres")}
-    log(f"revert request with the wrong claim: {REVERT_ANNOTATION}={new_claim}")
-    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: new_claim}}})
-
-    def reason_is(r):
-        def pred():
-            c = cond(case.registry(), "PostgresUpgraded")
-            return c if c and c.get("reason") == r else None
-        return pred
-    try:
-        c = case.wait_for("PostgresUpgraded reason RevertRefused", reason_is("RevertRefused"), 60)
-    except Failure:
-        case.diagnose()
-        raise
-    case.report_conditions(case.registry(), "refusal")
-    msg = c.get("message") or ""
-    case.record_observed(msg)
-    case.check(c.get("status") == "True", f"PostgresUpgraded stays True on a refused revert ({c.get('status')})")
-    case.check(new_claim in msg and OLD_CLAIM + " (to revert" in msg and "nothing was changed" in msg,
-               "the refusal names the wrong value, the right claim, and says nothing was changed")
-    quiet_end = time.monotonic() + 6
-    case.wait_for("6 s of quiet", lambda: time.monotonic() >= quiet_end, 20)
-    now_pvcs = {p["metadata"]["name"] for p in case.kube.list("PersistentVolumeClaim")}
-    now_jobs = {j["metadata"]["name"] for j in case.kube.list("Job")}
-    case.check(now_pvcs == pvcs, f"no claim created by the refused request ({sorted(now_pvcs - pvcs)})")
-    case.check(now_jobs == jobs, f"no Job created by the refused request ({sorted(now_jobs - jobs)})")
-    db1, app1 = case.kube.get("Deployment", DB), case.kube.get("Deployment", APP)
-    case.check(db1["metadata"].get("generation") == db0["metadata"].get("generation") and claim_of(db1) == new_claim
-               and container(db1)["image"] == PG15_IMAGE, "the database Deployment is untouched (15, upgraded claim)")
-    case.check(app1["metadata"].get("generation") == app0["metadata"].get("generation"), "the app Deployment is untouched")
-    case.check({p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=postgres")} == db_pods0,
-               "the database pod is the same one")
-    case.check({p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")} == upgraded_pods,
-               "the app pod is the same one")
-    case.check(case.server_major() == 15, "the server still runs PostgreSQL 15")
-
-    # 2. The right value: the revert runs.
-    log(f"revert request: {REVERT_ANNOTATION}={OLD_CLAIM}")
-    reg = request_revert(case, "revert")
     c = cond(reg, "PostgresUpgraded")
     st = upgrade_status(reg)
     msg = c.get("message") or ""
@@ -2046,6 +1993,68 @@ def case_revert(case):
     case.wait_for("the app to commit on the reverted database",
                   lambda: all(len(case.committed().get(p, [])) >= 3 for p in current), 60)
     log("ok: the app commits again on PostgreSQL 10")
+
+
+def case_revert(case):
+    """Manual revert (issue 6, item 6): a real 10 -> 15 upgrade, then a revert request naming the
+    wrong claim (refused, nothing touched), then the right one: the database runs PostgreSQL 10
+    again on its old claim with every row the app committed before the upgrade, the writes made
+    after the upgrade are in the revert's own backup claim (whose archive restores), the app runs
+    again, and the condition says plainly that those writes are not carried back."""
+    case.set_up()
+    case.start_controller()
+    run_upgrade(case)
+    pre_upgrade_pods = set(case.app_pods_before)
+    committed = case.committed()
+    pre_ids = sorted(i for p, ids in committed.items() if p in pre_upgrade_pods for i in ids)
+    upgraded_pods = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")
+                     if "deletionTimestamp" not in p["metadata"]}
+    new_claim = f"{OLD_CLAIM}-pg15"
+
+    # 1. A value that is not the retained previous claim (here the NEW claim's name): refused.
+    pvcs = {p["metadata"]["name"] for p in case.kube.list("PersistentVolumeClaim")}
+    jobs = {j["metadata"]["name"] for j in case.kube.list("Job")}
+    db0, app0 = case.kube.get("Deployment", DB), case.kube.get("Deployment", APP)
+    db_pods0 = {p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=postgres")}
+    log(f"revert request with the wrong claim: {REVERT_ANNOTATION}={new_claim}")
+    case.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {REVERT_ANNOTATION: new_claim}}})
+
+    def reason_is(r):
+        def pred():
+            c = cond(case.registry(), "PostgresUpgraded")
+            return c if c and c.get("reason") == r else None
+        return pred
+    try:
+        c = case.wait_for("PostgresUpgraded reason RevertRefused", reason_is("RevertRefused"), 60)
+    except Failure:
+        case.diagnose()
+        raise
+    case.report_conditions(case.registry(), "refusal")
+    msg = c.get("message") or ""
+    case.record_observed(msg)
+    case.check(c.get("status") == "True", f"PostgresUpgraded stays True on a refused revert ({c.get('status')})")
+    case.check(new_claim in msg and OLD_CLAIM + " (to revert" in msg and "nothing was changed" in msg,
+               "the refusal names the wrong value, the right claim, and says nothing was changed")
+    quiet_end = time.monotonic() + 6
+    case.wait_for("6 s of quiet", lambda: time.monotonic() >= quiet_end, 20)
+    now_pvcs = {p["metadata"]["name"] for p in case.kube.list("PersistentVolumeClaim")}
+    now_jobs = {j["metadata"]["name"] for j in case.kube.list("Job")}
+    case.check(now_pvcs == pvcs, f"no claim created by the refused request ({sorted(now_pvcs - pvcs)})")
+    case.check(now_jobs == jobs, f"no Job created by the refused request ({sorted(now_jobs - jobs)})")
+    db1, app1 = case.kube.get("Deployment", DB), case.kube.get("Deployment", APP)
+    case.check(db1["metadata"].get("generation") == db0["metadata"].get("generation") and claim_of(db1) == new_claim
+               and container(db1)["image"] == PG15_IMAGE, "the database Deployment is untouched (15, upgraded claim)")
+    case.check(app1["metadata"].get("generation") == app0["metadata"].get("generation"), "the app Deployment is untouched")
+    case.check({p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=postgres")} == db_pods0,
+               "the database pod is the same one")
+    case.check({p["metadata"]["name"] for p in case.kube.list("Pod", selector="quay-component=quay-app")} == upgraded_pods,
+               "the app pod is the same one")
+    case.check(case.server_major() == 15, "the server still runs PostgreSQL 15")
+
+    # 2. The right value: the revert runs.
+    log(f"revert request: {REVERT_ANNOTATION}={OLD_CLAIM}")
+    reg = request_revert(case, "revert")
+    check_reverted(case, reg, pre_ids, upgraded_pods)
 
     # 3. The same annotation applied again (and any other change of the registry): no new revert.
     gen = case.kube.get("Deployment", DB)["metadata"].get("generation")

@@ -622,6 +622,106 @@ JOB_KILLED = (r"backup Job quay/registry-pg10-backup-1 failed: BackoffLimitExcee
               r"backoff limit\); the pod reported: the container ended with exit code 137, killed by signal 9 \(Error\) "
               r"and left no termination message")
 
+# A rollback (issue 19, item 4): the upgrade Job runs out of space (the new claim is filled as its pod
+# starts, e2e's upgrade-job-fails), and the controller puts the old database and the app back.
+NEW_CLAIM = f"{OLD_CLAIM}-pg15"
+ROLLBACK_CRASHES = [("restore/database", "before"), ("restore/database", "after-send"),
+                    ("restore/registry-quay-app", "after-send"), ("restore/registry-quay-app", "after-log")]
+
+
+def rolled_back_then_retried(c):
+    """The rollback's outcome (old claim, image and replicas back, every claim kept, every committed
+    row there, the app writing again), then the cause removed and a retry that succeeds."""
+    reg = c.wait_terminal(1, 300)
+    c.check_rolled_back(reg, "upgrading", e2e.UPGRADE_ENOSPC)
+    e2e.remove_claim(c, NEW_CLAIM)
+    c.retry("1")
+    e2e.run_upgrade(c, attempt=2)
+
+
+def case_crash_rollback(c):
+    """The controller dies at each boundary of the rollback's steps in turn (before the old
+    database's restore is sent; after it and the app's were answered, their results not logged;
+    after the app's result was logged) and is restarted each time: the rollback still ends with
+    everything back and nothing lost."""
+    c.set_up()
+    e2e.fill_at_job_start(c, "registry-pg15-upgrade-1", NEW_CLAIM)
+    c.expect_crash = True
+    for step, point in ROLLBACK_CRASHES:
+        c.ctl_env = {"QPU_CRASH_AT": f"{step}:{point}"}
+        c.start_controller(env=c.ctl_env)
+        n = len(c.crashes)
+        c.wait_for(f"the controller to die {point} {step}", lambda: len(c.crashes) > n, 240, tick=0.1)
+        log(f"crash {len(c.crashes)}: died {point} {step}; restarting")
+    c.expect_crash = False
+    c.ctl_env = {}
+    c.start_controller()
+    c.check(len(c.crashes) == len(ROLLBACK_CRASHES), f"{len(c.crashes)} crashes, one per rollback boundary")
+    rolled_back_then_retried(c)
+    c.security_scan()
+
+
+def case_faults_rollback(c):
+    """A quarter of the controller's requests fail (429, 500, 503 in turn, aimed at it alone) for the
+    whole failed attempt and its rollback: the rollback completes all the same."""
+    c.set_up()
+    e2e.fill_at_job_start(c, "registry-pg15-upgrade-1", NEW_CLAIM)
+    codes, last = [429, 500, 503], [0.0]
+
+    def tick():
+        if time.monotonic() - last[0] > 2:
+            last[0] = time.monotonic()
+            code = codes.pop(0)
+            codes.append(code)
+            c.faults({"failRate": 0.25, "failCode": code, "retryAfterSeconds": 1, "failClient": CONTROLLER_AGENT})
+    c.on_tick = tick
+    c.start_controller()
+    try:
+        reg = c.wait_terminal(1, 300)
+    finally:
+        c.on_tick = None
+        c.faults({"failRate": 0, "failClient": ""})
+    c.check_faults_reached(c.controller_fault_counts(), {"failedRequests": 5})
+    c.check_rolled_back(reg, "upgrading", e2e.UPGRADE_ENOSPC)
+    c.report_fault_evidence()
+
+
+# A manual revert after a successful upgrade, crashed at a boundary of each of its kinds of step.
+REVERT_CRASHES = [("revert-1/scale-down/registry-quay-app", "after-send"), ("revert-1/create-job/backup", "after-send"),
+                  ("revert-1/scale-down/database", "before"), ("revert-1/switch", "after-send"),
+                  ("revert-1/inspect-verify", "after-log"), ("revert-1/scale-up/registry-quay-app", "after-send")]
+
+
+def case_crash_revert(c):
+    """A real upgrade, then the revert annotation while the controller is down; the controller dies
+    at a boundary of each kind of the revert's steps (the app stopped, the backup Job, the stop, the
+    switch back, the verification, the app's scale-up) and is restarted each time. The revert ends
+    as the fault-free one: PostgreSQL 10 on the old claim with every row committed before the
+    upgrade, the later writes in the revert's backup, every claim kept, the app writing again."""
+    c.set_up()
+    c.start_controller()
+    e2e.run_upgrade(c)
+    pre_ids = sorted(i for p, ids in c.committed().items() if p in c.app_pods_before for i in ids)
+    upgraded_pods = {p["metadata"]["name"] for p in c.kube.list("Pod", selector="quay-component=quay-app")
+                     if "deletionTimestamp" not in p["metadata"]}
+    c.stop(c.ctl, "controller", 30)
+    c.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {e2e.REVERT_ANNOTATION: OLD_CLAIM}}})
+    c.expect_crash = True
+    for step, point in REVERT_CRASHES:
+        c.ctl_env = {"QPU_CRASH_AT": f"{step}:{point}"}
+        c.start_controller(env=c.ctl_env)
+        n = len(c.crashes)
+        c.wait_for(f"the controller to die {point} {step}", lambda: len(c.crashes) > n, 240, tick=0.1)
+        log(f"crash {len(c.crashes)}: died {point} {step}; restarting")
+    c.expect_crash = False
+    c.ctl_env = {}
+    c.start_controller()
+    c.check(len(c.crashes) == len(REVERT_CRASHES), f"{len(c.crashes)} crashes, one per revert boundary")
+    reg = e2e.request_revert(c, "revert")  # the annotation is set already: this waits for the end
+    e2e.check_reverted(c, reg, pre_ids, upgraded_pods)
+    c.security_scan()
+
+
 CASES = {
     "baseline": case_baseline,
     "crash-before": lambda c: crash_chain(c, "before"),
@@ -637,6 +737,9 @@ CASES = {
     "faults-errors": case_faults_errors,
     "missing-secret": case_missing_secret,
     "job-killed": case_job_killed,
+    "crash-rollback": case_crash_rollback,
+    "faults-rollback": case_faults_rollback,
+    "crash-revert": case_crash_revert,
 }
 
 
