@@ -1940,8 +1940,10 @@ def check_reverted(case, reg, pre_ids, upgraded_pods):
     case.check("NOT carried back" in msg and "after the upgrade" in msg and revert_claim in msg,
                "the condition says plainly that writes made after the upgrade are not carried back, and where they are")
     case.check(case.job_done(revert_job) == "Complete", f"Job {revert_job} Complete")
-    events = [e for e in case.kube.list("Event") if e.get("reason") == "PostgresUpgradeReverted"]
-    case.check(events, "an Event PostgresUpgradeReverted was emitted")
+    # Under API faults the Event may still wait out a write's back-off (at most 60 s and half again).
+    case.wait_for("an Event PostgresUpgradeReverted",
+                  lambda: [e for e in case.kube.list("Event") if e.get("reason") == "PostgresUpgradeReverted"], 100)
+    log("ok: an Event PostgresUpgradeReverted was emitted")
 
     # The database: PostgreSQL 10 again, on the old claim and image, every pre-upgrade row.
     case.wait_db_ready("the reverted database to be ready", 60)

@@ -547,16 +547,7 @@ def case_faults_errors(c):
     phase ran out; before the aiming, the bursts went to whoever asked first and the controller
     met 0 to 6 of them per run.) kube-sim's per-client counts must show at least 5 failures reached
     the controller: an upgrade makes well over 50 requests, so 25% of them is about 12 or more."""
-    codes = [429, 500, 503]
-    last = [0.0]
-
-    def tick():
-        if time.monotonic() - last[0] > 2:
-            last[0] = time.monotonic()
-            code = codes.pop(0)
-            codes.append(code)
-            c.faults({"failRate": 0.25, "failCode": code, "retryAfterSeconds": 1, "failClient": CONTROLLER_AGENT})
-    with_faults(c, lambda c: None, {"failedRequests": 5}, tick)
+    with_faults(c, lambda c: None, {"failedRequests": 5}, controller_errors(c))
 
 
 def case_missing_secret(c):
@@ -639,6 +630,20 @@ def rolled_back_then_retried(c):
     e2e.run_upgrade(c, attempt=2)
 
 
+def controller_errors(c):
+    """A tick that keeps a quarter of the controller's requests failing (failClient: its User-Agent),
+    with 429 (Retry-After 1), 500 and 503 in turn, the code changing every 2 s."""
+    codes, last = [429, 500, 503], [0.0]
+
+    def tick():
+        if time.monotonic() - last[0] > 2:
+            last[0] = time.monotonic()
+            code = codes.pop(0)
+            codes.append(code)
+            c.faults({"failRate": 0.25, "failCode": code, "retryAfterSeconds": 1, "failClient": CONTROLLER_AGENT})
+    return tick
+
+
 def case_crash_rollback(c):
     """The controller dies at each boundary of the rollback's steps in turn (before the old
     database's restore is sent; after it and the app's were answered, their results not logged;
@@ -666,15 +671,7 @@ def case_faults_rollback(c):
     whole failed attempt and its rollback: the rollback completes all the same."""
     c.set_up()
     e2e.fill_at_job_start(c, "registry-pg15-upgrade-1", NEW_CLAIM)
-    codes, last = [429, 500, 503], [0.0]
-
-    def tick():
-        if time.monotonic() - last[0] > 2:
-            last[0] = time.monotonic()
-            code = codes.pop(0)
-            codes.append(code)
-            c.faults({"failRate": 0.25, "failCode": code, "retryAfterSeconds": 1, "failClient": CONTROLLER_AGENT})
-    c.on_tick = tick
+    c.on_tick = controller_errors(c)
     c.start_controller()
     try:
         reg = c.wait_terminal(1, 300)
@@ -692,18 +689,39 @@ REVERT_CRASHES = [("revert-1/scale-down/registry-quay-app", "after-send"), ("rev
                   ("revert-1/inspect-verify", "after-log"), ("revert-1/scale-up/registry-quay-app", "after-send")]
 
 
-def case_crash_revert(c):
-    """A real upgrade, then the revert annotation while the controller is down; the controller dies
-    at a boundary of each kind of the revert's steps (the app stopped, the backup Job, the stop, the
-    switch back, the verification, the app's scale-up) and is restarted each time. The revert ends
-    as the fault-free one: PostgreSQL 10 on the old claim with every row committed before the
-    upgrade, the later writes in the revert's backup, every claim kept, the app writing again."""
+def upgraded_for_revert(c):
+    """A real upgrade; returns the ids the app committed before it and the app pods that ran on it."""
     c.set_up()
     c.start_controller()
     e2e.run_upgrade(c)
     pre_ids = sorted(i for p, ids in c.committed().items() if p in c.app_pods_before for i in ids)
     upgraded_pods = {p["metadata"]["name"] for p in c.kube.list("Pod", selector="quay-component=quay-app")
                      if "deletionTimestamp" not in p["metadata"]}
+    return pre_ids, upgraded_pods
+
+
+def case_faults_revert(c):
+    """A quarter of the controller's requests fail (as in faults-rollback) for the whole of a manual
+    revert: the revert ends as the fault-free one."""
+    pre_ids, upgraded_pods = upgraded_for_revert(c)
+    c.on_tick = controller_errors(c)
+    try:
+        reg = e2e.request_revert(c, "revert")
+    finally:
+        c.on_tick = None
+        c.faults({"failRate": 0, "failClient": ""})
+    c.check_faults_reached(c.controller_fault_counts(), {"failedRequests": 5})
+    e2e.check_reverted(c, reg, pre_ids, upgraded_pods)
+    c.report_fault_evidence()
+
+
+def case_crash_revert(c):
+    """A real upgrade, then the revert annotation while the controller is down; the controller dies
+    at a boundary of each kind of the revert's steps (the app stopped, the backup Job, the stop, the
+    switch back, the verification, the app's scale-up) and is restarted each time. The revert ends
+    as the fault-free one: PostgreSQL 10 on the old claim with every row committed before the
+    upgrade, the later writes in the revert's backup, every claim kept, the app writing again."""
+    pre_ids, upgraded_pods = upgraded_for_revert(c)
     c.stop(c.ctl, "controller", 30)
     c.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {e2e.REVERT_ANNOTATION: OLD_CLAIM}}})
     c.expect_crash = True
@@ -740,6 +758,7 @@ CASES = {
     "crash-rollback": case_crash_rollback,
     "faults-rollback": case_faults_rollback,
     "crash-revert": case_crash_revert,
+    "faults-revert": case_faults_revert,
 }
 
 
