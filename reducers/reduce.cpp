@@ -317,6 +317,12 @@ step_result reduce(state s, const logged_event& e) {
   // alongside instead of a lookup per registry (a namespace-wide event evaluates every registry of
   // the namespace; the lookups were a measurable share of the fold).
   bool place_freed = false;
+  auto run = [&](registry_upgrade& u, const quay_registry& reg) {
+    upgrade_ctx c{s, u, reg, *s.cfg, out, s.now, e.seq, failure, false};
+    const bool held = holds_place(u);
+    advance(c);
+    place_freed = place_freed || (held && !holds_place(u));
+  };
   // An object event: only the registries it concerns, looked up by name where its name says which.
   if (sc.what == scope::ns && routed) {
     if (const auto candidates = candidate_registries(*routed)) {
@@ -327,10 +333,7 @@ step_result reduce(state s, const logged_event& e) {
         for (const auto component : {db_component::quay, db_component::clair}) {
           const auto it = s.upgrades.find(database_key{key, component});
           if (it == s.upgrades.end() || !concerns(s, *routed, it->first, it->second)) continue;
-          upgrade_ctx c{s, it->second, reg->second, *s.cfg, out, s.now, e.seq, failure, false};
-          const bool held = holds_place(it->second);
-          advance(c);
-          place_freed = place_freed || (held && !holds_place(it->second));
+          run(it->second, reg->second);
         }
       }
       if (place_freed && s.cfg->max_concurrent_upgrades > 0) wake_queue(s, e.seq, out);
@@ -342,10 +345,7 @@ step_result reduce(state s, const logged_event& e) {
     while (reg != s.cluster.registries.end() && reg->first < it->first.registry) ++reg;
     if (reg == s.cluster.registries.end() || reg->first != it->first.registry) continue;
     if (sc.what == scope::ns && routed && !concerns(s, *routed, it->first, it->second)) continue;
-    upgrade_ctx c{s, it->second, reg->second, *s.cfg, out, s.now, e.seq, failure, false};
-    const bool held = holds_place(it->second);
-    advance(c);
-    place_freed = place_freed || (held && !holds_place(it->second));
+    run(it->second, reg->second);
   }
   if (place_freed && s.cfg->max_concurrent_upgrades > 0) wake_queue(s, e.seq, out);
   return {std::move(s), std::move(out)};

@@ -73,14 +73,24 @@ std::expected<redactor, std::string> redactor::from_key_file(const std::string& 
   };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0 && errno == ENOENT) {
+    // Made whole under another name and linked into place: two controllers sharing the log's
+    // claim (leader election) that start at once both end up reading the one that got there first.
     unsigned char fresh[key_bytes];
     if (RAND_bytes(fresh, sizeof fresh) != 1) return std::unexpected("redaction key " + path + ": no random bytes from OpenSSL");
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return fail("cannot create it");
-    const bool written = ::write(fd, fresh, sizeof fresh) == static_cast<ssize_t>(sizeof fresh) && ::fsync(fd) == 0;
-    ::close(fd);
+    std::string tmp = path + ".XXXXXX";
+    const int tfd = ::mkstemp(tmp.data());
+    if (tfd < 0) return fail("cannot create a file beside it");
+    const bool written =
+        ::fchmod(tfd, 0600) == 0 && ::write(tfd, fresh, sizeof fresh) == static_cast<ssize_t>(sizeof fresh) && ::fsync(tfd) == 0;
+    ::close(tfd);
+    const bool linked = written && ::link(tmp.c_str(), path.c_str()) == 0;
+    const int link_errno = errno;
+    ::unlink(tmp.c_str());
     if (!written) return fail("cannot write it");
-    return redactor(std::string(reinterpret_cast<const char*>(fresh), sizeof fresh));
+    if (linked) return redactor(std::string(reinterpret_cast<const char*>(fresh), sizeof fresh));
+    errno = link_errno;
+    if (link_errno != EEXIST) return fail("cannot create it");
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);  // another process made it first: use theirs
   }
   if (fd < 0) return fail("cannot open it");
   std::string key(key_bytes * 2, '\0');

@@ -644,15 +644,11 @@ def controller_errors(c):
     return tick
 
 
-def case_crash_rollback(c):
-    """The controller dies at each boundary of the rollback's steps in turn (before the old
-    database's restore is sent; after it and the app's were answered, their results not logged;
-    after the app's result was logged) and is restarted each time: the rollback still ends with
-    everything back and nothing lost."""
-    c.set_up()
-    e2e.fill_at_job_start(c, "registry-pg15-upgrade-1", NEW_CLAIM)
+def die_at_each(c, crashes, what):
+    """Starts the controller once per (step, point) of `crashes`, armed to die there (QPU_CRASH_AT),
+    and waits for each death; then starts it unarmed. Every boundary must be reached."""
     c.expect_crash = True
-    for step, point in ROLLBACK_CRASHES:
+    for step, point in crashes:
         c.ctl_env = {"QPU_CRASH_AT": f"{step}:{point}"}
         c.start_controller(env=c.ctl_env)
         n = len(c.crashes)
@@ -661,7 +657,17 @@ def case_crash_rollback(c):
     c.expect_crash = False
     c.ctl_env = {}
     c.start_controller()
-    c.check(len(c.crashes) == len(ROLLBACK_CRASHES), f"{len(c.crashes)} crashes, one per rollback boundary")
+    c.check(len(c.crashes) == len(crashes), f"{len(c.crashes)} crashes, one per {what} boundary")
+
+
+def case_crash_rollback(c):
+    """The controller dies at each boundary of the rollback's steps in turn (before the old
+    database's restore is sent; after it and the app's were answered, their results not logged;
+    after the app's result was logged) and is restarted each time: the rollback still ends with
+    everything back and nothing lost."""
+    c.set_up()
+    e2e.fill_at_job_start(c, "registry-pg15-upgrade-1", NEW_CLAIM)
+    die_at_each(c, ROLLBACK_CRASHES, "rollback")
     rolled_back_then_retried(c)
     c.security_scan()
 
@@ -724,17 +730,7 @@ def case_crash_revert(c):
     pre_ids, upgraded_pods = upgraded_for_revert(c)
     c.stop(c.ctl, "controller", 30)
     c.kube.merge_patch("QuayRegistry", REGISTRY, {"metadata": {"annotations": {e2e.REVERT_ANNOTATION: OLD_CLAIM}}})
-    c.expect_crash = True
-    for step, point in REVERT_CRASHES:
-        c.ctl_env = {"QPU_CRASH_AT": f"{step}:{point}"}
-        c.start_controller(env=c.ctl_env)
-        n = len(c.crashes)
-        c.wait_for(f"the controller to die {point} {step}", lambda: len(c.crashes) > n, 240, tick=0.1)
-        log(f"crash {len(c.crashes)}: died {point} {step}; restarting")
-    c.expect_crash = False
-    c.ctl_env = {}
-    c.start_controller()
-    c.check(len(c.crashes) == len(REVERT_CRASHES), f"{len(c.crashes)} crashes, one per revert boundary")
+    die_at_each(c, REVERT_CRASHES, "revert")
     reg = e2e.request_revert(c, "revert")  # the annotation is set already: this waits for the end
     e2e.check_reverted(c, reg, pre_ids, upgraded_pods)
     c.security_scan()

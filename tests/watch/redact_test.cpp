@@ -10,6 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
+#include <thread>
+#include <vector>
+
 #include "watch/redact.hpp"
 #include "watch/stream_decoder.hpp"
 
@@ -163,6 +166,21 @@ TEST_CASE("the key file is made once, private, and read back", "[decode]") {
   auto again = redactor::from_key_file(path);
   REQUIRE(again.has_value());
   CHECK(again->token(password) == made->token(password));  // a restart keeps the tokens
+  // Two processes making it at once (leader election on a shared claim) end with one key.
+  const auto shared = (dir / "shared.key").string();
+  std::vector<std::string> tokens(8);
+  {
+    std::vector<std::thread> makers;
+    for (std::size_t i = 0; i < tokens.size(); ++i)
+      makers.emplace_back([&, i] {
+        auto r = redactor::from_key_file(shared);
+        tokens[i] = r ? r->token(password) : "error: " + r.error();
+      });
+    for (auto& t : makers) t.join();
+  }
+  for (const auto& t : tokens) CHECK(t == tokens[0]);
+  CHECK(tokens[0].starts_with("qpu-redacted:"));
+  CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}) == 2);  // no leftovers
   std::ofstream(dir / "short.key") << "abc";
   auto bad = redactor::from_key_file((dir / "short.key").string());
   REQUIRE_FALSE(bad.has_value());
