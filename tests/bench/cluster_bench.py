@@ -184,7 +184,7 @@ class Cluster:
             argv += ["--apply", apply_dir]
         self.sim = subprocess.Popen(argv, stdout=open(self.sim_log, "w"), stderr=subprocess.STDOUT,
                                     preexec_fn=die_with_parent)
-        deadline = time.time() + 120
+        deadline = time.time() + 300
         while time.time() < deadline:
             if self.sim.poll() is not None:
                 raise RuntimeError("kube-sim exited: " + open(self.sim_log).read()[-2000:])
@@ -192,7 +192,7 @@ class Cluster:
                 break
             time.sleep(0.05)
         else:
-            raise RuntimeError("kube-sim did not start within 120 s")
+            raise RuntimeError("kube-sim did not start within 300 s")
         self.api = Api(self.kubeconfig)
         self.ctl = None
 
