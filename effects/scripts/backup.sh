@@ -14,8 +14,12 @@
 #       $QPU_BACKUP_DIR/databases.tsv   NN<TAB>database name, one line per archive
 #       $QPU_BACKUP_DIR/sizes.tsv       NN<TAB>pg_database_size: the restore's measure of progress
 #       $QPU_BACKUP_DIR/globals.sql     pg_dumpall --globals-only
-#       $QPU_BACKUP_DIR/NN.dir/         pg_dump -Fd -j QPU_JOBS of each database (directory format:
-#                                       the tables dumped in parallel, each file compressed as -Fc would)
+#       $QPU_BACKUP_DIR/NN.database.tsv the database's encoding, collate, ctype (pg_database): the
+#                                       restore creates it with them (a database may differ from the cluster)
+#       $QPU_BACKUP_DIR/NN.dir/         pg_dump -Fd --create -j QPU_JOBS of each database (directory
+#                                       format: the tables dumped in parallel, each file compressed as
+#                                       -Fc would; --create: the database's own owner, comment, ACL,
+#                                       connection limit, ALTER DATABASE/ROLE ... SET settings too)
 #       $QPU_BACKUP_DIR/NN.list         pg_restore --list of it (the archive is readable)
 #       $QPU_BACKUP_DIR/NN.manifest.tsv row counts and checksums per table (with QPU_MANIFEST_SQL)
 #       $QPU_BACKUP_DIR/COMPLETE        written last: a folder without it is not a backup
@@ -47,6 +51,9 @@ rm "$dir/databases.txt"
 [ -s "$dir/databases.tsv" ] || { echo "no database to back up" >&2; exit 1; }
 while IFS=$'\t' read -r n db; do
   printf '%s\t%s\n' "$n" "$(psql_at -d "$QPU_APP_DB" -v db="$db" <<<"SELECT pg_database_size(:'db')")"
+  psql_at -F $'\t' -d "$QPU_APP_DB" -v db="$db" >"$dir/$n.database.tsv" <<'SQL'
+SELECT pg_encoding_to_char(encoding), datcollate, datctype FROM pg_database WHERE datname = :'db'
+SQL
 done <"$dir/databases.tsv" >"$dir/sizes.tsv"
 
 # Progress of the dumps: the archives' bytes against their expected size, each table's COPY text
@@ -99,7 +106,7 @@ while IFS=$'\t' read -r n db; do
     psql_at -F $'\t' -d "$db" -f /tmp/qpu-manifest.sql >"$dir/$n.manifest.tsv" 2>/tmp/qpu-manifest.err &
     manifest_pid=$!
   fi
-  pg_dump -Fd -j "${QPU_JOBS:-2}" -d "$db" -f "$dir/$n.dir" || {
+  pg_dump -Fd --create -j "${QPU_JOBS:-2}" -d "$db" -f "$dir/$n.dir" || {
     rc=$?
     [ -z "$manifest_pid" ] || { kill "$manifest_pid" 2>/dev/null || true; wait "$manifest_pid" 2>/dev/null || true; }
     exit "$rc"

@@ -62,16 +62,35 @@ while IFS=$'\t' read -r n db; do
   if [ "$db" != postgres ]; then
     # Create the database ourselves rather than with pg_restore --create: a newer pg_restore
     # writes CREATE DATABASE options (LOCALE_PROVIDER, ...) an older target server rejects, as
-    # when postgres:14 runs with 15's client tools. The cluster's encoding and locale were matched
-    # at initdb; the owner comes from the archive's DATABASE entry.
-    owner=$(pg_restore --list "$archive" | awk '$4 == "DATABASE" && $5 == "-" { print $NF; exit }')
-    psql_q -d postgres -v db="$db" -v owner="${owner:-postgres}" <<'SQL'
-CREATE DATABASE :"db" OWNER :"owner" TEMPLATE template0;
+    # when postgres:14 runs with 15's client tools. Its encoding and locale are the database's
+    # own (NN.database.tsv; a backup from before it existed: the cluster's, matched at initdb);
+    # the owner comes from the archive's DATABASE entry.
+    owner=$(pg_restore --create --list "$archive" | awk '$4 == "DATABASE" && $5 == "-" { print $NF; exit }')
+    db_encoding=$encoding db_collate=$collate db_ctype=$ctype
+    [ ! -s "$backup/$n.database.tsv" ] || IFS=$'\t' read -r db_encoding db_collate db_ctype <"$backup/$n.database.tsv"
+    psql_q -d postgres -v db="$db" -v owner="${owner:-postgres}" -v enc="$db_encoding" -v collate="$db_collate" \
+      -v ctype="$db_ctype" <<'SQL'
+CREATE DATABASE :"db" OWNER :"owner" TEMPLATE template0 ENCODING :'enc' LC_COLLATE :'collate' LC_CTYPE :'ctype';
 SQL
   fi
   # No count or checksum pass here: the verifying phase reads every row of the running server once
   # and compares it with the manifest of the quiet old database (one full read of the new side).
   pg_restore --exit-on-error -j "$jobs" -d "$db" "$archive"
+  # The database's own properties, which pg_restore applies only with --create: its comment, ACL,
+  # connection limit and settings (ALTER DATABASE ... SET, ALTER ROLE ... IN DATABASE ... SET).
+  # Each statement names the database, so they run from any connection. With --create pg_restore
+  # prints the CREATE DATABASE whatever the list says; the database exists, so that one statement
+  # (and only it: --no-owner drops its ALTER ... OWNER) is left out of what psql runs. An archive
+  # made without --create (a backup from before 2026-12-05) has no such entries: nothing to apply.
+  pg_restore --create --list "$archive" |
+    awk '($4 == "DATABASE" && $5 == "PROPERTIES") || (($4 == "COMMENT" || $4 == "ACL") && $6 == "DATABASE") ||
+         ($4 == "SECURITY" && $5 == "LABEL" && $7 == "DATABASE")' >"$sock/properties.list"
+  if [ -s "$sock/properties.list" ]; then
+    step "database properties of $db: $(wc -l <"$sock/properties.list") entries"
+    pg_restore --create --no-owner -L "$sock/properties.list" -f - "$archive" |
+      awk '/^-- Name: .*; Type: DATABASE; Schema: -;/ { create = 1; next } create && /^CREATE DATABASE / { create = 0; next } { print }' |
+      psql_q -d postgres
+  fi
 done <"$backup/databases.tsv"
 progress_end
 

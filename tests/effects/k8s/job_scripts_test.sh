@@ -79,7 +79,22 @@ psql15 -p "$port10" -U postgres -d postgres <<'SQL'
 ALTER USER postgres PASSWORD 'root-pw';
 CREATE USER quay PASSWORD 'quay-pw';
 CREATE DATABASE quay OWNER quay;
-CREATE DATABASE extra;
+-- A cluster is more than the app's tables (issue 19, item 3): roles with attributes, passwords,
+-- memberships and settings; a database in another encoding with its own owner, ACL, connection
+-- limit, comment and settings; settings on the app's and on the postgres database.
+CREATE ROLE readers NOLOGIN;
+CREATE ROLE auditor LOGIN PASSWORD 'audit-pw' CONNECTION LIMIT 3 VALID UNTIL '2030-01-01 00:00:00+00' IN ROLE readers;
+GRANT readers TO quay WITH ADMIN OPTION;
+CREATE DATABASE extra OWNER auditor ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 CONNECTION LIMIT 7;
+REVOKE CONNECT, TEMPORARY ON DATABASE extra FROM PUBLIC;
+GRANT CONNECT, CREATE ON DATABASE extra TO readers;
+ALTER DATABASE extra SET work_mem = '8MB';
+ALTER DATABASE extra SET search_path = "$user", public, "b c";
+COMMENT ON DATABASE extra IS 'a LATIN1 database';
+ALTER ROLE auditor SET statement_timeout = '5s';
+ALTER ROLE auditor IN DATABASE extra SET lock_timeout = '2s';
+ALTER DATABASE quay SET default_text_search_config = 'pg_catalog.simple';
+ALTER DATABASE postgres SET idle_in_transaction_session_timeout = '1h';
 SQL
 psql15 -p "$port10" -U postgres -d quay <<'SQL'
 CREATE EXTENSION pg_trgm;
@@ -88,7 +103,26 @@ CREATE TABLE repository (id serial PRIMARY KEY, name text NOT NULL, size float8)
 INSERT INTO repository (name, size) SELECT 'repo-' || i || '-' || md5(i::text), i / 3.0 FROM generate_series(1, 5000) i;
 CREATE INDEX repository_name_gin ON repository USING gin (name gin_trgm_ops);
 SQL
-psql15 -p "$port10" -U postgres -d extra -c "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 10)"
+psql15 -p "$port10" -U postgres -d extra -c "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 10);
+  CREATE SCHEMA audit AUTHORIZATION auditor; GRANT SELECT ON t TO readers"
+# The cluster as a person would compare it, in this test's own words (TimeZone pinned for VALID UNTIL).
+cluster_catalog() {  # port
+  psql15 -p "$1" -U postgres -d postgres -F ' | ' <<'SQL'
+SET TimeZone = 'UTC';
+SELECT 'database', d.datname, pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
+  d.datconnlimit, array_to_string(ARRAY(SELECT a::text FROM unnest(coalesce(d.datacl, acldefault('d', d.datdba))) a ORDER BY 1), ','),
+  shobj_description(d.oid, 'pg_database')
+FROM pg_database d WHERE d.datallowconn AND NOT d.datistemplate ORDER BY 2;
+SELECT 'setting', coalesce(r.rolname, '-'), coalesce(db.datname, '-'), array_to_string(ARRAY(SELECT unnest(s.setconfig) ORDER BY 1), ',')
+FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database db ON db.oid = s.setdatabase ORDER BY 2, 3;
+SELECT 'role', rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication, rolconnlimit, rolvaliduntil,
+  rolpassword FROM pg_authid WHERE rolname !~ '^pg_' ORDER BY 2;
+SELECT 'member', m.rolname, g.rolname, a.admin_option
+FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member JOIN pg_roles g ON g.oid = a.roleid ORDER BY 2, 3;
+SQL
+}
+catalog10=$(cluster_catalog "$port10")
+grep -q "^database | extra | auditor | LATIN1 | C | C | 7 | " <<<"$catalog10" || fail "the test's catalog query: $catalog10"
 mkdir -p "$tmp/backup-claim" && chown --reference="$tmp" "$tmp/backup-claim"
 as_pg mkdir -p "$tmp/backup-claim/pg10" && as_pg touch "$tmp/backup-claim/pg10/stale-file"
 extract backup PGHOST=127.0.0.1 PGPORT="$port10" QPU_BACKUP_DIR="$tmp/backup-claim/pg10" \
@@ -155,6 +189,12 @@ rows=$(PGPASSWORD=quay-pw psql15 -h 127.0.0.1 -p "$port15" -U quay -d quay -c "S
 [ "$rows" = 1 ] || fail "trigram query on 15 returned $rows"
 [ "$(psql15 -p "$port15" -U postgres -d quay -c "SELECT count(*) FROM repository")" = 5000 ] || fail "rows lost"
 [ "$(psql15 -p "$port15" -U postgres -d extra -c "SELECT sum(x) FROM t")" = 55 ] || fail "database extra lost"
+catalog15=$(cluster_catalog "$port15")
+[ "$catalog15" = "$catalog10" ] || fail "the cluster's databases and roles differ after the restore:
+$(diff <(echo "$catalog10") <(echo "$catalog15"))"
+[ "$(psql15 -p "$port15" -U postgres -d extra -c "SELECT has_table_privilege('readers', 't', 'SELECT'), pg_get_userbyid(nspowner)
+  FROM pg_namespace WHERE nspname = 'audit'")" = "t|auditor" ] || fail "extra's objects lost their grants or owners"
+ok "the cluster came back whole: $(grep -c . <<<"$catalog15") lines of databases (owner, encoding, locale, limit, ACL, comment), settings, roles (attributes, password hashes), memberships"
 [ "$(psql15 -p "$port15" -U postgres -d quay -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_trgm'")" = 1.6 ] ||
   fail "pg_trgm not updated"
 restored=$(psql15 -p "$port15" -U postgres -d postgres -c "SELECT sum(pg_database_size(oid)) FROM pg_database WHERE NOT datistemplate")
