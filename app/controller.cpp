@@ -207,6 +207,7 @@ std::expected<void, std::string> controller::start() {
   auto redact = watch::redactor::from_key_file(key_file);
   if (!redact) return std::unexpected(redact.error());
   const auto redaction = std::make_shared<const watch::redactor>(std::move(*redact));
+  redaction_ = redaction;
 
   for (auto kind : all_resource_kinds) {
     const auto selectors = watch_selectors(kind, options_.watch);
@@ -385,6 +386,7 @@ net::awaitable<void> controller::run_effect(effect e) {
   ctx.k8s.jobs.cpu_request = options_.job_cpus;
   ctx.database_sslmode = options_.database_sslmode;
   ctx.database_ca_file = options_.database_ca_file;
+  if (redaction_) ctx.fingerprint = [r = redaction_](std::string_view hash) { return r->token(hash); };
   ctx.k8s.jobs.sslmode = options_.database_sslmode;
   ctx.k8s.jobs.ca_configmap = options_.database_ca_configmap;
   ctx.progress_every = std::chrono::milliseconds(options_.cfg.progress_interval_s * 1000);

@@ -22,6 +22,7 @@
 
 namespace qpu::watch {
 class reflector_driver;
+class redactor;
 }  // namespace qpu::watch
 namespace qpu::effects {
 class requeue_timers;
@@ -141,6 +142,8 @@ class controller {
   std::shared_ptr<kube::http_client> client_;
   std::shared_ptr<kube::api_client> api_;
   std::vector<std::unique_ptr<watch::reflector_driver>> drivers_;
+  // The event log's redaction key: also what the inspections' password digests are keyed with.
+  std::shared_ptr<const watch::redactor> redaction_;
   std::vector<effect> pending_effects_;
   bool flush_posted_ = false;
   std::uint64_t snapshot_seq_ = 0;  // the last snapshot's (restored or written)

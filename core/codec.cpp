@@ -339,12 +339,23 @@ std::expected<config, std::string> config_from_json(const json& j) {
 
 json to_json(const database_facts& f) {
   json tables = json::array();
-  for (const auto& t : f.tables) tables.push_back(json{{"table", t.table}, {"rows", t.rows}, {"checksum", t.checksum}});
-  return json{{"serverVersionNum", f.server_version_num},
-              {"databaseBytes", f.database_bytes},
-              {"pgTrgm", f.has_pg_trgm},
-              {"hasManifest", f.has_manifest},
-              {"tables", tables}};
+  for (const auto& t : f.tables) {
+    json row{{"table", t.table}, {"rows", t.rows}, {"checksum", t.checksum}};
+    if (!t.database.empty()) row["database"] = t.database;
+    tables.push_back(std::move(row));
+  }
+  json j{{"serverVersionNum", f.server_version_num},
+         {"databaseBytes", f.database_bytes},
+         {"pgTrgm", f.has_pg_trgm},
+         {"hasManifest", f.has_manifest},
+         {"tables", tables}};
+  // Only when read: logs and states from before the catalog existed keep their exact text.
+  if (f.has_catalog) {
+    json catalog = json::array();
+    for (const auto& c : f.catalog) catalog.push_back(json::array({c.object, c.attribute, c.value}));
+    j["catalog"] = std::move(catalog);
+  }
+  return j;
 }
 
 json to_json(const claim_facts& f) {
@@ -484,7 +495,14 @@ std::expected<event, std::string> event_from_payload(const json& j) {
         for (const auto& t : f.value("tables", json::array()))
           facts.tables.push_back({t.at("table").get<std::string>(),
                                   integer_value<std::int64_t>(t.at("rows"), "facts.tables.rows"),
-                                  t.at("checksum").get<std::string>()});
+                                  t.at("checksum").get<std::string>(), t.value("database", "")});
+        if (f.contains("catalog")) {
+          facts.has_catalog = true;
+          for (const auto& c : f["catalog"]) {
+            if (!c.is_array() || c.size() != 3) throw bad_field("facts.catalog: each entry is [object, attribute, value]");
+            facts.catalog.push_back({c[0].get<std::string>(), c[1].get<std::string>(), c[2].get<std::string>()});
+          }
+        }
         s.facts = std::move(facts);
       }
       if (j.contains("claim")) {

@@ -85,7 +85,19 @@ struct table_digest {
   std::string table;  // "public.manifest"
   std::int64_t rows = 0;
   std::string checksum;  // order-independent digest of every row's text
+  std::string database;  // empty: the database inspected (the app's); else another of the cluster
   bool operator==(const table_digest&) const = default;
+};
+
+// One property of the cluster's catalog, as the verification compares it: object "database quay"
+// or "role auditor", attribute "owner", "acl", "settings", "member of readers", ...; value its text
+// (effects/manifest_sql.hpp, catalog_query). A role's password is never a value: only whether it
+// has one, or a keyed digest of its hash (the controller's redaction key).
+struct catalog_fact {
+  std::string object;
+  std::string attribute;
+  std::string value;
+  bool operator==(const catalog_fact&) const = default;
 };
 
 // What a database inspection found.
@@ -95,6 +107,10 @@ struct database_facts {
   bool has_pg_trgm = false;
   bool has_manifest = false;  // `tables` was measured (it may legitimately be empty)
   std::vector<table_digest> tables;
+  // Read with the manifest: the databases, roles and their settings the restore must bring back,
+  // ordered by object then attribute. Empty without has_catalog (a log from before it existed).
+  bool has_catalog = false;
+  std::vector<catalog_fact> catalog;
   bool operator==(const database_facts&) const = default;
 };
 

@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <tuple>
 #include <charconv>
 #include <cstdio>
 #include <memory>
@@ -356,36 +357,12 @@ net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(ne
   return inspect_database(std::move(ex), std::move(spec), with_manifest, time_limit{timeout, 0});
 }
 
-net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
-                                                                              bool with_manifest, time_limit limit,
-                                                                              manifest_progress_fn on_table) {
-  session s(ex, spec, limit.base);
-  if (auto r = co_await s.connect(); !r) co_return std::unexpected(r.error());
-  if (auto r = co_await s.exec(session_settings_sql(), "pinning settings on"); !r) {
-    co_return std::unexpected(r.error());
-  }
-  auto facts_rows = co_await s.exec(facts_sql, "reading version and sizes from");
-  if (!facts_rows) co_return std::unexpected(facts_rows.error());
-  if (facts_rows->size() != 1 || (*facts_rows)[0].size() != 3) {
-    co_return std::unexpected(bad_answer(spec, "server_version_num"));
-  }
-  const auto& row = (*facts_rows)[0];
-  qpu::database_facts facts;
-  const auto version = to_number<std::int32_t>(row[0]);
-  const auto bytes = to_number<std::int64_t>(row[1]);
-  if (!version || !bytes) co_return std::unexpected(bad_answer(spec, "server_version_num"));
-  facts.server_version_num = *version;
-  facts.database_bytes = *bytes;
-  facts.has_pg_trgm = row[2] == "t";
-  if (!with_manifest) co_return facts;
-  if (limit.min_bytes_per_s > 0) {
-    char why[160];
-    std::snprintf(why, sizeof why, "%lld s plus %.1f MB at %.1f MB/s", static_cast<long long>(limit.base.count() / 1000),
-                  static_cast<double>(facts.database_bytes) / 1e6, limit.min_bytes_per_s / 1e6);
-    s.extend_to(limit.for_bytes(facts.database_bytes), why);
-  }
+namespace {
 
-  // One snapshot for every table, as the psql script takes it.
+// The manifest of the session's database, in one REPEATABLE READ snapshot, appended to `out`
+// (digests named `database`; empty for the app's). on_table: as inspect_database's.
+net::awaitable<std::expected<void, db_error>> read_manifest(session& s, const connection_spec& spec, std::vector<qpu::table_digest>& out,
+                                                            const std::string& database, const manifest_progress_fn& on_table) {
   if (auto r = co_await s.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting the manifest on"); !r) {
     co_return std::unexpected(r.error());
   }
@@ -409,13 +386,97 @@ net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(ne
     std::optional<qpu::table_digest> d;
     if (line->size() == 1 && (*line)[0].size() == 1) d = parse_manifest_line((*line)[0][0]);
     if (!d) co_return std::unexpected(bad_answer(spec, "a table digest"));
-    facts.tables.push_back(std::move(*d));
+    d->database = database;
+    out.push_back(std::move(*d));
     if (!sizes.empty()) {
       done += sizes[i];
       on_table(done, total);
     }
   }
   if (auto r = co_await s.exec("COMMIT", "ending the manifest on"); !r) co_return std::unexpected(r.error());
+  co_return std::expected<void, db_error>{};
+}
+
+// The catalog (catalog_query), sorted by object then attribute; as a superuser with every
+// database and the roles' passwords (as catalog_options says). Returns whether it was a superuser.
+net::awaitable<std::expected<bool, db_error>> read_catalog(session& s, const connection_spec& spec, const catalog_options& options,
+                                                           std::vector<qpu::catalog_fact>& out) {
+  auto super = co_await s.exec("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", "reading the role of");
+  if (!super) co_return std::unexpected(super.error());
+  const bool superuser = super->size() == 1 && (*super)[0].size() == 1 && (*super)[0][0] == "t";
+  auto rows = co_await s.exec(catalog_query(superuser), "reading databases and roles from");
+  if (!rows) co_return std::unexpected(rows.error());
+  for (auto& r : *rows) {
+    if (r.size() != 3) co_return std::unexpected(bad_answer(spec, "the catalog"));
+    out.push_back({std::move(r[0]), std::move(r[1]), std::move(r[2])});
+  }
+  if (superuser) {
+    auto passwords = co_await s.exec(role_passwords_query(), "reading role passwords from");
+    if (!passwords) co_return std::unexpected(passwords.error());
+    for (const auto& r : *passwords) {
+      if (r.size() != 2) co_return std::unexpected(bad_answer(spec, "the role passwords"));
+      const bool image_sets = std::ranges::find(options.image_roles, r[0]) != options.image_roles.end();
+      std::string value = r[1].empty() ? "none" : "set";
+      if (!r[1].empty() && !image_sets && options.fingerprint) value = options.fingerprint(r[1]);
+      out.push_back({"role " + r[0], image_sets ? "password (set by the image)" : "password", std::move(value)});
+    }
+  }
+  std::ranges::sort(out, [](const auto& a, const auto& b) { return std::tie(a.object, a.attribute) < std::tie(b.object, b.attribute); });
+  co_return superuser;
+}
+
+}  // namespace
+
+net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
+                                                                              bool with_manifest, time_limit limit,
+                                                                              manifest_progress_fn on_table,
+                                                                              catalog_options catalog) {
+  session s(ex, spec, limit.base);
+  if (auto r = co_await s.connect(); !r) co_return std::unexpected(r.error());
+  if (auto r = co_await s.exec(session_settings_sql(), "pinning settings on"); !r) {
+    co_return std::unexpected(r.error());
+  }
+  auto facts_rows = co_await s.exec(facts_sql, "reading version and sizes from");
+  if (!facts_rows) co_return std::unexpected(facts_rows.error());
+  if (facts_rows->size() != 1 || (*facts_rows)[0].size() != 3) {
+    co_return std::unexpected(bad_answer(spec, "server_version_num"));
+  }
+  const auto& row = (*facts_rows)[0];
+  qpu::database_facts facts;
+  const auto version = to_number<std::int32_t>(row[0]);
+  const auto bytes = to_number<std::int64_t>(row[1]);
+  if (!version || !bytes) co_return std::unexpected(bad_answer(spec, "server_version_num"));
+  facts.server_version_num = *version;
+  facts.database_bytes = *bytes;
+  facts.has_pg_trgm = row[2] == "t";
+  if (!with_manifest) co_return facts;
+  // database_bytes counts every database this user may connect to: the limit covers them all.
+  const auto whole = limit.for_bytes(facts.database_bytes);
+  const auto deadline = steady::now() + whole;
+  if (limit.min_bytes_per_s > 0) {
+    char why[160];
+    std::snprintf(why, sizeof why, "%lld s plus %.1f MB at %.1f MB/s", static_cast<long long>(limit.base.count() / 1000),
+                  static_cast<double>(facts.database_bytes) / 1e6, limit.min_bytes_per_s / 1e6);
+    s.extend_to(whole, why);
+  }
+  auto superuser = co_await read_catalog(s, spec, catalog, facts.catalog);
+  if (!superuser) co_return std::unexpected(superuser.error());
+  facts.has_catalog = true;
+  if (auto r = co_await read_manifest(s, spec, facts.tables, "", on_table); !r) co_return std::unexpected(r.error());
+  if (*superuser && catalog.other_databases) {
+    // Every other database the catalog lists, each on a connection of its own, within what is left.
+    for (const auto& c : facts.catalog) {
+      if (c.attribute != "owner" || !c.object.starts_with("database ")) continue;
+      auto other = spec;
+      other.dbname = c.object.substr(9);
+      if (other.dbname == spec.dbname) continue;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now());
+      session o(ex, other, std::max(left, std::chrono::milliseconds{1}));
+      if (auto r = co_await o.connect(); !r) co_return std::unexpected(r.error());
+      if (auto r = co_await o.exec(session_settings_sql(), "pinning settings on"); !r) co_return std::unexpected(r.error());
+      if (auto r = co_await read_manifest(o, other, facts.tables, other.dbname, {}); !r) co_return std::unexpected(r.error());
+    }
+  }
   facts.has_manifest = true;
   co_return facts;
 }

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <expected>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace qpu::effects {
@@ -82,18 +83,37 @@ struct time_limit {
   bool operator==(const time_limit&) const = default;
 };
 
+// How an inspection with a manifest reads the cluster's catalog (catalog_query) beside the tables.
+struct catalog_options {
+  // A role's password hash as the facts carry it: a keyed digest (the controller's redaction
+  // token), never the hash itself. Unset: only whether the role has a password.
+  std::function<std::string(std::string_view)> fingerprint;
+  // Roles whose password the database image sets from its Secret at start (the app user, and
+  // postgres with an admin password): a restore keeps them but the image may hash them anew, so
+  // only whether they have one is compared.
+  std::vector<std::string> image_roles;
+  // As a superuser, also the manifest of every other database the catalog lists (the controller
+  // always: an admin's backup carries them all).
+  bool other_databases = false;
+};
+
 // Connects, pins the output settings (session_settings_sql), reads server_version_num, the sum
 // of pg_database_size over the non-template databases this user may connect to, and whether
 // pg_trgm is installed in the target database; with with_manifest also the data manifest (the
-// same lines manifest_psql_script prints, in one REPEATABLE READ snapshot), has_manifest=true.
+// same lines manifest_psql_script prints, in one REPEATABLE READ snapshot), has_manifest=true,
+// and the catalog (catalog_query; has_catalog=true). As a superuser, the catalog covers every
+// database and each role's password (catalog_options), and with other_databases every other
+// database's tables are read too (their digests name the database), each in a snapshot of its
+// own: an admin's backup carries them all, so the verification compares them all.
 // limit bounds the whole operation, connection included (time_limit above). spec is taken by
 // value: an Asio awaitable starts only when awaited, after the caller's temporaries are gone.
-// on_table, when set, is told after each table of the manifest how many bytes of the tables'
-// heap (pg_relation_size, in the manifest's order) are done out of all of them.
+// on_table, when set, is told after each table of the app database's manifest how many bytes of
+// its tables' heap (pg_relation_size, in the manifest's order) are done out of all of them.
 using manifest_progress_fn = std::function<void(std::int64_t done_bytes, std::int64_t total_bytes)>;
 net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
                                                                               bool with_manifest, time_limit limit,
-                                                                              manifest_progress_fn on_table = {});
+                                                                              manifest_progress_fn on_table = {},
+                                                                              catalog_options catalog = {});
 // The same under a fixed limit.
 net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(net::any_io_executor ex, connection_spec spec,
                                                                               bool with_manifest,

@@ -38,8 +38,11 @@ boost::asio::awaitable<event> inspect(context& ctx, const qpu::inspect_database&
       ctx.report_progress(effect_progress{id, job_progress{"verify", "bytes", done, total, at.count()}});
     };
   }
+  // The image sets these roles' passwords from its Secret (sclorg: at every start).
+  catalog_options catalog{ctx.fingerprint, {db->user}, true};
+  if (!db->admin_password.empty()) catalog.image_roles.push_back("postgres");
   auto facts = co_await inspect_database(co_await boost::asio::this_coro::executor, connection_for(ctx, *db), e.with_manifest,
-                                         ctx.database_limit, std::move(on_table));
+                                         ctx.database_limit, std::move(on_table), std::move(catalog));
   if (!facts) {
     const auto f = to_failure(facts.error());
     co_return effect_failed{e.id, 0, f.reason, f.message};

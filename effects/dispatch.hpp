@@ -29,6 +29,9 @@ struct context {
   // TLS of the controller's own database sessions (run --database-sslmode, --database-ca-file).
   std::string database_sslmode = "prefer";
   std::string database_ca_file;
+  // A role's password hash as an inspection's catalog carries it into the event log: a keyed
+  // digest (the controller sets its redaction token). Unset: only whether the role has one.
+  std::function<std::string(std::string_view)> fingerprint;
   // Where an effect under way reports how far it has come (effect_progress; the controller logs
   // and folds it), at most once per progress_every. Unset: not reported. Only the manifest of the
   // upgraded database (inspect-verify) reports, table after table.

@@ -67,6 +67,59 @@ std::string manifest_sizes_query() {
          std::string(manifest_table_set);
 }
 
+std::string catalog_query(bool every_database) {
+  // Sorted lists are sorted in "C" collation, so the text does not depend on the server's locale.
+  std::string q = R"sql(WITH dbs AS (
+  SELECT d.oid, d.datname, d.datdba, d.encoding, d.datcollate, d.datctype, d.datconnlimit, d.datacl FROM pg_database d
+  WHERE d.datallowconn AND NOT d.datistemplate AND (%EVERY% OR d.datname = current_database())
+)
+SELECT 'database ' || d.datname, v.attribute, v.value
+FROM dbs d CROSS JOIN LATERAL (VALUES
+  ('owner', pg_get_userbyid(d.datdba)::text),
+  ('encoding', pg_encoding_to_char(d.encoding)::text),
+  ('collate', d.datcollate::text),
+  ('ctype', d.datctype::text),
+  ('connection limit', d.datconnlimit::text),
+  ('acl', array_to_string(ARRAY(SELECT a::text FROM unnest(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                                ORDER BY a::text COLLATE "C"), ' ')),
+  ('comment', coalesce(shobj_description(d.oid, 'pg_database'), ''))
+) v(attribute, value)
+UNION ALL
+SELECT 'role ' || r.rolname, v.attribute, v.value
+FROM pg_roles r CROSS JOIN LATERAL (VALUES
+  ('attributes', concat_ws(' ',
+     CASE WHEN r.rolsuper THEN 'SUPERUSER' ELSE 'NOSUPERUSER' END,
+     CASE WHEN r.rolinherit THEN 'INHERIT' ELSE 'NOINHERIT' END,
+     CASE WHEN r.rolcreaterole THEN 'CREATEROLE' ELSE 'NOCREATEROLE' END,
+     CASE WHEN r.rolcreatedb THEN 'CREATEDB' ELSE 'NOCREATEDB' END,
+     CASE WHEN r.rolcanlogin THEN 'LOGIN' ELSE 'NOLOGIN' END,
+     CASE WHEN r.rolreplication THEN 'REPLICATION' ELSE 'NOREPLICATION' END,
+     CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' ELSE 'NOBYPASSRLS' END)),
+  ('connection limit', r.rolconnlimit::text),
+  ('valid until', coalesce(r.rolvaliduntil::text, ''))
+) v(attribute, value)
+WHERE r.rolname !~ '^pg_'
+UNION ALL
+SELECT 'role ' || m.rolname, 'member of ' || g.rolname, CASE WHEN a.admin_option THEN 'with admin option' ELSE 'member' END
+FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member JOIN pg_roles g ON g.oid = a.roleid
+WHERE m.rolname !~ '^pg_'
+UNION ALL
+SELECT CASE WHEN s.setrole = 0 THEN 'database ' || db.datname ELSE 'role ' || r.rolname END,
+       CASE WHEN s.setrole = 0 OR s.setdatabase = 0 THEN 'settings' ELSE 'settings in database ' || db.datname END,
+       array_to_string(ARRAY(SELECT c FROM unnest(s.setconfig) c ORDER BY c COLLATE "C"), ', ')
+FROM pg_db_role_setting s
+LEFT JOIN pg_roles r ON r.oid = s.setrole
+LEFT JOIN pg_database db ON db.oid = s.setdatabase
+WHERE (s.setdatabase = 0 OR s.setdatabase IN (SELECT oid FROM dbs)) AND (s.setrole = 0 OR r.rolname !~ '^pg_'))sql";
+  const std::string every = every_database ? "true" : "false";
+  q.replace(q.find("%EVERY%"), 7, every);
+  return q;
+}
+
+std::string role_passwords_query() {
+  return "SELECT rolname, coalesce(rolpassword, '') FROM pg_authid WHERE rolname !~ '^pg_'";
+}
+
 namespace {
 // Settings, one REPEATABLE READ READ ONLY snapshot for every table, the catalog query run with
 // psql's \gexec, COMMIT.

@@ -46,6 +46,18 @@ std::string manifest_psql_script();
 // The same as manifest_psql_script(): the name the backup Job uses.
 std::string manifest_sql();
 
+// The catalog the restore must bring back, one row per property: object, attribute, value (the
+// columns of qpu::catalog_fact), unordered. Objects: "database NAME" (owner, encoding, collate,
+// ctype, connection limit, acl: its items sorted, a default ACL spelled out; comment; settings),
+// "role NAME" (attributes, connection limit, valid until, "member of GROUP", settings, "settings in
+// database NAME"). Roles named pg_* are the server's own and differ between versions: left out.
+// every_database: every database that accepts connections and is no template, as an admin's
+// backup carries them; otherwise only the connected one (the app user's backup carries only it).
+// Text pinned by session_settings_sql (valid until: ISO, UTC). 9.5..17.
+std::string catalog_query(bool every_database);
+// Each role's password hash (pg_authid: superuser only): rolname, rolpassword ('' for none).
+std::string role_passwords_query();
+
 // Parses one manifest line ("schema.table\trows\tchecksum"); nullopt when it is not one.
 std::optional<qpu::table_digest> parse_manifest_line(std::string_view line);
 

@@ -4,6 +4,7 @@
 #include <initializer_list>
 #include <span>
 #include <map>
+#include <set>
 
 #include "core/image_ref.hpp"
 #include "reducers/names.hpp"
@@ -225,17 +226,40 @@ std::vector<std::string> differences(const database_facts& before, const databas
   const pg_major got = pg_major::from_server_version_num(after.server_version_num);
   if (got != expected) out.push_back("server reports PostgreSQL " + to_string(got) + ", expected " + to_string(expected));
   if (before.has_pg_trgm && !after.has_pg_trgm) out.push_back("extension pg_trgm is missing");
-  std::map<std::string, const table_digest*> now;
-  for (const auto& t : after.tables) now[t.table] = &t;
+  std::map<std::pair<std::string, std::string>, const table_digest*> now;
+  for (const auto& t : after.tables) now[{t.database, t.table}] = &t;
   for (const auto& t : before.tables) {
-    auto it = now.find(t.table);
+    const std::string name = "table " + (t.database.empty() ? "" : t.database + ": ") + t.table;
+    auto it = now.find({t.database, t.table});
     if (it == now.end()) {
-      out.push_back("table " + t.table + " is missing");
+      out.push_back(name + " is missing");
     } else if (it->second->rows != t.rows) {
-      out.push_back("table " + t.table + " has " + std::to_string(it->second->rows) + " rows, expected " +
-                    std::to_string(t.rows));
+      out.push_back(name + " has " + std::to_string(it->second->rows) + " rows, expected " + std::to_string(t.rows));
     } else if (it->second->checksum != t.checksum) {
-      out.push_back("table " + t.table + " content differs (checksum " + it->second->checksum + ", expected " + t.checksum + ")");
+      out.push_back(name + " content differs (checksum " + it->second->checksum + ", expected " + t.checksum + ")");
+    }
+  }
+  // The catalog, when both sides read it: every property of the old cluster, as it was. What the
+  // new cluster has beyond it (its own defaults) is not a loss.
+  if (before.has_catalog && after.has_catalog) {
+    std::map<std::pair<std::string, std::string>, const catalog_fact*> props;
+    std::set<std::string> objects;
+    for (const auto& c : after.catalog) {
+      props[{c.object, c.attribute}] = &c;
+      objects.insert(c.object);
+    }
+    std::set<std::string> missing;
+    for (const auto& c : before.catalog) {
+      if (!objects.contains(c.object)) {
+        if (missing.insert(c.object).second) out.push_back(c.object + " is missing");
+        continue;
+      }
+      const auto it = props.find({c.object, c.attribute});
+      if (it == props.end()) {
+        out.push_back(c.object + ": " + c.attribute + " is missing (expected '" + c.value + "')");
+      } else if (it->second->value != c.value) {
+        out.push_back(c.object + ": " + c.attribute + " is '" + it->second->value + "', expected '" + c.value + "'");
+      }
     }
   }
   return out;

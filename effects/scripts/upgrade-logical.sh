@@ -65,7 +65,8 @@ while IFS=$'\t' read -r n db; do
     # when postgres:14 runs with 15's client tools. Its encoding and locale are the database's
     # own (NN.database.tsv; a backup from before it existed: the cluster's, matched at initdb);
     # the owner comes from the archive's DATABASE entry.
-    owner=$(pg_restore --create --list "$archive" | awk '$4 == "DATABASE" && $5 == "-" { print $NF; exit }')
+    # (awk reads the list to its end: leaving early would kill pg_restore with SIGPIPE.)
+    owner=$(pg_restore --create --list "$archive" | awk '$4 == "DATABASE" && $5 == "-" && !found { print $NF; found = 1 }')
     db_encoding=$encoding db_collate=$collate db_ctype=$ctype
     [ ! -s "$backup/$n.database.tsv" ] || IFS=$'\t' read -r db_encoding db_collate db_ctype <"$backup/$n.database.tsv"
     psql_q -d postgres -v db="$db" -v owner="${owner:-postgres}" -v enc="$db_encoding" -v collate="$db_collate" \
@@ -89,7 +90,7 @@ SQL
     step "database properties of $db: $(wc -l <"$sock/properties.list") entries"
     pg_restore --create --no-owner -L "$sock/properties.list" -f - "$archive" |
       awk '/^-- Name: .*; Type: DATABASE; Schema: -;/ { create = 1; next } create && /^CREATE DATABASE / { create = 0; next } { print }' |
-      psql_q -d postgres
+      psql_q -d postgres >/dev/null
   fi
 done <"$backup/databases.tsv"
 progress_end

@@ -645,6 +645,7 @@ class Case:
             raise Failure(f"the scenario's database runs PostgreSQL {major}, expected {self.from_major}")
         log(f"database ready on PostgreSQL {major} at {self.db_ip}, seeded, app committing")
         if self.spec.get("truth", True):
+            self.add_cluster_extras()
             self.take_truth()
         self.arm_claim_hook()
 
@@ -717,11 +718,62 @@ class Case:
                 out[(d, key)] = (int(rows), digest)
         return out
 
+    # A cluster is more than Quay's tables (issue 19, item 3): roles with attributes, a password,
+    # memberships and settings; a database in another encoding with its own owner, grants,
+    # connection limit, comment, settings and a table; settings on quay's own database.
+    CLUSTER_EXTRAS = """
+CREATE ROLE reporting NOLOGIN;
+CREATE ROLE auditor LOGIN PASSWORD 'audit-pw' CONNECTION LIMIT 3 VALID UNTIL '2030-01-01 00:00:00+00' IN ROLE reporting;
+CREATE DATABASE audit OWNER auditor ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 CONNECTION LIMIT 7;
+REVOKE CONNECT, TEMPORARY ON DATABASE audit FROM PUBLIC;
+GRANT CONNECT ON DATABASE audit TO reporting;
+GRANT CONNECT ON DATABASE quay TO reporting;
+ALTER DATABASE audit SET work_mem = '8MB';
+COMMENT ON DATABASE audit IS 'audit trail, LATIN1';
+ALTER ROLE auditor SET statement_timeout = '5s';
+ALTER ROLE auditor IN DATABASE audit SET lock_timeout = '2s';
+ALTER DATABASE quay SET default_text_search_config = 'pg_catalog.simple';
+"""
+    # The harness's own reading of them: every database, role, membership and setting, as a person
+    # would compare two clusters. The passwords of the roles the image sets from its Secret (the
+    # app user, postgres) are not compared: an image may hash them anew at start.
+    CLUSTER_TRUTH = """
+SET TimeZone = 'UTC';
+SELECT 'database', d.datname, pg_get_userbyid(d.datdba), pg_encoding_to_char(d.encoding), d.datcollate, d.datctype,
+  d.datconnlimit, array_to_string(ARRAY(SELECT a::text FROM unnest(coalesce(d.datacl, acldefault('d', d.datdba))) a
+  ORDER BY 1), ','), shobj_description(d.oid, 'pg_database')
+FROM pg_database d WHERE d.datallowconn AND NOT d.datistemplate
+UNION ALL
+SELECT 'setting', coalesce(r.rolname, '-'), coalesce(db.datname, '-'),
+  array_to_string(ARRAY(SELECT unnest(s.setconfig) ORDER BY 1), ','), '', '', 0, '', ''
+FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole LEFT JOIN pg_database db ON db.oid = s.setdatabase
+UNION ALL
+SELECT 'role', rolname, concat_ws(' ', rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin, rolreplication),
+  rolvaliduntil::text, CASE WHEN rolname IN ('postgres', '{app}') THEN '' ELSE rolpassword END, '', rolconnlimit, '', ''
+FROM pg_authid WHERE rolname !~ '^pg_'
+UNION ALL
+SELECT 'member', m.rolname, g.rolname, a.admin_option::text, '', '', 0, '', ''
+FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member JOIN pg_roles g ON g.oid = a.roleid
+ORDER BY 1, 2, 3
+"""
+
+    def add_cluster_extras(self):
+        for statement in filter(None, (x.strip() for x in self.CLUSTER_EXTRAS.split(";\n"))):
+            self.psql(statement, admin=True, db="postgres")  # one by one: CREATE DATABASE runs alone
+        self.psql("CREATE TABLE entries (id int PRIMARY KEY, what text); "
+                  "INSERT INTO entries SELECT g, 'entry ' || g FROM generate_series(1, 250) g; "
+                  "GRANT SELECT ON entries TO reporting", admin=True, db="audit")
+
+    def cluster_truth(self):
+        app = self.passwords.get("database-username", "quay")
+        return self.psql(self.CLUSTER_TRUTH.replace("{app}", app.replace("'", "''")), admin=True, db="postgres").splitlines()
+
     def take_truth(self):
         """Before the controller starts: the truth, and the seeded counts checked against the
         seed's own arithmetic (ROWS per main table, ROWS / 10 users)."""
         self.logentry_upto = max(self.logentry_ids() or {0})
         self.truth = self.table_truth(self.logentry_upto)
+        self.catalog_truth = self.cluster_truth()
         counts = {t: n for (d, t), (n, _) in self.truth.items() if d == "quay"}
         seeded = {"public.repository": ROWS, "public.imagestorage": ROWS, "public.manifest": ROWS,
                   "public.manifestblob": ROWS, "public.tag": ROWS, "public.user": max(1, ROWS // 10)}
@@ -746,6 +798,13 @@ class Case:
                    f"{when}: every table of every database has the rows and hash the harness measured before "
                    f"({len(before)} tables)" + (f"; MISSING {missing}" if missing else "") + (f"; NEW {extra}" if extra else "")
                    + "".join(f"; {d}/{t}: {before[(d, t)]} -> {after[(d, t)]}" for d, t in differ[:10]))
+        catalog = self.cluster_truth()
+        lost = [line for line in self.catalog_truth if line not in catalog]
+        new = [line for line in catalog if line not in self.catalog_truth]
+        self.check(not lost and not new, f"{when}: every database (owner, encoding, locale, limit, grants, comment), "
+                                         f"setting, role (attributes, passwords) and membership as before "
+                                         f"({len(self.catalog_truth)} lines)"
+                   + (f"; LOST {lost[:6]}" if lost else "") + (f"; NEW {new[:6]}" if new else ""))
 
     def check_manifest_truth(self, manifest):
         """The product's manifest checked against the harness's truth: the same tables of database
@@ -930,6 +989,26 @@ class Case:
         else:
             self.check(not clone, "the backup folder has no manifest of its own (the controller's is the one read)")
         self.check_manifest_truth(manifest)
+        if not self.spec.get("verify_after_resume") and getattr(self, "catalog_truth", None):
+            # The controller's verification covered the whole cluster too: the other database's
+            # table and the catalog (databases, roles, settings), the harness's extras among them.
+            facts = self.controller_facts(attempt)
+            others = {(t["database"], t["table"]): int(t["rows"]) for t in facts.get("tables") or [] if t.get("database")}
+            props = {(o, a): v for o, a, v in facts.get("catalog") or []}
+            self.check(others.get(("audit", "public.entries")) == 250,
+                       f"the controller's manifest covers the other database's table ({others})")
+            self.check(props.get(("database audit", "acl")) == "auditor=CTc/auditor reporting=c/auditor"
+                       and props.get(("role auditor", "settings in database audit")) == "lock_timeout=2s",
+                       f"the controller's catalog holds the other database's grants and the role's settings "
+                       f"({props.get(('database audit', 'acl'))!r}, {len(props)} properties)")
+            # A role's password is in the log only as the controller's keyed digest.
+            self.check(props.get(("role auditor", "password"), "").startswith("qpu-redacted:"),
+                       f"the role's password is a keyed digest in the event log ({props.get(('role auditor', 'password'))!r})")
+            with open(self.event_log) as f:
+                text = f.read()
+            hashed = self.psql("SELECT rolpassword FROM pg_authid WHERE rolname = 'auditor'", admin=True, db="postgres")
+            self.check(hashed and hashed not in text and "audit-pw" not in text,
+                       "neither the role's password nor its hash is in the event log")
         for table, rows in manifest.items():
             if table.endswith('"logentry"'):
                 # Rows the app wrote after the upgrade have ids beyond every restored one.
@@ -1050,23 +1129,28 @@ class Case:
                 return out
         raise Failure(f"no complete backup (a folder with COMPLETE and databases.tsv) in claim {claim}")
 
-    def controller_manifest(self, attempt):
-        """Row counts by quoted table name from the controller's manifest of Quay's database
-        before attempt `attempt`: its inspect-manifest result in the event log."""
-        # Verified after the resume: the old side's manifest, read by the archive Job from the backup
-        # clone and by the controller from that Job's log.
+    def controller_facts(self, attempt):
+        """The facts of the controller's manifest of Quay's database before attempt `attempt`: its
+        inspect-manifest result in the event log (verified after the resume: the old side's
+        manifest, read by the archive Job from the backup clone and by the controller from that
+        Job's log)."""
         want = f"quay/registry/a{attempt}/" + ("read-manifest/old" if self.spec.get("verify_after_resume") else "inspect-manifest")
-        tables = None
+        facts = None
         with open(self.event_log) as f:
             for line in f:
                 if want not in line:
                     continue
                 ev = json.loads(line).get("event") or {}
                 if ev.get("type") == "effect_succeeded" and ev.get("id") == want:
-                    tables = ((ev.get("facts") or {}).get("tables")) or []
-        if tables is None:
+                    facts = ev.get("facts") or {}
+        if facts is None:
             raise Failure(f"the event log has no result of {want}")
-        return {quote_table(t["table"]): int(t["rows"]) for t in tables}
+        return facts
+
+    def controller_manifest(self, attempt):
+        """Row counts by quoted table name of Quay's own database in that manifest."""
+        return {quote_table(t["table"]): int(t["rows"]) for t in self.controller_facts(attempt).get("tables") or []
+                if not t.get("database")}
 
     @staticmethod
     def read_manifest(path):

@@ -49,7 +49,8 @@ TEST_CASE("every kind of log line round-trips through the reader") {
   text += log_line_event(6, 1005, "timer", timer_fired{{"n", "r"}});
   text += log_line_event(7, 1006, "effect",
                          effect_failed{qpu::testing::eid("n/r/a1/create-job/backup"), 409, "AlreadyExists", "exists"});
-  database_facts facts{150004, 123, true, true, {{"public.t", 3, "abc"}}};
+  database_facts facts{150004, 123, true, true, {{"public.t", 3, "abc", ""}, {"public.u", 1, "def", "extra"}}, true,
+                       {{"database extra", "acl", "=Tc/a a=CTc/a"}, {"role a", "settings", "work_mem=8MB"}}};
   text += log_line_event(8, 1007, "effect", effect_succeeded{qpu::testing::eid("n/r/a1/inspect-manifest"), facts});
   text += log_line_malformed(9, 1008, resource_kind::pod, "{oops", "not JSON");
   f.write(text);

@@ -264,6 +264,9 @@ TEST_CASE("failures before the switch roll back to the old claim and restore the
       {"upgrade Job fails", [](scenario_options& o) { o.upgrade_fails = true; }, "upgrading", "No space left on device", true},
       {"verification mismatch", [](scenario_options& o) { o.verify_mismatch = true; }, "verifying",
        "table public.tag has 7999 rows, expected 8000", true},
+      // A grant on the app's database did not come back: the catalog differs, rolled back the same.
+      {"catalog mismatch", [](scenario_options& o) { o.catalog_mismatch = true; }, "verifying",
+       "database quay: acl is '=Tc/quay quay=CTc/quay', expected '=Tc/quay quay=CTc/quay reporting=c/quay'", true},
       {"database pod never stops", [](scenario_options& o) { o.database_never_stops = true; }, "stopping",
        "did not finish within 120 s", true},
   };
@@ -595,7 +598,7 @@ TEST_CASE("detection keeps trying while the database cannot be reached, and says
 TEST_CASE("versions older than pg_dump reads, and registries without a target, are unsupported") {
   auto lines = run_scenario(a_registry());
   auto s = fold_until(lines, [](const session& x) { return !x.all<inspect_database>().empty(); });
-  database_facts old{90124, 1 << 20, false, false, {}};
+  database_facts old{90124, 1 << 20, false, false, {}, false, {}};
   s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect", effect_succeeded{s.all<inspect_database>()[0].id, old}));
   CHECK(s.upgrade().current == phase::unsupported);
   CHECK_THAT(s.upgrade().last_error, Catch::Contains("9.1, older than 9.2"));

@@ -827,7 +827,32 @@ class driver {
     std::vector<table_digest> out;
     for (auto [table, rows] : clair ? clair_tables : quay_tables)
       out.push_back(
-          {table, short_by_one && table == short_table ? rows - 1 : rows, "sum:" + std::to_string(rows * 7919 % 100003)});
+          {table, short_by_one && table == short_table ? rows - 1 : rows, "sum:" + std::to_string(rows * 7919 % 100003), ""});
+    return out;
+  }
+
+  // The cluster's catalog as an admin's inspection reads it (effects/manifest_sql.hpp,
+  // catalog_query): the app's database with a grant to a reporting role, the roles; without that
+  // grant when the scenario says the restore lost it.
+  static std::vector<catalog_fact> catalog(bool clair, bool lost_grant) {
+    const std::string db = clair ? "clair" : "quay";
+    std::vector<catalog_fact> out{
+        {"database " + db, "acl", "=Tc/" + db + " " + db + "=CTc/" + db + (lost_grant ? "" : " reporting=c/" + db)},
+        {"database " + db, "collate", "en_US.utf8"},
+        {"database " + db, "comment", ""},
+        {"database " + db, "connection limit", "-1"},
+        {"database " + db, "ctype", "en_US.utf8"},
+        {"database " + db, "encoding", "UTF8"},
+        {"database " + db, "owner", db},
+        {"database postgres", "owner", "postgres"},
+        {"role " + db, "attributes", "NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS"},
+        {"role " + db, "password (set by the image)", "set"},
+        {"role postgres", "attributes", "SUPERUSER INHERIT CREATEROLE CREATEDB LOGIN REPLICATION BYPASSRLS"},
+        {"role postgres", "password (set by the image)", "set"},
+        {"role reporting", "attributes", "NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS"},
+        {"role reporting", "password", "qpu-redacted:5f0c2a9e41b7d3c86e1f0a2b4c6d8e90"},
+        {"role reporting", "settings", "statement_timeout=30s"},
+    };
     return out;
   }
 
@@ -859,6 +884,8 @@ class driver {
       const bool reverted = e.id.revert_run > 0 && !upgraded;
       f.tables = manifest_tables(
           clair, hits(e.id.component) && ((upgraded && o_.verify_mismatch) || (reverted && o_.revert_verify_mismatch)));
+      f.has_catalog = true;
+      f.catalog = catalog(clair, hits(e.id.component) && upgraded && o_.catalog_mismatch);
     }
     // The controller's manifest of the upgraded database tells how far it has come, table after
     // table, before its result (effects/dispatch.cpp).

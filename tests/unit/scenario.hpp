@@ -43,6 +43,8 @@ struct scenario_options {
   bool backup_fails = false;
   bool upgrade_fails = false;
   bool verify_mismatch = false;
+  // The upgraded database lost a grant on the app's database (its catalog differs; issue 19 item 3).
+  bool catalog_mismatch = false;
   bool data_claim_never_binds = false;  // its StorageClass's provisioner never acts (an Event says it waits for it)
   bool claim_class_missing = false;  // --storage-class names a class that does not exist: both claims Pending, a Warning
   bool claims_bind_on_first_use = false;  // volumeBindingMode WaitForFirstConsumer: a claim binds when a Job mounts it

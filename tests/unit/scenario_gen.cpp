@@ -74,6 +74,8 @@ const named scenarios[] = {
     {"backup-job-fails", [](scenario_options& o) { o.backup_fails = true; }},
     {"upgrade-job-fails", [](scenario_options& o) { o.upgrade_fails = true; }},
     {"verification-mismatch", [](scenario_options& o) { o.verify_mismatch = true; }},
+    // A grant on the app's database did not come back (issue 19, item 3): the catalog differs.
+    {"catalog-mismatch", [](scenario_options& o) { o.catalog_mismatch = true; }},
     // The new claims bind before the downtime or the upgrade is refused (issue 15, item 3): a
     // provisioner that never acts (refused at --claim-bind-timeout), a StorageClass that does not
     // exist (refused at the first look), a WaitForFirstConsumer class (no refusal: the Jobs bind them).

@@ -547,3 +547,128 @@ TEST_CASE("a manifest tells its progress table after table, in bytes of the tabl
                                "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'");
   CHECK(std::to_string(told.back().second) + "\n" == heap);  // psql's output line
 }
+
+namespace {
+
+// A cluster beyond the app's tables (issue 19, item 3), the same on every server it is given: roles
+// with attributes, a password (one md5 secret, stored alike by 10 and 15), memberships and
+// settings; a database in another encoding with its owner, ACL, limit, comment and settings.
+constexpr const char* cluster_extras = R"sql(
+CREATE ROLE cat_readers NOLOGIN;
+CREATE ROLE cat_auditor LOGIN PASSWORD 'md5c5b8a1d4e3f2a1b0c9d8e7f6a5b4c3d2' CONNECTION LIMIT 3
+  VALID UNTIL '2030-01-01 00:00:00+00' IN ROLE cat_readers;
+CREATE ROLE cat_app LOGIN PASSWORD 'md5aaaabbbbccccddddeeeeffff00001111';
+GRANT cat_readers TO cat_app WITH ADMIN OPTION;
+CREATE DATABASE catdb OWNER cat_auditor ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0 CONNECTION LIMIT 7;
+REVOKE CONNECT, TEMPORARY ON DATABASE catdb FROM PUBLIC;
+GRANT CONNECT ON DATABASE catdb TO cat_readers, cat_app;
+ALTER DATABASE catdb SET work_mem = '8MB';
+ALTER DATABASE catdb SET search_path = "$user", public, "b c";
+COMMENT ON DATABASE catdb IS 'catalog test';
+ALTER ROLE cat_auditor SET statement_timeout = '5s';
+ALTER ROLE cat_auditor IN DATABASE catdb SET lock_timeout = '2s';
+)sql";
+
+std::vector<qpu::catalog_fact> about(const std::vector<qpu::catalog_fact>& all, std::string_view prefix) {
+  std::vector<qpu::catalog_fact> out;
+  for (const auto& c : all)
+    if (c.object.find(prefix) != std::string::npos) out.push_back(c);
+  return out;
+}
+
+std::string value_of(const std::vector<qpu::catalog_fact>& all, const std::string& object, const std::string& attribute) {
+  for (const auto& c : all)
+    if (c.object == object && c.attribute == attribute) return c.value;
+  return "(absent)";
+}
+
+}  // namespace
+
+TEST_CASE("the catalog: databases, roles, memberships and settings read alike on 10 and 15; a lost grant, setting or password shows",
+          "[catalog]") {
+  auto& f = servers();
+  qpu::effects::catalog_options options;
+  options.fingerprint = [](std::string_view hash) { return "fp-" + std::to_string(std::hash<std::string_view>{}(hash)); };
+  options.image_roles = {"postgres"};
+  options.other_databases = true;
+  const auto read = [&](const pg_server& s) {
+    auto r = on_loop([&](net::any_io_executor ex) {
+      return qpu::effects::inspect_database(ex, s.spec("catdb"), true, qpu::effects::time_limit{30s, 0}, {}, options);
+    });
+    REQUIRE(r);
+    CHECK(r->has_catalog);
+    return *r;
+  };
+  for (pg_server* s : {&f.v10, &f.v15}) {
+    s->psql("postgres", cluster_extras);
+    s->psql("catdb", "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 10);");
+    s->psql("quay", "ALTER DATABASE quay SET default_text_search_config = 'pg_catalog.simple';");
+  }
+  const auto c10 = read(f.v10), c15 = read(f.v15);
+  // The same text on both majors for everything these servers share.
+  CHECK(about(c10.catalog, "cat") == about(c15.catalog, "cat"));
+  const auto cat = about(c15.catalog, "cat");
+  const std::vector<qpu::catalog_fact> expected{
+      {"database catdb", "owner", "cat_auditor"},
+      {"database catdb", "encoding", "LATIN1"},
+      {"database catdb", "collate", "C"},
+      {"database catdb", "connection limit", "7"},
+      {"database catdb", "acl", "cat_app=c/cat_auditor cat_auditor=CTc/cat_auditor cat_readers=c/cat_auditor"},
+      {"database catdb", "comment", "catalog test"},
+      {"database catdb", "settings", "search_path=\"$user\", public, \"b c\", work_mem=8MB"},
+      {"role cat_auditor", "attributes", "NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION NOBYPASSRLS"},
+      {"role cat_auditor", "connection limit", "3"},
+      {"role cat_auditor", "valid until", "2030-01-01 00:00:00+00"},
+      {"role cat_auditor", "member of cat_readers", "member"},
+      {"role cat_app", "member of cat_readers", "with admin option"},
+      {"role cat_auditor", "settings", "statement_timeout=5s"},
+      {"role cat_auditor", "settings in database catdb", "lock_timeout=2s"},
+      {"role cat_readers", "password", "none"},
+  };
+  for (const auto& e : expected) {
+    INFO(e.object << " / " << e.attribute);
+    CHECK(value_of(cat, e.object, e.attribute) == e.value);
+  }
+  CHECK(value_of(c15.catalog, "database quay", "settings") == "default_text_search_config=pg_catalog.simple");
+  // A password is a keyed digest, never the hash; one the image sets is only "set".
+  const auto digest = value_of(cat, "role cat_auditor", "password");
+  CHECK(digest.starts_with("fp-"));
+  CHECK(value_of(c15.catalog, "role postgres", "password (set by the image)") == "set");
+  for (const auto& c : c15.catalog) CHECK(c.value.find("md5c5b8a1d4") == std::string::npos);
+  // Server-owned roles (pg_*) differ between majors and are left out.
+  CHECK(about(c15.catalog, "role pg_").empty());
+  // Sorted by object, then attribute.
+  CHECK(std::ranges::is_sorted(c15.catalog, [](const auto& a, const auto& b) {
+    return std::tie(a.object, a.attribute) < std::tie(b.object, b.attribute);
+  }));
+  // Every other database's tables, named by their database.
+  const auto in_quay = std::ranges::count_if(c15.tables, [](const auto& t) { return t.database == "quay"; });
+  CHECK(in_quay == static_cast<long>(expected_tables.size()));
+  CHECK(std::ranges::count_if(c15.tables, [](const auto& t) { return t.database.empty() && t.table == "public.t"; }) == 1);
+
+  // What a restore could lose shows as a changed value.
+  f.v15.psql("postgres",
+             "REVOKE CONNECT ON DATABASE catdb FROM cat_app; ALTER ROLE cat_auditor RESET statement_timeout;"
+             "ALTER ROLE cat_auditor PASSWORD 'md5000000000000000000000000000000ff'; REVOKE cat_readers FROM cat_app;");
+  const auto changed = about(read(f.v15).catalog, "cat");
+  CHECK(value_of(changed, "database catdb", "acl") == "cat_auditor=CTc/cat_auditor cat_readers=c/cat_auditor");
+  CHECK(value_of(changed, "role cat_auditor", "settings") == "(absent)");
+  CHECK(value_of(changed, "role cat_auditor", "password") != digest);
+  CHECK(value_of(changed, "role cat_app", "member of cat_readers") == "(absent)");
+
+  // As the app user (no superuser): only its own database, and no password at all.
+  f.v15.psql("postgres", "ALTER ROLE cat_app PASSWORD '" + std::string(qpu::test::pg_password) +
+                             "'; GRANT CONNECT ON DATABASE catdb TO cat_app;");
+  f.v15.psql("catdb", "GRANT SELECT ON t TO cat_app;");
+  auto spec = f.v15.spec("catdb");
+  spec.user = "cat_app";
+  const auto as_app = on_loop([&](net::any_io_executor ex) {
+    return qpu::effects::inspect_database(ex, spec, true, qpu::effects::time_limit{30s, 0}, {}, options);
+  });
+  if (!as_app) FAIL(as_app.error().message);
+  CHECK(value_of(as_app->catalog, "database catdb", "owner") == "cat_auditor");
+  CHECK(value_of(as_app->catalog, "database quay", "owner") == "(absent)");
+  CHECK(value_of(as_app->catalog, "role cat_auditor", "attributes") != "(absent)");
+  for (const auto& c : as_app->catalog) CHECK_FALSE(c.attribute.starts_with("password"));
+  CHECK(std::ranges::all_of(as_app->tables, [](const auto& t) { return t.database.empty(); }));
+}
