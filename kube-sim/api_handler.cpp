@@ -1,4 +1,5 @@
 #include "api_handler.hpp"
+#include "protobuf_body.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -58,10 +59,17 @@ std::string get(const std::map<std::string, std::string>& q, const std::string& 
 bool truthy(const std::string& v) { return v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True"; }
 
 result<json> parse_body(const api_request& r) {
-  // kube-sim speaks JSON (and YAML) only; client-go retries in JSON when protobuf gets a 415.
-  if (r.content_type.find("protobuf") != std::string::npos || r.content_type.find("cbor") != std::string::npos)
+  // JSON, YAML, and the protobuf kubectl's typed commands send (`kubectl create namespace ...`),
+  // read with the Kubernetes API's own definitions (protobuf_body.hpp); not CBOR.
+  if (r.content_type.find("protobuf") != std::string::npos) {
+    auto object = protobuf_body_to_json(r.body);
+    if (!object) return std::unexpected(bad_request("the body of the request could not be decoded as protobuf: " + object.error()));
+    return std::move(*object);
+  }
+  if (r.content_type.find("cbor") != std::string::npos)
     return std::unexpected(unsupported_media_type(
-        "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml"));
+        "the body of the request was in an unknown format - accepted media types include: application/json, "
+        "application/yaml, application/vnd.kubernetes.protobuf"));
   if (r.content_type.find("yaml") != std::string::npos) return yaml_to_json(r.body);
   auto body = json::parse(r.body, nullptr, false);
   if (body.is_discarded()) return std::unexpected(bad_request("the body of the request could not be decoded as JSON"));

@@ -121,7 +121,8 @@ while IFS=$'\t' read -r n db; do
     tables="$(wc -l <"$dir/$n.manifest.tsv") tables, "
   fi
   step "pg_restore --list $db"
-  pg_restore --list "$dir/$n.dir" >"$dir/$n.list"
+  # -f, not a redirect: pg_restore then reports a failed write (a full volume) instead of exiting 1 silently.
+  pg_restore --list "$dir/$n.dir" -f "$dir/$n.list"
   [ -s "$dir/$n.list" ]
   size=$(files_bytes "$dir/$n.dir")
   total=$((total + size))

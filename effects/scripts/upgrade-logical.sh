@@ -68,7 +68,10 @@ while IFS=$'\t' read -r n db; do
     # (awk reads the list to its end: leaving early would kill pg_restore with SIGPIPE.)
     owner=$(pg_restore --create --list "$archive" | awk '$4 == "DATABASE" && $5 == "-" && !found { print $NF; found = 1 }')
     db_encoding=$encoding db_collate=$collate db_ctype=$ctype
-    [ ! -s "$backup/$n.database.tsv" ] || IFS=$'\t' read -r db_encoding db_collate db_ctype <"$backup/$n.database.tsv"
+    if [ -e "$backup/$n.database.tsv" ]; then
+      IFS=$'\t' read -r db_encoding db_collate db_ctype <"$backup/$n.database.tsv" && [ -n "$db_ctype" ] ||
+        { echo "$backup/$n.database.tsv does not hold the encoding, collate and ctype of $db" >&2; exit 1; }
+    fi
     psql_q -d postgres -v db="$db" -v owner="${owner:-postgres}" -v enc="$db_encoding" -v collate="$db_collate" \
       -v ctype="$db_ctype" <<'SQL'
 CREATE DATABASE :"db" OWNER :"owner" TEMPLATE template0 ENCODING :'enc' LC_COLLATE :'collate' LC_CTYPE :'ctype';

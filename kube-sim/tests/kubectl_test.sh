@@ -97,6 +97,40 @@ expect "scale --current-replicas that does not hold is refused" \
 expect "still 2" "$(k get deploy registry-quay-database -o jsonpath='{.spec.replicas}')" "2"
 expect "scale of a missing Deployment is refused" "$(k scale deployment nope --replicas=1 2>&1 | grep -c 'deployments.apps \"nope\" not found' || true)" "1"
 
+# kubectl's typed commands send protobuf bodies (application/vnd.kubernetes.protobuf), read with
+# the Kubernetes API's own .proto files: core/v1 with bytes (Secret), IntOrString (a Service's
+# targetPort), apps/v1, batch/v1 and rbac/v1. -v=8 shows the content type each request was sent in.
+sent_as() { grep -c 'Content-Type: application/vnd.kubernetes.protobuf' "$work/create.log" || true; }
+kv() { k -v=8 "$@" 2>"$work/create.log"; }
+expect "create namespace (protobuf)" "$(kv create namespace team-a) $(sent_as)" "namespace/team-a created 1"
+expect "the namespace" "$(k get ns team-a -o jsonpath='{.metadata.name} {.status.phase}')" "team-a Active"
+expect "create configmap (protobuf)" "$(kv create configmap cfg --from-literal=a=1 --from-literal=b='two words') $(sent_as)" \
+  "configmap/cfg created 1"
+expect "its data" "$(k get configmap cfg -o jsonpath='{.data.a}|{.data.b}')" "1|two words"
+expect "create secret (protobuf)" "$(kv create secret generic creds --from-literal=password='s3cr3t!' --from-literal=user=quay) $(sent_as)" \
+  "secret/creds created 1"
+expect "its bytes, base64 in JSON" "$(k get secret creds -o jsonpath='{.data.password}' | base64 -d) $(k get secret creds -o jsonpath='{.type}')" \
+  "s3cr3t! Opaque"
+expect "create service (protobuf)" "$(kv create service clusterip web --tcp=80:8080 --tcp=443:https) $(sent_as)" "service/web created 1"
+expect "its ports: a number and a name (IntOrString)" \
+  "$(k get svc web -o json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print([(p["port"], p["targetPort"]) for p in d["spec"]["ports"]])')" \
+  "[(80, 8080), (443, 'https')]"
+expect "create deployment (protobuf, apps/v1)" "$(kv create deployment web --image=quay.io/example/web:1 --replicas=3 --port=8080) $(sent_as)" \
+  "deployment.apps/web created 1"
+expect "its spec" "$(k get deploy web -o jsonpath='{.spec.replicas} {.spec.selector.matchLabels.app} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}')" \
+  "3 web quay.io/example/web:1 8080"
+expect "create job (protobuf, batch/v1)" "$(kv create job once --image=quay.io/example/tool:1 -- echo hi there) $(sent_as)" "job.batch/once created 1"
+expect "its command" "$(k get job once -o jsonpath='{.spec.template.spec.containers[0].command}')" '["echo","hi","there"]'
+expect "create role (protobuf, rbac/v1)" "$(kv create role reader --verb=get,list --resource=pods) $(sent_as)" "role.rbac.authorization.k8s.io/reader created 1"
+expect "its rule" "$(k get role reader -o jsonpath='{.rules[0].verbs} {.rules[0].resources}')" '["get","list"] ["pods"]'
+expect "create serviceaccount (protobuf)" "$(kv create serviceaccount robot) $(sent_as)" "serviceaccount/robot created 1"
+if [ "$mode" = plain ]; then
+  expect "a protobuf body that is no Kubernetes envelope is refused, saying why" \
+    "$(printf 'garbage' | curl -s -X POST -H 'Content-Type: application/vnd.kubernetes.protobuf' --data-binary @- \
+      "$url/api/v1/namespaces/default/configmaps" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["code"], d["message"])')" \
+    "400 the body of the request could not be decoded as protobuf: the protobuf body does not start with the Kubernetes envelope (k8s\\0)"
+fi
+
 expect "apply -f custom resource" "$(k apply -f "$work/quay.yaml")" "quayregistry.quay.redhat.com/registry created"
 sed -i 's/managed: true/managed: false/' "$work/quay.yaml"
 expect "apply -f custom resource again" "$(k apply -f "$work/quay.yaml")" "quayregistry.quay.redhat.com/registry configured"

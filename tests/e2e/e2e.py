@@ -758,6 +758,7 @@ ORDER BY 1, 2, 3
 """
 
     def add_cluster_extras(self):
+        self.has_extras = True
         for statement in filter(None, (x.strip() for x in self.CLUSTER_EXTRAS.split(";\n"))):
             self.psql(statement, admin=True, db="postgres")  # one by one: CREATE DATABASE runs alone
         self.psql("CREATE TABLE entries (id int PRIMARY KEY, what text); "
@@ -989,7 +990,7 @@ ORDER BY 1, 2, 3
         else:
             self.check(not clone, "the backup folder has no manifest of its own (the controller's is the one read)")
         self.check_manifest_truth(manifest)
-        if not self.spec.get("verify_after_resume") and getattr(self, "catalog_truth", None):
+        if not self.spec.get("verify_after_resume") and getattr(self, "has_extras", False):
             # The controller's verification covered the whole cluster too: the other database's
             # table and the catalog (databases, roles, settings), the harness's extras among them.
             facts = self.controller_facts(attempt)
