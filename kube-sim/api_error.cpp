@@ -29,6 +29,8 @@ api_error method_not_allowed() {
 
 api_error unsupported_media_type(std::string message) { return {415, "UnsupportedMediaType", std::move(message)}; }
 
+api_error not_acceptable(std::string message) { return {406, "NotAcceptable", std::move(message)}; }
+
 api_error too_many_requests(int retry_after_seconds) {
   api_error e{429, "TooManyRequests", "the server has received too many requests and has asked us to try again later",
               json{{"retryAfterSeconds", retry_after_seconds}}};

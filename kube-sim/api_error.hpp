@@ -35,6 +35,8 @@ api_error forbidden(std::string message);
 api_error not_found_path(std::string_view path);
 api_error method_not_allowed();
 api_error unsupported_media_type(std::string message);
+/// 406: the Accept header allows none of the media types the answer can be written in.
+api_error not_acceptable(std::string message);
 api_error too_many_requests(int retry_after_seconds);
 api_error internal_error(std::string message);
 /// 410 with reason Expired: too old resource version or an expired continue token.

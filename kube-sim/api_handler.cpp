@@ -1,5 +1,4 @@
 #include "api_handler.hpp"
-#include "protobuf_body.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -7,19 +6,42 @@
 #include <iterator>
 
 #include "discovery.hpp"
+#include "negotiation.hpp"
 #include "object_meta.hpp"
 #include "openapi.hpp"
+#include "protobuf_codec.hpp"
 #include "yaml_json.hpp"
 
 namespace kube_sim {
+
+/// How one request's answers are written once its Accept header is negotiated: in the first
+/// acceptable media type that can carry the answer.
+struct answer_format {
+  std::vector<media_type> acceptable;  // never empty
+  api_reply operator()(int status, const json& body) const;
+};
+
 namespace {
 
 api_reply reply(int status, const json& body) { return {status, body.dump(), "application/json", {}}; }
 
-api_reply error_reply(const api_error& e) {
-  api_reply r = reply(e.code, to_status(e));
+// Answers before negotiation (discovery, unknown paths, 406 itself) are JSON, as the apiserver's
+// are (it writes a failed negotiation's Status as raw JSON).
+const answer_format json_answers{{media_type::json}};
+
+api_reply error_reply(const api_error& e, const answer_format& out = json_answers) {
+  api_reply r = out(e.code, to_status(e));
   if (e.retry_after_seconds > 0) r.headers.emplace_back("Retry-After", std::to_string(e.retry_after_seconds));
   return r;
+}
+
+// Protobuf is chosen only by a clause that names it (wildcards pick JSON, first in the server's
+// order), so the definitions are consulted, and loaded, only then.
+result<answer_format> negotiate(const std::string& accept, const std::string& api_version, const std::string& kind) {
+  const bool protobuf = accept.find("protobuf") != std::string::npos && has_protobuf_message(api_version, kind);
+  auto acceptable = acceptable_media_types(accept, protobuf);
+  if (!acceptable) return std::unexpected(acceptable.error());
+  return answer_format{std::move(*acceptable)};
 }
 
 std::vector<std::string> split_path(std::string_view path) {
@@ -60,7 +82,7 @@ bool truthy(const std::string& v) { return v == "1" || v == "t" || v == "T" || v
 
 result<json> parse_body(const api_request& r) {
   // JSON, YAML, and the protobuf kubectl's typed commands send (`kubectl create namespace ...`),
-  // read with the Kubernetes API's own definitions (protobuf_body.hpp); not CBOR.
+  // read with the Kubernetes API's own definitions (protobuf_codec.hpp); not CBOR.
   if (r.content_type.find("protobuf") != std::string::npos) {
     auto object = protobuf_body_to_json(r.body);
     if (!object) return std::unexpected(bad_request("the body of the request could not be decoded as protobuf: " + object.error()));
@@ -114,12 +136,25 @@ result<list_options> read_list_options(const std::map<std::string, std::string>&
 
 }  // namespace
 
+api_reply answer_format::operator()(int status, const json& body) const {
+  if (acceptable.front() == media_type::protobuf) {
+    auto bytes = json_to_protobuf_body(body);
+    if (bytes) return {status, std::move(*bytes), std::string(content_type_of(media_type::protobuf)), {}};
+    // kube-sim keeps fields the apiserver would have dropped when the object was written, and the
+    // message has no place for them; JSON carries them, when the client takes JSON.
+    if (std::ranges::find(acceptable, media_type::json) == acceptable.end())
+      return reply(500, to_status(internal_error("the only media type the request accepts is protobuf: " + bytes.error())));
+  }
+  return reply(status, body);
+}
+
 // deployments/<name>/scale (autoscaling/v1 Scale), as `kubectl scale` reads and writes it: the
 // Deployment's spec.replicas, its status.replicas and its selector as a string. PUT and PATCH
 // (merge, JSON, strategic) change spec.replicas only; a resourceVersion in a PUT body must match.
-api_reply api_handler::scale(const resource_type& t, const std::string& ns, const std::string& name, const api_request& request) {
+api_reply api_handler::scale(const resource_type& t, const std::string& ns, const std::string& name, const api_request& request,
+                             const answer_format& out) {
   auto live = store_.get(t, ns, name);
-  if (!live) return error_reply(live.error());
+  if (!live) return error_reply(live.error(), out);
   auto scale_of = [](const json& d) {
     std::string selector;
     const auto labels_at = "/spec/selector/matchLabels"_json_pointer;
@@ -137,47 +172,50 @@ api_reply api_handler::scale(const resource_type& t, const std::string& ns, cons
                 {"spec", {{"replicas", d.value("/spec/replicas"_json_pointer, 1)}}},
                 {"status", {{"replicas", d.value("/status/replicas"_json_pointer, 0)}, {"selector", selector}}}};
   };
-  if (request.method == "GET") return reply(200, scale_of(*live));
+  if (request.method == "GET") return out(200, scale_of(*live));
   json wanted;
   if (request.method == "PUT") {
     auto body = parse_body(request);
-    if (!body) return error_reply(body.error());
+    if (!body) return error_reply(body.error(), out);
     const auto rv = body->value("/metadata/resourceVersion"_json_pointer, std::string());
-    if (!rv.empty() && rv != (*live)["metadata"].value("resourceVersion", "")) return error_reply(conflict(t, name));
+    if (!rv.empty() && rv != (*live)["metadata"].value("resourceVersion", "")) return error_reply(conflict(t, name), out);
     wanted = std::move(*body);
   } else if (request.method == "PATCH") {
     auto kind = patch_kind_from_content_type(request.content_type);
-    if (!kind) return error_reply(kind.error());
-    if (*kind == patch_kind::apply) return error_reply(bad_request("kube-sim does not apply server-side to deployments/scale"));
+    if (!kind) return error_reply(kind.error(), out);
+    if (*kind == patch_kind::apply)
+      return error_reply(bad_request("kube-sim does not apply server-side to deployments/scale"), out);
     auto body = parse_body(api_request{{}, {}, "application/json", {}, {}, request.body, {}});
-    if (!body) return error_reply(body.error());
+    if (!body) return error_reply(body.error(), out);
     if (*kind == patch_kind::json_patch) {
       auto patched = json_patch(scale_of(*live), *body);
-      if (!patched) return error_reply(patched.error());
+      if (!patched) return error_reply(patched.error(), out);
       wanted = std::move(*patched);
     } else {
       wanted = *kind == patch_kind::merge ? merge_patch(scale_of(*live), *body) : strategic_merge_patch(scale_of(*live), *body);
     }
   } else {
-    return error_reply(method_not_allowed());
+    return error_reply(method_not_allowed(), out);
   }
   const auto replicas = wanted.value("/spec/replicas"_json_pointer, json());
   if (!replicas.is_number_integer() || replicas.get<std::int64_t>() < 0)
-    return error_reply(invalid(t, name, "spec.replicas", "must be greater than or equal to 0"));
+    return error_reply(invalid(t, name, "spec.replicas", "must be greater than or equal to 0"), out);
   json next = *live;
   next["spec"]["replicas"] = replicas;
   auto updated = store_.update(t, ns, name, std::move(next), subresource::main);
-  if (!updated) return error_reply(updated.error());
-  return reply(200, scale_of(*updated));
+  if (!updated) return error_reply(updated.error(), out);
+  return out(200, scale_of(*updated));
 }
 
 // GET pods/<name>/log, as the kubelet serves it through the apiserver (kubectl logs): the
 // container's output as text/plain; `container` when the pod has more than one, `tailLines`.
 // Not kept: `previous` (one file holds every run of the container), `follow` (the text so far).
-api_reply api_handler::pod_log(const resource_type& pods, const std::string& ns, const std::string& name, const query& q) {
+api_reply api_handler::pod_log(const resource_type& pods, const std::string& ns, const std::string& name, const query& q,
+                               const answer_format& out) {
   auto pod = store_.get(pods, ns, name);
-  if (!pod) return error_reply(pod.error());
-  if (!log_locator_) return error_reply(not_found_path("pods/" + name + "/log (kube-sim runs no pods: start it with a runtime)"));
+  if (!pod) return error_reply(pod.error(), out);
+  if (!log_locator_)
+    return error_reply(not_found_path("pods/" + name + "/log (kube-sim runs no pods: start it with a runtime)"), out);
   std::vector<std::string> containers;
   for (const auto& c : pod->value("/spec/containers"_json_pointer, json::array())) containers.push_back(c.value("name", ""));
   std::string container = get(q, "container");
@@ -185,22 +223,24 @@ api_reply api_handler::pod_log(const resource_type& pods, const std::string& ns,
     if (containers.size() != 1) {
       std::string names;
       for (const auto& c : containers) names += (names.empty() ? "" : " ") + c;
-      return error_reply(bad_request("a container name must be specified for pod " + name + ", choose one of: [" + names + "]"));
+      return error_reply(bad_request("a container name must be specified for pod " + name + ", choose one of: [" + names + "]"),
+                         out);
     }
     container = containers[0];
   } else if (std::find(containers.begin(), containers.end(), container) == containers.end()) {
-    return error_reply(bad_request("container " + container + " is not valid for pod " + name));
+    return error_reply(bad_request("container " + container + " is not valid for pod " + name), out);
   }
   const auto file = log_locator_ ? log_locator_(ns, name, container) : std::filesystem::path();
   std::ifstream in(file);
   if (file.empty() || !in)
-    return error_reply(bad_request("container \"" + container + "\" in pod \"" + name + "\" is waiting to start: no log yet"));
+    return error_reply(bad_request("container \"" + container + "\" in pod \"" + name + "\" is waiting to start: no log yet"),
+                       out);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   if (const auto tail = get(q, "tailLines"); !tail.empty()) {
     long long n = -1;
     const auto [end, ec] = std::from_chars(tail.data(), tail.data() + tail.size(), n);
     if (ec != std::errc{} || end != tail.data() + tail.size() || n < 0)
-      return error_reply(bad_request("tailLines must be a non-negative integer, not \"" + tail + "\""));
+      return error_reply(bad_request("tailLines must be a non-negative integer, not \"" + tail + "\""), out);
     std::size_t at = text.size();
     if (at > 0 && text[at - 1] == '\n') --at;
     for (long long seen = 0; at > 0; --at)
@@ -330,19 +370,32 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
   if (!found) return error_reply(not_found_path(path));
   const resource_type t = *found;  // a copy: deleting a CRD during this request must not dangle
   if (!t.namespaced && !ns.empty()) return error_reply(not_found_path(path));
-  if (sub == "scale" && t.id() == "deployments.apps" && !name.empty() && !ns.empty()) return scale(t, ns, name, request);
-  if (sub == "log" && plural == "pods" && group.empty() && !name.empty()) {
-    if (request.method != "GET") return error_reply(method_not_allowed());
-    return pod_log(t, ns, name, q);
+  const bool is_scale = sub == "scale" && t.id() == "deployments.apps" && !name.empty() && !ns.empty();
+  const bool is_log = sub == "log" && plural == "pods" && group.empty() && !name.empty();
+  if (!sub.empty() && !is_scale && !is_log && (sub != "status" || !t.has_status)) return error_reply(not_found_path(path));
+  // The apiserver negotiates before it acts: a custom resource asked for in protobuf alone is 406
+  // and nothing is written. A pod's log is text whatever was negotiated.
+  const auto format =
+      is_scale ? negotiate(request.accept, "autoscaling/v1", "Scale") : negotiate(request.accept, t.api_version(), t.kind);
+  if (!format) return error_reply(format.error());
+  const answer_format& out = *format;
+  if (is_scale) return scale(t, ns, name, request, out);
+  if (is_log) {
+    if (request.method != "GET") return error_reply(method_not_allowed(), out);
+    return pod_log(t, ns, name, q, out);
   }
-  if (!sub.empty() && (sub != "status" || !t.has_status)) return error_reply(not_found_path(path));
   const auto sr = sub == "status" ? subresource::status : subresource::main;
-  if (get(q, "dryRun") == "All") return error_reply(bad_request("kube-sim does not implement dryRun; drop --dry-run=server"));
+  if (get(q, "dryRun") == "All")
+    return error_reply(bad_request("kube-sim does not implement dryRun; drop --dry-run=server"), out);
 
   if (name.empty()) {
+    // Watches stream JSON whatever was negotiated: the protobuf framing (a length-prefixed
+    // WatchEvent around each envelope) is not written, as no kubectl command asks for a protobuf
+    // watch (get -w, rollout status and wait watch in JSON); client-go reads the stream's own
+    // Content-Type either way.
     if (request.method == "GET" && watch) {
       auto options = read_list_options(q);
-      if (!options) return error_reply(options.error());
+      if (!options) return error_reply(options.error(), out);
       watch_request w{t,
                       ns,
                       options->labels,
@@ -356,55 +409,58 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
         w.send_initial_events = truthy(get(q, "sendInitialEvents"));
         if (options->resource_version_match != "NotOlderThan")
           return error_reply(invalid_list_options("resourceVersionMatch",
-                                                  "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"));
+                                                  "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"),
+                             out);
         if (!w.allow_bookmarks)
           return error_reply(
-              invalid_list_options("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"));
+              invalid_list_options("allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"), out);
       } else if (!options->resource_version_match.empty()) {
-        return error_reply(invalid_list_options(
-            "resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"));
+        return error_reply(
+            invalid_list_options("resourceVersionMatch",
+                                 "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"),
+            out);
       }
       if (!w.resource_version.empty() && !parse_rv(w.resource_version))
-        return error_reply(bad_request("invalid resource version: " + w.resource_version));
+        return error_reply(bad_request("invalid resource version: " + w.resource_version), out);
       if (auto timeout = get(q, "timeoutSeconds"); !timeout.empty()) {
         auto seconds = parse_rv(timeout);
-        if (!seconds) return error_reply(bad_request("timeoutSeconds must be a non-negative integer"));
+        if (!seconds) return error_reply(bad_request("timeoutSeconds must be a non-negative integer"), out);
         w.timeout = std::chrono::seconds(*seconds);
       }
       return w;
     }
     if (request.method == "GET") {
       auto options = read_list_options(q);
-      if (!options) return error_reply(options.error());
+      if (!options) return error_reply(options.error(), out);
       auto page = store_.list(t, ns, *options);
-      if (!page) return error_reply(page.error());
-      return reply(200, list_document(t, std::move(*page)));
+      if (!page) return error_reply(page.error(), out);
+      return out(200, list_document(t, std::move(*page)));
     }
     if (request.method == "POST") {
-      if (t.namespaced && ns.empty()) return error_reply(method_not_allowed());
+      if (t.namespaced && ns.empty()) return error_reply(method_not_allowed(), out);
       auto body = parse_body(request);
-      if (!body) return error_reply(body.error());
+      if (!body) return error_reply(body.error(), out);
       auto made = store_.create(t, ns, std::move(*body));
-      if (!made) return error_reply(made.error());
-      return reply(201, *made);
+      if (!made) return error_reply(made.error(), out);
+      return out(201, *made);
     }
     if (request.method == "DELETE") {
       auto options = read_list_options(q);
-      if (!options) return error_reply(options.error());
+      if (!options) return error_reply(options.error(), out);
       auto page = store_.list(t, ns, *options);
-      if (!page) return error_reply(page.error());
+      if (!page) return error_reply(page.error(), out);
       list_page removed{{}, store_.revision(), {}, {}};
       for (const auto& item : page->items) {
         auto gone = store_.remove(t, object_namespace(item), object_name(item), {});
         if (gone) removed.items.push_back(gone->object);
       }
       removed.revision = store_.revision();
-      return reply(200, list_document(t, std::move(removed)));
+      return out(200, list_document(t, std::move(removed)));
     }
-    return error_reply(method_not_allowed());
+    return error_reply(method_not_allowed(), out);
   }
 
-  if (t.namespaced && ns.empty()) return error_reply(not_found_path(path));
+  if (t.namespaced && ns.empty()) return error_reply(not_found_path(path), out);
   if (request.method == "GET") {
     if (watch) {
       watch_request w{t,
@@ -419,33 +475,33 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
       return w;
     }
     auto object = store_.get(t, ns, name);
-    if (!object) return error_reply(object.error());
-    return reply(200, *object);
+    if (!object) return error_reply(object.error(), out);
+    return out(200, *object);
   }
   if (request.method == "PUT") {
     auto body = parse_body(request);
-    if (!body) return error_reply(body.error());
+    if (!body) return error_reply(body.error(), out);
     auto updated = store_.update(t, ns, name, std::move(*body), sr);
-    if (!updated) return error_reply(updated.error());
-    return reply(200, *updated);
+    if (!updated) return error_reply(updated.error(), out);
+    return out(200, *updated);
   }
   if (request.method == "PATCH") {
     auto kind = patch_kind_from_content_type(request.content_type);
-    if (!kind) return error_reply(kind.error());
+    if (!kind) return error_reply(kind.error(), out);
     auto body = *kind == patch_kind::apply ? yaml_to_json(request.body)
                                            : parse_body(api_request{{}, {}, "application/json", {}, {}, request.body, {}});
-    if (!body) return error_reply(body.error());
+    if (!body) return error_reply(body.error(), out);
     auto patched = store_.patch(t, ns, name, *kind, *body, sr, get(q, "fieldManager"));
-    if (!patched) return error_reply(patched.error());
-    return reply(patched->created ? 201 : 200, patched->object);
+    if (!patched) return error_reply(patched.error(), out);
+    return out(patched->created ? 201 : 200, patched->object);
   }
   if (request.method == "DELETE") {
-    if (sr == subresource::status) return error_reply(method_not_allowed());
+    if (sr == subresource::status) return error_reply(method_not_allowed(), out);
     delete_options options;
     options.propagation_policy = get(q, "propagationPolicy");
     if (!request.body.empty()) {
       auto body = json::parse(request.body, nullptr, false);
-      if (body.is_discarded() || !body.is_object()) return error_reply(bad_request("DeleteOptions must be a JSON object"));
+      if (body.is_discarded() || !body.is_object()) return error_reply(bad_request("DeleteOptions must be a JSON object"), out);
       if (body.contains("propagationPolicy") && body["propagationPolicy"].is_string())
         options.propagation_policy = body["propagationPolicy"].get<std::string>();
       if (auto uid = body.value("/preconditions/uid"_json_pointer, json()); uid.is_string())
@@ -454,11 +510,11 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
         options.precondition_rv = rv.get<std::string>();
     }
     auto gone = store_.remove(t, ns, name, options);
-    if (!gone) return error_reply(gone.error());
+    if (!gone) return error_reply(gone.error(), out);
     // 200 when the object is gone, 202 while finalizers hold it, as the apiserver answers.
-    return reply(gone->removed ? 200 : 202, gone->object);
+    return out(gone->removed ? 200 : 202, gone->object);
   }
-  return error_reply(method_not_allowed());
+  return error_reply(method_not_allowed(), out);
 }
 
 }  // namespace kube_sim

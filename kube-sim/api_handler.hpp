@@ -17,6 +17,8 @@
 
 namespace kube_sim {
 
+struct answer_format;  // the media types one request's answers may be written in (api_handler.cpp)
+
 struct api_request {
   std::string method;
   std::string target;
@@ -72,8 +74,10 @@ class api_handler {
   api_settings settings_;
   std::map<std::string, admin_route> admin_routes_;
   log_locator log_locator_;
-  api_reply pod_log(const resource_type& pods, const std::string& ns, const std::string& name, const query& q);
-  api_reply scale(const resource_type& t, const std::string& ns, const std::string& name, const api_request& request);
+  api_reply pod_log(const resource_type& pods, const std::string& ns, const std::string& name, const query& q,
+                    const answer_format& out);
+  api_reply scale(const resource_type& t, const std::string& ns, const std::string& name, const api_request& request,
+                  const answer_format& out);
 };
 
 /// Percent-decoding of one URL component ('+' is a space in query strings).

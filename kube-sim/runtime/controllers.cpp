@@ -53,9 +53,11 @@ json owner_ref(const json& owner, const std::string& api_version, const std::str
           {"uid", meta_string(owner, "uid")}, {"controller", true}, {"blockOwnerDeletion", true}};
 }
 
-// A condition list with `type` set, keeping lastTransitionTime when the status is unchanged.
+// A condition list with `type` set, keeping lastTransitionTime when the status is unchanged. A new
+// condition's other time is `stamp`: a Deployment's conditions have lastUpdateTime, a Job's
+// lastProbeTime (their messages in apps/v1 and batch/v1 have only that one).
 void set_condition(json& conditions, const std::string& type, const std::string& status, const std::string& reason,
-                   const std::string& message) {
+                   const std::string& message, const char* stamp) {
   const auto now = now_rfc3339();
   for (auto& c : conditions)
     if (c.value("type", "") == type) {
@@ -65,12 +67,8 @@ void set_condition(json& conditions, const std::string& type, const std::string&
       c["message"] = message;
       return;
     }
-  conditions.push_back({{"type", type},
-                        {"status", status},
-                        {"reason", reason},
-                        {"message", message},
-                        {"lastProbeTime", now},
-                        {"lastTransitionTime", now}});
+  conditions.push_back(
+      {{"type", type}, {"status", status}, {"reason", reason}, {"message", message}, {stamp, now}, {"lastTransitionTime", now}});
 }
 
 bool has_condition(const json& conditions, const std::string& type) {
@@ -137,10 +135,12 @@ void runtime::sync_deployments() {
     json conditions = d.value("/status/conditions"_json_pointer, json::array());
     set_condition(conditions, "Available", ready >= replicas ? "True" : "False",
                   ready >= replicas ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable",
-                  ready >= replicas ? "Deployment has minimum availability." : "Deployment does not have minimum availability.");
+                  ready >= replicas ? "Deployment has minimum availability." : "Deployment does not have minimum availability.",
+                  "lastUpdateTime");
     const bool done = old.empty() && static_cast<int>(live.size()) == replicas && ready == replicas;
     set_condition(conditions, "Progressing", "True", done ? "NewReplicaSetAvailable" : "ReplicaSetUpdated",
-                  "ReplicaSet \"" + name + "-" + hash + "\" " + (done ? "has successfully progressed." : "is progressing."));
+                  "ReplicaSet \"" + name + "-" + hash + "\" " + (done ? "has successfully progressed." : "is progressing."),
+                  "lastUpdateTime");
     json status = {{"observedGeneration", d["metadata"].value("generation", 1)},
                    {"replicas", total},
                    {"updatedReplicas", static_cast<int>(current.size())},
@@ -204,12 +204,14 @@ void runtime::sync_jobs() {
     if (!failing && !succeeding) {
       const auto deadline = spec.value("activeDeadlineSeconds", 0);
       if (succeeded >= completions) {
-        set_condition(conditions, "SuccessCriteriaMet", "True", "CompletionsReached",
-                      "Reached expected number of succeeded pods");
+        set_condition(conditions, "SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods",
+                      "lastProbeTime");
       } else if (failures > backoff_limit) {
-        set_condition(conditions, "FailureTarget", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit");
+        set_condition(conditions, "FailureTarget", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit",
+                      "lastProbeTime");
       } else if (deadline > 0 && now_wall - parse_time(status["startTime"]) >= deadline) {
-        set_condition(conditions, "FailureTarget", "True", "DeadlineExceeded", "Job was active longer than specified deadline");
+        set_condition(conditions, "FailureTarget", "True", "DeadlineExceeded", "Job was active longer than specified deadline",
+                      "lastProbeTime");
       }
     }
     if (has_condition(conditions, "FailureTarget") || has_condition(conditions, "SuccessCriteriaMet")) {
@@ -217,12 +219,13 @@ void runtime::sync_jobs() {
       // The terminal condition follows once no pod of the Job runs any more.
       if (active == 0) {
         if (has_condition(conditions, "SuccessCriteriaMet")) {
-          set_condition(conditions, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods");
+          set_condition(conditions, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods",
+                        "lastProbeTime");
           status["completionTime"] = now_rfc3339();
         } else {
           for (const auto& c : conditions)
             if (c.value("type", "") == "FailureTarget")
-              set_condition(conditions, "Failed", "True", c.value("reason", ""), c.value("message", ""));
+              set_condition(conditions, "Failed", "True", c.value("reason", ""), c.value("message", ""), "lastProbeTime");
         }
       }
     } else {
