@@ -37,9 +37,10 @@ api_reply error_reply(const api_error& e, const answer_format& out = json_answer
 
 // Protobuf is chosen only by a clause that names it (wildcards pick JSON, first in the server's
 // order), so the definitions are consulted, and loaded, only then.
-result<answer_format> negotiate(const std::string& accept, const std::string& api_version, const std::string& kind) {
+result<answer_format> negotiate(const std::string& accept, const std::string& api_version, const std::string& kind,
+                                bool streaming = false) {
   const bool protobuf = accept.find("protobuf") != std::string::npos && has_protobuf_message(api_version, kind);
-  auto acceptable = acceptable_media_types(accept, protobuf);
+  auto acceptable = acceptable_media_types(accept, protobuf, streaming);
   if (!acceptable) return std::unexpected(acceptable.error());
   return answer_format{std::move(*acceptable)};
 }
@@ -145,6 +146,8 @@ api_reply answer_format::operator()(int status, const json& body) const {
     if (std::ranges::find(acceptable, media_type::json) == acceptable.end())
       return reply(500, to_status(internal_error("the only media type the request accepts is protobuf: " + bytes.error())));
   }
+  if (acceptable.front() == media_type::yaml)
+    return {status, json_to_yaml(body), std::string(content_type_of(media_type::yaml)), {}};
   return reply(status, body);
 }
 
@@ -376,7 +379,8 @@ std::variant<api_reply, watch_request> api_handler::resource(const api_request& 
   // The apiserver negotiates before it acts: a custom resource asked for in protobuf alone is 406
   // and nothing is written. A pod's log is text whatever was negotiated.
   const auto format =
-      is_scale ? negotiate(request.accept, "autoscaling/v1", "Scale") : negotiate(request.accept, t.api_version(), t.kind);
+      is_scale ? negotiate(request.accept, "autoscaling/v1", "Scale")
+               : negotiate(request.accept, t.api_version(), t.kind, request.method == "GET" && watch);
   if (!format) return error_reply(format.error());
   const answer_format& out = *format;
   if (is_scale) return scale(t, ns, name, request, out);

@@ -98,11 +98,17 @@ bool servable(const clause& c) {
 }  // namespace
 
 std::string_view content_type_of(media_type m) {
-  return m == media_type::protobuf ? "application/vnd.kubernetes.protobuf" : "application/json";
+  switch (m) {
+    case media_type::yaml: return "application/yaml";
+    case media_type::protobuf: return "application/vnd.kubernetes.protobuf";
+    case media_type::json: break;
+  }
+  return "application/json";
 }
 
-result<std::vector<media_type>> acceptable_media_types(std::string_view accept, bool protobuf_offered) {
+result<std::vector<media_type>> acceptable_media_types(std::string_view accept, bool protobuf_offered, bool streaming) {
   std::vector<media_type> offered{media_type::json};
+  if (!streaming) offered.push_back(media_type::yaml);
   if (protobuf_offered) offered.push_back(media_type::protobuf);
   if (trimmed_lower(accept, false).empty()) return std::vector{media_type::json};
   const auto clauses = parse_accept(accept);

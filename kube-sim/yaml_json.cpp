@@ -42,7 +42,43 @@ json convert(const YAML::Node& node) {
   return nullptr;
 }
 
+void emit(YAML::Emitter& out, const json& value) {
+  switch (value.type()) {
+    case json::value_t::object:
+      out << YAML::BeginMap;
+      for (const auto& [key, item] : value.items()) {
+        out << YAML::Key;
+        emit(out, key);
+        out << YAML::Value;
+        emit(out, item);
+      }
+      out << YAML::EndMap;
+      return;
+    case json::value_t::array:
+      out << YAML::BeginSeq;
+      for (const auto& item : value) emit(out, item);
+      out << YAML::EndSeq;
+      return;
+    case json::value_t::string: {
+      const auto& s = value.get_ref<const std::string&>();
+      // Plain when it reads back as this string (the reader's own rule), quoted otherwise.
+      if (scalar(YAML::Node(s)) == value) out << s;
+      else out << YAML::DoubleQuoted << s;
+      return;
+    }
+    case json::value_t::null:
+    case json::value_t::discarded: out << YAML::Null; return;
+    default: out << value.dump(); return;  // numbers and booleans as JSON writes them
+  }
+}
+
 }  // namespace
+
+std::string json_to_yaml(const json& value) {
+  YAML::Emitter out;
+  emit(out, value);
+  return std::string(out.c_str()) + "\n";
+}
 
 result<json> yaml_to_json(std::string_view text) {
   auto as_json = json::parse(text, nullptr, false);

@@ -172,6 +172,11 @@ expect "Accept protobuf: the envelope" "$(answer application/vnd.kubernetes.prot
   "200 application/vnd.kubernetes.protobuf 'k8s\\x00'"
 expect "Accept JSON: JSON" "$(answer application/json /api/v1/namespaces/default/configmaps/cfg)" "200 application/json '{\"ap'"
 expect "Accept */*: JSON" "$(answer '*/*' /api/v1/namespaces/default/configmaps/cfg)" "200 application/json '{\"ap'"
+expect "Accept YAML: YAML" "$(answer application/yaml /api/v1/namespaces/default/configmaps/cfg)" "200 application/yaml 'apiV'"
+expect "Accept YAML: the object, a string that reads as a number quoted" \
+  "$(grep -E '^(kind: |  a: |  b: )' "$work/body" | tr '\n' ' ')" '  a: "1"   b: two words kind: ConfigMap '
+expect "Accept YAML on a watch: 406 (watches stream JSON or protobuf)" \
+  "$(answer application/yaml '/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1' | cut -d' ' -f1)" "406"
 expect "Accept protobuf for a list: the envelope" "$(answer 'application/vnd.kubernetes.protobuf, application/json' /api/v1/namespaces/default/configmaps)" \
   "200 application/vnd.kubernetes.protobuf 'k8s\\x00'"
 if [ "$mode" = plain ]; then
@@ -192,7 +197,7 @@ expect "custom resource, Accept protobuf or JSON: JSON" "$(answer 'application/v
   "200 application/json '{\"ap'"
 expect "custom resource, Accept protobuf alone: 406" \
   "$(api -H 'Accept: application/vnd.kubernetes.protobuf' "$url$quay_path/registry" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["code"], d["reason"], d["message"])')" \
-  "406 NotAcceptable only the following media types are accepted: application/json"
+  "406 NotAcceptable only the following media types are accepted: application/json, application/yaml"
 expect "custom resource created with Accept protobuf alone: 406, nothing written" \
   "$(answer application/vnd.kubernetes.protobuf $quay_path -X POST -H 'Content-Type: application/json' \
       -d '{"apiVersion": "quay.redhat.com/v1", "kind": "QuayRegistry", "metadata": {"name": "other"}}' | cut -d' ' -f1) $(k get quayregistry other 2>&1 | grep -c NotFound)" \

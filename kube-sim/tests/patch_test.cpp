@@ -55,3 +55,17 @@ TEST_CASE("YAML scalars get YAML types, quoted ones stay strings") {
   REQUIRE(out);
   CHECK(*out == R"({"a":1,"b":"1","c":true,"d":null,"e":"text","f":[1.5,"x"]})"_json);
 }
+
+TEST_CASE("answers in YAML read back as the JSON they came from") {
+  // Strings that would read as other scalars, YAML's own punctuation, text over several lines.
+  const auto object = R"({"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"cfg","labels":{}},
+    "data":{"n":"1","f":"1.5","t":"true","no":"False","empty":"","null":"null","tilde":"~","colon":"a: b",
+            "dash":"- x","hash":"# not a comment","quote":"say \"hi\"","lines":"one\ntwo\n","space":" lead"},
+    "list":[1,-2.5,true,null,[],{}],"big":9007199254740993})"_json;
+  const auto text = json_to_yaml(object);
+  CHECK(text.find("kind: ConfigMap") != std::string::npos);
+  CHECK(text.find("\"1\"") != std::string::npos);  // quoted, or it would read back as a number
+  auto back = yaml_to_json(text);
+  REQUIRE(back);
+  CHECK(*back == object);
+}
