@@ -138,17 +138,17 @@ result<list_options> read_list_options(const std::map<std::string, std::string>&
 }  // namespace
 
 api_reply answer_format::operator()(int status, const json& body) const {
-  if (acceptable.front() == media_type::protobuf) {
+  std::string unwritable;
+  for (const auto m : acceptable) {
+    if (m == media_type::json) return reply(status, body);
+    if (m == media_type::yaml) return {status, json_to_yaml(body), std::string(content_type_of(m)), {}};
     auto bytes = json_to_protobuf_body(body);
-    if (bytes) return {status, std::move(*bytes), std::string(content_type_of(media_type::protobuf)), {}};
+    if (bytes) return {status, std::move(*bytes), std::string(content_type_of(m)), {}};
     // kube-sim keeps fields the apiserver would have dropped when the object was written, and the
-    // message has no place for them; JSON carries them, when the client takes JSON.
-    if (std::ranges::find(acceptable, media_type::json) == acceptable.end())
-      return reply(500, to_status(internal_error("the only media type the request accepts is protobuf: " + bytes.error())));
+    // message has no place for them: the next acceptable type carries them, if there is one.
+    unwritable = bytes.error();
   }
-  if (acceptable.front() == media_type::yaml)
-    return {status, json_to_yaml(body), std::string(content_type_of(media_type::yaml)), {}};
-  return reply(status, body);
+  return reply(500, to_status(internal_error("the only media type the request accepts is protobuf: " + unwritable)));
 }
 
 // deployments/<name>/scale (autoscaling/v1 Scale), as `kubectl scale` reads and writes it: the
