@@ -221,8 +221,9 @@ json objects_json(const Map& m, auto&& fn) {
   return out;
 }
 
+// The stores keep no resourceVersion (reducers/reduce.cpp, stored), so the dump shows none.
 json meta_json(const object_meta& m) {
-  json j{{"rv", m.rv}};
+  json j = json::object();
   if (m.generation) j["generation"] = m.generation;
   if (m.deleting) j["deleting"] = true;
   return j;

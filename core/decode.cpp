@@ -67,6 +67,14 @@ status read_string(od::value v, std::string& out, const char* path) {
 // A string as a view into the parser's string buffer: valid until the decoder's next document.
 // Temporaries (container names, mount paths, condition types) are read this way so that only
 // the fields kept are copied.
+status read_string(od::value v, istr& out, const char* path) {
+  QPU_SKIP_NULL(v, path);
+  std::string_view s;
+  QPU_TRY(check(v.get_string().get(s), path));
+  out = istr(s);
+  return std::nullopt;
+}
+
 status read_view(od::value v, std::string_view& out, const char* path) {
   QPU_SKIP_NULL(v, path);
   return check(v.get_string().get(out), path);
@@ -404,7 +412,7 @@ status read_deployment(od::object root, deployment& d) {
 // The terminated container's message; when it left none (a process killed by a signal writes no
 // termination log), how it ended, so that a failure names the cause: exit code 137 is 128 + 9,
 // SIGKILL, as the kubelet reports it.
-status read_terminated(od::value v, std::string& message) {
+status read_terminated(od::value v, istr& message) {
   std::int32_t exit_code = 0, signal = 0;
   std::string reason, own;
   QPU_TRY(for_fields(v, "status.containerStatuses[].state", [&](std::string_view k, od::value sv) -> status {
@@ -419,12 +427,13 @@ status read_terminated(od::value v, std::string& message) {
   }));
   if (signal == 0 && exit_code > 128 && exit_code < 128 + 65) signal = exit_code - 128;
   if (!own.empty()) {
-    message = std::move(own);
+    message = own;
   } else if (exit_code != 0 || signal != 0) {
-    message = "the container ended with exit code " + std::to_string(exit_code);
-    if (signal != 0) message += ", killed by signal " + std::to_string(signal);
-    if (!reason.empty()) message += " (" + reason + ")";
-    message += " and left no termination message";
+    std::string text = "the container ended with exit code " + std::to_string(exit_code);
+    if (signal != 0) text += ", killed by signal " + std::to_string(signal);
+    if (!reason.empty()) text += " (" + reason + ")";
+    text += " and left no termination message";
+    message = text;
   }
   return std::nullopt;
 }

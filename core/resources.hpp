@@ -8,6 +8,9 @@
 #include <string_view>
 #include <variant>
 
+#include "core/interned.hpp"
+#include "core/istr.hpp"
+
 namespace qpu {
 
 enum class resource_kind : std::uint8_t { quay_registry, deployment, pod, job, claim };
@@ -20,8 +23,8 @@ std::optional<resource_kind> kind_from_plural(std::string_view plural);
 
 // Namespace and name: how every object is found.
 struct object_key {
-  std::string ns;
-  std::string name;
+  istr ns;
+  istr name;
   auto operator<=>(const object_key&) const = default;
 };
 std::string to_string(const object_key& k);  // "ns/name"
@@ -44,8 +47,8 @@ std::string to_string(const database_key& k);
 
 struct object_meta {
   object_key key;
-  std::string uid;
-  std::string rv;  // metadata.resourceVersion
+  istr uid;
+  istr rv;  // metadata.resourceVersion
   std::int64_t generation = 0;
   bool deleting = false;  // metadata.deletionTimestamp set
   // Which of its kind's watch streams delivered it (core/events.hpp, watch_stream): a relist of
@@ -56,10 +59,11 @@ struct object_meta {
 
 // One environment variable's source: a literal value or a Secret key (never the Secret's value).
 struct env_source {
-  std::string value;
-  std::string secret_name;
-  std::string secret_key;
+  istr value;
+  istr secret_name;
+  istr secret_key;
   bool operator==(const env_source&) const = default;
+  auto operator<=>(const env_source&) const = default;
   bool empty() const { return value.empty() && secret_name.empty(); }
 };
 
@@ -71,6 +75,7 @@ struct db_credentials {
   env_source database;
   env_source admin_password;
   bool operator==(const db_credentials&) const = default;
+  auto operator<=>(const db_credentials&) const = default;
 };
 
 // quay.redhat.com/v1 QuayRegistry.
@@ -80,16 +85,16 @@ struct quay_registry {
   bool clair_postgres_managed = true;  // spec.components[kind=clairpostgres].managed (default true)
   // Annotation quay-pg-upgrader.quay.io/skip-databases ("clair"): databases the admin leaves alone,
   // such as Clair's, which Clair can rebuild from scratch.
-  std::string skip_databases;
-  std::string retry_token;  // annotation quay-pg-upgrader.quay.io/retry
-  std::string method_override;  // annotation quay-pg-upgrader.quay.io/method
-  std::string revert_to_claim;  // annotation quay-pg-upgrader.quay.io/revert-to-claim
+  istr skip_databases;
+  istr retry_token;  // annotation quay-pg-upgrader.quay.io/retry
+  istr method_override;  // annotation quay-pg-upgrader.quay.io/method
+  istr revert_to_claim;  // annotation quay-pg-upgrader.quay.io/revert-to-claim
   // Annotation quay-pg-upgrader.quay.io/maintenance-window: "HH:MM-HH:MM", a daily window in UTC
   // (it may wrap midnight) outside which no downtime starts.
-  std::string maintenance_window;
+  istr maintenance_window;
   // Annotation quay-pg-upgrader.quay.io/dry-run: while set (any value; a new value plans again),
   // this registry's upgrade only plans.
-  std::string dry_run;
+  istr dry_run;
   bool operator==(const quay_registry&) const = default;
 };
 
@@ -101,18 +106,20 @@ struct deployment {
   std::int32_t ready_replicas = 0;
   std::int32_t updated_replicas = 0;
   std::int64_t observed_generation = 0;
-  std::string image;  // the postgres container's image, else the first container's
-  std::string data_claim;  // claim of the volume mounted at /var/lib/pgsql/data
-  std::string pgdata;  // the container's env PGDATA (literal value), if it sets one
+  istr image;  // the postgres container's image, else the first container's
+  istr data_claim;  // claim of the volume mounted at /var/lib/pgsql/data
+  istr pgdata;  // the container's env PGDATA (literal value), if it sets one
   std::optional<std::int32_t> recorded_replicas;  // annotation quay-pg-upgrader.quay.io/original-replicas
-  db_credentials credentials;
+  // Kept once per distinct value: the database Deployments of a namespace name the same Secrets,
+  // and most other Deployments none.
+  interned<db_credentials> credentials;
   // metadata.ownerReferences: the QuayRegistry that controls this Deployment. The Quay operator's
   // objects carry one; it re-renders what it owns on every reconcile.
-  std::string owner_registry;
+  istr owner_registry;
   // A Quay operator's own Deployment is known by its env (the images it renders the databases
   // with): RELATED_IMAGE_COMPONENT_POSTGRES and _CLAIRPOSTGRES of its first container.
-  std::string operator_postgres_image;
-  std::string operator_clair_postgres_image;
+  istr operator_postgres_image;
+  istr operator_clair_postgres_image;
   bool is_quay_operator() const { return !operator_postgres_image.empty(); }
   bool operator==(const deployment&) const = default;
 };
@@ -120,12 +127,12 @@ struct deployment {
 // v1 Pod: only to see that a workload really stopped (terminating pods still count).
 struct pod {
   object_meta meta;
-  std::string component;  // label quay-component
-  std::string registry;  // label quay-operator/quayregistry
-  std::string job_name;  // label job-name
-  std::string phase;
-  std::string termination_message;  // last terminated container's message
-  std::string node;  // spec.nodeName: where a check Job must run to mount the database's claim too
+  istr component;  // label quay-component
+  istr registry;  // label quay-operator/quayregistry
+  istr job_name;  // label job-name
+  istr phase;
+  istr termination_message;  // last terminated container's message
+  istr node;  // spec.nodeName: where a check Job must run to mount the database's claim too
   bool operator==(const pod&) const = default;
 };
 
@@ -137,20 +144,20 @@ struct job {
   std::int32_t failed = 0;
   bool complete = false;  // condition Complete=True
   bool has_failed = false;  // condition Failed=True
-  std::string reason;  // of the terminal condition: BackoffLimitExceeded, DeadlineExceeded, ...
-  std::string message;
+  istr reason;  // of the terminal condition: BackoffLimitExceeded, DeadlineExceeded, ...
+  istr message;
   bool operator==(const job&) const = default;
 };
 
 // v1 PersistentVolumeClaim.
 struct claim {
   object_meta meta;
-  std::string phase;  // Pending | Bound | Lost
+  istr phase;  // Pending | Bound | Lost
   std::int64_t requested_bytes = 0;
   std::int64_t capacity_bytes = 0;  // status.capacity.storage
-  std::string storage_class;
-  std::string created_for;  // label quay-pg-upgrader.quay.io/registry: this controller made it for that registry
-  std::string clone_for;  // annotation quay-pg-upgrader.quay.io/clone-for: the create_claim effect that cloned it
+  istr storage_class;
+  istr created_for;  // label quay-pg-upgrader.quay.io/registry: this controller made it for that registry
+  istr clone_for;  // annotation quay-pg-upgrader.quay.io/clone-for: the create_claim effect that cloned it
   bool operator==(const claim&) const = default;
 };
 

@@ -46,6 +46,15 @@ void from_json(const json& j, config& c) {
 }
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(pg_major, code)
+template <class T>
+void to_json(json& j, const interned<T>& v) {
+  j = v.get();
+}
+template <class T>
+void from_json(const json& j, interned<T>& v) {
+  v = interned<T>(j.get<T>());
+}
+
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(object_key, ns, name)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(database_key, registry, component)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(object_meta, key, uid, rv, generation, deleting, stream)

@@ -552,8 +552,8 @@ void note_literal_password(upgrade_ctx& c) {
   const auto* db = database(c);
   auto literal = [](const env_source& e) { return e.secret_name.empty() && !e.value.empty(); };
   std::string names;
-  if (literal(db->credentials.password)) names = "POSTGRESQL_PASSWORD";
-  if (literal(db->credentials.admin_password)) names += std::string(names.empty() ? "" : " and ") + "POSTGRESQL_ADMIN_PASSWORD";
+  if (literal(db->credentials->password)) names = "POSTGRESQL_PASSWORD";
+  if (literal(db->credentials->admin_password)) names += std::string(names.empty() ? "" : " and ") + "POSTGRESQL_ADMIN_PASSWORD";
   const std::string& ns = db->meta.key.ns;
   block(c, "LiteralPassword",
         "the database Deployment " + to_string(db->meta.key) + " sets " + names +

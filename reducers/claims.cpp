@@ -68,7 +68,7 @@ std::string refusal(const upgrade_ctx& c, const new_claim& n) {
   if (!cl || (cl->phase == "Bound" && !c.u.clone)) return "";
   const auto* f = seen(c, n);
   const std::string claim = "the " + std::string(n.what) + " claim " + c.u.registry.ns + "/" + n.name;
-  const std::string cls = cl->storage_class.empty() ? std::string("the cluster's default") : cl->storage_class;
+  const std::string cls = cl->storage_class.empty() ? std::string("the cluster's default") : cl->storage_class.str();
   if (c.u.clone && cl->clone_for != to_string(step_id(c.u, step_kind::create_claim, n.role)))
     return claim + " exists and is not the clone of " + n.source +
            " this attempt made (it was created after the upgrade was planned): it is never overwritten";
@@ -82,7 +82,7 @@ std::string refusal(const upgrade_ctx& c, const new_claim& n) {
     std::string about = "StorageClass " + cls;
     if (f && !f->provisioner.empty()) about += ", provisioner " + f->provisioner;
     if (f && !f->binding_mode.empty()) about += ", binding " + f->binding_mode;
-    return claim + " is still " + (cl->phase.empty() ? std::string("not bound") : cl->phase) + " after " +
+    return claim + " is still " + (cl->phase.empty() ? std::string("not bound") : cl->phase.str()) + " after " +
            std::to_string(c.cfg.claim_bind_timeout_s) + " s (" + about + "; --claim-bind-timeout); " + event;
   }
   return "";
@@ -96,8 +96,9 @@ void choose_clone(upgrade_ctx& c) {
   const auto& classes = c.cfg.clone_storage_classes;
   const auto* old = find_claim(c, c.u.old_claim);
   if (!old || classes.empty()) return;
-  if (std::ranges::find(classes, old->storage_class) == classes.end() && std::ranges::find(classes, "*") == classes.end()) return;
-  const std::string cls = "StorageClass " + (old->storage_class.empty() ? std::string("(none)") : old->storage_class);
+  if (std::ranges::find(classes, old->storage_class.str()) == classes.end() && std::ranges::find(classes, "*") == classes.end())
+    return;
+  const std::string cls = "StorageClass " + (old->storage_class.empty() ? std::string("(none)") : old->storage_class.str());
   if (c.u.method != upgrade_method::pg_upgrade) {
     c.u.clone_note = "the old claim's " + cls +
                      " clones, but the logical method restores into an empty claim (clones serve the pg_upgrade method: "
@@ -185,7 +186,7 @@ void fail_claim(upgrade_ctx& c) {
   }
   if (c.u.clone) {
     const auto* old = find_claim(c, c.u.old_claim);
-    const std::string cls = old && !old->storage_class.empty() ? old->storage_class : std::string("(none)");
+    const std::string cls = old && !old->storage_class.empty() ? old->storage_class.str() : std::string("(none)");
     c.u.last_error = "the clones of the stopped old claim " + c.u.registry.ns + "/" + c.u.old_claim +
                      " could not be made: " + why +
                      ". The upgrade rolls back: the old database starts again on its untouched claim. StorageClass " + cls +
@@ -210,7 +211,7 @@ std::string claims_text(const upgrade_ctx& c) {
     std::string t = "the " + std::string(n.what) + " claim " + n.name + " is " +
                     (!cl                 ? std::string("being created")
                      : cl->phase.empty() ? std::string("not bound")
-                                         : cl->phase);
+                                         : cl->phase.str());
     if (f && !f->event_reason.empty()) t += " (" + f->event_reason + ": " + f->event_message + ")";
     text += (text.empty() ? "" : "; ") + t;
   }

@@ -68,7 +68,7 @@ bool db_missing(const upgrade_ctx& c) { return database(c) == nullptr; }
 bool literal_password(const upgrade_ctx& c) {
   const auto* db = database(c);
   auto literal = [](const env_source& e) { return e.secret_name.empty() && !e.value.empty(); };
-  return db && (literal(db->credentials.password) || literal(db->credentials.admin_password));
+  return db && (literal(db->credentials->password) || literal(db->credentials->admin_password));
 }
 
 bool db_not_ready(const upgrade_ctx& c) { return database(c)->ready_replicas < 1; }

@@ -151,7 +151,7 @@ std::string job_failure(const upgrade_ctx& c, const job& j, std::string_view wha
 std::string unbound_claim_note(const upgrade_ctx& c, const std::string& claim_name) {
   const auto* cl = find_claim(c, claim_name);
   if (!cl || cl->phase == "Bound") return "";
-  return "; claim " + claim_name + " is " + (cl->phase.empty() ? std::string("not bound") : cl->phase) +
+  return "; claim " + claim_name + " is " + (cl->phase.empty() ? std::string("not bound") : cl->phase.str()) +
          (cl->storage_class.empty() ? std::string() : " (storage class " + cl->storage_class + ")");
 }
 
@@ -210,7 +210,7 @@ std::int64_t data_claim_bytes(const upgrade_ctx& c) { return sized_claim(c, old_
 std::string storage_class(const upgrade_ctx& c) {
   if (!c.cfg.storage_class.empty()) return c.cfg.storage_class;
   const auto* old = find_claim(c, c.u.old_claim);
-  return old ? old->storage_class : std::string{};
+  return old ? old->storage_class.str() : std::string{};
 }
 
 std::int64_t old_claim_bytes(const upgrade_ctx& c) {

@@ -33,13 +33,28 @@ std::map<object_key, View>& store_for(cluster_state& c) {
   else return c.claims;
 }
 
+// The store keeps only what the reducers read of an object's metadata: not its resourceVersion
+// (the fold reads the event's, for the kind's), and its uid only for a QuayRegistry (the owner of
+// what the controller creates). Both are unique texts, the costliest to hold (issue 17 item 2).
+template <class T>
+T& stored(T& v) {
+  v.meta.rv = {};
+  if constexpr (!std::is_same_v<T, quay_registry>) v.meta.uid = {};
+  return v;
+}
+
 void put(cluster_state& c, const object_view& o) {
-  std::visit([&](const auto& v) { store_for<std::decay_t<decltype(v)>>(c)[v.meta.key] = v; }, o);
+  std::visit(
+      [&](const auto& v) {
+        auto copy = v;
+        store_for<std::decay_t<decltype(v)>>(c).insert_or_assign(v.meta.key, std::move(stored(copy)));
+      },
+      o);
 }
 
 // The same, moving the view in (a relist's buffered items are not needed after InitDone).
 void put(cluster_state& c, object_view&& o) {
-  std::visit([&](auto& v) { store_for<std::decay_t<decltype(v)>>(c).insert_or_assign(v.meta.key, std::move(v)); }, o);
+  std::visit([&](auto& v) { store_for<std::decay_t<decltype(v)>>(c).insert_or_assign(v.meta.key, std::move(stored(v))); }, o);
 }
 
 // DELETED from one stream removes the object only if that stream holds it: an object whose labels

@@ -137,7 +137,7 @@ void begin_revert(upgrade_ctx& c) {
   revert_record next;
   next.run = c.u.revert.run + 1;
   next.token = c.registry.revert_to_claim;
-  next.new_image = db ? db->image : target_image(c);
+  next.new_image = db ? db->image.str() : target_image(c);
   next.started = c.now;
   c.u.revert = std::move(next);
   revert_scale_apps_down(c);

@@ -40,7 +40,7 @@ mkdir -p "$objdir"
 # The sources the targets need: core (decoder, event log, image refs and what they use) and the
 # kubeconfig loader. Compiled once with coverage; rebuilt when a source is newer than its object.
 sources=("$root"/core/codec.cpp "$root"/core/config.cpp "$root"/core/decode.cpp "$root"/core/effect_id.cpp "$root"/core/effects.cpp
-         "$root"/core/event_log.cpp "$root"/core/image_ref.cpp "$root"/core/pg_version.cpp "$root"/core/quantity.cpp
+         "$root"/core/event_log.cpp "$root"/core/image_ref.cpp "$root"/core/istr.cpp "$root"/core/pg_version.cpp "$root"/core/quantity.cpp
          "$root"/core/resources.cpp "$root"/core/state.cpp "$root"/core/time.cpp "$root"/kube/kube_config.cpp)
 objs=()
 pids=()

@@ -225,15 +225,29 @@ int memory(std::uint64_t objects, int fields) {
   const std::size_t after = heap_in_use();
   const std::size_t tracked =
       st.cluster.registries.size() + st.cluster.deployments.size() + st.cluster.jobs.size() + st.cluster.claims.size();
-  const double per = static_cast<double>(after - before) / static_cast<double>(tracked);
+  const double whole = static_cast<double>(after - before) / static_cast<double>(tracked);
+  // The upgrade records (one per registry and database, idle here) are the registries' state, not
+  // the store's: what dropping them frees is theirs; the rest (the stores, with the interned texts
+  // they hold) is the store's.
+  const std::size_t upgrades = st.upgrades.size();
+  st.upgrades.clear();
+  ::malloc_trim(0);
+  const std::size_t store_only = heap_in_use();
+  const double per = static_cast<double>(store_only - before) / static_cast<double>(tracked);
+  const double per_upgrade = upgrades ? static_cast<double>(after - store_only) / static_cast<double>(upgrades) : 0;
   std::printf(
-      "objects %zu (managedFields entries %d): heap %.0f bytes/object, raw JSON %.0f bytes/object, upgrades tracked %zu\n",
-      tracked, fields, per, static_cast<double>(raw) / static_cast<double>(objects), st.upgrades.size());
+      "objects %zu (managedFields entries %d): the store %.0f bytes/object (interned texts: %zu, %zu bytes); with the idle "
+      "upgrade records %.0f bytes/object; an idle upgrade record %.0f bytes (%zu of them); raw JSON %.0f bytes/object\n",
+      tracked, fields, per, qpu::istr::pool_size(), qpu::istr::pool_bytes(), whole, per_upgrade, upgrades,
+      static_cast<double>(raw) / static_cast<double>(objects));
   std::printf("sizeof: deployment %zu, job %zu, claim %zu, quay_registry %zu, object_view %zu, registry_upgrade %zu\n",
               sizeof(qpu::deployment), sizeof(qpu::job), sizeof(qpu::claim), sizeof(qpu::quay_registry), sizeof(qpu::object_view),
               sizeof(qpu::registry_upgrade));
   std::printf("metric bytes_per_object_%llu_f%d %.6g %.6g %.6g bytes\n", static_cast<unsigned long long>(objects), fields, per,
               per, per);
+  std::printf("metric state_bytes_per_object_%llu_f%d %.6g %.6g %.6g bytes\n", static_cast<unsigned long long>(objects), fields,
+              whole, whole, whole);
+  std::printf("metric idle_upgrade_record_bytes %.6g %.6g %.6g bytes\n", per_upgrade, per_upgrade, per_upgrade);
   const double rawper = static_cast<double>(raw) / static_cast<double>(objects);
   std::printf("metric raw_json_bytes_per_object_%llu_f%d %.6g %.6g %.6g bytes\n", static_cast<unsigned long long>(objects),
               fields, rawper, rawper, rawper);

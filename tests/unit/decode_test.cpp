@@ -37,9 +37,9 @@ TEST_CASE("a Deployment watch line decodes into the view the reducers need") {
   CHECK(dep.image == "centos/postgresql-10-centos7");  // the container named postgres, not the first
   CHECK(dep.data_claim == "registry-quay-database");  // volumes listed before containers still resolve
   CHECK(dep.recorded_replicas == 1);
-  CHECK(dep.credentials.user.secret_name == "registry-quay-postgres-config");
-  CHECK(dep.credentials.user.secret_key == "database-username");
-  CHECK(dep.credentials.database.value == "quay");
+  CHECK(dep.credentials->user.secret_name == "registry-quay-postgres-config");
+  CHECK(dep.credentials->user.secret_key == "database-username");
+  CHECK(dep.credentials->database.value == "quay");
 }
 
 TEST_CASE("Job, PVC, Pod and QuayRegistry views decode their fields") {

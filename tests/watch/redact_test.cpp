@@ -143,9 +143,9 @@ TEST_CASE("the stream decoder decodes and hands on the redacted line, the reduce
   const auto* oe = std::get_if<qpu::object_event>(&events[0]);
   REQUIRE(oe != nullptr);
   const auto& d = std::get<qpu::deployment>(oe->object);
-  CHECK(d.credentials.user.value == "quayuser");
-  CHECK(d.credentials.database.value == "quay");
-  CHECK(d.credentials.password.value == keyed.token(password));  // known to be a literal, never what it is
+  CHECK(d.credentials->user.value == "quayuser");
+  CHECK(d.credentials->database.value == "quay");
+  CHECK(d.credentials->password.value == keyed.token(password));  // known to be a literal, never what it is
   CHECK(d.data_claim == "registry-quay-database");
   // A line the decoder rejects is logged as text, redacted all the same.
   CHECK(std::holds_alternative<qpu::malformed_input>(events[1]));

@@ -64,7 +64,7 @@ TEST_CASE("every Job: non-root, no retries, deadline, termination message, owner
     INFO(to_string(role));
     const auto j = a_job(role);
     const auto body = job_body(j);
-    CHECK(body["metadata"]["name"] == j.key.name);
+    CHECK(body["metadata"]["name"] == j.key.name.str());
     CHECK(body["metadata"]["namespace"] == "quay");
     CHECK(body["metadata"]["ownerReferences"] == json::array({owner}));
     CHECK(body["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "quay-pg-upgrader");
