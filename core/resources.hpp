@@ -3,6 +3,7 @@
 // the API server's JSON (core/decode.hpp) and kept as plain values.
 #include <compare>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,29 @@ struct object_key {
   auto operator<=>(const object_key&) const = default;
 };
 std::string to_string(const object_key& k);  // "ns/name"
+
+// A key to find an object by, from texts that need not be interned: a lookup by a name the
+// reducers composed (R-quay-database, a Job's name) interns nothing.
+struct key_view {
+  std::string_view ns;
+  std::string_view name;
+};
+// Orders object_key and key_view alike (as their texts), for heterogeneous lookup.
+struct key_less {
+  using is_transparent = void;
+  bool operator()(const object_key& a, const object_key& b) const noexcept { return a < b; }
+  bool operator()(const object_key& a, const key_view& b) const noexcept {
+    const auto c = a.ns.view() <=> b.ns;
+    return c < 0 || (c == 0 && a.name.view() < b.name);
+  }
+  bool operator()(const key_view& a, const object_key& b) const noexcept {
+    const auto c = a.ns <=> b.ns.view();
+    return c < 0 || (c == 0 && a.name < b.name.view());
+  }
+};
+// A reflector store: one kind's objects by namespace and name.
+template <class T>
+using object_store = std::map<object_key, T, key_less>;
 
 // The managed PostgreSQL databases of a QuayRegistry (QUAY-OPERATOR.md): Quay's own
 // (R-quay-database) and Clair's (R-clair-postgres). Each is upgraded, verified and rolled back on

@@ -204,11 +204,11 @@ struct registry_upgrade {
 // The reflector stores, one per resource kind, with relists buffered until their InitDone. A kind
 // watched as several streams (core/events.hpp) is synced once each of them has listed.
 struct cluster_state {
-  std::map<object_key, quay_registry> registries;
-  std::map<object_key, deployment> deployments;
-  std::map<object_key, pod> pods;
-  std::map<object_key, job> jobs;
-  std::map<object_key, claim> claims;
+  object_store<quay_registry> registries;
+  object_store<deployment> deployments;
+  object_store<pod> pods;
+  object_store<job> jobs;
+  object_store<claim> claims;
   std::array<std::string, 5> rv{};  // last resourceVersion seen, by resource_kind
   std::array<bool, 5> synced{};  // a relist of every stream completed since the controller started
   std::array<std::uint8_t, 5> streams_listed{};  // by kind, a bit per stream whose relist completed

@@ -38,7 +38,7 @@ std::vector<const pod*> pods_of(const upgrade_ctx& c, std::span<const std::strin
 }  // namespace
 
 const deployment* find_deployment(const upgrade_ctx& c, const std::string& name) {
-  auto it = c.s.cluster.deployments.find({c.u.registry.ns, name});
+  auto it = c.s.cluster.deployments.find(key_view{c.u.registry.ns, name});
   return it == c.s.cluster.deployments.end() ? nullptr : &it->second;
 }
 
@@ -53,13 +53,13 @@ std::vector<const deployment*> app_deployments(const upgrade_ctx& c) {
 }
 
 const job* find_job(const upgrade_ctx& c, const std::string& name) {
-  auto it = c.s.cluster.jobs.find({c.u.registry.ns, name});
+  auto it = c.s.cluster.jobs.find(key_view{c.u.registry.ns, name});
   return it == c.s.cluster.jobs.end() ? nullptr : &it->second;
 }
 
 // The store first; else a claim this attempt read by name (read_claim).
 const claim* find_claim(const upgrade_ctx& c, const std::string& name) {
-  if (auto it = c.s.cluster.claims.find({c.u.registry.ns, name}); it != c.s.cluster.claims.end()) return &it->second;
+  if (auto it = c.s.cluster.claims.find(key_view{c.u.registry.ns, name}); it != c.s.cluster.claims.end()) return &it->second;
   const auto read = c.u.claims_read.find(name);
   return read == c.u.claims_read.end() ? nullptr : &read->second;
 }

@@ -25,7 +25,7 @@ struct overloaded : Fs... {
 std::size_t index(resource_kind k) { return static_cast<std::size_t>(k); }
 
 template <class View>
-std::map<object_key, View>& store_for(cluster_state& c) {
+object_store<View>& store_for(cluster_state& c) {
   if constexpr (std::is_same_v<View, quay_registry>) return c.registries;
   else if constexpr (std::is_same_v<View, deployment>) return c.deployments;
   else if constexpr (std::is_same_v<View, pod>) return c.pods;
@@ -117,7 +117,7 @@ bool concerns(const state& s, const object_view& o, const database_key& key, con
           return named_for(name, r) || named_for(v.job_name, r);
         } else if constexpr (std::is_same_v<V, claim>) {
           if (named_for(name, r) || v.created_for == r || name == u.old_claim) return true;
-          const auto db = s.cluster.deployments.find({key.registry.ns, database_deployment_name(key)});
+          const auto db = s.cluster.deployments.find(key_view{key.registry.ns, database_deployment_name(key)});
           return db != s.cluster.deployments.end() && db->second.data_claim == name;
         } else {
           return named_for(name, r);
@@ -189,7 +189,7 @@ void track_registry(state& s, const object_key& key) {
     return;
   }
   track(s, quay, reg->second);
-  if (s.cluster.deployments.contains({key.ns, database_deployment_name(clair)})) track(s, clair, reg->second);
+  if (s.cluster.deployments.contains(key_view{key.ns, database_deployment_name(clair)})) track(s, clair, reg->second);
 }
 
 // After a relist of QuayRegistries or Deployments: every registry known gets its records,
