@@ -2,8 +2,12 @@
 // Resource views: the few fields of each Kubernetes object the reducers need, decoded once from
 // the API server's JSON (core/decode.hpp) and kept as plain values.
 #include <compare>
+#include <concepts>
 #include <cstdint>
-#include <map>
+#include <cstddef>
+#include <iterator>
+#include <set>
+#include <stdexcept>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -49,9 +53,6 @@ struct key_less {
     return c < 0 || (c == 0 && a.name < b.name.view());
   }
 };
-// A reflector store: one kind's objects by namespace and name.
-template <class T>
-using object_store = std::map<object_key, T, key_less>;
 
 // The managed PostgreSQL databases of a QuayRegistry (QUAY-OPERATOR.md): Quay's own
 // (R-quay-database) and Clair's (R-clair-postgres). Each is upgraded, verified and rolled back on
@@ -186,6 +187,116 @@ struct claim {
 };
 
 using object_view = std::variant<quay_registry, deployment, pod, job, claim>;
+
+// A reflector store: one kind's objects by namespace and name. Each object is kept once, in a
+// set ordered by its own metadata.key, so the key is not held twice as a map would (issue 17 item
+// 2). It reads like a const std::map<object_key, T>: an iterator gives {first: the key, second:
+// the object}, so `it->second` and `for (const auto& [key, obj] : store)` work; objects change
+// only by insert_or_assign, erase and erase_if (the fold's put, erase and relist).
+template <class T>
+class object_store {
+  struct by_key {
+    using is_transparent = void;
+    static const object_key& key_of(const T& v) { return v.meta.key; }
+    static const object_key& key_of(const object_key& k) { return k; }
+    static const key_view& key_of(const key_view& k) { return k; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return key_less{}(key_of(a), key_of(b));
+    }
+  };
+  using set_type = std::set<T, by_key>;
+
+ public:
+  using key_type = object_key;
+  using mapped_type = T;
+  struct value_ref {
+    const object_key& first;
+    const T& second;
+  };
+  class const_iterator {
+   public:
+    using iterator_category = std::bidirectional_iterator_tag;
+    using value_type = value_ref;
+    using difference_type = std::ptrdiff_t;
+    using reference = value_ref;
+    struct arrow {
+      value_ref ref;
+      const value_ref* operator->() const { return &ref; }
+    };
+    using pointer = arrow;
+    const_iterator() = default;
+    explicit const_iterator(typename set_type::const_iterator it) : it_(it) {}
+    value_ref operator*() const { return {it_->meta.key, *it_}; }
+    arrow operator->() const { return {**this}; }
+    const_iterator& operator++() {
+      ++it_;
+      return *this;
+    }
+    const_iterator operator++(int) { return const_iterator(it_++); }
+    const_iterator& operator--() {
+      --it_;
+      return *this;
+    }
+    const_iterator operator--(int) { return const_iterator(it_--); }
+    bool operator==(const const_iterator&) const = default;
+    typename set_type::const_iterator base() const { return it_; }
+
+   private:
+    typename set_type::const_iterator it_;
+  };
+  using iterator = const_iterator;
+
+  const_iterator begin() const { return const_iterator(set_.begin()); }
+  const_iterator end() const { return const_iterator(set_.end()); }
+  std::size_t size() const { return set_.size(); }
+  bool empty() const { return set_.empty(); }
+
+  // By an object_key (a braced {ns, name} is one), or by a key_view, which interns nothing.
+  const_iterator find(const object_key& k) const { return const_iterator(set_.find(k)); }
+  bool contains(const object_key& k) const { return set_.contains(k); }
+  const_iterator lower_bound(const object_key& k) const { return const_iterator(set_.lower_bound(k)); }
+  template <std::same_as<key_view> K>
+  const_iterator find(const K& k) const {
+    return const_iterator(set_.find(k));
+  }
+  template <std::same_as<key_view> K>
+  bool contains(const K& k) const {
+    return set_.contains(k);
+  }
+  template <std::same_as<key_view> K>
+  const_iterator lower_bound(const K& k) const {
+    return const_iterator(set_.lower_bound(k));
+  }
+  const T& at(const object_key& k) const {
+    const auto it = set_.find(k);
+    if (it == set_.end()) throw std::out_of_range("object_store::at: " + to_string(k));
+    return *it;
+  }
+
+  // The object under its own key, in place of any it replaces.
+  void insert_or_assign(T v) {
+    auto it = set_.find(v.meta.key);
+    if (it == set_.end()) {
+      set_.insert(std::move(v));
+      return;
+    }
+    // Same key, same place: the node is taken out, refilled and put back where it was.
+    const auto hint = std::next(it);
+    auto node = set_.extract(it);
+    node.value() = std::move(v);
+    set_.insert(hint, std::move(node));
+  }
+  const_iterator erase(const_iterator it) { return const_iterator(set_.erase(it.base())); }
+  template <class Pred>
+  friend std::size_t erase_if(object_store& s, Pred pred) {
+    return std::erase_if(s.set_, [&](const T& v) { return pred(value_ref{v.meta.key, v}); });
+  }
+  bool operator==(const object_store&) const = default;
+
+ private:
+  set_type set_;
+};
 
 resource_kind kind_of(const object_view& o);
 const object_meta& meta_of(const object_view& o);

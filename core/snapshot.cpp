@@ -46,6 +46,17 @@ void from_json(const json& j, config& c) {
 }
 
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(pg_major, code)
+// A store as the list of its objects (each carries its key).
+template <class T>
+void to_json(json& j, const object_store<T>& store) {
+  j = json::array();
+  for (const auto& [key, v] : store) j.push_back(v);
+}
+template <class T>
+void from_json(const json& j, object_store<T>& store) {
+  store = {};
+  for (const auto& v : j) store.insert_or_assign(v.get<T>());
+}
 template <class T>
 void to_json(json& j, const interned<T>& v) {
   j = v.get();

@@ -21,7 +21,7 @@ std::vector<const pod*> pods_of(const upgrade_ctx& c, std::span<const std::strin
                                 std::span<const std::string_view> name_suffixes) {
   std::vector<const pod*> found;
   const auto& pods = c.s.cluster.pods;
-  for (auto it = pods.lower_bound({c.u.registry.ns, ""}); it != pods.end() && it->first.ns == c.u.registry.ns; ++it) {
+  for (auto it = pods.lower_bound(key_view{c.u.registry.ns, ""}); it != pods.end() && it->first.ns == c.u.registry.ns; ++it) {
     const pod& p = it->second;
     bool match = false;
     if (!p.component.empty() && (p.registry.empty() || p.registry == c.u.registry.name)) {
@@ -97,7 +97,7 @@ std::optional<pg_major> confirmed(const upgrade_ctx& c) {
 // a person needs. A pod that is gone or has ended without a message counts as having said all.
 bool pods_reported(const upgrade_ctx& c, const job& j) {
   const auto& pods = c.s.cluster.pods;
-  for (auto it = pods.lower_bound({j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it) {
+  for (auto it = pods.lower_bound(key_view{j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it) {
     const pod& p = it->second;
     if (p.job_name != j.meta.key.name) continue;
     if (p.termination_message.empty() && p.phase != "Failed" && p.phase != "Succeeded") return false;
@@ -126,7 +126,7 @@ std::string trim_end(std::string text) {
 std::string job_report(const upgrade_ctx& c, const job& j) {
   const auto& pods = c.s.cluster.pods;
   std::string last;
-  for (auto it = pods.lower_bound({j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it)
+  for (auto it = pods.lower_bound(key_view{j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it)
     if (it->second.job_name == j.meta.key.name && !it->second.termination_message.empty()) last = it->second.termination_message;
   return last;
 }
@@ -134,7 +134,7 @@ std::string job_report(const upgrade_ctx& c, const job& j) {
 const pod* job_pod(const upgrade_ctx& c, const job& j) {
   const auto& pods = c.s.cluster.pods;
   const pod* found = nullptr;
-  for (auto it = pods.lower_bound({j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it)
+  for (auto it = pods.lower_bound(key_view{j.meta.key.ns, ""}); it != pods.end() && it->first.ns == j.meta.key.ns; ++it)
     if (it->second.job_name == j.meta.key.name && (!found || !it->second.termination_message.empty())) found = &it->second;
   return found;
 }

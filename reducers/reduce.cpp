@@ -47,14 +47,14 @@ void put(cluster_state& c, const object_view& o) {
   std::visit(
       [&](const auto& v) {
         auto copy = v;
-        store_for<std::decay_t<decltype(v)>>(c).insert_or_assign(v.meta.key, std::move(stored(copy)));
+        store_for<std::decay_t<decltype(v)>>(c).insert_or_assign(std::move(stored(copy)));
       },
       o);
 }
 
 // The same, moving the view in (a relist's buffered items are not needed after InitDone).
 void put(cluster_state& c, object_view&& o) {
-  std::visit([&](auto& v) { store_for<std::decay_t<decltype(v)>>(c).insert_or_assign(v.meta.key, std::move(stored(v))); }, o);
+  std::visit([&](auto& v) { store_for<std::decay_t<decltype(v)>>(c).insert_or_assign(std::move(stored(v))); }, o);
 }
 
 // DELETED from one stream removes the object only if that stream holds it: an object whose labels
@@ -72,7 +72,7 @@ void erase(cluster_state& c, const object_view& o) {
 // stream are deleted.
 void swap_in(cluster_state& c, resource_kind kind, std::uint8_t stream, std::vector<object_view>&& items) {
   auto rebuild = [&](auto& store) {
-    std::erase_if(store, [&](const auto& kv) { return kv.second.meta.stream == stream; });
+    erase_if(store, [&](const auto& kv) { return kv.second.meta.stream == stream; });
     for (auto& o : items) put(c, std::move(o));
   };
   switch (kind) {
