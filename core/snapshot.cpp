@@ -118,12 +118,36 @@ bool snapshot_ready(const state& s) {
 
 json snapshot_json(const state& s) { return json{{"format", snapshot_format}, {"seq", s.last_seq}, {"state", s}}; }
 
+namespace {
+
+// Format 1 (before issue 17 item 2) wrote each store as a map: [[key, object], ...], every object
+// with its resourceVersion and uid. Read as format 2 it is the list of the objects, holding only
+// what a fold keeps now (reducers/reduce.cpp, stored), so that a controller upgraded over an
+// archived log (whose snapshot is its only history) starts from it and ends where a fold would.
+json state_from_format_1(json st) {
+  auto& cluster = st.at("cluster");
+  for (const char* store : {"registries", "deployments", "pods", "jobs", "claims"}) {
+    json objects = json::array();
+    for (auto& pair : cluster.at(store)) {
+      json object = std::move(pair.at(1));
+      object.at("meta")["rv"] = "";
+      if (std::string_view(store) != "registries") object.at("meta")["uid"] = "";
+      objects.push_back(std::move(object));
+    }
+    cluster[store] = std::move(objects);
+  }
+  return st;
+}
+
+}  // namespace
+
 std::expected<state, std::string> state_from_snapshot(const json& j) {
   if (!j.is_object() || !j.contains("format") || !j.contains("state")) return std::unexpected("not a snapshot");
-  if (j["format"] != snapshot_format)
-    return std::unexpected("snapshot format " + j["format"].dump() + ", this build reads " + std::to_string(snapshot_format));
+  if (j["format"] != snapshot_format && j["format"] != 1)
+    return std::unexpected("snapshot format " + j["format"].dump() + ", this build reads " + std::to_string(snapshot_format) +
+                           " and 1");
   try {
-    state s = j["state"].get<state>();
+    state s = j["format"] == 1 ? state_from_format_1(j["state"]).get<state>() : j["state"].get<state>();
     if (j.value("seq", std::uint64_t{0}) != s.last_seq) return std::unexpected("the snapshot's seq differs from its state's");
     return s;
   } catch (const std::exception& e) {

@@ -20,9 +20,9 @@
 
 namespace qpu {
 
-// 2: the stores keep no resourceVersion and a uid only for QuayRegistries (issue 17 item 2). A
-// format-1 snapshot would restore objects with both, which a fold of the log no longer makes, so
-// it is refused and the whole log folded.
+// 2: the stores keep no resourceVersion and a uid only for QuayRegistries, and each is written as
+// the list of its objects (issue 17 item 2). A format-1 snapshot is still read: its stores are
+// converted, the resourceVersions and the uids a fold no longer keeps left out.
 inline constexpr int snapshot_format = 2;
 
 // Whether `s` may be snapshotted now: no relist is under way.
