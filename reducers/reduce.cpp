@@ -43,19 +43,12 @@ T& stored(T& v) {
   return v;
 }
 
-void put(cluster_state& c, const object_view& o) {
-  std::visit(
-      [&](const auto& v) {
-        auto copy = v;
-        store_for<std::decay_t<decltype(v)>>(c).insert_or_assign(std::move(stored(copy)));
-      },
-      o);
-}
-
-// The same, moving the view in (a relist's buffered items are not needed after InitDone).
+// Moves the view in (a relist's buffered items are not needed after InitDone).
 void put(cluster_state& c, object_view&& o) {
   std::visit([&](auto& v) { store_for<std::decay_t<decltype(v)>>(c).insert_or_assign(std::move(stored(v))); }, o);
 }
+
+void put(cluster_state& c, const object_view& o) { put(c, object_view(o)); }
 
 // DELETED from one stream removes the object only if that stream holds it: an object whose labels
 // moved it to another stream is ADDED there and DELETED here, in either order.
