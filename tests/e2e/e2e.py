@@ -13,7 +13,7 @@ import argparse
 import base64
 import copy
 import ctypes
-import hashlib
+import http.client
 import json
 import os
 import pwd
@@ -21,23 +21,22 @@ import re
 import shutil
 import signal
 import ssl
-import stat
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-import urllib.error
+import urllib.parse
 import urllib.request
 
 import yaml
 
-NS = "quay"
+from claim_hook import NS, OLD_CLAIM, tree_digest  # beside this file; kube-sim runs it too
+
 REGISTRY = "registry"
 DB = "registry-quay-database"
 APP = "registry-quay-app"
 MIRROR = "registry-quay-mirror"  # a second app Deployment (spec mirror=True)
-OLD_CLAIM = "registry-quay-database"
 PG_CACHE = os.environ.get("QPU_PG_CACHE", "/var/cache/quay-pg-upgrader/pg")
 PG15 = os.path.join(PG_CACHE, "15", "bin")
 PG10_IMAGE = "centos/postgresql-10-centos7@sha256:47783d0838e814e5c541e16dafded5753991db4d436794f7345005f8886a044f"
@@ -171,6 +170,13 @@ class Kube:
             self.ctx = ssl.create_default_context(
                 cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
         self.token = (cfg["users"][0].get("user") or {}).get("token")
+        # One kept-alive connection, as client-go keeps one: a TLS handshake per request was a
+        # tenth of an end-to-end case's CPU (the harness polls every 0.25 s).
+        url = urllib.parse.urlsplit(self.server)
+        self.base = url.path
+        self.connect = (lambda: http.client.HTTPSConnection(url.hostname, url.port, context=self.ctx, timeout=20)) \
+            if self.ctx else (lambda: http.client.HTTPConnection(url.hostname, url.port, timeout=20))
+        self.conn = None
 
     def path(self, kind, name=None, ns=NS):
         prefix, plural, namespaced = self.PATHS[kind]
@@ -186,23 +192,36 @@ class Kube:
             headers["Authorization"] = "Bearer " + self.token
         last = None
         for attempt in range(5):
-            req = urllib.request.Request(self.server + path, data=data, method=method, headers=headers)
             try:
-                with urllib.request.urlopen(req, context=self.ctx, timeout=20) as resp:
-                    raw = resp.read()
-                    return json.loads(raw) if raw else None
-            except urllib.error.HTTPError as e:
-                text = e.read().decode(errors="replace")
-                if e.code == 404 and missing_ok:
-                    return None
-                if e.code in (429, 500, 503, 504):
-                    last = f"{method} {path}: HTTP {e.code} {text}"
+                if self.conn is None:
+                    self.conn = self.connect()
+                self.conn.request(method, self.base + path, body=data, headers=headers)
+                resp = self.conn.getresponse()
+                raw = resp.read()
+                if resp.will_close:
+                    self.conn.close()
+                    self.conn = None
+            except (http.client.HTTPException, OSError) as e:
+                # A dropped keep-alive connection (the server restarted, or closed it idle) is
+                # opened again; anything else is retried the same way as before.
+                if self.conn is not None:
+                    self.conn.close()
+                    self.conn = None
+                last = f"{method} {path}: {e!r}"
+                if attempt > 0 or not isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError,
+                                                     BrokenPipeError, http.client.CannotSendRequest)):
                     time.sleep(0.5)
-                    continue
-                raise Failure(f"{method} {path}: HTTP {e.code} {text}")
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as e:
-                last = f"{method} {path}: {e}"
+                continue
+            if 200 <= resp.status < 300:
+                return json.loads(raw) if raw else None
+            text = raw.decode(errors="replace")
+            if resp.status == 404 and missing_ok:
+                return None
+            if resp.status in (429, 500, 503, 504):
+                last = f"{method} {path}: HTTP {resp.status} {text}"
                 time.sleep(0.5)
+                continue
+            raise Failure(f"{method} {path}: HTTP {resp.status} {text}")
         raise Failure(last)
 
     def get(self, kind, name, ns=NS):
@@ -246,30 +265,6 @@ def claim_of(deploy):
         if "persistentVolumeClaim" in v:
             return v["persistentVolumeClaim"]["claimName"]
     return None
-
-
-def tree_digest(root):
-    """Every entry below root (not root itself, whose owner the kubelet sets on each mount):
-    type, mode, owner and, for files, size and SHA-256 of the content."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for n in sorted(dirnames + filenames):
-            p = os.path.join(dirpath, n)
-            rel = os.path.relpath(p, root)
-            st = os.lstat(p)
-            kind = stat.S_IFMT(st.st_mode)
-            entry = [kind, stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid]
-            if stat.S_ISREG(st.st_mode):
-                h = hashlib.sha256()
-                with open(p, "rb") as f:
-                    for chunk in iter(lambda: f.read(1 << 20), b""):
-                        h.update(chunk)
-                entry += [st.st_size, h.hexdigest()]
-            elif stat.S_ISLNK(st.st_mode):
-                entry += [os.readlink(p)]
-            out[rel] = entry
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -372,10 +367,10 @@ class Case:
         claim_hook below), with the whole simulated cluster held still meanwhile."""
         self.hook_dir = os.path.join(self.tmp, "claim-hooks")
         os.makedirs(self.hook_dir, exist_ok=True)
-        me = os.path.abspath(__file__)
+        hook = os.path.join(os.path.dirname(os.path.abspath(__file__)), "claim_hook.py")
         return [
-            "--pod-exit-hook", f"{sys.executable} {me} --claim-hook exit {self.hook_dir}",
-            "--pod-start-hook", f"{sys.executable} {me} --claim-hook start {self.hook_dir}"]
+            "--pod-exit-hook", f"{sys.executable} {hook} exit {self.hook_dir}",
+            "--pod-start-hook", f"{sys.executable} {hook} start {self.hook_dir}"]
 
     def arm_claim_hook(self):
         """From now on the hooks digest the old claim (its host folder, read by the hook)."""
@@ -711,13 +706,21 @@ class Case:
                                "AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
                                "AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%' ORDER BY 1",
                                admin=True, db=d).split()
-            for t in tables:
-                key = t.replace('"', "")
-                where = f" WHERE id <= {int(logentry_upto)}" if key == "public.logentry" else ""
-                got = self.psql(self.TRUTH_SETTINGS + f"SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(r::text), '' "
-                                f"ORDER BY md5(r::text))), '-') FROM {t} r{where}", admin=True, db=d)
-                rows, digest = got.split()
-                out[(d, key)] = (int(rows), digest)
+            if not tables:
+                continue
+            # One statement per database (a psql and a backend each cost more than the query).
+            arms = []
+            for i, t in enumerate(tables):
+                where = f" WHERE id <= {int(logentry_upto)}" if t.replace('"', "") == "public.logentry" else ""
+                arms.append(f"SELECT {i} AS i, count(*) || ' ' || coalesce(md5(string_agg(md5(r::text), '' "
+                            f"ORDER BY md5(r::text))), '-') AS truth FROM {t} r{where}")
+            got = self.psql(self.TRUTH_SETTINGS + "SELECT truth FROM (" + " UNION ALL ".join(arms) + ") s ORDER BY i",
+                            admin=True, db=d).splitlines()
+            if len(got) != len(tables):
+                raise Failure(f"table truth of {d}: {len(got)} lines for {len(tables)} tables")
+            for t, line in zip(tables, got):
+                rows, digest = line.split()
+                out[(d, t.replace('"', ""))] = (int(rows), digest)
         return out
 
     # A cluster is more than Quay's tables (issue 19, item 3): roles with attributes, a password,
@@ -2396,58 +2399,7 @@ def change_stopped_cluster(pgdata, sql):
                        capture_output=True, timeout=120)
 
 
-def claim_hook(kind, hook_dir):
-    """Run by kube-sim (--pod-exit-hook / --pod-start-hook) with the simulator waiting: when the
-    pod is a database pod on the old claim and the harness armed the hook, the old claim's digest
-    is written to hook_dir as <seq>.json; when the pod starting is the Job fill_at_job_start
-    named, its claim is filled (once). Never fails: kube-sim ignores its status anyway."""
-    try:
-        labels = json.loads(os.environ.get("KUBE_SIM_POD_LABELS") or "{}")
-        claims = (os.environ.get("KUBE_SIM_POD_CLAIMS") or "").split()
-        def armed_for_this_pod(name):
-            """The hook armed as `name` when this pod is its Job's and mounts its claim: (spec, the
-            claim's host folder, the arm file), else None."""
-            path = os.path.join(hook_dir, name)
-            if kind != "start" or not os.path.exists(path):
-                return None
-            with open(path) as f:
-                spec = json.load(f)
-            dirs = dict(d.split("=", 1) for d in (os.environ.get("KUBE_SIM_POD_CLAIM_DIRS") or "").split())
-            if labels.get("job-name") != spec["job"] or spec["claim"] not in dirs:
-                return None
-            return spec, dirs[spec["claim"]], path
-
-        if (hit := armed_for_this_pod("fill-on-start.arm")):
-            _, d, path = hit
-            st = os.statvfs(d)
-            subprocess.run(["fallocate", "-l", str(st.f_bavail * st.f_frsize - 65536), os.path.join(d, "filled-at-start.bin")],
-                           check=True)
-            os.rename(path, path + ".done")
-        if (hit := armed_for_this_pod("damage-on-start.arm")):
-            spec, d, path = hit
-            change_stopped_cluster(os.path.join(d, "userdata"), spec["sql"])
-            os.rename(path, path + ".done")
-        armed = os.path.join(hook_dir, "old-claim-dir")
-        # Only the harness's own registry (a case may run a second one in another namespace).
-        if (labels.get("quay-component") != "postgres" or OLD_CLAIM not in claims or not os.path.exists(armed)
-                or os.environ.get("KUBE_SIM_POD_NAMESPACE", NS) != NS):
-            return 0
-        with open(armed) as f:
-            root = f.read().strip()
-        entry = {"kind": kind, "pod": os.environ.get("KUBE_SIM_POD_NAME", "?"), "digest": tree_digest(root)}
-        seq = len([n for n in os.listdir(hook_dir) if n.endswith(".json")])
-        tmp = os.path.join(hook_dir, f"{seq:04d}.tmp")
-        with open(tmp, "w") as f:
-            json.dump(entry, f)
-        os.rename(tmp, os.path.join(hook_dir, f"{seq:04d}.json"))
-    except Exception:  # noqa: BLE001
-        traceback.print_exc()
-    return 0
-
-
 def main():
-    if len(sys.argv) == 4 and sys.argv[1] == "--claim-hook":
-        return claim_hook(sys.argv[2], sys.argv[3])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True)
     ap.add_argument("--source", required=True)
