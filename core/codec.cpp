@@ -148,6 +148,12 @@ struct effect_to_json {
     if (e.cloned) j["cloned"] = true;
     if (e.with_manifest) j["withManifest"] = true;
     if (!e.verify_claim.empty()) j["verifyClaim"] = e.verify_claim;
+    if (!e.old_cluster.empty()) {
+      j["oldCluster"] = {{"encoding", e.old_cluster.encoding},
+                         {"collate", e.old_cluster.collate},
+                         {"ctype", e.old_cluster.ctype},
+                         {"installUser", e.old_cluster.install_user}};
+    }
     return j;
   }
   json operator()(const scale_deployment& e) const {
@@ -356,6 +362,13 @@ json to_json(const database_facts& f) {
     for (const auto& c : f.catalog) catalog.push_back(json::array({c.object, c.attribute, c.value}));
     j["catalog"] = std::move(catalog);
   }
+  // The same: only when read.
+  if (!f.install_user.empty()) {
+    j["cluster"] = {{"encoding", f.cluster_encoding},
+                    {"collate", f.cluster_collate},
+                    {"ctype", f.cluster_ctype},
+                    {"installUser", f.install_user}};
+  }
   return j;
 }
 
@@ -503,6 +516,14 @@ std::expected<event, std::string> event_from_payload(const json& j) {
             if (!c.is_array() || c.size() != 3) throw bad_field("facts.catalog: each entry is [object, attribute, value]");
             facts.catalog.push_back({c[0].get<std::string>(), c[1].get<std::string>(), c[2].get<std::string>()});
           }
+        }
+        if (f.contains("cluster")) {
+          const auto& k = f["cluster"];
+          if (!k.is_object()) throw bad_field("facts.cluster is not an object");
+          facts.cluster_encoding = k.value("encoding", "");
+          facts.cluster_collate = k.value("collate", "");
+          facts.cluster_ctype = k.value("ctype", "");
+          facts.install_user = k.value("installUser", "");
         }
         s.facts = std::move(facts);
       }

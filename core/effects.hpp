@@ -56,6 +56,19 @@ struct create_claim {
 // Shared by the reducer (claim in its store) and the effects (409 AlreadyExists on create).
 std::string claim_too_small_message(const object_key& claim, std::int64_t have_bytes, std::int64_t wanted_bytes);
 
+// What the pg_upgrade Job's initdb must repeat of the old cluster (its template0's encoding and
+// locale, its install user), as the inspection before the downtime read them (database_facts).
+// Given, the Job starts its initdb at once; empty, it starts the stopped old cluster to read them,
+// about 0.7 s more of the downtime.
+struct old_cluster_settings {
+  std::string encoding;
+  std::string collate;
+  std::string ctype;
+  std::string install_user;
+  bool empty() const { return install_user.empty(); }
+  bool operator==(const old_cluster_settings&) const = default;
+};
+
 struct create_job {
   effect_id id;
   object_key key;
@@ -95,6 +108,8 @@ struct create_job {
   // database in its log (read_job_manifest) and fails at once, reason VerificationMismatch, when
   // they differ. Empty: no verification in the Job.
   std::string verify_claim;
+  // The pg_upgrade Job: the old cluster's settings, when known before the downtime.
+  old_cluster_settings old_cluster;
   bool operator==(const create_job&) const = default;
 };
 

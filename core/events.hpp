@@ -111,6 +111,13 @@ struct database_facts {
   // ordered by object then attribute. Empty without has_catalog (a log from before it existed).
   bool has_catalog = false;
   std::vector<catalog_fact> catalog;
+  // The cluster's template0 encoding and locale and its install user (the role of OID 10): what
+  // the pg_upgrade Job's initdb must repeat. Read before the downtime, so that the Job need not
+  // start the stopped old server to learn them. Empty install_user: not read (a log from before).
+  std::string cluster_encoding;
+  std::string cluster_collate;
+  std::string cluster_ctype;
+  std::string install_user;
   bool operator==(const database_facts&) const = default;
 };
 

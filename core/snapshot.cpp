@@ -83,7 +83,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(claim, meta, phase, requested_by
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(table_digest, table, rows, checksum, database)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(catalog_fact, object, attribute, value)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(database_facts, server_version_num, database_bytes, has_pg_trgm, has_manifest,
-                                                tables, has_catalog, catalog)
+                                                tables, has_catalog, catalog, cluster_encoding, cluster_collate, cluster_ctype,
+                                                install_user)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(claim_facts, storage_class, class_exists, binding_mode, provisioner, event_type,
                                                 event_reason, event_message)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(effect_id, registry, component, attempt, revert_run, step, target, generation,

@@ -315,12 +315,20 @@ std::optional<T> to_number(std::string_view s) {
 }
 
 // One row: server_version_num, bytes of the databases this user may connect to (pg_database_size
-// fails on the others), pg_trgm installed in this database. Catalog names valid on 9.2..17.
+// fails on the others), pg_trgm installed in this database; then template0's encoding, collation
+// and ctype and the install user (the role of OID 10), which every role may read: what the
+// pg_upgrade Job's initdb repeats (the Job reads them the same way when they are not given).
+// Catalog names valid on 9.2..17.
 constexpr const char* facts_sql =
     "SELECT current_setting('server_version_num'),"
     " (SELECT coalesce(sum(pg_database_size(d.oid)), 0)::bigint FROM pg_database d"
     "   WHERE NOT d.datistemplate AND has_database_privilege(d.oid, 'CONNECT')),"
-    " EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')";
+    " EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'),"
+    " (SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = 'template0'),"
+    " (SELECT datcollate FROM pg_database WHERE datname = 'template0'),"
+    " (SELECT datctype FROM pg_database WHERE datname = 'template0'),"
+    " (SELECT rolname FROM pg_roles WHERE oid = 10)";
+constexpr std::size_t facts_columns = 7;
 
 db_error bad_answer(const connection_spec& spec, std::string_view what) {
   return {db_error_kind::query_failed, "reading " + std::string(what) + " from postgres at " + spec.host + ":" +
@@ -438,7 +446,7 @@ net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(ne
   }
   auto facts_rows = co_await s.exec(facts_sql, "reading version and sizes from");
   if (!facts_rows) co_return std::unexpected(facts_rows.error());
-  if (facts_rows->size() != 1 || (*facts_rows)[0].size() != 3) {
+  if (facts_rows->size() != 1 || (*facts_rows)[0].size() != facts_columns) {
     co_return std::unexpected(bad_answer(spec, "server_version_num"));
   }
   const auto& row = (*facts_rows)[0];
@@ -449,6 +457,10 @@ net::awaitable<std::expected<qpu::database_facts, db_error>> inspect_database(ne
   facts.server_version_num = *version;
   facts.database_bytes = *bytes;
   facts.has_pg_trgm = row[2] == "t";
+  facts.cluster_encoding = row[3];
+  facts.cluster_collate = row[4];
+  facts.cluster_ctype = row[5];
+  facts.install_user = row[6];
   if (!with_manifest) co_return facts;
   // database_bytes counts every database this user may connect to: the limit covers them all.
   const auto whole = limit.for_bytes(facts.database_bytes);

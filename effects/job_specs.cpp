@@ -70,6 +70,17 @@ void add_connection_env(json& env, const create_job& j) {
 std::string old_copy_dir(const create_job& j) { return std::string(data_mount_path) + "/pg" + to_string(j.from) + "-copy"; }
 std::string pg_upgrade_work_dir() { return std::string(data_mount_path) + "/pg_upgrade-work"; }
 
+// The pg_upgrade Job's initdb settings, when the inspection before the downtime read them (else
+// the Job starts the stopped old cluster to read them). Not secrets: names of an encoding, a
+// locale and a role.
+void add_old_cluster_settings(json& env, const create_job& j) {
+  if (j.old_cluster.empty()) return;
+  env.push_back(plain("QPU_OLD_ENCODING", j.old_cluster.encoding));
+  env.push_back(plain("QPU_OLD_LC_COLLATE", j.old_cluster.collate));
+  env.push_back(plain("QPU_OLD_LC_CTYPE", j.old_cluster.ctype));
+  env.push_back(plain("QPU_OLD_INSTALL_USER", j.old_cluster.install_user));
+}
+
 json claim_volume(const std::string& name, const std::string& claim, bool read_only) {
   json pvc = {{"claimName", claim}};
   if (read_only) pvc["readOnly"] = true;
@@ -154,6 +165,7 @@ json job_body(const create_job& j, const job_options& o) {
         // The new claim is a clone of the stopped old claim: its data directory is the old
         // cluster, moved aside in place; the old claim itself is not mounted at all.
         env.push_back(plain("QPU_CLONED", "1"));
+        add_old_cluster_settings(env, j);
         env.push_back(plain("QPU_OLD_PGDATA", pgdata));
         env.push_back(plain("QPU_OLD_COPY", old_copy_dir(j)));
         env.push_back(plain("QPU_PGDATA", pgdata));
@@ -163,6 +175,7 @@ json job_body(const create_job& j, const job_options& o) {
         mounts.push_back(mount("data", data_mount_path, false));
         break;
       }
+      add_old_cluster_settings(env, j);
       env.push_back(plain("QPU_OLD_PGDATA", std::string(old_data_mount_path) + "/" + o.data_subdir));
       env.push_back(plain("QPU_OLD_COPY", old_copy_dir(j)));
       env.push_back(plain("QPU_PGDATA", pgdata));

@@ -91,6 +91,12 @@ void create_job_for(upgrade_ctx& c, job_role role, std::int64_t deadline_s) {
   if (role == job_role::archive) j.image = c.cfg.upgrade_image;  // the old server starts on the backup clone
   if (role == job_role::archive && c.u.verify_after_resume) j.verify_claim = verify_claim_name(c.u);
   j.cloned = role == job_role::upgrade_pg_upgrade && c.u.clone;
+  // The old cluster's settings from the inspection before the downtime, all four or none.
+  if (role == job_role::upgrade_pg_upgrade && c.u.before) {
+    const auto& f = *c.u.before;
+    if (!f.cluster_encoding.empty() && !f.cluster_collate.empty() && !f.cluster_ctype.empty() && !f.install_user.empty())
+      j.old_cluster = {f.cluster_encoding, f.cluster_collate, f.cluster_ctype, f.install_user};
+  }
   j.live_check = role == job_role::check && pg_upgrade && c.cfg.live_check && !j.db.credentials.admin_password.empty();
   j.pg_upgrade_checks = role == job_role::check && pg_upgrade && !j.live_check;
   if (j.live_check) j.node = database_node(c);

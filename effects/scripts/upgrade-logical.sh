@@ -26,7 +26,8 @@ step "initdb $QPU_PGDATA"
 rm -rf "$QPU_PGDATA"
 mkdir -p "$QPU_PGDATA"
 chmod 0700 "$QPU_PGDATA"
-"$bindir/initdb" -D "$QPU_PGDATA" -U postgres -E "$encoding" --lc-collate="$collate" --lc-ctype="$ctype" \
+# --no-sync: the syncfs at the end makes the whole claim durable, initdb's files included.
+"$bindir/initdb" --no-sync -D "$QPU_PGDATA" -U postgres -E "$encoding" --lc-collate="$collate" --lc-ctype="$ctype" \
   --auth-local=trust --auth-host=md5 >/dev/null
 configure_for_clients "$QPU_PGDATA"
 

@@ -199,10 +199,12 @@ for r in $(seq 1 "$runs"); do
   sync; b=$(now)
   record hand_pg_upgrade "$(echo "$b - $a" | bc)"; rm -rf "$tmp/hpu"
 
-  # jobs: the pg_upgrade Job (old directory read-only, as the controller mounts it)
+  # jobs: the pg_upgrade Job (old directory read-only, as the controller mounts it), with the old
+  # cluster's settings the controller read before the downtime (the gold cluster's initdb above)
   mkd "$tmp/jpu" "$tmp/sock-jpu"
   chmod -R a-w "$tmp/gold"
-  extract upgrade-pg-upgrade "$tmp/jpu-job" QPU_OLD_PGDATA="$tmp/gold/userdata" QPU_OLD_COPY="$tmp/jpu/pg13-copy" \
+  extract upgrade-pg-upgrade "$tmp/jpu-job" QPU_OLD_ENCODING=UTF8 QPU_OLD_LC_COLLATE=C QPU_OLD_LC_CTYPE=C QPU_OLD_INSTALL_USER=postgres \
+    QPU_OLD_PGDATA="$tmp/gold/userdata" QPU_OLD_COPY="$tmp/jpu/pg13-copy" \
     QPU_PGDATA="$tmp/jpu/userdata" QPU_WORK_DIR="$tmp/jpu/work" QPU_SOCKET_DIR="$tmp/sock-jpu" \
     PG_OLD_BINDIR="$PG/13/bin" PG_NEW_BINDIR="$PG/15/bin" QPU_TERMINATION_LOG="$tmp/jpu.term" QPU_LOG="$tmp/jpu.log" \
     PATH="$PG/15/bin:/usr/bin:/bin" QPU_PROGRESS_SECONDS=0.5

@@ -59,6 +59,8 @@ TEST_CASE("clone: both claims are clones made after the stop; pg_upgrade links i
   REQUIRE(jobs.size() == 2);
   CHECK(jobs[0].role == job_role::upgrade_pg_upgrade);
   CHECK(jobs[0].cloned);
+  // The old cluster's settings, read before the downtime, so the Job starts no server for them.
+  CHECK(jobs[0].old_cluster == old_cluster_settings{"UTF8", "en_US.utf8", "en_US.utf8", "postgres"});
   CHECK(jobs[1].role == job_role::archive);
   CHECK(jobs[1].image == "quay.io/quay-pg-upgrader/pg-upgrade:13-15");
   CHECK(jobs[1].backup_claim == "registry-quay-database-backup-pg13");
@@ -82,6 +84,20 @@ TEST_CASE("clone: both claims are clones made after the stop; pg_upgrade links i
   // The downtime is on record as a clone upgrade's, apart from the copy path's.
   CHECK(s.s.downtimes.contains("pg_upgrade+clone"));
   CHECK_FALSE(s.s.downtimes.contains("pg_upgrade"));
+}
+
+TEST_CASE("clone: an inspection that read no cluster settings (a log from before) leaves the Job to read them") {
+  auto o = cloning();
+  o.no_cluster_settings = true;
+  auto s = fold(run_scenario(o));
+  REQUIRE(s.upgrade().current == phase::succeeded);
+  const auto jobs = s.upgrade_jobs();
+  REQUIRE_FALSE(jobs.empty());
+  CHECK(jobs[0].role == job_role::upgrade_pg_upgrade);
+  CHECK(jobs[0].old_cluster.empty());
+  // And only the pg_upgrade Job carries them when they were read.
+  auto with = fold(run_scenario(cloning()));
+  for (const auto& j : with.upgrade_jobs()) CHECK(j.old_cluster.empty() == (j.role != job_role::upgrade_pg_upgrade));
 }
 
 TEST_CASE("clone: the archive Job fails after the app is back: reported loudly, the upgrade stands") {

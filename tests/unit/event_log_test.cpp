@@ -49,8 +49,18 @@ TEST_CASE("every kind of log line round-trips through the reader") {
   text += log_line_event(6, 1005, "timer", timer_fired{{"n", "r"}});
   text += log_line_event(7, 1006, "effect",
                          effect_failed{qpu::testing::eid("n/r/a1/create-job/backup"), 409, "AlreadyExists", "exists"});
-  database_facts facts{150004, 123, true, true, {{"public.t", 3, "abc", ""}, {"public.u", 1, "def", "extra"}}, true,
-                       {{"database extra", "acl", "=Tc/a a=CTc/a"}, {"role a", "settings", "work_mem=8MB"}}};
+  database_facts facts;
+  facts.server_version_num = 150004;
+  facts.database_bytes = 123;
+  facts.has_pg_trgm = true;
+  facts.has_manifest = true;
+  facts.tables = {{"public.t", 3, "abc", ""}, {"public.u", 1, "def", "extra"}};
+  facts.has_catalog = true;
+  facts.catalog = {{"database extra", "acl", "=Tc/a a=CTc/a"}, {"role a", "settings", "work_mem=8MB"}};
+  facts.cluster_encoding = "UTF8";
+  facts.cluster_collate = "en_US.utf8";
+  facts.cluster_ctype = "C";
+  facts.install_user = "postgres";
   text += log_line_event(8, 1007, "effect", effect_succeeded{qpu::testing::eid("n/r/a1/inspect-manifest"), facts});
   text += log_line_malformed(9, 1008, resource_kind::pod, "{oops", "not JSON");
   f.write(text);
@@ -164,6 +174,8 @@ TEST_CASE("integers of logged events are checked: fractions, huge numbers and ot
           R"({"type":"effect_succeeded","id":"a/b/a1/switch","facts":{"tables":[{"table":"t","rows":-1.5,"checksum":"c"}]}})"),
       Catch::Contains("facts.tables.rows is not an integer"));
   // An effect result names an effect this controller issues, or the line is refused by that name.
+  CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/switch","facts":{"cluster":"UTF8"}})"),
+             Catch::Contains("facts.cluster is not an object"));
   CHECK_THAT(error_of(R"({"type":"effect_succeeded","id":"a/b/a1/x"})"),
              Catch::Contains("id \"a/b/a1/x\" is not an effect id this controller issues"));
   // In range, they read as before.

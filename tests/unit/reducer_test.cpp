@@ -598,7 +598,7 @@ TEST_CASE("detection keeps trying while the database cannot be reached, and says
 TEST_CASE("versions older than pg_dump reads, and registries without a target, are unsupported") {
   auto lines = run_scenario(a_registry());
   auto s = fold_until(lines, [](const session& x) { return !x.all<inspect_database>().empty(); });
-  database_facts old{90124, 1 << 20, false, false, {}, false, {}};
+  database_facts old{90124, 1 << 20, false, false, {}, false, {}, "", "", "", ""};
   s.feed(log_line_event(s.next_seq(), s.now() + 10, "effect", effect_succeeded{s.all<inspect_database>()[0].id, old}));
   CHECK(s.upgrade().current == phase::unsupported);
   CHECK_THAT(s.upgrade().last_error, Catch::Contains("9.1, older than 9.2"));

@@ -878,6 +878,12 @@ class driver {
     f.server_version_num = major * 10000 + 7;
     f.database_bytes = 3 * gibibyte + 123'456'789;
     f.has_pg_trgm = true;
+    if (!o_.no_cluster_settings) {  // as every inspection reads them now (a log from before: none)
+      f.cluster_encoding = "UTF8";
+      f.cluster_collate = "en_US.utf8";
+      f.cluster_ctype = "en_US.utf8";
+      f.install_user = "postgres";
+    }
     if (e.with_manifest) {
       f.has_manifest = true;
       const bool upgraded = claim_name != e.db.service.name;

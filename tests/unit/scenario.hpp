@@ -98,6 +98,9 @@ struct scenario_options {
   // The archive Job's verification finds the upgraded clone one row short: it fails with
   // VerificationMismatch, its log holding both manifests.
   bool verify_after_resume_mismatch = false;
+  // The inspections read no cluster settings (template0's encoding and locale, the install user),
+  // as before they existed: the pg_upgrade Job then reads them itself.
+  bool no_cluster_settings = false;
   bool job_log_gone = false;  // reading a Job's log answers 404 (its pod was deleted)
   std::uint64_t max_events = 5000;
 };

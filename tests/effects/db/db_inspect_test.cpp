@@ -203,6 +203,12 @@ TEST_CASE("inspect_database reports version, size and pg_trgm", "[inspect]") {
   REQUIRE(before);
   CHECK(before->server_version_num / 10000 == 10);
   CHECK(before->database_bytes > 3'000'000);  // postgres + quay, each a few MB
+  // What the pg_upgrade Job's initdb repeats, as pg_server.cpp's initdb made the cluster (-U
+  // postgres -E UTF8 --locale=C).
+  CHECK(before->cluster_encoding == "UTF8");
+  CHECK(before->cluster_collate == "C");
+  CHECK(before->cluster_ctype == "C");
+  CHECK(before->install_user == "postgres");
   CHECK_FALSE(before->has_pg_trgm);
   CHECK_FALSE(before->has_manifest);
   CHECK(before->tables.empty());
@@ -219,6 +225,8 @@ TEST_CASE("inspect_database reports version, size and pg_trgm", "[inspect]") {
   const auto v15 = inspect(f.v15.spec("quay"), false);
   REQUIRE(v15);
   CHECK(v15->server_version_num / 10000 == 15);
+  CHECK(v15->install_user == "postgres");
+  CHECK(v15->cluster_encoding == "UTF8");
 }
 
 TEST_CASE("the psql script prints the same manifest as the libpq form", "[manifest]") {

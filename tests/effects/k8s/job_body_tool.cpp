@@ -22,6 +22,11 @@ int main(int argc, char** argv) {
   if (std::string_view(argv[1]) == "upgrade-pg-upgrade-cloned") {
     auto j = effects::testing::a_job(job_role::upgrade_pg_upgrade);
     j.cloned = true;
+    // As the controller now sends it: the old cluster's settings read before the downtime (those of
+    // the clusters job_scripts_test.sh and tests/bench/downtime.sh make: initdb -U postgres -E UTF8
+    // --locale=C), so the Job does not start the stopped cluster to read them. The copy-path body
+    // above carries none and reads them itself: both ways run.
+    j.old_cluster = {"UTF8", "C", "C", "postgres"};
     std::cout << effects::job_body(j).dump() << "\n";
     return 0;
   }

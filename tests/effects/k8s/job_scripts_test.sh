@@ -293,6 +293,14 @@ chmod -R u+w "$tmp/old-claim"
 [ "$before" = "$(fingerprint "$tmp/old-claim")" ] || fail "the old data directory changed during the clone's upgrade"
 [ ! -e "$tmp/clone15/pg13-copy" ] || fail "the clone's old cluster was not removed after --link"
 if grep -q '^QPU_PROGRESS .* copy ' "$tmp/upgrade-pg-upgrade-cloned.out"; then fail "the clone's upgrade copied"; fi
+# The old cluster's settings: the cloned body carries them (read before the downtime), so the Job
+# did not start the stopped cluster for them; the copy-path body carries none and read them itself.
+grep -q '^as read before the downtime:$' "$tmp/upgrade-pg-upgrade-cloned.out" &&
+  ! grep -q "read the old cluster's encoding" "$tmp/upgrade-pg-upgrade-cloned.out" ||
+  fail "the cloned Job did not take the settings it was given: $(grep -n 'install user\|read the old' "$tmp/upgrade-pg-upgrade-cloned.out")"
+grep -q "read the old cluster's encoding" "$tmp/upgrade-pg-upgrade.out" || fail "the copy-path Job did not read the settings itself"
+grep -q '^install user postgres, encoding UTF8, collate C, ctype C' "$tmp/upgrade-pg-upgrade.out" ||
+  fail "the copy-path Job read other settings: $(grep 'install user' "$tmp/upgrade-pg-upgrade.out")"
 grep -q "^UpgradeComplete: pg_upgrade --link 13 -> 15 in a clone of the old claim" "$tmp/clone.termination" ||
   fail "termination: $(cat "$tmp/clone.termination")"
 # The old cluster's client authentication came over (the clone's own, saved before it was edited).

@@ -474,3 +474,30 @@ TEST_CASE("a Job's progress: the last well-formed QPU_PROGRESS line of the log t
   CHECK(p->total == 1000);
   CHECK(p->at == 1764752401000);
 }
+
+TEST_CASE("the pg_upgrade Job gets the old cluster's settings when they were read before the downtime", "[specs]") {
+  const auto env_of = [](const create_job& j) {
+    std::map<std::string, std::string> env;
+    const auto body = job_body(j);  // kept: the loop below reads into it
+    for (const auto& e : body["spec"]["template"]["spec"]["containers"][0]["env"]) env[e["name"]] = e.value("value", "");
+    return env;
+  };
+  for (const bool cloned : {false, true}) {
+    auto j = a_job(job_role::upgrade_pg_upgrade);
+    j.cloned = cloned;
+    // Not read: the Job reads them itself from the stopped cluster.
+    auto env = env_of(j);
+    CHECK_FALSE(env.contains("QPU_OLD_INSTALL_USER"));
+    CHECK_FALSE(env.contains("QPU_OLD_ENCODING"));
+    j.old_cluster = {"UTF8", "en_US.utf8", "en_US.utf8", "postgres"};
+    env = env_of(j);
+    CHECK(env["QPU_OLD_ENCODING"] == "UTF8");
+    CHECK(env["QPU_OLD_LC_COLLATE"] == "en_US.utf8");
+    CHECK(env["QPU_OLD_LC_CTYPE"] == "en_US.utf8");
+    CHECK(env["QPU_OLD_INSTALL_USER"] == "postgres");
+  }
+  // Only the pg_upgrade Job uses them.
+  auto backup = a_job(job_role::backup);
+  backup.old_cluster = {"UTF8", "C", "C", "postgres"};
+  CHECK_FALSE(env_of(backup).contains("QPU_OLD_ENCODING"));
+}
