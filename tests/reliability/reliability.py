@@ -581,6 +581,25 @@ def case_job_killed(c):
     c.start_controller()
     job = "registry-pg10-backup-1"
 
+    def parent(pid):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                return next((int(l.split()[1]) for l in f if l.startswith("PPid:")), 0)
+        except (OSError, ValueError):
+            return 0
+
+    def ours(pid):
+        """Whether `pid` descends from this case's kube-sim. Cases run side by side under ctest -j,
+        and every case's backup Job has the same name: matching the pod's HOSTNAME alone killed
+        another case's backup pod (CI, 2026-12-06: faults-errors failed with this case's signal)."""
+        for _ in range(64):
+            pid = parent(pid)
+            if pid <= 1:
+                return False
+            if pid == c.sim.pid:
+                return True
+        return False
+
     def pod_pids():
         out = []
         for pid in os.listdir("/proc"):
@@ -590,7 +609,7 @@ def case_job_killed(c):
                 env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
             except OSError:
                 continue
-            if any(e.startswith(f"HOSTNAME={job}-".encode()) for e in env):
+            if any(e.startswith(f"HOSTNAME={job}-".encode()) for e in env) and ours(int(pid)):
                 out.append(int(pid))
         return out
     pids = c.wait_for("the backup Job's processes", pod_pids, 120, tick=0.05)
