@@ -5,7 +5,7 @@ outside the controller, so that no product code carries a hook for them.
   cluster_bench.py --build DIR sync [--namespaces 1000] [--per-namespace 10] [--runs 3]
   cluster_bench.py --build DIR latency [--changes 1000] [--runs 1]
   cluster_bench.py --build DIR scale [--pods 100000] [--namespaces 1000] [--registries 50]
-                   [--churn-rate 500] [--churn-seconds 60]
+                   [--churn-rate 500] [--churn-seconds 60] [--churn-nice 0]
 
 sync: kube-sim (API only) starts with N objects across M namespaces (--apply); the controller is
   started and the time from its spawn to its last `relist done` line in the event log (every
@@ -86,6 +86,7 @@ class Api:
         self.host, self.port = url.hostname, url.port
         self.ctx = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
         self.token = (cfg["users"][0].get("user") or {}).get("token")
+        self.kubeconfig = kubeconfig
         self.conn = None
 
     def connect(self):
@@ -388,65 +389,80 @@ def scale_objects(pods, namespaces, registries):
     return objs
 
 
-class Churn(threading.Thread):
+class Churn:
     """Creates and deletes unrelated pods at `rate` per second (each pod created, then deleted
-    one second later) over its own connections, until stopped."""
+    one second later) from `workers` processes of their own, each with one connection, until
+    `stop_at` (time.time()). Processes, not threads: threads of this process would share its
+    interpreter lock with the Watcher, whose timestamps then waited for a churn thread's switch
+    interval (5 ms) and inflated the reaction it measures. The workers run at `nice`: they stand
+    for the cluster's other clients, which run on other machines than the controller; kube-sim,
+    the API server that serves them, keeps the normal priority."""
 
-    def __init__(self, api, rate, namespaces, connections=4):
-        super().__init__(daemon=True)
-        self.api, self.rate, self.namespaces, self.connections = api, rate, namespaces, connections
-        self.stop_at = None
-        self.created = 0
-        self.deleted = 0
-        self.errors = 0
+    def __init__(self, api, rate, namespaces, stop_at, tmp, nice=0, workers=4):
+        self.procs, self.outs = [], []
+        for k in range(workers):
+            out = os.path.join(tmp, f"churn-{k}.json")
+            argv = [sys.executable, os.path.abspath(__file__), "--build", "-", "churn-worker",
+                    "--kubeconfig", api.kubeconfig, "--rate", str(rate / workers), "--namespaces", str(namespaces),
+                    "--index", str(k), "--workers", str(workers), "--stop-at", repr(stop_at), "--out", out]
+
+            def pre(n=nice):
+                die_with_parent()
+                os.nice(n)
+            self.procs.append(subprocess.Popen(argv, preexec_fn=pre))
+            self.outs.append(out)
+        self.created = self.deleted = self.errors = 0
         self.names = []
-        self.lock = threading.Lock()
 
-    def worker(self, index):
-        api = Api.__new__(Api)
-        api.__dict__.update(self.api.__dict__)
-        api.conn = None
-        per = self.rate / self.connections
-        start = time.perf_counter()
-        i = 0
-        pending = []
-        while time.perf_counter() < self.stop_at:
-            due = start + i / per
-            now = time.perf_counter()
-            if due > now:
-                time.sleep(due - now)
-            ns = f"tenant-{(i * self.connections + index) % self.namespaces}"
-            name = f"churn-{index}-{i}"
+    def join(self):
+        for p, out in zip(self.procs, self.outs):
+            if p.wait() != 0:
+                raise RuntimeError(f"a churn worker exited with {p.returncode}")
+            with open(out) as f:
+                r = json.load(f)
+            self.created += r["created"]
+            self.deleted += r["deleted"]
+            self.errors += r["errors"]
+            self.names += r["names"]
+
+
+def churn_worker(args):
+    """One churn process (Churn): pods created at --rate per second in the tenants' namespaces,
+    each deleted one second later, until --stop-at; its counts and the names it created go to --out."""
+    api = Api(args.kubeconfig)
+    created = deleted = errors = 0
+    names = []
+    start = time.perf_counter()
+    i = 0
+    pending = []
+    while time.time() < args.stop_at:
+        due = start + i / args.rate
+        now = time.perf_counter()
+        if due > now:
+            time.sleep(due - now)
+        ns = f"tenant-{(i * args.workers + args.index) % args.namespaces}"
+        name = f"churn-{args.index}-{i}"
+        try:
+            body = pod(ns, name, "x")
+            body["metadata"]["labels"] = {"app": "batch"}
+            api.request("POST", f"/api/v1/namespaces/{ns}/pods", body)
+            created += 1
+            names.append(name)
+            pending.append((time.perf_counter() + 1.0, ns, name))
+        except Exception:
+            errors += 1
+            api.conn = None
+        while pending and pending[0][0] <= time.perf_counter():
+            _, dns, dname = pending.pop(0)
             try:
-                body = pod(ns, name, "x")
-                body["metadata"]["labels"] = {"app": "batch"}
-                api.request("POST", f"/api/v1/namespaces/{ns}/pods", body)
-                with self.lock:
-                    self.created += 1
-                    self.names.append(name)
-                pending.append((time.perf_counter() + 1.0, ns, name))
+                api.request("DELETE", f"/api/v1/namespaces/{dns}/pods/{dname}")
+                deleted += 1
             except Exception:
-                with self.lock:
-                    self.errors += 1
+                errors += 1
                 api.conn = None
-            while pending and pending[0][0] <= time.perf_counter():
-                _, dns, dname = pending.pop(0)
-                try:
-                    api.request("DELETE", f"/api/v1/namespaces/{dns}/pods/{dname}")
-                    with self.lock:
-                        self.deleted += 1
-                except Exception:
-                    with self.lock:
-                        self.errors += 1
-                    api.conn = None
-            i += 1
-
-    def run(self):
-        threads = [threading.Thread(target=self.worker, args=(k,), daemon=True) for k in range(self.connections)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        i += 1
+    with open(args.out, "w") as f:
+        json.dump({"created": created, "deleted": deleted, "errors": errors, "names": names}, f)
 
 
 def bench_scale(args):
@@ -486,13 +502,13 @@ def bench_scale(args):
             w.start()
             w.ready.wait(10)
             lines_before = sum(1 for _ in open(c.event_log))
-            churn = Churn(c.api, args.churn_rate, args.namespaces)
-            churn.stop_at = time.perf_counter() + args.churn_seconds
+            stop_at = time.perf_counter() + args.churn_seconds
             started = time.perf_counter()
-            churn.start()
+            churn = Churn(c.api, args.churn_rate, args.namespaces, time.time() + args.churn_seconds, tmp,
+                          nice=args.churn_nice)
             lat = []
             i = 0
-            while time.perf_counter() < churn.stop_at:
+            while time.perf_counter() < stop_at:
                 name = f"registry-{i}"
                 c.api.request("POST", f"/apis/quay.redhat.com/v1/namespaces/{ns}/quayregistries", registry(ns, name))
                 with w.cv:
@@ -506,8 +522,7 @@ def bench_scale(args):
             time.sleep(1.0)  # the last deletions' events
             text = open(c.event_log).read()
             lines_after = text.count("\n")
-            with churn.lock:
-                names = set(churn.names)
+            names = set(churn.names)
             unrelated = sum(1 for line in text.splitlines()[lines_before:]
                             if '"churn-' in line and any(f'"{n}"' in line for n in names))
             logged = lines_after - lines_before
@@ -546,8 +561,19 @@ def main():
     sc.add_argument("--registries", type=int, default=50)
     sc.add_argument("--churn-rate", type=float, default=500)
     sc.add_argument("--churn-seconds", type=float, default=60)
+    sc.add_argument("--churn-nice", type=int, default=0,
+                    help="niceness of the churn processes (they stand for clients on other machines)")
+    cw = sub.add_parser("churn-worker")
+    cw.add_argument("--kubeconfig", required=True)
+    cw.add_argument("--rate", type=float, required=True)
+    cw.add_argument("--namespaces", type=int, required=True)
+    cw.add_argument("--index", type=int, required=True)
+    cw.add_argument("--workers", type=int, required=True)
+    cw.add_argument("--stop-at", type=float, required=True)
+    cw.add_argument("--out", required=True)
     args = ap.parse_args()
-    return {"sync": bench_sync, "latency": bench_latency, "scale": bench_scale}[args.what](args) or 0
+    return {"sync": bench_sync, "latency": bench_latency, "scale": bench_scale,
+            "churn-worker": churn_worker}[args.what](args) or 0
 
 
 if __name__ == "__main__":
