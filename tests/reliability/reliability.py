@@ -426,11 +426,24 @@ def processes_on_claims(c):
     return found
 
 
+def stat_fields(pid):
+    """/proc/PID/stat from field 3 on: after the ")" that ends the command name."""
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+
+
 def proc_stat(pid):
-    """(state, start time) from /proc/PID/stat: after the ")" that ends the command name, state
-    is field 3 and starttime field 22 (start time + pid name one process across pid reuse)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    """(state, start time) from /proc/PID/stat: state is field 3 and starttime field 22 (start
+    time + pid name one process across pid reuse)."""
+    fields = stat_fields(pid)
     return fields[0], fields[19]
+
+
+def proc_parent(pid):
+    """The parent's pid (field 4 of /proc/PID/stat), 0 when the process is gone."""
+    try:
+        return int(stat_fields(pid)[1])
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def proc_start_time(pid):
@@ -581,19 +594,12 @@ def case_job_killed(c):
     c.start_controller()
     job = "registry-pg10-backup-1"
 
-    def parent(pid):
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                return next((int(l.split()[1]) for l in f if l.startswith("PPid:")), 0)
-        except (OSError, ValueError):
-            return 0
-
     def ours(pid):
         """Whether `pid` descends from this case's kube-sim. Cases run side by side under ctest -j,
         and every case's backup Job has the same name: matching the pod's HOSTNAME alone killed
         another case's backup pod (CI, 2026-12-06: faults-errors failed with this case's signal)."""
         for _ in range(64):
-            pid = parent(pid)
+            pid = proc_parent(pid)
             if pid <= 1:
                 return False
             if pid == c.sim.pid:
