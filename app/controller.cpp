@@ -226,6 +226,7 @@ std::expected<void, std::string> controller::start() {
             if (in.origin == watch::input_origin::watch_line)
               ++metrics_.watch_events[{plural(in.kind), watch_type_name(in.body)}];
             if (in.origin == watch::input_origin::relist_done) ++metrics_.relists[plural(in.kind)];
+            if (in.kind == resource_kind::quay_registry) remember_status(in);
             const timestamp now = now_ms();
             const std::uint64_t seq = log_->next_seq();
             std::string line = watch::log_line(in, seq, now);
@@ -250,6 +251,15 @@ std::expected<void, std::string> controller::start() {
                            (options_.watch.operator_selector.empty() ? std::string("none") : options_.watch.operator_selector) +
                            ")");
   return {};
+}
+
+// The status write's base (effects/status_cache.hpp): each QuayRegistry as the watch shows it.
+void controller::remember_status(const watch::watch_input& in) {
+  if (in.origin == watch::input_origin::relist_start) return statuses_.clear();
+  const object_view* o = nullptr;
+  if (const auto* oe = std::get_if<object_event>(&in.body)) o = &oe->object;
+  else if (const auto* item = std::get_if<relist_item>(&in.body)) o = &item->object;
+  if (o) statuses_.seen(meta_of(*o).key, in.raw);
 }
 
 void controller::stop() {
@@ -380,6 +390,7 @@ void controller::status_written(const object_key& registry) {
 net::awaitable<void> controller::run_effect(effect e) {
   effects::context ctx;
   ctx.k8s.api = api_;
+  ctx.k8s.statuses = &statuses_;
   ctx.database_limit = options_.database_limit;
   ctx.k8s.jobs.progress_seconds = std::max(0.5, static_cast<double>(options_.cfg.progress_interval_s) / 2);
   ctx.k8s.jobs.parallel_jobs = options_.job_cpus;

@@ -19,6 +19,8 @@
 #include "core/event_log.hpp"
 #include "core/state.hpp"
 #include "effects/dispatch.hpp"
+#include "effects/status_cache.hpp"
+#include "watch/watch_input.hpp"
 
 namespace qpu::watch {
 class reflector_driver;
@@ -133,6 +135,7 @@ class controller {
   void perform(const effect& e);
   boost::asio::awaitable<void> run_effect(effect e);
   void status_written(const object_key& registry);
+  void remember_status(const watch::watch_input& in);
   void record_result(const std::string& source, event body);
 
   boost::asio::io_context& ioc_;
@@ -153,6 +156,7 @@ class controller {
   controller_metrics metrics_;
   std::unique_ptr<effects::requeue_timers> timers_;  // requeue_after, one timer per registry
   std::map<object_key, std::deque<effect>> status_queues_;  // per registry, the running write first
+  effects::status_cache statuses_;  // the registries as last seen, for status writes without a read
 };
 
 // Milliseconds since the epoch from the system clock: the only clock reading in the program.

@@ -283,14 +283,23 @@ net::awaitable<event> perform(k8s_context& ctx, const patch_database_deployment&
 net::awaitable<event> perform(k8s_context& ctx, const update_registry_status& e) {
   const auto path = path_of(resource_kind::quay_registry, e.registry.ns, e.registry.name);
   api_error last;
-  for (int attempt = 0; attempt <= ctx.conflict_retries; ++attempt) {
-    auto current = co_await ctx.api->get(path);
-    if (!current) co_return failure(e.id, current.error());
-    const json registry = json::parse(current->body, nullptr, false);
-    if (registry.is_discarded())
-      co_return effect_failed{e.id, 0, "InvalidResponse", "GET " + to_string(e.registry) + " returned no JSON"};
-    auto r = co_await ctx.api->patch_status(path, registry_status_patch(e, registry).dump());
-    if (r) co_return succeeded(e.id);
+  // First on top of the registry as last seen, if known: one PATCH instead of a GET and a PATCH.
+  // Its resourceVersion makes the write conditional: a stale copy ends in 409 and the reads below.
+  std::optional<json> registry = ctx.statuses ? ctx.statuses->base(e.registry) : std::nullopt;
+  for (int attempt = registry ? -1 : 0; attempt <= ctx.conflict_retries; ++attempt) {
+    if (!registry) {
+      auto current = co_await ctx.api->get(path);
+      if (!current) co_return failure(e.id, current.error());
+      registry = json::parse(current->body, nullptr, false);
+      if (registry->is_discarded())
+        co_return effect_failed{e.id, 0, "InvalidResponse", "GET " + to_string(e.registry) + " returned no JSON"};
+    }
+    auto r = co_await ctx.api->patch_status(path, registry_status_patch(e, *registry).dump());
+    registry.reset();
+    if (r) {
+      if (ctx.statuses) ctx.statuses->seen(e.registry, r->body);
+      co_return succeeded(e.id);
+    }
     if (r.error().kind != api_error_kind::conflict) co_return failure(e.id, r.error());
     last = r.error();  // someone else wrote in between: read again, merge again
   }

@@ -19,6 +19,7 @@
 #include "core/effects.hpp"
 #include "core/events.hpp"
 #include "effects/job_specs.hpp"
+#include "effects/status_cache.hpp"
 #include "kube/api_client.hpp"
 #include "kube/api_error.hpp"
 
@@ -28,6 +29,9 @@ struct k8s_context {
   std::shared_ptr<kube::api_client> api;
   job_options jobs;
   int conflict_retries = 4;  // update_registry_status: re-read and re-apply on 409 Conflict
+  // update_registry_status writes on top of the registry as last seen, without reading it first,
+  // when this knows it (a 409 then reads); each successful write updates it. Optional.
+  status_cache* statuses = nullptr;
 };
 
 boost::asio::awaitable<event> perform(k8s_context& ctx, const create_claim& e);

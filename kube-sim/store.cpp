@@ -152,7 +152,7 @@ result<json> store::create(const resource_type& t, std::string_view ns, json obj
   if (auto ok = admit(t, object, nullptr, allocate, default_class); !ok) return std::unexpected(ok.error());
 
   md["resourceVersion"] = std::to_string(++revision_);
-  objects_[k] = object;
+  put_object(k, object);
   commit(change{event_type::added, t.id(), object, nullptr, revision_});
   if (t.id() == crd_id)
     if (auto served = type_from_crd(object)) types_.add(*served);
@@ -271,11 +271,11 @@ result<json> store::commit_update(const resource_type& t, const key& k, const js
   // No-op writes make no event and no new resourceVersion, as the apiserver's update does.
   if (next == old) return old;
   if (is_terminating(next) && !has_finalizers(next)) {
-    objects_[k] = std::move(next);
+    put_object(k, std::move(next));
     return json(remove_now(t, k, "Background", old));
   }
   next["metadata"]["resourceVersion"] = std::to_string(++revision_);
-  objects_[k] = next;
+  put_object(k, next);
   commit(change{event_type::modified, t.id(), next, old, revision_});
   if (t.id() == crd_id)
     if (auto served = type_from_crd(next)) types_.add(*served);
@@ -305,7 +305,7 @@ result<write_outcome> store::remove(const resource_type& t, std::string_view ns,
     next["metadata"]["deletionGracePeriodSeconds"] = 0;
     if (is_namespace) next["status"]["phase"] = "Terminating";
     next["metadata"]["resourceVersion"] = std::to_string(++revision_);
-    objects_[k] = next;
+    put_object(k, next);
     commit(change{event_type::modified, t.id(), next, object, revision_});
     if (!is_namespace) return write_outcome{next, false, false};
     std::vector<key> contents;
@@ -324,7 +324,7 @@ result<write_outcome> store::remove(const resource_type& t, std::string_view ns,
 json store::remove_now(const resource_type& t, const key& k, const std::string& propagation, std::optional<json> stored_before) {
   json last = objects_.at(k);
   json previous = stored_before ? std::move(*stored_before) : last;
-  objects_.erase(k);
+  erase_object(k);
   last["metadata"]["resourceVersion"] = std::to_string(++revision_);
   commit(change{event_type::deleted, t.id(), last, previous, revision_});
   after_removal(t, last, propagation);
@@ -343,25 +343,48 @@ void store::for_namespace(const std::string& ns, const std::function<void(const 
   }
 }
 
+void store::index_owners(const key& k, const json& object, bool add) {
+  const auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return;
+  const auto refs = meta->find("ownerReferences");
+  if (refs == meta->end() || !refs->is_array()) return;
+  for (const auto& r : *refs) {
+    const auto uid = r.is_object() ? r.value("uid", "") : std::string();
+    if (uid.empty()) continue;
+    if (add) {
+      dependents_[uid].insert(k);
+    } else if (auto it = dependents_.find(uid); it != dependents_.end()) {
+      it->second.erase(k);
+      if (it->second.empty()) dependents_.erase(it);
+    }
+  }
+}
+
+void store::put_object(const key& k, json object) {
+  auto [it, fresh] = objects_.try_emplace(k);
+  if (!fresh) index_owners(k, it->second, false);
+  index_owners(k, object, true);
+  it->second = std::move(object);
+}
+
+void store::erase_object(const key& k) {
+  auto it = objects_.find(k);
+  if (it == objects_.end()) return;
+  index_owners(k, it->second, false);
+  objects_.erase(it);
+}
+
 void store::after_removal(const resource_type& t, const json& removed, const std::string& propagation) {
   const auto uid = meta_string(removed, "uid");
   std::vector<key> doomed;
   if (propagation != "Orphan") {
     // Garbage collection of dependents, as the GC controller does for Jobs -> Pods: a namespaced
-    // owner's dependents are in its namespace.
-    // Read in place: a JSON pointer parsed and the array copied for every object of the
-    // namespace, on every delete, was most of kube-sim's time under pod churn (issue 17 item 5).
-    auto owned = [&](const key& k, const json& o) {
-      const auto meta = o.find("metadata");
-      if (meta == o.end() || !meta->is_object()) return;
-      const auto refs = meta->find("ownerReferences");
-      if (refs == meta->end() || !refs->is_array()) return;
-      if (std::any_of(refs->begin(), refs->end(), [&](const json& r) { return r.is_object() && r.value("uid", "") == uid; }))
-        doomed.push_back(k);
-    };
-    if (t.namespaced) for_namespace(object_namespace(removed), owned);
-    else
-      for (const auto& [k, o] : objects_) owned(k, o);
+    // owner's dependents are in its namespace. Found through the owner index, in key order.
+    if (const auto found = dependents_.find(uid); !uid.empty() && found != dependents_.end()) {
+      const auto ns = object_namespace(removed);
+      for (const auto& k : found->second)
+        if (!t.namespaced || std::get<1>(k) == ns) doomed.push_back(k);
+    }
   }
   if (t.id() == crd_id) {
     if (auto served = type_from_crd(removed)) {
@@ -551,6 +574,8 @@ result<void> store::load(const json& saved) {
   }
   types_ = std::move(types);
   objects_ = std::move(objects);
+  dependents_.clear();
+  for (const auto& [k, o] : objects_) index_owners(k, o, true);
   revision_ = saved["revision"].get<std::uint64_t>();
   // The history did not survive the restart: every older RV is too old now, as after a compaction.
   history_.clear();

@@ -12,9 +12,11 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "api_error.hpp"
@@ -127,6 +129,10 @@ class store {
   void commit(change c);
   void after_removal(const resource_type& t, const json& removed, const std::string& propagation);
   void for_namespace(const std::string& ns, const std::function<void(const key&, const json&)>& fn) const;
+  /// Every write of objects_ goes through these two, which keep `dependents_` in step.
+  void put_object(const key& k, json object);
+  void erase_object(const key& k);
+  void index_owners(const key& k, const json& object, bool add);
   /// Calls `visit(namespace, object)` in (namespace, name) order for every object of the type as it was at
   /// revision `at`, starting after `after` when given, until `visit` returns false. Nothing is
   /// copied: the current objects are read in place and only the keys changed since `at` are
@@ -136,6 +142,10 @@ class store {
 
   resource_registry types_;
   std::map<key, json> objects_;
+  // The garbage collector's index: owner uid -> the keys whose ownerReferences name it, so that a
+  // delete finds its dependents without reading the namespace's every object (under pod churn
+  // that read was most of kube-sim's time; docs/BENCHMARKS.md, issue 17 item 5).
+  std::unordered_map<std::string, std::set<key>> dependents_;
   std::uint64_t revision_ = 0;
   std::uint64_t compacted_ = 0;
   std::size_t history_limit_;

@@ -295,6 +295,37 @@ TEST_CASE("deleting an owner deletes its dependents") {
   CHECK(!s.get(type_of(s, "pods"), "default", "backup-x"));
 }
 
+TEST_CASE("the garbage collector follows ownerReferences as they are now, in the owner's namespace") {
+  auto s = seeded_store(100);
+  const auto& jobs = type_of(s, "jobs.batch");
+  const auto& pods = type_of(s, "pods");
+  REQUIRE(s.create(type_of(s, "namespaces"), "", json{{"metadata", {{"name", "other"}}}}));
+  auto job = s.create(jobs, "default", json{{"metadata", {{"name", "backup"}}}, {"spec", {{"template", json::object()}}}});
+  REQUIRE(job);
+  const json owner_ref =
+      json::array({{{"apiVersion", "batch/v1"}, {"kind", "Job"}, {"name", "backup"}, {"uid", meta_string(*job, "uid")}}});
+  auto owned = [&](const std::string& name) { return json{{"metadata", {{"name", name}, {"ownerReferences", owner_ref}}}}; };
+  REQUIRE(s.create(pods, "default", owned("kept-by-update")));
+  REQUIRE(s.create(pods, "default", owned("owned-later")));
+  REQUIRE(s.create(pods, "default", json{{"metadata", {{"name", "adopted"}}}}));
+  REQUIRE(s.create(pods, "other", owned("elsewhere")));  // a namespaced owner has no dependents in other namespaces
+  // An update that drops the reference releases the pod; one that adds it makes the pod a dependent.
+  REQUIRE(s.patch(pods, "default", "kept-by-update", patch_kind::merge, json{{"metadata", {{"ownerReferences", nullptr}}}},
+                  subresource::main));
+  REQUIRE(s.patch(pods, "default", "adopted", patch_kind::merge, json{{"metadata", {{"ownerReferences", owner_ref}}}},
+                  subresource::main));
+  // The index is rebuilt from a saved state.
+  auto reloaded = seeded_store(100);
+  REQUIRE(reloaded.load(s.save()));
+  for (auto* st : {&s, &reloaded}) {
+    REQUIRE(st->remove(jobs, "default", "backup"));
+    CHECK(!st->get(pods, "default", "owned-later"));
+    CHECK(!st->get(pods, "default", "adopted"));
+    CHECK(st->get(pods, "default", "kept-by-update"));
+    CHECK(st->get(pods, "other", "elsewhere"));
+  }
+}
+
 TEST_CASE("deleting a namespace deletes what is in it") {
   auto s = seeded_store(100);
   REQUIRE(s.create(type_of(s, "namespaces"), "", json{{"metadata", {{"name", "quay"}}}}));

@@ -5,7 +5,7 @@ outside the controller, so that no product code carries a hook for them.
   cluster_bench.py --build DIR sync [--namespaces 1000] [--per-namespace 10] [--runs 3]
   cluster_bench.py --build DIR latency [--changes 1000] [--runs 1]
   cluster_bench.py --build DIR scale [--pods 100000] [--namespaces 1000] [--registries 50]
-                   [--churn-rate 500] [--churn-seconds 60] [--churn-nice 0]
+                   [--churn-rate 500] [--churn-seconds 60] [--churn-nice 0] [--churn-idle]
 
 sync: kube-sim (API only) starts with N objects across M namespaces (--apply); the controller is
   started and the time from its spawn to its last `relist done` line in the event log (every
@@ -73,6 +73,58 @@ def metric(name, values, unit):
 def percentile(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, max(0, int(round(p / 100.0 * len(s) + 0.5)) - 1))]
+
+
+def event_log_ts(ts):
+    """An event log line's `ts` (RFC 3339, milliseconds, UTC) as time.time()."""
+    import calendar
+    whole, _, frac = ts.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + (float("0." + frac) if frac else 0.0)
+
+
+def reaction_hops(event_log_text, controller_log_text, wall, ns):
+    """Each reaction in four hops, from the watcher's wall-clock receipts, the event log's `ts` and
+    the controller log's time stamps (both milliseconds, UTC): kube-sim to the controller (the
+    controller's receipt of ADDED against the watcher's), the decision (receipt to the controller's
+    `update_registry_status` line: fold, log append, effect start), the status write (to its
+    response: a GET and a PATCH), and back (that response to the watcher's receipt of the MODIFIED).
+    Returns {name: (total, to_controller, decision, write, back, wall-clock time of the ADDED)}, ms."""
+    seen_in, status_ok, performed = {}, {}, {}
+    for line in controller_log_text.splitlines():
+        at = line.find("] update_registry_status " + ns + "/")
+        if line.startswith("[") and at > 0:
+            name = line[at:].split()[2].split("/")[1]
+            performed.setdefault(name, event_log_ts(line[1:24].replace(" ", "T")))
+    for line in event_log_text.splitlines():
+        if f'"{ns}' not in line:
+            continue
+        e = json.loads(line)
+        if e.get("source") == "watch/quayregistries" and e.get("watch", {}).get("type") == "ADDED":
+            seen_in.setdefault(e["watch"]["object"]["metadata"]["name"], event_log_ts(e["ts"]))
+        elif e.get("source") == "effect" and e["event"].get("type") == "effect_succeeded":
+            parts = e["event"]["id"].split("/")
+            if len(parts) > 3 and parts[0] == ns and parts[3].startswith("status@"):
+                status_ok.setdefault(parts[1], event_log_ts(e["ts"]))
+    out = {}
+    for name, (t0, t1) in wall.items():
+        if t1 is None or name not in seen_in or name not in status_ok or name not in performed:
+            continue
+        ms = lambda a, b: (b - a) * 1000.0
+        out[name] = (ms(t0, t1), ms(t0, seen_in[name]), ms(seen_in[name], performed[name]),
+                     ms(performed[name], status_ok[name]), ms(status_ok[name], t1), t0)
+    return out
+
+
+def print_hops(hops, worst=8):
+    """The slowest reactions hop by hop (the event log has millisecond `ts`: each hop is +-1 ms)."""
+    rows = sorted(hops.items(), key=lambda kv: -kv[1][0])[:worst]
+    print(f"slowest {len(rows)} reactions, ms (to the controller / decision / status write / back; +-1 ms each):")
+    for name, (total, a, b, c, d, t0) in rows:
+        print(f"  {name} at {t0:.3f}: {total:.1f} = {a:.1f} / {b:.1f} / {c:.1f} / {d:.1f}")
+    if hops:
+        cols = list(zip(*hops.values()))[:5]
+        for p in (50, 90, 99):
+            print(f"  p{p} of each: " + " / ".join(f"{percentile(col, p):.1f}" for col in cols))
 
 
 class Api:
@@ -305,6 +357,7 @@ class Watcher(threading.Thread):
         super().__init__(daemon=True)
         self.api, self.path = api, path
         self.added, self.status = {}, {}
+        self.wall = {}  # name -> [ADDED, status] in time.time(), to line up with the event log's ts
         self.cv = threading.Condition()
         self.ready = threading.Event()
 
@@ -317,14 +370,17 @@ class Watcher(threading.Thread):
             line = resp.readline()
             if not line:
                 return
-            t = time.perf_counter()
+            t, wall = time.perf_counter(), time.time()
             ev = json.loads(line)
             name = ev["object"]["metadata"]["name"]
             with self.cv:
                 if ev["type"] == "ADDED":
                     self.added.setdefault(name, t)
+                    self.wall.setdefault(name, [wall, None])
                 elif ev["type"] == "MODIFIED" and ev["object"].get("status", {}).get("conditions"):
                     self.status.setdefault(name, t)
+                    if name in self.wall and self.wall[name][1] is None:
+                        self.wall[name][1] = wall
                 self.cv.notify_all()
 
 
@@ -398,7 +454,7 @@ class Churn:
     for the cluster's other clients, which run on other machines than the controller; kube-sim,
     the API server that serves them, keeps the normal priority."""
 
-    def __init__(self, api, rate, namespaces, stop_at, tmp, nice=0, workers=4):
+    def __init__(self, api, rate, namespaces, stop_at, tmp, nice=0, idle=False, workers=4):
         self.procs, self.outs = [], []
         for k in range(workers):
             out = os.path.join(tmp, f"churn-{k}.json")
@@ -409,6 +465,8 @@ class Churn:
             def pre(n=nice):
                 die_with_parent()
                 os.nice(n)
+                if idle:
+                    os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
             self.procs.append(subprocess.Popen(argv, preexec_fn=pre))
             self.outs.append(out)
         self.created = self.deleted = self.errors = 0
@@ -504,7 +562,7 @@ def bench_scale(args):
             lines_before = sum(1 for _ in open(c.event_log))
             stop_at = time.time() + args.churn_seconds  # wall clock: the churn processes share it
             started = time.perf_counter()
-            churn = Churn(c.api, args.churn_rate, args.namespaces, stop_at, tmp, nice=args.churn_nice)
+            churn = Churn(c.api, args.churn_rate, args.namespaces, stop_at, tmp, nice=args.churn_nice, idle=args.churn_idle)
             lat = []
             i = 0
             while time.time() < stop_at:
@@ -530,6 +588,7 @@ def bench_scale(args):
                   f"({logged / elapsed:.1f}/s: the {i} registries' own events), {unrelated} about churned pods; "
                   f"reaction p50 {percentile(lat, 50):.2f} ms, p99 {percentile(lat, 99):.2f} ms over {len(lat)}; "
                   f"controller VmHWM {c.memory_kb('VmHWM') / 1024.0:.1f} MiB", flush=True)
+            print_hops(reaction_hops(text, open(c.ctl_log).read(), w.wall, ns))
             metric("churn_pod_creations_per_s", [churn.created / elapsed], "pods/s")
             metric("churn_events_logged_per_s", [logged / elapsed], "events/s")
             metric("churn_unrelated_events_logged", [unrelated], "events")
@@ -562,6 +621,8 @@ def main():
     sc.add_argument("--churn-seconds", type=float, default=60)
     sc.add_argument("--churn-nice", type=int, default=0,
                     help="niceness of the churn processes (they stand for clients on other machines)")
+    sc.add_argument("--churn-idle", action="store_true",
+                    help="run the churn processes under SCHED_IDLE: they get only the CPU nothing else wants")
     cw = sub.add_parser("churn-worker")
     cw.add_argument("--kubeconfig", required=True)
     cw.add_argument("--rate", type=float, required=True)

@@ -24,6 +24,7 @@ from harness import e2e
 STATIC = {
     ("delete", "batch", "jobs"): "effects/k8s_effects.cpp perform(delete_job): a failed Job is removed before a retry",
     ("get", "", "persistentvolumeclaims"): "effects/k8s_effects.cpp perform(create_claim): on 409 AlreadyExists, the existing claim's size is read",
+    ("get", "quay.redhat.com", "quayregistries"): "effects/k8s_effects.cpp perform(update_registry_status): the registry is read when the copy the watch showed is missing or the write on it got 409 Conflict",
     ("get", "coordination.k8s.io", "leases"): "app/leader_election.cpp try_acquire_or_renew (observed too)",
     ("get", "storage.k8s.io", "storageclasses"): "effects/k8s_effects.cpp perform(inspect_claim): a new claim seen Pending before the downtime (observed when kube-sim has not bound it yet)",
     ("get", "", "pods/log"): "effects/k8s_effects.cpp perform(read_job_progress): a running Job's progress (observed when its pod ran long enough to be read)",

@@ -129,13 +129,19 @@ TEST_CASE("the database switch changes image and claim, and a concurrent change 
   CHECK(r.error().reason == "Conflict");
 }
 
-TEST_CASE("status: a foreign condition stays, lastTransitionTime is kept while the status holds", "[sim]") {
-  sim s;
+// The registry quay/registry with a condition of the Quay operator's (Available) in its status.
+kube::resource_path registry_with_foreign_condition(sim& s) {
   make_namespace(s);
   s.create(kube::path_of(resource_kind::quay_registry, "quay"), the_registry());
-  const auto path = kube::path_of(resource_kind::quay_registry, "quay", "registry");
+  auto path = kube::path_of(resource_kind::quay_registry, "quay", "registry");
   REQUIRE(s.run(s.ctx.api->patch_status(path, R"({"status":{"conditions":[{"type":"Available","status":"True",
       "reason":"ComponentsCreated","message":"all good","lastTransitionTime":"2026-01-01T00:00:00Z"}]}})")));
+  return path;
+}
+
+TEST_CASE("status: a foreign condition stays, lastTransitionTime is kept while the status holds", "[sim]") {
+  sim s;
+  const auto path = registry_with_foreign_condition(s);
 
   update_registry_status u;
   u.id = qpu::testing::eid("quay/registry/a1/status@10");
@@ -162,6 +168,57 @@ TEST_CASE("status: a foreign condition stays, lastTransitionTime is kept while t
   CHECK(status["postgresUpgrade"]["phase"] == "upgrading");
   CHECK(status["postgresUpgrade"]["from"] == "10");
   CHECK_FALSE(status["postgresUpgrade"].contains("lastError"));
+}
+
+TEST_CASE("status: written on the registry as last seen without a read; a stale copy is read again", "[sim]") {
+  sim s;
+  const auto path = registry_with_foreign_condition(s);
+  status_cache statuses;
+  s.ctx.statuses = &statuses;
+  const object_key key{"quay", "registry"};
+  auto seen_as = [&](const std::string& rv, const std::string& only) {
+    json line = {{"type", "MODIFIED"}, {"object", s.get(path)}};
+    line["object"]["metadata"]["resourceVersion"] = rv;
+    line["object"]["status"]["conditions"].push_back({{"type", only}, {"status", "True"}});
+    statuses.seen(key, line.dump());
+  };
+  update_registry_status u;
+  u.registry = key;
+  u.summary.phase = "backing_up";
+
+  // Current: the write goes on top of the copy, which only a write without a read can show (the
+  // copy's extra condition is not on the server).
+  seen_as(s.get(path)["metadata"]["resourceVersion"].get<std::string>(), "SeenOnly");
+  u.id = qpu::testing::eid("quay/registry/a1/status@10");
+  u.conditions = {{"PostgresUpgradeProgressing", "True", "BackingUp", "backing up", 1790000000000, 1}};
+  check_succeeded(s.perform(u), u.id);
+  auto status = s.get(path)["status"];
+  REQUIRE(status["conditions"].size() == 3);
+  CHECK(status["conditions"][1]["type"] == "SeenOnly");
+  // The answer to the write is the next base.
+  REQUIRE(statuses.base(key));
+  CHECK(statuses.base(key)->at("metadata")["resourceVersion"] == s.get(path)["metadata"]["resourceVersion"]);
+
+  // Stale: 409, then the read, and nothing of the copy is written.
+  seen_as("1", "StaleOnly");
+  u.id = qpu::testing::eid("quay/registry/a1/status@11");
+  u.summary.phase = "upgrading";
+  check_succeeded(s.perform(u), u.id);
+  status = s.get(path)["status"];
+  CHECK(status["postgresUpgrade"]["phase"] == "upgrading");
+  CHECK(status["conditions"].size() == 3);
+  for (const auto& c : status["conditions"]) CHECK(c["type"] != "StaleOnly");
+
+  // What the cache takes: a listed object, a watch line; DELETED or no resourceVersion forgets.
+  statuses.seen(key, R"({"type":"DELETED","object":{"metadata":{"resourceVersion":"9"}}})");
+  CHECK_FALSE(statuses.base(key));
+  statuses.seen(key, R"({"metadata":{"name":"registry","resourceVersion":"9"},"spec":{}})");
+  REQUIRE(statuses.base(key));
+  CHECK(statuses.base(key)->at("status")["conditions"] == json::array());
+  statuses.seen(key, R"({"type":"MODIFIED","object":{"metadata":{"name":"registry"}}})");
+  CHECK_FALSE(statuses.base(key));
+  statuses.seen(key, "not json");
+  CHECK_FALSE(statuses.base(key));
 }
 
 TEST_CASE("an Event is created once; emitting it again is success", "[sim]") {
