@@ -287,7 +287,7 @@ result<write_outcome> store::remove(const resource_type& t, std::string_view ns,
   const key k{t.id(), t.namespaced ? std::string(ns) : "", std::string(name)};
   auto it = objects_.find(k);
   if (it == objects_.end()) return std::unexpected(not_found(t, name));
-  json object = it->second;
+  const json& object = it->second;  // read in place: a plain delete copies nothing (remove_now moves it out)
   if (options.precondition_uid && *options.precondition_uid != meta_string(object, "uid"))
     return std::unexpected(api_error{409, "Conflict",
                                      "Precondition failed: UID in precondition: " + *options.precondition_uid +
@@ -300,13 +300,14 @@ result<write_outcome> store::remove(const resource_type& t, std::string_view ns,
   const bool is_namespace = t.id() == namespaces_id;
   if (has_finalizers(object) || is_namespace) {
     // Graceful deletion: mark the object; whoever owns the finalizers removes them later.
-    json next = object;
+    json before = object;  // `object` is the stored one, replaced below
+    json next = before;
     next["metadata"]["deletionTimestamp"] = now_rfc3339();
     next["metadata"]["deletionGracePeriodSeconds"] = 0;
     if (is_namespace) next["status"]["phase"] = "Terminating";
     next["metadata"]["resourceVersion"] = std::to_string(++revision_);
     put_object(k, next);
-    commit(change{event_type::modified, t.id(), next, object, revision_});
+    commit(change{event_type::modified, t.id(), next, std::move(before), revision_});
     if (!is_namespace) return write_outcome{next, false, false};
     std::vector<key> contents;
     for (const auto& [k2, o] : objects_)
@@ -322,13 +323,17 @@ result<write_outcome> store::remove(const resource_type& t, std::string_view ns,
 }
 
 json store::remove_now(const resource_type& t, const key& k, const std::string& propagation, std::optional<json> stored_before) {
-  json last = objects_.at(k);
+  // Moved out of the store, not copied: under pod churn the copies of each deleted object were
+  // most of kube-sim's allocations.
+  auto it = objects_.find(k);
+  index_owners(k, it->second, false);
+  json last = std::move(it->second);
+  objects_.erase(it);
   json previous = stored_before ? std::move(*stored_before) : last;
-  erase_object(k);
   last["metadata"]["resourceVersion"] = std::to_string(++revision_);
-  commit(change{event_type::deleted, t.id(), last, previous, revision_});
-  after_removal(t, last, propagation);
-  return last;
+  const auto removed = commit(change{event_type::deleted, t.id(), std::move(last), std::move(previous), revision_});
+  after_removal(t, removed->object, propagation);
+  return removed->object;
 }
 
 // Every object of namespace `ns`, of every type: one range per type (keys order by type, then
@@ -409,21 +414,22 @@ void store::after_removal(const resource_type& t, const json& removed, const std
   remove_now(*types_.find_id(namespaces_id), ns_key, "Background", std::nullopt);
 }
 
-void store::commit(change c) {
-  history_.push_back(c);
+std::shared_ptr<const change> store::commit(change c) {
+  auto shared = std::make_shared<const change>(std::move(c));
+  history_.push_back(shared);
   while (history_.size() > history_limit_) {
-    compacted_ = history_.front().rv;
+    compacted_ = history_.front()->rv;
     history_.pop_front();
   }
-  undelivered_.push_back(std::move(c));
-  if (delivering_) return;
+  undelivered_.push_back(shared);
+  if (delivering_) return shared;
   delivering_ = true;
   struct reset {
     bool& flag;
     ~reset() { flag = false; }
   } guard{delivering_};
   while (!undelivered_.empty()) {
-    change next = std::move(undelivered_.front());
+    const auto next = std::move(undelivered_.front());
     undelivered_.pop_front();
     std::vector<std::uint64_t> ids;
     for (const auto& [id, s] : subscribers_) ids.push_back(id);
@@ -431,9 +437,10 @@ void store::commit(change c) {
       auto it = subscribers_.find(id);
       if (it == subscribers_.end()) continue;
       auto callback = it->second;  // a subscriber may unsubscribe itself while it runs
-      callback(next);
+      callback(*next);
     }
   }
+  return shared;
 }
 
 void store::visit_at(const std::string& type_id, std::uint64_t at,
@@ -442,9 +449,10 @@ void store::visit_at(const std::string& type_id, std::uint64_t at,
   // The state at `at` of each key changed after it: the `previous` of its earliest later change
   // (absent when that change added it). Walking the history backwards, the earliest wins.
   std::map<std::pair<std::string, std::string>, const json*> changed;
-  for (auto it = history_.rbegin(); it != history_.rend() && it->rv > at; ++it) {
-    if (it->type_id != type_id) continue;
-    changed[{object_namespace(it->object), object_name(it->object)}] = it->type == event_type::added ? nullptr : &it->previous;
+  for (auto it = history_.rbegin(); it != history_.rend() && (*it)->rv > at; ++it) {
+    const change& c = **it;
+    if (c.type_id != type_id) continue;
+    changed[{object_namespace(c.object), object_name(c.object)}] = c.type == event_type::added ? nullptr : &c.previous;
   }
   auto now = after ? objects_.upper_bound(key{type_id, after->first, after->second}) : objects_.lower_bound(key{type_id, "", ""});
   auto then = after ? changed.upper_bound(*after) : changed.begin();
@@ -530,7 +538,7 @@ result<std::vector<change>> store::changes_since(const resource_type& t, std::ui
         expired("too old resource version: " + std::to_string(after_rv) + " (" + std::to_string(compacted_ + 1) + ")"));
   std::vector<change> out;
   for (const auto& c : history_)
-    if (c.rv > after_rv && c.type_id == t.id()) out.push_back(c);
+    if (c->rv > after_rv && c->type_id == t.id()) out.push_back(*c);
   return out;
 }
 

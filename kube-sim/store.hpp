@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -126,7 +127,8 @@ class store {
 
   result<json> commit_update(const resource_type& t, const key& k, const json& old, json next);
   json remove_now(const resource_type& t, const key& k, const std::string& propagation, std::optional<json> stored_before);
-  void commit(change c);
+  /// Records and delivers `c`; the history and the delivery queue share the one copy returned.
+  std::shared_ptr<const change> commit(change c);
   void after_removal(const resource_type& t, const json& removed, const std::string& propagation);
   void for_namespace(const std::string& ns, const std::function<void(const key&, const json&)>& fn) const;
   /// Every write of objects_ goes through these two, which keep `dependents_` in step.
@@ -149,10 +151,10 @@ class store {
   std::uint64_t revision_ = 0;
   std::uint64_t compacted_ = 0;
   std::size_t history_limit_;
-  std::deque<change> history_;
+  std::deque<std::shared_ptr<const change>> history_;
   std::map<std::uint64_t, subscriber> subscribers_;
   std::uint64_t next_subscriber_ = 1;
-  std::deque<change> undelivered_;
+  std::deque<std::shared_ptr<const change>> undelivered_;
   bool delivering_ = false;
 };
 
