@@ -26,7 +26,6 @@ class status_cache {
   void clear() { entries_.clear(); }
   // {"metadata":{"resourceVersion":...},"status":{"conditions":[...]}} as last seen, if any.
   std::optional<nlohmann::json> base(const object_key& registry) const;
-  std::size_t size() const { return entries_.size(); }
 
  private:
   struct entry {

@@ -325,27 +325,12 @@ result<write_outcome> store::remove(const resource_type& t, std::string_view ns,
 json store::remove_now(const resource_type& t, const key& k, const std::string& propagation, std::optional<json> stored_before) {
   // Moved out of the store, not copied: under pod churn the copies of each deleted object were
   // most of kube-sim's allocations.
-  auto it = objects_.find(k);
-  index_owners(k, it->second, false);
-  json last = std::move(it->second);
-  objects_.erase(it);
+  json last = take_object(k);
   json previous = stored_before ? std::move(*stored_before) : last;
   last["metadata"]["resourceVersion"] = std::to_string(++revision_);
   const auto removed = commit(change{event_type::deleted, t.id(), std::move(last), std::move(previous), revision_});
   after_removal(t, removed->object, propagation);
   return removed->object;
-}
-
-// Every object of namespace `ns`, of every type: one range per type (keys order by type, then
-// namespace), so that a namespace's objects cost what they are, not what the cluster holds.
-void store::for_namespace(const std::string& ns, const std::function<void(const key&, const json&)>& fn) const {
-  for (auto it = objects_.begin(); it != objects_.end();) {
-    const std::string type = std::get<0>(it->first);
-    for (it = objects_.lower_bound(key{type, ns, ""});
-         it != objects_.end() && std::get<0>(it->first) == type && std::get<1>(it->first) == ns; ++it)
-      fn(it->first, it->second);
-    it = objects_.lower_bound(key{type + '\0', "", ""});  // the next type's first key
-  }
 }
 
 void store::index_owners(const key& k, const json& object, bool add) {
@@ -372,11 +357,12 @@ void store::put_object(const key& k, json object) {
   it->second = std::move(object);
 }
 
-void store::erase_object(const key& k) {
+json store::take_object(const key& k) {
   auto it = objects_.find(k);
-  if (it == objects_.end()) return;
   index_owners(k, it->second, false);
+  json object = std::move(it->second);
   objects_.erase(it);
+  return object;
 }
 
 void store::after_removal(const resource_type& t, const json& removed, const std::string& propagation) {

@@ -130,10 +130,9 @@ class store {
   /// Records and delivers `c`; the history and the delivery queue share the one copy returned.
   std::shared_ptr<const change> commit(change c);
   void after_removal(const resource_type& t, const json& removed, const std::string& propagation);
-  void for_namespace(const std::string& ns, const std::function<void(const key&, const json&)>& fn) const;
   /// Every write of objects_ goes through these two, which keep `dependents_` in step.
   void put_object(const key& k, json object);
-  void erase_object(const key& k);
+  json take_object(const key& k);  // removes the stored object `k` (which must exist) and returns it
   void index_owners(const key& k, const json& object, bool add);
   /// Calls `visit(namespace, object)` in (namespace, name) order for every object of the type as it was at
   /// revision `at`, starting after `after` when given, until `visit` returns false. Nothing is
