@@ -23,6 +23,7 @@ Only the Python standard library and Debian's python3-yaml.
 """
 import argparse
 import base64
+import calendar
 import ctypes
 import http.client
 import json
@@ -77,7 +78,6 @@ def percentile(values, p):
 
 def event_log_ts(ts):
     """An event log line's `ts` (RFC 3339, milliseconds, UTC) as time.time()."""
-    import calendar
     whole, _, frac = ts.rstrip("Z").partition(".")
     return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + (float("0." + frac) if frac else 0.0)
 
@@ -267,9 +267,7 @@ class Cluster:
             with open(self.event_log) as f:
                 for line in f:
                     if '"relist":"done"' in line:
-                        ts = json.loads(line)["ts"]
-                        done.append(time.mktime(time.strptime(ts[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-                                    + int(ts[20:23]) / 1000.0)
+                        done.append(event_log_ts(json.loads(line)["ts"]))
         except FileNotFoundError:
             pass
         return done
