@@ -54,9 +54,13 @@ sim_process::~sim_process() {
   std::filesystem::remove_all(dir_, ec);
 }
 
-void sim_process::stop() {
+void sim_process::stop() { end(SIGTERM); }
+
+void sim_process::kill_now() { end(SIGKILL); }
+
+void sim_process::end(int sig) {
   if (pid_ <= 0) return;
-  kill(pid_, SIGTERM);
+  kill(pid_, sig);
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;

@@ -18,6 +18,8 @@ class sim_process {
   sim_process& operator=(const sim_process&) = delete;
 
   void stop();
+  /// SIGKILL: the process gets no chance to save anything.
+  void kill_now();
   const std::string& url() const { return url_; }
   std::string host() const { return "127.0.0.1"; }
   unsigned short port() const { return port_; }
@@ -25,6 +27,8 @@ class sim_process {
   std::filesystem::path kubeconfig() const { return dir_ / "kubeconfig"; }
 
  private:
+  void end(int sig);
+
   pid_t pid_ = -1;
   std::filesystem::path dir_;
   std::string url_;

@@ -396,11 +396,22 @@ def case_sim_restart(c, sig=signal.SIGTERM):
         c.check(not left, f"no process of the stopped kube-sim's pods still works on a claim ({left})")
         ip = c.kube.get("Service", DB)["spec"]["clusterIP"]
         c.check(ip == c.db_ip, f"the database Service kept its clusterIP across the restart ({c.db_ip} -> {ip})")
+        # An answered write is kept (etcd's promise): the status the harness read just before the
+        # kill is still there, or a later one. A kube-sim that saved its state a moment after each
+        # change once lost it, and with it the backup Job created beside it (CI, 2026-12-07).
+        after = e2e.norm(e2e.upgrade_status(c.registry()).get("phase"))
+        c.check(after in FLOW and FLOW.index(after) >= FLOW.index(phase),
+                f"the status written before the {signal.Signals(sig).name} survived it ({phase} -> {after})")
     if sig == signal.SIGKILL:
         print(f"FAULT EVIDENCE [{c.name}]: {json.dumps({'leftover_containers_killed': leftovers})}", flush=True)
         c.check(leftovers >= 1, f"a restarted kube-sim found containers its killed self left running ({leftovers})")
     c.check(server_running_at_kill, "kube-sim was stopped while the upgrade pod's temporary server ran")
     c.finish_upgrade(300)
+
+
+# The upgrade's phases in order, as the status spells them normalised (e2e.norm).
+FLOW = ["detecting", "preflight", "pausingoperator", "quiescing", "backingup", "stopping", "upgrading", "switching",
+        "verifying", "resuming", "resumingoperator", "archiving", "analyzing", "succeeded"]
 
 
 def leftover_kills(c):
