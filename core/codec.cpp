@@ -668,6 +668,7 @@ json to_json(const state& s) {
       upgrades[to_string(key)]["claimsSeen"] = seen;
     }
     if (u.claims_requested) upgrades[to_string(key)]["claimsRequested"] = format_rfc3339(*u.claims_requested);
+    if (!u.jobs_seen.empty()) upgrades[to_string(key)]["jobsSeen"] = u.jobs_seen;
     if (!u.claims_read.empty()) {
       json read = json::object();
       for (const auto& [name, cl] : u.claims_read) read[name] = claim_json(cl);

@@ -101,7 +101,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(registry_upgrade, registry, comp
                                                 quay_operator, block_reason, before, after, db_replicas, app_replicas, switched,
                                                 last_error, failed_in, rollback_incomplete, retry_token, revert, in_flight, done,
                                                 transient_failures, retry_at, wakeup, status_written, unsent_events, claims_seen,
-                                                claims_requested, claims_read, progress, dry_run, dry_run_token, plan,
+                                                claims_requested, claims_read, jobs_seen, progress, dry_run, dry_run_token, plan,
                                                 downtime_started, clone, clone_note, archived, archive_error, verify_after_resume,
                                                 verified_after_resume, analyzed, analyze_error)
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(cluster_state, registries, deployments, pods, jobs, claims, rv, synced,

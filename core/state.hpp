@@ -179,6 +179,9 @@ struct registry_upgrade {
   // Claims this attempt read by name (read_claim) because no watch carries them: the old data
   // claim of an installation made by hand, without the quay-component label. By name.
   std::map<std::string, claim> claims_read;
+  // The current phase's Jobs (backup, upgrade) the watch has shown; one of them missing again was
+  // deleted by someone else before it finished. Emptied at every phase change.
+  std::set<std::string> jobs_seen;
   std::optional<progress_record> progress;  // the backup's or the upgrade's, while it runs
   bool dry_run = false;  // this attempt only plans (config dry_run or the registry's dry-run annotation)
   std::string dry_run_token;  // the dry-run annotation's value when the attempt planned

@@ -453,6 +453,12 @@ void fail_backup_job(upgrade_ctx& c) {
       c, job_failure(c, *find_job(c, job_name(c.u, job_role::backup)), "backup") + unbound_claim_note(c, backup_claim_name(c.u)));
 }
 
+void fail_job_deleted(upgrade_ctx& c) {
+  const auto job = waited_job(c);
+  record_failure(c, "the " + job->second + " Job " + c.u.registry.ns + "/" + job->first +
+                        " was deleted before this controller read its outcome (it deletes its Jobs only when rolling back)");
+}
+
 void fail_backup_claim(upgrade_ctx& c) { fail_claim_too_small(c, backup_claim_name(c.u), backup_claim_bytes(c)); }
 
 void fail_upgrade_job(upgrade_ctx& c) {

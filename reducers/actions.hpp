@@ -54,6 +54,8 @@ void read_claims(upgrade_ctx& c);
 void fail_no_claim(upgrade_ctx& c);
 void fail_check_job(upgrade_ctx& c);
 void fail_backup_job(upgrade_ctx& c);
+/// The phase's Job was deleted by someone else: waiting for it would hold the downtime until the deadline.
+void fail_job_deleted(upgrade_ctx& c);
 void fail_backup_claim(upgrade_ctx& c);
 void fail_upgrade_job(upgrade_ctx& c);
 void fail_data_claim(upgrade_ctx& c);

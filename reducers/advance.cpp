@@ -1,5 +1,7 @@
 // Running the table (table.hpp) for one registry.
+#include "reducers/guards.hpp"
 #include "reducers/issue.hpp"
+#include "reducers/observe.hpp"
 #include "reducers/plan.hpp"
 #include "reducers/progress.hpp"
 #include "reducers/report.hpp"
@@ -35,6 +37,7 @@ void enter(upgrade_ctx& c, phase to) {
     record_downtime(c);
   c.u.current = to;
   c.u.phase_since = c.now;
+  c.u.jobs_seen.clear();  // a phase's Job is its own
   c.u.progress.reset();  // a phase's progress is its own Job's
 }
 
@@ -43,6 +46,7 @@ void enter(upgrade_ctx& c, phase to) {
 void advance(upgrade_ctx& c) {
   // A phase change re-runs the table; the bound is far above the longest chain of transitions.
   for (int steps = 0; steps < 32; ++steps) {
+    if (const auto job = waited_job(c); job && find_job(c, job->first)) c.u.jobs_seen.insert(job->first);
     const phase before = c.u.current;
     const std::int32_t attempt = c.u.attempt;
     // The every-phase rows react to the folded event, whose facts their actions consume: they

@@ -164,6 +164,21 @@ bool deadline_passed_partly_resumed(const upgrade_ctx& c) {
 
 bool backup_job_failed(const upgrade_ctx& c) { return job_failed_and_reported(c, job_role::backup); }
 
+std::optional<std::pair<std::string, std::string>> waited_job(const upgrade_ctx& c) {
+  if (!c.u.from || !c.u.to) return std::nullopt;
+  switch (c.u.current) {
+    case phase::backing_up: return std::pair{job_name(c.u, job_role::backup), std::string("backup")};
+    case phase::upgrading: return std::pair{job_name(c.u, upgrade_role(c.u)), std::string("upgrade")};
+    case phase::revert_backing_up: return std::pair{revert_job_name(c.u), std::string("backup of the upgraded data")};
+    default: return std::nullopt;
+  }
+}
+
+bool waited_job_deleted(const upgrade_ctx& c) {
+  const auto job = waited_job(c);
+  return job && c.u.jobs_seen.contains(job->first) && !find_job(c, job->first);
+}
+
 bool backup_job_complete(const upgrade_ctx& c) {
   const auto* j = find_job(c, job_name(c.u, job_role::backup));
   return j && j->complete && c.u.before && c.u.before->has_manifest;

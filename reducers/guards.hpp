@@ -56,6 +56,11 @@ bool deadline_passed_nothing_resumed(const upgrade_ctx& c);
 bool deadline_passed_partly_resumed(const upgrade_ctx& c);  // and some of the app is still to scale up
 // backing_up
 bool backup_job_failed(const upgrade_ctx& c);
+/// The Job the current phase waits on (backing_up, upgrading, revert_backing_up), with what it does
+/// ("backup", ...); none in other phases or before the versions are known.
+std::optional<std::pair<std::string, std::string>> waited_job(const upgrade_ctx& c);
+/// That Job was seen (registry_upgrade::jobs_seen) and is gone, finished or not: someone deleted it.
+bool waited_job_deleted(const upgrade_ctx& c);
 bool backup_job_complete(const upgrade_ctx& c);
 // A clone upgrade's backup phase: the manifest of the quiet database is taken (the backup itself
 // is a clone made once the server stopped).

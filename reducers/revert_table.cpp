@@ -31,6 +31,7 @@ constexpr rule revert[] = {
   // revert backup: the upgraded data (its writes after the upgrade included) into a claim of its own
   {phase::revert_backing_up, "the phase deadline passed",                    deadline_passed,        phase::revert_rolling_back, fail_on_deadline},
   {phase::revert_backing_up, "the backup Job of the upgraded data failed",   revert_backup_failed,   phase::revert_rolling_back, fail_revert_backup},
+  {phase::revert_backing_up, "the backup Job of the upgraded data was deleted by someone else", waited_job_deleted, phase::revert_rolling_back, fail_job_deleted},
   {phase::revert_backing_up, "the backup Job of the upgraded data completed", revert_backup_complete, phase::revert_stopping, revert_stop_database},
   {phase::revert_backing_up, "the upgraded data is being backed up",         always,                 phase::revert_backing_up, take_revert_backup},
   // revert stop: the upgraded server is gone before the old one starts

@@ -114,6 +114,7 @@ constexpr rule upgrade[] = {
   // backup: the target image's pg_dump into its own claim, beside the manifest of the quiet database
   {phase::backing_up,  "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
   {phase::backing_up,  "the backup Job failed",                              backup_job_failed,      phase::rolling_back, fail_backup_job},
+  {phase::backing_up,  "the backup Job was deleted by someone else",         waited_job_deleted,     phase::rolling_back, fail_job_deleted},
   {phase::backing_up,  "the backup Job completed and the manifest is taken", backup_job_complete,    phase::stopping,    stop_database},
   {phase::backing_up,  "cloning storage: the manifest is taken (the backup is a clone made after the stop)", clone_manifest_taken, phase::stopping, stop_database},
   {phase::backing_up,  "a claim of the backup's name is too small",          backup_claim_too_small, phase::rolling_back, fail_backup_claim},
@@ -125,6 +126,7 @@ constexpr rule upgrade[] = {
   // upgrade: a NEW claim is filled; the old claim is never written
   {phase::upgrading,   "the phase deadline passed",                          deadline_passed,        phase::rolling_back, fail_on_deadline},
   {phase::upgrading,   "the upgrade Job failed",                             upgrade_job_failed,     phase::rolling_back, fail_upgrade_job},
+  {phase::upgrading,   "the upgrade Job was deleted by someone else",        waited_job_deleted,     phase::rolling_back, fail_job_deleted},
   {phase::upgrading,   "the clone of the upgraded data (verification after the resume) cannot be made", verify_clone_refused, phase::rolling_back, fail_claim},
   {phase::upgrading,   "the upgrade Job completed; its data is cloned for the verification after the resume", verify_clone_pending, phase::upgrading, clone_upgraded_data},
   {phase::upgrading,   "the upgrade Job completed",                          upgrade_job_complete,   phase::switching,   switch_database},

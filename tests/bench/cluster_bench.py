@@ -115,6 +115,32 @@ def reaction_hops(event_log_text, controller_log_text, wall, ns):
     return out
 
 
+def cpu_account(pids):
+    """What the CPUs did so far: per pid, (ns on a CPU, ns runnable but waiting for one), summed over
+    its threads (/proc/PID/task/*/schedstat), and the machine's steal time in ns (/proc/stat: time
+    the hypervisor gave this VM's CPUs to someone else)."""
+    out = {}
+    for pid in pids:
+        run = wait = 0
+        try:
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                    fields = f.read().split()
+                run, wait = run + int(fields[0]), wait + int(fields[1])
+        except OSError:
+            pass
+        out[pid] = (run, wait)
+    with open("/proc/stat") as f:
+        steal_ticks = int(f.readline().split()[8])
+    return out, steal_ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def cpu_during(before, after):
+    """{pid: (ms on a CPU, ms waiting for one)} and the steal in ms between two cpu_account()."""
+    per = {pid: ((after[0][pid][0] - run) / 1e6, (after[0][pid][1] - wait) / 1e6) for pid, (run, wait) in before[0].items()}
+    return per, (after[1] - before[1]) / 1e6
+
+
 def print_hops(hops, worst=8):
     """The slowest reactions hop by hop (the event log has millisecond `ts`: each hop is +-1 ms)."""
     rows = sorted(hops.items(), key=lambda kv: -kv[1][0])[:worst]
@@ -125,6 +151,26 @@ def print_hops(hops, worst=8):
         cols = list(zip(*hops.values()))[:5]
         for p in (50, 90, 99):
             print(f"  p{p} of each: " + " / ".join(f"{percentile(col, p):.1f}" for col in cols))
+
+
+def print_cpu(hops, cpu, pids, worst=8):
+    """For the slowest reactions (as print_hops lists them) and at the p50/p99 of all: what kube-sim
+    and the controller did on the CPUs in the reaction's window, and the steal."""
+    rows = sorted(hops.items(), key=lambda kv: -kv[1][0])[:worst]
+    names = list(pids)
+    print("the same reactions' windows on the CPUs, ms (" + ", ".join(f"{n} ran / waited for a CPU" for n in names) +
+          ", steal):")
+    for name, (total, *_rest) in rows:
+        per, steal = cpu[name]
+        print(f"  {name}: {total:.1f} ms: " + ", ".join(f"{per[pids[n]][0]:.1f} / {per[pids[n]][1]:.1f}" for n in names) +
+              f", steal {steal:.0f}")
+    if cpu:
+        for n in names:
+            waits = [per[pids[n]][1] for per, _ in cpu.values()]
+            print(f"  {n} waited for a CPU: p50 {percentile(waits, 50):.2f}, p99 {percentile(waits, 99):.2f}, "
+                  f"max {max(waits):.2f} ms per reaction window")
+        steals = [s for _, s in cpu.values()]
+        print(f"  steal: {sum(1 for s in steals if s > 0)} of {len(steals)} windows had any, max {max(steals):.0f} ms")
 
 
 class Api:
@@ -562,14 +608,20 @@ def bench_scale(args):
             started = time.perf_counter()
             churn = Churn(c.api, args.churn_rate, args.namespaces, stop_at, tmp, nice=args.churn_nice, idle=args.churn_idle)
             lat = []
+            # Where each reaction's time went on the CPUs: kube-sim's and the controller's time on a
+            # CPU and waiting for one, and the machine's steal, over the reaction's window.
+            pids = {"kube-sim": c.sim.pid, "controller": c.ctl.pid}
+            cpu = {}
             i = 0
             while time.time() < stop_at:
                 name = f"registry-{i}"
+                before = cpu_account(pids.values())
                 c.api.request("POST", f"/apis/quay.redhat.com/v1/namespaces/{ns}/quayregistries", registry(ns, name))
                 with w.cv:
                     if not w.cv.wait_for(lambda: name in w.status, timeout=10):
                         raise RuntimeError(f"no status write for {name} within 10 s; controller log: {c.ctl_log}")
                     lat.append((w.status[name] - w.added[name]) * 1000.0)
+                cpu[name] = cpu_during(before, cpu_account(pids.values()))
                 i += 1
                 time.sleep(0.1)
             churn.join()
@@ -586,7 +638,9 @@ def bench_scale(args):
                   f"({logged / elapsed:.1f}/s: the {i} registries' own events), {unrelated} about churned pods; "
                   f"reaction p50 {percentile(lat, 50):.2f} ms, p99 {percentile(lat, 99):.2f} ms over {len(lat)}; "
                   f"controller VmHWM {c.memory_kb('VmHWM') / 1024.0:.1f} MiB", flush=True)
-            print_hops(reaction_hops(text, open(c.ctl_log).read(), w.wall, ns))
+            hops = reaction_hops(text, open(c.ctl_log).read(), w.wall, ns)
+            print_hops(hops)
+            print_cpu(hops, cpu, pids)
             metric("churn_pod_creations_per_s", [churn.created / elapsed], "pods/s")
             metric("churn_events_logged_per_s", [logged / elapsed], "events/s")
             metric("churn_unrelated_events_logged", [unrelated], "events")

@@ -61,6 +61,8 @@ BACKUP_ENOSPC = (r"backup Job quay/registry-pg10-backup-1 failed: BackoffLimitEx
                  # "pg_dump:pg_dump: error: could not write to output file: No space left on device").
                  rf"(?:{PG_DUMP_LINE}[^\n]*\n)*{PG_DUMP_LINE}error: [^\n]*: No space left on device\n"
                  rf"(?:{PG_DUMP_LINE}[^\n]*\n)*")
+JOB_DELETED = (r"the backup Job quay/registry-pg10-backup-1 was deleted before this controller read its outcome "
+               r"\(it deletes its Jobs only when rolling back\)")
 UPGRADE_ENOSPC = (r"upgrade Job quay/registry-pg15-upgrade-1 failed: BackoffLimitExceeded \(Job has reached the specified "
                   r"backoff limit\); the pod reported: UpgradeFailed: step 'initdb /var/lib/pgsql/data/userdata' failed "
                   r"\(exit 1\)\n(?:[^\n]*\n)*== [0-9TZ:-]+ initdb /var/lib/pgsql/data/userdata\n"
@@ -1512,6 +1514,31 @@ def case_backup_job_fails(case):
                        BACKUP_ENOSPC, remove)
 
 
+def case_backup_job_deleted(case):
+    # Someone runs `kubectl delete job` on the backup Job while it works (kubectl deletes in the
+    # background: the garbage collector then removes its pod). The controller fails the phase at
+    # once, naming the Job, and rolls back; it does not hold the app down until the phase
+    # deadline (90 s here, 4 h by default). The retry then upgrades with nothing lost.
+    job = "registry-pg10-backup-1"
+    case.set_up()
+    case.start_controller()
+
+    def working():
+        pods = case.kube.list("Pod", selector=f"job-name={job}")
+        return any((p.get("status") or {}).get("phase") == "Running" for p in pods)
+    case.wait_for("the backup Job's pod to run", working, 120, tick=0.1)
+    case.kube.request("DELETE", case.kube.path("Job", job, NS), {"propagationPolicy": "Background"})
+    deleted_at = time.time()
+    log(f"deleted the Job {job} with its pod running")
+    reg = case.wait_terminal(1, 120)
+    msg = case.check_rolled_back(reg, "backing_up", JOB_DELETED)
+    took = time.time() - deleted_at
+    case.check(took < 60, f"rolled back {took:.0f} s after the delete, well before the backup deadline (90 s)")
+    case.retry("1")
+    run_upgrade(case, attempt=2)
+    log(f"failure path {case.name}: observed message: {msg}")
+
+
 def case_upgrade_job_fails(case):
     # The fault: the new data claim fills up as the upgrade Job starts, so initdb or the restore runs
     # out of space for real. Removing the cause: delete it.
@@ -2311,6 +2338,8 @@ CASES = {
                                           db_env=[{"name": "PGDATA", "value": "/var/lib/pgsql/data/userdata"}])),
     "backup-job-fails": (case_backup_job_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                      deadlines="quiesce=60,backup=90,stop=60,upgrade=120,switch=90,verify=60,resume=60,rollback=90")),
+    "backup-job-deleted": (case_backup_job_deleted, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
+                                                         deadlines="quiesce=60,backup=90,stop=60,upgrade=120,switch=90,verify=60,resume=60,rollback=90")),
     "upgrade-job-fails": (case_upgrade_job_fails, dict(from_=10, to=15, method="logical", target=PG15_IMAGE, check_old_claim=True,
                                                        deadlines="quiesce=60,backup=90,stop=60,upgrade=120,switch=90,verify=60,resume=60,rollback=90")),
     "leftover-claim-too-small": (case_leftover_claim_too_small, dict(from_=10, to=15, method="logical", target=PG15_IMAGE,

@@ -304,6 +304,31 @@ TEST_CASE("failures before the switch roll back to the old claim and restore the
   }
 }
 
+TEST_CASE("a Job deleted by someone else fails its phase at once instead of holding the downtime to the deadline") {
+  // CI's sim-kill once lost a backup Job (a kube-sim that saved its state late): the upgrade then
+  // waited, the app down, for the phase deadline (4 h for a backup). A person's `kubectl delete job`
+  // does the same on a real cluster.
+  for (const bool pg_upgrade : {false, true}) {
+    for (const job_role role : {job_role::backup, pg_upgrade ? job_role::upgrade_pg_upgrade : job_role::upgrade_logical}) {
+      INFO(to_string(role));
+      auto o = a_registry();
+      if (pg_upgrade) use_pg_upgrade_13(o);
+      o.job_deleted = role;
+      auto s = fold(run_scenario(o));
+      const auto& u = s.upgrade();
+      CHECK(u.current == phase::failed);
+      CHECK(u.failed_in == (role == job_role::backup ? phase::backing_up : phase::upgrading));
+      CHECK_THAT(u.last_error, Catch::Contains(" Job quay/registry-pg") && Catch::Contains("was deleted before"));
+      CHECK_THAT(u.last_error, !Catch::Contains("did not finish within"));
+      // Failed within seconds of the delete, not at the deadline.
+      REQUIRE(u.finished);
+      CHECK(*u.finished - u.started.value_or(0) < 10 * 60'000);
+      // Rolled back: the app is back at its counts.
+      CHECK(ids_with(s, "/restore/registry-quay-app").size() == 1);
+    }
+  }
+}
+
 TEST_CASE("the retry annotation starts a new attempt with new names") {
   auto o = a_registry();
   o.backup_fails = true;

@@ -224,6 +224,19 @@ TEST_CASE("a failed backup of the upgraded data leaves the database on the upgra
   CHECK(to_string(scales.back().id) == "quay/registry/a1/revert-1/restore/registry-quay-mirror");
 }
 
+TEST_CASE("a revert's backup Job deleted by someone else fails the revert at once, the database left upgraded") {
+  auto o = reverting(old_claim);
+  o.job_deleted = job_role::backup;
+  o.job_deleted_in_revert = true;
+  auto s = fold(run_scenario(o));
+  const auto& u = s.upgrade();
+  CHECK(u.current == phase::revert_failed);
+  CHECK(u.revert.failed_in == phase::revert_backing_up);
+  CHECK_THAT(upgraded_condition(s).message,
+             Catch::Contains("backup of the upgraded data Job quay/registry-pg15-revert-backup-1-1 was deleted before"));
+  CHECK(s.all<patch_database_deployment>().size() == 1);  // the database was never touched by the revert
+}
+
 TEST_CASE("a verification mismatch after the switch back returns to the upgraded claim and image") {
   auto o = reverting(old_claim);
   o.revert_verify_mismatch = true;

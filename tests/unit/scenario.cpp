@@ -669,6 +669,11 @@ class driver {
     at(40, [=, this] { return added(resource_kind::job, j); });
     json pod_labels{{"job-name", e.key.name}, {"batch.kubernetes.io/job-name", e.key.name}};
     at(800, [=, this] { return added(resource_kind::pod, pod_json(pod_name, pod_labels, stuck ? "Pending" : "Running")); });
+    if (o_.job_deleted == e.role && first_attempt && revert == o_.job_deleted_in_revert) {
+      at(5000, [=, this] { return deleted(resource_kind::job, e.key.name); });
+      at(5500, [=, this] { return deleted(resource_kind::pod, pod_name); });
+      return;
+    }
     if (stuck) return;
     at(runtime, [=, this]() -> std::optional<std::string> {
       if (!has(resource_kind::pod, pod_name)) return std::nullopt;

@@ -5,8 +5,11 @@
 // tests/replay/ are produced by it (tests/replay/regenerate.sh) and then checked by replaying them
 // with the real CLI, so the logs stay realistic without hand-editing hundreds of lines.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "core/effects.hpp"
 
 namespace qpu::testing {
 
@@ -41,6 +44,10 @@ struct scenario_options {
   int app_replicas = 2;
   int mirror_replicas = 1;  // 0: no mirror Deployment
   bool backup_fails = false;
+  // Someone deletes the first attempt's Job of this role (and its pod) 5 s after it started; the
+  // revert's backup Job instead of the upgrade's with job_deleted_in_revert.
+  std::optional<job_role> job_deleted;
+  bool job_deleted_in_revert = false;
   bool upgrade_fails = false;
   bool verify_mismatch = false;
   // The upgraded database lost a grant on the app's database (its catalog differs; issue 19 item 3).
