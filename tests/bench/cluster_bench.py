@@ -173,6 +173,9 @@ def print_cpu(hops, cpu, pids, worst=8):
         print(f"  steal: {sum(1 for s in steals if s > 0)} of {len(steals)} windows had any, max {max(steals):.0f} ms")
 
 
+NO_FSYNC = False  # --no-fsync
+
+
 class Api:
     """A keep-alive HTTPS connection with the kubeconfig's CA and bearer token."""
 
@@ -300,8 +303,8 @@ class Cluster:
         self.ctl_log = os.path.join(self.tmp, "controller.log")
         self.metrics = f"127.0.0.1:{free_port()}"
         argv = [os.path.join(self.build, "quay-pg-upgrader"), "run", "--kubeconfig", self.kubeconfig,
-                "--event-log", self.event_log, "--target-image", "quay.io/sclorg/postgresql-15-c9s", "--no-fsync",
-                "--metrics-bind-address", self.metrics] + list(extra)
+                "--event-log", self.event_log, "--target-image", "quay.io/sclorg/postgresql-15-c9s",
+                "--metrics-bind-address", self.metrics] + (["--no-fsync"] if NO_FSYNC else []) + list(extra)
         self.spawned = time.time()
         self.ctl = subprocess.Popen(argv, stdout=open(self.ctl_log, "w"), stderr=subprocess.STDOUT,
                                     preexec_fn=die_with_parent)
@@ -656,6 +659,9 @@ def bench_scale(args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", required=True)
+    ap.add_argument("--no-fsync", action="store_true",
+                    help="run the controller with --no-fsync (the tests' setting); by default it syncs its event "
+                         "log before acting, as it ships")
     sub = ap.add_subparsers(dest="what", required=True)
     s = sub.add_parser("sync")
     s.add_argument("--namespaces", type=int, default=1000)
@@ -684,6 +690,8 @@ def main():
     cw.add_argument("--stop-at", type=float, required=True)
     cw.add_argument("--out", required=True)
     args = ap.parse_args()
+    global NO_FSYNC
+    NO_FSYNC = args.no_fsync
     return {"sync": bench_sync, "latency": bench_latency, "scale": bench_scale,
             "churn-worker": churn_worker}[args.what](args) or 0
 
