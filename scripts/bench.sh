@@ -107,7 +107,14 @@ goal("initial_sync_rss", "initial_sync_peak_rss_mib", "<", 64, "MiB", "{:.1f}")
 goal("scale_sync_time", "scale_sync_s", "<", 1, "s")
 goal("scale_sync_rss", "scale_sync_peak_rss_mib", "<", 64, "MiB", "{:.1f}")
 goal("churn_unrelated_events_logged", "churn_unrelated_events_logged", "<=", 0, " events", "{:.0f}")
-goal("churn_reaction_latency_p99", "churn_reaction_p99_ms", "<=", 5, "ms")
+def churn_why(m):
+    # The one cause outside this machine's two cores that the benchmark can see: steal time.
+    if m["churn_steal_windows"] > 0:
+        return (f"the hypervisor gave this VM's CPUs to someone else in {m['churn_steal_windows']:.0f} reaction windows, "
+                f"up to {m['churn_steal_max_ms']:.0f} ms; over the windows it took nothing from, p99 "
+                f"{m['churn_reaction_p99_without_steal_ms']:.2f} ms")
+    return "no steal: the slowest reactions' CPU accounting in the scale benchmark's output says where the time went"
+goal("churn_reaction_latency_p99", "churn_reaction_p99_ms", "<=", 5, "ms", because=churn_why)
 # A start from a snapshot at the end of the replayed log (issue 17, item 4): "in seconds".
 goal("start_from_snapshot", "start_from_snapshot_s", "<", 2, "s")
 # Downtime at about 0.5 and 5 GB (issue 16, item 5). Logical: within 1.15x of the best hand-run
