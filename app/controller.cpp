@@ -376,7 +376,23 @@ void controller::perform(const effect& e) {
     queue.push_back(e);
     if (queue.size() > 1) return;  // the running write starts the next one when it is done
   }
-  net::co_spawn(ioc_, run_effect(e), net::detached);
+  start_effect(e);
+}
+
+namespace {
+bool api_bound(const effect& e) { return !std::holds_alternative<inspect_database>(e); }
+}  // namespace
+
+void controller::start_effect(effect e) {
+  if (api_bound(e)) {
+    if (api_effects_running_ >= kApiEffectsRunning) {
+      api_backlog_.push_back(std::move(e));
+      metrics_.effects_waiting_peak = std::max<std::uint64_t>(metrics_.effects_waiting_peak, api_backlog_.size());
+      return;
+    }
+    ++api_effects_running_;
+  }
+  net::co_spawn(ioc_, run_effect(std::move(e)), net::detached);
 }
 
 void controller::status_written(const object_key& registry) {
@@ -384,7 +400,7 @@ void controller::status_written(const object_key& registry) {
   if (it == status_queues_.end() || it->second.empty()) return;
   it->second.pop_front();
   if (it->second.empty() || stopping_) return;
-  net::co_spawn(ioc_, run_effect(it->second.front()), net::detached);
+  start_effect(it->second.front());
 }
 
 net::awaitable<void> controller::run_effect(effect e) {
@@ -418,6 +434,14 @@ net::awaitable<void> controller::run_effect(effect e) {
     logger()->warn("{} failed: {} {} {}", to_string(f->id), f->code, f->reason, f->message);
   maybe_crash(id_of(e), "after-send");
   if (!stopping_) record_result("effect", std::move(result));
+  if (api_bound(e)) {
+    --api_effects_running_;
+    if (!api_backlog_.empty() && !stopping_) {
+      effect next = std::move(api_backlog_.front());
+      api_backlog_.pop_front();
+      start_effect(std::move(next));
+    }
+  }
   if (const auto* st = std::get_if<update_registry_status>(&e)) status_written(st->registry);
   if (crash_at() && crash_at()->point == "after-log" && to_string(id_of(e)).find(crash_at()->id_part) != std::string::npos) {
     if (auto r = log_->sync(); !r) logger()->error("{}", r.error());

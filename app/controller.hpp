@@ -109,6 +109,7 @@ struct controller_metrics {
   std::map<std::pair<std::string, std::string>, std::uint64_t> requests;  // effects' (verb, code)
   std::map<std::string, histogram> effect_seconds;  // by effect
   std::uint64_t effects_gated = 0;  // dropped by may_perform
+  std::uint64_t effects_waiting_peak = 0;  // the longest the API effects' backlog has been
 };
 
 class controller {
@@ -124,6 +125,7 @@ class controller {
 
   const state& current() const { return state_; }
   std::uint64_t effects_performed() const { return performed_; }
+  std::size_t effects_waiting() const { return api_backlog_.size(); }
   const controller_metrics& metrics() const { return metrics_; }
   const run_options& options() const { return options_; }
   const std::vector<std::unique_ptr<watch::reflector_driver>>& drivers() const { return drivers_; }
@@ -133,6 +135,9 @@ class controller {
   void ingest(std::string line, logged_event ev);
   void flush_and_perform();
   void perform(const effect& e);
+  // Starts `e` now, or queues it as a value when it only talks to the API server and
+  // kApiEffectsRunning such effects are under way (see api_backlog_).
+  void start_effect(effect e);
   boost::asio::awaitable<void> run_effect(effect e);
   void status_written(const object_key& registry);
   void remember_status(const watch::watch_input& in);
@@ -156,6 +161,15 @@ class controller {
   controller_metrics metrics_;
   std::unique_ptr<effects::requeue_timers> timers_;  // requeue_after, one timer per registry
   std::map<object_key, std::deque<effect>> status_queues_;  // per registry, the running write first
+  // Effects that only talk to the API server wait here, in the order decided, while
+  // kApiEffectsRunning of them run. The HTTP client lets 8 requests out at once anyway; what the
+  // gate saves is memory: a burst (a status write and an Event for each of 1,000 registries right
+  // after the first sync) otherwise became 2,000 suspended coroutine chains at about 20 KB each,
+  // 39 MB the allocator kept after they ended (docs/BENCHMARKS.md, "initial_sync_rss"). Database
+  // inspections are not gated: they wait on their servers, not on the API, and last minutes.
+  static constexpr std::size_t kApiEffectsRunning = 32;
+  std::size_t api_effects_running_ = 0;
+  std::deque<effect> api_backlog_;
   effects::status_cache statuses_;  // the registries as last seen, for status writes without a read
 };
 

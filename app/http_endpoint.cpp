@@ -155,6 +155,10 @@ std::string render_metrics(const endpoint_sources& s) {
   w.sample("qpu_effects_performed_total", "", static_cast<double>(c->effects_performed()));
   w.family("qpu_effects_gated_total", "counter", "Decided effects dropped because this process was not the leader");
   w.sample("qpu_effects_gated_total", "", static_cast<double>(m.effects_gated));
+  w.family("qpu_effects_waiting", "gauge", "API effects decided and waiting for one of the 32 that may run at once");
+  w.sample("qpu_effects_waiting", "", static_cast<double>(c->effects_waiting()));
+  w.family("qpu_effects_waiting_peak", "gauge", "The most API effects that have waited at once since the start");
+  w.sample("qpu_effects_waiting_peak", "", static_cast<double>(m.effects_waiting_peak));
 
   w.family("qpu_event_log_bytes_written_total", "counter", "Bytes this process appended to the event log");
   w.sample("qpu_event_log_bytes_written_total", "", static_cast<double>(c->event_log_bytes()));

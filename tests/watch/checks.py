@@ -1,7 +1,11 @@
 """What the watch layer's Python tests share: named checks that print and count, waiting for a
-condition, reading a file, and writing objects where `kube-sim --apply` reads them."""
+condition, reading a file, writing objects where `kube-sim --apply` reads them, and a kube-sim
+holding them."""
+import contextlib
 import json
 import os
+import shutil
+import tempfile
 import time
 
 
@@ -42,3 +46,21 @@ def write_objects(apply_dir, objects):
     with open(os.path.join(apply_dir, "objects.yaml"), "w") as f:
         for o in objects:
             f.write(json.dumps(o) + "\n---\n")
+
+
+@contextlib.contextmanager
+def cluster_holding(build, objects, prefix):
+    """A kube-sim (cluster_bench.Cluster) that starts with `objects`, in a temporary directory of
+    its own; kube-sim, the controller if one was started, and the directory go at the end."""
+    import cluster_bench as cb  # beside this file's callers on sys.path (tests/bench)
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    try:
+        apply_dir = os.path.join(tmp, "apply")
+        write_objects(apply_dir, objects)
+        c = cb.Cluster(build, tmp, apply_dir)
+        try:
+            yield c
+        finally:
+            c.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
