@@ -46,8 +46,9 @@ result<void> replay_journal(json& saved, const std::filesystem::path& file) {
       return std::unexpected(internal_error(file.string() + " line " + std::to_string(number) +
                                             " is not a journal record; move the folder away to start empty"));
     }
-    revision = std::max({revision, record["rv"].get<std::uint64_t>(), record.value("revision", std::uint64_t{0})});
-    if (record["rv"].get<std::uint64_t>() <= snapshot) continue;  // already in the snapshot
+    const auto rv = record["rv"].get<std::uint64_t>();
+    revision = std::max(revision, rv);  // each change takes the next revision: the last one is the counter
+    if (rv <= snapshot) continue;  // already in the snapshot
     const auto& o = record["object"];
     const key k{record.value("type", ""), object_namespace(o), object_name(o)};
     if (record.value("deleted", false)) objects.erase(k);
@@ -96,11 +97,7 @@ state_saver::state_saver(boost::asio::io_context& io, store& s, std::filesystem:
 state_saver::~state_saver() { store_.unsubscribe(subscription_); }
 
 void state_saver::journal(const change& c) {
-  const json record = {{"rv", c.rv},
-                       {"revision", store_.revision()},
-                       {"type", c.type_id},
-                       {"deleted", c.type == event_type::deleted},
-                       {"object", c.object}};
+  const json record = {{"rv", c.rv}, {"type", c.type_id}, {"deleted", c.type == event_type::deleted}, {"object", c.object}};
   journal_ << record.dump() << '\n';
   journal_.flush();  // in the kernel before the request that made the change is answered
 }
